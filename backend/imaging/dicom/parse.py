@@ -1,0 +1,466 @@
+"""Defensive reading of one uploaded DICOM file (already on disk) into a :class:`ParsedInstance`.
+
+Usage::
+
+    try:
+        parsed = parse_instance(path=tmp_path, limits=ParseLimits(max_pixels=...))
+    except DicomRejected as exc:
+        failed(exc.code, exc.reason)          # FailureReason for the STOW-RS response
+    meta = extract_metadata(parsed)            # backend.imaging.dicom.metadata
+
+What it guarantees (DESIGN.md rule 3: size limits before allocation, pixel-count limits before
+decoding):
+
+* the file size is checked before anything is read (0xA700 when over ``max_file_bytes``);
+* Pixel Data is never read: its position is recorded instead (:mod:`.pixels`), so memory is bounded
+  by the header (``max_header_bytes``) whatever the file size;
+* a declared element length that points past the end of the file fails at once with 0xC000, before
+  any buffer is sized from it (:mod:`.guarded`);
+* files without the 128-byte preamble, without File Meta Information (PS3.10 §7.1; the transfer
+  syntax is then inferred the way PS3.5 §A.1 / §A.2 encodings can be told apart), and Deflated
+  Explicit VR Little Endian (PS3.5 §A.5, inflated with a size cap: no zip bombs) are understood;
+* the four UIDs an archive keys on must be present and well-formed (PS3.5 §9.1), and the File Meta
+  must agree with the data set (PS3.10 §7.1: (0002,0003) = (0008,0018)), else 0xA900;
+* Rows × Columns × Frames × Samples over ``max_pixels`` is refused with 0xA700 before any decoder
+  ever sees the file.
+
+No exception other than :class:`DicomRejected` leaves :func:`parse_instance`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import struct
+import tempfile
+import warnings
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, cast
+
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.filereader import read_dataset
+from pydicom.tag import BaseTag
+from pydicom.uid import (
+    UID,
+    AllTransferSyntaxes,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
+
+from backend.imaging.dicom.errors import DicomRejected, FailureReason
+from backend.imaging.dicom.guarded import GuardedFile, HeaderTooLarge, LengthBeyondEnd
+from backend.imaging.dicom.pixels import (
+    PIXEL_TAGS,
+    EncapsulatedPixels,
+    NativePixels,
+    expected_native_bytes,
+    read_pixel_header,
+    walk_fragments,
+)
+
+C000 = FailureReason.CANNOT_UNDERSTAND
+A900 = FailureReason.DATASET_DOES_NOT_MATCH_SOP_CLASS
+A700 = FailureReason.OUT_OF_RESOURCES
+
+# PS3.5 §9.1: UID = numeric components separated by ".", at most 64 characters. Checked strictly for
+# the character set because UIDs become URL path segments and blob keys.
+_UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+# Still URL- and path-safe: no "/", no "..", no spaces.
+_LENIENT_UID_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.\-]*$")
+_VR_BYTES = re.compile(rb"^[A-Z]{2}$")
+_LONG_VRS = frozenset(
+    {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ParseLimits:
+    """Upper bounds; the defaults suit a hospital archive (a 2 GB enhanced CT is fine)."""
+
+    max_file_bytes: int = 4 * 1024**3
+    max_header_bytes: int = 64 * 1024**2
+    max_pixels: int = 2_000_000_000  # Rows × Columns × Frames × Samples
+    max_inflated_bytes: int = 1024**3  # Deflated TS: cap on the inflated data set
+    max_fragments: int = 1_000_000
+    # PS3.5 §9.1 UIDs only (digits and dots). Some anonymisers write hex hashes instead; an archive
+    # that keys URLs and blob paths on UIDs refuses them (0xA900) unless this is switched off.
+    strict_uids: bool = True
+    defer_bytes: int = 256 * 1024  # header values above this stay on disk (never needed by the index)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedInstance:
+    """One readable DICOM instance; ``dataset`` is the header without Pixel Data."""
+
+    path: Path
+    size: int
+    dataset: Dataset
+    transfer_syntax_uid: str
+    transfer_syntax_inferred: bool
+    has_preamble: bool
+    has_file_meta: bool
+    is_deflated: bool
+    is_encapsulated: bool
+    sop_class_uid: str
+    sop_instance_uid: str
+    study_instance_uid: str
+    series_instance_uid: str
+    # Where the pixels are in the ORIGINAL file (None: no pixels, or deflated so offsets are moot).
+    native_pixels: NativePixels | None
+    encapsulated_pixels: EncapsulatedPixels | None
+    has_pixel_data: bool
+    warnings: tuple[str, ...] = field(default=())
+
+
+def parse_instance(*, path: Path, limits: ParseLimits | None = None) -> ParsedInstance:
+    """Parse ``path`` or raise :class:`DicomRejected`; see the module docstring."""
+    limits = limits or ParseLimits()
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise DicomRejected(FailureReason.PROCESSING_FAILURE, f"uploaded file unreadable: {exc}") from exc
+    if size > limits.max_file_bytes:
+        raise DicomRejected(A700, f"file of {size} bytes exceeds the limit of {limits.max_file_bytes} bytes")
+    try:
+        with path.open("rb") as raw:
+            guard = GuardedFile(
+                cast(BinaryIO, raw), size=size, max_read_bytes=limits.max_header_bytes, name=str(path)
+            )
+            return _parse(guard=guard, path=path, size=size, limits=limits)
+    except DicomRejected:
+        raise
+    except LengthBeyondEnd as exc:
+        raise DicomRejected(C000, f"declared length larger than the file: {exc}") from exc
+    except HeaderTooLarge as exc:
+        raise DicomRejected(A700, str(exc)) from exc
+    except MemoryError as exc:
+        raise DicomRejected(A700, "not enough memory to read the header") from exc
+    except OSError as exc:
+        raise DicomRejected(FailureReason.PROCESSING_FAILURE, f"I/O error while reading: {exc}") from exc
+    except Exception as exc:
+        raise DicomRejected(C000, f"cannot parse DICOM: {type(exc).__name__}: {exc}"[:300]) from exc
+
+
+def _parse(*, guard: GuardedFile, path: Path, size: int, limits: ParseLimits) -> ParsedInstance:
+    head = guard.read(132)
+    has_preamble = len(head) == 132 and head[128:132] == b"DICM"
+    start = 132 if has_preamble else 0
+    if not has_preamble and not _looks_like_dataset_start(head):
+        raise DicomRejected(C000, "not a DICOM file: no 'DICM' prefix and no DICOM element at byte 0")
+
+    meta, meta_end = _read_file_meta(guard, start=start)
+    has_file_meta = meta_end > start
+    ts_text = str(meta.get("TransferSyntaxUID", "") or "").strip("\x00 ")
+    inferred = not ts_text
+    if inferred:
+        ts = _infer_transfer_syntax(guard, at=meta_end)
+    else:
+        ts = UID(ts_text)
+        if ts not in AllTransferSyntaxes and not ts.is_private:
+            raise DicomRejected(
+                FailureReason.TRANSFER_SYNTAX_NOT_SUPPORTED, f"unknown transfer syntax {ts_text}"
+            )
+    deflated = ts == DeflatedExplicitVRLittleEndian
+    implicit = ts == ImplicitVRLittleEndian
+    little = ts != ExplicitVRBigEndian
+
+    body: GuardedFile = guard
+    spool = None
+    if deflated:
+        spool, inflated = _inflate(guard, at=meta_end, limit=limits.max_inflated_bytes)
+        body = GuardedFile(
+            cast(BinaryIO, spool), size=inflated, max_read_bytes=limits.max_header_bytes, name=str(path)
+        )
+    else:
+        guard.seek(meta_end)
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            body_start = body.tell()
+            ds = read_dataset(
+                cast(BinaryIO, body),
+                implicit,
+                little,
+                stop_when=_at_pixel_data,
+                defer_size=limits.defer_bytes,
+            )
+        notes = tuple(str(w.message)[:200] for w in caught)
+        if any("end of file" in n.lower() or "eof" in n.lower() for n in notes):
+            raise DicomRejected(C000, "data set truncated: " + "; ".join(notes)[:250])
+        if [p for p in body.partial_reads if p[0] >= 132]:
+            position, wanted, got = body.partial_reads[-1]
+            raise DicomRejected(
+                C000, f"file truncated: element at byte {position} wants {wanted} bytes, {got} remain"
+            )
+        if len(ds) == 0 and body.tell() == body_start:
+            raise DicomRejected(C000, "no data set after the File Meta Information")
+        ds.file_meta = FileMetaDataset(meta)
+        ds.set_original_encoding(implicit, little, ds._character_set)
+        uids = _check_identity(ds, meta, strict=limits.strict_uids)
+        pixel_position = body.tell()
+        native, encapsulated, has_pixels = _locate_pixels(
+            body, ds=ds, ts=ts, at=pixel_position, implicit=implicit, little=little, limits=limits
+        )
+    finally:
+        if spool is not None:
+            spool.close()
+    return ParsedInstance(
+        path=path,
+        size=size,
+        dataset=ds,
+        transfer_syntax_uid=str(ts),
+        transfer_syntax_inferred=inferred,
+        has_preamble=has_preamble,
+        has_file_meta=has_file_meta,
+        is_deflated=deflated,
+        is_encapsulated=bool(ts.is_encapsulated),
+        sop_class_uid=uids[0],
+        sop_instance_uid=uids[1],
+        study_instance_uid=uids[2],
+        series_instance_uid=uids[3],
+        native_pixels=None if deflated else native,
+        encapsulated_pixels=None if deflated else encapsulated,
+        has_pixel_data=has_pixels,
+        warnings=notes,
+    )
+
+
+def _at_pixel_data(tag: BaseTag, vr: str | None, length: int) -> bool:
+    return int(tag) in PIXEL_TAGS
+
+
+def _looks_like_dataset_start(head: bytes) -> bool:
+    """PS3.10 §7.1 files start with the preamble; some writers omit it (pydicom's JLSL_RGB_ILV0,
+    OT-PAL-8-face). Accept a start that is a File Meta or a low-group element in either byte order."""
+    if len(head) < 8:
+        return False
+    group_le = struct.unpack("<H", head[:2])[0]
+    group_be = struct.unpack(">H", head[:2])[0]
+    return group_le in (0x0000, 0x0002, 0x0008) or group_be == 0x0008
+
+
+def _read_file_meta(guard: GuardedFile, *, start: int) -> tuple[Dataset, int]:
+    """Group 0002 is always Explicit VR Little Endian (PS3.10 §7.1); scan it by hand so the
+    transfer syntax is known before pydicom touches the data set (and before any inflation)."""
+    position = start
+    chunks: list[bytes] = []
+    while True:
+        guard.seek(position)
+        head = guard.read(8)
+        if len(head) < 8:
+            break
+        group, _element = struct.unpack("<HH", head[:4])
+        vr = head[4:6]
+        if group != 0x0002 or not _VR_BYTES.match(vr):
+            break
+        if vr in _LONG_VRS:
+            extra = guard.read(4)
+            if len(extra) < 4:
+                raise DicomRejected(C000, "file ends inside the File Meta Information")
+            (length,) = struct.unpack("<L", extra)
+            header_len = 12
+        else:
+            (length,) = struct.unpack("<H", head[6:8])
+            header_len = 8
+        if length == 0xFFFFFFFF or length > 1024**2:
+            raise DicomRejected(C000, f"File Meta element at byte {position} has an implausible length")
+        guard.seek(position)
+        chunk = guard.read(header_len + length)
+        if len(chunk) < header_len + length:
+            raise DicomRejected(C000, "file ends inside the File Meta Information")
+        chunks.append(chunk)
+        position += header_len + length
+    if not chunks:
+        return Dataset(), start
+    meta = read_dataset(io.BytesIO(b"".join(chunks)), False, True)
+    return meta, position
+
+
+def _infer_transfer_syntax(guard: GuardedFile, *, at: int) -> UID:
+    """No (0002,0010): tell Implicit LE from Explicit LE/BE by whether bytes 4-5 form a VR, and
+    the byte order by the group number (PS3.5 §7.1.2/§7.1.3; a Big Endian group 0x0008 reads as
+    0x0800 in little endian)."""
+    guard.seek(at)
+    first = guard.read(6)
+    if len(first) < 6:
+        raise DicomRejected(C000, "no data set after the File Meta Information")
+    if _VR_BYTES.match(first[4:6]):
+        group_le = struct.unpack("<H", first[:2])[0]
+        return ExplicitVRBigEndian if group_le >= 0x0400 else ExplicitVRLittleEndian
+    return ImplicitVRLittleEndian
+
+
+def _inflate(guard: GuardedFile, *, at: int, limit: int) -> tuple[tempfile.SpooledTemporaryFile[bytes], int]:
+    """PS3.5 §A.5: raw deflate (no zlib header) of everything after the File Meta. Inflate in
+    bounded steps into a spooled temp file; refuse more than ``limit`` inflated bytes."""
+    guard.seek(at)
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    out: tempfile.SpooledTemporaryFile[bytes] = tempfile.SpooledTemporaryFile(max_size=16 * 1024**2)
+    total = 0
+    step = 1024**2
+    try:
+        end = guard.seek(0, os.SEEK_END)
+        guard.seek(at)
+        while True:
+            chunk = guard.read(min(step, end - guard.tell()))
+            data = inflater.decompress(chunk, step) if chunk else inflater.flush()
+            while True:
+                total += len(data)
+                if total > limit:
+                    raise DicomRejected(A700, f"deflated data set inflates beyond {limit} bytes")
+                out.write(data)
+                if not inflater.unconsumed_tail:
+                    break
+                data = inflater.decompress(inflater.unconsumed_tail, step)
+            if not chunk or inflater.eof:
+                break
+    except zlib.error as exc:
+        out.close()
+        raise DicomRejected(C000, f"deflated data set is corrupt: {exc}") from exc
+    except DicomRejected:
+        out.close()
+        raise
+    out.seek(0)
+    return out, total
+
+
+def _uid(ds: Dataset, keyword: str, *, strict: bool) -> str:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            value = ds.get(keyword)
+    except Exception:  # noqa: BLE001 - a malformed value is the same as a missing one here
+        value = None
+    text = str(value or "").strip("\x00 ")
+    if not text:
+        raise DicomRejected(A900, f"missing {keyword}")
+    pattern = _UID_RE if strict else _LENIENT_UID_RE
+    if len(text) > 64 or not pattern.match(text):
+        raise DicomRejected(A900, f"{keyword} is not a valid UID: {text[:80]!r}")
+    return text
+
+
+def _check_identity(ds: Dataset, meta: Dataset, *, strict: bool) -> tuple[str, str, str, str]:
+    sop_class = _uid(ds, "SOPClassUID", strict=strict)
+    sop_instance = _uid(ds, "SOPInstanceUID", strict=strict)
+    study = _uid(ds, "StudyInstanceUID", strict=strict)
+    series = _uid(ds, "SeriesInstanceUID", strict=strict)
+    meta_instance = str(meta.get("MediaStorageSOPInstanceUID", "") or "").strip("\x00 ")
+    if meta_instance and meta_instance != sop_instance:
+        raise DicomRejected(
+            A900,
+            f"File Meta MediaStorageSOPInstanceUID {meta_instance} "
+            f"differs from SOPInstanceUID {sop_instance}",
+        )
+    meta_class = str(meta.get("MediaStorageSOPClassUID", "") or "").strip("\x00 ")
+    if meta_class and meta_class != sop_class:
+        raise DicomRejected(
+            A900, f"File Meta MediaStorageSOPClassUID {meta_class} differs from SOPClassUID {sop_class}"
+        )
+    return sop_class, sop_instance, study, series
+
+
+def _int(ds: Dataset, keyword: str) -> int | None:
+    try:
+        value = ds.get(keyword)
+        return None if value is None or value == "" else int(value)
+    except Exception:  # noqa: BLE001 - invalid IS/US values ("1A") are tolerated as missing
+        return None
+
+
+def _locate_pixels(
+    body: GuardedFile,
+    *,
+    ds: Dataset,
+    ts: UID,
+    at: int,
+    implicit: bool,
+    little: bool,
+    limits: ParseLimits,
+) -> tuple[NativePixels | None, EncapsulatedPixels | None, bool]:
+    header = read_pixel_header(cast(BinaryIO, body), at=at, little_endian=little, implicit_vr=implicit)
+    if header is None:
+        return None, None, False
+    rows, columns = _int(ds, "Rows"), _int(ds, "Columns")
+    samples = _int(ds, "SamplesPerPixel") or 1
+    declared_frames = _int(ds, "NumberOfFrames")
+    if not rows or not columns or rows < 0 or columns < 0:
+        raise DicomRejected(A900, "Pixel Data present but Rows/Columns missing or invalid")
+    frames_for_limit = declared_frames if declared_frames and declared_frames > 0 else 1
+    pixels = rows * columns * frames_for_limit * samples
+    if pixels > limits.max_pixels:
+        raise DicomRejected(
+            A700,
+            f"{rows}×{columns}×{frames_for_limit} frames×{samples} samples = {pixels} pixels exceeds "
+            f"the limit of {limits.max_pixels}",
+        )
+    if header.length == 0xFFFFFFFF:
+        if not ts.is_encapsulated:
+            raise DicomRejected(C000, "undefined-length Pixel Data in a native transfer syntax")
+        return (
+            None,
+            walk_fragments(
+                cast(BinaryIO, body),
+                value_offset=header.value_offset,
+                file_size=_size(body),
+                max_fragments=limits.max_fragments,
+            ),
+            True,
+        )
+    if header.value_offset + header.length > _size(body):
+        raise DicomRejected(
+            C000,
+            f"Pixel Data declares {header.length} bytes but only "
+            f"{_size(body) - header.value_offset} remain in the file (truncated)",
+        )
+    if ts.is_encapsulated:
+        # Non-conformant (PS3.5 §A.4 requires undefined length); keep it, the decoder may cope.
+        return None, None, True
+    bits = _int(ds, "BitsAllocated") or (
+        32 if header.tag == 0x7FE00008 else 64 if header.tag == 0x7FE00009 else 8
+    )
+    frame_bytes = expected_native_bytes(
+        rows=rows, columns=columns, frames=1, samples=samples, bits_allocated=bits
+    )
+    if declared_frames and declared_frames > 0:
+        frames = declared_frames
+    elif frame_bytes and header.length >= frame_bytes:
+        frames = header.length // frame_bytes  # NumberOfFrames unreadable ("1A"): trust the value length
+    else:
+        frames = 1
+    needed = expected_native_bytes(
+        rows=rows, columns=columns, frames=frames, samples=samples, bits_allocated=bits
+    )
+    if header.length < needed:
+        raise DicomRejected(
+            A900,
+            f"Pixel Data holds {header.length} bytes but Rows×Columns×Frames×Samples×Bits needs {needed}",
+        )
+    native = NativePixels(
+        tag=header.tag,
+        offset=header.value_offset,
+        length=header.length,
+        rows=rows,
+        columns=columns,
+        frames=frames,
+        samples_per_pixel=samples,
+        bits_allocated=bits,
+        pixel_representation=_int(ds, "PixelRepresentation") or 0,
+        planar_configuration=_int(ds, "PlanarConfiguration") or 0,
+        little_endian=little,
+        frame_bytes=frame_bytes,
+    )
+    return native, None, True
+
+
+def _size(body: GuardedFile) -> int:
+    here = body.tell()
+    end = body.seek(0, os.SEEK_END)
+    body.seek(here)
+    return end

@@ -1,0 +1,155 @@
+"""Where the pixels are: locate Pixel Data in a DICOM file without reading it.
+
+A renderer can then read one frame straight from the stored original (``os.pread``/``mmap``)
+without running pydicom over a 2 GB multi-frame file again.
+
+* Native (uncompressed) transfer syntaxes: one contiguous value; frame ``i`` starts at
+  ``offset + i * frame_bytes`` (PS3.5 §8.1.1, §8.2).
+* Encapsulated transfer syntaxes: undefined length, a Basic Offset Table item, then one item per
+  fragment, then a Sequence Delimitation Item (PS3.5 §A.4). We list the fragments (offset, length).
+
+Everything here takes an open binary file and plain integers; no pydicom.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from backend.imaging.dicom.errors import DicomRejected, FailureReason
+
+PIXEL_DATA = 0x7FE00010
+FLOAT_PIXEL_DATA = 0x7FE00008
+DOUBLE_FLOAT_PIXEL_DATA = 0x7FE00009
+PIXEL_TAGS = frozenset({PIXEL_DATA, FLOAT_PIXEL_DATA, DOUBLE_FLOAT_PIXEL_DATA})
+
+_ITEM = 0xFFFEE000
+_SEQ_DELIM = 0xFFFEE0DD
+_UNDEFINED = 0xFFFFFFFF
+# Explicit VRs with a 2-byte reserved field and a 4-byte length (PS3.5 Table 7.1-1).
+_LONG_VRS = frozenset(
+    {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NativePixels:
+    """Uncompressed pixel data: ``length`` bytes at file ``offset``; frames are back to back."""
+
+    tag: int
+    offset: int
+    length: int
+    rows: int
+    columns: int
+    frames: int
+    samples_per_pixel: int
+    bits_allocated: int
+    pixel_representation: int
+    planar_configuration: int
+    little_endian: bool
+    frame_bytes: int
+
+    def frame_offset(self, index: int) -> int:
+        if not 0 <= index < self.frames:
+            raise IndexError(index)
+        return self.offset + index * self.frame_bytes
+
+
+@dataclass(frozen=True, slots=True)
+class EncapsulatedPixels:
+    """Compressed pixel data: fragments as (file offset of the fragment bytes, length)."""
+
+    offset: int
+    basic_offset_table: tuple[int, ...]
+    fragments: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PixelHeader:
+    tag: int
+    value_offset: int
+    length: int  # 0xFFFFFFFF for undefined length
+
+
+def read_pixel_header(fp: BinaryIO, *, at: int, little_endian: bool, implicit_vr: bool) -> PixelHeader | None:
+    """Read the element header at ``at``; None when it is not a Pixel Data element."""
+    fp.seek(at)
+    head = fp.read(8)
+    if len(head) < 8:
+        return None
+    endian = "<" if little_endian else ">"
+    group, element = struct.unpack(f"{endian}HH", head[:4])
+    tag = group << 16 | element
+    if tag not in PIXEL_TAGS:
+        return None
+    if implicit_vr:
+        (length,) = struct.unpack(f"{endian}L", head[4:8])
+        return PixelHeader(tag=tag, value_offset=at + 8, length=length)
+    vr = head[4:6]
+    if vr in _LONG_VRS:
+        extra = fp.read(4)
+        if len(extra) < 4:
+            raise DicomRejected(FailureReason.CANNOT_UNDERSTAND, "file ends inside the Pixel Data header")
+        (length,) = struct.unpack(f"{endian}L", extra)
+        return PixelHeader(tag=tag, value_offset=at + 12, length=length)
+    (length,) = struct.unpack(f"{endian}H", head[6:8])
+    return PixelHeader(tag=tag, value_offset=at + 8, length=length)
+
+
+def expected_native_bytes(*, rows: int, columns: int, frames: int, samples: int, bits_allocated: int) -> int:
+    """Bytes the Image Pixel Module says the value holds (PS3.5 §8.1.1; 1-bit data is packed)."""
+    bits = rows * columns * frames * samples * bits_allocated
+    return (bits + 7) // 8
+
+
+def walk_fragments(
+    fp: BinaryIO, *, value_offset: int, file_size: int, max_fragments: int
+) -> EncapsulatedPixels:
+    """Walk the items of encapsulated Pixel Data by seeking; memory stays O(fragments).
+
+    Raises 0xC000 when an item is malformed or runs past the end of the file (a truncated upload)
+    and 0xA700 when there are more than ``max_fragments`` items.
+    """
+    position = value_offset
+    offsets: tuple[int, ...] = ()
+    fragments: list[tuple[int, int]] = []
+    first = True
+    while True:
+        fp.seek(position)
+        head = fp.read(8)
+        if len(head) < 8:
+            raise DicomRejected(
+                FailureReason.CANNOT_UNDERSTAND,
+                "encapsulated Pixel Data has no Sequence Delimitation Item (file truncated?)",
+            )
+        group, element, length = struct.unpack("<HHL", head)
+        tag = group << 16 | element
+        if tag == _SEQ_DELIM:
+            break
+        if tag != _ITEM or length == _UNDEFINED:
+            raise DicomRejected(
+                FailureReason.CANNOT_UNDERSTAND,
+                f"unexpected tag ({group:04X},{element:04X}) in encapsulated Pixel Data at byte {position}",
+            )
+        start = position + 8
+        if start + length > file_size:
+            raise DicomRejected(
+                FailureReason.CANNOT_UNDERSTAND,
+                f"pixel data fragment at byte {position} declares {length} bytes but the file ends first",
+            )
+        if first:
+            # PS3.5 §A.4: the first item is the Basic Offset Table (possibly empty).
+            if length % 4 != 0 or length // 4 > max_fragments:
+                raise DicomRejected(FailureReason.CANNOT_UNDERSTAND, "malformed Basic Offset Table")
+            table = fp.read(length)
+            offsets = struct.unpack(f"<{length // 4}L", table)
+            first = False
+        else:
+            if len(fragments) >= max_fragments:
+                raise DicomRejected(
+                    FailureReason.OUT_OF_RESOURCES, f"more than {max_fragments} pixel data fragments"
+                )
+            fragments.append((start, length))
+        position = start + length
+    return EncapsulatedPixels(offset=value_offset, basic_offset_table=offsets, fragments=tuple(fragments))

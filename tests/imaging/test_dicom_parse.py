@@ -97,9 +97,7 @@ def test_native_pixel_offset_points_at_the_pixels(name: str) -> None:
     assert layout.frame_bytes * layout.frames == layout.length
 
 
-@pytest.mark.parametrize(
-    "name", ["pydicom/examples_ybr_color.dcm", "pydicom-data/RG1_J2KI.dcm", "dcm_qa_ts/5.dcm"]
-)
+@pytest.mark.parametrize("name", ["pydicom/examples_ybr_color.dcm", "pydicom-data/RG1_J2KI.dcm", "dcm_qa_ts/5.dcm"])
 def test_encapsulated_fragments_match_pydicom(name: str) -> None:
     path = fixture(name)
     parsed = parse_instance(path=path)
@@ -181,9 +179,7 @@ def test_pixel_limit_is_out_of_resources() -> None:
     result = _outcome(fixture("pydicom/CT_small.dcm"), ParseLimits(max_pixels=128 * 128 - 1))
     assert isinstance(result, DicomRejected)
     assert result.code == FailureReason.OUT_OF_RESOURCES
-    assert isinstance(
-        _outcome(fixture("pydicom/CT_small.dcm"), ParseLimits(max_pixels=128 * 128)), ParsedInstance
-    )
+    assert isinstance(_outcome(fixture("pydicom/CT_small.dcm"), ParseLimits(max_pixels=128 * 128)), ParsedInstance)
 
 
 def test_multiframe_pixel_limit_counts_frames() -> None:
@@ -200,9 +196,7 @@ def test_file_size_limit_is_checked_before_reading() -> None:
     assert result.code == FailureReason.OUT_OF_RESOURCES
 
 
-@pytest.mark.parametrize(
-    "keyword", ["SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID"]
-)
+@pytest.mark.parametrize("keyword", ["SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID"])
 def test_missing_uid_does_not_match_sop_class(tmp_path: Path, keyword: str) -> None:
     ds = dcmread(fixture("pydicom/CT_small.dcm"))
     delattr(ds, keyword)

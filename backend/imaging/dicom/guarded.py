@@ -19,9 +19,7 @@ class LengthBeyondEnd(Exception):
     """A declared value length points past the end of the file."""
 
     def __init__(self, *, position: int, wanted: int, available: int) -> None:
-        super().__init__(
-            f"element at byte {position} declares {wanted} bytes but only {available} remain in the file"
-        )
+        super().__init__(f"element at byte {position} declares {wanted} bytes but only {available} remain in the file")
         self.position = position
         self.wanted = wanted
         self.available = available

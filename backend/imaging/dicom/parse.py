@@ -73,9 +73,7 @@ _UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 # Still URL- and path-safe: no "/", no "..", no spaces.
 _LENIENT_UID_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.\-]*$")
 _VR_BYTES = re.compile(rb"^[A-Z]{2}$")
-_LONG_VRS = frozenset(
-    {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
-)
+_LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,9 +126,7 @@ def parse_instance(*, path: Path, limits: ParseLimits | None = None) -> ParsedIn
         raise DicomRejected(A700, f"file of {size} bytes exceeds the limit of {limits.max_file_bytes} bytes")
     try:
         with path.open("rb") as raw:
-            guard = GuardedFile(
-                cast(BinaryIO, raw), size=size, max_read_bytes=limits.max_header_bytes, name=str(path)
-            )
+            guard = GuardedFile(cast(BinaryIO, raw), size=size, max_read_bytes=limits.max_header_bytes, name=str(path))
             return _parse(guard=guard, path=path, size=size, limits=limits)
     except DicomRejected:
         raise
@@ -162,9 +158,7 @@ def _parse(*, guard: GuardedFile, path: Path, size: int, limits: ParseLimits) ->
     else:
         ts = UID(ts_text)
         if ts not in AllTransferSyntaxes and not ts.is_private:
-            raise DicomRejected(
-                FailureReason.TRANSFER_SYNTAX_NOT_SUPPORTED, f"unknown transfer syntax {ts_text}"
-            )
+            raise DicomRejected(FailureReason.TRANSFER_SYNTAX_NOT_SUPPORTED, f"unknown transfer syntax {ts_text}")
     deflated = ts == DeflatedExplicitVRLittleEndian
     implicit = ts == ImplicitVRLittleEndian
     little = ts != ExplicitVRBigEndian
@@ -173,9 +167,7 @@ def _parse(*, guard: GuardedFile, path: Path, size: int, limits: ParseLimits) ->
     spool = None
     if deflated:
         spool, inflated = _inflate(guard, at=meta_end, limit=limits.max_inflated_bytes)
-        body = GuardedFile(
-            cast(BinaryIO, spool), size=inflated, max_read_bytes=limits.max_header_bytes, name=str(path)
-        )
+        body = GuardedFile(cast(BinaryIO, spool), size=inflated, max_read_bytes=limits.max_header_bytes, name=str(path))
     else:
         guard.seek(meta_end)
 
@@ -195,9 +187,7 @@ def _parse(*, guard: GuardedFile, path: Path, size: int, limits: ParseLimits) ->
             raise DicomRejected(C000, "data set truncated: " + "; ".join(notes)[:250])
         if [p for p in body.partial_reads if p[0] >= 132]:
             position, wanted, got = body.partial_reads[-1]
-            raise DicomRejected(
-                C000, f"file truncated: element at byte {position} wants {wanted} bytes, {got} remain"
-            )
+            raise DicomRejected(C000, f"file truncated: element at byte {position} wants {wanted} bytes, {got} remain")
         if len(ds) == 0 and body.tell() == body_start:
             raise DicomRejected(C000, "no data set after the File Meta Information")
         ds.file_meta = FileMetaDataset(meta)
@@ -355,8 +345,7 @@ def _check_identity(ds: Dataset, meta: Dataset, *, strict: bool) -> tuple[str, s
     if meta_instance and meta_instance != sop_instance:
         raise DicomRejected(
             A900,
-            f"File Meta MediaStorageSOPInstanceUID {meta_instance} "
-            f"differs from SOPInstanceUID {sop_instance}",
+            f"File Meta MediaStorageSOPInstanceUID {meta_instance} differs from SOPInstanceUID {sop_instance}",
         )
     meta_class = str(meta.get("MediaStorageSOPClassUID", "") or "").strip("\x00 ")
     if meta_class and meta_class != sop_class:
@@ -422,21 +411,15 @@ def _locate_pixels(
     if ts.is_encapsulated:
         # Non-conformant (PS3.5 §A.4 requires undefined length); keep it, the decoder may cope.
         return None, None, True
-    bits = _int(ds, "BitsAllocated") or (
-        32 if header.tag == 0x7FE00008 else 64 if header.tag == 0x7FE00009 else 8
-    )
-    frame_bytes = expected_native_bytes(
-        rows=rows, columns=columns, frames=1, samples=samples, bits_allocated=bits
-    )
+    bits = _int(ds, "BitsAllocated") or (32 if header.tag == 0x7FE00008 else 64 if header.tag == 0x7FE00009 else 8)
+    frame_bytes = expected_native_bytes(rows=rows, columns=columns, frames=1, samples=samples, bits_allocated=bits)
     if declared_frames and declared_frames > 0:
         frames = declared_frames
     elif frame_bytes and header.length >= frame_bytes:
         frames = header.length // frame_bytes  # NumberOfFrames unreadable ("1A"): trust the value length
     else:
         frames = 1
-    needed = expected_native_bytes(
-        rows=rows, columns=columns, frames=frames, samples=samples, bits_allocated=bits
-    )
+    needed = expected_native_bytes(rows=rows, columns=columns, frames=frames, samples=samples, bits_allocated=bits)
     if header.length < needed:
         raise DicomRejected(
             A900,

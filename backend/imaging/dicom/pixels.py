@@ -28,9 +28,7 @@ _ITEM = 0xFFFEE000
 _SEQ_DELIM = 0xFFFEE0DD
 _UNDEFINED = 0xFFFFFFFF
 # Explicit VRs with a 2-byte reserved field and a 4-byte length (PS3.5 Table 7.1-1).
-_LONG_VRS = frozenset(
-    {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
-)
+_LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,9 +101,7 @@ def expected_native_bytes(*, rows: int, columns: int, frames: int, samples: int,
     return (bits + 7) // 8
 
 
-def walk_fragments(
-    fp: BinaryIO, *, value_offset: int, file_size: int, max_fragments: int
-) -> EncapsulatedPixels:
+def walk_fragments(fp: BinaryIO, *, value_offset: int, file_size: int, max_fragments: int) -> EncapsulatedPixels:
     """Walk the items of encapsulated Pixel Data by seeking; memory stays O(fragments).
 
     Raises 0xC000 when an item is malformed or runs past the end of the file (a truncated upload)
@@ -147,9 +143,7 @@ def walk_fragments(
             first = False
         else:
             if len(fragments) >= max_fragments:
-                raise DicomRejected(
-                    FailureReason.OUT_OF_RESOURCES, f"more than {max_fragments} pixel data fragments"
-                )
+                raise DicomRejected(FailureReason.OUT_OF_RESOURCES, f"more than {max_fragments} pixel data fragments")
             fragments.append((start, length))
         position = start + length
     return EncapsulatedPixels(offset=value_offset, basic_offset_table=offsets, fragments=tuple(fragments))

@@ -1,0 +1,160 @@
+"""Tolerant readers for DICOM values: a malformed value becomes None, never an exception.
+
+Hospital data is full of "1A" in an IS, "2003.13.45" in a DA, "12:30" in a TM (ACR-NEMA style). The
+index must keep everything else of such an instance, so every reader here swallows errors.
+Value representations: PS3.5 §6.2 (Table 6.2-1).
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from typing import Any
+
+from pydicom.dataset import Dataset
+
+# ISO 2022 escape sequences (ESC, intermediates 0x20-0x2F, final 0x30-0x7E), PS3.5 §6.1.2.5.3.
+# pydicom decodes GB 2312 (ISO 2022 IR 58) fragments but leaves the "ESC $ ) A" designators in.
+_ESCAPES = re.compile("\x1b[\x20-\x2f]+[\x30-\x7e]")
+_DA = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
+_TM = re.compile(r"^(\d{2})(\d{2})?(\d{2})?(?:\.(\d{1,6}))?$")
+_DT = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.(\d{1,6}))?([+-]\d{4})?$")
+
+
+def get(ds: Dataset, keyword: str) -> Any:
+    """The element's value, or None if absent or undecodable."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return ds.get(keyword)
+    except Exception:  # noqa: BLE001 - any conversion error means "unknown"
+        return None
+
+
+def strip_escapes(value: str) -> str:
+    return _ESCAPES.sub("", value) if "\x1b" in value else value
+
+
+def text(ds: Dataset, keyword: str) -> str | None:
+    value = get(ds, keyword)
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        value = "\\".join(str(v) for v in value)
+    result = strip_escapes(str(value)).strip("\x00 ")
+    return result or None
+
+
+def integer(ds: Dataset, keyword: str) -> int | None:
+    value = get(ds, keyword)
+    try:
+        if value is None or value == "":
+            return None
+        if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+            value = value[0]
+        return int(str(value).strip()) if isinstance(value, (str, bytes)) else int(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def floats(ds: Dataset, keyword: str) -> tuple[float, ...] | None:
+    value = get(ds, keyword)
+    if value is None or value == "":
+        return None
+    items: Sequence[Any] = (
+        value if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue" else [value]
+    )
+    try:
+        result = tuple(float(v) for v in items)
+    except (TypeError, ValueError):
+        return None
+    if any(v != v or v in (float("inf"), float("-inf")) for v in result):
+        return None
+    return result or None
+
+
+def number(ds: Dataset, keyword: str) -> float | None:
+    values = floats(ds, keyword)
+    return values[0] if values else None
+
+
+def vector(ds: Dataset, keyword: str, size: int) -> tuple[float, ...] | None:
+    values = floats(ds, keyword)
+    return values if values is not None and len(values) == size else None
+
+
+def parse_da(raw: str | None) -> date | None:
+    """DA: YYYYMMDD (PS3.5 Table 6.2-1); tolerate the ACR-NEMA 'YYYY.MM.DD'."""
+    if not raw:
+        return None
+    match = _DA.match(raw.strip().replace(".", "").replace("-", ""))
+    if not match:
+        return None
+    try:
+        return date(int(match[1]), int(match[2]), int(match[3]))
+    except ValueError:
+        return None
+
+
+def parse_tm(raw: str | None) -> time | None:
+    """TM: HH[MM[SS[.FFFFFF]]]; tolerate 'HH:MM:SS'."""
+    if not raw:
+        return None
+    match = _TM.match(raw.strip().replace(":", ""))
+    if not match:
+        return None
+    try:
+        fraction = (match[4] or "").ljust(6, "0")
+        return time(int(match[1]), int(match[2] or 0), min(int(match[3] or 0), 59), int(fraction or 0))
+    except ValueError:
+        return None
+
+
+def parse_tz(raw: str | None) -> tzinfo | None:
+    """TimezoneOffsetFromUTC (0008,0201) / DT suffix: '+0800' (PS3.3 C.12.1.1)."""
+    if not raw or len(raw.strip()) != 5 or raw.strip()[0] not in "+-":
+        return None
+    value = raw.strip()
+    try:
+        hours, minutes = int(value[1:3]), int(value[3:5])
+    except ValueError:
+        return None
+    if hours > 14 or minutes > 59:
+        return None
+    sign = 1 if value[0] == "+" else -1
+    return timezone(sign * timedelta(hours=hours, minutes=minutes))
+
+
+def combine(day: date | None, moment: time | None, zone: tzinfo) -> datetime | None:
+    """Date + optional time in ``zone``; midnight when the time is missing."""
+    if day is None:
+        return None
+    return datetime.combine(day, moment or time(0), tzinfo=zone)
+
+
+def parse_dt(raw: str | None, default_zone: tzinfo) -> datetime | None:
+    """DT: YYYY[MM[DD[HH[MM[SS[.F]]]]]][&ZZXX] (PS3.5 Table 6.2-1); missing parts = their minimum."""
+    if not raw:
+        return None
+    match = _DT.match(raw.strip())
+    if not match:
+        return None
+    zone = parse_tz(match[8]) if match[8] else default_zone
+    if zone is None:
+        return None
+    fraction = (match[7] or "").ljust(6, "0")
+    try:
+        return datetime(
+            int(match[1]),
+            int(match[2] or 1),
+            int(match[3] or 1),
+            int(match[4] or 0),
+            int(match[5] or 0),
+            min(int(match[6] or 0), 59),
+            int(fraction or 0),
+            tzinfo=zone,
+        )
+    except ValueError:
+        return None

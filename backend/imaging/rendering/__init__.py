@@ -41,6 +41,7 @@ __all__ = [
     "read_raw_frame",
     "render",
     "render_array",
+    "to_display",
 ]
 
 

@@ -1,0 +1,97 @@
+"""THE access policy: may this principal read this person's data, and through what?
+
+Every route that touches a person's data depends on :func:`authorize_person` (through the
+``ReadablePerson`` dependency in ``backend/api/deps.py``); no router or service checks ownership
+inline. A person the principal may not see raises NotFound, exactly like a person that does not
+exist, so ids cannot be probed. The answer, a :class:`PersonAccess`, carries how access was obtained
+(self, grant, share …) and its limits, and is what audit events are written from.
+
+The policy reads the binding (and later grant and share) tables directly: it sits just above the
+models and below every service.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session, select
+
+from backend.access import audit
+from backend.access.principals import (
+    AccountPrincipal,
+    OperatorPrincipal,
+    Principal,
+)
+from backend.auth.models import Binding
+from backend.errors import NotFound
+from backend.people.models import Person
+
+SELF = "self"
+
+
+@dataclass(frozen=True, slots=True)
+class PersonAccess:
+    """A positive access decision for one principal and one person."""
+
+    person_id: str
+    principal: Principal
+    relation: str  # "self", a grant's relationship, "share", "institution", "operator"
+    via_grant_id: str | None = None
+    via_share_id: str | None = None
+    kinds: frozenset[str] | None = None  # record kinds readable; None = every kind
+    study_ids: frozenset[str] | None = None  # for shares: exactly these studies; None = not limited
+    may_share: bool = False
+    may_grant: bool = False
+
+    def allows_kind(self, kind: str) -> bool:
+        return self.kinds is None or kind in self.kinds
+
+    def audit(
+        self,
+        session: Session,
+        *,
+        event_type: str,
+        action: str = audit.READ,
+        object_type: str | None = None,
+        object_id: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        audit.record(
+            session,
+            principal=self.principal,
+            action=action,
+            event_type=event_type,
+            person_id=self.person_id,
+            via_grant_id=self.via_grant_id,
+            via_share_id=self.via_share_id,
+            object_type=object_type,
+            object_id=object_id,
+            detail=detail,
+        )
+
+
+def bound_person_id(session: Session, *, account_id: str) -> str | None:
+    """The person an account is bound to as "self", if any."""
+    row = session.exec(
+        select(Binding.person_id).where(Binding.account_id == account_id, Binding.revoked_at.is_(None))  # type: ignore[union-attr]
+    ).first()
+    return row
+
+
+def _account_access(session: Session, principal: AccountPrincipal, person_id: str) -> PersonAccess | None:
+    if bound_person_id(session, account_id=principal.account_id) == person_id:
+        return PersonAccess(person_id=person_id, principal=principal, relation=SELF, may_share=True, may_grant=True)
+    return None
+
+
+def authorize_person(*, session: Session, principal: Principal, person_id: str) -> PersonAccess:
+    """Decide, or raise NotFound. The only place that answers this question."""
+    decision: PersonAccess | None = None
+    if isinstance(principal, AccountPrincipal):
+        decision = _account_access(session, principal, person_id)
+    elif isinstance(principal, OperatorPrincipal):
+        decision = PersonAccess(person_id=person_id, principal=principal, relation="operator")
+    if decision is None or session.get(Person, person_id) is None:
+        raise NotFound("No such person.", code="person-not-found")
+    return decision

@@ -1,0 +1,18 @@
+"""Router aggregation: the only module that imports the domain routers."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+
+from backend.api import health
+from backend.api.deps import PrincipalResolver
+from backend.config import Settings
+
+# Principal resolvers in order of precedence (a hospital's bearer key, a browser session …).
+PRINCIPAL_RESOLVERS: list[PrincipalResolver] = []
+
+
+def include_routers(app: FastAPI, settings: Settings) -> None:
+    app.include_router(health.router)
+    api_v1 = APIRouter(prefix="/api/v1")
+    app.include_router(api_v1)

@@ -1,0 +1,119 @@
+"""The ``yunying`` command: serve, migrate, demo data, audit verification, and (from other domains)
+institutions and uploads. Start-up problems print one clear line and exit non-zero."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import NoReturn
+
+import typer
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from backend.config import ConfigError, Settings, load_settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Yunying 云影 server command line.")
+demo_app = typer.Typer(no_args_is_help=True, help="Demo dataset.")
+audit_app = typer.Typer(no_args_is_help=True, help="The audit log.")
+app.add_typer(demo_app, name="demo")
+app.add_typer(audit_app, name="audit")
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    typer.secho(f"yunying: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code)
+
+
+def settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        fail(f"configuration error: {exc}")
+
+
+def engine_or_exit(settings: Settings) -> Engine:
+    from backend.db import check_database, make_engine
+
+    engine = make_engine(settings.effective_database_url)
+    try:
+        check_database(engine)
+    except (SQLAlchemyError, OSError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
+        fail(f"the database at YUNYING_DATABASE_URL is unreachable: {reason}")
+    return engine
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date (Alembic)."""
+    from backend import migrate as migrations
+
+    settings = settings_or_exit()
+    engine_or_exit(settings)
+    migrations.upgrade(settings.effective_database_url)
+    typer.echo("database schema is up to date")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8000, min=1, max=65535, help="Port to listen on."),
+    workers: int = typer.Option(1, min=1, max=64, help="Worker processes."),
+) -> None:
+    """Serve the API, the PWA and (in development) the WeChat simulator."""
+    import uvicorn
+
+    settings = settings_or_exit()
+    engine_or_exit(settings)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if settings.generated_secrets:
+        logging.getLogger("yunying").info("development secrets in use (%s)", settings.data_dir / "secrets.json")
+    uvicorn.run(
+        "backend.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=False,
+        server_header=False,
+        # Access logs carry URLs, and share tokens travel in URLs: the app logs requests itself.
+        access_log=False,
+    )
+
+
+@demo_app.command("seed")
+def demo_seed() -> None:
+    """Load the demo dataset (idempotent)."""
+    from backend.demo import seed
+
+    settings = settings_or_exit()
+    engine = engine_or_exit(settings)
+    summary = seed(settings=settings, engine=engine)
+    typer.echo(summary)
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Walk the audit hash chain; exit 1 if any row was changed, removed or inserted."""
+    from backend.access.audit import verify_chain
+    from backend.db import session_scope
+
+    settings = settings_or_exit()
+    engine = engine_or_exit(settings)
+    with session_scope(engine, readonly=True) as session:
+        report = verify_chain(session)
+    if not report.ok:
+        fail(f"audit chain BROKEN after {report.events} good events: {report.problem}", code=1)
+    typer.echo(f"audit chain intact: {report.events} events")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,189 @@
+"""One typed Settings object for the whole service (env prefix ``YUNYING_``).
+
+The variables and defaults are part of the outside contract (CONTRACT.md, "Settings"). Development
+generates its secrets once and keeps them in the data dir, so a fresh clone runs with no
+configuration; production refuses generated secrets, the WeChat simulator and plain-HTTP public URLs,
+and says which setting is wrong.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["development", "test", "production"]
+
+# Names of the secrets the service needs; each is 32 random bytes, base64url-encoded.
+SECRET_NAMES = ("secret_key", "encryption_key", "blind_index_key")
+
+
+class ConfigError(Exception):
+    """Start-up configuration is unusable; the message names the setting."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="YUNYING_", extra="ignore", validate_default=True)
+
+    env: Environment = "development"
+    data_dir: Path = Path("./var")
+    database_url: str | None = None
+    redis_url: str | None = None
+    public_url: str = "http://127.0.0.1:8000"
+    wechat_simulator: bool | None = None
+
+    # WeChat Official Account credentials (the simulator accepts its own defaults).
+    wechat_appid: str = "wx-yunying-dev"
+    wechat_secret: str = "dev-secret-not-for-production"  # noqa: S105 - refused in production
+    wechat_token: str = "yunying-dev-token"  # noqa: S105 - the simulator's default
+    wechat_aes_key: str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+    wechat_api_base: str | None = None
+
+    # Secrets: generated in development (data dir), required in production.
+    secret_key: str | None = None
+    encryption_key: str | None = None
+    blind_index_key: str | None = None
+
+    # Limits on untrusted input.
+    max_request_bytes: int = Field(default=4 * 1024**3, gt=0)
+    max_instance_bytes: int = Field(default=2 * 1024**3, gt=0)
+    max_pixels: int = Field(default=512 * 1024 * 1024, gt=0)
+    max_json_bytes: int = Field(default=1024 * 1024, gt=0)
+
+    # Set by load_settings(): which secrets were generated rather than configured.
+    generated_secrets: tuple[str, ...] = ()
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_shape(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _defaults_by_env(self) -> Settings:
+        if self.wechat_simulator is None:
+            self.wechat_simulator = self.env != "production"
+        return self
+
+    @property
+    def sqlite_default(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'yunying.db').resolve()}"
+
+    @property
+    def effective_wechat_api_base(self) -> str:
+        """Where the WeChat client sends its requests: the simulator in development."""
+        if self.wechat_api_base:
+            return self.wechat_api_base.rstrip("/")
+        if self.wechat_simulator:
+            return f"{self.public_url}/_sim/wechat"
+        return "https://api.weixin.qq.com"
+
+    def secret_bytes(self, name: str) -> bytes:
+        value = getattr(self, name)
+        if not value:
+            raise ConfigError(f"YUNYING_{name.upper()} is not set")
+        return _decode_secret(name, value)
+
+
+def _decode_secret(name: str, value: str) -> bytes:
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"YUNYING_{name.upper()} must be base64url") from exc
+    if len(raw) < 32:
+        raise ConfigError(f"YUNYING_{name.upper()} must decode to at least 32 bytes")
+    return raw
+
+
+def _load_or_generate_secrets(data_dir: Path) -> dict[str, str]:
+    """Development secrets live in ``<data dir>/secrets.json`` (mode 0600), created once."""
+    path = data_dir / "secrets.json"
+    stored: dict[str, str] = {}
+    if path.exists():
+        try:
+            stored = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{path} is unreadable: {exc}") from exc
+    missing = [name for name in SECRET_NAMES if name not in stored]
+    if missing:
+        for name in missing:
+            stored[name] = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(stored, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    return stored
+
+
+def _check_data_dir(data_dir: Path) -> None:
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        probe = data_dir / ".write-probe"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"YUNYING_DATA_DIR={data_dir} is not writable: {exc.strerror or exc}") from exc
+
+
+def _production_problems(settings: Settings) -> list[str]:
+    problems = []
+    if settings.wechat_simulator:
+        problems.append("YUNYING_WECHAT_SIMULATOR must be off in production")
+    if not settings.public_url.startswith("https://"):
+        problems.append("YUNYING_PUBLIC_URL must be an https:// URL in production")
+    for name in SECRET_NAMES:
+        if not getattr(settings, name):
+            problems.append(f"YUNYING_{name.upper()} must be set in production (generated secrets are refused)")
+    if settings.wechat_secret == Settings.model_fields["wechat_secret"].default:
+        problems.append("YUNYING_WECHAT_SECRET must be set in production")
+    return problems
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment, validate, and fill development secrets. Raises ConfigError."""
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        parts = []
+        for err in exc.errors():
+            loc = "_".join(str(p) for p in err["loc"]) or "settings"
+            parts.append(f"YUNYING_{loc.upper()}: {err['msg']}")
+        raise ConfigError("; ".join(parts)) from None
+    if settings.env == "production":
+        problems = _production_problems(settings)
+        if problems:
+            raise ConfigError("; ".join(problems))
+    _check_data_dir(settings.data_dir)
+    generated: list[str] = []
+    if any(not getattr(settings, name) for name in SECRET_NAMES):
+        stored = _load_or_generate_secrets(settings.data_dir)
+        for name in SECRET_NAMES:
+            if not getattr(settings, name):
+                setattr(settings, name, stored[name])
+                generated.append(name)
+    settings.generated_secrets = tuple(generated)
+    for name in SECRET_NAMES:
+        settings.secret_bytes(name)  # validates shape and length
+    return settings
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

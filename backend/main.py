@@ -1,0 +1,64 @@
+"""create_app(): settings, database, blob store, routers, middleware, error handlers, the PWA."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, Response
+from sqlalchemy.engine import Engine
+
+from backend import __version__
+from backend.api.router import PRINCIPAL_RESOLVERS, include_routers
+from backend.config import Settings, get_settings
+from backend.db import make_engine
+from backend.errors import NotFound, install_handlers
+from backend.middleware import RequestContextMiddleware
+from backend.storage.service import LocalBlobStore
+
+log = logging.getLogger("yunying")
+
+PWA_DIST = Path(__file__).resolve().parents[1] / "pwa" / "dist"
+# Paths the backend owns: never answered with the PWA's index.html.
+BACKEND_PREFIXES = ("api/", "auth/", "dicomweb", "_sim/", "wechat/", "s/", "v/", "healthz", "openapi.json", "docs")
+
+DESCRIPTION = """Yunying 云影: patients' imaging studies, reports, lab results and checkups from every
+hospital of the province on one timeline. Errors are `application/problem+json` (RFC 9457)."""
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Yunying 云影",
+        version=__version__,
+        description=DESCRIPTION,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.engine = engine or make_engine(settings.effective_database_url)
+    app.state.blobs = LocalBlobStore(settings.data_dir / "blobs")
+    app.state.principal_resolvers = list(PRINCIPAL_RESOLVERS)
+    install_handlers(app)
+    include_routers(app, settings)
+    _mount_pwa(app)
+    app.add_middleware(RequestContextMiddleware, secure=settings.public_url.startswith("https://"))
+    return app
+
+
+def _mount_pwa(app: FastAPI) -> None:
+    """Serve the built PWA: real files as they are, every other app route as index.html (history mode)."""
+
+    @app.get("/{path:path}", include_in_schema=False)
+    def pwa(path: str, request: Request) -> Response:
+        if path.startswith(BACKEND_PREFIXES):
+            raise NotFound("No such resource.")
+        if not PWA_DIST.is_dir():
+            raise NotFound("The app is not built: run `make install`.", code="pwa-not-built")
+        candidate = (PWA_DIST / path).resolve()
+        if path and PWA_DIST in candidate.parents and candidate.is_file():
+            immutable = path.startswith("assets/")
+            cache = "public, max-age=31536000, immutable" if immutable else "no-cache"
+            return FileResponse(candidate, headers={"Cache-Control": cache})
+        return FileResponse(PWA_DIST / "index.html", headers={"Cache-Control": "no-cache"})

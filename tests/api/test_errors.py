@@ -1,0 +1,82 @@
+"""Every error is application/problem+json with type, title, status, detail; nothing internal leaks."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+from fastapi.testclient import TestClient
+from pydantic import BaseModel
+
+from backend.errors import Conflict
+
+
+class Payload(BaseModel):
+    name: str
+    age: int
+
+
+def _add_probe_routes(app: FastAPI) -> None:
+    router = APIRouter()
+
+    @router.post("/_probe/json")
+    def probe(body: Payload) -> dict[str, str]:
+        return {"name": body.name}
+
+    @router.get("/_probe/conflict")
+    def conflict() -> None:
+        raise Conflict("Already there.", code="already")
+
+    @router.get("/_probe/crash")
+    def crash() -> None:
+        raise RuntimeError("secret internals: patient 张三 /var/lib/x")
+
+    app.router.routes.insert(0, router.routes[0])
+    app.router.routes.insert(0, router.routes[1])
+    app.router.routes.insert(0, router.routes[2])
+
+
+def _assert_problem(response, status: int) -> dict:  # type: ignore[no-untyped-def]
+    assert response.status_code == status
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert {"type", "title", "status", "detail"} <= body.keys()
+    assert body["status"] == status
+    return body
+
+
+def test_unknown_api_route_is_a_problem(client: TestClient) -> None:
+    _assert_problem(client.get("/api/v1/does-not-exist"), 404)
+
+
+def test_malformed_json_is_400(app: FastAPI, client: TestClient) -> None:
+    _add_probe_routes(app)
+    body = _assert_problem(
+        client.post("/_probe/json", content=b"{not json", headers={"content-type": "application/json"}), 400
+    )
+    assert body["type"].endswith("malformed-json")
+
+
+def test_wrong_types_are_422_without_echoing_input(app: FastAPI, client: TestClient) -> None:
+    _add_probe_routes(app)
+    response = client.post("/_probe/json", json={"name": "x", "age": "SECRET-VALUE"})
+    body = _assert_problem(response, 422)
+    assert body["errors"][0]["loc"] == ["body", "age"]
+    assert "SECRET-VALUE" not in response.text
+
+
+def test_typed_errors_keep_their_status(app: FastAPI, client: TestClient) -> None:
+    _add_probe_routes(app)
+    body = _assert_problem(client.get("/_probe/conflict"), 409)
+    assert body["type"].endswith("/already")
+
+
+def test_unexpected_errors_leak_nothing(app: FastAPI) -> None:
+    _add_probe_routes(app)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        response = c.get("/_probe/crash")
+    body = _assert_problem(response, 500)
+    assert "张三" not in response.text and "/var/lib" not in response.text
+    assert body["detail"] == "An internal error occurred; it has been logged."
+
+
+def test_wrong_method_is_405_problem(client: TestClient) -> None:
+    _assert_problem(client.post("/healthz"), 405)

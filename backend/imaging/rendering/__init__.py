@@ -63,9 +63,7 @@ def render_array(
 ) -> np.ndarray:
     """One frame's samples -> the preview's uint8 pixels (aspect corrected, resized to `width`)."""
     image = to_display(pixels, info, voi=window)
-    size = output_size(
-        rows=image.shape[0], columns=image.shape[1], pixel_aspect=info.pixel_aspect, width=width
-    )
+    size = output_size(rows=image.shape[0], columns=image.shape[1], pixel_aspect=info.pixel_aspect, width=width)
     return resize(image, size=size)
 
 
@@ -80,6 +78,4 @@ def render(
 ) -> bytes:
     """Decode `frame` from `source`, render it and encode it. Raises RenderError with a reason."""
     pixels, info = source.frame(frame)
-    return encode(
-        render_array(pixels=pixels, info=info, window=window, width=width), fmt=fmt, quality=quality
-    )
+    return encode(render_array(pixels=pixels, info=info, window=window, width=width), fmt=fmt, quality=quality)

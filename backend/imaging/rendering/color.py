@@ -84,9 +84,7 @@ def expand_segmented(words: np.ndarray) -> np.ndarray:
     return np.asarray(out, dtype=np.float64)
 
 
-def _expand(
-    words: np.ndarray, start: int, stop: int, out: list[float], *, depth: int, limit: int = -1
-) -> int:
+def _expand(words: np.ndarray, start: int, stop: int, out: list[float], *, depth: int, limit: int = -1) -> int:
     if depth > 4:
         raise MalformedImage(message_en="segmented palette nests too deeply", message_zh="分段调色板嵌套过深")
     pos, done = start, 0
@@ -97,9 +95,7 @@ def _expand(
             pos += 2 + length
         elif opcode == 1:
             if not out:
-                raise MalformedImage(
-                    message_en="linear segment without a start value", message_zh="调色板分段数据有误"
-                )
+                raise MalformedImage(message_en="linear segment without a start value", message_zh="调色板分段数据有误")
             y0, y1 = out[-1], float(words[pos + 2])
             steps = np.arange(1, length + 1, dtype=np.float64) / max(length, 1)
             out.extend((y0 + (y1 - y0) * steps).tolist())
@@ -109,18 +105,14 @@ def _expand(
             _expand(words, offset, stop, out, depth=depth + 1, limit=length)
             pos += 4
         else:
-            raise MalformedImage(
-                message_en=f"unknown palette segment opcode {opcode}", message_zh="调色板分段数据有误"
-            )
+            raise MalformedImage(message_en=f"unknown palette segment opcode {opcode}", message_zh="调色板分段数据有误")
         done += 1
         if len(out) > 1 << 16:
             raise MalformedImage(message_en="segmented palette longer than 65536", message_zh="调色板过长")
     return pos
 
 
-def make_palette(
-    *, first_mapped: int, bits: int, red: np.ndarray, green: np.ndarray, blue: np.ndarray
-) -> Palette:
+def make_palette(*, first_mapped: int, bits: int, red: np.ndarray, green: np.ndarray, blue: np.ndarray) -> Palette:
     """Three expanded channel tables -> an 8-bit RGB palette (C.7.6.3.1.5: 8 or 16 bits per entry)."""
     n = min(len(red), len(green), len(blue))
     if n == 0:

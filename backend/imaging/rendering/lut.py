@@ -112,9 +112,7 @@ def _pipeline(values: np.ndarray, grey: GreyParams, voi: Voi) -> np.ndarray:
 
 
 @lru_cache(maxsize=64)
-def display_table(
-    *, code_bits: int, bits_stored: int, signed: bool, grey: GreyParams, voi: Voi
-) -> np.ndarray:
+def display_table(*, code_bits: int, bits_stored: int, signed: bool, grey: GreyParams, voi: Voi) -> np.ndarray:
     """uint8 table indexed by the raw code (uint8/uint16 view of the samples)."""
     codes = np.arange(1 << code_bits, dtype=np.int64)
     table = _pipeline(stored_values(codes, bits_stored=min(bits_stored, code_bits), signed=signed), grey, voi)
@@ -131,9 +129,7 @@ def code_view(pixels: np.ndarray) -> np.ndarray | None:
     return pixels.view(np.uint8 if pixels.dtype.itemsize == 1 else np.uint16)
 
 
-def grey_to_uint8(
-    pixels: np.ndarray, *, bits_stored: int, signed: bool, grey: GreyParams, voi: Voi
-) -> np.ndarray:
+def grey_to_uint8(pixels: np.ndarray, *, bits_stored: int, signed: bool, grey: GreyParams, voi: Voi) -> np.ndarray:
     """Render a greyscale frame (any integer or float dtype) to uint8 through C.11."""
     codes = code_view(pixels)
     if codes is not None:

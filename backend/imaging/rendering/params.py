@@ -50,9 +50,7 @@ def _int(ds: Dataset, keyword: str, default: int | None = None) -> int:
     value = _get(ds, keyword)
     if value is None or value == "":
         if default is None:
-            raise MalformedImage(
-                message_en=f"{keyword} is missing", message_zh=f"影像缺少必需的属性 {keyword}"
-            )
+            raise MalformedImage(message_en=f"{keyword} is missing", message_zh=f"影像缺少必需的属性 {keyword}")
         return default
     try:
         return int(str(value).strip())
@@ -70,9 +68,7 @@ def pixel_format(ds: Dataset) -> PixelFormat:
     is_float = "PixelData" not in ds
     rows, columns = _int(ds, "Rows"), _int(ds, "Columns")
     frames = _int(ds, "NumberOfFrames", 1)
-    bits_allocated = _int(
-        ds, "BitsAllocated", 64 if "DoubleFloatPixelData" in ds else 32 if is_float else None
-    )
+    bits_allocated = _int(ds, "BitsAllocated", 64 if "DoubleFloatPixelData" in ds else 32 if is_float else None)
     bits_stored = _int(ds, "BitsStored", bits_allocated)
     samples = _int(ds, "SamplesPerPixel", 1)
     photometric = str(_get(ds, "PhotometricInterpretation") or "MONOCHROME2").strip().upper()
@@ -277,9 +273,7 @@ def frame_info(ds: Dataset, *, frame: int, fmt: PixelFormat | None = None) -> Fr
     fmt = fmt or pixel_format(ds)
     modality = str(_get(ds, "Modality") or "").strip().upper()
     if fmt.photometric == "PALETTE COLOR":
-        return FrameInfo(
-            fmt=fmt, palette=palette(ds), pixel_aspect=pixel_aspect(ds, frame=frame), modality=modality
-        )
+        return FrameInfo(fmt=fmt, palette=palette(ds), pixel_aspect=pixel_aspect(ds, frame=frame), modality=modality)
     if fmt.is_grey or fmt.samples_per_pixel == 3:
         grey = grey_params(ds, frame=frame, fmt=fmt) if fmt.is_grey else GreyParams()
         return FrameInfo(fmt=fmt, grey=grey, pixel_aspect=pixel_aspect(ds, frame=frame), modality=modality)

@@ -49,9 +49,7 @@ def presets_for(info: FrameInfo) -> list[Preset]:
         out.append(Preset("file-lut", "设备查找表", "Device VOI LUT", "file", lut=info.grey.voi_lut))
     for i, window in enumerate(info.grey.windows):
         label = info.grey.window_explanations[i] if i < len(info.grey.window_explanations) else ""
-        out.append(
-            Preset(f"file-{i}", label or f"设备窗 {i + 1}", label or f"Device window {i + 1}", "file", window)
-        )
+        out.append(Preset(f"file-{i}", label or f"设备窗 {i + 1}", label or f"Device window {i + 1}", "file", window))
     if info.modality == "CT" and info.fmt.is_grey:
         out.extend(CT_PRESETS)
     out.append(AUTO)

@@ -20,6 +20,12 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(audit_app, name="audit")
 
 
+def _register_domain_commands() -> None:
+    from backend.institutions.cli import app as institution_app
+
+    app.add_typer(institution_app, name="institution")
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
     typer.secho(f"yunying: {message}", err=True, fg=typer.colors.RED)
     raise typer.Exit(code)
@@ -106,6 +112,9 @@ def audit_verify() -> None:
     if not report.ok:
         fail(f"audit chain BROKEN after {report.events} good events: {report.problem}", code=1)
     typer.echo(f"audit chain intact: {report.events} events")
+
+
+_register_domain_commands()
 
 
 def main() -> None:

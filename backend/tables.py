@@ -5,6 +5,7 @@ Add a line here when a domain gets a ``models.py``.
 
 from backend.access import models as access_models
 from backend.auth import models as auth_models
+from backend.institutions import models as institution_models
 from backend.people import models as people_models
 
-__all__ = ["access_models", "auth_models", "people_models"]
+__all__ = ["access_models", "auth_models", "institution_models", "people_models"]

@@ -7,9 +7,12 @@ from fastapi import APIRouter, FastAPI
 from backend.api import health
 from backend.api.deps import PrincipalResolver
 from backend.config import Settings
+from backend.institutions.deps import principal_from_api_key
 
 # Principal resolvers in order of precedence (a hospital's bearer key, a browser session …).
-PRINCIPAL_RESOLVERS: list[PrincipalResolver] = []
+PRINCIPAL_RESOLVERS: list[PrincipalResolver] = [
+    principal_from_api_key,
+]
 
 
 def include_routers(app: FastAPI, settings: Settings) -> None:

@@ -138,3 +138,32 @@ def test_frame_out_of_range() -> None:
     assert caught.value.reason == "frame_out_of_range"
     with pytest.raises(FrameOutOfRange):
         source.frame(-1)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "dcmqi/ct-3slice/01.dcm",
+        "pydicom-data/vlut_04.dcm",
+        "pydicom-data/mlut_18.dcm",
+        "pydicom-data/gdcm-US-ALOKA-16.dcm",
+        "highdicom/dx_image.dcm",
+        "dcm_qa_agfa/Agfa/011-0003.img",
+    ],
+)
+def test_frame_info_survives_json_for_the_raw_path(name: str) -> None:
+    """What ingest stores (FrameInfo as JSON + the pixel offset) renders exactly like dcmread."""
+    import json
+
+    from backend.imaging.rendering.serial import frame_info_from_dict, frame_info_to_dict
+
+    path = DATA / name
+    ds = _load(name)
+    source = DatasetFrameSource(ds)
+    infos = [source.info(i) for i in range(source.number_of_frames)]
+    stored = json.dumps([frame_info_to_dict(i) for i in infos])
+    restored = [frame_info_from_dict(d) for d in json.loads(stored)]
+    assert restored == infos
+    fast = RawFrameSource(path=path, offset=_pixel_offset(path), info=restored)
+    last = source.number_of_frames - 1
+    assert np.array_equal(to_display(*fast.frame(last)), to_display(*source.frame(last)))

@@ -29,8 +29,9 @@ def encode(image: np.ndarray, *, fmt: Format, quality: int, optimize: bool = Fal
             options["subsampling"] = "4:4:4" if quality >= 90 else "4:2:0"
         pil.save(buf, format="JPEG", **options)
     elif fmt == "webp":
-        # method 4 is Pillow's default speed/size balance (0 fastest .. 6 smallest).
-        pil.save(buf, format="WEBP", quality=quality, method=4)
+        # method 2: measured on a 512 CT preview, 9 ms and 40.6 kB vs the default method 4 at 23 ms and
+        # 40.0 kB (method 0: 9 ms, 48.6 kB). WebP stays ~20x slower to encode than JPEG (0.5 ms).
+        pil.save(buf, format="WEBP", quality=quality, method=2)
     else:
         raise ValueError(f"unknown format {fmt!r}")
     return buf.getvalue()

@@ -12,6 +12,7 @@ Limits are checked from the header *before* anything is decoded.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
@@ -128,6 +129,10 @@ class FrameSource(Protocol):
     @property
     def number_of_frames(self) -> int: ...
 
+    def info(self, index: int) -> FrameInfo:
+        """Header facts of a frame without decoding it (to pick a window preset first)."""
+        ...
+
     def frame(self, index: int) -> tuple[np.ndarray, FrameInfo]: ...
 
 
@@ -201,39 +206,57 @@ def read_raw_frame(
 
 
 class RawFrameSource:
-    """Frames of native pixel data at a known offset, with header facts recorded at ingest."""
+    """Frames of native pixel data at a known offset, with header facts recorded at ingest.
+
+    `info` is one FrameInfo for every frame, or one per frame (enhanced objects whose functional
+    groups differ per frame). See `serial.py` for storing them.
+    """
 
     def __init__(
         self,
         *,
         path: str | Path,
         offset: int,
-        info: FrameInfo,
+        info: FrameInfo | Sequence[FrameInfo],
         big_endian: bool = False,
         planar_configuration: int = 0,
         limits: Limits | None = None,
     ) -> None:
-        check_limits(info.fmt, limits=limits or Limits())
-        self._path, self._offset, self._info = path, offset, info
+        self._infos = [info] if isinstance(info, FrameInfo) else list(info)
+        if not self._infos:
+            raise ValueError("at least one FrameInfo is needed")
+        self._fmt = self._infos[0].fmt
+        check_limits(self._fmt, limits=limits or Limits())
+        if self._fmt.photometric == "YBR_FULL_422" or self._fmt.bits_allocated not in (8, 16, 32):
+            raise UnsupportedImage(
+                message_en="this pixel layout cannot be read directly; decode it with pydicom",
+                message_zh="该像素布局不支持直接读取",
+            )
+        self._path, self._offset = path, offset
         self._big_endian, self._planar = big_endian, planar_configuration
 
     @property
     def number_of_frames(self) -> int:
-        return self._info.fmt.number_of_frames
+        return self._fmt.number_of_frames
+
+    def info(self, index: int) -> FrameInfo:
+        _check_index(self._fmt, index)
+        return self._infos[index] if len(self._infos) > 1 else self._infos[0]
 
     def frame(self, index: int) -> tuple[np.ndarray, FrameInfo]:
-        fmt = self._info.fmt
-        _check_index(fmt, index)
+        info = self.info(index)
         arr = read_raw_frame(
             path=self._path,
             offset=self._offset,
-            rows=fmt.rows,
-            columns=fmt.columns,
-            samples=fmt.samples_per_pixel,
-            bits_allocated=fmt.bits_allocated,
-            pixel_representation=fmt.pixel_representation,
+            rows=self._fmt.rows,
+            columns=self._fmt.columns,
+            samples=self._fmt.samples_per_pixel,
+            bits_allocated=self._fmt.bits_allocated,
+            pixel_representation=self._fmt.pixel_representation,
             big_endian=self._big_endian,
             frame_index=index,
             planar_configuration=self._planar,
         )
-        return arr, self._info
+        if self._fmt.is_float:  # Float Pixel Data (7FE0,0008): IEEE 754 cells of the same width
+            arr = arr.view(np.dtype(f"{'>' if self._big_endian else '<'}f{self._fmt.bits_allocated // 8}"))
+        return arr, info

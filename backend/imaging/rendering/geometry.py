@@ -40,13 +40,17 @@ def snap_width(requested: int | None) -> int | None:
 def resize(image: np.ndarray, *, size: tuple[int, int]) -> np.ndarray:
     """Resample a uint8 (H, W) or (H, W, 3) image to `size` = (width, height).
 
-    Downsampling uses Pillow's LANCZOS with reducing_gap: a fast integer box reduction first, then
-    Lanczos over the last factor < 2 - close to plain Lanczos in quality at a fraction of the cost.
+    Downsampling by an integer factor k >= 2 first averages k x k blocks (Pillow `reduce`, a box
+    filter: proper anti-aliasing, 0.1 ms for 512 -> 256 where Lanczos takes ~2 ms); any remaining
+    non-integer factor, the aspect correction and upscaling use Lanczos.
     """
     h, w = image.shape[:2]
     if (w, h) == size:
         return image
     pil = Image.fromarray(image)
-    shrinking = size[0] <= w and size[1] <= h
-    out = pil.resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0 if shrinking else None)
-    return np.asarray(out)
+    k = min(w // size[0], h // size[1]) if size[0] and size[1] else 1
+    if k >= 2:
+        pil = pil.reduce(k)
+    if pil.size != size:
+        pil = pil.resize(size, Image.Resampling.LANCZOS)
+    return np.asarray(pil)

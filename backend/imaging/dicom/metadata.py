@@ -263,7 +263,7 @@ def _set_charset(ds: Dataset, term: str) -> None:
 
 def _raw_bytes(ds: Dataset, tag: int) -> bytes:
     try:
-        element = ds.get_item(tag)
+        element = ds.get_item(tag, keep_deferred=True)
     except Exception:  # noqa: BLE001
         return b""
     if isinstance(element, RawDataElement) and isinstance(element.value, bytes):

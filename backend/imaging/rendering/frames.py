@@ -22,6 +22,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.pixels import get_decoder
 from pydicom.uid import UID, ImplicitVRLittleEndian
 
+from . import fastcodecs
 from .color import interleave
 from .errors import DecodeFailed, FrameOutOfRange, LimitExceeded, RenderError, UnsupportedImage
 from .model import FrameInfo, PixelFormat
@@ -110,6 +111,11 @@ def decode_frame(ds: Dataset, *, index: int, fmt: PixelFormat) -> tuple[np.ndarr
         meta = getattr(ds, "file_meta", None) or FileMetaDataset()
         meta.TransferSyntaxUID = tsyntax
         ds.file_meta = meta
+    if fastcodecs.can_decode(tsyntax, fmt):
+        try:
+            return fastcodecs.decode(ds, index=index, fmt=fmt), fmt.photometric
+        except Exception:  # noqa: BLE001, S110 - fall back to the reference decoder below
+            pass
     try:
         arr, meta = decoder.as_array(ds, index=index)
     except RenderError:

@@ -140,3 +140,19 @@ def test_scrub_cells_align_to_jpeg_blocks() -> None:
     assert strips.layout["cell"] == {"width": 80, "height": 64}
     assert strips.layout["tile"] == {"width": 70, "height": 50}
     assert strips.layout["columns"] == 3
+
+
+def test_window_query_parameter() -> None:
+    from backend.imaging.rendering import Window, window_from_query
+
+    assert window_from_query("40,400") == Window(40.0, 400.0)
+    assert window_from_query("-600, 1500, sigmoid") == Window(-600.0, 1500.0, "SIGMOID")
+    assert window_from_query("40,0.5,linear-exact").function == "LINEAR_EXACT"
+    for bad in ("40", "a,b", "40,0", "40,400,cubic", "40,0.5", "nan,400", "1,2,3,4"):
+        with pytest.raises(ValueError):
+            window_from_query(bad)
+
+
+def test_render_accepts_a_dataset_directly() -> None:
+    data = render(source=_load("pydicom/CT_small.dcm"), width=128)
+    assert data[:2] == b"\xff\xd8"

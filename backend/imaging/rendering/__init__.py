@@ -11,6 +11,7 @@ YCbCr transforms or the palette (C.7.6.3.1.2, C.7.9) for colour; then aspect cor
 from __future__ import annotations
 
 import numpy as np
+from pydicom.dataset import Dataset
 
 from .color import apply_palette, to_rgb8
 from .encode import Format, encode
@@ -19,7 +20,7 @@ from .frames import DatasetFrameSource, FrameSource, Limits, RawFrameSource, rea
 from .geometry import output_size, resize
 from .lut import grey_to_uint8
 from .model import FrameInfo, Lut, Window
-from .presets import Preset, default_voi, find_preset, presets_for
+from .presets import Preset, default_voi, find_preset, presets_for, window_from_query
 from .scrub import ScrubStrips, pack_scrub_strips
 
 RENDERER_VERSION = "1"  # part of every preview cache key: bump when the output changes
@@ -42,6 +43,7 @@ __all__ = [
     "render",
     "render_array",
     "to_display",
+    "window_from_query",
 ]
 
 
@@ -69,7 +71,7 @@ def render_array(
 
 def render(
     *,
-    source: FrameSource,
+    source: FrameSource | Dataset,
     frame: int = 0,
     window: Window | Lut | None = None,
     width: int | None = 512,
@@ -77,5 +79,7 @@ def render(
     quality: int = 85,
 ) -> bytes:
     """Decode `frame` from `source`, render it and encode it. Raises RenderError with a reason."""
+    if isinstance(source, Dataset):
+        source = DatasetFrameSource(source)
     pixels, info = source.frame(frame)
     return encode(render_array(pixels=pixels, info=info, window=window, width=width), fmt=fmt, quality=quality)

@@ -9,13 +9,14 @@ white.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
 from .lut import code_view, modality_codes, modality_output
-from .model import FrameInfo, Lut, Window
+from .model import FrameInfo, Lut, VoiFunction, Window
 
 PresetSource = Literal["file", "standard", "auto"]
 
@@ -113,3 +114,26 @@ def auto_window(info: FrameInfo, pixels: np.ndarray, *, low: float = 1.0, high: 
         return Window(center=lo, width=1.0)
     # LINEAR_EXACT maps exactly lo -> black and hi -> white (C.11.2.1.3.2).
     return Window(center=(lo + hi) / 2.0, width=hi - lo, function="LINEAR_EXACT")
+
+
+_QUERY_FUNCTIONS: dict[str, VoiFunction] = {"linear": "LINEAR", "linear-exact": "LINEAR_EXACT", "sigmoid": "SIGMOID"}
+
+
+def window_from_query(value: str) -> Window:
+    """Parse a DICOMweb `window=center,width[,function]` parameter (PS3.18 Retrieve Rendered; function:
+    linear, linear-exact or sigmoid). Raises ValueError with a reason for anything else."""
+    parts = [p.strip() for p in value.split(",")]
+    if len(parts) not in (2, 3):
+        raise ValueError("window must be center,width[,function]")
+    try:
+        center, width = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise ValueError("window center and width must be numbers") from None
+    if not (math.isfinite(center) and math.isfinite(width)) or width <= 0 or abs(center) > 1e9 or width > 1e9:
+        raise ValueError("window width must be positive and both values finite")
+    function = _QUERY_FUNCTIONS.get(parts[2].lower() if len(parts) == 3 else "linear")
+    if function is None:
+        raise ValueError("window function must be linear, linear-exact or sigmoid")
+    if function == "LINEAR" and width < 1:
+        raise ValueError("a linear window needs width >= 1 (PS3.3 C.11.2.1.2.1)")
+    return Window(center=center, width=width, function=function)

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Mapping
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from weasyprint import HTML
 
 from backend.pdf.assets import REPORTS_DIR, ResourceRefused, base_url, recording_fetcher
@@ -31,6 +32,8 @@ from backend.pdf.verification import display_code
 LANGS = ("zh-CN", "en")
 TEMPLATES = frozenset({"imaging_report.html", "lab_report.html", "health_summary.html"})
 _MAX_DEPTH = 12
+_SUPERSCRIPT_RUN = re.compile("[⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻]+")
+_SUPERSCRIPT_DIGITS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻", "0123456789+-")
 
 
 class UnsafeContext(TypeError):
@@ -51,6 +54,18 @@ def css_string(value: object) -> Markup:
         else:
             out.append(f"\\{ord(ch):06x}")
     return Markup('"' + "".join(out) + '"')  # noqa: S704 -- every character above is escaped or inert
+
+
+def superscripts(value: object) -> Markup:
+    """Escape ``value``, then set superscript digits (``×10⁹/L``) as ``<sup>`` with plain digits.
+
+    Noto Sans CJK has ¹ ² ³ ⁴ but no ⁵–⁹, which lab units need; without this they would come
+    from whatever system font has them (or print as nothing on a machine without one).
+    Safe: the text is escaped first; only fixed tags and ASCII digits/signs are inserted.
+    """
+    text = str(escape(str(value)))
+    marked = _SUPERSCRIPT_RUN.sub(lambda m: f"<sup>{m.group(0).translate(_SUPERSCRIPT_DIGITS)}</sup>", text)
+    return Markup(marked)  # noqa: S704 -- built from escaped text
 
 
 def _format_datetime(value: datetime | date | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -79,6 +94,7 @@ def environment() -> jinja2.Environment:
     )
     env.filters["css_string"] = css_string
     env.filters["dt"] = _format_datetime
+    env.filters["sup"] = superscripts
     return env
 
 

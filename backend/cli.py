@@ -24,6 +24,9 @@ def _register_domain_commands() -> None:
     from backend.institutions.cli import app as institution_app
 
     app.add_typer(institution_app, name="institution")
+    from backend.wechat.cli import wechat_app
+
+    app.add_typer(wechat_app, name="wechat")
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

@@ -95,3 +95,22 @@ def authorize_person(*, session: Session, principal: Principal, person_id: str) 
     if decision is None or session.get(Person, person_id) is None:
         raise NotFound("No such person.", code="person-not-found")
     return decision
+
+
+def people_for_account(*, session: Session, account_id: str) -> list[tuple[str, str]]:
+    """Every person this account may act for, as (person_id, relation): its bound "self" first.
+    The family issue adds grant relations here, so every caller (``/api/v1/me`` …) follows."""
+    people: list[tuple[str, str]] = []
+    own = bound_person_id(session, account_id=account_id)
+    if own is not None:
+        people.append((own, SELF))
+    return people
+
+
+def accounts_for_person(*, session: Session, person_id: str) -> list[tuple[str, str]]:
+    """Every account that may read this person's records, as (account_id, relation) — who gets told
+    when a new record arrives. Grants join here with the family issue."""
+    rows = session.exec(
+        select(Binding.account_id).where(Binding.person_id == person_id, Binding.revoked_at.is_(None))  # type: ignore[union-attr]
+    ).all()
+    return [(account_id, SELF) for account_id in rows]

@@ -6,18 +6,39 @@ from fastapi import APIRouter, FastAPI
 
 from backend.api import health
 from backend.api.deps import PrincipalResolver
+from backend.auth import router as auth_router
+from backend.auth.web import resolve_account
 from backend.config import Settings
 from backend.institutions.deps import principal_from_api_key
 from backend.people import router as people_router
+from backend.wechat import router as wechat_router
 
 # Principal resolvers in order of precedence (a hospital's bearer key, a browser session …).
 PRINCIPAL_RESOLVERS: list[PrincipalResolver] = [
     principal_from_api_key,
+    resolve_account,
 ]
 
 
 def include_routers(app: FastAPI, settings: Settings) -> None:
     app.include_router(health.router)
+    _include_wechat(app, settings)
     api_v1 = APIRouter(prefix="/api/v1")
     api_v1.include_router(people_router.router)
+    api_v1.include_router(auth_router.api_router)
+    api_v1.include_router(wechat_router.api_router)
     app.include_router(api_v1)
+
+
+def _include_wechat(app: FastAPI, settings: Settings) -> None:
+    """WeChat login, the message endpoint, the notification dispatcher, and (never in production:
+    config refuses it) the WeChat simulator."""
+    from backend.notify import worker
+
+    app.include_router(auth_router.web_router)
+    app.include_router(wechat_router.callback_router)
+    if settings.wechat_simulator:
+        from backend.auth.simulator import router as simulator_router
+
+        app.include_router(simulator_router.router)
+    worker.install(app)

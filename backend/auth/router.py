@@ -1,0 +1,191 @@
+"""HTTP: WeChat login (``/auth/wechat/start``, ``/auth/wechat/callback``), refresh and logout, and the
+account API (``/api/v1/me`` and identity binding). Thin: the work is in oauth.py, sessions.py and
+binding.py."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse, RedirectResponse
+from sqlmodel import Session
+
+from backend.access.principals import AccountPrincipal, Principal
+from backend.access.service import people_for_account
+from backend.api.deps import CurrentPrincipal, SessionDep, SettingsDep
+from backend.auth import binding, oauth, sessions, web
+from backend.auth.models import Account
+from backend.auth.pages import problem_page
+from backend.auth.schemas import (
+    AccountOut,
+    BindingIn,
+    BindingOut,
+    ConsentOut,
+    MeOut,
+    OtpIn,
+    OtpOut,
+    PersonRef,
+)
+from backend.auth.shared_state import SharedState, shared_state
+from backend.auth.sms import sms_sender
+from backend.config import Settings
+from backend.errors import PROBLEM_JSON, Unauthorized
+from backend.people.models import Person
+from backend.wechat.client import http_factory
+
+web_router = APIRouter(prefix="/auth", tags=["auth"])
+api_router = APIRouter(prefix="/me", tags=["me"])
+
+
+def state_for(request: Request, settings: Settings) -> SharedState:
+    return shared_state(redis_url=settings.redis_url, engine=request.app.state.engine)
+
+
+def _callback_url(settings: Settings) -> str:
+    return f"{settings.public_url}/auth/wechat/callback"
+
+
+@web_router.get("/wechat/start", summary="Start WeChat login (redirects to WeChat's authorize page)")
+def wechat_start(settings: SettingsDep, next: Annotated[str | None, Query(max_length=512)] = None) -> Response:
+    url, cookie = oauth.begin(settings, next_path=next, redirect_uri=_callback_url(settings))
+    response = RedirectResponse(url, status_code=302)
+    response.set_cookie(
+        web.STATE_COOKIE, cookie, max_age=oauth.STATE_TTL_SECONDS, path="/auth/wechat", httponly=True,
+        secure=web.secure_cookies(settings), samesite="lax",
+    )
+    return response
+
+
+def _has_session(request: Request, session: Session, settings: Settings) -> bool:
+    token = request.cookies.get(web.SESSION_COOKIE)
+    return bool(token) and sessions.resolve_access(session, settings=settings, token=token or "") is not None
+
+
+@web_router.get("/wechat/callback", summary="WeChat redirects here with code and state")
+def wechat_callback(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    code: Annotated[str | None, Query(max_length=256)] = None,
+    state: Annotated[str | None, Query(max_length=128)] = None,
+) -> Response:
+    try:
+        next_path = oauth.check_state(settings, cookie=request.cookies.get(web.STATE_COOKIE), state=state)
+        identity = oauth.exchange_code(
+            settings, state_store=state_for(request, settings), code=code, redirect_uri=_callback_url(settings),
+            http=http_factory(request.app.state),
+        )
+    except oauth.LoginProblem as problem:
+        if problem.kind in ("code-used", "state-missing") and _has_session(request, session, settings):
+            return RedirectResponse("/", status_code=302)  # the page loaded twice: already logged in
+        return problem_page(problem.kind)
+    account = oauth.upsert_account(session, identity=identity)
+    tokens = sessions.start_session(session, settings=settings, account_id=account.id)
+    response = RedirectResponse(next_path, status_code=302)
+    web.set_session_cookies(response, settings, tokens)
+    response.delete_cookie(web.STATE_COOKIE, path="/auth/wechat")
+    return response
+
+
+def _problem(exc: Unauthorized, settings: Settings) -> JSONResponse:
+    response = JSONResponse(exc.to_problem(), status_code=exc.status, media_type=PROBLEM_JSON)
+    web.clear_session_cookies(response, settings)
+    return response
+
+
+@web_router.post("/refresh", status_code=204, summary="Rotate the refresh token, issue a new access token")
+def refresh(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+    web.check_csrf(request)
+    tokens = sessions.refresh(session, settings=settings, refresh_token=request.cookies.get(web.REFRESH_COOKIE) or "")
+    if tokens is None:
+        # Returned, not raised: a detected reuse revoked the session and that must be committed.
+        return _problem(Unauthorized("登录已失效，请重新登录 (session expired).", code="session-expired"), settings)
+    response = Response(status_code=204)
+    web.set_session_cookies(response, settings, tokens)
+    return response
+
+
+@web_router.post("/logout", status_code=204, summary="End this session (takes effect at once)")
+def logout(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+    web.check_csrf(request)
+    claims = sessions.decode_access(settings, request.cookies.get(web.SESSION_COOKIE) or "")
+    if claims is not None:
+        sessions.revoke(session, session_id=claims["sid"], reason="logout")
+    response = Response(status_code=204)
+    web.clear_session_cookies(response, settings)
+    return response
+
+
+def require_account(principal: Principal) -> AccountPrincipal:
+    if not isinstance(principal, AccountPrincipal):
+        raise Unauthorized("请先登录 (login required).", code="login-required")
+    return principal
+
+
+def _person_ref(person: Person, relation: str) -> PersonRef:
+    masked = binding.mask_name(person.name)
+    return PersonRef(
+        id=person.id, relation=relation, name=masked, masked_name=masked, sex=person.sex,
+        birth_year=person.birth_date.year if person.birth_date else None,
+    )
+
+
+@api_router.get("", response_model=MeOut, summary="The account, its bound person, and everyone it may act for")
+def me(session: SessionDep, principal: CurrentPrincipal) -> MeOut:
+    who = require_account(principal)
+    account = session.get(Account, who.account_id)
+    if account is None:
+        raise Unauthorized("请先登录 (login required).", code="login-required")
+    people: list[PersonRef] = []
+    own: PersonRef | None = None
+    for person_id, relation in people_for_account(session=session, account_id=account.id):
+        person = session.get(Person, person_id)
+        if person is None:
+            continue
+        ref = _person_ref(person, relation)
+        people.append(ref)
+        if relation == "self":
+            own = ref
+    return MeOut(
+        account=AccountOut(id=account.id, nickname=account.nickname, subscribed=account.subscribed,
+                           created_at=account.created_at),
+        bound=own is not None, person=own, people=people, consent_version=binding.CONSENT_VERSION,
+    )
+
+
+@api_router.post("/binding/otp", response_model=OtpOut, summary="Send a binding code to the registered phone")
+def binding_otp(request: Request, body: OtpIn, session: SessionDep, settings: SettingsDep,
+                principal: CurrentPrincipal) -> OtpOut:
+    who = require_account(principal)
+    sent = binding.request_otp(
+        session, settings=settings, state=state_for(request, settings), sms=sms_sender(settings),
+        account_id=who.account_id, name=body.name, resident_id=body.resident_id,
+    )
+    return OtpOut(masked_phone=sent.masked_phone, expires_in=sent.expires_in)
+
+
+@api_router.post("/binding", response_model=BindingOut, status_code=201, summary="Bind this account to a person")
+def bind(body: BindingIn, session: SessionDep, settings: SettingsDep, principal: CurrentPrincipal) -> BindingOut:
+    who = require_account(principal)
+    row = binding.confirm(
+        session, settings=settings, account_id=who.account_id, name=body.name, resident_id=body.resident_id,
+        otp=body.otp, consent_version=body.consent_version,
+    )
+    return BindingOut(id=row.id, person_id=row.person_id, created_at=row.created_at)
+
+
+@api_router.delete("/binding", status_code=204, summary="Withdraw consent and end the binding")
+def unbind(session: SessionDep, principal: CurrentPrincipal) -> Response:
+    who = require_account(principal)
+    binding.withdraw(session, account_id=who.account_id)
+    return Response(status_code=204)
+
+
+@api_router.get("/consents", response_model=list[ConsentOut], summary="Consents given, with withdrawal")
+def list_consents(session: SessionDep, principal: CurrentPrincipal) -> list[ConsentOut]:
+    who = require_account(principal)
+    return [
+        ConsentOut(id=c.id, person_id=c.person_id, policy_version=c.policy_version, purpose=c.purpose,
+                   granted_at=c.granted_at, withdrawn_at=c.withdrawn_at, withdraw_url="/api/v1/me/binding")
+        for c in binding.consents(session, account_id=who.account_id)
+    ]

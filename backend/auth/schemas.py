@@ -1,0 +1,69 @@
+"""Request and response bodies of the account API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+
+class AccountOut(BaseModel):
+    id: str
+    nickname: str | None
+    subscribed: bool
+    created_at: datetime
+
+
+class PersonRef(BaseModel):
+    id: str
+    relation: str  # "self", or a grant's relationship
+    name: str  # masked, e.g. 张*
+    masked_name: str
+    sex: str | None = None
+    birth_year: int | None = None
+
+
+class MeOut(BaseModel):
+    account: AccountOut
+    bound: bool
+    person: PersonRef | None
+    people: list[PersonRef]
+    consent_version: str  # the policy version binding needs consent to
+
+
+class OtpIn(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+    resident_id: str = Field(min_length=1, max_length=32)
+
+
+class OtpOut(BaseModel):
+    masked_phone: str
+    expires_in: int
+
+
+class BindingIn(OtpIn):
+    otp: str = Field(min_length=1, max_length=16)
+    consent_version: str = Field(min_length=1, max_length=32)
+
+
+class BindingOut(BaseModel):
+    id: str
+    person_id: str
+    created_at: datetime
+
+
+class ConsentOut(BaseModel):
+    id: str
+    person_id: str
+    policy_version: str
+    purpose: str
+    granted_at: datetime
+    withdrawn_at: datetime | None
+    withdraw_url: str  # DELETE here withdraws (and ends the binding)
+
+
+class JsSdkConfigOut(BaseModel):
+    appId: str
+    timestamp: int
+    nonceStr: str
+    signature: str

@@ -1,0 +1,224 @@
+"""The WeChat simulator's behaviour, after the real APIs' documents (cited per function). Its state
+lives in the database (models.py) so every worker process sees the same codes, tokens and inbox.
+
+Errors use WeChat's JSON shape ``{"errcode": N, "errmsg": "..."}`` with the real codes.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, update
+from sqlmodel import Session, col, select
+
+from backend.auth.simulator.models import SimCode, SimCounter, SimInbox, SimToken, SimUser
+from backend.config import Settings
+from backend.ids import utcnow
+
+CODE_TTL = timedelta(minutes=5)  # "code作为换取access_token的票据…5分钟未被使用自动过期"
+TOKEN_TTL_SECONDS = 7200
+
+# WeChat global return codes (全局返回码).
+INVALID_CREDENTIAL = 40001
+INVALID_APPID = 40013
+INVALID_CODE = 40029
+CODE_USED = 40163
+CODE_EXPIRED = 42003
+INVALID_SECRET = 40125
+USER_REFUSED = 43101  # 用户拒绝接受消息
+INVALID_OPENID = 40003
+
+
+def err(code: int, message: str) -> dict[str, Any]:
+    return {"errcode": code, "errmsg": f"{message} rid: {secrets.token_hex(4)}"}
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def bump(session: Session, name: str) -> None:
+    counter = session.get(SimCounter, name)
+    if counter is None:
+        session.add(SimCounter(name=name, value=1))
+    else:
+        session.execute(update(SimCounter).where(col(SimCounter.name) == name).values(value=SimCounter.value + 1))
+
+
+def counters(session: Session) -> dict[str, int]:
+    return {row.name: row.value for row in session.exec(select(SimCounter)).all()}
+
+
+def ensure_user(session: Session, *, openid: str, nickname: str | None = None, listed: bool = False) -> SimUser:
+    user = session.get(SimUser, openid)
+    if user is None:
+        user = SimUser(openid=openid, nickname=nickname or openid, unionid=f"union-{openid}", listed=listed)
+        session.add(user)
+        session.flush()
+    elif listed and not user.listed:
+        user.listed = True
+        session.add(user)
+    return user
+
+
+def listed_users(session: Session) -> list[SimUser]:
+    return list(session.exec(select(SimUser).where(col(SimUser.listed).is_(True)).order_by(col(SimUser.openid))).all())
+
+
+def issue_code(session: Session, *, openid: str, appid: str, scope: str, snapshot: bool) -> str:
+    ensure_user(session, openid=openid)
+    code = secrets.token_urlsafe(24)
+    session.add(SimCode(code=code, openid=openid, appid=appid, scope=scope, snapshot=snapshot))
+    return code
+
+
+def exchange_code(session: Session, *, settings: Settings, appid: str, secret: str, code: str) -> dict[str, Any]:
+    """/sns/oauth2/access_token (网页授权, 第二步: 通过code换取网页授权access_token)."""
+    bump(session, "sns.oauth2.access_token")
+    if appid != settings.wechat_appid:
+        return err(INVALID_APPID, "invalid appid")
+    if secret != settings.wechat_secret:
+        return err(INVALID_SECRET, "invalid appsecret")
+    row = session.get(SimCode, code) if code else None
+    if row is None or row.appid != appid:
+        return err(INVALID_CODE, "invalid code")
+    if row.used_at is not None:
+        return err(CODE_USED, "code been used")
+    if utcnow() - _aware(row.created_at) > CODE_TTL:
+        return err(CODE_EXPIRED, "code expired")
+    # Mark used with a conditional UPDATE: two workers exchanging the same code at once → one wins.
+    token = secrets.token_urlsafe(32)
+    won = session.execute(
+        update(SimCode).where(col(SimCode.code) == code, col(SimCode.used_at).is_(None)).values(
+            used_at=utcnow(), sns_token=token
+        )
+    )
+    if won.rowcount != 1:  # type: ignore[attr-defined]
+        return err(CODE_USED, "code been used")
+    body: dict[str, Any] = {
+        "access_token": token,
+        "expires_in": TOKEN_TTL_SECONDS,
+        "refresh_token": secrets.token_urlsafe(32),
+        "openid": row.openid,
+        "scope": row.scope,
+    }
+    if row.snapshot:
+        body["is_snapshotuser"] = 1  # 快照页模式: a virtual openid, the user has not authorized
+    user = session.get(SimUser, row.openid)
+    if user and user.unionid and row.scope == "snsapi_userinfo":
+        body["unionid"] = user.unionid
+    return body
+
+
+def userinfo(session: Session, *, access_token: str, openid: str) -> dict[str, Any]:
+    """/sns/userinfo (网页授权, 第四步: 拉取用户信息, needs scope snsapi_userinfo)."""
+    row = session.exec(select(SimCode).where(col(SimCode.sns_token) == access_token)).first()
+    if row is None or row.openid != openid:
+        return err(INVALID_CREDENTIAL, "invalid credential, access_token is invalid or not latest")
+    if row.scope != "snsapi_userinfo":
+        return err(48001, "api unauthorized")
+    user = ensure_user(session, openid=openid)
+    return {
+        "openid": user.openid, "nickname": user.nickname, "sex": 0, "province": "", "city": "", "country": "",
+        "headimgurl": "", "privilege": [], "unionid": user.unionid,
+    }
+
+
+def stable_token(session: Session, *, settings: Settings, body: dict[str, Any]) -> dict[str, Any]:
+    """/cgi-bin/stable_token: the same token until it expires unless ``force_refresh``."""
+    bump(session, "cgi-bin.stable_token")
+    if body.get("grant_type") != "client_credential":
+        return err(40002, "invalid grant_type")
+    if body.get("appid") != settings.wechat_appid:
+        return err(INVALID_APPID, "invalid appid")
+    if body.get("secret") != settings.wechat_secret:
+        return err(INVALID_SECRET, "invalid appsecret")
+    return _token(session, kind="access_token", force=bool(body.get("force_refresh")))
+
+
+def _token(session: Session, *, kind: str, force: bool) -> dict[str, Any]:
+    now = utcnow()
+    current = session.exec(
+        select(SimToken).where(col(SimToken.kind) == kind).order_by(col(SimToken.created_at).desc())
+    ).first()
+    if current is not None and _aware(current.expires_at) > now and not force:
+        remaining = int((_aware(current.expires_at) - now).total_seconds())
+        return {"access_token": current.value, "expires_in": remaining}
+    value = secrets.token_urlsafe(48)
+    session.add(SimToken(value=value, kind=kind, expires_at=now + timedelta(seconds=TOKEN_TTL_SECONDS)))
+    return {"access_token": value, "expires_in": TOKEN_TTL_SECONDS}
+
+
+def valid_access_token(session: Session, token: str) -> bool:
+    row = session.get(SimToken, token) if token else None
+    return row is not None and row.kind == "access_token" and _aware(row.expires_at) > utcnow()
+
+
+def get_ticket(session: Session, *, access_token: str, kind: str) -> dict[str, Any]:
+    """/cgi-bin/ticket/getticket?type=jsapi (JS-SDK 附录1: jsapi_ticket)."""
+    bump(session, "cgi-bin.ticket.getticket")
+    if not valid_access_token(session, access_token):
+        return err(INVALID_CREDENTIAL, "invalid credential, access_token is invalid or not latest")
+    if kind != "jsapi":
+        return err(40097, "invalid args")
+    token = _token(session, kind="jsapi_ticket", force=False)
+    return {"errcode": 0, "errmsg": "ok", "ticket": token["access_token"], "expires_in": token["expires_in"]}
+
+
+def send_template(session: Session, *, access_token: str, body: dict[str, Any]) -> dict[str, Any]:
+    """/cgi-bin/message/template/send (模板消息接口, 发送模板消息)."""
+    bump(session, "cgi-bin.message.template.send")
+    if not valid_access_token(session, access_token):
+        return err(INVALID_CREDENTIAL, "invalid credential, access_token is invalid or not latest")
+    openid = str(body.get("touser") or "")
+    user = session.get(SimUser, openid)
+    if user is None:
+        return err(INVALID_OPENID, "invalid openid")
+    if not body.get("template_id"):
+        return err(40037, "invalid template_id")
+    if user.template_errcode:
+        # Switched on by a test: 43101 the user refused messages, 43117 (as configured) …
+        message = "user refuse to accept the msg" if user.template_errcode == USER_REFUSED else "simulated error"
+        return err(user.template_errcode, message)
+    payload = {"template_id": body.get("template_id"), "url": body.get("url"), "data": body.get("data") or {}}
+    entry = add_inbox(session, kind="template", to=openid, payload=payload)
+    return {"errcode": 0, "errmsg": "ok", "msgid": entry.seq}
+
+
+def create_menu(session: Session, *, access_token: str, body: dict[str, Any]) -> dict[str, Any]:
+    """/cgi-bin/menu/create (自定义菜单, 创建接口)."""
+    if not valid_access_token(session, access_token):
+        return err(INVALID_CREDENTIAL, "invalid credential, access_token is invalid or not latest")
+    if not isinstance(body.get("button"), list) or not body["button"]:
+        return err(40016, "invalid button size")
+    add_inbox(session, kind="menu", to="-", payload=body)
+    return {"errcode": 0, "errmsg": "ok"}
+
+
+def add_inbox(session: Session, *, kind: str, to: str, payload: dict[str, Any]) -> SimInbox:
+    last = session.exec(select(func.max(SimInbox.seq))).one()
+    entry = SimInbox(kind=kind, to=to, payload=json.dumps(payload, ensure_ascii=False), seq=(last or 0) + 1)
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def inbox(session: Session, *, to: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
+    query = select(SimInbox).order_by(col(SimInbox.seq).desc())
+    if to:
+        query = query.where(col(SimInbox.to) == to)
+    if kind:
+        query = query.where(col(SimInbox.kind) == kind)
+    out = []
+    for row in session.exec(query.limit(200)).all():
+        out.append({**json.loads(row.payload), "kind": row.kind, "to": row.to, "at": _aware(row.at).isoformat()})
+    return out
+
+
+def set_template_errcode(session: Session, *, openid: str, errcode: int | None) -> None:
+    user = ensure_user(session, openid=openid)
+    user.template_errcode = errcode
+    session.add(user)

@@ -1,0 +1,150 @@
+"""WeChat notifications through an outbox.
+
+- :func:`notify_new_record` is what other domains call when a study or report arrives: it only
+  inserts outbox rows in the caller's transaction (cheap; the message exists iff the record does),
+  one per (event, recipient) — calling it twice changes nothing.
+- :func:`dispatch_pending` sends due rows as template messages (模板消息接口, 发送模板消息:
+  POST /cgi-bin/message/template/send). A failure is retried with exponential backoff; 43101 (the
+  user refused messages) is recorded and never retried. The message says only that a new result
+  exists — no findings, no names — and links to the app, which requires login.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+import requests
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+from wechatpy.exceptions import WeChatClientException
+
+from backend.access.service import accounts_for_person
+from backend.auth.models import Account
+from backend.auth.shared_state import shared_state
+from backend.config import Settings
+from backend.db import session_scope
+from backend.ids import utcnow
+from backend.notify.models import FAILED, PENDING, REFUSED, SENT, Notification
+from backend.wechat.client import Credentials, HttpFactory, WeChatUnavailable
+
+log = logging.getLogger("yunying.notify")
+
+# The template registered in the Official Account's console (模板库). A setting is requested in the
+# report (YUNYING_WECHAT_TEMPLATE_NEW_RECORD); until then this constant is the simulator's id.
+TEMPLATE_NEW_RECORD = "yunying-new-record"
+MESSAGE_TITLE = "您有新的影像检查结果"
+USER_REFUSED = 43101
+MAX_ATTEMPTS = 8
+BASE_BACKOFF = timedelta(seconds=30)
+BATCH = 50
+
+
+def notify_new_record(*, session: Session, person_id: str, record_kind: str, record_id: str) -> int:
+    """Enqueue a notice for every account that may read this person's records. Returns rows added."""
+    event_key = f"record:{record_kind}:{record_id}"[:128]
+    added = 0
+    for account_id, _relation in accounts_for_person(session=session, person_id=person_id):
+        exists = session.exec(
+            select(Notification.id).where(Notification.event_key == event_key, Notification.account_id == account_id)
+        ).first()
+        if exists is not None:
+            continue
+        try:
+            with session.begin_nested():
+                session.add(Notification(event_key=event_key, account_id=account_id, person_id=person_id,
+                                         kind="new_record"))
+            added += 1
+        except IntegrityError:  # a concurrent call enqueued it first
+            continue
+    return added
+
+
+def backoff(attempts: int) -> timedelta:
+    return BASE_BACKOFF * (2 ** max(0, attempts - 1))
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _message(settings: Settings, row: Notification) -> dict[str, object]:
+    at = _aware(row.created_at).astimezone(UTC) + timedelta(hours=8)  # China Standard Time for display
+    return {
+        "template_id": TEMPLATE_NEW_RECORD,
+        "url": f"{settings.public_url}/",
+        "data": {
+            "first": {"value": MESSAGE_TITLE},
+            "thing1": {"value": MESSAGE_TITLE},
+            "time2": {"value": at.strftime("%Y-%m-%d %H:%M")},
+            "remark": {"value": "点击查看，需登录后访问"},
+        },
+    }
+
+
+def dispatch_pending(*, settings: Settings, engine: Engine, http: HttpFactory | None = None,
+                     now: datetime | None = None) -> dict[str, int]:
+    """Send every due notification once. Safe to run in several workers: each row is claimed by
+    moving its ``next_attempt_at`` forward before sending."""
+    now = now or utcnow()
+    counts = {SENT: 0, REFUSED: 0, FAILED: 0, "retry": 0}
+    with session_scope(engine) as session:
+        due = session.exec(
+            select(Notification).where(Notification.status == PENDING, col(Notification.next_attempt_at) <= now)
+            .order_by(col(Notification.next_attempt_at)).limit(BATCH)
+        ).all()
+        claimed = []
+        for item in due:
+            account = session.get(Account, item.account_id)
+            row = item
+            row.attempts += 1
+            row.next_attempt_at = now + backoff(row.attempts)  # the claim: others skip it meanwhile
+            session.add(row)
+            claimed.append((row.id, account.openid if account else None))
+    if not claimed:
+        return counts
+    credentials = Credentials(settings=settings, state=shared_state(redis_url=settings.redis_url, engine=engine),
+                              http=http)
+    for row_id, openid in claimed:
+        outcome, error = _send(settings, credentials, row_id, openid, engine)
+        with session_scope(engine) as session:
+            current = session.get(Notification, row_id)
+            if current is None:
+                continue
+            row = current
+            if outcome == SENT:
+                row.status, row.sent_at, row.last_error = SENT, utcnow(), None
+            elif outcome == REFUSED:
+                row.status, row.last_error = REFUSED, error
+            elif row.attempts >= MAX_ATTEMPTS:
+                row.status, row.last_error = FAILED, error
+                outcome = FAILED
+            else:
+                row.last_error = error
+                outcome = "retry"
+            session.add(row)
+        counts[outcome] += 1
+    return counts
+
+
+def _send(settings: Settings, credentials: Credentials, row_id: str, openid: str | None,
+          engine: Engine) -> tuple[str, str | None]:
+    if openid is None:
+        return REFUSED, "no account"
+    with session_scope(engine, readonly=True) as session:
+        row = session.get(Notification, row_id)
+        if row is None:
+            return REFUSED, "gone"
+        message = _message(settings, row)
+    try:
+        credentials.call(lambda client: client.message.send_template(
+            openid, message["template_id"], message["data"], url=message["url"]))
+    except WeChatClientException as exc:
+        code = int(exc.errcode) if exc.errcode is not None else None
+        if code == USER_REFUSED:
+            return REFUSED, "43101 user refused"
+        return "retry", f"errcode {code}"
+    except (WeChatUnavailable, requests.RequestException) as exc:
+        return "retry", type(exc).__name__
+    return SENT, None

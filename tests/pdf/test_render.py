@@ -174,3 +174,18 @@ def test_qr_code_is_required_to_be_http() -> None:
 def test_superscript_digits_are_escaped_then_set_as_sup() -> None:
     assert str(render.superscripts("×10⁹/L")) == "×10<sup>9</sup>/L"
     assert str(render.superscripts("<b>10¹²</b>")) == "&lt;b&gt;10<sup>12</sup>&lt;/b&gt;"
+
+
+def test_aware_times_print_in_beijing_time() -> None:
+    html = render.render_html(
+        template="health_summary.html", context={"summary": samples.health_summary(), "doc": samples.doc_meta()}
+    )
+    assert "2026-11-27 16:00" in html  # generated_at is 08:00 UTC
+
+
+def test_warm_up_prepares_fonts_and_templates() -> None:
+    from backend.pdf import assets
+
+    assets._font_bytes.cache_clear()
+    render.warm_up()
+    assert assets._font_bytes.cache_info().currsize == 2  # both weights decompressed once

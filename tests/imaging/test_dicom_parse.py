@@ -14,7 +14,7 @@ from pydicom.encaps import generate_frames
 from pydicom.uid import UID
 
 from backend.imaging.dicom.errors import DicomRejected, FailureReason
-from backend.imaging.dicom.parse import ParsedInstance, ParseLimits, parse_instance
+from backend.imaging.dicom.parse import ParsedInstance, ParseLimits, parse_instance, require_study
 
 from .test_dicom_fixtures import MANIFEST, fixture
 
@@ -250,3 +250,58 @@ def _meta_bytes(data: bytes) -> bytes:
     assert data[132:136] == b"\x02\x00\x00\x00"
     (group_length,) = struct.unpack("<L", data[140:144])
     return data[132 : 144 + group_length]
+
+
+def test_study_in_the_url_must_match() -> None:
+    parsed = parse_instance(path=fixture("pydicom/CT_small.dcm"))
+    require_study(parsed, study_instance_uid=parsed.study_instance_uid)
+    with pytest.raises(DicomRejected) as caught:
+        require_study(parsed, study_instance_uid="1.2.3")
+    assert caught.value.code == FailureReason.DATASET_DOES_NOT_MATCH_SOP_CLASS
+
+
+def test_preamble_content_is_reported(tmp_path: Path) -> None:
+    assert parse_instance(path=fixture("dcmqi/liver.dcm")).preamble_blank is True
+    assert parse_instance(path=fixture("pydicom/CT_small.dcm")).preamble_blank is False  # a TIFF header
+    assert parse_instance(path=fixture("pydicom-data/OT-PAL-8-face.dcm")).preamble_blank is None
+    data = bytearray(fixture("pydicom/CT_small.dcm").read_bytes())
+    data[0:4] = b"MZ\x90\x00"  # an executable header hiding in the preamble
+    path = tmp_path / "polyglot.dcm"
+    path.write_bytes(bytes(data))
+    assert parse_instance(path=path).preamble_blank is False
+
+
+FUZZ_SOURCES = [
+    "pydicom/CT_small.dcm",
+    "pydicom/charset/chrX2.dcm",
+    "pydicom/MR_small_RLE.dcm",
+    "pydicom/image_dfl.dcm",
+]
+
+
+@pytest.mark.parametrize("name", FUZZ_SOURCES)
+def test_random_corruption_never_escapes_as_another_exception(tmp_path: Path, name: str) -> None:
+    import random
+
+    source = fixture(name).read_bytes()
+    rng = random.Random(name)
+    target = tmp_path / "fuzz.dcm"
+    start = time.perf_counter()
+    for _ in range(150):
+        data = bytearray(source)
+        for _ in range(rng.randint(1, 8)):
+            position = rng.randrange(0, min(len(data), 1500))
+            data[position] = rng.randrange(256)
+        target.write_bytes(bytes(data))
+        result = _outcome(target)  # either outcome is fine; any other exception fails the test
+        assert isinstance(result, (ParsedInstance, DicomRejected))
+    assert time.perf_counter() - start < 20
+
+
+def test_truncation_at_every_offset(tmp_path: Path) -> None:
+    source = fixture("pydicom/charset/chrX1.dcm").read_bytes()
+    target = tmp_path / "cut.dcm"
+    for cut in range(0, len(source) - 1, 3):
+        target.write_bytes(source[:cut])
+        result = _outcome(target)
+        assert isinstance(result, DicomRejected), cut

@@ -29,13 +29,9 @@ No exception other than :class:`DicomRejected` leaves :func:`parse_instance`.
 
 from __future__ import annotations
 
-import io
 import os
 import re
-import struct
-import tempfile
 import warnings
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, cast
@@ -48,19 +44,23 @@ from pydicom.uid import (
     AllTransferSyntaxes,
     DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
-    ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
 )
 
 from backend.imaging.dicom.errors import DicomRejected, FailureReason
+from backend.imaging.dicom.filemeta import (
+    infer_transfer_syntax,
+    inflate,
+    looks_like_dataset_start,
+    read_file_meta,
+)
 from backend.imaging.dicom.guarded import GuardedFile, HeaderTooLarge, LengthBeyondEnd
 from backend.imaging.dicom.pixels import (
     PIXEL_TAGS,
     EncapsulatedPixels,
+    ImageShape,
     NativePixels,
-    expected_native_bytes,
-    read_pixel_header,
-    walk_fragments,
+    locate_pixels,
 )
 
 C000 = FailureReason.CANNOT_UNDERSTAND
@@ -72,8 +72,6 @@ A700 = FailureReason.OUT_OF_RESOURCES
 _UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 # Still URL- and path-safe: no "/", no "..", no spaces.
 _LENIENT_UID_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.\-]*$")
-_VR_BYTES = re.compile(rb"^[A-Z]{2}$")
-_LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +110,10 @@ class ParsedInstance:
     native_pixels: NativePixels | None
     encapsulated_pixels: EncapsulatedPixels | None
     has_pixel_data: bool
+    # PS3.10 §7.1: an unused preamble is all zero bytes. A non-blank one may hide another file
+    # format (a TIFF, or an executable: the "DICOM polyglot" problem); the file is still stored
+    # byte-exact, this flag lets the service warn or scrub copies it serves.
+    preamble_blank: bool | None = None
     warnings: tuple[str, ...] = field(default=())
 
 
@@ -146,15 +148,15 @@ def _parse(*, guard: GuardedFile, path: Path, size: int, limits: ParseLimits) ->
     head = guard.read(132)
     has_preamble = len(head) == 132 and head[128:132] == b"DICM"
     start = 132 if has_preamble else 0
-    if not has_preamble and not _looks_like_dataset_start(head):
+    if not has_preamble and not looks_like_dataset_start(head):
         raise DicomRejected(C000, "not a DICOM file: no 'DICM' prefix and no DICOM element at byte 0")
 
-    meta, meta_end = _read_file_meta(guard, start=start)
+    meta, meta_end = read_file_meta(guard, start=start)
     has_file_meta = meta_end > start
     ts_text = str(meta.get("TransferSyntaxUID", "") or "").strip("\x00 ")
     inferred = not ts_text
     if inferred:
-        ts = _infer_transfer_syntax(guard, at=meta_end)
+        ts = infer_transfer_syntax(guard, at=meta_end)
     else:
         ts = UID(ts_text)
         if ts not in AllTransferSyntaxes and not ts.is_private:
@@ -166,7 +168,7 @@ def _parse(*, guard: GuardedFile, path: Path, size: int, limits: ParseLimits) ->
     body: GuardedFile = guard
     spool = None
     if deflated:
-        spool, inflated = _inflate(guard, at=meta_end, limit=limits.max_inflated_bytes)
+        spool, inflated = inflate(guard, at=meta_end, limit=limits.max_inflated_bytes)
         body = GuardedFile(cast(BinaryIO, spool), size=inflated, max_read_bytes=limits.max_header_bytes, name=str(path))
     else:
         guard.seek(meta_end)
@@ -194,9 +196,21 @@ def _parse(*, guard: GuardedFile, path: Path, size: int, limits: ParseLimits) ->
         ds.set_original_encoding(implicit, little, ds._character_set)
         uids = _check_identity(ds, meta, strict=limits.strict_uids)
         pixel_position = body.tell()
-        native, encapsulated, has_pixels = _locate_pixels(
-            body, ds=ds, ts=ts, at=pixel_position, implicit=implicit, little=little, limits=limits
+        native, encapsulated, has_pixels = locate_pixels(
+            cast(BinaryIO, body),
+            at=pixel_position,
+            shape=_image_shape(ds),
+            encapsulated_ts=bool(ts.is_encapsulated),
+            implicit_vr=implicit,
+            little_endian=little,
+            file_size=_size(body),
+            max_pixels=limits.max_pixels,
+            max_fragments=limits.max_fragments,
         )
+        if not has_pixels and "Image Storage" in UID(uids[0]).name:
+            # PS3.3: the Image Pixel Module is mandatory in every image IOD; an image without
+            # Pixel Data is a file cut at an element boundary, or a broken writer.
+            raise DicomRejected(A900, f"{UID(uids[0]).name} without Pixel Data (truncated file?)")
     finally:
         if spool is not None:
             spool.close()
@@ -217,107 +231,24 @@ def _parse(*, guard: GuardedFile, path: Path, size: int, limits: ParseLimits) ->
         native_pixels=None if deflated else native,
         encapsulated_pixels=None if deflated else encapsulated,
         has_pixel_data=has_pixels,
+        preamble_blank=(head[:128] == bytes(128)) if has_preamble else None,
         warnings=notes,
     )
 
 
+def require_study(parsed: ParsedInstance, *, study_instance_uid: str) -> None:
+    """STOW-RS to /studies/{study} (PS3.18 §10.5): an instance of another study fails with 0xA900
+    (an A9xx "does not match" status, PS3.4 B.2.3)."""
+    if parsed.study_instance_uid != study_instance_uid:
+        raise DicomRejected(
+            A900,
+            f"StudyInstanceUID {parsed.study_instance_uid} does not match the study "
+            f"{study_instance_uid} of the request URL",
+        )
+
+
 def _at_pixel_data(tag: BaseTag, vr: str | None, length: int) -> bool:
     return int(tag) in PIXEL_TAGS
-
-
-def _looks_like_dataset_start(head: bytes) -> bool:
-    """PS3.10 §7.1 files start with the preamble; some writers omit it (pydicom's JLSL_RGB_ILV0,
-    OT-PAL-8-face). Accept a start that is a File Meta or a low-group element in either byte order."""
-    if len(head) < 8:
-        return False
-    group_le = struct.unpack("<H", head[:2])[0]
-    group_be = struct.unpack(">H", head[:2])[0]
-    return group_le in (0x0000, 0x0002, 0x0008) or group_be == 0x0008
-
-
-def _read_file_meta(guard: GuardedFile, *, start: int) -> tuple[Dataset, int]:
-    """Group 0002 is always Explicit VR Little Endian (PS3.10 §7.1); scan it by hand so the
-    transfer syntax is known before pydicom touches the data set (and before any inflation)."""
-    position = start
-    chunks: list[bytes] = []
-    while True:
-        guard.seek(position)
-        head = guard.read(8)
-        if len(head) < 8:
-            break
-        group, _element = struct.unpack("<HH", head[:4])
-        vr = head[4:6]
-        if group != 0x0002 or not _VR_BYTES.match(vr):
-            break
-        if vr in _LONG_VRS:
-            extra = guard.read(4)
-            if len(extra) < 4:
-                raise DicomRejected(C000, "file ends inside the File Meta Information")
-            (length,) = struct.unpack("<L", extra)
-            header_len = 12
-        else:
-            (length,) = struct.unpack("<H", head[6:8])
-            header_len = 8
-        if length == 0xFFFFFFFF or length > 1024**2:
-            raise DicomRejected(C000, f"File Meta element at byte {position} has an implausible length")
-        guard.seek(position)
-        chunk = guard.read(header_len + length)
-        if len(chunk) < header_len + length:
-            raise DicomRejected(C000, "file ends inside the File Meta Information")
-        chunks.append(chunk)
-        position += header_len + length
-    if not chunks:
-        return Dataset(), start
-    meta = read_dataset(io.BytesIO(b"".join(chunks)), False, True)
-    return meta, position
-
-
-def _infer_transfer_syntax(guard: GuardedFile, *, at: int) -> UID:
-    """No (0002,0010): tell Implicit LE from Explicit LE/BE by whether bytes 4-5 form a VR, and
-    the byte order by the group number (PS3.5 §7.1.2/§7.1.3; a Big Endian group 0x0008 reads as
-    0x0800 in little endian)."""
-    guard.seek(at)
-    first = guard.read(6)
-    if len(first) < 6:
-        raise DicomRejected(C000, "no data set after the File Meta Information")
-    if _VR_BYTES.match(first[4:6]):
-        group_le = struct.unpack("<H", first[:2])[0]
-        return ExplicitVRBigEndian if group_le >= 0x0400 else ExplicitVRLittleEndian
-    return ImplicitVRLittleEndian
-
-
-def _inflate(guard: GuardedFile, *, at: int, limit: int) -> tuple[tempfile.SpooledTemporaryFile[bytes], int]:
-    """PS3.5 §A.5: raw deflate (no zlib header) of everything after the File Meta. Inflate in
-    bounded steps into a spooled temp file; refuse more than ``limit`` inflated bytes."""
-    guard.seek(at)
-    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-    out: tempfile.SpooledTemporaryFile[bytes] = tempfile.SpooledTemporaryFile(max_size=16 * 1024**2)
-    total = 0
-    step = 1024**2
-    try:
-        end = guard.seek(0, os.SEEK_END)
-        guard.seek(at)
-        while True:
-            chunk = guard.read(min(step, end - guard.tell()))
-            data = inflater.decompress(chunk, step) if chunk else inflater.flush()
-            while True:
-                total += len(data)
-                if total > limit:
-                    raise DicomRejected(A700, f"deflated data set inflates beyond {limit} bytes")
-                out.write(data)
-                if not inflater.unconsumed_tail:
-                    break
-                data = inflater.decompress(inflater.unconsumed_tail, step)
-            if not chunk or inflater.eof:
-                break
-    except zlib.error as exc:
-        out.close()
-        raise DicomRejected(C000, f"deflated data set is corrupt: {exc}") from exc
-    except DicomRejected:
-        out.close()
-        raise
-    out.seek(0)
-    return out, total
 
 
 def _uid(ds: Dataset, keyword: str, *, strict: bool) -> str:
@@ -363,83 +294,16 @@ def _int(ds: Dataset, keyword: str) -> int | None:
         return None
 
 
-def _locate_pixels(
-    body: GuardedFile,
-    *,
-    ds: Dataset,
-    ts: UID,
-    at: int,
-    implicit: bool,
-    little: bool,
-    limits: ParseLimits,
-) -> tuple[NativePixels | None, EncapsulatedPixels | None, bool]:
-    header = read_pixel_header(cast(BinaryIO, body), at=at, little_endian=little, implicit_vr=implicit)
-    if header is None:
-        return None, None, False
-    rows, columns = _int(ds, "Rows"), _int(ds, "Columns")
-    samples = _int(ds, "SamplesPerPixel") or 1
-    declared_frames = _int(ds, "NumberOfFrames")
-    if not rows or not columns or rows < 0 or columns < 0:
-        raise DicomRejected(A900, "Pixel Data present but Rows/Columns missing or invalid")
-    frames_for_limit = declared_frames if declared_frames and declared_frames > 0 else 1
-    pixels = rows * columns * frames_for_limit * samples
-    if pixels > limits.max_pixels:
-        raise DicomRejected(
-            A700,
-            f"{rows}×{columns}×{frames_for_limit} frames×{samples} samples = {pixels} pixels exceeds "
-            f"the limit of {limits.max_pixels}",
-        )
-    if header.length == 0xFFFFFFFF:
-        if not ts.is_encapsulated:
-            raise DicomRejected(C000, "undefined-length Pixel Data in a native transfer syntax")
-        return (
-            None,
-            walk_fragments(
-                cast(BinaryIO, body),
-                value_offset=header.value_offset,
-                file_size=_size(body),
-                max_fragments=limits.max_fragments,
-            ),
-            True,
-        )
-    if header.value_offset + header.length > _size(body):
-        raise DicomRejected(
-            C000,
-            f"Pixel Data declares {header.length} bytes but only "
-            f"{_size(body) - header.value_offset} remain in the file (truncated)",
-        )
-    if ts.is_encapsulated:
-        # Non-conformant (PS3.5 §A.4 requires undefined length); keep it, the decoder may cope.
-        return None, None, True
-    bits = _int(ds, "BitsAllocated") or (32 if header.tag == 0x7FE00008 else 64 if header.tag == 0x7FE00009 else 8)
-    frame_bytes = expected_native_bytes(rows=rows, columns=columns, frames=1, samples=samples, bits_allocated=bits)
-    if declared_frames and declared_frames > 0:
-        frames = declared_frames
-    elif frame_bytes and header.length >= frame_bytes:
-        frames = header.length // frame_bytes  # NumberOfFrames unreadable ("1A"): trust the value length
-    else:
-        frames = 1
-    needed = expected_native_bytes(rows=rows, columns=columns, frames=frames, samples=samples, bits_allocated=bits)
-    if header.length < needed:
-        raise DicomRejected(
-            A900,
-            f"Pixel Data holds {header.length} bytes but Rows×Columns×Frames×Samples×Bits needs {needed}",
-        )
-    native = NativePixels(
-        tag=header.tag,
-        offset=header.value_offset,
-        length=header.length,
-        rows=rows,
-        columns=columns,
-        frames=frames,
-        samples_per_pixel=samples,
-        bits_allocated=bits,
+def _image_shape(ds: Dataset) -> ImageShape:
+    return ImageShape(
+        rows=_int(ds, "Rows"),
+        columns=_int(ds, "Columns"),
+        frames=_int(ds, "NumberOfFrames"),
+        samples_per_pixel=_int(ds, "SamplesPerPixel") or 1,
+        bits_allocated=_int(ds, "BitsAllocated"),
         pixel_representation=_int(ds, "PixelRepresentation") or 0,
         planar_configuration=_int(ds, "PlanarConfiguration") or 0,
-        little_endian=little,
-        frame_bytes=frame_bytes,
     )
-    return native, None, True
 
 
 def _size(body: GuardedFile) -> int:

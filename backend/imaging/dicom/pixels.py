@@ -24,6 +24,8 @@ FLOAT_PIXEL_DATA = 0x7FE00008
 DOUBLE_FLOAT_PIXEL_DATA = 0x7FE00009
 PIXEL_TAGS = frozenset({PIXEL_DATA, FLOAT_PIXEL_DATA, DOUBLE_FLOAT_PIXEL_DATA})
 
+C000 = FailureReason.CANNOT_UNDERSTAND
+A900 = FailureReason.DATASET_DOES_NOT_MATCH_SOP_CLASS
 _ITEM = 0xFFFEE000
 _SEQ_DELIM = 0xFFFEE0DD
 _UNDEFINED = 0xFFFFFFFF
@@ -61,6 +63,19 @@ class EncapsulatedPixels:
     offset: int
     basic_offset_table: tuple[int, ...]
     fragments: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ImageShape:
+    """Image Pixel Module values as read (None = absent or unreadable), PS3.3 C.7.6.3."""
+
+    rows: int | None
+    columns: int | None
+    frames: int | None
+    samples_per_pixel: int
+    bits_allocated: int | None
+    pixel_representation: int
+    planar_configuration: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,3 +162,82 @@ def walk_fragments(fp: BinaryIO, *, value_offset: int, file_size: int, max_fragm
             fragments.append((start, length))
         position = start + length
     return EncapsulatedPixels(offset=value_offset, basic_offset_table=offsets, fragments=tuple(fragments))
+
+
+def locate_pixels(
+    fp: BinaryIO,
+    *,
+    at: int,
+    shape: ImageShape,
+    encapsulated_ts: bool,
+    implicit_vr: bool,
+    little_endian: bool,
+    file_size: int,
+    max_pixels: int,
+    max_fragments: int,
+) -> tuple[NativePixels | None, EncapsulatedPixels | None, bool]:
+    """Check the pixel budget, then describe the Pixel Data element at ``at`` (if any).
+
+    Returns (native layout, encapsulated layout, has pixel data). Raises 0xA700 over ``max_pixels``
+    (Rows × Columns × Frames × Samples, before anything is decoded), 0xC000 when the value runs past
+    the end of the file, 0xA900 when it is shorter than the Image Pixel Module says.
+    """
+    header = read_pixel_header(fp, at=at, little_endian=little_endian, implicit_vr=implicit_vr)
+    if header is None:
+        return None, None, False
+    rows, columns, samples = shape.rows, shape.columns, shape.samples_per_pixel
+    if not rows or not columns or rows < 0 or columns < 0:
+        raise DicomRejected(A900, "Pixel Data present but Rows/Columns missing or invalid")
+    declared = shape.frames if shape.frames and shape.frames > 0 else None
+    pixels = rows * columns * (declared or 1) * samples
+    if pixels > max_pixels:
+        raise DicomRejected(
+            FailureReason.OUT_OF_RESOURCES,
+            f"{rows}×{columns}×{declared or 1} frames×{samples} samples = {pixels} pixels exceeds "
+            f"the limit of {max_pixels}",
+        )
+    if header.length == _UNDEFINED:
+        if not encapsulated_ts:
+            raise DicomRejected(C000, "undefined-length Pixel Data in a native transfer syntax")
+        fragments = walk_fragments(
+            fp, value_offset=header.value_offset, file_size=file_size, max_fragments=max_fragments
+        )
+        return None, fragments, True
+    if header.value_offset + header.length > file_size:
+        raise DicomRejected(
+            C000,
+            f"Pixel Data declares {header.length} bytes but only "
+            f"{file_size - header.value_offset} remain in the file (truncated)",
+        )
+    if encapsulated_ts:
+        # Non-conformant (PS3.5 §A.4 requires undefined length); keep it, the decoder may cope.
+        return None, None, True
+    default_bits = {FLOAT_PIXEL_DATA: 32, DOUBLE_FLOAT_PIXEL_DATA: 64}.get(header.tag, 8)
+    bits = shape.bits_allocated or default_bits
+    frame_bytes = expected_native_bytes(rows=rows, columns=columns, frames=1, samples=samples, bits_allocated=bits)
+    if declared:
+        frames = declared
+    elif frame_bytes and header.length >= frame_bytes:
+        frames = header.length // frame_bytes  # NumberOfFrames unreadable ("1A"): trust the value length
+    else:
+        frames = 1
+    needed = expected_native_bytes(rows=rows, columns=columns, frames=frames, samples=samples, bits_allocated=bits)
+    if header.length < needed:
+        raise DicomRejected(
+            A900, f"Pixel Data holds {header.length} bytes but Rows×Columns×Frames×Samples×Bits needs {needed}"
+        )
+    native = NativePixels(
+        tag=header.tag,
+        offset=header.value_offset,
+        length=header.length,
+        rows=rows,
+        columns=columns,
+        frames=frames,
+        samples_per_pixel=samples,
+        bits_allocated=bits,
+        pixel_representation=shape.pixel_representation,
+        planar_configuration=shape.planar_configuration,
+        little_endian=little_endian,
+        frame_bytes=frame_bytes,
+    )
+    return native, None, True

@@ -6,19 +6,27 @@ Add a line here when a domain gets a ``models.py``.
 from backend.access import models as access_models
 from backend.auth import models as auth_models
 from backend.auth.simulator import models as wechat_simulator_models
+from backend.checkups import models as checkup_models
 from backend.imaging import models as imaging_models
+from backend.imaging.reports import models as report_models
 from backend.institutions import models as institution_models
+from backend.labs import models as lab_models
 from backend.notify import models as notify_models
 from backend.people import models as people_models
+from backend.records import models as records_models
 from backend.wechat import models as wechat_models
 
 __all__ = [
     "access_models",
     "auth_models",
+    "checkup_models",
     "imaging_models",
     "institution_models",
+    "lab_models",
     "notify_models",
     "people_models",
+    "records_models",
+    "report_models",
     "wechat_models",
     "wechat_simulator_models",
 ]

@@ -9,8 +9,11 @@ from backend.api.deps import PrincipalResolver
 from backend.auth import router as auth_router
 from backend.auth.web import resolve_account
 from backend.config import Settings
+from backend.imaging import record_router as imaging_record_router
+from backend.imaging.reports import router as reports_router
 from backend.institutions.deps import principal_from_api_key
 from backend.people import router as people_router
+from backend.records import router as records_router
 from backend.wechat import router as wechat_router
 
 # Principal resolvers in order of precedence (a hospital's bearer key, a browser session …).
@@ -25,6 +28,9 @@ def include_routers(app: FastAPI, settings: Settings) -> None:
     _include_wechat(app, settings)
     api_v1 = APIRouter(prefix="/api/v1")
     api_v1.include_router(people_router.router)
+    api_v1.include_router(records_router.router)
+    api_v1.include_router(reports_router.router)
+    api_v1.include_router(imaging_record_router.router)
     api_v1.include_router(auth_router.api_router)
     api_v1.include_router(wechat_router.api_router)
     app.include_router(api_v1)

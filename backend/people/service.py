@@ -37,7 +37,7 @@ RESIDENT_ID_PURPOSE = "resident_id"
 PHONE_PURPOSE = "phone"
 # Modules that register @on_person_linked hooks; imported lazily (people must not import them at
 # module level: they depend on people, not the other way round).
-HOOK_MODULES: list[str] = ["backend.imaging.matching"]
+HOOK_MODULES: list[str] = ["backend.imaging.matching", "backend.records.hooks", "backend.imaging.record_kind"]
 
 
 _Row = TypeVar("_Row", Person, PersonLink)

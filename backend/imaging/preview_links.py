@@ -1,0 +1,16 @@
+"""Preview URLs for the study detail page — the previews work fills this in.
+
+``GET /api/v1/people/{person_id}/studies/{study_id}`` (``backend.imaging.record_router``) calls
+:func:`series_previews` once per series and puts what it returns under ``series[].previews``.
+Until previews exist it returns an empty mapping; the response shape does not change when they do.
+"""
+
+from __future__ import annotations
+
+from backend.imaging.models import Series, Study
+
+
+def series_previews(*, person_id: str, study: Study, series: Series) -> dict[str, str]:
+    """Named preview URLs for one series (e.g. ``{"thumbnail": ..., "middle": ...}``)."""
+    del person_id, study, series
+    return {}

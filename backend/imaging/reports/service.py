@@ -1,0 +1,173 @@
+"""Storing diagnostic reports from a hospital's RIS and matching them to their studies.
+
+Matching rule: a report and a study belong together when they come from the same institution and
+share the accession number (0008,0050) or the StudyInstanceUID (0020,000D). Whichever arrives second
+makes the match: :func:`put_report` looks for the study, and :func:`attach` (called when a study is
+stored) looks for waiting reports. Nothing is dropped while the other half is missing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import or_
+from sqlmodel import Session, col, select
+
+from backend.errors import BadRequest, Conflict, NotFound
+from backend.ids import utcnow
+from backend.imaging.models import Study
+from backend.imaging.reports.models import DiagnosticReport
+from backend.imaging.reports.schemas import ReportIn
+from backend.records import service as records
+from backend.records.models import RecordRevision
+
+REVISION_KIND = "diagnostic_report"
+STUDY_KIND = "imaging_study"
+_FINAL = {"final", "amended"}
+
+
+@dataclass(frozen=True, slots=True)
+class PutResult:
+    report: DiagnosticReport
+    changed: bool
+    created: bool
+
+
+def _content(body: ReportIn) -> dict[str, object]:
+    return body.model_dump(mode="json")
+
+
+def find_report(
+    *, session: Session, institution_id: str, accession_number: str | None, study_instance_uid: str | None
+) -> DiagnosticReport | None:
+    base = select(DiagnosticReport).where(DiagnosticReport.institution_id == institution_id)
+    if accession_number:
+        return session.exec(base.where(DiagnosticReport.accession_number == accession_number)).first()
+    if study_instance_uid:
+        return session.exec(base.where(DiagnosticReport.study_instance_uid == study_instance_uid)).first()
+    return None
+
+
+def _find_study(session: Session, report: DiagnosticReport) -> Study | None:
+    keys = []
+    if report.study_instance_uid:
+        keys.append(col(Study.study_instance_uid) == report.study_instance_uid)
+    if report.accession_number:
+        keys.append(col(Study.accession_number) == report.accession_number)
+    if not keys:
+        return None
+    candidates = session.exec(
+        select(Study).where(Study.institution_id == report.institution_id, or_(*keys))
+    ).all()
+    # The UID is exact; an accession number could in theory be reused by a RIS: prefer the UID.
+    for study in candidates:
+        if report.study_instance_uid and study.study_instance_uid == report.study_instance_uid:
+            return study
+    return candidates[0] if candidates else None
+
+
+def put_report(
+    *,
+    session: Session,
+    institution_id: str,
+    body: ReportIn,
+    accession_number: str | None = None,
+    study_instance_uid: str | None = None,
+) -> PutResult:
+    """Creates or updates the report addressed by accession number or StudyInstanceUID (idempotent)."""
+    accession = accession_number or body.accession_number
+    uid = study_instance_uid or body.study_instance_uid
+    if accession_number and body.accession_number and body.accession_number != accession_number:
+        raise BadRequest("accession_number in the body differs from the path.", code="accession-mismatch")
+    if study_instance_uid and body.study_instance_uid and body.study_instance_uid != study_instance_uid:
+        raise BadRequest("study_instance_uid in the body differs from the path.", code="study-uid-mismatch")
+    if not accession and not uid:
+        raise BadRequest("A report needs an accession number or a StudyInstanceUID.", code="report-key-missing")
+    body = body.model_copy(update={"accession_number": accession, "study_instance_uid": uid})
+
+    report = find_report(session=session, institution_id=institution_id, accession_number=accession,
+                         study_instance_uid=uid)
+    if report is None and accession and uid:  # sent first by UID, now by accession (or the reverse)
+        report = find_report(session=session, institution_id=institution_id, accession_number=None,
+                             study_instance_uid=uid)
+        if report is not None and report.accession_number not in (None, accession):
+            report = None
+    created = report is None
+    if report is not None:
+        if report.status in _FINAL and body.status == "preliminary":
+            raise Conflict("A final report cannot be replaced by a preliminary one; send status 'amended'.",
+                           code="report-already-final", current_status=report.status)
+        if report.study_instance_uid and uid and report.study_instance_uid != uid:
+            raise Conflict("This accession number already belongs to another StudyInstanceUID.",
+                           code="report-study-conflict")
+    else:
+        report = DiagnosticReport(institution_id=institution_id, status=body.status, reported_at=body.reported_at)
+    revision = records.save_revision(session=session, kind=REVISION_KIND, ref_id=report.id,
+                                     content=_content(body), status=body.status)
+    if not revision.changed:
+        return PutResult(report=report, changed=False, created=False)
+    report.accession_number = accession
+    report.study_instance_uid = uid
+    report.local_patient_id = body.local_patient_id or report.local_patient_id
+    report.status = body.status
+    report.exam_items = list(body.exam_items)
+    report.findings = body.findings
+    report.impression = body.impression
+    report.reporting_physician = body.reporting_physician
+    report.reviewing_physician = body.reviewing_physician
+    report.reported_at = body.reported_at
+    report.reviewed_at = body.reviewed_at
+    report.mutual_recognition_mark = body.mutual_recognition_mark
+    report.version = revision.version
+    report.updated_at = utcnow()
+    study = _find_study(session, report)
+    report.study_id = study.id if study else report.study_id
+    session.add(report)
+    session.flush()
+    if report.study_id:
+        records.sync(session=session, kind=STUDY_KIND, ref_id=report.study_id)
+    return PutResult(report=report, changed=True, created=created)
+
+
+def attach(*, session: Session, study: Study) -> list[DiagnosticReport]:
+    """A study was stored: reports that were waiting for it (same institution, accession or UID)
+    point at it from now on. Returns the study's reports."""
+    keys = [col(DiagnosticReport.study_instance_uid) == study.study_instance_uid]
+    if study.accession_number:
+        keys.append(col(DiagnosticReport.accession_number) == study.accession_number)
+    waiting = session.exec(
+        select(DiagnosticReport).where(
+            DiagnosticReport.institution_id == study.institution_id,
+            col(DiagnosticReport.study_id).is_(None),
+            or_(*keys),
+        )
+    ).all()
+    for report in waiting:
+        report.study_id = study.id
+        session.add(report)
+    session.flush()
+    return reports_for_study(session=session, study_id=study.id)
+
+
+def reports_for_study(*, session: Session, study_id: str) -> list[DiagnosticReport]:
+    """The study's reports, most recently reported first."""
+    return list(session.exec(
+        select(DiagnosticReport)
+        .where(DiagnosticReport.study_id == study_id)
+        .order_by(col(DiagnosticReport.reported_at).desc())
+    ).all())
+
+
+def institution_report(
+    *, session: Session, institution_id: str, accession_number: str | None, study_instance_uid: str | None
+) -> DiagnosticReport:
+    """A hospital reads back a report it sent (and only its own)."""
+    report = find_report(session=session, institution_id=institution_id, accession_number=accession_number,
+                         study_instance_uid=study_instance_uid)
+    if report is None:
+        raise NotFound("No such report.", code="report-not-found")
+    return report
+
+
+def versions(*, session: Session, report_id: str) -> list[RecordRevision]:
+    return records.revisions(session=session, kind=REVISION_KIND, ref_id=report_id)

@@ -1,0 +1,46 @@
+"""Timeline responses."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class InstitutionRef(BaseModel):
+    id: str
+    name: str | None = None
+
+
+class TimelineItem(BaseModel):
+    id: str
+    kind: str
+    kind_label: str
+    kind_label_en: str
+    ref_id: str
+    occurred_at: datetime
+    title: str
+    summary: str
+    status: str | None
+    institution: InstitutionRef | None
+    detail_url: str | None
+    data: dict[str, Any]
+
+
+class Counts(BaseModel):
+    total: int
+    by_kind: dict[str, int]
+    by_year: dict[str, int]
+
+
+class TimelineResponse(BaseModel):
+    items: list[TimelineItem]
+    next_cursor: str | None
+    counts: Counts | None = None  # on the first page only (no cursor): the UI's headers
+
+
+class KindInfo(BaseModel):
+    name: str
+    label: str
+    label_en: str

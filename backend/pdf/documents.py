@@ -23,6 +23,17 @@ _FULL_RESIDENT_ID = re.compile(r"\d{17}[\dXx]")
 _DICOM_AGE = re.compile(r"(\d{3})([DWMY])")
 KEY_IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
 MAX_KEY_IMAGES = 4
+# Bounds that keep one render to seconds, not minutes: ~100 pages of text, a long panel, 15+ years.
+MAX_TEXT_CHARS = 200_000
+MAX_LAB_ITEMS = 500
+MAX_SUMMARY_ENTRIES = 5_000
+
+
+def _check_text(**fields: str | None) -> None:
+    for name, value in fields.items():
+        if value is not None and len(value) > MAX_TEXT_CHARS:
+            raise ValueError(f"{name} longer than {MAX_TEXT_CHARS} characters")
+
 
 Sex = Literal["M", "F", "O"]  # DICOM PS3.3 C.7.1.1 Patient's Sex (0010,0040)
 
@@ -112,6 +123,7 @@ class ImagingReport:
     key_images: Sequence[KeyImage] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
+        _check_text(findings=self.findings, impression=self.impression)
         if len(self.key_images) > MAX_KEY_IMAGES:
             raise ValueError(f"at most {MAX_KEY_IMAGES} key images")
         if not all(isinstance(image, KeyImage) for image in self.key_images):
@@ -160,6 +172,11 @@ class LabReport:
     mutual_recognition_mark: str | None = None
     remarks: str | None = None
 
+    def __post_init__(self) -> None:
+        _check_text(remarks=self.remarks)
+        if len(self.items) > MAX_LAB_ITEMS:
+            raise ValueError(f"at most {MAX_LAB_ITEMS} lab items")
+
 
 RecordKind = Literal["imaging_study", "lab_result", "checkup", "other"]
 
@@ -187,6 +204,10 @@ class HealthSummary:
     period_start: date | None = None
     period_end: date | None = None
     prepared_for: str | None = None  # free text: "供转诊使用" / school / insurer
+
+    def __post_init__(self) -> None:
+        if len(self.entries) > MAX_SUMMARY_ENTRIES:
+            raise ValueError(f"at most {MAX_SUMMARY_ENTRIES} entries")
 
     @property
     def entries_by_year(self) -> list[tuple[int, list[SummaryEntry]]]:

@@ -189,3 +189,8 @@ def test_warm_up_prepares_fonts_and_templates() -> None:
     assets._font_bytes.cache_clear()
     render.warm_up()
     assert assets._font_bytes.cache_info().currsize == 2  # both weights decompressed once
+
+
+def test_absurdly_long_text_is_refused_before_rendering() -> None:
+    with pytest.raises(ValueError, match="findings longer"):
+        samples.imaging_report(findings="肺" * 200_001)

@@ -232,9 +232,8 @@ def extract_metadata(
 
 def _fix_character_set(ds: Dataset) -> str | None:
     """Map non-standard Chinese charset names; guess one when absent and names are not ASCII."""
-    declared = v.get(ds, "SpecificCharacterSet")
-    terms = [str(t).strip().upper() for t in (declared if isinstance(declared, (list, tuple)) else [declared])]
-    terms = [t for t in terms if t and t != "NONE"]
+    declared = v.text(ds, "SpecificCharacterSet") or ""
+    terms = [t.strip().upper() for t in declared.split("\\") if t.strip()]
     if any(t in _GB_ALIASES for t in terms):
         _set_charset(ds, "GB18030")
         return "GB18030"

@@ -14,6 +14,7 @@ from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from typing import Any
 
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 
 # ISO 2022 escape sequences (ESC, intermediates 0x20-0x2F, final 0x30-0x7E), PS3.5 §6.1.2.5.3.
 # pydicom decodes GB 2312 (ISO 2022 IR 58) fragments but leaves the "ESC $ ) A" designators in.
@@ -41,7 +42,7 @@ def text(ds: Dataset, keyword: str) -> str | None:
     value = get(ds, keyword)
     if value is None:
         return None
-    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+    if isinstance(value, (list, tuple, MultiValue)):
         value = "\\".join(str(v) for v in value)
     result = strip_escapes(str(value)).strip("\x00 ")
     return result or None
@@ -52,7 +53,7 @@ def integer(ds: Dataset, keyword: str) -> int | None:
     try:
         if value is None or value == "":
             return None
-        if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        if isinstance(value, (list, tuple, MultiValue)):
             value = value[0]
         return int(str(value).strip()) if isinstance(value, (str, bytes)) else int(value)
     except (TypeError, ValueError, IndexError):
@@ -63,9 +64,7 @@ def floats(ds: Dataset, keyword: str) -> tuple[float, ...] | None:
     value = get(ds, keyword)
     if value is None or value == "":
         return None
-    items: Sequence[Any] = (
-        value if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue" else [value]
-    )
+    items: Sequence[Any] = value if isinstance(value, (list, tuple, MultiValue)) else [value]
     try:
         result = tuple(float(v) for v in items)
     except (TypeError, ValueError):

@@ -106,8 +106,8 @@ def request_otp(
     if not sms.available:  # checked before any lookup: the answer must not depend on the person
         raise ServiceUnavailable("短信服务未配置 (no SMS provider is configured).", code="sms-unavailable")
     index = _target_index(settings, rid)
-    if not state.hit(f"otp:account:{account_id}", window=RATE_WINDOW, limit=ACCOUNT_LIMIT) or not state.hit(
-        f"otp:target:{index}", window=RATE_WINDOW, limit=TARGET_LIMIT
+    if not state.hit(f"otp:account:{account_id}", window=RATE_WINDOW, limit=ACCOUNT_LIMIT, session=session) or (
+        not state.hit(f"otp:target:{index}", window=RATE_WINDOW, limit=TARGET_LIMIT, session=session)
     ):
         raise TooManyRequests("获取验证码过于频繁，请稍后再试 (too many codes requested).", code="otp-rate-limited")
     person = session.exec(select(Person).where(Person.resident_id_index == index)).first()

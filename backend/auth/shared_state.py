@@ -16,7 +16,7 @@ from typing import Protocol
 from sqlalchemy import delete, func, insert, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from backend.auth.models import Lease, RateEvent, SharedValue
 from backend.db import session_scope
@@ -38,8 +38,10 @@ class SharedState(Protocol):
 
     def claim_once(self, name: str, *, ttl: timedelta) -> bool: ...
 
-    def hit(self, key: str, *, window: timedelta, limit: int) -> bool:
-        """Count one action; False when ``limit`` actions already happened within ``window``."""
+    def hit(self, key: str, *, window: timedelta, limit: int, session: Session | None = None) -> bool:
+        """Count one action; False when ``limit`` actions already happened within ``window``.
+        ``session``: the caller's open transaction — the database fallback counts inside it (a second
+        write transaction on SQLite would wait for the caller's own lock)."""
         ...
 
 
@@ -90,15 +92,21 @@ class DatabaseState:
     def claim_once(self, name: str, *, ttl: timedelta) -> bool:
         return self.acquire(f"once:{name}", ttl=ttl) is not None
 
-    def hit(self, key: str, *, window: timedelta, limit: int) -> bool:
+    def hit(self, key: str, *, window: timedelta, limit: int, session: Session | None = None) -> bool:
+        if session is None:
+            with session_scope(self.engine) as own:
+                return self._hit(own, key, window, limit)
+        return self._hit(session, key, window, limit)
+
+    @staticmethod
+    def _hit(session: Session, key: str, window: timedelta, limit: int) -> bool:
         now = utcnow()
-        with session_scope(self.engine) as session:
-            count = session.exec(
-                select(func.count()).select_from(RateEvent).where(RateEvent.key == key, RateEvent.at > now - window)
-            ).one()
-            if count >= limit:
-                return False
-            session.add(RateEvent(key=key, at=now))
+        count = session.exec(
+            select(func.count()).select_from(RateEvent).where(RateEvent.key == key, RateEvent.at > now - window)
+        ).one()
+        if count >= limit:
+            return False
+        session.add(RateEvent(key=key, at=now))
         return True
 
 
@@ -130,7 +138,8 @@ class RedisState:
     def claim_once(self, name: str, *, ttl: timedelta) -> bool:
         return bool(self.redis.set(_PREFIX + "once:" + name, "1", nx=True, ex=int(ttl.total_seconds())))
 
-    def hit(self, key: str, *, window: timedelta, limit: int) -> bool:
+    def hit(self, key: str, *, window: timedelta, limit: int, session: Session | None = None) -> bool:
+        del session
         # Fixed window: INCR, and start the window's clock on the first hit.
         name = _PREFIX + "rate:" + key
         pipe = self.redis.pipeline()

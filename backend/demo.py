@@ -11,5 +11,7 @@ from backend.config import Settings
 
 
 def seed(*, settings: Settings, engine: Engine) -> str:
-    del settings, engine
-    return "demo data: nothing to seed yet"
+    from backend.auth.demo import seed_wechat
+
+    parts = [seed_wechat(settings=settings, engine=engine)]  # keep last: binds the persons seeded above
+    return "; ".join(parts)

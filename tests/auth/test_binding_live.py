@@ -85,15 +85,16 @@ def test_no_oracle_for_unknown_resident_id(demo_server) -> None:  # type: ignore
         before = len(browser.get("/_sim/wechat/inbox").json())
         first = browser.post("/api/v1/me/binding/otp", json={"name": "李四", "resident_id": unknown}, headers=h)
         second = browser.post("/api/v1/me/binding/otp", json={"name": "李四", "resident_id": unknown}, headers=h)
-        wrong_name = browser.post("/api/v1/me/binding/otp", json={"name": "李四", **{"resident_id": WANG["resident_id"]}},
-                                  headers=h)
+        wrong_name = browser.post(
+            "/api/v1/me/binding/otp", json={"name": "李四", "resident_id": WANG["resident_id"]}, headers=h
+        )
         for res in (first, second, wrong_name):
             assert res.status_code == 200 and set(res.json()) == {"masked_phone", "expires_in"}
             assert len(res.json()["masked_phone"]) == 11 and "****" in res.json()["masked_phone"]
         assert first.json() == second.json()  # stable: asking twice does not reveal a decoy
         assert len(browser.get("/_sim/wechat/inbox").json()) == before  # no SMS went anywhere
-        rejected = browser.post("/api/v1/me/binding", headers=h,
-                                json={"name": "李四", "resident_id": unknown, "otp": "123456", "consent_version": "2026-11"})
+        guess = {"name": "李四", "resident_id": unknown, "otp": "123456", "consent_version": "2026-11"}
+        rejected = browser.post("/api/v1/me/binding", headers=h, json=guess)
         assert rejected.status_code == 400
 
 

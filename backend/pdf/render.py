@@ -1,6 +1,6 @@
 """WeasyPrint adapter: Jinja2 templates from ``reports/`` → PDF bytes.
 
-Safety comes in three layers, each enough on its own for report text:
+Report text is untrusted (it comes from hospitals); three layers keep it inert:
 1. Jinja2 with ``autoescape=True`` for every template whatever its name (``select_autoescape``
    would leave a ``.txt``/``.xml`` include unescaped) and ``StrictUndefined`` (a missing field is an
    error, not a silently blank line on a medical document).
@@ -8,6 +8,7 @@ Safety comes in three layers, each enough on its own for report text:
    ``markupsafe.Markup``): that is the one way to get raw HTML past autoescaping.
 3. The URL fetcher (``assets.fetch_resource``) loads only ``data:`` images and bundled files.
    WeasyPrint logs and skips a failed fetch, so refusals are recorded and turned into an error.
+   This layer alone would stop file/network access even if escaping failed (tested).
 """
 
 from __future__ import annotations
@@ -103,7 +104,11 @@ def environment() -> jinja2.Environment:
 
 
 def _check_plain(value: Any, depth: int = 0) -> None:
-    """Walk the context; refuse markup objects that autoescaping would pass through unescaped."""
+    """Walk the context; refuse markup objects that autoescaping would pass through unescaped.
+
+    Accepted: str/bytes/numbers/bool/None/date(time) (enums of str count as str), dataclasses,
+    mappings, lists, tuples and sets of these.
+    """
     if depth > _MAX_DEPTH:
         raise UnsafeContext("context nested too deeply")
     if hasattr(value, "__html__"):
@@ -120,6 +125,10 @@ def _check_plain(value: Any, depth: int = 0) -> None:
     elif isinstance(value, list | tuple | set | frozenset):
         for item in value:
             _check_plain(item, depth + 1)
+    else:
+        # An arbitrary object (an ORM row, a model) could hand the template markup through a
+        # property this walk cannot see: only the documented plain types are accepted.
+        raise UnsafeContext(f"context must hold plain data, not {type(value).__name__}")
 
 
 def render_html(*, template: str, context: Mapping[str, Any], lang: str = "zh-CN") -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 import pytest
 
@@ -72,3 +73,13 @@ def test_recording_fetcher_notes_refusals() -> None:
     with pytest.raises(assets.ResourceRefused):
         fetch("file:///etc/passwd")
     assert refused == ["file:///etc/passwd"]
+
+
+def test_checkout_path_with_spaces_and_chinese(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "my projects" / "云影" / "reports"
+    root.mkdir(parents=True)
+    (root / "print.css").write_text("p {}", encoding="utf-8")
+    monkeypatch.setattr(assets, "REPORTS_DIR", root)
+    url = assets.base_url() + "print.css"
+    assert "%20" in url  # percent-encoded, as WeasyPrint will join it
+    assert assets.fetch_resource(url)["string"] == b"p {}"

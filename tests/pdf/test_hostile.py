@@ -165,3 +165,13 @@ def test_symlink_inside_reports_cannot_lead_out(
     assert assets.fetch_resource((fake_reports / "print.css").as_uri())["string"] == b"p {}"
     with pytest.raises(assets.ResourceRefused):
         assets.fetch_resource((fake_reports / "evil.css").as_uri())
+
+
+def test_arbitrary_objects_are_refused_in_the_context() -> None:
+    class Row:  # e.g. an ORM object whose property could return markup
+        @property
+        def findings(self) -> Markup:
+            return Markup("<img src=file:///etc/passwd>")
+
+    with pytest.raises(UnsafeContext):
+        render.render_pdf(template="imaging_report.html", context={"report": Row(), "doc": samples.doc_meta()})

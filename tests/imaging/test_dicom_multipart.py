@@ -272,5 +272,10 @@ def test_200_mb_part_streams_with_bounded_memory(tmp_path: Path) -> None:
     assert part.sha256 == expected.hexdigest()
     assert part.path is not None
     assert part.path.stat().st_size == size
+    on_disk = hashlib.sha256()
+    with part.path.open("rb") as stored_file:
+        for block_read in iter(lambda: stored_file.read(1 << 20), b""):
+            on_disk.update(block_read)
+    assert on_disk.hexdigest() == expected.hexdigest()
     assert peak < 4 * 1024**2, peak  # a few chunks, never the part
     assert elapsed < 60

@@ -163,6 +163,8 @@ class MultipartReader:
             )
         if self._state == "epilogue":
             return []
+        if self._state == "body" and self._fast_body(chunk):
+            return []
         self._buf += chunk
         done: list[Part] = []
         while True:
@@ -248,13 +250,32 @@ class MultipartReader:
         if at < 0:
             flush = len(self._buf) - (len(self._delimiter) - 1)
             if flush > 0:
-                self._write(bytes(self._buf[:flush]))
+                # memoryview: hash and write straight from the buffer, no per-chunk copy
+                with memoryview(self._buf) as view:
+                    self._write(view[:flush])
                 del self._buf[:flush]
             return None
-        self._write(bytes(self._buf[:at]))
+        with memoryview(self._buf) as view:
+            self._write(view[:at])
         del self._buf[: at + len(self._delimiter)]
         self._state = "boundary_line"
         return self._end_part()
+
+    def _fast_body(self, chunk: bytes) -> bool:
+        """Most chunks of a big part hold no delimiter: hash and write them straight from the
+        chunk instead of copying them through the buffer. Between feeds in the body state the
+        buffer holds fewer bytes than the delimiter and no delimiter (``_on_body`` flushed it)."""
+        keep = len(self._delimiter) - 1
+        if len(chunk) <= keep or len(self._buf) > keep:
+            return False
+        if (bytes(self._buf) + chunk[:keep]).find(self._delimiter) >= 0 or chunk.find(self._delimiter) >= 0:
+            return False
+        with memoryview(self._buf) as view:
+            self._write(view)
+        with memoryview(chunk) as view:
+            self._write(view[: len(chunk) - keep])
+        self._buf = bytearray(chunk[len(chunk) - keep :])
+        return True
 
     def _on_epilogue(self) -> None:
         self._buf.clear()
@@ -273,7 +294,7 @@ class MultipartReader:
         fd, name = tempfile.mkstemp(prefix="stow-", suffix=".part", dir=self._dir)
         self._fd, self._path = fd, Path(name)
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, data: memoryview) -> None:
         if not data:
             return
         self._size += len(data)
@@ -285,10 +306,10 @@ class MultipartReader:
             return
         self._hash.update(data)
         assert self._fd is not None
-        view = memoryview(data)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
+        remaining = data
+        while remaining:
+            written = os.write(self._fd, remaining)
+            remaining = remaining[written:]
 
     def _end_part(self) -> Part:
         path = self._path

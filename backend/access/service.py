@@ -15,11 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlalchemy import ColumnElement, false
+from sqlmodel import Session, col, select
 
 from backend.access import audit
 from backend.access.principals import (
     AccountPrincipal,
+    InstitutionPrincipal,
     OperatorPrincipal,
     Principal,
 )
@@ -114,3 +116,14 @@ def accounts_for_person(*, session: Session, person_id: str) -> list[tuple[str, 
         select(Binding.account_id).where(Binding.person_id == person_id, Binding.revoked_at.is_(None))  # type: ignore[union-attr]
     ).all()
     return [(account_id, SELF) for account_id in rows]
+
+
+def dicomweb_study_filter(*, principal: Principal) -> ColumnElement[bool]:
+    """THE answer to "which studies may this principal see through DICOMweb (QIDO/WADO)": a SQL
+    condition on ``imaging_study``. For now a hospital sees exactly what it uploaded; everyone else
+    nothing (the share issue extends this to share sessions, here and nowhere else)."""
+    from backend.imaging.models import Study  # access sits above the models; imported late to stay light
+
+    if isinstance(principal, InstitutionPrincipal):
+        return col(Study.institution_id) == principal.institution_id
+    return false()

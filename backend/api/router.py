@@ -10,6 +10,7 @@ from backend.auth import router as auth_router
 from backend.auth.web import resolve_account
 from backend.config import Settings
 from backend.imaging import record_router as imaging_record_router
+from backend.imaging import router as imaging_router
 from backend.imaging.reports import router as reports_router
 from backend.institutions.deps import principal_from_api_key
 from backend.people import router as people_router
@@ -25,6 +26,7 @@ PRINCIPAL_RESOLVERS: list[PrincipalResolver] = [
 
 def include_routers(app: FastAPI, settings: Settings) -> None:
     app.include_router(health.router)
+    app.include_router(imaging_router.router)
     _include_wechat(app, settings)
     api_v1 = APIRouter(prefix="/api/v1")
     api_v1.include_router(people_router.router)

@@ -5,13 +5,19 @@ study without a known patient stays in the index with ``person_id`` NULL until t
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy import or_, update
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from backend.db import session_scope
 from backend.ids import utcnow
 from backend.imaging.models import Study
 from backend.people.models import Person
 from backend.people.service import on_person_linked
+
+log = logging.getLogger("yunying.imaging")
 
 
 @on_person_linked
@@ -30,3 +36,24 @@ def match_waiting_studies(*, session: Session, institution_id: str, local_patien
         .values(person_id=person_id, matched_at=utcnow())
     )
     session.info.setdefault("yunying_matched_studies", []).extend((person_id, sid) for sid in ids)
+
+
+def announce(*, engine: Engine, matched: list[tuple[str, str]]) -> None:
+    """Tell the people concerned that new studies arrived (WeChat template message), after commit.
+
+    Uses ``backend.notify.service.notify_new_record`` when that module is present; a failure to
+    notify never fails an upload (the study is already stored).
+    """
+    try:
+        from backend.notify import service as notify
+    except ImportError:
+        return
+    send = getattr(notify, "notify_new_record", None)
+    if send is None:
+        return
+    for person_id, study_id in matched:
+        try:
+            with session_scope(engine) as session:
+                send(session=session, person_id=person_id, kind="imaging_study", record_id=study_id)
+        except Exception:  # noqa: BLE001
+            log.warning("notification for a new study failed", exc_info=False)

@@ -1,0 +1,335 @@
+"""STOW-RS ingest: one uploaded part → a durable blob → an index row (DICOM PS3.18 §10.5).
+
+The order of operations is the whole point (DESIGN.md rule 3):
+
+1. the multipart reader has written the part to a temp file inside the blob store's ``.tmp``;
+2. :meth:`StowBatch.accept` parses it defensively (no exception but ``DicomRejected``), checks the
+   path's StudyInstanceUID, looks the SOP Instance UID up (same bytes → "already stored"; other
+   bytes → failure 0x0111 Duplicate SOP Instance, PS3.7 C.4, audited, original untouched), then
+   moves the file into the store under its content address: fsync → rename → fsync(dir);
+3. :meth:`StowBatch.flush` writes the index rows of up to ``BATCH`` accepted instances in ONE short
+   transaction (study / series get-or-create, instance insert in a savepoint). A row exists only for
+   a blob that is already durable; a crash before the commit leaves only an unreferenced blob,
+   which the next upload of the same bytes simply reuses.
+
+Concurrency: unique keys ``(institution_id, study_instance_uid)``, ``(study_id, series_instance_uid)``
+and ``(institution_id, sop_instance_uid)`` decide races between clients; the loser's insert fails in
+its savepoint and it continues with the winner's row. Counters are updated with ``x = x + n`` so
+concurrent batches add up. Blob writes and parsing happen outside the database transaction so the
+SQLite write lock (BEGIN IMMEDIATE) is held only for the inserts.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from backend.access import audit
+from backend.access.principals import InstitutionPrincipal
+from backend.config import Settings
+from backend.db import session_scope
+from backend.ids import utcnow
+from backend.imaging import matching
+from backend.imaging.dicom.dicomjson import FailedInstance, StoredInstance, StoreResponse, instance_url, study_url
+from backend.imaging.dicom.errors import DicomRejected, FailureReason
+from backend.imaging.dicom.metadata import InstanceMetadata, extract_metadata
+from backend.imaging.dicom.multipart import Part
+from backend.imaging.dicom.parse import ParsedInstance, ParseLimits, parse_instance
+from backend.imaging.models import Instance, Series, Study
+from backend.imaging.rows import instance_row, series_row, study_row
+from backend.people import service as people
+from backend.storage.service import LocalBlobStore
+
+log = logging.getLogger("yunying.ingest")
+
+BATCH = 64  # instances per index transaction
+BATCH_BYTES = 256 * 1024**2
+ALREADY_STORED = "already stored"
+
+
+def blob_key(sha256: str) -> str:
+    """Content address of an original: identical bytes share one blob, different bytes never collide."""
+    return f"dicom/{sha256[:2]}/{sha256[2:4]}/{sha256}"
+
+
+@dataclass(slots=True)
+class _Accepted:
+    parsed: ParsedInstance
+    meta: InstanceMetadata
+    sha256: str
+    size: int
+    key: str
+
+
+@dataclass
+class StowBatch:
+    """Collects the outcome of one STOW-RS request. Methods are blocking (run them in a thread)."""
+
+    settings: Settings
+    engine: Engine
+    blobs: LocalBlobStore
+    principal: InstitutionPrincipal
+    base_url: str  # public DICOMweb root
+    path_study_uid: str | None = None
+    stored: list[StoredInstance] = field(default_factory=list)
+    failed: list[FailedInstance] = field(default_factory=list)
+    studies: set[str] = field(default_factory=set)
+    _pending: list[_Accepted] = field(default_factory=list)
+    _pending_bytes: int = 0
+
+    @property
+    def limits(self) -> ParseLimits:
+        return ParseLimits(max_file_bytes=self.settings.max_instance_bytes, max_pixels=self.settings.max_pixels)
+
+    # -- step 2 -----------------------------------------------------------------------------------
+    def accept(self, part: Part) -> None:
+        """Handle one part; the part's temp file is consumed (moved into the store or removed)."""
+        if part.rejected or part.path is None or part.sha256 is None:
+            self._fail(None, None, FailureReason.CANNOT_UNDERSTAND, part.rejected or "empty part")
+            return
+        try:
+            self._accept_file(part.path, sha256=part.sha256, size=part.size)
+        finally:
+            part.path.unlink(missing_ok=True)  # no-op when the store took it
+        if len(self._pending) >= BATCH or self._pending_bytes >= BATCH_BYTES:
+            self.flush()
+
+    def _accept_file(self, path: Path, *, sha256: str, size: int) -> None:
+        try:
+            parsed = parse_instance(path=path, limits=self.limits)
+        except DicomRejected as exc:
+            self._fail(None, None, exc.code, exc.reason)
+            return
+        if self.path_study_uid is not None and parsed.study_instance_uid != self.path_study_uid:
+            # PS3.18 §10.5.1: instances of other studies than the target resource fail.
+            self._fail(
+                parsed.sop_class_uid,
+                parsed.sop_instance_uid,
+                FailureReason.DATASET_DOES_NOT_MATCH_SOP_CLASS,
+                f"StudyInstanceUID {parsed.study_instance_uid} does not match the request's study",
+            )
+            return
+        try:
+            meta = extract_metadata(parsed.dataset, transfer_syntax_uid=parsed.transfer_syntax_uid)
+        except Exception as exc:  # noqa: BLE001 - metadata extraction is tolerant; belt and braces
+            self._fail(parsed.sop_class_uid, parsed.sop_instance_uid, FailureReason.CANNOT_UNDERSTAND, str(exc)[:200])
+            return
+        if any(p.parsed.sop_instance_uid == parsed.sop_instance_uid for p in self._pending):
+            earlier = next(p for p in self._pending if p.parsed.sop_instance_uid == parsed.sop_instance_uid)
+            if earlier.sha256 == sha256:
+                self._ok(parsed, ALREADY_STORED)
+            else:
+                self._conflict(parsed)
+            return
+        existing = self._existing_sha(parsed.sop_instance_uid)
+        if existing is not None:
+            if existing == sha256:
+                self._ok(parsed, ALREADY_STORED)
+            else:
+                self._conflict(parsed)
+            return
+        key = blob_key(sha256)
+        try:
+            if not self.blobs.exists(key=key):
+                self.blobs.put_file(key=key, source=path)
+        except OSError as exc:
+            log.error("blob store write failed: %s", type(exc).__name__)
+            self._fail(parsed.sop_class_uid, parsed.sop_instance_uid, FailureReason.OUT_OF_RESOURCES,
+                       "the archive could not write the file (storage error); retry later")
+            return
+        self._pending.append(_Accepted(parsed=parsed, meta=meta, sha256=sha256, size=size, key=key))
+        self._pending_bytes += size
+
+    def _existing_sha(self, sop_instance_uid: str) -> str | None:
+        with session_scope(self.engine, readonly=True) as session:
+            return session.exec(
+                select(Instance.sha256).where(
+                    Instance.institution_id == self.principal.institution_id,
+                    Instance.sop_instance_uid == sop_instance_uid,
+                )
+            ).first()
+
+    # -- step 3 -----------------------------------------------------------------------------------
+    def flush(self) -> None:
+        """Index the accepted instances in one transaction; their outcomes are final after commit."""
+        if not self._pending:
+            return
+        batch, self._pending, self._pending_bytes = self._pending, [], 0
+        outcomes: list[tuple[_Accepted, str | None]] = []  # None = stored, else a note / conflict
+        conflicts: list[_Accepted] = []
+        with session_scope(self.engine) as session:
+            touched: dict[str, list[int]] = {}  # study id -> [instances, bytes, new series]
+            for item in batch:
+                verdict = self._index_one(session, item, touched)
+                if verdict == "conflict":
+                    conflicts.append(item)
+                else:
+                    outcomes.append((item, verdict))
+            now = utcnow()
+            for study_id, (count, size, new_series) in touched.items():
+                session.execute(
+                    update(Study)
+                    .where(col(Study.id) == study_id)
+                    .values(
+                        instance_count=Study.instance_count + count,
+                        total_bytes=Study.total_bytes + size,
+                        series_count=Study.series_count + new_series,
+                        last_received_at=now,
+                    )
+                )
+                _refresh_modalities(session, study_id)
+            for item in conflicts:
+                self._audit_conflict(session, item.parsed)
+            matched = session.info.pop("yunying_matched_studies", [])
+        for item, note in outcomes:
+            self._ok(item.parsed, note)
+        for item in conflicts:
+            self._conflict_response(item.parsed)
+        if matched:
+            matching.announce(engine=self.engine, matched=matched)
+
+    def _index_one(self, session: Session, item: _Accepted, touched: dict[str, list[int]]) -> str | None:
+        study = self._study(session, item)
+        self.studies.add(study.study_instance_uid)
+        series, created_series = self._series(session, study, item)
+        row = instance_row(
+            item.parsed, item.meta, institution_id=self.principal.institution_id, study_id=study.id,
+            series_id=series.id, key=item.key, sha256=item.sha256, size=item.size,
+        )
+        try:
+            with session.begin_nested():
+                session.add(row)
+        except IntegrityError:
+            existing = session.exec(
+                select(Instance.sha256).where(
+                    Instance.institution_id == self.principal.institution_id,
+                    Instance.sop_instance_uid == item.parsed.sop_instance_uid,
+                )
+            ).first()
+            return ALREADY_STORED if existing == item.sha256 else "conflict"
+        counts = touched.setdefault(study.id, [0, 0, 0])
+        counts[0] += 1
+        counts[1] += item.size
+        counts[2] += 1 if created_series else 0
+        session.execute(
+            update(Series).where(col(Series.id) == series.id).values(instance_count=Series.instance_count + 1)
+        )
+        return None
+
+    def _study(self, session: Session, item: _Accepted) -> Study:
+        uid = item.parsed.study_instance_uid
+        query = select(Study).where(
+            Study.institution_id == self.principal.institution_id, Study.study_instance_uid == uid
+        )
+        found = session.exec(query).first()
+        if found is not None:
+            acquired = item.meta.acquired_at
+            if acquired is not None and (found.acquired_at is None or acquired < found.acquired_at):
+                found.acquired_at = acquired
+                session.add(found)
+            return found
+        study = study_row(item.meta, institution_id=self.principal.institution_id, study_uid=uid)
+        study.resident_id_index = (
+            people.resident_id_index(settings=self.settings, resident_id=item.meta.patient.resident_id)
+            if item.meta.patient.resident_id
+            else None
+        )
+        try:
+            with session.begin_nested():
+                session.add(study)
+        except IntegrityError:
+            winner = session.exec(query).first()
+            if winner is None:
+                raise
+            return winner
+        self._match(session, study, item.meta)
+        return study
+
+    def _match(self, session: Session, study: Study, meta: InstanceMetadata) -> None:
+        person_id = people.resolve_person(
+            session=session, institution_id=study.institution_id, local_patient_id=study.local_patient_id,
+            resident_id_index=study.resident_id_index,
+        )
+        if person_id is None and meta.patient.resident_id:
+            person_id = people.link_by_resident_id(
+                session=session, settings=self.settings, institution_id=study.institution_id,
+                local_patient_id=study.local_patient_id, resident_id=meta.patient.resident_id,
+                name=meta.patient.display_name,
+            )
+        if person_id is not None:
+            session.refresh(study)
+            if study.person_id is None:
+                study.person_id, study.matched_at = person_id, utcnow()
+                session.add(study)
+                session.info.setdefault("yunying_matched_studies", []).append((person_id, study.id))
+
+    def _series(self, session: Session, study: Study, item: _Accepted) -> tuple[Series, bool]:
+        uid = item.parsed.series_instance_uid
+        query = select(Series).where(Series.study_id == study.id, Series.series_instance_uid == uid)
+        found = session.exec(query).first()
+        if found is not None:
+            return found, False
+        series = series_row(item.meta, study_id=study.id, series_uid=uid)
+        try:
+            with session.begin_nested():
+                session.add(series)
+        except IntegrityError:
+            winner = session.exec(query).first()
+            if winner is None:
+                raise
+            return winner, False
+        return series, True
+
+    # -- outcomes ---------------------------------------------------------------------------------
+    def _ok(self, parsed: ParsedInstance, note: str | None) -> None:
+        url = instance_url(
+            base=self.base_url, study_uid=parsed.study_instance_uid, series_uid=parsed.series_instance_uid,
+            instance_uid=parsed.sop_instance_uid,
+        )
+        self.studies.add(parsed.study_instance_uid)
+        self.stored.append(StoredInstance(parsed.sop_class_uid, parsed.sop_instance_uid, url, note=note))
+
+    def _fail(self, sop_class: str | None, sop_instance: str | None, code: int, reason: str) -> None:
+        self.failed.append(FailedInstance(sop_class, sop_instance, code, reason))
+
+    def _conflict(self, parsed: ParsedInstance) -> None:
+        with session_scope(self.engine) as session:
+            self._audit_conflict(session, parsed)
+        self._conflict_response(parsed)
+
+    def _conflict_response(self, parsed: ParsedInstance) -> None:
+        self._fail(
+            parsed.sop_class_uid, parsed.sop_instance_uid, FailureReason.DUPLICATE_SOP_INSTANCE,
+            "a different instance with this SOP Instance UID is already stored; the original is kept",
+        )
+
+    def _audit_conflict(self, session: Session, parsed: ParsedInstance) -> None:
+        audit.record(
+            session, principal=self.principal, action=audit.CREATE, event_type="dicom.instance_conflict",
+            object_type="sop_instance_uid", object_id=parsed.sop_instance_uid, outcome=audit.MINOR_FAILURE,
+            detail={"reason": "same SOP Instance UID, different bytes", "study": parsed.study_instance_uid},
+        )
+
+    def response(self) -> StoreResponse:
+        retrieve = None
+        if self.stored:
+            uid = self.path_study_uid or (next(iter(self.studies)) if len(self.studies) == 1 else None)
+            retrieve = study_url(base=self.base_url, study_uid=uid) if uid else None
+        return StoreResponse(retrieve_url=retrieve, stored=tuple(self.stored), failed=tuple(self.failed))
+
+    def discard(self) -> None:
+        """The request broke off: forget accepted-but-unindexed instances (their blobs stay, unreferenced)."""
+        self._pending, self._pending_bytes = [], 0
+
+
+def _refresh_modalities(session: Session, study_id: str) -> None:
+    # Runs after this transaction's UPDATE locked the study row, so it sees every committed series.
+    found = session.exec(select(Series.modality).where(Series.study_id == study_id).distinct()).all()
+    modalities = "\\".join(sorted({m for m in found if m}))[:128] or None
+    session.execute(update(Study).where(col(Study.id) == study_id).values(modalities=modalities))

@@ -98,7 +98,7 @@ def _rename(font: TTFont, *, weight: str) -> None:
 
 
 def build(*, source_dir: Path, out_dir: Path = FONTS_DIR) -> list[Path]:
-    chars = charset(extra_file=out_dir / "extra-chars.txt")
+    chars = charset(extra_file=FONTS_DIR / "extra-chars.txt")
     written = []
     for weight in WEIGHTS:
         options = subset.Options()

@@ -6,6 +6,7 @@ import struct
 import time
 import tracemalloc
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ EXPECTED_REJECTIONS = {
     "pydicom-data/bad_sequence.dcm": FailureReason.DATASET_DOES_NOT_MATCH_SOP_CLASS,  # hex "UID"
     "pydicom/MR_truncated.dcm": FailureReason.CANNOT_UNDERSTAND,  # Pixel Data cut short
     "pydicom/badVR.dcm": FailureReason.DATASET_DOES_NOT_MATCH_SOP_CLASS,  # meta/dataset UID mismatch
-    "pydicom/dicomdirtests/DICOMDIR": FailureReason.DATASET_DOES_NOT_MATCH_SOP_CLASS,  # not an instance
+    "pydicom/dicomdirtests/DICOMDIR": FailureReason.SOP_CLASS_NOT_SUPPORTED,  # a directory, not an instance
 }
 
 
@@ -305,3 +306,28 @@ def test_truncation_at_every_offset(tmp_path: Path) -> None:
         target.write_bytes(source[:cut])
         result = _outcome(target)
         assert isinstance(result, DicomRejected), cut
+
+
+def test_huge_declared_image_is_refused_before_anything_else(tmp_path: Path) -> None:
+    ds = dcmread(fixture("pydicom/CT_small.dcm"))
+    ds.Rows = ds.Columns = 65535
+    ds.NumberOfFrames = 1000
+    path = tmp_path / "huge.dcm"
+    ds.save_as(path)
+    assert path.stat().st_size < 50_000
+    result = _outcome(path)
+    assert isinstance(result, DicomRejected)
+    assert result.code == FailureReason.OUT_OF_RESOURCES
+    assert "65535×65535×1000" in result.reason
+
+
+def test_one_bit_frames_without_byte_alignment_have_no_offset() -> None:
+    seg = parse_instance(path=fixture("highdicom/seg_image_ct_binary.dcm")).native_pixels
+    assert seg is not None
+    assert seg.bits_allocated == 1
+    assert seg.frame_offset(2) == seg.offset + 2 * 32  # 16x16 bits = 32 bytes per frame
+    with pytest.raises(IndexError):
+        seg.frame_offset(3)
+    odd = replace(seg, rows=15, columns=15)
+    with pytest.raises(ValueError, match="byte boundaries"):
+        odd.frame_offset(1)

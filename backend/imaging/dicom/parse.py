@@ -63,6 +63,7 @@ from backend.imaging.dicom.pixels import (
     locate_pixels,
 )
 
+_MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"  # PS3.4 Annex F / PS3.10 §8.6
 C000 = FailureReason.CANNOT_UNDERSTAND
 A900 = FailureReason.DATASET_DOES_NOT_MATCH_SOP_CLASS
 A700 = FailureReason.OUT_OF_RESOURCES
@@ -129,7 +130,10 @@ def parse_instance(*, path: Path, limits: ParseLimits | None = None) -> ParsedIn
     try:
         with path.open("rb") as raw:
             guard = GuardedFile(cast(BinaryIO, raw), size=size, max_read_bytes=limits.max_header_bytes, name=str(path))
-            return _parse(guard=guard, path=path, size=size, limits=limits)
+            with warnings.catch_warnings():
+                # pydicom warns about every odd value it meets; the outcome is our answer instead
+                warnings.simplefilter("ignore")
+                return _parse(guard=guard, path=path, size=size, limits=limits)
     except DicomRejected:
         raise
     except LengthBeyondEnd as exc:
@@ -153,6 +157,11 @@ def _parse(*, guard: GuardedFile, path: Path, size: int, limits: ParseLimits) ->
 
     meta, meta_end = read_file_meta(guard, start=start)
     has_file_meta = meta_end > start
+    if str(meta.get("MediaStorageSOPClassUID", "")).strip("\x00 ") == _MEDIA_STORAGE_DIRECTORY:
+        raise DicomRejected(
+            FailureReason.SOP_CLASS_NOT_SUPPORTED,
+            "a DICOMDIR is a media directory, not an instance: upload the files it references",
+        )
     ts_text = str(meta.get("TransferSyntaxUID", "") or "").strip("\x00 ")
     inferred = not ts_text
     if inferred:

@@ -51,8 +51,13 @@ class NativePixels:
     frame_bytes: int
 
     def frame_offset(self, index: int) -> int:
+        """File offset of frame ``index`` (0-based). 1-bit data (SEG) is packed across frame
+        boundaries (PS3.5 §8.1.1): when a frame is not a whole number of bytes there is no byte
+        offset, and this raises ValueError (decode the whole value instead)."""
         if not 0 <= index < self.frames:
             raise IndexError(index)
+        if self.bits_allocated == 1 and (self.rows * self.columns * self.samples_per_pixel) % 8:
+            raise ValueError("1-bit frames do not start on byte boundaries")
         return self.offset + index * self.frame_bytes
 
 

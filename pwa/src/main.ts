@@ -1,0 +1,22 @@
+import { createApp } from 'vue'
+import { createPinia } from 'pinia'
+import App from './App.vue'
+import { router } from './router'
+import { i18n } from './shared/i18n'
+import { usePrefs } from './shared/prefs'
+import './shared/base.css'
+// Vant's function-style components (toast, dialog) are not in templates: their CSS is imported here.
+import 'vant/es/toast/style'
+import 'vant/es/dialog/style'
+
+const app = createApp(App)
+app.use(createPinia()).use(i18n).use(router)
+usePrefs()
+app.mount('#app')
+
+// The service worker only precaches the app shell (vite.config.ts); registered after first paint.
+if ('serviceWorker' in navigator && import.meta.env.PROD) {
+  window.addEventListener('load', () => {
+    import('virtual:pwa-register').then(({ registerSW }) => registerSW({ immediate: false }))
+  })
+}

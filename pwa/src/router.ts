@@ -1,0 +1,62 @@
+// Explicit routes, each with a title key: document.title is what WeChat's browser shows as the page title.
+import { createRouter, createWebHistory, type RouteLocationNormalized } from 'vue-router'
+import { i18n } from './shared/i18n'
+import { useSession } from './auth/session'
+
+declare module 'vue-router' {
+  interface RouteMeta {
+    title: string // i18n key
+    public?: boolean // reachable without signing in
+    unbound?: boolean // reachable before identity binding
+    fullscreen?: boolean // no app chrome (the viewer)
+  }
+}
+
+export const router = createRouter({
+  history: createWebHistory(),
+  scrollBehavior: (_to, _from, saved) => saved ?? { top: 0 },
+  routes: [
+    { path: '/', redirect: '/timeline', meta: { title: 'titles.timeline' } },
+    { path: '/login', name: 'login', component: () => import('./auth/LoginView.vue'), meta: { title: 'titles.login', public: true } },
+    { path: '/bind', name: 'binding', component: () => import('./binding/BindingView.vue'), meta: { title: 'titles.binding', unbound: true } },
+    { path: '/timeline', name: 'timeline', component: () => import('./timeline/TimelineView.vue'), meta: { title: 'titles.timeline' } },
+    {
+      path: '/people/:pid/studies/:sid',
+      name: 'study',
+      component: () => import('./imaging/StudyView.vue'),
+      meta: { title: 'titles.study' },
+    },
+    {
+      path: '/people/:pid/studies/:sid/series/:series',
+      name: 'viewer',
+      component: () => import('./imaging/viewer/ViewerView.vue'),
+      meta: { title: 'titles.viewer', fullscreen: true },
+    },
+    { path: '/people/:pid/labs/:id', name: 'lab', component: () => import('./labs/LabView.vue'), meta: { title: 'titles.lab' } },
+    { path: '/people/:pid/checkups/:id', name: 'checkup', component: () => import('./checkups/CheckupView.vue'), meta: { title: 'titles.checkup' } },
+    { path: '/settings', name: 'settings', component: () => import('./settings/SettingsView.vue'), meta: { title: 'titles.settings', unbound: true } },
+    { path: '/:rest(.*)*', name: 'not-found', component: () => import('./shared/NotFoundView.vue'), meta: { title: 'titles.notFound', public: true } },
+  ],
+})
+
+router.beforeEach(async (to) => {
+  if (to.meta.public) return true
+  const session = useSession()
+  try {
+    await session.ensure()
+  } catch {
+    return true // network trouble: let the page show its own error state
+  }
+  if (session.state === 'signed-out') return { name: 'login', query: { next: to.fullPath } }
+  // Nobody to show records for yet: identity binding first (relatives with grants skip it).
+  if (!to.meta.unbound && session.people.length === 0) return { name: 'binding' }
+  return true
+})
+
+export function setTitle(route: RouteLocationNormalized, extra?: string) {
+  const app = i18n.global.t('app.name')
+  const page = i18n.global.t(route.meta.title ?? 'app.name')
+  document.title = extra ? `${extra} · ${app}` : page === app ? app : `${page} · ${app}`
+}
+
+router.afterEach((to) => setTitle(to))

@@ -1,0 +1,66 @@
+export default {
+  app: { name: '云影', tagline: '我的影像与检查记录' },
+  common: {
+    back: '返回', retry: '重试', loading: '正在加载…', loadFailed: '加载失败', offline: '网络连接失败，请检查网络后重试',
+    noMore: '没有更多了', refresh: '下拉刷新', refreshing: '正在刷新…', releaseToRefresh: '松开刷新', cancel: '取消', confirm: '确定',
+    close: '关闭', all: '全部', unknown: '未知', download: '下载',
+  },
+  titles: {
+    login: '登录', binding: '身份绑定', timeline: '我的记录', study: '检查详情', viewer: '影像', lab: '化验结果',
+    checkup: '体检报告', settings: '设置', notFound: '页面不存在',
+  },
+  auth: {
+    welcome: '随时随地查看自己的影像和报告',
+    points: ['各医院的影像与报告汇总在一条时间线', '手机上流畅查看 CT、磁共振', '报告 PDF 一键下载'],
+    loginWechat: '微信登录',
+    note: '登录即表示您同意《用户协议》和《隐私政策》',
+    expired: '登录已过期，请重新登录',
+  },
+  binding: {
+    intro: '首次使用请核实身份：我们会向您在医院登记的手机号发送验证码。',
+    name: '姓名', namePh: '与身份证一致', rid: '身份证号', ridPh: '18 位居民身份证号码',
+    ridInvalid: '身份证号校验未通过，请检查', ridValid: '身份证号格式正确', nameRequired: '请输入姓名',
+    sendCode: '获取验证码', resend: '重新发送', resendIn: '{n} 秒后可重发',
+    codeSent: '验证码已发送至 {phone}', code: '验证码', codePh: '6 位数字',
+    consentTitle: '个人信息处理同意书',
+    consentText: [
+      '为向您提供影像和检查记录的查询服务，云影将处理您的姓名、身份证号、手机号，以及各医疗机构上传的影像、报告、化验和体检信息（属于敏感个人信息）。',
+      '这些信息仅用于向您本人及您授权的家属、医生展示，不会用于其他目的，也不会向第三方提供，法律法规另有规定的除外。',
+      '数据加密存储；每一次查看都会记录在“访问记录”中，您可以随时查看。',
+      '您可以随时在“设置”中撤回同意，撤回后账号将解除绑定，已授权的家属和分享链接同时失效。',
+    ],
+    consentCheck: '我已阅读并同意以上《个人信息处理同意书》，同意处理我的敏感个人信息',
+    consentRequired: '请先阅读并勾选同意书',
+    submit: '确认绑定', success: '绑定成功',
+    errors: { 'no-match': '未找到匹配的登记信息，请核对姓名和身份证号', 'otp-invalid': '验证码错误或已过期', 'rate-limited': '操作过于频繁，请稍后再试' },
+  },
+  kinds: { imaging_study: '影像', lab_result: '化验', checkup: '体检', other: '其他' },
+  timeline: {
+    title: '我的记录', hospital: '医院', allHospitals: '全部医院', emptyTitle: '还没有记录',
+    emptyText: '医院上传影像或报告后，会自动出现在这里。', emptyFiltered: '没有符合筛选条件的记录', clearFilters: '清除筛选',
+    errorTitle: '记录加载失败', yearCount: '{n} 条', person: '查看', abnormal: '{n} 项异常',
+  },
+  study: {
+    report: '诊断报告', findings: '检查所见', impression: '诊断意见', noReport: '报告尚未发布', series: '序列',
+    seriesItem: '序列 {n}', frames: '{n} 幅', openViewer: '查看影像', pdf: '下载报告 PDF', status: { final: '已审核', preliminary: '初步报告', amended: '已修订' },
+    priors: '与既往检查对比',
+  },
+  viewer: {
+    slice: '第 {i} / {n} 幅', window: '窗', presets: { auto: '默认', lung: '肺窗', mediastinum: '纵隔窗', bone: '骨窗', brain: '脑窗', abdomen: '腹部' },
+    custom: '自定义', wlMode: '调窗', wlModeOn: '拖动调窗：左右调窗宽，上下调窗位', play: '播放', pause: '暂停', grid: '全部图像',
+    seriesSwitch: '切换序列', fit: '适应屏幕', close: '关闭', prev: '上一幅', next: '下一幅', position: '位置 {mm} mm',
+    noImages: '该序列暂无可显示的图像', scrollbar: '图像位置', image: '医学影像，{series}，第 {i} 幅，共 {n} 幅', gridOpen: '打开第 {i} 幅',
+  },
+  labs: {
+    item: '项目', result: '结果', ref: '参考范围', flag: { H: '偏高', L: '偏低', HH: '危急偏高', LL: '危急偏低', A: '异常', N: '正常' },
+    trend: '趋势', trendOf: '{name} 历次结果趋势', noTrend: '只有一次结果，暂无趋势',
+  },
+  checkups: { conclusion: '总检结论', section: '检查项目' },
+  settings: {
+    language: '语言', largeText: '大字模式', largeTextHint: '放大全部文字和按钮', account: '账号', person: '已绑定',
+    notBound: '未绑定', logout: '退出登录', logoutConfirm: '确定退出登录吗？', withdraw: '撤回同意并解除绑定',
+    withdrawConfirm: '撤回后，您的账号将与本人信息解除绑定，家属授权和分享链接全部失效。确定撤回吗？', withdrawn: '已撤回同意',
+    about: '关于云影', version: '版本',
+  },
+  notFound: { text: '您访问的页面不存在', home: '回到首页' },
+}

@@ -1,0 +1,72 @@
+// Cursor-paginated timeline state: filters, pages, refresh; stale answers (after a filter change) are dropped.
+import { computed, ref, shallowRef } from 'vue'
+import { getTimeline } from '@/api/endpoints'
+import type { TimelineItem, TimelinePage } from '@/api/types-manual'
+import { yearOf } from '@/shared/format'
+
+export function useTimeline(personId: () => string | null) {
+  const items = shallowRef<TimelineItem[]>([])
+  const counts = ref<TimelinePage['counts']>({})
+  const cursor = ref<string | null>(null)
+  const finished = ref(false)
+  const loading = ref(false)
+  const error = ref<unknown>(null)
+  const kind = ref<string | null>(null)
+  const institution = ref<string | null>(null)
+  let generation = 0
+  let controller: AbortController | null = null
+
+  async function loadMore(): Promise<void> {
+    const pid = personId()
+    if (!pid || finished.value) return
+    const gen = generation
+    loading.value = true
+    error.value = null
+    controller = new AbortController()
+    try {
+      const page = await getTimeline(pid, { kind: kind.value, institution: institution.value, cursor: cursor.value }, controller.signal)
+      if (gen !== generation) return
+      items.value = [...items.value, ...page.items]
+      if (!cursor.value) counts.value = page.counts ?? {}
+      cursor.value = page.next_cursor
+      finished.value = !page.next_cursor
+    } catch (e) {
+      if (gen !== generation || (e instanceof DOMException && e.name === 'AbortError')) return
+      error.value = e
+    } finally {
+      if (gen === generation) loading.value = false
+    }
+  }
+
+  function reset(): Promise<void> {
+    generation += 1
+    controller?.abort()
+    items.value = []
+    cursor.value = null
+    finished.value = false
+    loading.value = false
+    return loadMore()
+  }
+
+  // The server may ignore `institution`; filtering here too keeps the list honest either way.
+  const visible = computed(() => (institution.value ? items.value.filter((i) => i.institution === institution.value) : items.value))
+
+  const groups = computed(() => {
+    const out: { year: string; items: TimelineItem[] }[] = []
+    for (const item of visible.value) {
+      const y = yearOf(item.occurred_at)
+      if (out.length === 0 || out[out.length - 1].year !== y) out.push({ year: y, items: [] })
+      out[out.length - 1].items.push(item)
+    }
+    return out
+  })
+
+  const institutions = computed(() => {
+    const fromCounts = Object.keys(counts.value?.by_institution ?? {})
+    const seen = new Set(fromCounts)
+    for (const i of items.value) if (i.institution) seen.add(i.institution)
+    return [...seen].sort((a, b) => a.localeCompare(b, 'zh-CN'))
+  })
+
+  return { items, visible, groups, counts, finished, loading, error, kind, institution, institutions, loadMore, reset }
+}

@@ -54,7 +54,8 @@ def test_state_and_code_errors(live_server, engine) -> None:  # type: ignore[no-
         callback = _path(authorize(browser, start_login(browser), openid="err-user"))
         code = parse_qs(urlsplit(callback).query)["code"][0]
         with session_scope(engine) as session:  # the code was issued 6 minutes ago
-            session.execute(update(SimCode).where(SimCode.code == code).values(created_at=utcnow() - timedelta(minutes=6)))
+            earlier = utcnow() - timedelta(minutes=6)
+            session.execute(update(SimCode).where(SimCode.code == code).values(created_at=earlier))
         res = browser.get(callback)
         assert res.status_code == 400 and "code-expired" in res.text
         _no_session(res)

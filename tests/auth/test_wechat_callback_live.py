@@ -30,7 +30,8 @@ def test_subscribe_unsubscribe_and_dedup(live_server, engine) -> None:  # type: 
     assert _push(live_server.url, openid="fan-1", event="subscribe", create_time=now)["status"] == 200
     assert _push(live_server.url, openid="fan-1", event="SCAN", event_key="123", create_time=now + 1)["status"] == 200
     assert _push(live_server.url, openid="fan-1", event="CLICK", event_key="K", create_time=now + 2)["status"] == 200
-    assert _push(live_server.url, openid="fan-1", msg_type="text", content="你好", msg_id=42, event=None)["status"] == 200
+    text = _push(live_server.url, openid="fan-1", msg_type="text", content="你好", msg_id=42, event=None)
+    assert text["status"] == 200
     with session_scope(engine, readonly=True) as session:
         assert session.exec(select(Account).where(Account.openid == "fan-1")).one().subscribed is True
         assert len(session.exec(select(InboundMessage)).all()) == 4

@@ -6,13 +6,14 @@ paths. Plus, for development and tests: ``/inbox``, ``/control``, ``/stats`` and
 from __future__ import annotations
 
 import html
+import json
 import secrets
 import time
 from typing import Annotated, Any
 from urllib.parse import urlencode, urlsplit
 
 import xmltodict
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from wechatpy.crypto import WeChatCrypto
@@ -31,6 +32,18 @@ def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
         f"<title>{html.escape(title)}</title></head><body><h1>{html.escape(title)}</h1>{body}</body></html>"
     )
     return HTMLResponse(doc, status_code=status)
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    """WeChat takes JSON bodies whatever the Content-Type (wechatpy sends none)."""
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+JsonBody = Annotated[dict[str, Any], Depends(_json_body)]
 
 
 @router.get("/connect/oauth2/authorize")
@@ -94,7 +107,7 @@ def sns_userinfo(session: SessionDep, access_token: str = "", openid: str = "", 
 
 
 @router.post("/cgi-bin/stable_token")
-def stable_token(session: SessionDep, settings: SettingsDep, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+def stable_token(session: SessionDep, settings: SettingsDep, body: JsonBody) -> dict[str, Any]:
     return service.stable_token(session, settings=settings, body=body)
 
 
@@ -104,14 +117,12 @@ def getticket(session: SessionDep, access_token: str = "", type: str = "jsapi") 
 
 
 @router.post("/cgi-bin/message/template/send")
-def template_send(
-    session: SessionDep, body: Annotated[dict[str, Any], Body()], access_token: str = ""
-) -> dict[str, Any]:
+def template_send(session: SessionDep, body: JsonBody, access_token: str = "") -> dict[str, Any]:
     return service.send_template(session, access_token=access_token, body=body)
 
 
 @router.post("/cgi-bin/menu/create")
-def menu_create(session: SessionDep, body: Annotated[dict[str, Any], Body()], access_token: str = "") -> dict[str, Any]:
+def menu_create(session: SessionDep, body: JsonBody, access_token: str = "") -> dict[str, Any]:
     return service.create_menu(session, access_token=access_token, body=body)
 
 

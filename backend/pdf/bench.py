@@ -5,6 +5,7 @@
 - ``pdf_render_first_in_process``: the first render in a fresh interpreter (fonts decompressed and
   registered, templates compiled) — what the first request of a new worker pays; the import of
   the modules is excluded and reported separately as ``pdf_import``;
+- ``pdf_render_after_warm_up``: the first render in a fresh interpreter after ``render.warm_up()``;
 - ``pdf_render_uncached``: a new document rendered by a warm worker (the usual "cold" PDF, i.e.
   not in the PDF cache).
 """
@@ -68,14 +69,32 @@ def render_two_page_report() -> bytes:
     return render_imaging_report(report=report, doc=doc)
 
 
-def _child() -> None:
+def _child(*, warm: bool) -> None:
     start = time.perf_counter()
-    import backend.pdf.render  # noqa: F401  (import cost measured separately)
+    from backend.pdf import render  # import cost measured separately
 
     imported = time.perf_counter()
+    if warm:
+        render.warm_up()
+        imported = time.perf_counter()
     pdf = render_two_page_report()
     done = time.perf_counter()
     print(json.dumps({"import": imported - start, "render": done - imported, "bytes": len(pdf)}))
+
+
+def _fresh_process(*, warm: bool) -> tuple[float, dict[str, float]]:
+    start = time.perf_counter()
+    result = subprocess.run(  # noqa: S603 -- fixed argv: this interpreter, this module
+        [sys.executable, "-m", "backend.pdf.bench", "--child", *(["--warm"] if warm else [])],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    wall = time.perf_counter() - start
+    data: dict[str, float] = json.loads(result.stdout.strip().splitlines()[-1])
+    return wall, data
 
 
 def _line(name: str, samples: list[float], **extra: object) -> str:
@@ -99,26 +118,20 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--warm", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        _child()
+        _child(warm=args.warm)
         return
-    first, imports, walls = [], [], []
+    first, imports, walls, after_warm_up = [], [], [], []
     for _ in range(args.runs):
-        start = time.perf_counter()
-        result = subprocess.run(
-            [sys.executable, "-m", "backend.pdf.bench", "--child"],
-            cwd=REPO,
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        walls.append(time.perf_counter() - start)
-        data = json.loads(result.stdout.strip().splitlines()[-1])
+        wall, data = _fresh_process(warm=False)
+        walls.append(wall)
         first.append(data["render"])
         imports.append(data["import"])
+        after_warm_up.append(_fresh_process(warm=True)[1]["render"])
     print(_line("pdf_render_first_in_process", first, pages=2, key_images=4))
+    print(_line("pdf_render_after_warm_up", after_warm_up, pages=2, key_images=4))
     print(_line("pdf_import", imports))
     print(_line("pdf_process_wall", walls))
     render_two_page_report()  # warm up

@@ -194,3 +194,13 @@ def test_warm_up_prepares_fonts_and_templates() -> None:
 def test_absurdly_long_text_is_refused_before_rendering() -> None:
     with pytest.raises(ValueError, match="findings longer"):
         samples.imaging_report(findings="肺" * 200_001)
+
+
+def test_concurrent_renders_share_the_font_setup_safely() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    doc = samples.doc_meta()
+    expected = render.render_lab_report(report=samples.lab_report(), doc=doc)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        results = list(pool.map(lambda _: render.render_lab_report(report=samples.lab_report(), doc=doc), range(3)))
+    assert all(pdf == expected for pdf in results)

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
+from backend.access import router as access_router
 from backend.api import health
 from backend.api.deps import PrincipalResolver
 from backend.auth import router as auth_router
 from backend.auth.web import resolve_account
+from backend.checkups import router as checkups_router
 from backend.config import Settings
+from backend.family import router as family_router
+from backend.fhir import router as fhir_router
 from backend.imaging import record_router as imaging_record_router
 from backend.imaging import router as imaging_router
 from backend.imaging.reports import router as reports_router
 from backend.institutions.deps import principal_from_api_key
+from backend.labs import router as labs_router
 from backend.people import router as people_router
 from backend.records import router as records_router
 from backend.wechat import router as wechat_router
@@ -33,7 +38,12 @@ def include_routers(app: FastAPI, settings: Settings) -> None:
     api_v1.include_router(records_router.router)
     api_v1.include_router(reports_router.router)
     api_v1.include_router(imaging_record_router.router)
+    api_v1.include_router(labs_router.router)
+    api_v1.include_router(checkups_router.router)
+    api_v1.include_router(fhir_router.router)
     api_v1.include_router(auth_router.api_router)
+    api_v1.include_router(family_router.router)
+    api_v1.include_router(access_router.router)
     api_v1.include_router(wechat_router.api_router)
     app.include_router(api_v1)
 

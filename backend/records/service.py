@@ -159,7 +159,7 @@ def revisions(*, session: Session, kind: str, ref_id: str) -> list[RecordRevisio
 # -- reading -----------------------------------------------------------------------------------
 
 
-def _access_clauses(access: PersonAccess) -> list[Any]:
+def access_clauses(access: PersonAccess) -> list[Any]:
     clauses: list[Any] = [col(TimelineEntry.person_id) == access.person_id]
     if access.kinds is not None:
         clauses.append(col(TimelineEntry.kind).in_(sorted(access.kinds)))
@@ -179,7 +179,7 @@ def require_entry(*, session: Session, access: PersonAccess, kind: str, ref_id: 
     if access.allows_kind(kind):
         entry = session.exec(
             select(TimelineEntry).where(
-                TimelineEntry.kind == kind, TimelineEntry.ref_id == ref_id, *_access_clauses(access)
+                TimelineEntry.kind == kind, TimelineEntry.ref_id == ref_id, *access_clauses(access)
             )
         ).first()
     if entry is None:
@@ -193,7 +193,7 @@ def person_entries(*, session: Session, access: PersonAccess, kind: str) -> list
         return []
     return list(session.exec(
         select(TimelineEntry)
-        .where(TimelineEntry.kind == kind, *_access_clauses(access))
+        .where(TimelineEntry.kind == kind, *access_clauses(access))
         .order_by(col(TimelineEntry.sort_key).desc())
     ).all())
 
@@ -263,7 +263,7 @@ def timeline(
     """One page of the person's timeline, newest first (keyset pagination on ``sort_key``)."""
     limit = max(1, min(limit, MAX_LIMIT))
     scope = cursors.scope_digest(person_id=access.person_id, filters=filters.as_scope())
-    clauses = _access_clauses(access) + _filter_clauses(filters)
+    clauses = access_clauses(access) + _filter_clauses(filters)
     if cursor:
         clauses.append(col(TimelineEntry.sort_key) < cursors.decode(key=cursor_key, scope=scope, cursor=cursor))
     rows = list(session.exec(
@@ -293,7 +293,7 @@ class TimelineCounts:
 def counts(*, session: Session, access: PersonAccess) -> TimelineCounts:
     rows = session.exec(
         select(TimelineEntry.kind, TimelineEntry.year, func.count())
-        .where(*_access_clauses(access))
+        .where(*access_clauses(access))
         .group_by(col(TimelineEntry.kind), col(TimelineEntry.year))
     ).all()
     by_kind: dict[str, int] = {}

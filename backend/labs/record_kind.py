@@ -1,0 +1,138 @@
+"""The ``lab_result`` record kind: how a lab panel shows on the timeline and in FHIR."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from backend.labs import values
+from backend.labs.models import LabItem, LabReport
+from backend.records import registry
+from backend.records import service as records
+
+KIND = "lab_result"
+# HL7 v3 ObservationInterpretation (http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation):
+# a critical value (危急值) is "AA" (critical abnormal).
+INTERPRETATION = {"N": "N", "H": "H", "L": "L", "HH": "HH", "LL": "LL", "A": "A", "critical": "AA"}
+V3_INTERP = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+
+
+def items_of(session: Session, lab_id: str) -> list[LabItem]:
+    return list(session.exec(select(LabItem).where(LabItem.lab_report_id == lab_id).order_by(col(LabItem.seq))).all())
+
+
+def abnormal_summary(items: list[LabItem], limit: int = 3) -> str:
+    abnormal = [i for i in items if i.flag in values.ABNORMAL_FLAGS]
+    if not abnormal:
+        return "各项结果均在参考范围内"
+    shown = "、".join(f"{i.name} {i.value_text}{values.FLAG_ARROW.get(i.flag or '', '')}" for i in abnormal[:limit])
+    more = f" 等{len(abnormal)}项" if len(abnormal) > limit else ""
+    return f"{len(abnormal)}项异常：{shown}{more}"
+
+
+def occurred_at(lab: LabReport) -> datetime:
+    return lab.collected_at or lab.reported_at
+
+
+def summarize(*, session: Session, ref_id: str) -> registry.EntrySummary | None:
+    lab = session.get(LabReport, ref_id)
+    if lab is None:
+        return None
+    items = items_of(session, lab.id)
+    return registry.EntrySummary(
+        occurred_at=occurred_at(lab), title=lab.panel_name, summary=abnormal_summary(items), status=lab.status,
+        institution_id=lab.institution_id, local_patient_id=lab.local_patient_id,
+        tags=[lab.specimen] if lab.specimen and " " not in lab.specimen else [],
+        data={"abnormal_count": lab.abnormal_count, "item_count": len(items),
+              "critical": any(i.flag == "critical" for i in items), "specimen": lab.specimen,
+              "mutual_recognition_mark": lab.mutual_recognition_mark, "checkup_id": lab.checkup_id},
+    )
+
+
+def detail_path(person_id: str, lab_id: str) -> str:
+    return f"/api/v1/people/{person_id}/labs/{lab_id}"
+
+
+def _instant(moment: datetime) -> str:
+    return records.as_utc(moment).isoformat()
+
+
+def _quantity(value: float | None, unit: str | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"value": value}
+    if unit:
+        out["unit"] = unit
+    return out
+
+
+def observation(item: LabItem, lab: LabReport, patient_ref: str) -> dict[str, Any]:
+    coding = []
+    if item.loinc:
+        coding.append({"system": "http://loinc.org", "code": item.loinc})
+    if item.code:
+        coding.append({"system": f"urn:yunying:institution:{lab.institution_id}:lab-code", "code": item.code,
+                       "display": item.name})
+    resource: dict[str, Any] = {
+        "resourceType": "Observation", "id": item.id,
+        "status": lab.status if lab.status in {"preliminary", "final", "amended"} else "unknown",
+        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                                  "code": "laboratory"}]}],
+        "code": {"coding": coding, "text": item.name} if coding else {"text": item.name},
+        "subject": {"reference": patient_ref},
+        "effectiveDateTime": _instant(occurred_at(lab)),
+        "issued": _instant(lab.reported_at),
+    }
+    if item.value_num is not None:
+        resource["valueQuantity"] = _quantity(item.value_num, item.unit)
+    else:
+        resource["valueString"] = item.value_text
+    if item.flag in INTERPRETATION:
+        resource["interpretation"] = [{"coding": [{"system": V3_INTERP, "code": INTERPRETATION[item.flag or ""]}]}]
+    if item.ref_low is not None or item.ref_high is not None or item.ref_text:
+        ref: dict[str, Any] = {}
+        if item.ref_low is not None:
+            ref["low"] = _quantity(item.ref_low, item.unit)
+        if item.ref_high is not None:
+            ref["high"] = _quantity(item.ref_high, item.unit)
+        if item.ref_text:
+            ref["text"] = item.ref_text
+        resource["referenceRange"] = [ref]
+    if lab.specimen:
+        resource["note"] = [{"text": f"标本：{lab.specimen}"}]
+    return resource
+
+
+def fhir_resources(*, session: Session, ref_ids: Sequence[str], patient_ref: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for lab_id in ref_ids:
+        lab = session.get(LabReport, lab_id)
+        if lab is None:
+            continue
+        observations = [observation(i, lab, patient_ref) for i in items_of(session, lab.id)]
+        report: dict[str, Any] = {
+            "resourceType": "DiagnosticReport", "id": lab.id,
+            "identifier": [{"system": f"urn:yunying:institution:{lab.institution_id}:lab-report",
+                            "value": lab.report_id}],
+            "status": lab.status if lab.status in {"preliminary", "final", "amended"} else "unknown",
+            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "LAB"}]}],
+            "code": {"text": lab.panel_name},
+            "subject": {"reference": patient_ref},
+            "effectiveDateTime": _instant(occurred_at(lab)),
+            "issued": _instant(lab.reported_at),
+            "result": [{"reference": f"Observation/{o['id']}"} for o in observations],
+        }
+        if lab.reporting_physician:
+            report["performer"] = [{"display": lab.reporting_physician}]
+        out.append(report)
+        out.extend(observations)
+    return out
+
+
+LAB_KIND = registry.register(registry.RecordKind(
+    name=KIND, label_zh="化验", label_en="Lab result", summarize=summarize, detail_path=detail_path,
+    fhir=fhir_resources, pdf_template="lab.html",
+))
+
+

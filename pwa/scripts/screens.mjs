@@ -50,7 +50,7 @@ for (const [sfx, largeText] of [['', false], ['-large', true]]) {
     await shot(`06-timeline-error${l}${sfx}`, { locale, largeText, path: '/timeline', timelineError: true })
     await shot(`07-settings${l}${sfx}`, { locale, largeText, path: '/settings' })
     await shot(`08-study${l}${sfx}`, { locale, largeText, path: '/people/p1/studies/s1' })
-    await shot(`09-lab${l}${sfx}`, { locale, largeText, path: '/people/p1/labs/l1', act: (p) => p.locator('.van-collapse-item__title').first().click() })
+    await shot(`09-lab${l}${sfx}`, { locale, largeText, path: '/people/p1/labs/l1' })
     await shot(`10-checkup${l}${sfx}`, { locale, largeText, path: '/people/p1/checkups/c1' })
     if (FIXTURE_DIR) {
       await shot(`11-viewer${l}${sfx}`, { locale, largeText, path: '/people/p1/studies/s1/series/se1', act: (p) => p.waitForTimeout(800) })

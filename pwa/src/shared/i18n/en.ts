@@ -20,7 +20,7 @@ const en: typeof zh = {
   },
   binding: {
     intro: 'First time here? Verify who you are: we send a code to the phone number your hospital registered.',
-    name: 'Name', namePh: 'As on your ID card', rid: 'Resident ID', ridPh: '18-character resident ID number',
+    name: 'Name', namePh: 'As on your ID card', rid: 'Resident ID', ridPh: '18 characters',
     ridInvalid: 'This ID number fails its check digit. Please check it.', ridValid: 'ID number looks valid', nameRequired: 'Please enter your name',
     sendCode: 'Send code', resend: 'Send again', resendIn: 'Resend in {n} s',
     codeSent: 'Code sent to {phone}', code: 'Code', codePh: '6 digits',

@@ -28,6 +28,9 @@ from backend.imaging.dicom.parse import ParseLimits, parse_instance
 
 from .test_dicom_fixtures import fixture
 
+# pydicom warns (and logs) about the malformed values these tests feed it on purpose.
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:pydicom")
+
 BASE = "https://yunying.example/dicomweb"
 STUDY = "1.2.826.0.1.3680043.8.498.1"
 SERIES = STUDY + ".2"

@@ -19,6 +19,9 @@ from backend.imaging.dicom.parse import ParsedInstance, ParseLimits, parse_insta
 
 from .test_dicom_fixtures import MANIFEST, fixture
 
+# pydicom warns (and logs) about the malformed values these tests feed it on purpose.
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:pydicom")
+
 # Files the archive refuses, and why. Anything else in the manifest must parse.
 EXPECTED_REJECTIONS = {
     "pydicom-data/HTJ2KLossless_08_RGB.dcm": FailureReason.DATASET_DOES_NOT_MATCH_SOP_CLASS,  # no Study UID

@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 from pydicom.dataset import Dataset
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -32,6 +33,9 @@ from backend.imaging.dicom.parse import parse_instance
 
 from .test_dicom_fixtures import MANIFEST, fixture
 from .test_dicom_parse import EXPECTED_REJECTIONS
+
+# pydicom warns (and logs) about the malformed values these tests feed it on purpose.
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:pydicom")
 
 BASE = "http://testserver/dicomweb"
 

@@ -26,7 +26,6 @@ Rules:
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from enum import StrEnum
@@ -281,9 +280,7 @@ def _pn_group(name: PersonName | None, group: str) -> str | None:
     if name is None:
         return None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            text = v.strip_escapes(str(getattr(name, group) or ""))
+        text = v.strip_escapes(str(getattr(name, group) or ""))
     except Exception:  # noqa: BLE001
         return None
     return text.strip() or None
@@ -328,9 +325,7 @@ def _pn_text(name: PersonName | None) -> str | None:
     if name is None:
         return None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return v.strip_escapes(str(name)).strip() or None
+        return v.strip_escapes(str(name)).strip() or None
     except Exception:  # noqa: BLE001
         return None
 

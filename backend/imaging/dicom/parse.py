@@ -31,8 +31,7 @@ from __future__ import annotations
 
 import os
 import re
-import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, cast
 
@@ -115,7 +114,6 @@ class ParsedInstance:
     # format (a TIFF, or an executable: the "DICOM polyglot" problem); the file is still stored
     # byte-exact, this flag lets the service warn or scrub copies it serves.
     preamble_blank: bool | None = None
-    warnings: tuple[str, ...] = field(default=())
 
 
 def parse_instance(*, path: Path, limits: ParseLimits | None = None) -> ParsedInstance:
@@ -130,10 +128,7 @@ def parse_instance(*, path: Path, limits: ParseLimits | None = None) -> ParsedIn
     try:
         with path.open("rb") as raw:
             guard = GuardedFile(cast(BinaryIO, raw), size=size, max_read_bytes=limits.max_header_bytes, name=str(path))
-            with warnings.catch_warnings():
-                # pydicom warns about every odd value it meets; the outcome is our answer instead
-                warnings.simplefilter("ignore")
-                return _parse(guard=guard, path=path, size=size, limits=limits)
+            return _parse(guard=guard, path=path, size=size, limits=limits)
     except DicomRejected:
         raise
     except LengthBeyondEnd as exc:
@@ -183,19 +178,16 @@ def _parse(*, guard: GuardedFile, path: Path, size: int, limits: ParseLimits) ->
         guard.seek(meta_end)
 
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            body_start = body.tell()
-            ds = read_dataset(
-                cast(BinaryIO, body),
-                implicit,
-                little,
-                stop_when=_at_pixel_data,
-                defer_size=limits.defer_bytes,
-            )
-        notes = tuple(str(w.message)[:200] for w in caught)
-        if any("end of file" in n.lower() or "eof" in n.lower() for n in notes):
-            raise DicomRejected(C000, "data set truncated: " + "; ".join(notes)[:250])
+        # No warnings.catch_warnings() here: it swaps process-global state and is not thread-safe
+        # (the service parses in worker threads). Truncation is detected by the guard instead.
+        body_start = body.tell()
+        ds = read_dataset(
+            cast(BinaryIO, body),
+            implicit,
+            little,
+            stop_when=_at_pixel_data,
+            defer_size=limits.defer_bytes,
+        )
         if [p for p in body.partial_reads if p[0] >= 132]:
             position, wanted, got = body.partial_reads[-1]
             raise DicomRejected(C000, f"file truncated: element at byte {position} wants {wanted} bytes, {got} remain")
@@ -241,7 +233,6 @@ def _parse(*, guard: GuardedFile, path: Path, size: int, limits: ParseLimits) ->
         encapsulated_pixels=None if deflated else encapsulated,
         has_pixel_data=has_pixels,
         preamble_blank=(head[:128] == bytes(128)) if has_preamble else None,
-        warnings=notes,
     )
 
 
@@ -262,9 +253,7 @@ def _at_pixel_data(tag: BaseTag, vr: str | None, length: int) -> bool:
 
 def _uid(ds: Dataset, keyword: str, *, strict: bool) -> str:
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            value = ds.get(keyword)
+        value = ds.get(keyword)
     except Exception:  # noqa: BLE001 - a malformed value is the same as a missing one here
         value = None
     text = str(value or "").strip("\x00 ")

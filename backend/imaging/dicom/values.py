@@ -8,7 +8,6 @@ Value representations: PS3.5 §6.2 (Table 6.2-1).
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from typing import Any
@@ -27,9 +26,7 @@ _DT = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.(\d{1,6}
 def get(ds: Dataset, keyword: str) -> Any:
     """The element's value, or None if absent or undecodable."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return ds.get(keyword)
+        return ds.get(keyword)
     except Exception:  # noqa: BLE001 - any conversion error means "unknown"
         return None
 

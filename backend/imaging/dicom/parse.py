@@ -4,9 +4,10 @@ Usage::
 
     try:
         parsed = parse_instance(path=tmp_path, limits=ParseLimits(max_pixels=...))
+        require_study(parsed, study_instance_uid=uid_from_url)   # only for /studies/{study}
     except DicomRejected as exc:
         failed(exc.code, exc.reason)          # FailureReason for the STOW-RS response
-    meta = extract_metadata(parsed)            # backend.imaging.dicom.metadata
+    meta = extract_metadata(parsed.dataset, transfer_syntax_uid=parsed.transfer_syntax_uid)
 
 What it guarantees (DESIGN.md rule 3: size limits before allocation, pixel-count limits before
 decoding):
@@ -22,9 +23,14 @@ decoding):
 * the four UIDs an archive keys on must be present and well-formed (PS3.5 §9.1), and the File Meta
   must agree with the data set (PS3.10 §7.1: (0002,0003) = (0008,0018)), else 0xA900;
 * Rows × Columns × Frames × Samples over ``max_pixels`` is refused with 0xA700 before any decoder
-  ever sees the file.
+  ever sees the file; Pixel Data shorter than that geometry needs is 0xA900, an image SOP class
+  without Pixel Data (a file cut at an element boundary) is 0xA900, a DICOMDIR is 0x0122.
 
-No exception other than :class:`DicomRejected` leaves :func:`parse_instance`.
+No exception other than :class:`DicomRejected` leaves :func:`parse_instance`. It is synchronous file
+I/O of the header only (typically < 1 ms per file); call it from a worker thread in async code. It
+keeps no global state, so concurrent calls are safe. Header values larger than ``defer_bytes``
+(big private blobs) are skipped, not loaded: reading them from ``dataset`` later fails, and
+:func:`backend.imaging.dicom.dicomjson.dataset_to_json` turns them into BulkDataURIs.
 """
 
 from __future__ import annotations

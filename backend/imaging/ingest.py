@@ -35,7 +35,7 @@ from backend.access.principals import InstitutionPrincipal
 from backend.config import Settings
 from backend.db import session_scope
 from backend.ids import utcnow
-from backend.imaging import matching
+from backend.imaging import matching, record_kind
 from backend.imaging.dicom.dicomjson import FailedInstance, StoredInstance, StoreResponse, instance_url, study_url
 from backend.imaging.dicom.errors import DicomRejected, FailureReason
 from backend.imaging.dicom.metadata import InstanceMetadata, extract_metadata
@@ -184,6 +184,7 @@ class StowBatch:
                     )
                 )
                 _refresh_modalities(session, study_id)
+                _announce_to_timeline(session, study_id)
             for item in conflicts:
                 self._audit_conflict(session, item.parsed)
             matched = session.info.pop("yunying_matched_studies", [])
@@ -333,3 +334,11 @@ def _refresh_modalities(session: Session, study_id: str) -> None:
     found = session.exec(select(Series.modality).where(Series.study_id == study_id).distinct()).all()
     modalities = "\\".join(sorted({m for m in found if m}))[:128] or None
     session.execute(update(Study).where(col(Study.id) == study_id).values(modalities=modalities))
+
+
+def _announce_to_timeline(session: Session, study_id: str) -> None:
+    # Timeline entry + waiting diagnostic reports (records helper's hook, backend/imaging/record_kind.py).
+    study = session.get(Study, study_id)
+    if study is not None:
+        session.refresh(study)  # the bulk UPDATEs above bypassed the identity map
+        record_kind.study_changed(session=session, study=study)

@@ -7,7 +7,9 @@ from backend.access import models as access_models
 from backend.auth import models as auth_models
 from backend.auth.simulator import models as wechat_simulator_models
 from backend.checkups import models as checkup_models
+from backend.family import models as family_models
 from backend.imaging import models as imaging_models
+from backend.imaging.previews import models as preview_models
 from backend.imaging.reports import models as report_models
 from backend.institutions import models as institution_models
 from backend.labs import models as lab_models
@@ -20,11 +22,13 @@ __all__ = [
     "access_models",
     "auth_models",
     "checkup_models",
+    "family_models",
     "imaging_models",
     "institution_models",
     "lab_models",
     "notify_models",
     "people_models",
+    "preview_models",
     "records_models",
     "report_models",
     "wechat_models",

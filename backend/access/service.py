@@ -6,7 +6,7 @@ inline. A person the principal may not see raises NotFound, exactly like a perso
 exist, so ids cannot be probed. The answer, a :class:`PersonAccess`, carries how access was obtained
 (self, grant, share …) and its limits, and is what audit events are written from.
 
-The policy reads the binding (and later grant and share) tables directly: it sits just above the
+The policy reads the binding and family-grant (and later share) tables directly: it sits just above the
 models and below every service.
 """
 
@@ -27,6 +27,8 @@ from backend.access.principals import (
 )
 from backend.auth.models import Binding
 from backend.errors import NotFound
+from backend.family import rules as family_rules
+from backend.family.models import ACTIVE, GUARDIAN, LIVE_STATUSES, Grant
 from backend.people.models import Person
 
 SELF = "self"
@@ -45,6 +47,7 @@ class PersonAccess:
     study_ids: frozenset[str] | None = None  # for shares: exactly these studies; None = not limited
     may_share: bool = False
     may_grant: bool = False
+    guardian: bool = False  # through a guardianship of a minor (may read the access log, manage grants)
 
     def allows_kind(self, kind: str) -> bool:
         return self.kinds is None or kind in self.kinds
@@ -81,9 +84,25 @@ def bound_person_id(session: Session, *, account_id: str) -> str | None:
     return row
 
 
+def _live_grants(session: Session, *, account_id: str, person_id: str | None = None) -> list[Grant]:
+    query = select(Grant).where(Grant.grantee_account_id == account_id, col(Grant.status).in_(LIVE_STATUSES))
+    if person_id is not None:
+        query = query.where(Grant.grantor_person_id == person_id)
+    return list(session.exec(query.order_by(col(Grant.created_at))).all())
+
+
 def _account_access(session: Session, principal: AccountPrincipal, person_id: str) -> PersonAccess | None:
     if bound_person_id(session, account_id=principal.account_id) == person_id:
         return PersonAccess(person_id=person_id, principal=principal, relation=SELF, may_share=True, may_grant=True)
+    # A family grant, checked on every request: revocation, expiry and the ward's 14th/18th birthday
+    # act on the very next request (family/rules.py computes the status now, with its clock).
+    for grant in _live_grants(session, account_id=principal.account_id, person_id=person_id):
+        if family_rules.effective_status(grant) == ACTIVE:
+            return PersonAccess(
+                person_id=person_id, principal=principal, relation=grant.relationship, via_grant_id=grant.id,
+                kinds=family_rules.scope_kinds(grant.scope, grant.kinds), may_share=grant.may_share,
+                may_grant=grant.may_grant, guardian=grant.kind == GUARDIAN,
+            )
     return None
 
 
@@ -106,6 +125,10 @@ def people_for_account(*, session: Session, account_id: str) -> list[tuple[str, 
     own = bound_person_id(session, account_id=account_id)
     if own is not None:
         people.append((own, SELF))
+    for grant in _live_grants(session, account_id=account_id):
+        # relation as seen from the account: a grant whose grantee is the grantor's child lists a "parent"
+        if family_rules.effective_status(grant) == ACTIVE and grant.grantor_person_id not in {p for p, _ in people}:
+            people.append((grant.grantor_person_id, family_rules.inverse_relation(grant.relationship)))
     return people
 
 
@@ -115,7 +138,12 @@ def accounts_for_person(*, session: Session, person_id: str) -> list[tuple[str, 
     rows = session.exec(
         select(Binding.account_id).where(Binding.person_id == person_id, Binding.revoked_at.is_(None))  # type: ignore[union-attr]
     ).all()
-    return [(account_id, SELF) for account_id in rows]
+    found = [(account_id, SELF) for account_id in rows]
+    grants = session.exec(
+        select(Grant).where(Grant.grantor_person_id == person_id, col(Grant.status).in_(LIVE_STATUSES))
+    ).all()
+    found += [(g.grantee_account_id, g.relationship) for g in grants if family_rules.effective_status(g) == ACTIVE]
+    return found
 
 
 def dicomweb_study_filter(*, principal: Principal) -> ColumnElement[bool]:

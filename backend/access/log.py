@@ -1,0 +1,130 @@
+"""Reading the audit log back for the person it is about: "who looked at my records".
+
+Every read (EventActionCode "R", PS3.15 A.5.3) whose ``person_id`` is this person, newest first,
+with the actor turned into plain words the app can phrase — "李* (子女)", "分享 #3f2a", "某某医院" —
+and the object into its timeline title. Nothing here decides access: the router asks the policy
+first (the person, or a guardian of a minor).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from backend.access import audit
+from backend.access.models import AuditEvent
+from backend.auth.binding import mask_name
+from backend.auth.models import Account, Binding
+from backend.family import rules
+from backend.family.models import Grant
+from backend.institutions.models import Institution
+from backend.people.models import Person
+from backend.records.models import TimelineEntry
+
+MAX_LIMIT = 100
+# event_type → (中文, English) of what was done, for events without a record title
+ACTIONS: dict[str, tuple[str, str]] = {
+    "timeline.read": ("浏览了健康档案", "viewed the timeline"),
+    "study.read": ("查看了影像检查", "viewed an imaging study"),
+    "study.priors.read": ("查看了历史对比检查", "viewed prior studies"),
+    "lab.read": ("查看了检验报告", "viewed a lab report"),
+    "lab.trends.list": ("查看了检验趋势", "viewed lab trends"),
+    "lab.trend.read": ("查看了检验趋势", "viewed a lab trend"),
+    "checkup.read": ("查看了体检报告", "viewed a checkup"),
+    "export.fhir": ("导出了健康档案", "exported the records"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    kind: str  # self / relative / share / institution / operator / other
+    display: str  # ready to show: "本人", "李* (子女)", "分享 #3f2a", the hospital's name
+    relationship: str | None = None
+    relationship_label: str | None = None
+    masked_name: str | None = None
+    share_ref: str | None = None
+    institution_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LogItem:
+    id: str
+    seq: int
+    at: datetime
+    event_type: str
+    action_label: str
+    action_label_en: str
+    object_type: str | None
+    object_id: str | None
+    title: str | None
+    actor: Actor
+    via_grant_id: str | None
+    via_share_id: str | None
+
+
+def _account_name(session: Session, account_id: str) -> str | None:
+    person_id = session.exec(select(Binding.person_id).where(
+        Binding.account_id == account_id, col(Binding.revoked_at).is_(None))).first()
+    person = session.get(Person, person_id) if person_id else None
+    if person is not None:
+        return mask_name(person.name)
+    account = session.get(Account, account_id)
+    return mask_name(account.nickname) if account and account.nickname else None
+
+
+def _actor(session: Session, row: AuditEvent, cache: dict[tuple[str, str], Actor]) -> Actor:
+    key = (row.actor_kind, f"{row.actor_id}:{row.via_grant_id}:{row.via_share_id}")
+    if key in cache:
+        return cache[key]
+    actor: Actor
+    if row.actor_kind == "account" and row.via_grant_id:
+        grant = session.get(Grant, row.via_grant_id)
+        relationship = grant.relationship if grant else "other"
+        label = rules.relationship_label(relationship)[0]
+        name = _account_name(session, row.actor_id) or "家人"
+        actor = Actor(kind="relative", display=f"{name} ({label})", relationship=relationship,
+                      relationship_label=label, masked_name=name)
+    elif row.actor_kind == "account":
+        actor = Actor(kind="self", display="本人")
+    elif row.actor_kind == "share":
+        ref = (row.via_share_id or row.actor_id)[:4]
+        actor = Actor(kind="share", display=f"医生（分享 #{ref}）", share_ref=ref)
+    elif row.actor_kind == "institution":
+        inst = session.get(Institution, row.actor_id)
+        name = inst.name if inst else "医院"
+        actor = Actor(kind="institution", display=name, institution_name=name)
+    elif row.actor_kind == "operator":
+        actor = Actor(kind="operator", display="系统运维")
+    else:
+        actor = Actor(kind="other", display="其他")
+    cache[key] = actor
+    return actor
+
+
+def read_log(session: Session, *, person_id: str, before: int | None, limit: int) -> tuple[list[LogItem], int | None]:
+    """One page, newest first; the cursor is the last row's ``seq`` (stable: the chain only grows)."""
+    query = select(AuditEvent).where(AuditEvent.person_id == person_id, AuditEvent.action == audit.READ)
+    if before is not None:
+        query = query.where(col(AuditEvent.seq) < before)
+    rows = list(session.exec(query.order_by(col(AuditEvent.seq).desc()).limit(limit + 1)).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    refs = {r.object_id for r in rows if r.object_id}
+    titles: dict[tuple[str, str], str] = {}
+    if refs:
+        for entry in session.exec(select(TimelineEntry).where(
+                TimelineEntry.person_id == person_id, col(TimelineEntry.ref_id).in_(sorted(refs)))).all():
+            titles[(entry.kind, entry.ref_id)] = entry.title
+    cache: dict[tuple[str, str], Actor] = {}
+    items = []
+    for row in rows:
+        zh, en = ACTIONS.get(row.event_type, ("查看了记录", "viewed a record"))
+        items.append(LogItem(
+            id=row.event_id, seq=row.seq, at=row.at, event_type=row.event_type, action_label=zh, action_label_en=en,
+            object_type=row.object_type, object_id=row.object_id,
+            title=titles.get((row.object_type or "", row.object_id or "")), actor=_actor(session, row, cache),
+            via_grant_id=row.via_grant_id, via_share_id=row.via_share_id,
+        ))
+    return items, (rows[-1].seq if more and rows else None)

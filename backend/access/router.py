@@ -1,0 +1,56 @@
+"""``GET /api/v1/people/{person_id}/access-log`` — who read this person's records, newest first.
+
+Readable by the person and by a guardian of a minor; for everyone else (other relatives included)
+the answer is 404 like any object they may not see."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from backend.access import audit, log
+from backend.access.schemas import AccessLogItem, AccessLogPage, ActorOut
+from backend.api.deps import ReadablePerson, SessionDep
+from backend.errors import NotFound
+
+router = APIRouter(tags=["access"])
+
+
+def _via(item: log.LogItem) -> str:
+    if item.via_grant_id:
+        return "grant"
+    if item.via_share_id:
+        return "share"
+    return {"self": "self", "institution": "institution", "operator": "operator"}.get(item.actor.kind, "other")
+
+
+@router.get("/people/{person_id}/access-log", response_model=AccessLogPage,
+            summary="Who accessed this person's records (newest first)")
+def read_access_log(
+    access: ReadablePerson,
+    session: SessionDep,
+    response: Response,
+    cursor: Annotated[str | None, Query(max_length=20, pattern=r"^[0-9]+$")] = None,
+    limit: Annotated[int, Query(ge=1, le=log.MAX_LIMIT)] = 20,
+) -> AccessLogPage:
+    if access.relation != "self" and not access.guardian:
+        raise NotFound("No such person.", code="person-not-found")
+    items, next_seq = log.read_log(session, person_id=access.person_id, before=int(cursor) if cursor else None,
+                                   limit=limit)
+    # Recorded as EXECUTE, not READ: looking at the log is not a read of the records themselves, and
+    # the log stays about the records.
+    access.audit(session, event_type="access_log.read", action=audit.EXECUTE, object_type="person",
+                 object_id=access.person_id)
+    response.headers["Cache-Control"] = "no-store"
+    return AccessLogPage(
+        items=[AccessLogItem(
+            id=i.id, at=i.at, event_type=i.event_type, action_label=i.action_label, action_label_en=i.action_label_en,
+            object_type=i.object_type, object_id=i.object_id, title=i.title,
+            actor=ActorOut(kind=i.actor.kind, display=i.actor.display, relationship=i.actor.relationship,
+                           relationship_label=i.actor.relationship_label, masked_name=i.actor.masked_name,
+                           share_ref=i.actor.share_ref, institution_name=i.actor.institution_name),
+            via=_via(i), via_grant_id=i.via_grant_id, via_share_id=i.via_share_id,
+        ) for i in items],
+        next_cursor=str(next_seq) if next_seq is not None else None,
+    )

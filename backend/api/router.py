@@ -5,14 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from backend.access import router as access_router
-from backend.access import router as access_router
 from backend.api import health
 from backend.api.deps import PrincipalResolver
 from backend.auth import router as auth_router
 from backend.auth.web import resolve_account
 from backend.checkups import router as checkups_router
 from backend.config import Settings
-from backend.family import router as family_router
 from backend.family import router as family_router
 from backend.fhir import router as fhir_router
 from backend.imaging import record_router as imaging_record_router
@@ -44,8 +42,6 @@ def include_routers(app: FastAPI, settings: Settings) -> None:
     api_v1.include_router(checkups_router.router)
     api_v1.include_router(fhir_router.router)
     api_v1.include_router(auth_router.api_router)
-    api_v1.include_router(family_router.router)
-    api_v1.include_router(access_router.router)
     api_v1.include_router(family_router.router)
     api_v1.include_router(access_router.router)
     api_v1.include_router(wechat_router.api_router)

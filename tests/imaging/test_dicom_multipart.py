@@ -15,8 +15,11 @@ from backend.imaging.dicom.multipart import (
     MultipartError,
     MultipartLimits,
     Part,
+    encode_multipart,
+    new_boundary,
     parse_related_content_type,
     read_multipart,
+    related_content_type,
 )
 
 from .test_dicom_fixtures import fixture
@@ -279,3 +282,17 @@ def test_200_mb_part_streams_with_bounded_memory(tmp_path: Path) -> None:
     assert on_disk.hexdigest() == expected.hexdigest()
     assert peak < 4 * 1024**2, peak  # a few chunks, never the part
     assert elapsed < 60
+
+
+def test_encoder_round_trips_through_the_reader(tmp_path: Path) -> None:
+    files = [fixture("pydicom/CT_small.dcm"), fixture("dcmqi/liver.dcm"), fixture("pydicom/charset/chrX2.dcm")]
+    boundary = new_boundary()
+    assert new_boundary() != boundary
+    header = parse_related_content_type(related_content_type(boundary))
+    assert header.boundary == boundary
+    pieces = list(encode_multipart(files, boundary=header.boundary, chunk_size=4096))
+    assert max(len(p) for p in pieces) <= 4096
+    out = tmp_path / "out"
+    out.mkdir()
+    parts = run(pieces, out, boundary=boundary)
+    assert [stored(p) for p in parts] == [f.read_bytes() for f in files]

@@ -25,6 +25,10 @@ Usage (Starlette/FastAPI route; the service owns what follows)::
 
 File writes are plain blocking ``write`` calls of one chunk each (page-cache speed); fsync is the
 blob store's job when it makes the file durable.
+
+The other direction, for the ``yunying upload`` client and benchmarks: :func:`encode_multipart`
+streams files as a STOW-RS body (never holding a whole file), :func:`new_boundary` and
+:func:`related_content_type` build the matching header.
 """
 
 from __future__ import annotations
@@ -32,8 +36,9 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import secrets
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
@@ -376,3 +381,23 @@ def _media_type(value: str | None) -> tuple[str | None, str | None]:
     params = {k.lower(): str(v) for k, v in (message.get_params() or [])[1:]}
     media = value.split(";", 1)[0].strip().lower() or None
     return media, params.get("transfer-syntax")
+
+
+def new_boundary() -> str:
+    """A random boundary (RFC 2046 §5.1.1); 128 bits make a clash with file content negligible."""
+    return "yunying-" + secrets.token_hex(16)
+
+
+def related_content_type(boundary: str) -> str:
+    return f'multipart/related; type="application/dicom"; boundary={boundary}'
+
+
+def encode_multipart(paths: Iterable[Path], *, boundary: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+    """Yield a STOW-RS request body for ``paths`` in chunks of at most ``chunk_size`` bytes."""
+    for path in paths:
+        yield f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode("ascii")
+        with path.open("rb") as source:
+            while block := source.read(chunk_size):
+                yield block
+        yield b"\r\n"
+    yield f"--{boundary}--\r\n".encode("ascii")

@@ -35,27 +35,36 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
-import secrets
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from email.message import Message
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
-# RFC 2046 §5.1.1: 1-70 characters from bchars, not ending in a space.
-_BOUNDARY = re.compile(r"^[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]$")
+from backend.imaging.dicom.mime import (
+    MultipartError,
+    RelatedContentType,
+    encode_multipart,
+    media_type,
+    new_boundary,
+    parse_part_headers,
+    parse_related_content_type,
+    related_content_type,
+)
+
+__all__ = [
+    "MultipartError",
+    "MultipartLimits",
+    "MultipartReader",
+    "Part",
+    "RelatedContentType",
+    "encode_multipart",
+    "new_boundary",
+    "parse_related_content_type",
+    "read_multipart",
+    "related_content_type",
+]
+
 _MAX_LINE = 1024
-
-
-class MultipartError(Exception):
-    """The request as a whole cannot be read; ``status`` is the HTTP status to answer."""
-
-    def __init__(self, status: int, message_en: str, message_zh: str) -> None:
-        super().__init__(message_en)
-        self.status = status
-        self.message_en = message_en
-        self.message_zh = message_zh
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,14 +73,6 @@ class MultipartLimits:
     max_total_bytes: int = 16 * 1024**3
     max_parts: int = 10_000
     max_header_bytes: int = 16 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class RelatedContentType:
-    boundary: str
-    type: str | None  # the "type" parameter (root part media type), lower case
-    start: str | None
-    parameters: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,38 +85,6 @@ class Part:
     size: int
     sha256: str | None
     rejected: str | None = None  # English reason when the part was not stored
-
-
-def parse_related_content_type(
-    header: str | None, *, accept_types: Iterable[str] = ("application/dicom",)
-) -> RelatedContentType:
-    """Check the request's Content-Type (PS3.18 §10.5.1.1); raise MultipartError 400/415."""
-    if not header or not header.strip():
-        raise MultipartError(415, "missing Content-Type; expected multipart/related", "缺少 Content-Type")
-    message = Message()
-    message["content-type"] = header
-    media = message.get_content_type()
-    if media != "multipart/related":
-        raise MultipartError(
-            415,
-            f'Content-Type must be multipart/related; type="application/dicom", not {media}',
-            "Content-Type 必须为 multipart/related（type=application/dicom）",
-        )
-    params = {k.lower(): str(val) for k, val in (message.get_params() or [])[1:]}
-    root_type = (params.get("type") or "").strip().lower() or None
-    accepted = {t.lower() for t in accept_types}
-    if root_type is not None and root_type not in accepted:
-        raise MultipartError(
-            415,
-            f"multipart/related type {root_type!r} is not supported; use {', '.join(sorted(accepted))}",
-            "不支持的 multipart/related type 参数",
-        )
-    boundary = params.get("boundary")
-    if not boundary:
-        raise MultipartError(400, "multipart/related without a boundary parameter", "缺少 boundary 参数")
-    if not _BOUNDARY.match(boundary):
-        raise MultipartError(400, "invalid multipart boundary (RFC 2046 §5.1.1)", "boundary 参数无效")
-    return RelatedContentType(boundary=boundary, type=root_type, start=params.get("start"), parameters=params)
 
 
 class MultipartReader:
@@ -245,7 +214,7 @@ class MultipartReader:
         if consumed - 4 > self._limits.max_header_bytes:
             raise self._fail(400, "multipart part headers too large")
         del self._buf[:consumed]
-        self._headers = _parse_headers(raw)
+        self._headers = parse_part_headers(raw)
         self._start_part()
         self._state = "body"
         return True
@@ -288,7 +257,7 @@ class MultipartReader:
 
     # -- helpers ------------------------------------------------------------------------------
     def _start_part(self) -> None:
-        media, ts = _media_type(self._headers.get("content-type"))
+        media, ts = media_type(self._headers.get("content-type"))
         self._media, self._ts = media, ts
         self._hash = hashlib.sha256()
         self._size = 0
@@ -354,50 +323,3 @@ async def read_multipart(
         reader.finish()
     finally:
         reader.abort()
-
-
-def _parse_headers(raw: bytes) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    last: str | None = None
-    for line in raw.decode("latin-1").split("\r\n"):
-        if not line:
-            continue
-        if line[0] in " \t" and last is not None:  # obsolete folding (RFC 5322 §3.2.2)
-            headers[last] += " " + line.strip()
-            continue
-        name, sep, value = line.partition(":")
-        if not sep or not name.strip():
-            raise MultipartError(400, f"malformed part header line {line[:60]!r}", "分段头格式错误")
-        last = name.strip().lower()
-        headers[last] = value.strip()
-    return headers
-
-
-def _media_type(value: str | None) -> tuple[str | None, str | None]:
-    if not value:
-        return None, None
-    message = Message()
-    message["content-type"] = value
-    params = {k.lower(): str(v) for k, v in (message.get_params() or [])[1:]}
-    media = value.split(";", 1)[0].strip().lower() or None
-    return media, params.get("transfer-syntax")
-
-
-def new_boundary() -> str:
-    """A random boundary (RFC 2046 §5.1.1); 128 bits make a clash with file content negligible."""
-    return "yunying-" + secrets.token_hex(16)
-
-
-def related_content_type(boundary: str) -> str:
-    return f'multipart/related; type="application/dicom"; boundary={boundary}'
-
-
-def encode_multipart(paths: Iterable[Path], *, boundary: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
-    """Yield a STOW-RS request body for ``paths`` in chunks of at most ``chunk_size`` bytes."""
-    for path in paths:
-        yield f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode("ascii")
-        with path.open("rb") as source:
-            while block := source.read(chunk_size):
-                yield block
-        yield b"\r\n"
-    yield f"--{boundary}--\r\n".encode("ascii")

@@ -14,7 +14,10 @@ from backend.config import Settings
 from backend.family import router as family_router
 from backend.fhir import router as fhir_router
 from backend.imaging import record_router as imaging_record_router
+from backend.imaging import rendered as imaging_rendered
 from backend.imaging import router as imaging_router
+from backend.imaging.previews import router as previews_router
+from backend.imaging.previews import worker as previews_worker
 from backend.imaging.reports import router as reports_router
 from backend.institutions.deps import principal_from_api_key
 from backend.labs import router as labs_router
@@ -31,13 +34,16 @@ PRINCIPAL_RESOLVERS: list[PrincipalResolver] = [
 
 def include_routers(app: FastAPI, settings: Settings) -> None:
     app.include_router(health.router)
+    app.include_router(imaging_rendered.router)  # before the WADO-RS routes: more specific paths
     app.include_router(imaging_router.router)
+    previews_worker.install(app)  # render worker pool + pre-render dispatcher (startup/shutdown)
     _include_wechat(app, settings)
     api_v1 = APIRouter(prefix="/api/v1")
     api_v1.include_router(people_router.router)
     api_v1.include_router(records_router.router)
     api_v1.include_router(reports_router.router)
     api_v1.include_router(imaging_record_router.router)
+    api_v1.include_router(previews_router.router)
     api_v1.include_router(labs_router.router)
     api_v1.include_router(checkups_router.router)
     api_v1.include_router(fhir_router.router)

@@ -42,6 +42,7 @@ from backend.imaging.dicom.metadata import InstanceMetadata, extract_metadata
 from backend.imaging.dicom.multipart import Part
 from backend.imaging.dicom.parse import ParsedInstance, ParseLimits, parse_instance
 from backend.imaging.models import Instance, Series, Study
+from backend.imaging.previews import worker as previews_worker
 from backend.imaging.rows import instance_row, series_row, study_row
 from backend.people import service as people
 from backend.storage.service import LocalBlobStore
@@ -194,6 +195,8 @@ class StowBatch:
             self._conflict_response(item.parsed)
         if matched:
             matching.announce(engine=self.engine, matched=matched)
+        # Queue background pre-rendering of the series that just grew (previews; a tiny insert, never fails ingest).
+        previews_worker.enqueue_studies(engine=self.engine, study_ids=touched)
 
     def _index_one(self, session: Session, item: _Accepted, touched: dict[str, list[int]]) -> str | None:
         study = self._study(session, item)

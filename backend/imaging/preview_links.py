@@ -12,5 +12,6 @@ from backend.imaging.models import Series, Study
 
 def series_previews(*, person_id: str, study: Study, series: Series) -> dict[str, str]:
     """Named preview URLs for one series (e.g. ``{"thumbnail": ..., "middle": ...}``)."""
-    del person_id, study, series
-    return {}
+    from backend.imaging.previews import urls  # the previews work owns the URLs
+
+    return urls.series_previews(person_id=person_id, study=study, series=series)

@@ -31,6 +31,9 @@ def _register_domain_commands() -> None:
 
     app.command("upload")(upload)
     app.add_typer(imaging_app, name="imaging")
+    from backend.family.cli import family_app
+
+    app.add_typer(family_app, name="family")
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

@@ -1,0 +1,119 @@
+"""Revocation on the very next request (real server, real WeChat login cookies), leaving, expiry,
+the access history and the daily digest."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+from sqlmodel import select
+
+from backend.db import session_scope
+from backend.family import notices, rules
+from backend.ids import utcnow
+from backend.notify.models import Notification
+from tests.auth.helpers import csrf_headers, login
+from tests.family import helpers as h
+
+FATHER_RID = "320106196203150013"
+
+
+def test_revocation_effective_on_next_request_live(live_server, engine, settings) -> None:
+    inst = h.hospital(engine)
+    father = h.person(engine, settings, inst, local_id="P1", resident_id=FATHER_RID, name="张伟")
+    with httpx.Client(base_url=live_server.url) as owner, httpx.Client(base_url=live_server.url) as daughter:
+        assert login(owner, openid="live-owner").status_code == 302
+        assert login(daughter, openid="live-daughter").status_code == 302
+        h.bind(engine, h.account_id_of(engine, "live-owner"), father)
+        daughter_id = h.account_id_of(engine, "live-daughter")
+        invite = owner.post(f"/api/v1/people/{father}/invitations", headers=csrf_headers(owner),
+                            json={"relationship": "child"})
+        assert invite.status_code == 201, invite.text
+        accepted = daughter.post(f"/api/v1/invitations/{invite.json()['token']}/accept",
+                                 headers=csrf_headers(daughter))
+        assert accepted.status_code == 201 and accepted.json()["grantee_account_id"] == daughter_id
+        grant_id = accepted.json()["id"]
+        assert daughter.get(f"/api/v1/people/{father}/timeline").status_code == 200
+        token_before = daughter.cookies.get("yy_session")
+
+        assert owner.delete(f"/api/v1/grants/{grant_id}", headers=csrf_headers(owner)).status_code == 204
+        # the very next request, same still-valid session token, no refresh in between
+        assert daughter.cookies.get("yy_session") == token_before
+        assert daughter.get(f"/api/v1/people/{father}/timeline").status_code == 404
+        assert daughter.get("/api/v1/me").json()["people"] == []
+        grants = owner.get(f"/api/v1/people/{father}/grants").json()
+        assert [(g["id"], g["status"]) for g in grants] == [(grant_id, "revoked")]
+        # leaving an ended grant changes nothing (idempotent); an unsafe request without CSRF header: 403
+        assert daughter.delete(f"/api/v1/grants/{grant_id}", headers=csrf_headers(daughter)).status_code == 204
+        assert owner.delete(f"/api/v1/grants/{grant_id}").status_code == 403
+
+
+def _proxy_world(engine, settings, **grant_fields):
+    inst = h.hospital(engine)
+    father = h.person(engine, settings, inst, local_id="P1", resident_id=FATHER_RID, name="张伟")
+    study_id = h.study(engine, inst, local_id="P1", uid="1.2.826.0.5.1")
+    owner = h.account(engine, "o-owner", bind_to=father)
+    daughter_person = h.person(engine, settings, inst, local_id="P2",
+                               resident_id=h.rid_for(h.years_ago(30), sex="F"), name="张娜")
+    daughter = h.account(engine, "o-daughter", bind_to=daughter_person)
+    grant_id = h.grant(engine, person_id=father, account_id=daughter, **grant_fields)
+    return inst, father, study_id, owner, daughter, grant_id
+
+
+def test_leave_expiry_and_strangers(client, engine, settings) -> None:
+    _, father, _, _, daughter, grant_id = _proxy_world(engine, settings, expires_at=utcnow() + timedelta(days=7))
+    daughter_h = h.cookie_headers(engine, settings, daughter)
+    stranger_h = h.cookie_headers(engine, settings, h.account(engine, "o-stranger"))
+    timeline = f"/api/v1/people/{father}/timeline"
+    assert client.get(timeline, headers=daughter_h).status_code == 200
+    with rules.travel(utcnow() + timedelta(days=8)):
+        assert client.get(timeline, headers=daughter_h).status_code == 404
+        assert client.get("/api/v1/grants", headers=daughter_h).json()[0]["status"] == "expired"
+    assert client.delete(f"/api/v1/grants/{grant_id}", headers=stranger_h).status_code == 404
+    assert client.delete("/api/v1/grants/nope", headers=stranger_h).status_code == 404
+    assert client.get(timeline, headers=daughter_h).status_code == 200
+    assert client.delete(f"/api/v1/grants/{grant_id}", headers=daughter_h).status_code == 204  # she leaves
+    assert h.grant_row(engine, grant_id).status == "left"
+    assert client.get(timeline, headers=daughter_h).status_code == 404
+
+
+def test_access_log_names_the_relative_and_the_study(client, engine, settings) -> None:
+    _, father, study_id, owner, daughter, grant_id = _proxy_world(engine, settings)
+    owner_h, daughter_h = h.cookie_headers(engine, settings, owner), h.cookie_headers(engine, settings, daughter)
+    assert client.get(f"/api/v1/people/{father}/studies/{study_id}", headers=daughter_h).status_code == 200
+    assert client.get(f"/api/v1/people/{father}/timeline", headers=owner_h).status_code == 200
+    # a proxy (not a guardian) cannot read the log: 404 like anything not theirs
+    assert client.get(f"/api/v1/people/{father}/access-log", headers=daughter_h).status_code == 404
+    page = client.get(f"/api/v1/people/{father}/access-log", params={"limit": 1}, headers=owner_h)
+    assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
+    first = page.json()
+    assert [i["event_type"] for i in first["items"]] == ["timeline.read"]  # newest first
+    assert first["items"][0]["actor"]["display"] == "本人" and first["items"][0]["via"] == "self"
+    second = client.get(f"/api/v1/people/{father}/access-log", headers=owner_h,
+                        params={"limit": 1, "cursor": first["next_cursor"]}).json()
+    item = second["items"][0]
+    assert item["event_type"] == "study.read" and item["title"] and "CT" in item["title"]
+    assert item["actor"] == {"kind": "relative", "display": "张* (子女)", "relationship": "child",
+                             "relationship_label": "子女", "masked_name": "张*", "share_ref": None,
+                             "institution_name": None}
+    assert item["via"] == "grant" and item["via_grant_id"] == grant_id and item["object_id"] == study_id
+    # reading the log is not itself listed as a read of the records
+    again = client.get(f"/api/v1/people/{father}/access-log", headers=owner_h).json()
+    assert [i["event_type"] for i in again["items"]][:2] == ["timeline.read", "study.read"]
+    assert client.get(f"/api/v1/people/{father}/access-log", params={"cursor": "x"}, headers=owner_h).status_code == 422
+
+
+def test_daily_digest_is_batched(client, engine, settings) -> None:
+    _, father, study_id, owner, daughter, _ = _proxy_world(engine, settings)
+    daughter_h = h.cookie_headers(engine, settings, daughter)
+    for _ in range(3):
+        assert client.get(f"/api/v1/people/{father}/studies/{study_id}", headers=daughter_h).status_code == 200
+    today = rules.today_cst()
+    with session_scope(engine, readonly=True) as s:
+        assert notices.proxy_views(s, day=today) == {father: 3}
+        assert notices.proxy_views(s, day=today - timedelta(days=1)) == {}
+    assert notices.send_daily_digest(engine=engine, day=today) == 1
+    assert notices.send_daily_digest(engine=engine, day=today) == 0  # at most one a day
+    with session_scope(engine, readonly=True) as s:
+        rows = s.exec(select(Notification).where(Notification.kind == notices.PROXY_DIGEST)).all()
+        assert [(r.account_id, r.event_key) for r in rows] == [(owner, f"digest:{today.isoformat()}")]

@@ -41,8 +41,12 @@ BASE_BACKOFF = timedelta(seconds=30)
 BATCH = 50
 
 
-def notify_new_record(*, session: Session, person_id: str, record_kind: str, record_id: str) -> int:
-    """Enqueue a notice for every account that may read this person's records. Returns rows added."""
+def notify_new_record(
+    *, session: Session, person_id: str, record_id: str, record_kind: str | None = None, kind: str | None = None
+) -> int:
+    """Enqueue a notice for every account that may read this person's records. Returns rows added.
+    (``kind`` is accepted as another name for ``record_kind``: imaging's ingest calls it so.)"""
+    record_kind = record_kind or kind or "record"
     event_key = f"record:{record_kind}:{record_id}"[:128]
     added = 0
     for account_id, _relation in accounts_for_person(session=session, person_id=person_id):

@@ -61,6 +61,7 @@ export default defineConfig({
   ],
   build: {
     target: 'es2020',
+    manifest: true, // read by scripts/bundle-size.mjs (first-load JS per route)
     chunkSizeWarningLimit: 400,
   },
   server: {

@@ -8,6 +8,7 @@ import { ApiError } from '@/shared/http'
 export const useSession = defineStore('session', () => {
   const me = ref<Me | null>(null)
   const state = ref<'unknown' | 'signed-in' | 'signed-out'>('unknown')
+  const error = ref<unknown>(null)
   const selectedPersonId = ref<string | null>(sessionStorage.getItem('yy.person'))
   let inflight: Promise<void> | null = null
 
@@ -22,12 +23,14 @@ export const useSession = defineStore('session', () => {
     try {
       me.value = await getMe()
       state.value = 'signed-in'
+      error.value = null
     } catch (e) {
       if (e instanceof ApiError && (e.status === 401 || e.status === 403)) {
         me.value = null
         state.value = 'signed-out'
         return
       }
+      error.value = e
       throw e
     }
   }
@@ -50,5 +53,5 @@ export const useSession = defineStore('session', () => {
     sessionStorage.removeItem('yy.person')
   }
 
-  return { me, state, people, bound, currentPerson, refresh, ensure, selectPerson, clear }
+  return { me, state, error, people, bound, currentPerson, refresh, ensure, selectPerson, clear }
 })

@@ -31,6 +31,9 @@ export class NetworkError extends Error {
   }
 }
 
+/** Set by main.ts: called when any API answer says the session is gone (401). */
+export const hooks: { unauthorized: ((path: string) => void) | null } = { unauthorized: null }
+
 export function readCookie(name: string): string | null {
   for (const part of document.cookie.split(';')) {
     const [k, ...v] = part.trim().split('=')
@@ -87,6 +90,7 @@ export async function request<T>(path: string, opts: RequestOptions = {}): Promi
         /* a proxy's HTML error page: keep the status */
       }
     }
+    if (res.status === 401) hooks.unauthorized?.(path)
     throw new ApiError(problem)
   }
   return (type.includes('json') ? res.json() : res.text()) as Promise<T>

@@ -15,10 +15,25 @@ export function useTimeline(personId: () => string | null) {
   const institution = ref<string | null>(null)
   let generation = 0
   let controller: AbortController | null = null
+  let pending: Promise<void> | null = null
 
-  async function loadMore(): Promise<void> {
+  /** Loads the next page; a second caller while one is in flight waits for the same request. */
+  function loadMore(): Promise<void> {
+    if (pending) return pending
+    const p: Promise<void> = fetchPage().finally(() => {
+      if (pending === p) pending = null
+    })
+    pending = p
+    return p
+  }
+
+  async function fetchPage(): Promise<void> {
     const pid = personId()
-    if (!pid || finished.value) return
+    if (!pid) {
+      finished.value = true // nothing to page through; the view explains why
+      return
+    }
+    if (finished.value) return
     const gen = generation
     loading.value = true
     error.value = null
@@ -41,6 +56,7 @@ export function useTimeline(personId: () => string | null) {
   function reset(): Promise<void> {
     generation += 1
     controller?.abort()
+    pending = null
     items.value = []
     cursor.value = null
     finished.value = false

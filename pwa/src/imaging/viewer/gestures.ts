@@ -30,7 +30,11 @@ export function attachGestures(el: HTMLElement, h: GestureHandlers): () => void 
   }
 
   function down(e: PointerEvent) {
-    el.setPointerCapture(e.pointerId)
+    try {
+      el.setPointerCapture(e.pointerId)
+    } catch {
+      // synthetic or already-released pointers cannot be captured; the gesture still works
+    }
     pts.set(e.pointerId, { x: e.clientX, y: e.clientY })
     if (pts.size === 1) {
       start = { x: e.clientX, y: e.clientY }

@@ -12,6 +12,8 @@ from backend.config import Settings
 
 def seed(*, settings: Settings, engine: Engine) -> str:
     from backend.auth.demo import seed_wechat
+    from backend.demo_records import seed_records
 
-    parts = [seed_wechat(settings=settings, engine=engine)]  # keep last: binds the persons seeded above
+    parts = [seed_records(settings=settings, engine=engine)]
+    parts.append(seed_wechat(settings=settings, engine=engine))  # keep last: binds the persons seeded above
     return "; ".join(parts)

@@ -70,7 +70,8 @@ def summarize(*, session: Session, ref_id: str) -> registry.EntrySummary | None:
     impression = (report.impression.strip().splitlines() or [""])[0] if report else ""
     return registry.EntrySummary(
         occurred_at=occurred_at(study),
-        title=title(study),
+        # The RIS's exam item (检查项目) is the name patients know; the DICOM description is the fallback.
+        title=report.exam_items[0] if report and report.exam_items else title(study),
         summary=impression[:200] if report else STATUS_ZH[None],
         status=report.status if report else "no_report",
         institution_id=study.institution_id,

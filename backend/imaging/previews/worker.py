@@ -157,7 +157,8 @@ def install(app: FastAPI) -> None:
         settings = app.state.settings
         runtime = service.make_runtime(data_dir=settings.data_dir, blobs=app.state.blobs,
                                        max_pixels=settings.max_pixels,
-                                       pool_size=getattr(app.state, "preview_pool_size", service.POOL_SIZE))
+                                       pool_size=getattr(app.state, "preview_pool_size", service.POOL_SIZE),
+                                       timeout=getattr(app.state, "preview_timeout", service.RENDER_TIMEOUT_S))
         app.state.previews = runtime
         if getattr(app.state, "preview_dispatcher", True) is False:
             return

@@ -74,6 +74,10 @@ def begin(settings: Settings, *, next_path: str | None, redirect_uri: str) -> tu
     ).decode()
     cookie = f"{payload}.{_sign(settings, payload)}"
     url = make_oauth(settings, redirect_uri=redirect_uri, state=state).authorize_url
+    if settings.wechat_simulator:
+        # "#wechat_redirect" only matters inside WeChat's own browser; without it, automation can
+        # append "&sim_user=<openid>" to the simulator's URL directly.
+        url = url.split("#", 1)[0]
     return url, cookie
 
 

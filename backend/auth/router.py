@@ -108,9 +108,12 @@ def refresh(request: Request, session: SessionDep, settings: SettingsDep) -> Res
 @web_router.post("/logout", status_code=204, summary="End this session (takes effect at once)")
 def logout(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     web.check_csrf(request)
-    claims = sessions.decode_access(settings, request.cookies.get(web.SESSION_COOKIE) or "")
-    if claims is not None:
-        sessions.revoke(session, session_id=claims["sid"], reason="logout")
+    session_id = sessions.session_of(
+        session, settings=settings, access_token=request.cookies.get(web.SESSION_COOKIE) or "",
+        refresh_token=request.cookies.get(web.REFRESH_COOKIE) or "",
+    )
+    if session_id is not None:
+        sessions.revoke(session, session_id=session_id, reason="logout")
     response = Response(status_code=204)
     web.clear_session_cookies(response, settings)
     return response

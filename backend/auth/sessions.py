@@ -154,6 +154,16 @@ def refresh(session: Session, *, settings: Settings, refresh_token: str) -> Issu
     return _issue(session, settings, row)
 
 
+def session_of(session: Session, *, settings: Settings, access_token: str, refresh_token: str) -> str | None:
+    """The session a browser's cookies belong to — by the access JWT, or (once that expired) by the
+    refresh token — so logout always ends the session."""
+    claims = decode_access(settings, access_token) if access_token else None
+    if claims is not None:
+        return str(claims["sid"])
+    stored = session.get(RefreshToken, lookup_digest(refresh_token)) if refresh_token else None
+    return stored.session_id if stored else None
+
+
 def revoke(session: Session, *, session_id: str, reason: str) -> None:
     row = session.get(AuthSession, session_id)
     if row is None or row.revoked_at is not None:

@@ -208,6 +208,8 @@ def add_inbox(session: Session, *, kind: str, to: str, payload: dict[str, Any]) 
 
 def inbox(session: Session, *, to: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
     query = select(SimInbox).order_by(col(SimInbox.seq).desc())
+    if kind != "menu":  # published menus are kept apart from what users received
+        query = query.where(col(SimInbox.kind) != "menu")
     if to:
         query = query.where(col(SimInbox.to) == to)
     if kind:

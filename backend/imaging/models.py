@@ -46,7 +46,7 @@ class Study(SQLModel, table=True):
     local_patient_id: str | None = Field(default=None, index=True, max_length=64)
     # Blind index of a resident ID carried in OtherPatientIDsSequence with issuer CN-RID, if valid.
     resident_id_index: str | None = Field(default=None, index=True, max_length=64)
-    patient_name: str | None = Field(default=None, max_length=256)
+    patient_name: str | None = Field(default=None, max_length=256)  # PN as sent: "Wang^XiaoDong=王^小东"
     patient_sex: str | None = Field(default=None, max_length=1)
     patient_birth_date: date | None = None
 

@@ -95,13 +95,15 @@ def _condition(column: Any, kind: str, value: str) -> ColumnElement[bool]:
     if kind == "multi":
         options = [v for v in re.split(r"[,\\]", value) if v]
         return or_(*[col(column).like(f"%{_like(v)}%", escape="\\") for v in options])
-    if "*" in value or "?" in value:
-        pattern = _like(value)
-        if kind == "pn":
-            return func.lower(column).like(pattern.lower(), escape="\\")
-        return col(column).like(pattern, escape="\\")
     if kind == "pn":
-        return func.lower(column) == value.lower()
+        # PN values are stored as sent ("Wang^XiaoDong=王^小东"): the query may match the whole value
+        # or start at any component group ("王*"); case-insensitive (PS3.4 C.2.2.2.4 allows it).
+        pattern = _like(value).lower()
+        lowered = func.lower(column)
+        return or_(lowered.like(pattern, escape="\\"), lowered.like("%=" + pattern, escape="\\"),
+                   lowered.like("%=" + pattern + "=%", escape="\\"), lowered.like(pattern + "=%", escape="\\"))
+    if "*" in value or "?" in value:
+        return col(column).like(_like(value), escape="\\")
     return col(column) == value
 
 
@@ -175,10 +177,16 @@ def _attr(keyword: str, value: Any) -> tuple[str, JsonObject]:
         return f"{tag:08X}", {"vr": vr}
     values = value if isinstance(value, list) else [value]
     if vr == "PN":
-        values = [{"Alphabetic": str(v)} for v in values]
+        values = [_pn(str(v)) for v in values]
     elif vr == "DA":
         values = [v.strftime("%Y%m%d") if isinstance(v, date) else str(v) for v in values]
     return f"{tag:08X}", {"vr": vr, "Value": values}
+
+
+def _pn(value: str) -> JsonObject:
+    """PS3.18 F.2.2: a PN value as its component groups."""
+    groups = value.split("=")
+    return {name: text for name, text in zip(("Alphabetic", "Ideographic", "Phonetic"), groups, strict=False) if text}
 
 
 def _model(pairs: list[tuple[str, Any]]) -> JsonObject:

@@ -26,7 +26,7 @@ def study_row(meta: InstanceMetadata, *, institution_id: str, study_uid: str) ->
         institution_id=institution_id,
         study_instance_uid=study_uid,
         local_patient_id=_clip(patient.patient_id, 64),
-        patient_name=_clip(patient.display_name or patient.name, 256),
+        patient_name=_clip(patient.name, 256),  # DICOM PN form: "Wang^XiaoDong=王^小东" (QIDO matches it)
         patient_sex=patient.sex if patient.sex in ("M", "F", "O") else None,
         patient_birth_date=patient.birth_date,
         study_date=study.study_date,

@@ -1,105 +1,194 @@
-// Every backend endpoint the PWA calls, in one place. Raw JSON → the types in types-manual.ts.
-// When the backend's real shapes land, adapt the `normalize*` functions here.
+// Every backend endpoint the PWA calls, in one place: raw answers typed from the generated
+// schema.d.ts, mapped onto the app's shapes in types-manual.ts. Adapt backend changes here.
 import { request, withQuery } from '@/shared/http'
-import type { BindingOtpAnswer, BindingRequest, Checkup, LabResult, Me, ScrubLayout, Series, Study, TimelinePage } from './types-manual'
+import type { components } from './schema'
+import type {
+  BindingOtpAnswer, BindingRequest, Checkup, LabItem, LabResult, Me, PersonRef, Prior, ScrubAnswer, Series, Study,
+  TimelineItem, TimelinePage, Trend,
+} from './types-manual'
 
+type S = components['schemas']
 const V1 = '/api/v1'
 const enc = encodeURIComponent
 
-export const CONSENT_VERSION = '2026-11-01'
+/** "/api/v1/people/p/studies/s" → "/people/p/studies/s": API detail URLs double as app routes. */
+export function appRoute(detailUrl: string | null | undefined): string | null {
+  if (!detailUrl) return null
+  const path = detailUrl.split('?')[0]
+  return path.startsWith(V1 + '/people/') ? path.slice(V1.length) : null
+}
 
 export function wechatLoginUrl(next: string): string {
   return withQuery('/auth/wechat/start', { next })
 }
 
+const person = (p: S['PersonRef']): PersonRef => ({ id: p.id, relation: p.relation, name_masked: p.masked_name || p.name })
+
 export async function getMe(signal?: AbortSignal): Promise<Me> {
-  const raw = await request<Partial<Me>>(`${V1}/me`, { signal })
+  const raw = await request<S['MeOut']>(`${V1}/me`, { signal })
   return {
-    account: raw.account ?? { id: '', nickname: null },
-    person: raw.person ?? null,
-    people: raw.people ?? (raw.person ? [{ id: raw.person.id, relation: 'self', name_masked: raw.person.name_masked }] : []),
+    account: { id: raw.account.id, nickname: raw.account.nickname ?? null },
+    bound: raw.bound,
+    person: raw.person ? person(raw.person) : null,
+    people: raw.people.map(person),
+    consent_version: raw.consent_version,
   }
 }
 
-export function sendBindingOtp(body: { name: string; resident_id: string }): Promise<BindingOtpAnswer> {
-  return request<BindingOtpAnswer & { phone?: string }>(`${V1}/me/binding/otp`, { method: 'POST', json: body }).then(
-    (r) => ({ ...r, phone_masked: r.phone_masked ?? r.phone ?? '' }),
-  )
+export async function sendBindingOtp(body: S['OtpIn']): Promise<BindingOtpAnswer> {
+  const raw = await request<S['OtpOut']>(`${V1}/me/binding/otp`, { method: 'POST', json: body })
+  return { phone_masked: raw.masked_phone, expires_in: raw.expires_in ?? null, resend_after: 60 }
 }
 
-export function bind(body: BindingRequest): Promise<unknown> {
-  return request(`${V1}/me/binding`, { method: 'POST', json: body })
+export function bind(body: BindingRequest): Promise<S['BindingOut']> {
+  return request<S['BindingOut']>(`${V1}/me/binding`, { method: 'POST', json: body satisfies S['BindingIn'] })
 }
 
-/** ASSUMED path: withdraws consent and unbinds the account from its person. */
-export function withdrawConsent(): Promise<unknown> {
-  return request(`${V1}/me/binding`, { method: 'DELETE' })
+/** Withdraws consent and ends the binding (family grants and share links stop working). */
+export function withdrawConsent(): Promise<void> {
+  return request<void>(`${V1}/me/binding`, { method: 'DELETE' })
 }
 
-/** ASSUMED path: ends the browser session (clears the session cookie). */
-export function logout(): Promise<unknown> {
-  return request(`/auth/logout`, { method: 'POST' })
+/** Ends this browser session at once (the server clears the cookies). */
+export function logout(): Promise<void> {
+  return request<void>('/auth/logout', { method: 'POST' })
 }
 
-export function getTimeline(
+function timelineItem(r: S['TimelineItem']): TimelineItem {
+  const data = (r.data ?? {}) as Record<string, unknown>
+  const modalities = Array.isArray(data.modalities) ? (data.modalities as string[]) : []
+  return {
+    id: r.id,
+    kind: r.kind,
+    kind_label: r.kind_label ? { zh: r.kind_label, en: r.kind_label_en } : null,
+    ref_id: r.ref_id,
+    occurred_at: r.occurred_at,
+    title: r.title,
+    summary: r.summary || null,
+    status: r.status ?? null,
+    institution: r.institution ? { id: r.institution.id, name: r.institution.name ?? null } : null,
+    route: appRoute(r.detail_url),
+    modality: modalities.length ? modalities.join('/') : null,
+    abnormal: typeof data.abnormal_count === 'number' ? data.abnormal_count : 0,
+  }
+}
+
+export async function getTimeline(
   personId: string,
   q: { kind?: string | null; cursor?: string | null; limit?: number; institution?: string | null },
   signal?: AbortSignal,
 ): Promise<TimelinePage> {
-  return request<TimelinePage>(`${V1}/people/${enc(personId)}/timeline`, {
+  const raw = await request<S['TimelineResponse']>(`${V1}/people/${enc(personId)}/timeline`, {
     query: { kind: q.kind, cursor: q.cursor, limit: q.limit ?? 30, institution: q.institution },
     signal,
-  }).then((p) => ({ items: p.items ?? [], next_cursor: p.next_cursor ?? null, counts: p.counts ?? {} }))
+  })
+  return { items: raw.items.map(timelineItem), next_cursor: raw.next_cursor ?? null, counts: raw.counts ?? null }
 }
 
-export function getStudy(personId: string, studyId: string, signal?: AbortSignal): Promise<Study> {
-  return request<Study>(`${V1}/people/${enc(personId)}/studies/${enc(studyId)}`, { signal }).then((s) => ({
-    ...s,
-    series: (s.series ?? []).map(normalizeSeries),
-    report_pdf_url: s.report_pdf_url ?? `${V1}/people/${enc(personId)}/studies/${enc(studyId)}/report.pdf`,
-  }))
+function series(r: S['SeriesOut']): Series {
+  const p = r.previews ?? {}
+  return {
+    id: r.id,
+    number: r.number ?? null,
+    description: r.description ?? null,
+    modality: r.modality ?? null,
+    frames: r.instance_count,
+    thumbnail_url: p.thumbnail ?? null,
+    scrub_url: p.scrub ?? null,
+    preview_url: p.preview ?? null,
+  }
 }
 
-function normalizeSeries(s: Series): Series {
-  return { ...s, frames: s.frames ?? s.scrub?.layout?.frame_count ?? 1, previews: s.previews ?? {} }
+export async function getStudy(personId: string, studyId: string, signal?: AbortSignal): Promise<Study> {
+  const base = `${V1}/people/${enc(personId)}/studies/${enc(studyId)}`
+  const s = await request<S['StudyDetail']>(base, { signal })
+  return {
+    id: s.id,
+    description: s.title || s.description || null,
+    modality: s.modalities.join('/') || null,
+    body_part: s.body_part ?? null,
+    study_date: s.occurred_at,
+    institution: s.institution?.name ?? null,
+    accession_number: s.accession_number ?? null,
+    report: s.report
+      ? { findings: s.report.findings, impression: s.report.impression, status: s.report.status, reported_at: s.report.reported_at, physician: s.report.reporting_physician ?? null }
+      : null,
+    series: s.series.map(series),
+    // CONTRACT.md: GET /api/v1/people/{pid}/studies/{sid}/report.pdf
+    report_pdf_url: s.report ? `${base}/report.pdf` : null,
+  }
 }
 
-export function getLab(personId: string, id: string, signal?: AbortSignal): Promise<LabResult> {
-  return request<LabResult>(`${V1}/people/${enc(personId)}/labs/${enc(id)}`, { signal })
+export async function getPriors(personId: string, studyId: string, signal?: AbortSignal): Promise<Prior[]> {
+  const raw = await request<S['PriorsResponse']>(`${V1}/people/${enc(personId)}/studies/${enc(studyId)}/priors`, { signal })
+  return raw.items.map((p) => ({ id: p.id, occurred_at: p.occurred_at, title: p.title, route: appRoute(p.detail_url), institution: p.institution?.name ?? null }))
 }
 
-export function getCheckup(personId: string, id: string, signal?: AbortSignal): Promise<Checkup> {
-  return request<Checkup>(`${V1}/people/${enc(personId)}/checkups/${enc(id)}`, { signal })
+/** The scrub answer of a series in one window (the server renders the strip on first request). */
+export function getScrub(scrubUrl: string, windowId: string, signal?: AbortSignal): Promise<ScrubAnswer> {
+  const url = new URL(scrubUrl, 'http://same-origin.invalid')
+  url.searchParams.set('window', windowId)
+  return request<ScrubAnswer>(url.pathname + url.search, { signal })
 }
 
-/** The scrub layout, inline in the study answer or behind `layout_url`. */
-export async function getScrubLayout(series: Series, signal?: AbortSignal): Promise<ScrubLayout | null> {
-  if (!series.scrub) return null
-  if (series.scrub.layout) return series.scrub.layout
-  if (!series.scrub.layout_url) return null
-  return request<ScrubLayout>(series.scrub.layout_url, { signal })
+/** The server's window id of a custom centre/width (backend/imaging/previews/spec.py: c<C>w<W>). */
+export function customWindowId(center: number, width: number): string {
+  return `c${Math.round(center)}w${Math.max(1, Math.round(width))}`
 }
-
-export type WindowSpec = { preset: string } | { center: number; width: number }
 
 /**
- * URL of a sharp preview of one frame. ASSUMPTION (documented in types-manual.ts): the server gives
- * `previews.url_template` with {frame}, {window}, {center}, {width_hu}, {width}; a custom window is
- * sent as window=custom plus center/width_hu. Without a template, `frame_urls[i]` gets query
- * parameters `window=` (or `wc=`/`ww=`) and `width=` appended.
+ * URL of a sharp preview of one frame: the scrub answer's per-frame template with {window},
+ * {width} (one of the server's widths, the smallest ≥ the wanted pixels) and {ext}.
  */
-export function previewUrl(series: Series, frame: number, win: WindowSpec, pixelWidth: number): string | null {
-  const isPreset = 'preset' in win
-  const t = series.previews.url_template
-  if (t) {
-    return t
-      .replaceAll('{frame}', String(frame))
-      .replaceAll('{window}', isPreset ? enc(win.preset) : 'custom')
-      .replaceAll('{center}', isPreset ? '' : String(Math.round(win.center)))
-      .replaceAll('{width_hu}', isPreset ? '' : String(Math.round(win.width)))
-      .replaceAll('{width}', String(pixelWidth))
+export function previewUrl(scrub: ScrubAnswer, frame: number, windowId: string, pixels: number): string | null {
+  const t = scrub.frame_urls[frame]
+  if (!t) return null
+  const numeric = scrub.widths.filter((w) => /^\d+$/.test(w)).map(Number).sort((a, b) => a - b)
+  const width = numeric.find((w) => w >= pixels) ?? numeric[numeric.length - 1] ?? 512
+  return t.replaceAll('{window}', enc(windowId)).replaceAll('{width}', String(width)).replaceAll('{ext}', scrub.formats.jpeg ?? 'jpg')
+}
+
+function labItem(i: S['LabItemOut']): LabItem {
+  return {
+    trend_code: i.analyte || i.loinc || i.code || i.name,
+    name: i.name,
+    value: i.value,
+    value_number: i.value_number ?? null,
+    unit: i.unit ?? null,
+    ref_low: i.ref_low ?? null,
+    ref_high: i.ref_high ?? null,
+    ref_text: i.reference_range ?? null,
+    flag: i.flag && i.flag !== 'N' ? i.flag : null,
   }
-  const base = series.previews.frame_urls?.[frame]
-  if (!base) return null
-  return withQuery(base, isPreset ? { window: win.preset, width: pixelWidth } : { wc: Math.round(win.center), ww: Math.round(win.width), width: pixelWidth })
+}
+
+export async function getLab(personId: string, id: string, signal?: AbortSignal): Promise<LabResult> {
+  const r = await request<S['LabReportOut']>(`${V1}/people/${enc(personId)}/labs/${enc(id)}`, { signal })
+  return {
+    id: r.id, title: r.panel_name, collected_at: r.collected_at ?? r.reported_at, institution: r.institution?.name ?? null,
+    status: r.status, items: r.items.map(labItem),
+  }
+}
+
+export async function getTrend(personId: string, code: string, signal?: AbortSignal): Promise<Trend> {
+  const r = await request<S['TrendResponse']>(`${V1}/people/${enc(personId)}/labs/trends`, { query: { code }, signal })
+  const pts = r.points.filter((p): p is typeof p & { value: number } => typeof p.value === 'number')
+  const last = pts[pts.length - 1]
+  return {
+    name: r.name, unit: r.unit ?? null, ref_low: last?.ref_low ?? null, ref_high: last?.ref_high ?? null,
+    points: pts.map((p) => ({ at: p.at, value: p.value, flag: p.flag ?? null })),
+  }
+}
+
+export async function getCheckup(personId: string, id: string, signal?: AbortSignal): Promise<Checkup> {
+  const r = await request<S['CheckupOut']>(`${V1}/people/${enc(personId)}/checkups/${enc(id)}`, { signal })
+  return {
+    id: r.id, title: r.package_name, performed_at: r.exam_date, institution: r.institution?.name ?? null,
+    conclusions: r.conclusions, recommendations: r.recommendations,
+    sections: r.sections.map((s) => ({
+      title: s.name, summary: s.summary ?? null,
+      items: (s.items ?? []).map((i) => ({ name: i.name, value: i.result, unit: i.unit, flag: i.flag, ref_text: i.reference })),
+    })),
+    lab_panels: r.lab_panels.map((l) => ({ id: l.id, title: l.panel_name, abnormal: l.abnormal_count, route: `/people/${enc(personId)}/labs/${enc(l.id)}` })),
+  }
 }

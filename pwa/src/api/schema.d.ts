@@ -20,10 +20,1432 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/dicomweb/studies/{study}/rendered": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Rendered study (PS3.18 §10.4.1.1.3)
+         * @description Query: window=center,width[,function]; viewport=vw,vh; quality=1..100; accept=image/jpeg|image/webp.
+         */
+        get: operations["study_rendered_dicomweb_studies__study__rendered_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dicomweb/studies/{study}/series/{series}/rendered": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Rendered series (PS3.18 §10.4.1.1.3)
+         * @description Query: window=center,width[,function]; viewport=vw,vh; quality=1..100; accept=image/jpeg|image/webp.
+         */
+        get: operations["series_rendered_dicomweb_studies__study__series__series__rendered_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dicomweb/studies/{study}/series/{series}/instances/{instance}/rendered": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Rendered instance (PS3.18 §10.4.1.1.3)
+         * @description Query: window=center,width[,function]; viewport=vw,vh; quality=1..100; accept=image/jpeg|image/webp.
+         */
+        get: operations["instance_rendered_dicomweb_studies__study__series__series__instances__instance__rendered_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dicomweb/studies/{study}/series/{series}/instances/{instance}/frames/{frames}/rendered": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Rendered frames (PS3.18 §10.4.1.1.3)
+         * @description Query: window=center,width[,function]; viewport=vw,vh; quality=1..100; accept=image/jpeg|image/webp.
+         */
+        get: operations["frames_rendered_dicomweb_studies__study__series__series__instances__instance__frames__frames__rendered_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dicomweb/studies/{study}/thumbnail": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Thumbnail study (PS3.18 §10.4.1.1.4)
+         * @description Query: window=center,width[,function]; viewport=vw,vh; quality=1..100; accept=image/jpeg|image/webp.
+         */
+        get: operations["study_thumbnail_dicomweb_studies__study__thumbnail_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dicomweb/studies/{study}/series/{series}/thumbnail": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Thumbnail series (PS3.18 §10.4.1.1.4)
+         * @description Query: window=center,width[,function]; viewport=vw,vh; quality=1..100; accept=image/jpeg|image/webp.
+         */
+        get: operations["series_thumbnail_dicomweb_studies__study__series__series__thumbnail_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dicomweb/studies/{study}/series/{series}/instances/{instance}/thumbnail": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Thumbnail instance (PS3.18 §10.4.1.1.4)
+         * @description Query: window=center,width[,function]; viewport=vw,vh; quality=1..100; accept=image/jpeg|image/webp.
+         */
+        get: operations["instance_thumbnail_dicomweb_studies__study__series__series__instances__instance__thumbnail_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dicomweb/studies/{study}/series/{series}/instances/{instance}/frames/{frames}/thumbnail": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Thumbnail frames (PS3.18 §10.4.1.1.4)
+         * @description Query: window=center,width[,function]; viewport=vw,vh; quality=1..100; accept=image/jpeg|image/webp.
+         */
+        get: operations["frames_thumbnail_dicomweb_studies__study__series__series__instances__instance__frames__frames__thumbnail_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dicomweb/studies": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** QIDO-RS: search studies */
+        get: operations["search_studies_dicomweb_studies_get"];
+        put?: never;
+        /** STOW-RS: store instances */
+        post: operations["stow_dicomweb_studies_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dicomweb/studies/{study}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** WADO-RS: retrieve a study */
+        get: operations["retrieve_study_dicomweb_studies__study__get"];
+        put?: never;
+        /** STOW-RS: store instances of one study */
+        post: operations["stow_study_dicomweb_studies__study__post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dicomweb/series": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** QIDO-RS: search series */
+        get: operations["search_all_series_dicomweb_series_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dicomweb/instances": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** QIDO-RS: search instances */
+        get: operations["search_all_instances_dicomweb_instances_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dicomweb/studies/{study}/series": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** QIDO-RS: search a study's series */
+        get: operations["search_series_dicomweb_studies__study__series_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dicomweb/studies/{study}/instances": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** QIDO-RS: search a study's instances */
+        get: operations["search_study_instances_dicomweb_studies__study__instances_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dicomweb/studies/{study}/series/{series}/instances": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** QIDO-RS: search a series' instances */
+        get: operations["search_instances_dicomweb_studies__study__series__series__instances_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dicomweb/studies/{study}/series/{series}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** WADO-RS: retrieve a series */
+        get: operations["retrieve_series_dicomweb_studies__study__series__series__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dicomweb/studies/{study}/series/{series}/instances/{instance}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** WADO-RS: retrieve an instance */
+        get: operations["retrieve_instance_dicomweb_studies__study__series__series__instances__instance__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dicomweb/studies/{study}/metadata": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** WADO-RS: study metadata */
+        get: operations["study_metadata_dicomweb_studies__study__metadata_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dicomweb/studies/{study}/series/{series}/metadata": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** WADO-RS: series metadata */
+        get: operations["series_metadata_dicomweb_studies__study__series__series__metadata_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dicomweb/studies/{study}/series/{series}/instances/{instance}/metadata": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** WADO-RS: instance metadata */
+        get: operations["instance_metadata_dicomweb_studies__study__series__series__instances__instance__metadata_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/wechat/start": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Start WeChat login (redirects to WeChat's authorize page) */
+        get: operations["wechat_start_auth_wechat_start_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/wechat/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** WeChat redirects here with code and state */
+        get: operations["wechat_callback_auth_wechat_callback_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/refresh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Rotate the refresh token, issue a new access token */
+        post: operations["refresh_auth_refresh_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/logout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** End this session (takes effect at once) */
+        post: operations["logout_auth_logout_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/institution/patients/{local_patient_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Register Patient
+         * @description Register a patient: links this hospital's local ID to the person with this resident ID.
+         *
+         *     201 when the link is new, 200 when it already existed (PUT is idempotent; the phone is updated).
+         *     409 when the local ID is already linked to a different resident ID (audited, never merged).
+         *     Studies uploaded earlier under this local ID join the person's timeline now.
+         */
+        put: operations["register_patient_api_v1_institution_patients__local_patient_id__put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/people/{person_id}/timeline": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Read Timeline */
+        get: operations["read_timeline_api_v1_people__person_id__timeline_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/record-kinds": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Kinds
+         * @description The kinds of record the timeline knows (for filter chips).
+         */
+        get: operations["list_kinds_api_v1_record_kinds_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/institution/reports/{accession_number}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Report */
+        get: operations["get_report_api_v1_institution_reports__accession_number__get"];
+        /** Put Report */
+        put: operations["put_report_api_v1_institution_reports__accession_number__put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/institution/reports/by-study-uid/{study_instance_uid}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Put Report By Uid */
+        put: operations["put_report_by_uid_api_v1_institution_reports_by_study_uid__study_instance_uid__put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/institution/reports/{accession_number}/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Report Versions */
+        get: operations["get_report_versions_api_v1_institution_reports__accession_number__versions_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/people/{person_id}/studies/{study_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Read Study */
+        get: operations["read_study_api_v1_people__person_id__studies__study_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/people/{person_id}/studies/{study_id}/priors": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read Priors
+         * @description Earlier studies of the same body part and modality, from any hospital, newest first.
+         *     A study without a body part is compared by modality alone.
+         */
+        get: operations["read_priors_api_v1_people__person_id__studies__study_id__priors_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/people/{person_id}/previews/{instance_id}/{frame}/{window}/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A preview image (content-addressed: use the URLs the study detail returns) */
+        get: operations["preview_api_v1_people__person_id__previews__instance_id___frame___window___name__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/people/{person_id}/series/{series_id}/scrub": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Scrub strips of a series: layout + frame URLs */
+        get: operations["scrub_api_v1_people__person_id__series__series_id__scrub_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/people/{person_id}/series/{series_id}/scrub/{window}/{key}/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One scrub-strip sheet */
+        get: operations["scrub_sheet_api_v1_people__person_id__series__series_id__scrub__window___key___name__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/institution/lab-reports/{report_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Put Lab Report
+         * @description Idempotent: the same panel again changes nothing; a changed one becomes the next version.
+         */
+        put: operations["put_lab_report_api_v1_institution_lab_reports__report_id__put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/people/{person_id}/labs/trends": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read Trend
+         * @description Without ``code``: the analytes this person has values for. With it (an analyte key such as
+         *     ``glucose``, a LOINC code, or an item name such as 低密度脂蛋白胆固醇): the values over time.
+         */
+        get: operations["read_trend_api_v1_people__person_id__labs_trends_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/people/{person_id}/labs/{lab_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Read Lab */
+        get: operations["read_lab_api_v1_people__person_id__labs__lab_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/institution/checkups/{checkup_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Put Checkup */
+        put: operations["put_checkup_api_v1_institution_checkups__checkup_id__put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/people/{person_id}/checkups/{checkup_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Read Checkup */
+        get: operations["read_checkup_api_v1_people__person_id__checkups__checkup_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/people/{person_id}/export/fhir": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Export Fhir */
+        get: operations["export_fhir_api_v1_people__person_id__export_fhir_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The account, its bound person, and everyone it may act for */
+        get: operations["me_api_v1_me_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/binding/otp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Send a binding code to the registered phone */
+        post: operations["binding_otp_api_v1_me_binding_otp_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/binding": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Bind this account to a person */
+        post: operations["bind_api_v1_me_binding_post"];
+        /** Withdraw consent and end the binding */
+        delete: operations["unbind_api_v1_me_binding_delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/consents": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Consents given, with withdrawal */
+        get: operations["list_consents_api_v1_me_consents_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/people/{person_id}/invitations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Invite a family member (single-use link + QR code, valid 24 h) */
+        post: operations["create_invitation_api_v1_people__person_id__invitations_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/invitations/{token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What an invitation offers */
+        get: operations["preview_invitation_api_v1_invitations__token__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/invitations/{token}/accept": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** The invitee's account accepts: the grant starts */
+        post: operations["accept_invitation_api_v1_invitations__token__accept_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/grant-requests": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Ask a person for access (the answer never says whether they exist) */
+        post: operations["request_access_api_v1_grant_requests_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/grants/{grant_id}/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** The person confirms a pending grant */
+        post: operations["confirm_grant_api_v1_grants__grant_id__confirm_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/grants/{grant_id}/decline": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** The person declines a pending grant */
+        post: operations["decline_grant_api_v1_grants__grant_id__decline_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/people/{person_id}/grants": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Who has family access */
+        get: operations["list_grants_api_v1_people__person_id__grants_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/grants": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Grants this account holds (as a relative) */
+        get: operations["held_grants_api_v1_grants_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/grants/{grant_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke (the person) or leave (the relative) */
+        delete: operations["end_grant_api_v1_grants__grant_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/guardianships/otp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Code to the phone registered for a child (<14) */
+        post: operations["guardian_otp_api_v1_guardianships_otp_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/guardianships": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Become a child's guardian proxy */
+        post: operations["become_guardian_api_v1_guardianships_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/elder-proxies/otp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Code to the phone registered for an elder */
+        post: operations["elder_otp_api_v1_elder_proxies_otp_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/elder-proxies": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Act for an elder without a phone (their consent statement recorded) */
+        post: operations["proxy_for_elder_api_v1_elder_proxies_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/people/{person_id}/access-log": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Who accessed this person's records (newest first) */
+        get: operations["read_access_log_api_v1_people__person_id__access_log_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/wechat/jssdk-config": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * wx.config parameters for a page URL
+         * @description JS-SDK 附录1 (签名算法): sha1 over jsapi_ticket, noncestr, timestamp and the page URL without
+         *     its #fragment. Only pages of our own public host are signed.
+         */
+        get: operations["jssdk_config_api_v1_wechat_jssdk_config_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** AccessLogItem */
+        AccessLogItem: {
+            /** Id */
+            id: string;
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /** Event Type */
+            event_type: string;
+            /** Action Label */
+            action_label: string;
+            /** Action Label En */
+            action_label_en: string;
+            /** Object Type */
+            object_type: string | null;
+            /** Object Id */
+            object_id: string | null;
+            /** Title */
+            title: string | null;
+            actor: components["schemas"]["ActorOut"];
+            /** Via */
+            via: string;
+            /** Via Grant Id */
+            via_grant_id: string | null;
+            /** Via Share Id */
+            via_share_id: string | null;
+        };
+        /** AccessLogPage */
+        AccessLogPage: {
+            /** Items */
+            items: components["schemas"]["AccessLogItem"][];
+            /** Next Cursor */
+            next_cursor: string | null;
+        };
+        /** AccountOut */
+        AccountOut: {
+            /** Id */
+            id: string;
+            /** Nickname */
+            nickname: string | null;
+            /** Subscribed */
+            subscribed: boolean;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+        };
+        /** ActorOut */
+        ActorOut: {
+            /** Kind */
+            kind: string;
+            /** Display */
+            display: string;
+            /** Relationship */
+            relationship?: string | null;
+            /** Relationship Label */
+            relationship_label?: string | null;
+            /** Masked Name */
+            masked_name?: string | null;
+            /** Share Ref */
+            share_ref?: string | null;
+            /** Institution Name */
+            institution_name?: string | null;
+        };
+        /** AttachedPanelIn */
+        AttachedPanelIn: {
+            /** Local Patient Id */
+            local_patient_id: string;
+            /** Panel Name */
+            panel_name: string;
+            /** Specimen */
+            specimen?: string | null;
+            /**
+             * Status
+             * @default final
+             * @enum {string}
+             */
+            status: "preliminary" | "final" | "amended";
+            /** Collected At */
+            collected_at?: string | null;
+            /** Received At */
+            received_at?: string | null;
+            /**
+             * Reported At
+             * Format: date-time
+             */
+            reported_at: string;
+            /** Department */
+            department?: string | null;
+            /** Reporting Physician */
+            reporting_physician?: string | null;
+            /** Reviewing Physician */
+            reviewing_physician?: string | null;
+            /** Mutual Recognition Mark */
+            mutual_recognition_mark?: string | null;
+            /** Items */
+            items: components["schemas"]["LabItemIn"][];
+            /** Report Id */
+            report_id: string;
+        };
+        /** BindingIn */
+        BindingIn: {
+            /** Name */
+            name: string;
+            /** Resident Id */
+            resident_id: string;
+            /** Otp */
+            otp: string;
+            /** Consent Version */
+            consent_version: string;
+        };
+        /** BindingOut */
+        BindingOut: {
+            /** Id */
+            id: string;
+            /** Person Id */
+            person_id: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+        };
+        /** CheckupIn */
+        CheckupIn: {
+            /** Local Patient Id */
+            local_patient_id: string;
+            /** Package Name */
+            package_name: string;
+            /**
+             * Status
+             * @default final
+             * @enum {string}
+             */
+            status: "preliminary" | "final" | "amended";
+            /**
+             * Exam Date
+             * Format: date-time
+             */
+            exam_date: string;
+            /** Reported At */
+            reported_at?: string | null;
+            /** Chief Physician */
+            chief_physician?: string | null;
+            /** Sections */
+            sections?: components["schemas"]["SectionIn"][];
+            /** Conclusions */
+            conclusions?: string[];
+            /** Recommendations */
+            recommendations?: string[];
+            /** Lab Panels */
+            lab_panels?: components["schemas"]["AttachedPanelIn"][];
+        };
+        /** CheckupOut */
+        CheckupOut: {
+            /** Id */
+            id: string;
+            /** Checkup Id */
+            checkup_id: string;
+            /** Package Name */
+            package_name: string;
+            /** Status */
+            status: string;
+            /**
+             * Exam Date
+             * Format: date-time
+             */
+            exam_date: string;
+            /** Reported At */
+            reported_at: string | null;
+            /** Chief Physician */
+            chief_physician: string | null;
+            institution: components["schemas"]["InstitutionRef"];
+            /** Sections */
+            sections: components["schemas"]["SectionIn"][];
+            /** Conclusions */
+            conclusions: string[];
+            /** Recommendations */
+            recommendations: string[];
+            /** Abnormal Count */
+            abnormal_count: number;
+            /** Version */
+            version: number;
+            /** Lab Panels */
+            lab_panels: components["schemas"]["LabReportOut"][];
+        };
+        /** CheckupPutResult */
+        CheckupPutResult: {
+            /** Id */
+            id: string;
+            /** Version */
+            version: number;
+            /** Changed */
+            changed: boolean;
+            /** Person Matched */
+            person_matched: boolean;
+            /** Lab Ids */
+            lab_ids: string[];
+        };
+        /** ConsentEvidence */
+        ConsentEvidence: {
+            /** Method */
+            method: string | null;
+            /** Account Id */
+            account_id: string | null;
+            /** Statement */
+            statement: string | null;
+            /** Phone Masked */
+            phone_masked: string | null;
+            /** At */
+            at: string | null;
+            /** Teen Confirmed At */
+            teen_confirmed_at: string | null;
+        };
+        /** ConsentOut */
+        ConsentOut: {
+            /** Id */
+            id: string;
+            /** Person Id */
+            person_id: string;
+            /** Policy Version */
+            policy_version: string;
+            /** Purpose */
+            purpose: string;
+            /**
+             * Granted At
+             * Format: date-time
+             */
+            granted_at: string;
+            /** Withdrawn At */
+            withdrawn_at: string | null;
+            /** Withdraw Url */
+            withdraw_url: string;
+        };
+        /** Counts */
+        Counts: {
+            /** Total */
+            total: number;
+            /** By Kind */
+            by_kind: {
+                [key: string]: number;
+            };
+            /** By Year */
+            by_year: {
+                [key: string]: number;
+            };
+        };
+        /** ElderIn */
+        ElderIn: {
+            /**
+             * Relationship
+             * @description what the relative is to the person: spouse, parent, child, sibling, grandparent, grandchild, guardian, other
+             */
+            relationship: string;
+            /**
+             * Scope
+             * @description all | imaging | kinds
+             * @default all
+             */
+            scope: string;
+            /**
+             * Kinds
+             * @description record kinds when scope = kinds
+             */
+            kinds?: string[];
+            /**
+             * Expires At
+             * @description optional end of the grant
+             */
+            expires_at?: string | null;
+            /**
+             * May Share
+             * @default false
+             */
+            may_share: boolean;
+            /**
+             * May Grant
+             * @default false
+             */
+            may_grant: boolean;
+            /** Name */
+            name: string;
+            /** Resident Id */
+            resident_id: string;
+            /** Otp */
+            otp: string;
+            /** Consent Statement */
+            consent_statement: string;
+        };
+        /** GrantOut */
+        GrantOut: {
+            /** Id */
+            id: string;
+            /** Person Id */
+            person_id: string;
+            /** Person Name */
+            person_name: string;
+            /** Grantee Account Id */
+            grantee_account_id: string;
+            /** Grantee Name */
+            grantee_name: string | null;
+            /** Relationship */
+            relationship: string;
+            /** Relationship Label */
+            relationship_label: string;
+            /** Relationship Label En */
+            relationship_label_en: string;
+            /** Kind */
+            kind: string;
+            /** Scope */
+            scope: string;
+            /** Kinds */
+            kinds: string[];
+            /** Expires At */
+            expires_at: string | null;
+            /** Status */
+            status: string;
+            /** May Share */
+            may_share: boolean;
+            /** May Grant */
+            may_grant: boolean;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Ended At */
+            ended_at: string | null;
+            consent: components["schemas"]["ConsentEvidence"];
+        };
+        /** GuardianIn */
+        GuardianIn: {
+            /** Name */
+            name: string;
+            /** Resident Id */
+            resident_id: string;
+            /** Otp */
+            otp: string;
+            /** Relationship */
+            relationship: string;
+        };
+        /** HTTPValidationError */
+        HTTPValidationError: {
+            /** Detail */
+            detail?: components["schemas"]["ValidationError"][];
+        };
         /** Health */
         Health: {
             /**
@@ -41,6 +1463,720 @@ export interface components {
              * @enum {string}
              */
             storage: "ok" | "error";
+        };
+        /** InstitutionRef */
+        InstitutionRef: {
+            /** Id */
+            id: string;
+            /** Name */
+            name?: string | null;
+        };
+        /** InvitationOut */
+        InvitationOut: {
+            /** Id */
+            id: string;
+            /** Url */
+            url: string;
+            /** Token */
+            token: string;
+            /** Qr Svg */
+            qr_svg: string;
+            /**
+             * Expires At
+             * Format: date-time
+             */
+            expires_at: string;
+        };
+        /** InvitationPreview */
+        InvitationPreview: {
+            /** Person Name */
+            person_name: string;
+            /** Relationship */
+            relationship: string;
+            /** Relationship Label */
+            relationship_label: string;
+            /** Scope */
+            scope: string;
+            /** Kinds */
+            kinds: string[];
+            /** Grant Expires At */
+            grant_expires_at: string | null;
+            /**
+             * Expires At
+             * Format: date-time
+             */
+            expires_at: string;
+            /** Status */
+            status: string;
+        };
+        /** JsSdkConfigOut */
+        JsSdkConfigOut: {
+            /** Appid */
+            appId: string;
+            /** Timestamp */
+            timestamp: number;
+            /** Noncestr */
+            nonceStr: string;
+            /** Signature */
+            signature: string;
+        };
+        /** KindInfo */
+        KindInfo: {
+            /** Name */
+            name: string;
+            /** Label */
+            label: string;
+            /** Label En */
+            label_en: string;
+        };
+        /** LabItemIn */
+        LabItemIn: {
+            /** Code */
+            code?: string | null;
+            /** Loinc */
+            loinc?: string | null;
+            /** Name */
+            name: string;
+            /** Value */
+            value: string | number;
+            /** Unit */
+            unit?: string | null;
+            /** Reference Range */
+            reference_range?: string | null;
+            /** Ref Low */
+            ref_low?: number | null;
+            /** Ref High */
+            ref_high?: number | null;
+            /** Flag */
+            flag?: ("N" | "H" | "L" | "HH" | "LL" | "critical" | "A") | null;
+        };
+        /** LabItemOut */
+        LabItemOut: {
+            /** Code */
+            code: string | null;
+            /** Loinc */
+            loinc: string | null;
+            /** Name */
+            name: string;
+            /** Value */
+            value: string;
+            /** Value Number */
+            value_number: number | null;
+            /** Unit */
+            unit: string | null;
+            /** Reference Range */
+            reference_range: string | null;
+            /** Ref Low */
+            ref_low: number | null;
+            /** Ref High */
+            ref_high: number | null;
+            /** Flag */
+            flag: string | null;
+            /** Analyte */
+            analyte: string | null;
+        };
+        /** LabReportIn */
+        LabReportIn: {
+            /** Local Patient Id */
+            local_patient_id: string;
+            /** Panel Name */
+            panel_name: string;
+            /** Specimen */
+            specimen?: string | null;
+            /**
+             * Status
+             * @default final
+             * @enum {string}
+             */
+            status: "preliminary" | "final" | "amended";
+            /** Collected At */
+            collected_at?: string | null;
+            /** Received At */
+            received_at?: string | null;
+            /**
+             * Reported At
+             * Format: date-time
+             */
+            reported_at: string;
+            /** Department */
+            department?: string | null;
+            /** Reporting Physician */
+            reporting_physician?: string | null;
+            /** Reviewing Physician */
+            reviewing_physician?: string | null;
+            /** Mutual Recognition Mark */
+            mutual_recognition_mark?: string | null;
+            /** Items */
+            items: components["schemas"]["LabItemIn"][];
+        };
+        /** LabReportOut */
+        LabReportOut: {
+            /** Id */
+            id: string;
+            /** Report Id */
+            report_id: string;
+            /** Panel Name */
+            panel_name: string;
+            /** Specimen */
+            specimen: string | null;
+            /** Status */
+            status: string;
+            /** Collected At */
+            collected_at: string | null;
+            /** Received At */
+            received_at: string | null;
+            /**
+             * Reported At
+             * Format: date-time
+             */
+            reported_at: string;
+            /** Department */
+            department: string | null;
+            /** Reporting Physician */
+            reporting_physician: string | null;
+            /** Reviewing Physician */
+            reviewing_physician: string | null;
+            /** Mutual Recognition Mark */
+            mutual_recognition_mark: string | null;
+            institution: components["schemas"]["InstitutionRef"];
+            /** Abnormal Count */
+            abnormal_count: number;
+            /** Checkup Id */
+            checkup_id: string | null;
+            /** Version */
+            version: number;
+            /** Items */
+            items: components["schemas"]["LabItemOut"][];
+        };
+        /** MeOut */
+        MeOut: {
+            account: components["schemas"]["AccountOut"];
+            /** Bound */
+            bound: boolean;
+            person: components["schemas"]["PersonRef"] | null;
+            /** People */
+            people: components["schemas"]["PersonRef"][];
+            /** Consent Version */
+            consent_version: string;
+        };
+        /** OtpIn */
+        OtpIn: {
+            /** Name */
+            name: string;
+            /** Resident Id */
+            resident_id: string;
+        };
+        /** OtpOut */
+        OtpOut: {
+            /** Masked Phone */
+            masked_phone: string;
+            /** Expires In */
+            expires_in: number;
+        };
+        /**
+         * PatientLinkOut
+         * @description The link as stored; the resident ID and phone only ever masked.
+         */
+        PatientLinkOut: {
+            /** Local Patient Id */
+            local_patient_id: string;
+            /** Person Id */
+            person_id: string;
+            /** Resident Id Masked */
+            resident_id_masked: string;
+            /** Phone Masked */
+            phone_masked: string | null;
+            /** Name */
+            name: string;
+            /** Sex */
+            sex: string | null;
+            /** Birth Date */
+            birth_date: string | null;
+            /**
+             * Created
+             * @description True when this request created the link
+             */
+            created: boolean;
+            /**
+             * Linked At
+             * Format: date-time
+             */
+            linked_at: string;
+        };
+        /**
+         * PatientRegistration
+         * @description A hospital registers (or re-registers) one of its patients: PUT is idempotent.
+         */
+        PatientRegistration: {
+            /**
+             * Resident Id
+             * @description 居民身份证号 (GB 11643-1999, 18 characters)
+             */
+            resident_id: string;
+            /** Name */
+            name: string;
+            /**
+             * Sex
+             * @description Must agree with the resident ID if given
+             */
+            sex?: ("M" | "F") | null;
+            /**
+             * Birth Date
+             * @description Must agree with the resident ID if given
+             */
+            birth_date?: string | null;
+            /**
+             * Phone
+             * @description Mobile number for identity binding OTPs
+             */
+            phone?: string | null;
+        };
+        /** PersonRef */
+        PersonRef: {
+            /** Id */
+            id: string;
+            /** Relation */
+            relation: string;
+            /** Name */
+            name: string;
+            /** Masked Name */
+            masked_name: string;
+            /** Sex */
+            sex?: string | null;
+            /** Birth Year */
+            birth_year?: number | null;
+        };
+        /** PriorStudy */
+        PriorStudy: {
+            /** Id */
+            id: string;
+            /**
+             * Occurred At
+             * Format: date-time
+             */
+            occurred_at: string;
+            /** Title */
+            title: string;
+            /** Modalities */
+            modalities: string[];
+            /** Body Part */
+            body_part: string | null;
+            institution: components["schemas"]["InstitutionRef"];
+            /** Has Report */
+            has_report: boolean;
+            /** Detail Url */
+            detail_url: string;
+        };
+        /** PriorsResponse */
+        PriorsResponse: {
+            /** Study Id */
+            study_id: string;
+            /** Items */
+            items: components["schemas"]["PriorStudy"][];
+        };
+        /** ProveIn */
+        ProveIn: {
+            /** Name */
+            name: string;
+            /** Resident Id */
+            resident_id: string;
+        };
+        /** PutResult */
+        PutResult: {
+            /** Id */
+            id: string;
+            /** Version */
+            version: number;
+            /** Changed */
+            changed: boolean;
+            /** Person Matched */
+            person_matched: boolean;
+        };
+        /** ReportIn */
+        ReportIn: {
+            /** Study Instance Uid */
+            study_instance_uid?: string | null;
+            /** Accession Number */
+            accession_number?: string | null;
+            /** Local Patient Id */
+            local_patient_id?: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "preliminary" | "final" | "amended";
+            /** Exam Items */
+            exam_items?: string[];
+            /**
+             * Findings
+             * @default
+             */
+            findings: string;
+            /** Impression */
+            impression: string;
+            /** Reporting Physician */
+            reporting_physician?: string | null;
+            /** Reviewing Physician */
+            reviewing_physician?: string | null;
+            /**
+             * Reported At
+             * Format: date-time
+             */
+            reported_at: string;
+            /** Reviewed At */
+            reviewed_at?: string | null;
+            /** Mutual Recognition Mark */
+            mutual_recognition_mark?: string | null;
+        };
+        /** ReportOut */
+        ReportOut: {
+            /** Id */
+            id: string;
+            /** Accession Number */
+            accession_number: string | null;
+            /** Study Instance Uid */
+            study_instance_uid: string | null;
+            /** Status */
+            status: string;
+            /** Exam Items */
+            exam_items: string[];
+            /** Findings */
+            findings: string;
+            /** Impression */
+            impression: string;
+            /** Reporting Physician */
+            reporting_physician: string | null;
+            /** Reviewing Physician */
+            reviewing_physician: string | null;
+            /**
+             * Reported At
+             * Format: date-time
+             */
+            reported_at: string;
+            /** Reviewed At */
+            reviewed_at: string | null;
+            /** Mutual Recognition Mark */
+            mutual_recognition_mark: string | null;
+            /** Version */
+            version: number;
+        };
+        /** ReportPutResult */
+        ReportPutResult: {
+            /** Id */
+            id: string;
+            /** Version */
+            version: number;
+            /** Changed */
+            changed: boolean;
+            /** Status */
+            status: string;
+            /** Study Id */
+            study_id: string | null;
+        };
+        /** ReportVersionInfo */
+        ReportVersionInfo: {
+            /** Version */
+            version: number;
+            /** Status */
+            status: string | null;
+            /**
+             * Received At
+             * Format: date-time
+             */
+            received_at: string;
+        };
+        /** ReportVersionOut */
+        ReportVersionOut: {
+            /** Version */
+            version: number;
+            /** Status */
+            status: string | null;
+            /**
+             * Received At
+             * Format: date-time
+             */
+            received_at: string;
+            /** Content */
+            content: {
+                [key: string]: unknown;
+            };
+        };
+        /** RequestIn */
+        RequestIn: {
+            /**
+             * Relationship
+             * @description what the relative is to the person: spouse, parent, child, sibling, grandparent, grandchild, guardian, other
+             */
+            relationship: string;
+            /**
+             * Scope
+             * @description all | imaging | kinds
+             * @default all
+             */
+            scope: string;
+            /**
+             * Kinds
+             * @description record kinds when scope = kinds
+             */
+            kinds?: string[];
+            /**
+             * Expires At
+             * @description optional end of the grant
+             */
+            expires_at?: string | null;
+            /**
+             * May Share
+             * @default false
+             */
+            may_share: boolean;
+            /**
+             * May Grant
+             * @default false
+             */
+            may_grant: boolean;
+            /** Name */
+            name: string;
+            /** Resident Id */
+            resident_id: string;
+        };
+        /** RequestOut */
+        RequestOut: {
+            /**
+             * Status
+             * @default sent
+             */
+            status: string;
+            /**
+             * Message
+             * @default 如信息无误，对方将收到您的申请 (if the details match, the person is asked to confirm).
+             */
+            message: string;
+        };
+        /** SectionIn */
+        SectionIn: {
+            /** Name */
+            name: string;
+            /** Doctor */
+            doctor?: string | null;
+            /** Items */
+            items?: components["schemas"]["SectionItemIn"][];
+            /** Summary */
+            summary?: string | null;
+        };
+        /** SectionItemIn */
+        SectionItemIn: {
+            /** Name */
+            name: string;
+            /** Result */
+            result: string;
+            /** Unit */
+            unit?: string | null;
+            /** Reference */
+            reference?: string | null;
+            /** Flag */
+            flag?: ("N" | "H" | "L" | "HH" | "LL" | "critical" | "A") | null;
+        };
+        /** SeriesOut */
+        SeriesOut: {
+            /** Id */
+            id: string;
+            /** Series Instance Uid */
+            series_instance_uid: string;
+            /** Number */
+            number: number | null;
+            /** Description */
+            description: string | null;
+            /** Modality */
+            modality: string | null;
+            /** Body Part */
+            body_part: string | null;
+            /** Instance Count */
+            instance_count: number;
+            /** Previews */
+            previews: {
+                [key: string]: string;
+            };
+        };
+        /** StudyDetail */
+        StudyDetail: {
+            /** Id */
+            id: string;
+            /** Study Instance Uid */
+            study_instance_uid: string;
+            /** Accession Number */
+            accession_number: string | null;
+            /**
+             * Occurred At
+             * Format: date-time
+             */
+            occurred_at: string;
+            /** Title */
+            title: string;
+            /** Description */
+            description: string | null;
+            /** Modalities */
+            modalities: string[];
+            /** Body Part */
+            body_part: string | null;
+            /** Referring Physician */
+            referring_physician: string | null;
+            institution: components["schemas"]["InstitutionRef"];
+            /** Series */
+            series: components["schemas"]["SeriesOut"][];
+            report: components["schemas"]["ReportOut"] | null;
+            /** Report History */
+            report_history: components["schemas"]["ReportVersionInfo"][];
+        };
+        /** TermsIn */
+        TermsIn: {
+            /**
+             * Relationship
+             * @description what the relative is to the person: spouse, parent, child, sibling, grandparent, grandchild, guardian, other
+             */
+            relationship: string;
+            /**
+             * Scope
+             * @description all | imaging | kinds
+             * @default all
+             */
+            scope: string;
+            /**
+             * Kinds
+             * @description record kinds when scope = kinds
+             */
+            kinds?: string[];
+            /**
+             * Expires At
+             * @description optional end of the grant
+             */
+            expires_at?: string | null;
+            /**
+             * May Share
+             * @default false
+             */
+            may_share: boolean;
+            /**
+             * May Grant
+             * @default false
+             */
+            may_grant: boolean;
+        };
+        /** TimelineItem */
+        TimelineItem: {
+            /** Id */
+            id: string;
+            /** Kind */
+            kind: string;
+            /** Kind Label */
+            kind_label: string;
+            /** Kind Label En */
+            kind_label_en: string;
+            /** Ref Id */
+            ref_id: string;
+            /**
+             * Occurred At
+             * Format: date-time
+             */
+            occurred_at: string;
+            /** Title */
+            title: string;
+            /** Summary */
+            summary: string;
+            /** Status */
+            status: string | null;
+            institution: components["schemas"]["InstitutionRef"] | null;
+            /** Detail Url */
+            detail_url: string | null;
+            /** Data */
+            data: {
+                [key: string]: unknown;
+            };
+        };
+        /** TimelineResponse */
+        TimelineResponse: {
+            /** Items */
+            items: components["schemas"]["TimelineItem"][];
+            /** Next Cursor */
+            next_cursor: string | null;
+            counts?: components["schemas"]["Counts"] | null;
+        };
+        /** TrendAvailable */
+        TrendAvailable: {
+            /** Analyte */
+            analyte: string;
+            /** Name */
+            name: string;
+            /** Name En */
+            name_en: string;
+            /** Unit */
+            unit: string;
+            /** Count */
+            count: number;
+            /**
+             * Latest At
+             * Format: date-time
+             */
+            latest_at: string;
+        };
+        /** TrendIndex */
+        TrendIndex: {
+            /** Items */
+            items: components["schemas"]["TrendAvailable"][];
+        };
+        /** TrendPoint */
+        TrendPoint: {
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /** Value */
+            value: number | null;
+            /** Value Text */
+            value_text: string;
+            /** Original Value */
+            original_value: number | null;
+            /** Original Unit */
+            original_unit: string | null;
+            /** Ref Low */
+            ref_low: number | null;
+            /** Ref High */
+            ref_high: number | null;
+            /** Flag */
+            flag: string | null;
+            /** Item Name */
+            item_name: string;
+            /** Lab Id */
+            lab_id: string;
+            institution: components["schemas"]["InstitutionRef"];
+        };
+        /** TrendResponse */
+        TrendResponse: {
+            /** Code */
+            code: string;
+            /** Analyte */
+            analyte: string | null;
+            /** Name */
+            name: string;
+            /** Name En */
+            name_en: string;
+            /** Unit */
+            unit: string | null;
+            /** Points */
+            points: components["schemas"]["TrendPoint"][];
+        };
+        /** ValidationError */
+        ValidationError: {
+            /** Location */
+            loc: (string | number)[];
+            /** Message */
+            msg: string;
+            /** Error Type */
+            type: string;
+            /** Input */
+            input?: unknown;
+            /** Context */
+            ctx?: Record<string, never>;
         };
     };
     responses: never;
@@ -76,6 +2212,2068 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Health"];
+                };
+            };
+        };
+    };
+    study_rendered_dicomweb_studies__study__rendered_get: {
+        parameters: {
+            query?: {
+                series?: string | null;
+                instance?: string | null;
+                frames?: string | null;
+                window?: string | null;
+                viewport?: string | null;
+                quality?: string | null;
+                accept?: string | null;
+            };
+            header?: never;
+            path: {
+                study: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/jpeg": unknown;
+                    "image/webp": unknown;
+                    "multipart/related": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    series_rendered_dicomweb_studies__study__series__series__rendered_get: {
+        parameters: {
+            query?: {
+                instance?: string | null;
+                frames?: string | null;
+                window?: string | null;
+                viewport?: string | null;
+                quality?: string | null;
+                accept?: string | null;
+            };
+            header?: never;
+            path: {
+                study: string;
+                series: string | null;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/jpeg": unknown;
+                    "image/webp": unknown;
+                    "multipart/related": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    instance_rendered_dicomweb_studies__study__series__series__instances__instance__rendered_get: {
+        parameters: {
+            query?: {
+                frames?: string | null;
+                window?: string | null;
+                viewport?: string | null;
+                quality?: string | null;
+                accept?: string | null;
+            };
+            header?: never;
+            path: {
+                study: string;
+                series: string | null;
+                instance: string | null;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/jpeg": unknown;
+                    "image/webp": unknown;
+                    "multipart/related": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    frames_rendered_dicomweb_studies__study__series__series__instances__instance__frames__frames__rendered_get: {
+        parameters: {
+            query?: {
+                window?: string | null;
+                viewport?: string | null;
+                quality?: string | null;
+                accept?: string | null;
+            };
+            header?: never;
+            path: {
+                study: string;
+                series: string | null;
+                instance: string | null;
+                frames: string | null;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/jpeg": unknown;
+                    "image/webp": unknown;
+                    "multipart/related": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    study_thumbnail_dicomweb_studies__study__thumbnail_get: {
+        parameters: {
+            query?: {
+                series?: string | null;
+                instance?: string | null;
+                frames?: string | null;
+                window?: string | null;
+                viewport?: string | null;
+                quality?: string | null;
+                accept?: string | null;
+            };
+            header?: never;
+            path: {
+                study: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/jpeg": unknown;
+                    "image/webp": unknown;
+                    "multipart/related": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    series_thumbnail_dicomweb_studies__study__series__series__thumbnail_get: {
+        parameters: {
+            query?: {
+                instance?: string | null;
+                frames?: string | null;
+                window?: string | null;
+                viewport?: string | null;
+                quality?: string | null;
+                accept?: string | null;
+            };
+            header?: never;
+            path: {
+                study: string;
+                series: string | null;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/jpeg": unknown;
+                    "image/webp": unknown;
+                    "multipart/related": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    instance_thumbnail_dicomweb_studies__study__series__series__instances__instance__thumbnail_get: {
+        parameters: {
+            query?: {
+                frames?: string | null;
+                window?: string | null;
+                viewport?: string | null;
+                quality?: string | null;
+                accept?: string | null;
+            };
+            header?: never;
+            path: {
+                study: string;
+                series: string | null;
+                instance: string | null;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/jpeg": unknown;
+                    "image/webp": unknown;
+                    "multipart/related": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    frames_thumbnail_dicomweb_studies__study__series__series__instances__instance__frames__frames__thumbnail_get: {
+        parameters: {
+            query?: {
+                window?: string | null;
+                viewport?: string | null;
+                quality?: string | null;
+                accept?: string | null;
+            };
+            header?: never;
+            path: {
+                study: string;
+                series: string | null;
+                instance: string | null;
+                frames: string | null;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/jpeg": unknown;
+                    "image/webp": unknown;
+                    "multipart/related": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    search_studies_dicomweb_studies_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+        };
+    };
+    stow_dicomweb_studies_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    retrieve_study_dicomweb_studies__study__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                study: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    stow_study_dicomweb_studies__study__post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                study: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    search_all_series_dicomweb_series_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+        };
+    };
+    search_all_instances_dicomweb_instances_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+        };
+    };
+    search_series_dicomweb_studies__study__series_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                study: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    search_study_instances_dicomweb_studies__study__instances_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                study: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    search_instances_dicomweb_studies__study__series__series__instances_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                study: string;
+                series: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    retrieve_series_dicomweb_studies__study__series__series__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                study: string;
+                series: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    retrieve_instance_dicomweb_studies__study__series__series__instances__instance__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                study: string;
+                series: string;
+                instance: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    study_metadata_dicomweb_studies__study__metadata_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                study: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    series_metadata_dicomweb_studies__study__series__series__metadata_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                study: string;
+                series: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    instance_metadata_dicomweb_studies__study__series__series__instances__instance__metadata_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                study: string;
+                series: string;
+                instance: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    wechat_start_auth_wechat_start_get: {
+        parameters: {
+            query?: {
+                next?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    wechat_callback_auth_wechat_callback_get: {
+        parameters: {
+            query?: {
+                code?: string | null;
+                state?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    refresh_auth_refresh_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    logout_auth_logout_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    register_patient_api_v1_institution_patients__local_patient_id__put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The hospital's patient ID (MRN) */
+                local_patient_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PatientRegistration"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PatientLinkOut"];
+                };
+            };
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PatientLinkOut"];
+                };
+            };
+            /** @description local ID registered with another resident ID */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    read_timeline_api_v1_people__person_id__timeline_get: {
+        parameters: {
+            query?: {
+                /** @description record kind(s), comma-separated */
+                kind?: string | null;
+                institution?: string | null;
+                modality?: string | null;
+                from?: string | null;
+                to?: string | null;
+                cursor?: string | null;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                person_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TimelineResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_kinds_api_v1_record_kinds_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KindInfo"][];
+                };
+            };
+        };
+    };
+    get_report_api_v1_institution_reports__accession_number__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                accession_number: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    put_report_api_v1_institution_reports__accession_number__put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                accession_number: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReportIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportPutResult"];
+                };
+            };
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportPutResult"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    put_report_by_uid_api_v1_institution_reports_by_study_uid__study_instance_uid__put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                study_instance_uid: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReportIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportPutResult"];
+                };
+            };
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportPutResult"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_report_versions_api_v1_institution_reports__accession_number__versions_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                accession_number: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportVersionOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    read_study_api_v1_people__person_id__studies__study_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                study_id: string;
+                person_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StudyDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    read_priors_api_v1_people__person_id__studies__study_id__priors_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                study_id: string;
+                person_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PriorsResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    preview_api_v1_people__person_id__previews__instance_id___frame___window___name__get: {
+        parameters: {
+            query?: {
+                placeholder?: boolean;
+            };
+            header?: never;
+            path: {
+                person_id: string;
+                instance_id: string;
+                frame: number;
+                window: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/jpeg": unknown;
+                    "image/webp": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    scrub_api_v1_people__person_id__series__series_id__scrub_get: {
+        parameters: {
+            query?: {
+                window?: string;
+            };
+            header?: never;
+            path: {
+                person_id: string;
+                series_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    scrub_sheet_api_v1_people__person_id__series__series_id__scrub__window___key___name__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                person_id: string;
+                series_id: string;
+                window: string;
+                key: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/jpeg": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    put_lab_report_api_v1_institution_lab_reports__report_id__put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                report_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LabReportIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PutResult"];
+                };
+            };
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PutResult"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    read_trend_api_v1_people__person_id__labs_trends_get: {
+        parameters: {
+            query?: {
+                code?: string | null;
+            };
+            header?: never;
+            path: {
+                person_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrendResponse"] | components["schemas"]["TrendIndex"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    read_lab_api_v1_people__person_id__labs__lab_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                lab_id: string;
+                person_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LabReportOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    put_checkup_api_v1_institution_checkups__checkup_id__put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                checkup_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CheckupIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CheckupPutResult"];
+                };
+            };
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CheckupPutResult"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    read_checkup_api_v1_people__person_id__checkups__checkup_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                checkup_id: string;
+                person_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CheckupOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    export_fhir_api_v1_people__person_id__export_fhir_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                person_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/fhir+json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    me_api_v1_me_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MeOut"];
+                };
+            };
+        };
+    };
+    binding_otp_api_v1_me_binding_otp_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OtpIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OtpOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    bind_api_v1_me_binding_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BindingIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BindingOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    unbind_api_v1_me_binding_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    list_consents_api_v1_me_consents_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsentOut"][];
+                };
+            };
+        };
+    };
+    create_invitation_api_v1_people__person_id__invitations_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                person_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TermsIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvitationOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    preview_invitation_api_v1_invitations__token__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvitationPreview"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    accept_invitation_api_v1_invitations__token__accept_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GrantOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    request_access_api_v1_grant_requests_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RequestIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RequestOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    confirm_grant_api_v1_grants__grant_id__confirm_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                grant_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GrantOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    decline_grant_api_v1_grants__grant_id__decline_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                grant_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GrantOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_grants_api_v1_people__person_id__grants_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                person_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GrantOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    held_grants_api_v1_grants_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GrantOut"][];
+                };
+            };
+        };
+    };
+    end_grant_api_v1_grants__grant_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                grant_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    guardian_otp_api_v1_guardianships_otp_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProveIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OtpOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    become_guardian_api_v1_guardianships_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GuardianIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GrantOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    elder_otp_api_v1_elder_proxies_otp_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProveIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OtpOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    proxy_for_elder_api_v1_elder_proxies_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ElderIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GrantOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    read_access_log_api_v1_people__person_id__access_log_get: {
+        parameters: {
+            query?: {
+                cursor?: string | null;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                person_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccessLogPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    jssdk_config_api_v1_wechat_jssdk_config_get: {
+        parameters: {
+            query: {
+                url: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JsSdkConfigOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };

@@ -1,33 +1,34 @@
-// Hand-written API shapes, used until src/api/schema.d.ts (generated from /openapi.json by
-// `npm run gen:api`) covers these endpoints. These are ASSUMPTIONS made while the backend was
-// being built; src/api/endpoints.ts is the only module that reads raw JSON, so when the real
-// shapes differ, adapt there (or here) and nothing else has to change.
+// The shapes the screens use. The backend's raw answers are typed by schema.d.ts (generated from
+// /openapi.json by `npm run gen:api`); endpoints.ts is the only module that reads them and maps
+// them onto these, so a backend change is adapted in one place. Where the OpenAPI description has
+// no schema (the scrub answer is a free-form JSON response), the raw shape is declared here and
+// marked "not in openapi.json".
 
 export type Id = string
 
-/** GET /api/v1/me */
 export interface Me {
-  account: { id: Id; nickname: string | null; avatar_url?: string | null }
+  account: { id: Id; nickname: string | null }
+  bound: boolean
   /** the person this account is bound to (本人), null before identity binding */
-  person: { id: Id; name_masked: string } | null
-  /** every person the account may act for: itself (relation "self") and family grants */
+  person: PersonRef | null
+  /** every person the account may act for: itself and family grants */
   people: PersonRef[]
+  /** the consent text version binding must send back */
+  consent_version: string
 }
 
 export interface PersonRef {
   id: Id
-  relation: string // "self" | "parent" | "child" | "spouse" | ... (free text from the grant)
+  relation: string // "self" | family relation
   name_masked: string
 }
 
-/** POST /api/v1/me/binding/otp {name, resident_id} */
 export interface BindingOtpAnswer {
-  phone_masked: string // e.g. "138****8000"
-  expires_in?: number // seconds
-  resend_after?: number // seconds
+  phone_masked: string // "138****8000"
+  expires_in: number | null // seconds
+  resend_after: number // seconds before "send again"
 }
 
-/** POST /api/v1/me/binding {name, resident_id, otp, consent_version} → answers a fresh Me (assumed) */
 export interface BindingRequest {
   name: string
   resident_id: string
@@ -37,24 +38,26 @@ export interface BindingRequest {
 
 export type RecordKind = 'imaging_study' | 'lab_result' | 'checkup' | (string & {})
 
-/** one row of GET /api/v1/people/{pid}/timeline */
 export interface TimelineItem {
-  id: Id
+  id: Id // the timeline entry
   kind: RecordKind
-  occurred_at: string // ISO 8601 date or date-time
+  kind_label: { zh: string; en: string } | null
+  ref_id: Id // the study / lab report / checkup
+  occurred_at: string
   title: string
   summary: string | null
-  institution: string | null // hospital name
-  detail_url: string | null // API URL of the detail resource (we route by kind + id instead)
-  modality?: string | null
-  thumbnail_url?: string | null
-  flags?: { abnormal?: number } | null
+  status: string | null
+  institution: { id: Id; name: string | null } | null
+  /** the app route of the detail screen (from the API's detail_url), null when there is none */
+  route: string | null
+  modality: string | null
+  abnormal: number
 }
 
 export interface TimelinePage {
   items: TimelineItem[]
   next_cursor: string | null
-  counts?: { by_kind?: Record<string, number>; by_year?: Record<string, number>; by_institution?: Record<string, number> }
+  counts: { total?: number; by_kind?: Record<string, number>; by_year?: Record<string, number> } | null
 }
 
 export interface Report {
@@ -62,7 +65,44 @@ export interface Report {
   impression: string | null
   status: string | null // "final" | "preliminary" | "amended"
   reported_at?: string | null
-  radiologist?: string | null
+  physician?: string | null
+}
+
+export interface Series {
+  id: Id
+  number: number | null
+  description: string | null
+  modality: string | null
+  /** instances (a multi-frame instance counts once; the scrub layout has the real frame count) */
+  frames: number
+  thumbnail_url: string | null
+  /** URL of the scrub answer (layout + sheets + per-frame preview templates) in the default window */
+  scrub_url: string | null
+  /** the middle frame, default window, 512 wide: shown while the scrub strip is being made */
+  preview_url: string | null
+  positions?: (number | null)[] | null
+  frame_time_ms?: number | null
+}
+
+export interface Prior {
+  id: Id
+  occurred_at: string | null
+  title: string
+  route: string | null
+  institution: string | null
+}
+
+export interface Study {
+  id: Id
+  description: string | null
+  modality: string | null
+  body_part: string | null
+  study_date: string | null
+  institution: string | null
+  accession_number?: string | null
+  report: Report | null
+  series: Series[]
+  report_pdf_url: string | null
 }
 
 /** The scrub-strip layout the backend's imaging/rendering/scrub.py produces. */
@@ -78,77 +118,63 @@ export interface ScrubLayout {
   frames: [number, number, number][]
 }
 
-export interface WindowPresetRef {
-  id: string // "lung" | "mediastinum" | "bone" | "brain" | "abdomen" | "auto" | "file-0" ...
-  label_zh?: string
-  label_en?: string
-  center?: number | null
-  width?: number | null
+/** Raw GET /api/v1/people/{pid}/series/{sid}/scrub?window= answer (not in openapi.json). */
+export interface ScrubAnswer extends ScrubLayout {
+  key: string
+  window: string
+  sheet_urls: string[]
+  widths: string[] // "128" … "1024", "full"
+  formats: Record<string, string> // {"jpeg": "jpg", "webp": "webp"}
+  windows: { id: string; name_zh: string; name_en: string }[]
+  /** one per frame: a URL with {window}, {width} and {ext} to fill in */
+  frame_urls: string[]
 }
 
-export interface Series {
-  id: Id
-  number: number | null
-  description: string | null
-  modality: string | null
-  frames: number // number of slices (instances × frames) in display order
-  thumbnail_url: string | null
-  /** slice positions along the normal (mm), same order as frames, when known — for the overlay */
-  positions?: (number | null)[] | null
-  frame_time_ms?: number | null // cine: time between frames
-  scrub: { sheets: string[]; layout_url?: string | null; layout?: ScrubLayout | null } | null
-  /**
-   * How to ask for a sharp preview of one frame. ASSUMPTION: a URL template with the placeholders
-   * {frame} (0-based index in the series), {window} (preset id, or "custom") , {center}, {width_hu}
-   * (only for custom windows) and {width} (requested pixel width). Alternatively the server may
-   * give `frame_urls` (one URL per frame, default window) — both are handled in endpoints.ts.
-   */
-  previews: { url_template?: string | null; frame_urls?: string[] | null; presets?: WindowPresetRef[] | null }
-}
-
-export interface Study {
-  id: Id
-  description: string | null
-  modality: string | null
-  body_part: string | null
-  study_date: string | null
-  institution: string | null
-  accession_number?: string | null
-  report: Report | null
-  series: Series[]
-  report_pdf_url: string | null
-  priors?: { id: Id; study_date: string | null; description: string | null }[]
-}
-
-/** ASSUMED: GET /api/v1/people/{pid}/labs/{id} */
 export interface LabResult {
   id: Id
   title: string
   collected_at: string | null
   institution: string | null
+  status: string | null
   items: LabItem[]
 }
 
 export interface LabItem {
-  code: string
+  /** what /labs/trends?code= accepts: the analyte key, else the code, else the name */
+  trend_code: string
   name: string
-  value: number | string | null
+  value: string
+  value_number: number | null
   unit: string | null
-  ref_low?: number | null
-  ref_high?: number | null
-  ref_text?: string | null
-  flag?: 'H' | 'L' | 'HH' | 'LL' | 'N' | 'A' | null
-  history?: { at: string; value: number }[] // same item in earlier results, oldest first
+  ref_low: number | null
+  ref_high: number | null
+  ref_text: string | null
+  flag: string | null // H, L, HH, LL, critical, A — null or N when normal
 }
 
-/** ASSUMED: GET /api/v1/people/{pid}/checkups/{id} */
+export interface TrendPoint {
+  at: string
+  value: number
+  flag: string | null
+}
+
+export interface Trend {
+  name: string
+  unit: string | null
+  ref_low: number | null
+  ref_high: number | null
+  points: TrendPoint[]
+}
+
 export interface Checkup {
   id: Id
   title: string
   performed_at: string | null
   institution: string | null
-  conclusion: string | null
-  sections: { title: string; items: { name: string; value: string | null; unit?: string | null; flag?: string | null; ref_text?: string | null }[] }[]
+  conclusions: string[]
+  recommendations: string[]
+  sections: { title: string; summary: string | null; items: { name: string; value: string | null; unit?: string | null; flag?: string | null; ref_text?: string | null }[] }[]
+  lab_panels: { id: Id; title: string; abnormal: number; route: string }[]
 }
 
 /** RFC 9457 problem details as rendered by backend/errors.py */

@@ -57,7 +57,24 @@ export function withQuery(path: string, query?: RequestOptions['query']): string
   return s ? `${path}${path.includes('?') ? '&' : '?'}${s}` : path
 }
 
-export async function request<T>(path: string, opts: RequestOptions = {}): Promise<T> {
+let refreshing: Promise<boolean> | null = null
+
+/**
+ * The access cookie lives 15 minutes (backend/auth/sessions.py ACCESS_TTL); POST /auth/refresh
+ * rotates it with the refresh cookie. Concurrent 401s share one refresh. True when renewed.
+ */
+export function refreshSession(): Promise<boolean> {
+  refreshing ??= fetch('/auth/refresh', {
+    method: 'POST',
+    credentials: 'same-origin',
+    headers: { 'X-CSRF-Token': readCookie('yy_csrf') ?? '' },
+  })
+    .then((r) => r.ok, () => false)
+    .finally(() => setTimeout(() => (refreshing = null), 0))
+  return refreshing
+}
+
+export async function request<T>(path: string, opts: RequestOptions = {}, retried = false): Promise<T> {
   const method = (opts.method ?? 'GET').toUpperCase()
   const headers: Record<string, string> = { Accept: 'application/json, application/problem+json' }
   if (opts.json !== undefined) headers['Content-Type'] = 'application/json'
@@ -89,6 +106,9 @@ export async function request<T>(path: string, opts: RequestOptions = {}): Promi
       } catch {
         /* a proxy's HTML error page: keep the status */
       }
+    }
+    if (res.status === 401 && !retried && !path.startsWith('/auth/') && readCookie('yy_csrf')) {
+      if (await refreshSession()) return request<T>(path, opts, true)
     }
     if (res.status === 401) hooks.unauthorized?.(path)
     throw new ApiError(problem)

@@ -64,8 +64,7 @@ export function useTimeline(personId: () => string | null) {
     return loadMore()
   }
 
-  // The server may ignore `institution`; filtering here too keeps the list honest either way.
-  const visible = computed(() => (institution.value ? items.value.filter((i) => i.institution === institution.value) : items.value))
+  const visible = computed(() => (institution.value ? items.value.filter((i) => i.institution?.id === institution.value) : items.value))
 
   const groups = computed(() => {
     const out: { year: string; items: TimelineItem[] }[] = []
@@ -77,11 +76,11 @@ export function useTimeline(personId: () => string | null) {
     return out
   })
 
+  // Hospitals seen so far (kept across filter changes, so the picker does not shrink to the filter's result).
+  const known = new Map<string, string>()
   const institutions = computed(() => {
-    const fromCounts = Object.keys(counts.value?.by_institution ?? {})
-    const seen = new Set(fromCounts)
-    for (const i of items.value) if (i.institution) seen.add(i.institution)
-    return [...seen].sort((a, b) => a.localeCompare(b, 'zh-CN'))
+    for (const i of items.value) if (i.institution) known.set(i.institution.id, i.institution.name ?? i.institution.id)
+    return [...known].map(([id, name]) => ({ id, name })).sort((a, b) => a.name.localeCompare(b.name, 'zh-CN'))
   })
 
   return { items, visible, groups, counts, finished, loading, error, kind, institution, institutions, loadMore, reset }

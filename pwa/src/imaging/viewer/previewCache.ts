@@ -3,6 +3,8 @@
 // eviction), so memory stays bounded on a 1,000-slice series. Requests that fall out of the
 // prefetch window are aborted, so a fast scroll does not queue hundreds of stale downloads.
 
+import { refreshSession } from '@/shared/http'
+
 export type Decoded = ImageBitmap | HTMLImageElement
 
 interface Entry {
@@ -80,7 +82,7 @@ export class PreviewCache {
     const controller = new AbortController()
     entry.controller = controller
     this.inflight++
-    fetch(url, { credentials: 'same-origin', signal: controller.signal })
+    fetchImage(url, controller.signal)
       .then((res) => {
         if (!res.ok) throw new Error(`preview ${res.status}`)
         return res.blob()
@@ -112,6 +114,13 @@ export class PreviewCache {
     }
     this.entries.clear() // aborted requests decrement `inflight` in their own finally
   }
+}
+
+/** A preview request; after a 401 (the 15-minute access cookie ran out) renew the session once. */
+async function fetchImage(url: string, signal: AbortSignal): Promise<Response> {
+  const res = await fetch(url, { credentials: 'same-origin', signal })
+  if (res.status === 401 && (await refreshSession())) return fetch(url, { credentials: 'same-origin', signal })
+  return res
 }
 
 async function decode(blob: Blob): Promise<Decoded> {

@@ -1,35 +1,33 @@
-// Window presets (the ids the backend's imaging/rendering/presets.py uses) and the W/L arithmetic.
-import type { WindowSpec } from '@/api/endpoints'
+// Windows as the backend names them (backend/imaging/previews/spec.py): "default" (the file's own
+// VOI), "auto", the CT presets, "file-N", or a custom "c<centre>w<width>". Plus the W/L arithmetic.
+import { customWindowId } from '@/api/endpoints'
 
-export interface PresetDef {
-  id: string
-  center: number | null // null: chosen by the server (auto / device window)
-  width: number | null
+export const DEFAULT_WINDOW = 'default'
+
+// Standard CT windows in Hounsfield units (centre/width), the same values as the backend's CT_PRESETS.
+const CT: Record<string, { center: number; width: number }> = {
+  lung: { center: -600, width: 1500 },
+  mediastinum: { center: 40, width: 400 },
+  bone: { center: 400, width: 1800 },
+  brain: { center: 40, width: 80 },
+  abdomen: { center: 60, width: 400 },
 }
 
-// Standard CT windows in Hounsfield units (centre/width), same values as the backend's CT_PRESETS.
-export const CT_PRESETS: PresetDef[] = [
-  { id: 'lung', center: -600, width: 1500 },
-  { id: 'mediastinum', center: 40, width: 400 },
-  { id: 'bone', center: 400, width: 1800 },
-  { id: 'brain', center: 40, width: 80 },
-  { id: 'abdomen', center: 60, width: 400 },
-]
-export const AUTO: PresetDef = { id: 'auto', center: null, width: null }
+const CUSTOM = /^c(-?\d+(?:\.\d+)?)w(\d+(?:\.\d+)?)$/
 
-export function presetsFor(modality: string | null | undefined): PresetDef[] {
-  return modality === 'CT' ? [AUTO, ...CT_PRESETS] : [AUTO]
+/** Centre/width of a window when known (a CT preset or a custom window); null for default/auto/file-N. */
+export function numeric(id: string): { center: number; width: number } | null {
+  if (CT[id]) return CT[id]
+  const m = CUSTOM.exec(id)
+  return m ? { center: Number(m[1]), width: Number(m[2]) } : null
 }
 
-export function windowKey(w: WindowSpec): string {
-  return 'preset' in w ? w.preset : `${Math.round(w.center)}/${Math.round(w.width)}`
+export function isCustom(id: string): boolean {
+  return CUSTOM.test(id)
 }
 
-/** Centre/width of a window when known (a preset with fixed values, or a custom window). */
-export function numeric(w: WindowSpec): { center: number; width: number } | null {
-  if (!('preset' in w)) return w
-  const p = CT_PRESETS.find((x) => x.id === w.preset)
-  return p && p.center !== null && p.width !== null ? { center: p.center, width: p.width } : null
+export function toId(w: { center: number; width: number }): string {
+  return customWindowId(w.center, w.width)
 }
 
 /**
@@ -48,5 +46,5 @@ export function linearRemap(from: { center: number; width: number }, to: { cente
 /** Free window/level drag: right = wider, down = higher level (the convention of most viewers). */
 export function dragWindow(start: { center: number; width: number }, dx: number, dy: number, modality: string | null | undefined) {
   const scale = modality === 'CT' ? 4 : Math.max(1, start.width / 200)
-  return { center: start.center + dy * scale, width: Math.max(1, start.width + dx * scale) }
+  return { center: Math.round(start.center + dy * scale), width: Math.max(1, Math.round(start.width + dx * scale)) }
 }

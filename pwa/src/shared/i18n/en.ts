@@ -34,7 +34,12 @@ const en: typeof zh = {
     consentCheck: 'I have read and agree to the consent above, including the processing of my sensitive personal information',
     consentRequired: 'Please read and tick the consent first',
     submit: 'Verify and bind', success: 'Identity verified',
-    errors: { 'no-match': 'No matching registration. Check the name and ID number.', 'otp-invalid': 'Wrong or expired code', 'rate-limited': 'Too many attempts. Try again later.' },
+    errors: {
+      'otp-invalid': 'Wrong or expired code', 'otp-locked': 'Too many attempts: request a new code', 'otp-rate-limited': 'Codes requested too often. Try again later.',
+      'otp-malformed': 'The code has 6 digits', 'resident-id-invalid': 'This ID number is not valid. Please check it.', 'name-invalid': 'Please enter your name',
+      'guardian-required': 'Under 14: a guardian binds for you', 'already-bound': 'This WeChat account is already bound', 'person-already-bound': 'This person is bound to another WeChat account. Contact your hospital if this is wrong.',
+      'sms-unavailable': 'Text messages are unavailable right now. Try again later.', 'consent-required': 'The consent text has changed: please read and tick it again', 'rate-limited': 'Too many attempts. Try again later.',
+    },
   },
   kinds: { imaging_study: 'Imaging', lab_result: 'Lab', checkup: 'Checkup', other: 'Other' },
   timeline: {
@@ -54,10 +59,11 @@ const en: typeof zh = {
     noImages: 'This series has no images to show', scrollbar: 'Image position', image: 'Medical image, {series}, image {i} of {n}', gridOpen: 'Open image {i}',
   },
   labs: {
-    item: 'Test', result: 'Result', ref: 'Reference', flag: { H: 'High', L: 'Low', HH: 'Critically high', LL: 'Critically low', A: 'Abnormal', N: 'Normal' },
+    item: 'Test', result: 'Result', ref: 'Reference', flag: { H: 'High', L: 'Low', HH: 'Critically high', LL: 'Critically low', critical: 'Critical', A: 'Abnormal', N: 'Normal' },
+    loadingTrend: 'Loading trend…',
     trend: 'Trend', trendOf: '{name}: results over time', noTrend: 'Only one result so far: no trend yet',
   },
-  checkups: { conclusion: 'Summary', section: 'Examinations' },
+  checkups: { conclusion: 'Summary', recommendations: 'Advice', section: 'Examinations', labs: 'Lab panels', abnormal: '{n} abnormal' },
   settings: {
     language: 'Language', largeText: 'Large text', largeTextHint: 'Bigger text and buttons everywhere', account: 'Account', person: 'Bound to',
     notBound: 'Not bound', logout: 'Sign out', logoutConfirm: 'Sign out now?', withdraw: 'Withdraw consent and unbind',

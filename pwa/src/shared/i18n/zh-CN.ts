@@ -32,7 +32,12 @@ export default {
     consentCheck: '我已阅读并同意以上《个人信息处理同意书》，同意处理我的敏感个人信息',
     consentRequired: '请先阅读并勾选同意书',
     submit: '确认绑定', success: '绑定成功',
-    errors: { 'no-match': '未找到匹配的登记信息，请核对姓名和身份证号', 'otp-invalid': '验证码错误或已过期', 'rate-limited': '操作过于频繁，请稍后再试' },
+    errors: {
+      'otp-invalid': '验证码错误或已过期', 'otp-locked': '尝试次数过多，请重新获取验证码', 'otp-rate-limited': '获取验证码过于频繁，请稍后再试',
+      'otp-malformed': '验证码为 6 位数字', 'resident-id-invalid': '身份证号无效，请检查', 'name-invalid': '请填写姓名',
+      'guardian-required': '未满 14 周岁，请由监护人绑定', 'already-bound': '该微信已绑定本人身份', 'person-already-bound': '该身份已被其他微信绑定，如有疑问请联系医院',
+      'sms-unavailable': '短信服务暂不可用，请稍后再试', 'consent-required': '同意书已更新，请重新阅读并勾选', 'rate-limited': '操作过于频繁，请稍后再试',
+    },
   },
   kinds: { imaging_study: '影像', lab_result: '化验', checkup: '体检', other: '其他' },
   timeline: {
@@ -52,10 +57,11 @@ export default {
     noImages: '该序列暂无可显示的图像', scrollbar: '图像位置', image: '医学影像，{series}，第 {i} 幅，共 {n} 幅', gridOpen: '打开第 {i} 幅',
   },
   labs: {
-    item: '项目', result: '结果', ref: '参考范围', flag: { H: '偏高', L: '偏低', HH: '危急偏高', LL: '危急偏低', A: '异常', N: '正常' },
+    item: '项目', result: '结果', ref: '参考范围', flag: { H: '偏高', L: '偏低', HH: '危急偏高', LL: '危急偏低', critical: '危急值', A: '异常', N: '正常' },
+    loadingTrend: '正在加载趋势…',
     trend: '趋势', trendOf: '{name} 历次结果趋势', noTrend: '只有一次结果，暂无趋势',
   },
-  checkups: { conclusion: '总检结论', section: '检查项目' },
+  checkups: { conclusion: '总检结论', recommendations: '健康建议', section: '检查项目', labs: '化验项目', abnormal: '{n} 项异常' },
   settings: {
     language: '语言', largeText: '大字模式', largeTextHint: '放大全部文字和按钮', account: '账号', person: '已绑定',
     notBound: '未绑定', logout: '退出登录', logoutConfirm: '确定退出登录吗？', withdraw: '撤回同意并解除绑定',

@@ -15,6 +15,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 import requests
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -100,12 +101,18 @@ def dispatch_pending(*, settings: Settings, engine: Engine, http: HttpFactory | 
         ).all()
         claimed = []
         for item in due:
+            # Claim with a conditional UPDATE (compare-and-set on attempts): when two workers picked
+            # the same row, exactly one of them moves it forward and sends it.
+            won = session.execute(
+                update(Notification)
+                .where(col(Notification.id) == item.id, col(Notification.attempts) == item.attempts,
+                       col(Notification.status) == PENDING)
+                .values(attempts=item.attempts + 1, next_attempt_at=now + backoff(item.attempts + 1))
+            )
+            if won.rowcount != 1:  # type: ignore[attr-defined]
+                continue
             account = session.get(Account, item.account_id)
-            row = item
-            row.attempts += 1
-            row.next_attempt_at = now + backoff(row.attempts)  # the claim: others skip it meanwhile
-            session.add(row)
-            claimed.append((row.id, account.openid if account else None))
+            claimed.append((item.id, account.openid if account else None))
     if not claimed:
         return counts
     credentials = Credentials(settings=settings, state=shared_state(redis_url=settings.redis_url, engine=engine),

@@ -73,3 +73,18 @@ def test_failure_is_retried_with_backoff(settings, engine) -> None:  # type: ign
         row = session.exec(select(Notification)).one()
     assert row.status == PENDING and row.attempts == 1 and row.last_error
     assert dispatch_pending(settings=unreachable, engine=engine)["retry"] == 0  # not due yet (backoff)
+
+
+def test_concurrent_dispatchers_send_each_message_once(settings, engine, live_server) -> None:  # type: ignore[no-untyped-def]
+    from concurrent.futures import ThreadPoolExecutor
+
+    seed_wechat(settings=settings, engine=engine)
+    person_id = _demo_person(engine)
+    with session_scope(engine) as session:
+        for n in range(6):
+            notify_new_record(session=session, person_id=person_id, record_kind="imaging_study", record_id=f"c{n}")
+    here = settings.model_copy(update={"public_url": live_server.url})
+    with ThreadPoolExecutor(max_workers=3) as pool:  # plus the server's own dispatcher thread
+        list(pool.map(lambda _: dispatch_pending(settings=here, engine=engine), range(3)))
+    _wait_status(engine, SENT)
+    assert len(httpx.get(f"{live_server.url}/_sim/wechat/inbox", params={"kind": "template"}).json()) == 6

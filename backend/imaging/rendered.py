@@ -47,8 +47,14 @@ CACHE = "private, max-age=3600"  # URLs are not content-addressed here: revalida
 Opt = Annotated[str | None, Query(max_length=200)]
 
 
+def _runtime(request: Request) -> service.Runtime:
+    from backend.imaging.previews.router import runtime_of
+
+    return runtime_of(request)
+
+
 def _principal(request: Request) -> Principal:
-    with session_scope(request.app.state.engine, readonly=True) as session:
+    with session_scope(_runtime(request).read_engine(request.app.state.engine), readonly=True) as session:
         principal = service.resolve_principal(request_state=request.state, request=request, session=session,
                                               resolvers=request.app.state.principal_resolvers)
     if isinstance(principal, Anonymous):
@@ -87,7 +93,7 @@ def _frames(value: str) -> list[int]:
 
 def _select(request: Request, principal: Principal, study_uid: str, series_uid: str | None,
             instance_uid: str | None) -> tuple[Study, list[tuple[Instance, Series]]]:
-    with session_scope(request.app.state.engine, readonly=True) as session:
+    with session_scope(_runtime(request).read_engine(request.app.state.engine), readonly=True) as session:
         study = session.exec(select(Study).where(dicomweb_study_filter(principal=principal),
                                                  col(Study.study_instance_uid) == study_uid)).first()
         if study is None:
@@ -168,7 +174,7 @@ def _render_all(runtime: service.Runtime, specs: Sequence[tuple[Instance, S.Prev
                                        runtime.limits)))
     for n, future in pending:
         try:
-            out[n] = future.result()
+            out[n] = service.wait(future, service.RENDER_TIMEOUT_S)
         except RenderError as exc:
             raise service.problem(reason=exc.reason, en=exc.message_en, zh=exc.message_zh) from None
     return [b for b in out if b is not None]
@@ -181,11 +187,7 @@ def _respond(request: Request, *, level: str, study_uid: str, series_uid: str | 
     fmt = _media(q.get("accept"), request.headers.get("accept"))
     window, quality = _window(q.get("window")), _quality(q.get("quality"), fmt)
     study, rows = _select(request, principal, study_uid, series_uid, instance_uid)
-    runtime = request.app.state.previews if hasattr(request.app.state, "previews") else None
-    if runtime is None:
-        settings = request.app.state.settings
-        runtime = service.make_runtime(data_dir=settings.data_dir, blobs=request.app.state.blobs,
-                                       max_pixels=settings.max_pixels, pool_size=None)
+    runtime = _runtime(request)
     chosen: list[tuple[Instance, int]]
     if frames is not None:
         instance = rows[0][0]

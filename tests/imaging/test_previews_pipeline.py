@@ -89,10 +89,10 @@ def test_render_over_budget_is_abandoned_with_a_reason_or_a_placeholder(app: Fas
 def _write_then_hang(root: str, relpath: str) -> None:
     import os
 
-    def hang(fd: int) -> None:  # the data is written; the process "dies" before fsync + rename
+    def hang(src: object, dst: object) -> None:  # the data is written; the process "dies" before the rename
         time.sleep(60)
 
-    os.fsync = hang  # type: ignore[assignment]
+    os.replace = hang  # type: ignore[assignment]
     DerivedCache(Path(root)).write(relpath, b"\xff\xd8" + b"x" * 5_000_000)
 
 
@@ -118,3 +118,8 @@ def test_a_crash_mid_write_never_leaves_a_served_file(app: FastAPI, engine: Engi
         assert r.status_code == 200 and Image.open(io.BytesIO(r.content)).width == 64
         assert target.read_bytes() == r.content
         assert runtime.cache.sweep_temp(older_than_s=0) == 1
+        # a file cut short on disk (power loss before the data was flushed) is never served either
+        target.write_bytes(target.read_bytes()[:100])
+        assert runtime.cache.get(spec.relpath) is None and not target.exists()
+        again = client.get(f"/api/v1/people/{person}/previews/{inst.id}/0/default/256.jpg")
+        assert again.status_code == 200 and again.content == r.content

@@ -1,9 +1,11 @@
-"""The derived-image cache on disk (`<data dir>/derived`): write temp → fsync → rename.
+"""The derived-image cache on disk (`<data dir>/derived`): write a temp file, then rename it.
 
 A reader only ever sees a complete file: files are written under a unique temporary name in the
 target directory and renamed into place (POSIX rename is atomic within one file system), so a
-worker killed mid-write (timeout, OOM, power loss) leaves at most a stray `.tmp-*` file, which is
-never served and is swept by `sweep_temp`. Every path contains the renderer version (see spec.py):
+worker killed mid-write (timeout, OOM kill, crash) leaves at most a stray `.tmp-*` file, which is
+never served and is swept by `sweep_temp`. After a power loss a renamed file may lack data that
+never reached the disk: `get` checks the end marker of each image and re-renders a short one.
+Every path contains the renderer version (see spec.py):
 a new renderer starts an empty tree, old trees can be deleted wholesale.
 
 Used from the web process and from the render worker processes alike (no shared state).
@@ -21,6 +23,26 @@ TMP_PREFIX = ".tmp-"
 ERROR_SUFFIX = ".err"
 
 
+def _complete(path: Path) -> bool:
+    """Cheap end-of-file check (one small read): a JPEG ends with EOI FF D9 (ITU T.81 B.2.1), a WebP
+    RIFF header states the file's size (RIFF: size field + 8 bytes), JSON ends with '}' or ']'."""
+    size = path.stat().st_size
+    if size == 0:
+        return False
+    suffix = path.suffix
+    with open(path, "rb") as fh:
+        if suffix == ".jpg":
+            fh.seek(size - 2)
+            return fh.read(2) == b"\xff\xd9"
+        if suffix == ".webp":
+            head = fh.read(8)
+            return head[:4] == b"RIFF" and int.from_bytes(head[4:8], "little") + 8 == size
+        if suffix == ".json":
+            fh.seek(size - 1)
+            return fh.read(1) in (b"}", b"]")
+    return True
+
+
 class DerivedCache:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -31,18 +53,32 @@ class DerivedCache:
         return self.root / relpath
 
     def get(self, relpath: str) -> Path | None:
+        """The cached file, if present and complete (see `_complete`)."""
         p = self.path(relpath)
-        return p if p.is_file() else None
+        try:
+            if _complete(p):
+                return p
+        except FileNotFoundError:
+            return None
+        except OSError:
+            pass
+        p.unlink(missing_ok=True)  # short after a power loss: render again
+        return None
 
-    def write(self, relpath: str, data: bytes) -> Path:
+    def write(self, relpath: str, data: bytes, *, durable: bool = False) -> Path:
+        """Atomic publish. No fsync by default: a killed process can never leave a partial file
+        under the final name (the rename is the publish), and fsync cost ~9 ms per preview on this
+        disk, more than the render. What fsync would add is power-loss safety; a derived file that
+        was renamed before its data reached the disk is caught on read by `_complete` instead."""
         target = self.path(relpath)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.parent / f"{TMP_PREFIX}{os.getpid()}-{time.monotonic_ns()}-{target.name}"
         try:
             with open(tmp, "wb") as fh:
                 fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
+                if durable:
+                    fh.flush()
+                    os.fsync(fh.fileno())
             os.replace(tmp, target)
         except BaseException:
             tmp.unlink(missing_ok=True)

@@ -97,11 +97,11 @@ class _Slot:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
-        if self._proc is not None:
-            if self._proc.is_alive():
-                self._proc.kill()
-            self._proc.join(timeout=5)
-            self._proc = None
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.pid is not None:  # pid is None when start() itself failed
+            if proc.is_alive():
+                proc.kill()
+            proc.join(timeout=5)
 
 
 class RenderPool:
@@ -140,6 +140,12 @@ class RenderPool:
                     reply = slot.run(fn, args, timeout)
                 except RenderError as exc:
                     future.set_exception(exc)
+                    continue
+                except Exception as exc:  # e.g. a worker process cannot be started: fail this job, keep the slot
+                    log.exception("render slot failed")
+                    slot.kill()
+                    future.set_exception(WorkerCrashed(message_en=f"render worker unavailable: {exc}"[:300],
+                                                       message_zh="渲染进程不可用"))
                     continue
                 if reply[0] == "ok":
                     future.set_result(reply[1])

@@ -28,7 +28,7 @@ IMMUTABLE = "private, max-age=31536000, immutable"
 Id = Annotated[str, Path(min_length=1, max_length=64)]
 
 
-def _runtime(request: Request) -> service.Runtime:
+def runtime_of(request: Request) -> service.Runtime:
     runtime: service.Runtime | None = getattr(request.app.state, "previews", None)
     if runtime is None:  # app used without its startup (e.g. a bare ASGI call in a script)
         settings = request.app.state.settings
@@ -57,7 +57,7 @@ def _image_response(request: Request, *, etag: str, path: Any = None, data: byte
 
 
 def _locate(request: Request, person_id: str, instance_id: str) -> tuple[PersonAccess, Any, Any]:
-    with session_scope(request.app.state.engine, readonly=True) as session:
+    with session_scope(runtime_of(request).read_engine(request.app.state.engine), readonly=True) as session:
         principal = service.resolve_principal(request_state=request.state, request=request, session=session,
                                               resolvers=request.app.state.principal_resolvers)
         return service.person_instance(session=session, principal=principal, person_id=person_id,
@@ -75,7 +75,7 @@ def _preview(request: Request, person_id: str, instance_id: str, frame: int, win
         raise BadRequest(str(exc), code="preview-bad-request") from None
     service.check_frame(instance, frame)
     _audit_view(request, access, instance.series_id, study.id)
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     media = S.MEDIA[spec.fmt]
     hit = runtime.cache.get(spec.relpath)
     if hit is not None:
@@ -104,7 +104,7 @@ async def preview(request: Request, person_id: Id, instance_id: Id, frame: Annot
 
 
 def _series(request: Request, person_id: str, series_id: str) -> tuple[PersonAccess, Any, Any, list[Any]]:
-    with session_scope(request.app.state.engine, readonly=True) as session:
+    with session_scope(runtime_of(request).read_engine(request.app.state.engine), readonly=True) as session:
         principal = service.resolve_principal(request_state=request.state, request=request, session=session,
                                               resolvers=request.app.state.principal_resolvers)
         access, series, study = service.person_series(session=session, principal=principal, person_id=person_id,
@@ -119,7 +119,7 @@ def _scrub(request: Request, person_id: str, series_id: str, window: str) -> Res
         raise BadRequest(str(exc), code="preview-bad-request") from None
     access, series, study, members = _series(request, person_id, series_id)
     _audit_view(request, access, series.id, study.id)
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     key = service.scrub_key(members, window)
     layout = service.scrub_layout(runtime, key) if members else None
     if layout is None:
@@ -170,7 +170,7 @@ def _sheet(request: Request, person_id: str, series_id: str, window: str, key: s
         valid = False
     if not valid:
         raise NotFound("No such sheet.", code="sheet-not-found")
-    path = _runtime(request).cache.get(S.scrub_relpath(key, f"sheet-{int(n)}.jpg"))
+    path = runtime_of(request).cache.get(S.scrub_relpath(key, f"sheet-{int(n)}.jpg"))
     if path is None:
         raise NotFound("No such sheet (fetch the scrub layout first).", code="sheet-not-found")
     return _image_response(request, etag=f'"{key}-{int(n)}"', path=path, media="image/jpeg")

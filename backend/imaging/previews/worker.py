@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Iterable
@@ -28,6 +29,7 @@ from sqlmodel import col, delete, or_, select
 from backend.db import session_scope
 from backend.ids import utcnow
 from backend.imaging.models import Series
+from backend.imaging.rendering import RenderError
 
 from . import service
 from . import spec as S
@@ -122,9 +124,11 @@ def prerender_series(*, engine: Engine, runtime: service.Runtime, series_id: str
         if runtime.cache.get(thumb.relpath) is None:
             from . import jobs
 
-            runtime.run(jobs.render_preview, service.instance_ref(runtime.blobs, instance), frame, thumb.window,
-                        thumb.width, thumb.fmt, thumb.quality, str(runtime.cache.root), runtime.limits,
-                        priority=BACKGROUND).exception()
+            future = runtime.run(jobs.render_preview, service.instance_ref(runtime.blobs, instance), frame,
+                                 thumb.window, thumb.width, thumb.fmt, thumb.quality, str(runtime.cache.root),
+                                 runtime.limits, priority=BACKGROUND)
+            with contextlib.suppress(RenderError):  # noted next to the image; the thumbnail URL shows a placeholder
+                service.wait(future, service.RENDER_TIMEOUT_S)
     key = service.scrub_key(members, S.DEFAULT_WINDOW)
     if service.scrub_layout(runtime, key) is None:
         service.build_series(runtime, members, priority=BACKGROUND, previews=[(S.DEFAULT_WIDTH, "jpeg")])
@@ -158,7 +162,8 @@ def install(app: FastAPI) -> None:
         runtime = service.make_runtime(data_dir=settings.data_dir, blobs=app.state.blobs,
                                        max_pixels=settings.max_pixels,
                                        pool_size=getattr(app.state, "preview_pool_size", service.POOL_SIZE),
-                                       timeout=getattr(app.state, "preview_timeout", service.RENDER_TIMEOUT_S))
+                                       timeout=getattr(app.state, "preview_timeout", service.RENDER_TIMEOUT_S),
+                                       engine=app.state.engine)
         app.state.previews = runtime
         if getattr(app.state, "preview_dispatcher", True) is False:
             return
@@ -182,8 +187,8 @@ def install(app: FastAPI) -> None:
         wake.set()
         _wake.discard(wake)
         runtime = getattr(app.state, "previews", None)
-        if runtime is not None and runtime.pool is not None:
-            runtime.pool.close()
+        if runtime is not None:
+            runtime.close()
 
     app.router.on_startup.append(start)
     app.router.on_shutdown.append(shutdown)

@@ -3,14 +3,16 @@
 The order of operations is the whole point (DESIGN.md rule 3):
 
 1. the multipart reader has written the part to a temp file inside the blob store's ``.tmp``;
-2. :meth:`StowBatch.accept` parses it defensively (no exception but ``DicomRejected``), checks the
-   path's StudyInstanceUID, looks the SOP Instance UID up (same bytes → "already stored"; other
-   bytes → failure 0x0111 Duplicate SOP Instance, PS3.7 C.4, audited, original untouched), then
-   moves the file into the store under its content address: fsync → rename → fsync(dir);
-3. :meth:`StowBatch.flush` writes the index rows of up to ``BATCH`` accepted instances in ONE short
-   transaction (study / series get-or-create, instance insert in a savepoint). A row exists only for
-   a blob that is already durable; a crash before the commit leaves only an unreferenced blob,
-   which the next upload of the same bytes simply reuses.
+2. :meth:`StowBatch.accept` parses it defensively (no exception but ``DicomRejected``) and checks
+   the path's StudyInstanceUID; the temp file joins the pending batch;
+3. :meth:`StowBatch.flush` (every ``BATCH`` instances and at the end) looks the batch's SOP Instance
+   UIDs up in one query (same bytes → "already stored"; other bytes → failure 0x0111 Duplicate SOP
+   Instance, PS3.7 C.4, audited, original untouched), makes the new files durable under their
+   content address — fsync → rename → fsync(dir), several files at once so that their fsyncs share
+   journal commits — and only then writes the index rows in ONE short transaction (study / series
+   get-or-create, instance insert in a savepoint). A row exists only for a blob that is already
+   durable; a crash before the commit leaves only an unreferenced blob, which the next upload of
+   the same bytes simply reuses.
 
 Concurrency: unique keys ``(institution_id, study_instance_uid)``, ``(study_id, series_instance_uid)``
 and ``(institution_id, sop_instance_uid)`` decide races between clients; the loser's insert fails in
@@ -22,6 +24,7 @@ SQLite write lock (BEGIN IMMEDIATE) is held only for the inserts.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +54,7 @@ log = logging.getLogger("yunying.ingest")
 
 BATCH = 64  # instances per index transaction
 BATCH_BYTES = 256 * 1024**2
+FSYNC_THREADS = 8
 ALREADY_STORED = "already stored"
 
 
@@ -66,6 +70,7 @@ class _Accepted:
     sha256: str
     size: int
     key: str
+    temp: Path  # the uploaded part, inside the blob store's .tmp (same file system: rename works)
 
 
 @dataclass
@@ -90,23 +95,26 @@ class StowBatch:
 
     # -- step 2 -----------------------------------------------------------------------------------
     def accept(self, part: Part) -> None:
-        """Handle one part; the part's temp file is consumed (moved into the store or removed)."""
+        """Handle one part; its temp file is kept for :meth:`flush` or removed at once."""
         if part.rejected or part.path is None or part.sha256 is None:
             self._fail(None, None, FailureReason.CANNOT_UNDERSTAND, part.rejected or "empty part")
             return
+        kept = False
         try:
-            self._accept_file(part.path, sha256=part.sha256, size=part.size)
+            kept = self._accept_file(part.path, sha256=part.sha256, size=part.size)
         finally:
-            part.path.unlink(missing_ok=True)  # no-op when the store took it
+            if not kept:
+                part.path.unlink(missing_ok=True)
         if len(self._pending) >= BATCH or self._pending_bytes >= BATCH_BYTES:
             self.flush()
 
-    def _accept_file(self, path: Path, *, sha256: str, size: int) -> None:
+    def _accept_file(self, path: Path, *, sha256: str, size: int) -> bool:
+        """Parse and check one file; True when it joined the pending batch (temp file kept)."""
         try:
             parsed = parse_instance(path=path, limits=self.limits)
         except DicomRejected as exc:
             self._fail(None, None, exc.code, exc.reason)
-            return
+            return False
         if self.path_study_uid is not None and parsed.study_instance_uid != self.path_study_uid:
             # PS3.18 §10.5.1: instances of other studies than the target resource fail.
             self._fail(
@@ -115,53 +123,81 @@ class StowBatch:
                 FailureReason.DATASET_DOES_NOT_MATCH_SOP_CLASS,
                 f"StudyInstanceUID {parsed.study_instance_uid} does not match the request's study",
             )
-            return
+            return False
         try:
             meta = extract_metadata(parsed.dataset, transfer_syntax_uid=parsed.transfer_syntax_uid)
         except Exception as exc:  # noqa: BLE001 - metadata extraction is tolerant; belt and braces
             self._fail(parsed.sop_class_uid, parsed.sop_instance_uid, FailureReason.CANNOT_UNDERSTAND, str(exc)[:200])
-            return
-        if any(p.parsed.sop_instance_uid == parsed.sop_instance_uid for p in self._pending):
-            earlier = next(p for p in self._pending if p.parsed.sop_instance_uid == parsed.sop_instance_uid)
+            return False
+        earlier = next((p for p in self._pending if p.parsed.sop_instance_uid == parsed.sop_instance_uid), None)
+        if earlier is not None:  # the same UID twice in one request
             if earlier.sha256 == sha256:
                 self._ok(parsed, ALREADY_STORED)
             else:
                 self._conflict(parsed)
-            return
-        existing = self._existing_sha(parsed.sop_instance_uid)
-        if existing is not None:
-            if existing == sha256:
-                self._ok(parsed, ALREADY_STORED)
-            else:
-                self._conflict(parsed)
-            return
-        key = blob_key(sha256)
-        try:
-            if not self.blobs.exists(key=key):
-                self.blobs.put_file(key=key, source=path)
-        except OSError as exc:
-            log.error("blob store write failed: %s", type(exc).__name__)
-            self._fail(parsed.sop_class_uid, parsed.sop_instance_uid, FailureReason.OUT_OF_RESOURCES,
-                       "the archive could not write the file (storage error); retry later")
-            return
-        self._pending.append(_Accepted(parsed=parsed, meta=meta, sha256=sha256, size=size, key=key))
+            return False
+        self._pending.append(_Accepted(parsed=parsed, meta=meta, sha256=sha256, size=size, key=blob_key(sha256),
+                                       temp=path))
         self._pending_bytes += size
+        return True
 
-    def _existing_sha(self, sop_instance_uid: str) -> str | None:
+    def _existing_shas(self, uids: list[str]) -> dict[str, str]:
         with session_scope(self.engine, readonly=True) as session:
-            return session.exec(
-                select(Instance.sha256).where(
+            rows = session.exec(
+                select(Instance.sop_instance_uid, Instance.sha256).where(
                     Instance.institution_id == self.principal.institution_id,
-                    Instance.sop_instance_uid == sop_instance_uid,
+                    col(Instance.sop_instance_uid).in_(uids),
                 )
-            ).first()
+            ).all()
+        return dict(rows)
+
+    def _make_durable(self, batch: list[_Accepted]) -> list[_Accepted]:
+        """fsync → rename → fsync(dir) for every new blob, several at once: concurrent fsyncs share
+        the file system's journal commits (ext4/XFS), ~10× faster than one after the other.
+        Returns the items whose blob is now durable; the others fail with 0xA700."""
+
+        def store(item: _Accepted) -> _Accepted | None:
+            try:
+                if self.blobs.exists(key=item.key):
+                    item.temp.unlink(missing_ok=True)  # identical bytes are already durable
+                else:
+                    self.blobs.put_file(key=item.key, source=item.temp)
+                return item
+            except OSError as exc:
+                log.error("blob store write failed: %s", type(exc).__name__)
+                item.temp.unlink(missing_ok=True)
+                self._fail(item.parsed.sop_class_uid, item.parsed.sop_instance_uid, FailureReason.OUT_OF_RESOURCES,
+                           "the archive could not write the file (storage error); retry later")
+                return None
+
+        if len(batch) <= 1:
+            results = [store(item) for item in batch]
+        else:
+            with ThreadPoolExecutor(max_workers=min(FSYNC_THREADS, len(batch))) as pool:
+                results = list(pool.map(store, batch))
+        return [item for item in results if item is not None]
 
     # -- step 3 -----------------------------------------------------------------------------------
     def flush(self) -> None:
         """Index the accepted instances in one transaction; their outcomes are final after commit."""
         if not self._pending:
             return
-        batch, self._pending, self._pending_bytes = self._pending, [], 0
+        pending, self._pending, self._pending_bytes = self._pending, [], 0
+        known = self._existing_shas([item.parsed.sop_instance_uid for item in pending])
+        fresh: list[_Accepted] = []
+        for item in pending:
+            existing = known.get(item.parsed.sop_instance_uid)
+            if existing is None:
+                fresh.append(item)
+                continue
+            item.temp.unlink(missing_ok=True)
+            if existing == item.sha256:
+                self._ok(item.parsed, ALREADY_STORED)
+            else:
+                self._conflict(item.parsed)
+        batch = self._make_durable(fresh)
+        if not batch:
+            return
         outcomes: list[tuple[_Accepted, str | None]] = []  # None = stored, else a note / conflict
         conflicts: list[_Accepted] = []
         with session_scope(self.engine) as session:
@@ -328,7 +364,9 @@ class StowBatch:
         return StoreResponse(retrieve_url=retrieve, stored=tuple(self.stored), failed=tuple(self.failed))
 
     def discard(self) -> None:
-        """The request broke off: forget accepted-but-unindexed instances (their blobs stay, unreferenced)."""
+        """Forget accepted-but-unindexed instances and remove their temp files."""
+        for item in self._pending:
+            item.temp.unlink(missing_ok=True)
         self._pending, self._pending_bytes = [], 0
 
 

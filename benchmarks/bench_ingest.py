@@ -18,6 +18,8 @@ rights for a namespace, a ``skipped`` reference line is printed instead.
     python -m benchmarks.bench_ingest        (env: BENCH_INGEST_SLICES=300, BENCH_INGEST_RUNS=3)
 """
 
+# ruff: noqa: S603, S607 - this benchmark starts our own CLI, Orthanc and iproute2/util-linux from PATH
+
 from __future__ import annotations
 
 import json
@@ -127,7 +129,7 @@ def yunying_run(files: list[Path], work: Path, clients: int) -> float:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     env["YUNYING_PUBLIC_URL"] = url
-    log = open(work / f"serve-{port}.log", "wb")  # noqa: SIM115 - closed below
+    log = open(work / f"serve-{port}.log", "wb")
     server = subprocess.Popen([*cli, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env, cwd=ROOT,
                               stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -166,7 +168,7 @@ def orthanc_child(config: dict[str, Any]) -> None:
                    "HttpThreadsCount": 50}
             cfg_path = work / "orthanc.json"
             cfg_path.write_text(json.dumps(cfg))
-            log = open(work / "orthanc.log", "ab")  # noqa: SIM115 - closed below
+            log = open(work / "orthanc.log", "ab")
             proc = subprocess.Popen(["Orthanc", str(cfg_path)], stdout=log, stderr=subprocess.STDOUT)
             base = f"http://127.0.0.1:{port}"
             try:

@@ -8,7 +8,8 @@ read-only session, the access decision's filters, one page of 20, plus the per-k
 on the first page. Goal: p95 ≤ 30 ms.
 
 Environment: ``BENCH_TIMELINE_TOTAL`` (default 1,000,000), ``BENCH_TIMELINE_PERSON`` (2,000),
-``BENCH_TIMELINE_ITER`` (200), ``BENCH_TIMELINE_BACKENDS`` ("sqlite,postgresql").
+``BENCH_TIMELINE_ITER`` (200), ``BENCH_TIMELINE_BACKENDS`` ("sqlite,postgresql"), ``BENCH_TIMELINE_KEEP``
+(a directory: keep the generated databases and reuse them on the next run).
 """
 
 from __future__ import annotations
@@ -193,13 +194,18 @@ def _emit(backend: str, total: int, per_target: int, metric: str, value: float, 
                       "records": total, "person_records": per_target, **extra}), flush=True)
 
 
-def _run_backend(backend: str, url: str, *, total: int, per_target: int, iterations: int) -> None:
+def _run_backend(backend: str, url: str, *, total: int, per_target: int, iterations: int, reuse: bool = False) -> None:
     migrate.upgrade(url)
     engine = make_engine(url)
     try:
-        started = time.perf_counter()
-        person_id = _load(engine, total=total, per_target=per_target)
-        _emit(backend, total, per_target, "load_s", time.perf_counter() - started, "s")
+        with engine.connect() as conn:
+            loaded = conn.execute(text("SELECT count(*) FROM timeline_entry")).scalar_one()
+        if reuse and loaded == total:  # BENCH_TIMELINE_KEEP: measure again without regenerating
+            person_id = f"{1:032x}"
+        else:
+            started = time.perf_counter()
+            person_id = _load(engine, total=total, per_target=per_target)
+            _emit(backend, total, per_target, "load_s", time.perf_counter() - started, "s")
         for name, (p50, p95) in _measure(engine, person_id=person_id, iterations=iterations).items():
             _emit(backend, total, per_target, f"{name}_p50", p50, "ms")
             _emit(backend, total, per_target, f"{name}_p95", p95, "ms", goal_ms=30, ok=p95 <= 30)
@@ -212,10 +218,13 @@ def run() -> None:
     per_target = _env_int("BENCH_TIMELINE_PERSON", 2_000)
     iterations = _env_int("BENCH_TIMELINE_ITER", 200)
     backends = os.environ.get("BENCH_TIMELINE_BACKENDS", "sqlite,postgresql").split(",")
+    keep = os.environ.get("BENCH_TIMELINE_KEEP")  # a directory: keep (and reuse) the generated databases
     if "sqlite" in backends:
         with tempfile.TemporaryDirectory(prefix="yy-bench-timeline-") as tmp:
-            _run_backend("sqlite", f"sqlite:///{Path(tmp) / 'timeline.db'}", total=total, per_target=per_target,
-                         iterations=iterations)
+            folder = Path(keep) if keep else Path(tmp)
+            folder.mkdir(parents=True, exist_ok=True)
+            _run_backend("sqlite", f"sqlite:///{folder / 'timeline.db'}", total=total, per_target=per_target,
+                         iterations=iterations, reuse=bool(keep))
     if "postgresql" in backends:
         base = os.environ.get("YUNYING_BENCH_DATABASE_URL") or os.environ.get("YUNYING_TEST_DATABASE_URL") or PG_DEFAULT
         admin_url = make_url(base)
@@ -223,8 +232,11 @@ def run() -> None:
         admin = make_engine(admin_url.render_as_string(hide_password=False))
         try:
             with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
+                exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
+                if exists and not keep:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                if not exists or not keep:
+                    conn.execute(text(f'CREATE DATABASE "{name}"'))
         except Exception as exc:  # noqa: BLE001 - no PostgreSQL here: say so, keep the SQLite figures
             print(json.dumps({"bench": BENCH, "metric": "skipped", "value": "postgresql", "unit": "",
                               "detail": type(exc).__name__}))
@@ -232,10 +244,11 @@ def run() -> None:
             return
         try:
             _run_backend("postgresql", admin_url.set(database=name).render_as_string(hide_password=False),
-                         total=total, per_target=per_target, iterations=iterations)
+                         total=total, per_target=per_target, iterations=iterations, reuse=bool(keep))
         finally:
-            with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            if not keep:
+                with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             admin.dispose()
 
 

@@ -31,6 +31,8 @@ class TimelineEntry(SQLModel, table=True):
         sa.Index("ix_timeline_entry_person_sort", "person_id", "sort_key"),
         sa.Index("ix_timeline_entry_person_kind_sort", "person_id", "kind", "sort_key"),
         sa.Index("ix_timeline_entry_unmatched", "institution_id", "local_patient_id"),
+        # Covers the per-kind/per-year counts (an index-only scan instead of 2,000 row lookups).
+        sa.Index("ix_timeline_entry_person_kind_year", "person_id", "kind", "year"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)

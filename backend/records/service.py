@@ -21,6 +21,7 @@ from backend.access.service import PersonAccess
 from backend.errors import BadRequest, NotFound
 from backend.ids import new_id, utcnow
 from backend.institutions.models import Institution
+from backend.notify import service as notify
 from backend.people import service as people
 from backend.records import cursor as cursors
 from backend.records import registry
@@ -97,6 +98,7 @@ def sync(*, session: Session, kind: str, ref_id: str) -> TimelineEntry | None:
         entry_id = new_id()
         entry = TimelineEntry(id=entry_id, kind=kind, ref_id=ref_id, occurred_at=summary.occurred_at,
                               year=0, sort_key="", title="")
+    was_visible = entry.person_id is not None
     person_id = summary.person_id or entry.person_id or resolve_person(
         session=session, institution_id=summary.institution_id, local_patient_id=summary.local_patient_id,
         resident_id_index=summary.resident_id_index,
@@ -115,6 +117,10 @@ def sync(*, session: Session, kind: str, ref_id: str) -> TimelineEntry | None:
     entry.updated_at = utcnow()
     session.add(entry)
     session.flush()
+    if person_id and not was_visible:
+        # A record newly on someone's timeline: the people who may read it get a WeChat notice
+        # (outbox row in this transaction; idempotent per record, so ingest's own call adds nothing).
+        notify.notify_new_record(session=session, person_id=person_id, record_id=entry.ref_id, record_kind=kind)
     return entry
 
 

@@ -129,3 +129,20 @@ def test_someone_elses_lab_is_404(client: httpx.Client, app: FastAPI, engine: En
     read_as(app, engine, me)
     assert client.get(f"/api/v1/people/{me}/labs/{hers}").status_code == 404
     assert client.get(f"/api/v1/people/{me}/labs/trends?code=glucose").json()["points"] == []
+
+
+def test_a_new_lab_for_a_bound_person_queues_one_wechat_notice(client: httpx.Client, app: FastAPI,
+                                                               engine: Engine) -> None:
+    from sqlmodel import select
+
+    from backend.db import session_scope
+    from backend.notify.models import Notification
+
+    _, key = hospital(engine, "南京市第一医院")
+    person = register(client, key, "P1", ZHANG_WEI, "张伟")
+    read_as(app, engine, person)  # an account bound to the person
+    lab_id = client.put("/api/v1/institution/lab-reports/N1", headers=key, json=panel()).json()["id"]
+    client.put("/api/v1/institution/lab-reports/N1", headers=key, json=panel(status="amended"))
+    with session_scope(engine) as s:
+        keys = s.exec(select(Notification.event_key).where(Notification.person_id == person)).all()
+    assert keys == [f"record:lab_result:{lab_id}"]

@@ -1,68 +1,84 @@
 // Screenshots of every screen at phone size (390×844, touch), zh and en, normal and large text,
-// against a running backend that serves pwa/dist. API answers are mocked (scripts/mock-api.mjs)
-// until the backend's endpoints land.
-// Usage: BASE_URL=http://127.0.0.1:8012 FIXTURE_DIR=/tmp/fixture OUT=../test-artifacts/pwa-screens npm run screens
+// against a live backend with the demo data (`yunying demo seed`), logging in through the WeChat
+// simulator. Empty and error states use mocked answers (scripts/mock-api.mjs).
+// Usage: BASE_URL=http://127.0.0.1:8012 OUT=../test-artifacts/pwa-screens npm run screens
+//   (the backend's YUNYING_PUBLIC_URL must equal BASE_URL, so the login redirects come back)
 import { mkdir } from 'node:fs/promises'
 import { launch } from './chromium.mjs'
-import { installMocks, ME_BOUND, ME_UNBOUND } from './mock-api.mjs'
+import { installMocks } from './mock-api.mjs'
 
 const BASE = process.env.BASE_URL ?? 'http://127.0.0.1:8012'
 const OUT = process.env.OUT ?? '../test-artifacts/pwa-screens'
-const FIXTURE_DIR = process.env.FIXTURE_DIR
 const ONLY = process.env.ONLY?.split(',')
 await mkdir(OUT, { recursive: true })
-
 const browser = await launch()
 
-async function shot(name, { locale = 'zh-CN', largeText = false, me = ME_BOUND, path, timeline, timelineError, act } = {}) {
+async function login(page, user) {
+  await page.goto(`${BASE}/login?next=/timeline`)
+  await page.locator('button.wechat').click()
+  await page.locator(`a[href*="sim_user=${user}"]`).click() // the simulator's user picker
+  await page.waitForURL((u) => !u.pathname.startsWith('/_sim/') && !u.pathname.startsWith('/auth/'))
+  await page.waitForLoadState('networkidle')
+}
+
+const open = (selector) => async (page) => {
+  await page.locator(selector).first().click()
+  await page.waitForLoadState('networkidle')
+}
+
+async function shot(name, { locale = 'zh-CN', largeText = false, user = 'demo-patient', mocks, path, act } = {}) {
   if (ONLY && !ONLY.some((o) => name.includes(o))) return
   const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 1, isMobile: true, hasTouch: true, locale })
   await ctx.addInitScript((prefs) => localStorage.setItem('yy.prefs', JSON.stringify(prefs)), { locale, largeText })
   const page = await ctx.newPage()
   const errors = []
   page.on('pageerror', (e) => errors.push(String(e)))
-  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()))
-  await installMocks(page, { me, timeline, timelineError, fixtureDir: FIXTURE_DIR })
-  await page.goto(BASE + path, { waitUntil: 'networkidle' })
+  if (user) await login(page, user)
+  if (mocks) await installMocks(page, mocks)
+  if (path) await page.goto(BASE + path, { waitUntil: 'networkidle' })
   if (act) await act(page)
-  await page.waitForTimeout(400)
+  await page.waitForTimeout(500)
   await page.screenshot({ path: `${OUT}/${name}.png` })
-  console.log(`${name}.png  title=${JSON.stringify(await page.title())}  url=${new URL(page.url()).pathname}${errors.length ? '  ERRORS: ' + errors.join(' | ') : ''}`)
+  console.log(`${name}.png  ${JSON.stringify(await page.title())}  ${new URL(page.url()).pathname}${errors.length ? '  ERRORS: ' + errors.join(' | ') : ''}`)
   await ctx.close()
 }
 
 const fillBinding = async (page) => {
   await page.fill('input[name=name]', '王芳')
   await page.fill('input[name=resident_id]', '320102198503120020')
-  await page.getByRole('button', { name: /获取验证码|Send code/ }).click()
-  await page.fill('input[name=otp]', '123456')
+  await page.locator('form .van-field__button button').click()
+  await page.getByRole('status').waitFor()
+  const inbox = await (await page.request.get(`${BASE}/_sim/wechat/inbox`)).json()
+  const sms = inbox.find((m) => m.kind === 'sms')
+  await page.fill('input[name=otp]', sms?.code ?? '000000')
   await page.locator('.consent-check').click()
+}
+
+const viewer = (extra) => async (page) => {
+  await open('.item.kind-imaging_study')(page)
+  await page.locator('a.series').first().click()
+  await page.waitForFunction(() => !document.querySelector('.preparing'), null, { timeout: 60000 })
+  await page.waitForLoadState('networkidle')
+  if (extra) await extra(page)
 }
 
 for (const [sfx, largeText] of [['', false], ['-large', true]]) {
   for (const locale of ['zh-CN', 'en']) {
-    const l = locale === 'en' ? '-en' : ''
-    await shot(`01-login${l}${sfx}`, { locale, largeText, me: null, path: '/timeline' })
-    await shot(`02-binding${l}${sfx}`, { locale, largeText, me: ME_UNBOUND, path: '/timeline' })
-    await shot(`03-binding-filled${l}${sfx}`, { locale, largeText, me: ME_UNBOUND, path: '/bind', act: fillBinding })
-    await shot(`04-timeline-empty${l}${sfx}`, { locale, largeText, path: '/timeline', timeline: { items: [], next_cursor: null, counts: {} } })
-    await shot(`05-timeline${l}${sfx}`, { locale, largeText, path: '/timeline' })
-    await shot(`06-timeline-error${l}${sfx}`, { locale, largeText, path: '/timeline', timelineError: true })
-    await shot(`07-settings${l}${sfx}`, { locale, largeText, path: '/settings' })
-    await shot(`08-study${l}${sfx}`, { locale, largeText, path: '/people/p1/studies/s1' })
-    await shot(`09-lab${l}${sfx}`, { locale, largeText, path: '/people/p1/labs/l1' })
-    await shot(`10-checkup${l}${sfx}`, { locale, largeText, path: '/people/p1/checkups/c1' })
-    if (FIXTURE_DIR) {
-      await shot(`11-viewer${l}${sfx}`, { locale, largeText, path: '/people/p1/studies/s1/series/se1', act: (p) => p.waitForTimeout(800) })
-      await shot(`12-viewer-lung${l}${sfx}`, {
-        locale, largeText, path: '/people/p1/studies/s1/series/se1?frame=60',
-        act: async (p) => { await p.getByRole('button', { name: /肺窗|Lung/ }).click(); await p.waitForTimeout(800) },
-      })
-      await shot(`13-viewer-grid${l}${sfx}`, {
-        locale, largeText, path: '/people/p1/studies/s1/series/se1',
-        act: async (p) => { await p.waitForTimeout(500); await p.getByRole('button', { name: /全部图像|All images/ }).click() },
-      })
-    }
+    const o = { locale, largeText }
+    const l = (n) => `${n}${locale === 'en' ? '-en' : ''}${sfx}`
+    await shot(l('01-login'), { ...o, user: null, path: '/timeline' })
+    await shot(l('02-binding'), { ...o, user: 'demo-new' })
+    await shot(l('03-binding-filled'), { ...o, user: 'demo-new', act: fillBinding })
+    await shot(l('04-timeline-empty'), { ...o, mocks: {}, path: '/timeline' })
+    await shot(l('05-timeline'), o)
+    await shot(l('06-timeline-error'), { ...o, mocks: { timelineError: true }, path: '/timeline' })
+    await shot(l('07-settings'), { ...o, path: '/settings' })
+    await shot(l('08-study'), { ...o, act: open('.item.kind-imaging_study') })
+    await shot(l('09-lab'), { ...o, act: open('.item.kind-lab_result') })
+    await shot(l('10-checkup'), { ...o, act: open('.item.kind-checkup') })
+    await shot(l('11-viewer'), { ...o, act: viewer() })
+    await shot(l('12-viewer-lung'), { ...o, act: viewer(async (p) => { await p.getByRole('button', { name: /^(肺窗|Lung)$/ }).click(); await p.waitForTimeout(1500) }) })
+    await shot(l('13-viewer-grid'), { ...o, act: viewer(async (p) => { await p.locator('.tools button').last().click(); await p.waitForTimeout(1000) }) })
   }
 }
 await browser.close()

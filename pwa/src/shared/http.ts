@@ -20,6 +20,19 @@ export class ApiError extends Error {
   get unauthorized(): boolean {
     return this.status === 401
   }
+
+  /**
+   * The detail in the reader's language. The backend writes details as "中文 (English)." and some
+   * problems carry `message_zh`; show only the half that matches the locale.
+   */
+  localized(locale: string): string {
+    const zh = typeof this.problem.message_zh === 'string' ? this.problem.message_zh : null
+    const m = /^(.*?)\s*\(([^()]*)\)\.?$/.exec(this.message)
+    if (locale.startsWith('zh')) return zh ?? (m ? m[1] : this.message)
+    if (!m) return this.message
+    const en = m[2].trim()
+    return en.charAt(0).toUpperCase() + en.slice(1) + (/[.!?]$/.test(en) ? '' : '.')
+  }
 }
 
 /** A network failure (offline, DNS, aborted by the server): shown as "check your connection". */

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from backend.labs.schemas import Flag, LabReportIn, LabReportOut
-from backend.records.schemas import InstitutionRef
+from backend.records.schemas import HospitalDatetime, InstitutionRef
 
 
 class SectionItemIn(BaseModel):
@@ -40,8 +40,8 @@ class CheckupIn(BaseModel):
     local_patient_id: str = Field(min_length=1, max_length=64)
     package_name: str = Field(min_length=1, max_length=128)
     status: Literal["preliminary", "final", "amended"] = "final"
-    exam_date: datetime
-    reported_at: datetime | None = None
+    exam_date: HospitalDatetime
+    reported_at: HospitalDatetime | None = None
     chief_physician: str | None = Field(default=None, max_length=64)
     sections: list[SectionIn] = Field(default_factory=list, max_length=50)
     conclusions: list[str] = Field(default_factory=list, max_length=100)  # 主检结论

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from backend.records.schemas import InstitutionRef
+from backend.records.schemas import HospitalDatetime, InstitutionRef
 
 # N normal, H/L high/low, HH/LL far out of range, critical (危急值), A abnormal without direction.
 Flag = Literal["N", "H", "L", "HH", "LL", "critical", "A"]
@@ -57,9 +57,9 @@ class LabReportIn(BaseModel):
     panel_name: str = Field(min_length=1, max_length=128)
     specimen: str | None = Field(default=None, max_length=64)
     status: Literal["preliminary", "final", "amended"] = "final"
-    collected_at: datetime | None = None
-    received_at: datetime | None = None
-    reported_at: datetime
+    collected_at: HospitalDatetime | None = None
+    received_at: HospitalDatetime | None = None
+    reported_at: HospitalDatetime
     department: str | None = Field(default=None, max_length=64)
     reporting_physician: str | None = Field(default=None, max_length=64)
     reviewing_physician: str | None = Field(default=None, max_length=64)

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta, timezone
+from typing import Annotated, Any
 
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
+
+_CST = timezone(timedelta(hours=8), "CST")
+
+
+def _assume_china_time(value: datetime) -> datetime:
+    """Hospital systems in the province send local time; a timestamp without an offset is CST (UTC+8)."""
+    return value.replace(tzinfo=_CST) if value.tzinfo is None else value
+
+
+# Use for every timestamp a hospital sends: stored values are always timezone-aware.
+HospitalDatetime = Annotated[datetime, AfterValidator(_assume_china_time)]
 
 
 class InstitutionRef(BaseModel):

@@ -97,6 +97,10 @@ def test_bad_reports_get_clear_4xx_and_nothing_is_stored(client: httpx.Client, e
                       json=report_body()).status_code == 422
     assert client.get(url, headers=key).status_code == 404
     assert client.put(url, headers=key, json=report_body()).status_code == 201
+    naive = client.put("/api/v1/institution/reports/X3", headers=key, json=report_body(reported_at="2024-03-02T10:15"))
+    assert naive.status_code == 201  # no offset: China time, stored aware
+    stored_at = client.get("/api/v1/institution/reports/X3", headers=key).json()["reported_at"]
+    assert stored_at.startswith("2024-03-02T02:15")
     # Another hospital neither sees nor overwrites it: same accession there is its own report.
     assert client.get(url, headers=other_key).status_code == 404
 

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from backend.records.schemas import HospitalDatetime
+
 # DICOM UI: digits and dots, at most 64 characters (PS3.5 §6.2, §9.1).
 UID_PATTERN = r"^[0-9]+(\.[0-9]+)*$"
 ReportStatus = Literal["preliminary", "final", "amended"]
@@ -24,8 +26,8 @@ class ReportIn(BaseModel):
     impression: str = Field(min_length=1, max_length=10000)  # 诊断意见
     reporting_physician: str | None = Field(default=None, max_length=64)
     reviewing_physician: str | None = Field(default=None, max_length=64)
-    reported_at: datetime
-    reviewed_at: datetime | None = None
+    reported_at: HospitalDatetime
+    reviewed_at: HospitalDatetime | None = None
     mutual_recognition_mark: str | None = Field(default=None, max_length=32)
 
 

@@ -20,7 +20,8 @@ def main() -> int:
             importlib.import_module(f"benchmarks.{name}").run()
         except Exception as exc:  # noqa: BLE001 - one failing benchmark must not hide the others
             failed += 1
-            print(json.dumps({"bench": name, "metric": "error", "value": type(exc).__name__, "unit": "", "detail": str(exc)[:300]}))
+            line = {"bench": name, "metric": "error", "value": type(exc).__name__, "unit": "", "detail": str(exc)[:300]}
+            print(json.dumps(line))
         print(f"# {name}: {time.monotonic() - started:.1f} s", file=sys.stderr)
     if not names:
         print(json.dumps({"bench": "none", "metric": "benchmarks", "value": 0, "unit": "count"}))

@@ -43,7 +43,7 @@ run: install
 	$(BIN)/yunying serve --host 127.0.0.1 --port 8000
 
 lint: $(PY_STAMP)
-	$(BIN)/ruff check backend tests
+	$(BIN)/ruff check backend tests benchmarks
 	$(BIN)/mypy
 
 test-sqlite: $(PY_STAMP)

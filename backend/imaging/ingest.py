@@ -202,8 +202,7 @@ class StowBatch:
         conflicts: list[_Accepted] = []
         with session_scope(self.engine) as session:
             touched: dict[str, list[int]] = {}  # study id -> [instances, bytes, new series]
-            for item in batch:
-                verdict = self._index_one(session, item, touched)
+            for item, verdict in self._index(session, batch, touched):
                 if verdict == "conflict":
                     conflicts.append(item)
                 else:
@@ -234,14 +233,56 @@ class StowBatch:
         # Queue background pre-rendering of the series that just grew (previews; a tiny insert, never fails ingest).
         previews_worker.enqueue_studies(engine=self.engine, study_ids=touched)
 
-    def _index_one(self, session: Session, item: _Accepted, touched: dict[str, list[int]]) -> str | None:
-        study = self._study(session, item)
-        self.studies.add(study.study_instance_uid)
-        series, created_series = self._series(session, study, item)
-        row = instance_row(
+    def _index(
+        self, session: Session, batch: list[_Accepted], touched: dict[str, list[int]]
+    ) -> list[tuple[_Accepted, str | None]]:
+        """Insert the batch's rows: all at once in one savepoint (the usual case), else one by one so
+        that a row another client inserted meanwhile only affects that row. Returns (item, verdict):
+        None = stored now, ALREADY_STORED, or "conflict"."""
+        placed: list[tuple[_Accepted, Study, Series, bool]] = []
+        studies: dict[str, Study] = {}
+        series_by_uid: dict[tuple[str, str], Series] = {}
+        for item in batch:
+            study = studies.get(item.parsed.study_instance_uid)
+            if study is None:
+                study = studies[item.parsed.study_instance_uid] = self._study(session, item)
+            else:
+                _earliest_acquisition(study, item.meta)
+            self.studies.add(study.study_instance_uid)
+            series = series_by_uid.get((study.id, item.parsed.series_instance_uid))
+            created = False
+            if series is None:
+                series, created = self._series(session, study, item)
+                series_by_uid[(study.id, item.parsed.series_instance_uid)] = series
+            placed.append((item, study, series, created))
+        try:
+            with session.begin_nested():
+                session.add_all([self._row(item, study, series) for item, study, series, _ in placed])
+            verdicts: list[str | None] = [None] * len(placed)
+        except IntegrityError:
+            verdicts = [self._insert_one(session, self._row(item, study, series), item)
+                        for item, study, series, _ in placed]
+        per_series: dict[str, int] = {}
+        for (item, study, series, created), verdict in zip(placed, verdicts, strict=True):
+            counts = touched.setdefault(study.id, [0, 0, 0])
+            counts[2] += 1 if created else 0
+            if verdict is None:
+                counts[0] += 1
+                counts[1] += item.size
+                per_series[series.id] = per_series.get(series.id, 0) + 1
+        for series_id, count in per_series.items():
+            session.execute(
+                update(Series).where(col(Series.id) == series_id).values(instance_count=Series.instance_count + count)
+            )
+        return [(item, verdict) for (item, _, _, _), verdict in zip(placed, verdicts, strict=True)]
+
+    def _row(self, item: _Accepted, study: Study, series: Series) -> Instance:
+        return instance_row(
             item.parsed, item.meta, institution_id=self.principal.institution_id, study_id=study.id,
             series_id=series.id, key=item.key, sha256=item.sha256, size=item.size,
         )
+
+    def _insert_one(self, session: Session, row: Instance, item: _Accepted) -> str | None:
         try:
             with session.begin_nested():
                 session.add(row)
@@ -253,13 +294,6 @@ class StowBatch:
                 )
             ).first()
             return ALREADY_STORED if existing == item.sha256 else "conflict"
-        counts = touched.setdefault(study.id, [0, 0, 0])
-        counts[0] += 1
-        counts[1] += item.size
-        counts[2] += 1 if created_series else 0
-        session.execute(
-            update(Series).where(col(Series.id) == series.id).values(instance_count=Series.instance_count + 1)
-        )
         return None
 
     def _study(self, session: Session, item: _Accepted) -> Study:
@@ -269,10 +303,7 @@ class StowBatch:
         )
         found = session.exec(query).first()
         if found is not None:
-            acquired = item.meta.acquired_at
-            if acquired is not None and (found.acquired_at is None or acquired < found.acquired_at):
-                found.acquired_at = acquired
-                session.add(found)
+            _earliest_acquisition(found, item.meta)
             return found
         study = study_row(item.meta, institution_id=self.principal.institution_id, study_uid=uid)
         study.resident_id_index = (
@@ -368,6 +399,13 @@ class StowBatch:
         for item in self._pending:
             item.temp.unlink(missing_ok=True)
         self._pending, self._pending_bytes = [], 0
+
+
+def _earliest_acquisition(study: Study, meta: InstanceMetadata) -> None:
+    # The 12-hour rule measures from the earliest acquisition time of any instance of the study.
+    acquired = meta.acquired_at
+    if acquired is not None and (study.acquired_at is None or acquired < study.acquired_at):
+        study.acquired_at = acquired
 
 
 def _refresh_modalities(session: Session, study_id: str) -> None:

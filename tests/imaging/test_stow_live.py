@@ -168,3 +168,33 @@ def test_killed_mid_upload_leaves_no_partial_instance_and_reupload_completes(
     with session_scope(engine) as s:
         study = s.exec(select(Study)).one()
         assert study.instance_count == 300 and study.series_count == 1
+
+
+def test_concurrent_uploads_of_one_study_end_in_one_study(
+    live_server_factory: Callable[..., Any], engine: Engine, tmp_path: Path
+) -> None:
+    key = hospital(engine).api_key
+    files = synthetic.write_ct_series(out_dir=tmp_path / "ct", seed=3, slices=40, size=64)
+    # Four clients, overlapping halves (every instance sent twice), against two worker processes.
+    shares = [files[:30], files[10:], files[::2], files[1::2]]
+    results: list[int] = []
+
+    def send(share: list[Path], url: str) -> None:
+        body = multipart_body([p.read_bytes() for p in share])
+        r = httpx.post(f"{url}/dicomweb/studies", content=body, timeout=120,
+                       headers={"Authorization": f"Bearer {key}", "Content-Type": content_type()})
+        results.append(r.status_code)
+
+    with live_server_factory(workers=2) as server:
+        threads = [threading.Thread(target=send, args=(share, server.url)) for share in shares]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert results == [200, 200, 200, 200]
+    assert _count(engine) == (1, 1, 40)
+    with session_scope(engine) as s:
+        study = s.exec(select(Study)).one()
+        series = s.exec(select(Series)).one()
+    assert (study.instance_count, study.series_count, series.instance_count) == (40, 1, 40)
+    assert study.total_bytes == sum(p.stat().st_size for p in files)

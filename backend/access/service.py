@@ -132,9 +132,11 @@ def people_for_account(*, session: Session, account_id: str) -> list[tuple[str, 
     return people
 
 
-def accounts_for_person(*, session: Session, person_id: str) -> list[tuple[str, str]]:
+def accounts_for_person(*, session: Session, person_id: str, kind: str | None = None) -> list[tuple[str, str]]:
     """Every account that may read this person's records, as (account_id, relation) — who gets told
-    when a new record arrives. Grants join here with the family issue."""
+    when a new record arrives. Relatives count while their grant is active and its scope covers
+    ``kind`` (without a kind: only relatives whose scope is every kind, so a lab-only proxy never
+    learns that an imaging study exists)."""
     rows = session.exec(
         select(Binding.account_id).where(Binding.person_id == person_id, Binding.revoked_at.is_(None))  # type: ignore[union-attr]
     ).all()
@@ -142,7 +144,11 @@ def accounts_for_person(*, session: Session, person_id: str) -> list[tuple[str, 
     grants = session.exec(
         select(Grant).where(Grant.grantor_person_id == person_id, col(Grant.status).in_(LIVE_STATUSES))
     ).all()
-    found += [(g.grantee_account_id, g.relationship) for g in grants if family_rules.effective_status(g) == ACTIVE]
+    for grant in grants:
+        kinds = family_rules.scope_kinds(grant.scope, grant.kinds)
+        covered = kinds is None or (kind is not None and kind in kinds)
+        if covered and family_rules.effective_status(grant) == ACTIVE:
+            found.append((grant.grantee_account_id, grant.relationship))
     return found
 
 

@@ -101,11 +101,11 @@ def accept_invitation(token: Token, session: SessionDep, principal: CurrentPrinc
 
 @router.post("/grant-requests", response_model=RequestOut, status_code=202,
              summary="Ask a person for access (the answer never says whether they exist)")
-def request_access(body: RequestIn, session: SessionDep, settings: SettingsDep,
+def request_access(request: Request, body: RequestIn, session: SessionDep, settings: SettingsDep,
                    principal: CurrentPrincipal) -> RequestOut:
     who = require_account(principal)
-    service.request_access(session, settings=settings, account_id=who.account_id, name=body.name,
-                           resident_id=body.resident_id, terms=_terms(body))
+    service.request_access(session, settings=settings, state=state_for(request, settings), account_id=who.account_id,
+                           name=body.name, resident_id=body.resident_id, terms=_terms(body))
     return RequestOut()
 
 

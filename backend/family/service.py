@@ -17,9 +17,10 @@ from backend.access import audit
 from backend.access.principals import AccountPrincipal
 from backend.access.service import PersonAccess, bound_person_id
 from backend.auth.models import Binding
+from backend.auth.shared_state import SharedState
 from backend.config import Settings
 from backend.crypto import lookup_digest, random_token
-from backend.errors import Conflict, Forbidden, Gone, NotFound, Unprocessable
+from backend.errors import Conflict, Forbidden, Gone, NotFound, TooManyRequests, Unprocessable
 from backend.family import notices, rules
 from backend.family.models import (
     ACTIVE,
@@ -174,13 +175,19 @@ def accept_invitation(session: Session, *, token: str, account_id: str) -> Grant
 
 # --- request ------------------------------------------------------------------------------------
 
-def request_access(session: Session, *, settings: Settings, account_id: str, name: str, resident_id: str,
-                   terms: Terms) -> None:
+REQUEST_LIMIT = 10  # requests per account per hour: each may send someone a WeChat notice
+
+
+def request_access(session: Session, *, settings: Settings, state: SharedState, account_id: str, name: str,
+                   resident_id: str, terms: Terms) -> None:
     """A relative asks. The answer never says whether the person exists: nothing is returned, and a
     request that matches nobody (or repeats a pending one) is silently dropped."""
     from backend.family import otp
 
     kinds = check_terms(terms)
+    if not state.hit(f"grant-request:account:{account_id}", window=timedelta(hours=1), limit=REQUEST_LIMIT,
+                     session=session):
+        raise TooManyRequests("申请过于频繁，请稍后再试 (too many requests).", code="grant-request-rate-limited")
     rid = otp.parse(resident_id)
     person = session.exec(select(Person).where(
         Person.resident_id_index == otp.binding._target_index(settings, rid))).first()

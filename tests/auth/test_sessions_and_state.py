@@ -55,7 +55,7 @@ def test_state_cookie_binds_the_browser(settings: Settings) -> None:
     assert oauth.check_state(settings, cookie=cookie, state=state) == "/x"
     for bad_cookie, bad_state, kind in (
         (None, state, "state-missing"),
-        (cookie, "X" + state[1:], "state-mismatch"),
+        (cookie, ("Y" if state[0] == "X" else "X") + state[1:], "state-mismatch"),
         (cookie[:-1] + ("0" if cookie[-1] != "0" else "1"), state, "state-mismatch"),  # tampered signature
     ):
         with pytest.raises(oauth.LoginProblem) as problem:

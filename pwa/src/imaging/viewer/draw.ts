@@ -15,11 +15,18 @@ export function fromDecoded(image: Decoded): Source {
   return { img: image, sx: 0, sy: 0, sw: w, sh: h }
 }
 
-/** Resizes the backing store to the element's size × devicePixelRatio; true when it changed. */
-export function fitCanvas(canvas: HTMLCanvasElement): boolean {
-  const dpr = Math.min(window.devicePixelRatio || 1, 3)
-  const w = Math.round(canvas.clientWidth * dpr)
-  const h = Math.round(canvas.clientHeight * dpr)
+const MAX_BACKING_PIXELS = 8e6 // ~32 MB of RGBA: bounded even when zoomed on a 3× phone
+
+/**
+ * Resizes the backing store to the element's size × devicePixelRatio × `zoom` (the CSS scale the
+ * canvas is shown at, so a zoomed image stays sharp), capped; true when it changed.
+ */
+export function fitCanvas(canvas: HTMLCanvasElement, zoom = 1): boolean {
+  let k = Math.min(window.devicePixelRatio || 1, 3) * Math.max(1, zoom)
+  const area = canvas.clientWidth * canvas.clientHeight * k * k
+  if (area > MAX_BACKING_PIXELS) k *= Math.sqrt(MAX_BACKING_PIXELS / area)
+  const w = Math.round(canvas.clientWidth * k)
+  const h = Math.round(canvas.clientHeight * k)
   if (canvas.width === w && canvas.height === h) return false
   canvas.width = w
   canvas.height = h

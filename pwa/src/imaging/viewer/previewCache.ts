@@ -106,6 +106,16 @@ export class PreviewCache {
       })
   }
 
+  /** Stop fetching but keep what is decoded (shown until the replacing cache has the frame). */
+  freeze(): void {
+    for (const [f, e] of this.entries) {
+      if (e.controller) {
+        e.controller.abort()
+        this.entries.delete(f)
+      }
+    }
+  }
+
   /** Window or series changed: every held image is for the old parameters. */
   clear(): void {
     for (const e of this.entries.values()) {

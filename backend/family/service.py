@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from backend.access import audit
@@ -162,13 +163,21 @@ def accept_invitation(session: Session, *, token: str, account_id: str) -> Grant
     if row.created_by_account_id == account_id:
         raise Unprocessable("不能接受自己发出的邀请 (you cannot accept your own invitation).", code="own-invitation")
     ensure_grantable(session, person_id=row.person_id, account_id=account_id)
+    now = utcnow()
+    # Single use even under concurrent accepts: claim the row with a compare-and-set first.
+    claimed = session.execute(
+        update(Invitation).where(col(Invitation.id) == row.id, col(Invitation.used_at).is_(None))
+        .values(used_at=now, used_by_account_id=account_id)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        raise Gone("该邀请已被使用 (this invitation was already used).", code="invitation-used")
+    session.refresh(row)
     terms = Terms(relationship=row.relationship, scope=row.scope, expires_at=row.grant_expires_at,
                   may_share=row.may_share, may_grant=row.may_grant)
-    now = utcnow()
     grant = new_grant(session, person_id=row.person_id, account_id=account_id, terms=terms, kinds=row.kinds,
                       kind=INVITATION, status=ACTIVE, created_by=account_id, consent_method="invitation",
                       consent_account_id=row.created_by_account_id, consented_at=row.created_at)
-    row.used_at, row.used_by_account_id, row.grant_id = now, account_id, grant.id
+    row.grant_id = grant.id
     session.add(row)
     return grant
 

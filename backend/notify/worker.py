@@ -8,6 +8,7 @@ import threading
 
 from fastapi import FastAPI
 
+from backend.auth.housekeeping import prune
 from backend.notify.service import dispatch_pending
 from backend.wechat.client import http_factory
 
@@ -15,10 +16,17 @@ log = logging.getLogger("yunying.notify")
 INTERVAL_SECONDS = 3.0
 
 
+PRUNE_EVERY = 200  # rounds (~10 minutes)
+
+
 def _loop(app: FastAPI, stop: threading.Event) -> None:
+    rounds = 0
     while not stop.wait(INTERVAL_SECONDS):
+        rounds += 1
         try:
             dispatch_pending(settings=app.state.settings, engine=app.state.engine, http=http_factory(app.state))
+            if rounds % PRUNE_EVERY == 0:
+                prune(engine=app.state.engine)
         except Exception:  # keep the loop alive; the next round retries
             log.exception("notification dispatch failed")
 

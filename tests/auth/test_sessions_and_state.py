@@ -130,3 +130,15 @@ def test_shared_state_database(engine) -> None:  # type: ignore[no-untyped-def]
 
 def test_shared_state_redis(redis_url: str) -> None:
     _exercise(RedisState(redis_url))
+
+
+def test_housekeeping_prunes_only_old_rows(engine) -> None:  # type: ignore[no-untyped-def]
+    from backend.auth.housekeeping import prune
+
+    state = DatabaseState(engine)
+    assert state.acquire("old", ttl=timedelta(seconds=-1)) is not None
+    assert state.acquire("live", ttl=timedelta(minutes=5)) is not None
+    assert state.hit("recent", window=timedelta(hours=1), limit=5)
+    assert prune(engine=engine) == 1  # the expired lease only
+    assert state.acquire("live", ttl=timedelta(minutes=5)) is None  # still held
+    assert prune(engine=engine, now=utcnow() + timedelta(days=2)) == 2  # then the lease and the rate event

@@ -119,8 +119,13 @@ def test_imaging_only_scope_hides_other_kinds(client, engine, settings) -> None:
     daughter_h = h.cookie_headers(engine, settings, daughter)
     inv = _invite(client, owner_h, father, scope="kinds", kinds=["lab_result"])
     assert client.post(f"/api/v1/invitations/{inv['token']}/accept", headers=daughter_h).status_code == 201
-    items = client.get(f"/api/v1/people/{father}/timeline", headers=daughter_h).json()["items"]
-    assert items == []  # the study exists but lab results only were granted
+    page = client.get(f"/api/v1/people/{father}/timeline", headers=daughter_h).json()
+    assert page["items"] == [] and page["counts"]["total"] == 0  # the study exists; lab results only were granted
+    bundle = client.get(f"/api/v1/people/{father}/export/fhir", headers=daughter_h)
+    assert bundle.status_code == 200
+    assert not [e for e in bundle.json().get("entry", []) if e["resource"]["resourceType"] == "ImagingStudy"]
+    owner_bundle = client.get(f"/api/v1/people/{father}/export/fhir", headers=owner_h).json()
+    assert [e for e in owner_bundle["entry"] if e["resource"]["resourceType"] == "ImagingStudy"]
     owner_items = client.get(f"/api/v1/people/{father}/timeline", headers=owner_h).json()["items"]
     assert len(owner_items) == 1
     study_id = owner_items[0]["ref_id"]

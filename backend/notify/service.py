@@ -94,6 +94,11 @@ def dispatch_pending(*, settings: Settings, engine: Engine, http: HttpFactory | 
     moving its ``next_attempt_at`` forward before sending."""
     now = now or utcnow()
     counts = {SENT: 0, REFUSED: 0, FAILED: 0, "retry": 0}
+    with session_scope(engine, readonly=True) as session:  # the common case: nothing due, no write lock
+        if session.exec(select(Notification.id).where(
+            Notification.status == PENDING, col(Notification.next_attempt_at) <= now
+        ).limit(1)).first() is None:
+            return counts
     with session_scope(engine) as session:
         due = session.exec(
             select(Notification).where(Notification.status == PENDING, col(Notification.next_attempt_at) <= now)

@@ -117,6 +117,12 @@ def test_time_travel_14_pending_until_teen_confirms_and_18_ends(client, engine, 
         assert client.get(timeline, headers=mother_h).status_code == 404
         assert client.get(f"/api/v1/people/{child}/grants", headers=teen_h).json()[0]["status"] == "ended"
         assert client.get(timeline, headers=teen_h).status_code == 200  # the adult's own access is untouched
+        # ... unless the adult grants anew: the ended guardianship does not block a fresh invitation
+        inv = client.post(f"/api/v1/people/{child}/invitations", headers=teen_h, json={"relationship": "parent"})
+        accepted = client.post(f"/api/v1/invitations/{inv.json()['token']}/accept", headers=mother_h)
+        assert accepted.status_code == 201 and accepted.json()["kind"] == "invitation"
+        assert client.get(timeline, headers=mother_h).status_code == 200
+        assert h.grant_row(engine, grant_id).status == "ended"
 
 
 def test_teen_declines_guardian(client, engine, settings) -> None:

@@ -14,11 +14,9 @@ The order of operations is the whole point (DESIGN.md rule 3):
    durable; a crash before the commit leaves only an unreferenced blob, which the next upload of
    the same bytes simply reuses.
 
-Concurrency: unique keys ``(institution_id, study_instance_uid)``, ``(study_id, series_instance_uid)``
-and ``(institution_id, sop_instance_uid)`` decide races between clients; the loser's insert fails in
-its savepoint and it continues with the winner's row. Counters are updated with ``x = x + n`` so
-concurrent batches add up. Blob writes and parsing happen outside the database transaction so the
-SQLite write lock (BEGIN IMMEDIATE) is held only for the inserts.
+Concurrency (several clients uploading one study, any number of workers) is decided by unique
+keys; see :mod:`backend.imaging.index`, which writes the rows. Parsing and blob writes happen outside
+the database transaction so the SQLite write lock (BEGIN IMMEDIATE) is held only for the inserts.
 """
 
 from __future__ import annotations
@@ -28,26 +26,22 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from backend.access import audit
 from backend.access.principals import InstitutionPrincipal
 from backend.config import Settings
 from backend.db import session_scope
-from backend.ids import utcnow
-from backend.imaging import matching, record_kind
+from backend.imaging import matching
 from backend.imaging.dicom.dicomjson import FailedInstance, StoredInstance, StoreResponse, instance_url, study_url
 from backend.imaging.dicom.errors import DicomRejected, FailureReason
-from backend.imaging.dicom.metadata import InstanceMetadata, extract_metadata
+from backend.imaging.dicom.metadata import extract_metadata
 from backend.imaging.dicom.multipart import Part
 from backend.imaging.dicom.parse import ParsedInstance, ParseLimits, parse_instance
-from backend.imaging.models import Instance, Series, Study
+from backend.imaging.index import ALREADY_STORED, CONFLICT, MATCHED_KEY, Accepted, Indexer
+from backend.imaging.models import Instance
 from backend.imaging.previews import worker as previews_worker
-from backend.imaging.rows import instance_row, series_row, study_row
-from backend.people import service as people
 from backend.storage.service import LocalBlobStore
 
 log = logging.getLogger("yunying.ingest")
@@ -55,22 +49,11 @@ log = logging.getLogger("yunying.ingest")
 BATCH = 64  # instances per index transaction
 BATCH_BYTES = 256 * 1024**2
 FSYNC_THREADS = 8
-ALREADY_STORED = "already stored"
 
 
 def blob_key(sha256: str) -> str:
     """Content address of an original: identical bytes share one blob, different bytes never collide."""
     return f"dicom/{sha256[:2]}/{sha256[2:4]}/{sha256}"
-
-
-@dataclass(slots=True)
-class _Accepted:
-    parsed: ParsedInstance
-    meta: InstanceMetadata
-    sha256: str
-    size: int
-    key: str
-    temp: Path  # the uploaded part, inside the blob store's .tmp (same file system: rename works)
 
 
 @dataclass
@@ -86,7 +69,7 @@ class StowBatch:
     stored: list[StoredInstance] = field(default_factory=list)
     failed: list[FailedInstance] = field(default_factory=list)
     studies: set[str] = field(default_factory=set)
-    _pending: list[_Accepted] = field(default_factory=list)
+    _pending: list[Accepted] = field(default_factory=list)
     _pending_bytes: int = 0
 
     @property
@@ -136,7 +119,7 @@ class StowBatch:
             else:
                 self._conflict(parsed)
             return False
-        self._pending.append(_Accepted(parsed=parsed, meta=meta, sha256=sha256, size=size, key=blob_key(sha256),
+        self._pending.append(Accepted(parsed=parsed, meta=meta, sha256=sha256, size=size, key=blob_key(sha256),
                                        temp=path))
         self._pending_bytes += size
         return True
@@ -151,12 +134,12 @@ class StowBatch:
             ).all()
         return dict(rows)
 
-    def _make_durable(self, batch: list[_Accepted]) -> list[_Accepted]:
+    def _make_durable(self, batch: list[Accepted]) -> list[Accepted]:
         """fsync → rename → fsync(dir) for every new blob, several at once: concurrent fsyncs share
         the file system's journal commits (ext4/XFS), ~10× faster than one after the other.
         Returns the items whose blob is now durable; the others fail with 0xA700."""
 
-        def store(item: _Accepted) -> _Accepted | None:
+        def store(item: Accepted) -> Accepted | None:
             try:
                 if self.blobs.exists(key=item.key):
                     item.temp.unlink(missing_ok=True)  # identical bytes are already durable
@@ -184,7 +167,7 @@ class StowBatch:
             return
         pending, self._pending, self._pending_bytes = self._pending, [], 0
         known = self._existing_shas([item.parsed.sop_instance_uid for item in pending])
-        fresh: list[_Accepted] = []
+        fresh: list[Accepted] = []
         for item in pending:
             existing = known.get(item.parsed.sop_instance_uid)
             if existing is None:
@@ -198,32 +181,22 @@ class StowBatch:
         batch = self._make_durable(fresh)
         if not batch:
             return
-        outcomes: list[tuple[_Accepted, str | None]] = []  # None = stored, else a note / conflict
-        conflicts: list[_Accepted] = []
+        outcomes: list[tuple[Accepted, str | None]] = []  # None = stored, else a note
+        conflicts: list[Accepted] = []
         with session_scope(self.engine) as session:
-            touched: dict[str, list[int]] = {}  # study id -> [instances, bytes, new series]
-            for item, verdict in self._index(session, batch, touched):
-                if verdict == "conflict":
+            indexer = Indexer(session=session, settings=self.settings,
+                              institution_id=self.principal.institution_id)
+            for item, verdict in indexer.index(batch):
+                if verdict == CONFLICT:
                     conflicts.append(item)
                 else:
                     outcomes.append((item, verdict))
-            now = utcnow()
-            for study_id, (count, size, new_series) in touched.items():
-                session.execute(
-                    update(Study)
-                    .where(col(Study.id) == study_id)
-                    .values(
-                        instance_count=Study.instance_count + count,
-                        total_bytes=Study.total_bytes + size,
-                        series_count=Study.series_count + new_series,
-                        last_received_at=now,
-                    )
-                )
-                _refresh_modalities(session, study_id)
-                _announce_to_timeline(session, study_id)
+            indexer.finish()
             for item in conflicts:
                 self._audit_conflict(session, item.parsed)
-            matched = session.info.pop("yunying_matched_studies", [])
+            matched = session.info.pop(MATCHED_KEY, [])
+        touched = indexer.touched
+        self.studies |= indexer.study_uids
         for item, note in outcomes:
             self._ok(item.parsed, note)
         for item in conflicts:
@@ -232,130 +205,6 @@ class StowBatch:
             matching.announce(engine=self.engine, matched=matched)
         # Queue background pre-rendering of the series that just grew (previews; a tiny insert, never fails ingest).
         previews_worker.enqueue_studies(engine=self.engine, study_ids=touched)
-
-    def _index(
-        self, session: Session, batch: list[_Accepted], touched: dict[str, list[int]]
-    ) -> list[tuple[_Accepted, str | None]]:
-        """Insert the batch's rows: all at once in one savepoint (the usual case), else one by one so
-        that a row another client inserted meanwhile only affects that row. Returns (item, verdict):
-        None = stored now, ALREADY_STORED, or "conflict"."""
-        placed: list[tuple[_Accepted, Study, Series, bool]] = []
-        studies: dict[str, Study] = {}
-        series_by_uid: dict[tuple[str, str], Series] = {}
-        for item in batch:
-            study = studies.get(item.parsed.study_instance_uid)
-            if study is None:
-                study = studies[item.parsed.study_instance_uid] = self._study(session, item)
-            else:
-                _earliest_acquisition(study, item.meta)
-            self.studies.add(study.study_instance_uid)
-            series = series_by_uid.get((study.id, item.parsed.series_instance_uid))
-            created = False
-            if series is None:
-                series, created = self._series(session, study, item)
-                series_by_uid[(study.id, item.parsed.series_instance_uid)] = series
-            placed.append((item, study, series, created))
-        try:
-            with session.begin_nested():
-                session.add_all([self._row(item, study, series) for item, study, series, _ in placed])
-            verdicts: list[str | None] = [None] * len(placed)
-        except IntegrityError:
-            verdicts = [self._insert_one(session, self._row(item, study, series), item)
-                        for item, study, series, _ in placed]
-        per_series: dict[str, int] = {}
-        for (item, study, series, created), verdict in zip(placed, verdicts, strict=True):
-            counts = touched.setdefault(study.id, [0, 0, 0])
-            counts[2] += 1 if created else 0
-            if verdict is None:
-                counts[0] += 1
-                counts[1] += item.size
-                per_series[series.id] = per_series.get(series.id, 0) + 1
-        for series_id, count in per_series.items():
-            session.execute(
-                update(Series).where(col(Series.id) == series_id).values(instance_count=Series.instance_count + count)
-            )
-        return [(item, verdict) for (item, _, _, _), verdict in zip(placed, verdicts, strict=True)]
-
-    def _row(self, item: _Accepted, study: Study, series: Series) -> Instance:
-        return instance_row(
-            item.parsed, item.meta, institution_id=self.principal.institution_id, study_id=study.id,
-            series_id=series.id, key=item.key, sha256=item.sha256, size=item.size,
-        )
-
-    def _insert_one(self, session: Session, row: Instance, item: _Accepted) -> str | None:
-        try:
-            with session.begin_nested():
-                session.add(row)
-        except IntegrityError:
-            existing = session.exec(
-                select(Instance.sha256).where(
-                    Instance.institution_id == self.principal.institution_id,
-                    Instance.sop_instance_uid == item.parsed.sop_instance_uid,
-                )
-            ).first()
-            return ALREADY_STORED if existing == item.sha256 else "conflict"
-        return None
-
-    def _study(self, session: Session, item: _Accepted) -> Study:
-        uid = item.parsed.study_instance_uid
-        query = select(Study).where(
-            Study.institution_id == self.principal.institution_id, Study.study_instance_uid == uid
-        )
-        found = session.exec(query).first()
-        if found is not None:
-            _earliest_acquisition(found, item.meta)
-            return found
-        study = study_row(item.meta, institution_id=self.principal.institution_id, study_uid=uid)
-        study.resident_id_index = (
-            people.resident_id_index(settings=self.settings, resident_id=item.meta.patient.resident_id)
-            if item.meta.patient.resident_id
-            else None
-        )
-        try:
-            with session.begin_nested():
-                session.add(study)
-        except IntegrityError:
-            winner = session.exec(query).first()
-            if winner is None:
-                raise
-            return winner
-        self._match(session, study, item.meta)
-        return study
-
-    def _match(self, session: Session, study: Study, meta: InstanceMetadata) -> None:
-        person_id = people.resolve_person(
-            session=session, institution_id=study.institution_id, local_patient_id=study.local_patient_id,
-            resident_id_index=study.resident_id_index,
-        )
-        if person_id is None and meta.patient.resident_id:
-            person_id = people.link_by_resident_id(
-                session=session, settings=self.settings, institution_id=study.institution_id,
-                local_patient_id=study.local_patient_id, resident_id=meta.patient.resident_id,
-                name=meta.patient.display_name,
-            )
-        if person_id is not None:
-            session.refresh(study)
-            if study.person_id is None:
-                study.person_id, study.matched_at = person_id, utcnow()
-                session.add(study)
-                session.info.setdefault("yunying_matched_studies", []).append((person_id, study.id))
-
-    def _series(self, session: Session, study: Study, item: _Accepted) -> tuple[Series, bool]:
-        uid = item.parsed.series_instance_uid
-        query = select(Series).where(Series.study_id == study.id, Series.series_instance_uid == uid)
-        found = session.exec(query).first()
-        if found is not None:
-            return found, False
-        series = series_row(item.meta, study_id=study.id, series_uid=uid)
-        try:
-            with session.begin_nested():
-                session.add(series)
-        except IntegrityError:
-            winner = session.exec(query).first()
-            if winner is None:
-                raise
-            return winner, False
-        return series, True
 
     # -- outcomes ---------------------------------------------------------------------------------
     def _ok(self, parsed: ParsedInstance, note: str | None) -> None:
@@ -400,24 +249,3 @@ class StowBatch:
             item.temp.unlink(missing_ok=True)
         self._pending, self._pending_bytes = [], 0
 
-
-def _earliest_acquisition(study: Study, meta: InstanceMetadata) -> None:
-    # The 12-hour rule measures from the earliest acquisition time of any instance of the study.
-    acquired = meta.acquired_at
-    if acquired is not None and (study.acquired_at is None or acquired < study.acquired_at):
-        study.acquired_at = acquired
-
-
-def _refresh_modalities(session: Session, study_id: str) -> None:
-    # Runs after this transaction's UPDATE locked the study row, so it sees every committed series.
-    found = session.exec(select(Series.modality).where(Series.study_id == study_id).distinct()).all()
-    modalities = "\\".join(sorted({m for m in found if m}))[:128] or None
-    session.execute(update(Study).where(col(Study.id) == study_id).values(modalities=modalities))
-
-
-def _announce_to_timeline(session: Session, study_id: str) -> None:
-    # Timeline entry + waiting diagnostic reports (records helper's hook, backend/imaging/record_kind.py).
-    study = session.get(Study, study_id)
-    if study is not None:
-        session.refresh(study)  # the bulk UPDATEs above bypassed the identity map
-        record_kind.study_changed(session=session, study=study)

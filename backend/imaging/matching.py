@@ -39,21 +39,15 @@ def match_waiting_studies(*, session: Session, institution_id: str, local_patien
 
 
 def announce(*, engine: Engine, matched: list[tuple[str, str]]) -> None:
-    """Tell the people concerned that new studies arrived (WeChat template message), after commit.
+    """Tell the people concerned that new studies arrived (WeChat template message outbox), after the
+    ingest transaction committed. A failure to notify never fails an upload: the study is stored.
+    ``notify_new_record`` dedupes by record, so the timeline's own notice for the study is not doubled."""
+    from backend.notify import service as notify  # late: notify depends on access, which imports imaging models
 
-    Uses ``backend.notify.service.notify_new_record`` when that module is present; a failure to
-    notify never fails an upload (the study is already stored).
-    """
-    try:
-        from backend.notify import service as notify
-    except ImportError:
-        return
-    send = getattr(notify, "notify_new_record", None)
-    if send is None:
-        return
     for person_id, study_id in matched:
         try:
             with session_scope(engine) as session:
-                send(session=session, person_id=person_id, kind="imaging_study", record_id=study_id)
-        except Exception:  # noqa: BLE001
-            log.warning("notification for a new study failed", exc_info=False)
+                notify.notify_new_record(session=session, person_id=person_id, record_id=study_id,
+                                         record_kind="imaging_study")
+        except Exception:  # noqa: BLE001 - logged, never raised into the upload
+            log.warning("notification for a new study failed")

@@ -17,6 +17,7 @@ from backend.notify import models as notify_models
 from backend.people import models as people_models
 from backend.records import models as records_models
 from backend.wechat import models as wechat_models
+from backend.sharing import models as sharing_models
 
 __all__ = [
     "access_models",
@@ -33,4 +34,5 @@ __all__ = [
     "report_models",
     "wechat_models",
     "wechat_simulator_models",
+    "sharing_models",
 ]

@@ -24,12 +24,15 @@ from backend.access.principals import (
     InstitutionPrincipal,
     OperatorPrincipal,
     Principal,
+    SharePrincipal,
 )
 from backend.auth.models import Binding
 from backend.errors import NotFound
 from backend.family import rules as family_rules
 from backend.family.models import ACTIVE, GUARDIAN, LIVE_STATUSES, Grant
+from backend.ids import utcnow
 from backend.people.models import Person
+from backend.sharing import rules as share_rules
 
 SELF = "self"
 
@@ -48,6 +51,7 @@ class PersonAccess:
     may_share: bool = False
     may_grant: bool = False
     guardian: bool = False  # through a guardianship of a minor (may read the access log, manage grants)
+    reports: bool = True  # False: a share made without reports (study detail / report.pdf leave them out)
 
     def allows_kind(self, kind: str) -> bool:
         return self.kinds is None or kind in self.kinds
@@ -106,6 +110,20 @@ def _account_access(session: Session, principal: AccountPrincipal, person_id: st
     return None
 
 
+def _share_access(session: Session, principal: SharePrincipal, person_id: str) -> PersonAccess | None:
+    """A doctor's share session reads exactly its share's person and studies, only imaging, never
+    writes (the resolver refuses unsafe methods), and only while the share is live: the share row is
+    read on every request, so a revocation ends sessions that are already open."""
+    share = share_rules.session_share(session, share_id=principal.share_id, session_id=principal.session_id)
+    if share is None or share.person_id != person_id:
+        return None
+    return PersonAccess(
+        person_id=person_id, principal=principal, relation="share", via_share_id=share.id,
+        kinds=frozenset({share_rules.SHARED_KIND}), study_ids=share_rules.study_ids(session, share_id=share.id),
+        reports=share.include_reports,
+    )
+
+
 def authorize_person(*, session: Session, principal: Principal, person_id: str) -> PersonAccess:
     """Decide, or raise NotFound. The only place that answers this question."""
     decision: PersonAccess | None = None
@@ -113,6 +131,8 @@ def authorize_person(*, session: Session, principal: Principal, person_id: str) 
         decision = _account_access(session, principal, person_id)
     elif isinstance(principal, OperatorPrincipal):
         decision = PersonAccess(person_id=person_id, principal=principal, relation="operator")
+    elif isinstance(principal, SharePrincipal):
+        decision = _share_access(session, principal, person_id)
     if decision is None or session.get(Person, person_id) is None:
         raise NotFound("No such person.", code="person-not-found")
     return decision
@@ -155,9 +175,22 @@ def accounts_for_person(*, session: Session, person_id: str, kind: str | None = 
 def dicomweb_study_filter(*, principal: Principal) -> ColumnElement[bool]:
     """THE answer to "which studies may this principal see through DICOMweb (QIDO/WADO)": a SQL
     condition on ``imaging_study``. For now a hospital sees exactly what it uploaded; everyone else
-    nothing (the share issue extends this to share sessions, here and nowhere else)."""
+    nothing — except a live share session, which sees exactly its share's studies of its person."""
     from backend.imaging.models import Study  # access sits above the models; imported late to stay light
+    from backend.sharing.models import Share, ShareSession, ShareStudy
 
     if isinstance(principal, InstitutionPrincipal):
         return col(Study.institution_id) == principal.institution_id
+    if isinstance(principal, SharePrincipal):
+        # The same conditions as share_rules.session_share, in SQL (QIDO filters with it in one query).
+        now = utcnow()
+        live = (
+            select(ShareStudy.study_id)
+            .join(Share, col(Share.id) == col(ShareStudy.share_id))
+            .join(ShareSession, col(ShareSession.share_id) == col(Share.id))
+            .where(col(Share.id) == principal.share_id, col(Share.revoked_at).is_(None), col(Share.expires_at) > now,
+                   col(ShareSession.id) == principal.session_id, col(ShareSession.expires_at) > now)
+        )
+        owner = select(Share.person_id).where(col(Share.id) == principal.share_id).scalar_subquery()
+        return col(Study.id).in_(live) & (col(Study.person_id) == owner)
     return false()

@@ -24,11 +24,15 @@ from backend.labs import router as labs_router
 from backend.people import router as people_router
 from backend.records import router as records_router
 from backend.wechat import router as wechat_router
+from backend.sharing import pages as share_pages
+from backend.sharing import router as sharing_router
+from backend.sharing.web import resolve_share
 
 # Principal resolvers in order of precedence (a hospital's bearer key, a browser session …).
 PRINCIPAL_RESOLVERS: list[PrincipalResolver] = [
     principal_from_api_key,
     resolve_account,
+    resolve_share,  # only on the shared person's routes, /api/v1/share/ and DICOMweb (sharing/web.py)
 ]
 
 
@@ -55,6 +59,8 @@ def include_routers(app: FastAPI, settings: Settings) -> None:
 
 
 def _include_wechat(app: FastAPI, settings: Settings) -> None:
+    api_v1.include_router(sharing_router.router)
+    app.include_router(share_pages.router)
     """WeChat login, the message endpoint, the notification dispatcher, and (never in production:
     config refuses it) the WeChat simulator."""
     from backend.notify import worker

@@ -1,0 +1,166 @@
+"""``/s/{token}``: the doctor's entry, server-rendered (no JavaScript, any browser, no WeChat).
+
+GET shows the access-code form when the share has one, else opens the share at once; either way the
+answer that opens it sets the ``yy_share`` cookie and redirects to ``/doctor`` — a URL without the
+token, so it does not linger in the address bar, history or screenshots. ``POST /s/{token}/session``
+takes the code as a form (the page) or as JSON ``{access_code}`` (CONTRACT.md).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy.engine import Engine
+
+from backend.auth.shared_state import SharedState, shared_state
+from backend.config import Settings
+from backend.db import session_scope
+from backend.errors import AppError, BadRequest, NotFound
+from backend.sharing import entry, rules
+from backend.sharing.schemas import SessionCreate, SessionCreated
+from backend.sharing.web import DOCTOR_HOME, current_share, set_share_cookie
+
+router = APIRouter(tags=["sharing: doctor entry"])
+NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+MAX_BODY = 4096
+
+_STYLE = (
+    "body{font-family:-apple-system,'PingFang SC','Microsoft YaHei',sans-serif;margin:0;background:#f4f6f8;"
+    "color:#1f2933}main{max-width:420px;margin:12vh auto;padding:32px;background:#fff;border-radius:12px;"
+    "box-shadow:0 2px 12px rgba(0,0,0,.08)}h1{font-size:22px;margin:0 0 12px}p{line-height:1.6}"
+    ".en{color:#6b7280;font-size:14px}input{font-size:28px;letter-spacing:8px;width:100%;padding:10px;"
+    "box-sizing:border-box;text-align:center}button{margin-top:16px;width:100%;padding:12px;font-size:18px;"
+    "background:#1668dc;color:#fff;border:0;border-radius:8px}.err{color:#b42318}"
+)
+
+
+def _page(title_zh: str, title_en: str, body: str = "", *, status: int = 200) -> HTMLResponse:
+    doc = (
+        f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width,initial-scale=1">'
+        f'<meta name="referrer" content="no-referrer">'
+        f'<meta name="robots" content="noindex"><title>{html.escape(title_zh)} · 云影</title><style>{_STYLE}</style>'
+        f'</head><body><main><h1>{html.escape(title_zh)}</h1><p class="en">{html.escape(title_en)}</p>{body}</main>'
+        f"</body></html>"
+    )
+    return HTMLResponse(doc, status_code=status, headers=NO_STORE)
+
+
+def _code_page(token: str, *, error: str | None = None, status: int = 200) -> HTMLResponse:
+    message = f'<p class="err">{html.escape(error)}</p>' if error else ""
+    form = (
+        f'<p>患者为这份影像设置了 6 位访问码，请向患者索取。</p>{message}'
+        f'<form method="post" action="/s/{html.escape(token)}/session" autocomplete="off">'
+        f'<input name="access_code" inputmode="numeric" pattern="[0-9]{{6}}" maxlength="6" required autofocus '
+        f'aria-label="访问码 (access code)"><button type="submit">查看影像 (View)</button></form>'
+    )
+    return _page("请输入访问码", "Enter the access code the patient gave you.", form, status=status)
+
+
+def _error_page(error: AppError) -> HTMLResponse:
+    zh = str(error.extra.get("message_zh") or error.detail)
+    response = _page(zh, error.detail, status=error.status)
+    response.headers.update(error.headers)
+    return response
+
+
+def _deps(request: Request) -> tuple[Engine, Settings, SharedState, str | None]:
+    settings: Settings = request.app.state.settings
+    engine: Engine = request.app.state.engine
+    state = shared_state(redis_url=settings.redis_url, engine=engine)
+    return engine, settings, state, request.client.host if request.client else None
+
+
+def _unknown(state: SharedState, address: str | None) -> NotFound:
+    entry.count_failure(state, address=address)
+    return NotFound("This link is not valid.", code="share-not-found", message_zh="链接无效，请向患者核对。")
+
+
+def _opened_response(request: Request, settings: Settings, opened: entry.Opened, *, as_json: bool) -> Response:
+    response: Response
+    if as_json:
+        body = SessionCreated(redirect=DOCTOR_HOME, expires_at=opened.expires_at)
+        response = JSONResponse(body.model_dump(mode="json"), headers=NO_STORE)
+    else:
+        response = RedirectResponse(DOCTOR_HOME, status_code=303, headers=NO_STORE)
+    set_share_cookie(response, settings, opened)
+    return response
+
+
+def _already_in(request: Request, engine: Engine, share_id: str) -> bool:
+    with session_scope(engine, readonly=True) as session:
+        principal = current_share(request, session)
+    return principal is not None and principal.share_id == share_id
+
+
+@router.get("/s/{token}", include_in_schema=False)
+def open_link(token: str, request: Request) -> Response:
+    engine, settings, state, address = _deps(request)
+    try:
+        entry.check_address(state, address=address)
+        found = entry.lookup(engine=engine, token=token)
+        if found is None:
+            raise _unknown(state, address)
+        if _already_in(request, engine, found.share_id):  # a reload: no second open counted
+            return RedirectResponse(DOCTOR_HOME, status_code=303, headers=NO_STORE)
+        if found.status != rules.ACTIVE:
+            raise entry.gone(found.status)
+        if found.needs_code:
+            return _code_page(token)
+        opened = entry.open_share(engine=engine, share_id=found.share_id,
+                                  user_agent=request.headers.get("user-agent"))
+    except AppError as error:
+        return _error_page(error)
+    return _opened_response(request, settings, opened, as_json=False)
+
+
+async def _read_code(request: Request) -> tuple[str | None, bool]:
+    """The submitted code and whether the caller speaks JSON (the API) or a form (the page)."""
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise BadRequest("Body too large.", code="share-body")
+    if (request.headers.get("content-type") or "").startswith("application/json"):
+        try:
+            body = SessionCreate.model_validate(json.loads(raw or b"{}"))
+        except ValueError:
+            raise BadRequest("Body must be {\"access_code\": \"123456\"}.", code="share-body") from None
+        return body.access_code, True
+    values = parse_qs(raw.decode("utf-8", "replace"))
+    codes = values.get("access_code") or []
+    return (codes[0] if codes else None), False
+
+
+@router.post("/s/{token}/session", response_model=SessionCreated, summary="Exchange a share link for a session",
+             responses={303: {"description": "form post: redirect to the doctor view"}, 410: {}, 403: {}, 429: {}})
+async def start_session(token: str, request: Request) -> Response:
+    """``{access_code}`` → the ``yy_share`` cookie (HttpOnly, short-lived). 403 wrong code, 429 locked
+    (5 wrong codes: 15 minutes) or this address blocked, 410 expired / withdrawn / used up, 404 unknown."""
+    from starlette.concurrency import run_in_threadpool
+
+    as_json = True
+    try:
+        code, as_json = await _read_code(request)
+        return await run_in_threadpool(_start_session, request, token, code, as_json)
+    except AppError as error:
+        if as_json:
+            raise
+        if error.code == "share-code-wrong":
+            return _code_page(token, error="访问码错误，请重新输入 (wrong code).", status=403)
+        return _error_page(error)
+
+
+def _start_session(request: Request, token: str, code: str | None, as_json: bool) -> Response:
+    engine, settings, state, address = _deps(request)
+    entry.check_address(state, address=address)
+    found = entry.lookup(engine=engine, token=token)
+    if found is None:
+        raise _unknown(state, address)
+    if found.status != rules.ACTIVE:
+        raise entry.gone(found.status)
+    entry.check_code(engine=engine, state=state, share_id=found.share_id, code=code, address=address)
+    opened = entry.open_share(engine=engine, share_id=found.share_id, user_agent=request.headers.get("user-agent"))
+    return _opened_response(request, settings, opened, as_json=as_json)

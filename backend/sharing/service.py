@@ -1,0 +1,201 @@
+"""The patient's side of sharing: create, list (with who opened what, when), revoke, extend.
+
+Only the person (or a relative whose grant has ``may_share``) creates and manages shares — the access
+policy's ``PersonAccess.may_share`` decides. The token is returned once and never stored (only its
+lookup digest); so is the access code (argon2 hash).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import secrets
+from datetime import date, datetime, time, timedelta
+
+import segno
+from sqlalchemy import or_
+from sqlmodel import Session, col, select
+
+from backend.access import audit
+from backend.access.models import AuditEvent
+from backend.access.principals import AccountPrincipal
+from backend.access.service import PersonAccess, authorize_person
+from backend.config import Settings
+from backend.crypto import decrypt, encrypt, hash_secret, lookup_digest, random_token
+from backend.errors import BadRequest, Forbidden, NotFound, Unprocessable
+from backend.ids import utcnow
+from backend.records import service as records
+from backend.records.service import CST
+from backend.sharing import rules
+from backend.sharing.models import Share, ShareSession, ShareStudy
+from backend.sharing.schemas import ExpiresIn, ShareCreate, ShareCreated, ShareOpen, ShareOut, ShareView
+
+PRESETS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "72h": timedelta(hours=72), "7d": timedelta(days=7)}
+MIN_CUSTOM = timedelta(minutes=5)
+MAX_EXPIRY = timedelta(days=30)
+NOTE_AAD = b"share-note"
+LOG_LIMIT = 200
+
+
+def expiry_delta(expires_in: ExpiresIn) -> timedelta:
+    if isinstance(expires_in, str):
+        return PRESETS[expires_in]
+    delta = timedelta(seconds=expires_in)
+    if not MIN_CUSTOM <= delta <= MAX_EXPIRY:
+        raise BadRequest("expires_in must be between 5 minutes and 30 days (seconds).", code="share-expiry-range",
+                         message_zh="有效期须在 5 分钟到 30 天之间。")
+    return delta
+
+
+def share_url(settings: Settings, token: str) -> str:
+    return f"{settings.public_url.rstrip('/')}/s/{token}"
+
+
+def _qr(url: str) -> tuple[str, str]:
+    code = segno.make(url, error="m")
+    svg = io.BytesIO()
+    code.save(svg, kind="svg", scale=4, border=2, xmldecl=False)
+    png = io.BytesIO()
+    code.save(png, kind="png", scale=6, border=2)
+    return svg.getvalue().decode(), "data:image/png;base64," + base64.b64encode(png.getvalue()).decode()
+
+
+def _require_sharer(access: PersonAccess) -> AccountPrincipal:
+    if not access.may_share or not isinstance(access.principal, AccountPrincipal):
+        raise Forbidden("You may not share this person's records.", code="share-not-allowed",
+                        message_zh="您无权分享此人的检查。")
+    return access.principal
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=CST)
+
+
+def _chosen_studies(session: Session, access: PersonAccess, body: ShareCreate) -> tuple[str, list[str]]:
+    """The studies a new share covers, checked against what the sharer may read (a study of another
+    person, or one their grant does not cover, is the same 404 as an unknown id)."""
+    if body.all == bool(body.study_ids):
+        raise BadRequest("Give either study_ids or all=true.", code="share-scope",
+                         message_zh="请选择要分享的检查，或选择全部影像。")
+    if body.study_ids:
+        ids = list(dict.fromkeys(body.study_ids))
+        for study_id in ids:
+            records.require_entry(session=session, access=access, kind=rules.SHARED_KIND, ref_id=study_id)
+        return "studies", ids
+    if body.date_from and body.date_to and body.date_from > body.date_to:
+        raise BadRequest("date_from must not be after date_to.", code="invalid-date-range")
+    entries = records.person_entries(session=session, access=access, kind=rules.SHARED_KIND)
+    low = _day_start(body.date_from) if body.date_from else None
+    high = _day_start(body.date_to + timedelta(days=1)) if body.date_to else None
+    ids = [e.ref_id for e in entries if (low is None or rules.aware(e.occurred_at) >= low)
+           and (high is None or rules.aware(e.occurred_at) < high)]
+    if not ids:
+        raise Unprocessable("No imaging studies in that range.", code="share-empty",
+                            message_zh="所选时间段内没有影像检查。")
+    return "range", ids
+
+
+def create(*, session: Session, settings: Settings, access: PersonAccess, body: ShareCreate) -> ShareCreated:
+    sharer = _require_sharer(access)
+    scope, study_ids = _chosen_studies(session, access, body)
+    token = random_token(rules.TOKEN_PREFIX, nbytes=24)  # 192 bits
+    code = f"{secrets.randbelow(1_000_000):06d}" if body.with_access_code else None
+    key = settings.secret_bytes("encryption_key")
+    share = Share(
+        person_id=access.person_id, created_by_account_id=sharer.account_id, token_digest=lookup_digest(token),
+        code_hash=hash_secret(code) if code else None, scope=scope, date_from=body.date_from, date_to=body.date_to,
+        include_reports=body.include_reports, allow_download=body.allow_download,
+        note_cipher=encrypt(key=key, plaintext=body.note, associated_data=NOTE_AAD) if body.note else None,
+        expires_at=utcnow() + expiry_delta(body.expires_in), max_opens=body.max_opens,
+    )
+    session.add(share)
+    session.flush()
+    for study_id in study_ids:
+        session.add(ShareStudy(share_id=share.id, study_id=study_id))
+    access.audit(session, event_type="share.create", action=audit.CREATE, object_type="share", object_id=share.id,
+                 detail={"studies": len(study_ids), "code": bool(code), "download": body.allow_download,
+                         "max_opens": body.max_opens})
+    url = share_url(settings, token)
+    svg, png = _qr(url)
+    return ShareCreated(id=share.id, url=url, access_code=code, expires_at=share.expires_at, study_ids=study_ids,
+                        qr_svg=svg, qr_png=png)
+
+
+def _log(session: Session, share: Share) -> tuple[list[ShareOpen], list[ShareView]]:
+    opens = session.exec(select(ShareSession).where(ShareSession.share_id == share.id)
+                         .order_by(col(ShareSession.created_at).desc()).limit(LOG_LIMIT)).all()
+    # Reads through the patient API carry via_share_id; DICOMweb's are recorded with the share as actor.
+    events = session.exec(
+        select(AuditEvent)
+        .where(or_(col(AuditEvent.via_share_id) == share.id,
+                   (col(AuditEvent.actor_kind) == "share") & (col(AuditEvent.actor_id) == share.id)))
+        .order_by(col(AuditEvent.seq).desc()).limit(LOG_LIMIT)
+    ).all()
+    return (
+        [ShareOpen(at=rules.aware(o.created_at), user_agent=o.user_agent) for o in opens],
+        [ShareView(at=rules.aware(e.at), event_type=e.event_type, object_type=e.object_type, object_id=e.object_id,
+                   user_agent=e.user_agent) for e in events if e.event_type != "share.create"],
+    )
+
+
+def share_out(session: Session, settings: Settings, share: Share) -> ShareOut:
+    opens, views = _log(session, share)
+    note = None
+    if share.note_cipher:
+        note = decrypt(key=settings.secret_bytes("encryption_key"), ciphertext=share.note_cipher,
+                       associated_data=NOTE_AAD)
+    return ShareOut(
+        id=share.id, status=rules.status(share), created_at=rules.aware(share.created_at),
+        expires_at=rules.aware(share.expires_at),
+        revoked_at=rules.aware(share.revoked_at) if share.revoked_at else None, scope=share.scope,
+        date_from=share.date_from, date_to=share.date_to,
+        study_ids=sorted(rules.study_ids(session, share_id=share.id)), include_reports=share.include_reports,
+        allow_download=share.allow_download, has_access_code=share.code_hash is not None, max_opens=share.max_opens,
+        opens=share.opens, first_opened_at=rules.aware(share.first_opened_at) if share.first_opened_at else None,
+        note=note, open_log=opens, views=views,
+    )
+
+
+def list_shares(*, session: Session, settings: Settings, access: PersonAccess) -> list[ShareOut]:
+    _require_sharer(access)
+    shares = session.exec(select(Share).where(Share.person_id == access.person_id)
+                          .order_by(col(Share.created_at).desc())).all()
+    access.audit(session, event_type="share.list", object_type="share", detail={"shares": len(shares)})
+    return [share_out(session, settings, s) for s in shares]
+
+
+def _managed(session: Session, principal: AccountPrincipal, share_id: str) -> tuple[Share, PersonAccess]:
+    """A share the principal may manage; anything else — another person's share included — is a 404."""
+    share = session.get(Share, share_id)
+    if share is None:
+        raise NotFound("No such share.", code="share-not-found")
+    try:
+        access = authorize_person(session=session, principal=principal, person_id=share.person_id)
+    except NotFound:
+        raise NotFound("No such share.", code="share-not-found") from None
+    if not access.may_share:
+        raise NotFound("No such share.", code="share-not-found")
+    return share, access
+
+
+def revoke(*, session: Session, principal: AccountPrincipal, share_id: str) -> None:
+    """Immediate: the policy reads ``revoked_at`` on every request of every open session."""
+    share, access = _managed(session, principal, share_id)
+    if share.revoked_at is None:
+        share.revoked_at = share.updated_at = utcnow()
+        session.add(share)
+        access.audit(session, event_type="share.revoke", action=audit.UPDATE, object_type="share", object_id=share.id)
+
+
+def extend(*, session: Session, settings: Settings, principal: AccountPrincipal, share_id: str,
+           expires_in: ExpiresIn) -> ShareOut:
+    """A new expiry counted from now (never more than 30 days away). A revoked share stays revoked."""
+    share, access = _managed(session, principal, share_id)
+    if share.revoked_at is not None:
+        raise Forbidden("A withdrawn share cannot be extended.", code="share-revoked",
+                        message_zh="此分享已撤回，不能延期。")
+    share.expires_at = utcnow() + expiry_delta(expires_in)
+    share.updated_at = utcnow()
+    session.add(share)
+    access.audit(session, event_type="share.extend", action=audit.UPDATE, object_type="share", object_id=share.id)
+    return share_out(session, settings, share)

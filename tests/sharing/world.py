@@ -1,0 +1,112 @@
+"""A patient with two real CT studies (the dcmqi 3-slice CT, and the same slices re-identified as a
+second study), a second patient with one, and the accounts around them — for the share tests."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import pydicom
+from pydicom.uid import generate_uid
+from sqlalchemy.engine import Engine
+from sqlmodel import col, select
+
+from backend.config import Settings
+from backend.db import session_scope
+from backend.imaging.models import Study
+from tests.conftest import DICOM
+from tests.family import helpers as h
+
+CT_3SLICE = sorted((DICOM / "dcmqi" / "ct-3slice").glob("*.dcm"))
+PATIENT_ID = "99000"  # PatientID in the ct-3slice files
+BOUNDARY = "yy-share-boundary"
+TOKEN_RE = re.compile(r"/s/(yys_[A-Za-z0-9_-]+)$")
+
+
+def _multipart(parts: list[bytes]) -> bytes:
+    out = bytearray()
+    for data in parts:
+        out += f"--{BOUNDARY}\r\nContent-Type: application/dicom\r\n\r\n".encode() + data + b"\r\n"
+    return bytes(out + f"--{BOUNDARY}--\r\n".encode())
+
+
+def ct_copy(*, patient_id: str, study_uid: str) -> list[bytes]:
+    """The fixture CT as another study: new study/series/instance UIDs, the given PatientID."""
+    import io
+
+    series_uid = generate_uid()
+    out = []
+    for path in CT_3SLICE:
+        ds = pydicom.dcmread(path)
+        ds.PatientID = patient_id
+        ds.StudyInstanceUID = study_uid
+        ds.SeriesInstanceUID = series_uid
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        buffer = io.BytesIO()
+        ds.save_as(buffer, enforce_file_format=True)
+        out.append(buffer.getvalue())
+    return out
+
+
+@dataclass
+class ShareWorld:
+    client: Any
+    engine: Engine
+    settings: Settings
+    inst: h.Hospital
+    person_id: str = ""
+    other_person_id: str = ""
+    owner: str = ""
+    stranger: str = ""
+    studies: dict[str, str] = field(default_factory=dict)  # "a", "b", "other" → study id
+    uids: dict[str, str] = field(default_factory=dict)  # same keys → StudyInstanceUID
+
+    def owner_headers(self) -> dict[str, str]:
+        return h.cookie_headers(self.engine, self.settings, self.owner)
+
+    def headers_of(self, account_id: str) -> dict[str, str]:
+        return h.cookie_headers(self.engine, self.settings, account_id)
+
+    def create(self, *, status: int = 201, headers: dict[str, str] | None = None, **body: Any) -> dict[str, Any]:
+        body.setdefault("study_ids", [self.studies["a"]])
+        res = self.client.post(f"/api/v1/people/{self.person_id}/shares", json=body,
+                               headers=headers or self.owner_headers())
+        assert res.status_code == status, res.text
+        return dict(res.json())
+
+    def upload(self, parts: list[bytes]) -> None:
+        res = self.client.post("/dicomweb/studies", content=_multipart(parts), headers={
+            **self.inst.headers, "Content-Type": f'multipart/related; type="application/dicom"; boundary={BOUNDARY}'})
+        assert res.status_code == 200, res.text
+
+
+def token_of(url: str) -> str:
+    found = TOKEN_RE.search(url)
+    assert found, url
+    return found.group(1)
+
+
+def build(client: Any, engine: Engine, settings: Settings) -> ShareWorld:
+    inst = h.hospital(engine)
+    world = ShareWorld(client=client, engine=engine, settings=settings, inst=inst)
+    born = h.years_ago(62, days=40)
+    world.person_id = h.person(engine, settings, inst, local_id=PATIENT_ID, resident_id=h.rid_for(born, sequence=11),
+                               name="张伟")
+    world.other_person_id = h.person(engine, settings, inst, local_id="OTHER-1",
+                                     resident_id=h.rid_for(h.years_ago(40), sequence=12), name="李强")
+    world.owner = h.account(engine, "share-owner", bind_to=world.person_id)
+    world.stranger = h.account(engine, "share-stranger", bind_to=world.other_person_id)
+    world.uids = {"a": str(pydicom.dcmread(CT_3SLICE[0], stop_before_pixels=True).StudyInstanceUID),
+                  "b": generate_uid(), "other": generate_uid()}
+    world.upload([p.read_bytes() for p in CT_3SLICE])
+    world.upload(ct_copy(patient_id=PATIENT_ID, study_uid=world.uids["b"]))
+    world.upload(ct_copy(patient_id="OTHER-1", study_uid=world.uids["other"]))
+    with session_scope(engine, readonly=True) as s:
+        rows = s.exec(select(Study.id, Study.study_instance_uid, Study.person_id)
+                      .where(col(Study.study_instance_uid).in_(list(world.uids.values())))).all()
+    by_uid = {uid: (sid, pid) for sid, uid, pid in rows}
+    for key, uid in world.uids.items():
+        world.studies[key] = by_uid[uid][0]
+    assert by_uid[world.uids["a"]][1] == world.person_id and by_uid[world.uids["other"]][1] == world.other_person_id
+    return world

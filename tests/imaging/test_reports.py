@@ -101,6 +101,10 @@ def test_bad_reports_get_clear_4xx_and_nothing_is_stored(client: httpx.Client, e
     assert naive.status_code == 201  # no offset: China time, stored aware
     stored_at = client.get("/api/v1/institution/reports/X3", headers=key).json()["reported_at"]
     assert stored_at.startswith("2024-03-02T02:15")
+    with_uid = client.put("/api/v1/institution/reports/X4", headers=key, json=report_body(study_instance_uid="1.2.3"))
+    assert with_uid.status_code == 201
+    moved = client.put("/api/v1/institution/reports/X4", headers=key, json=report_body(study_instance_uid="1.2.4"))
+    assert moved.status_code == 409 and moved.json()["type"].endswith("report-study-conflict")
     # Another hospital neither sees nor overwrites it: same accession there is its own report.
     assert client.get(url, headers=other_key).status_code == 404
 

@@ -14,10 +14,11 @@ from backend.imaging.reports import models as report_models
 from backend.institutions import models as institution_models
 from backend.labs import models as lab_models
 from backend.notify import models as notify_models
+from backend.pdf import models as pdf_models
 from backend.people import models as people_models
 from backend.records import models as records_models
-from backend.wechat import models as wechat_models
 from backend.sharing import models as sharing_models
+from backend.wechat import models as wechat_models
 
 __all__ = [
     "access_models",
@@ -28,11 +29,12 @@ __all__ = [
     "institution_models",
     "lab_models",
     "notify_models",
+    "pdf_models",
     "people_models",
     "preview_models",
     "records_models",
     "report_models",
+    "sharing_models",
     "wechat_models",
     "wechat_simulator_models",
-    "sharing_models",
 ]

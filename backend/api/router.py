@@ -21,18 +21,19 @@ from backend.imaging.previews import worker as previews_worker
 from backend.imaging.reports import router as reports_router
 from backend.institutions.deps import principal_from_api_key
 from backend.labs import router as labs_router
+from backend.pdf import router as pdf_router
 from backend.people import router as people_router
 from backend.records import router as records_router
-from backend.wechat import router as wechat_router
 from backend.sharing import pages as share_pages
 from backend.sharing import router as sharing_router
 from backend.sharing.web import resolve_share
+from backend.wechat import router as wechat_router
 
 # Principal resolvers in order of precedence (a hospital's bearer key, a browser session …).
 PRINCIPAL_RESOLVERS: list[PrincipalResolver] = [
     principal_from_api_key,
-    resolve_account,
     resolve_share,  # only on the shared person's routes, /api/v1/share/ and DICOMweb (sharing/web.py)
+    resolve_account,
 ]
 
 
@@ -41,6 +42,8 @@ def include_routers(app: FastAPI, settings: Settings) -> None:
     app.include_router(imaging_rendered.router)  # before the WADO-RS routes: more specific paths
     app.include_router(imaging_router.router)
     previews_worker.install(app)  # render worker pool + pre-render dispatcher (startup/shutdown)
+    app.include_router(pdf_router.public_router)  # GET /v/{code}: PDF verification (public)
+    pdf_router.install(app)  # PDF renderer warm-up in a background thread at startup
     _include_wechat(app, settings)
     api_v1 = APIRouter(prefix="/api/v1")
     api_v1.include_router(people_router.router)
@@ -49,18 +52,19 @@ def include_routers(app: FastAPI, settings: Settings) -> None:
     api_v1.include_router(imaging_record_router.router)
     api_v1.include_router(previews_router.router)
     api_v1.include_router(labs_router.router)
+    api_v1.include_router(pdf_router.router)
     api_v1.include_router(checkups_router.router)
     api_v1.include_router(fhir_router.router)
     api_v1.include_router(auth_router.api_router)
     api_v1.include_router(family_router.router)
     api_v1.include_router(access_router.router)
     api_v1.include_router(wechat_router.api_router)
+    api_v1.include_router(sharing_router.router)
+    app.include_router(share_pages.router)
     app.include_router(api_v1)
 
 
 def _include_wechat(app: FastAPI, settings: Settings) -> None:
-    api_v1.include_router(sharing_router.router)
-    app.include_router(share_pages.router)
     """WeChat login, the message endpoint, the notification dispatcher, and (never in production:
     config refuses it) the WeChat simulator."""
     from backend.notify import worker

@@ -1,0 +1,11 @@
+"""Query parameters of the PDF routes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import Query
+
+Lang = Literal["zh-CN", "en"]
+LangQuery = Annotated[Lang, Query(description="Labels of the document: zh-CN (default) or en.")]
+DownloadQuery = Annotated[bool, Query(description="true: Content-Disposition attachment (save), else inline.")]

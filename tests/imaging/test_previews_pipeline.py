@@ -123,3 +123,18 @@ def test_a_crash_mid_write_never_leaves_a_served_file(app: FastAPI, engine: Engi
         assert runtime.cache.get(spec.relpath) is None and not target.exists()
         again = client.get(f"/api/v1/people/{person}/previews/{inst.id}/0/default/256.jpg")
         assert again.status_code == 200 and again.content == r.content
+
+
+def test_pixel_limit_is_a_clear_4xx_or_a_placeholder(app: FastAPI, engine: Engine, tmp_path: Path) -> None:
+    from backend.imaging.rendering import Limits
+
+    paths = write_ct_series(out_dir=tmp_path, seed=13, slices=2, size=64)
+    with started(app, pool=None) as client:
+        person, _ = patient_with_study(client, app, engine, paths)
+        inst = instances_of(engine, series_of(engine, study_of(engine, person).id)[0].id)[0]
+        app.state.previews.limits = Limits(max_pixels=1000, max_frame_pixels=1000)
+        r = client.get(f"/api/v1/people/{person}/previews/{inst.id}/0/default/256.jpg")
+        assert r.status_code == 422 and r.json()["type"].endswith("preview-limit-exceeded"), r.text
+        assert "超过" in r.json()["message_zh"]
+        thumb = client.get(f"/api/v1/people/{person}/previews/{inst.id}/0/default/128.jpg?placeholder=1")
+        assert thumb.status_code == 200 and thumb.headers["x-preview-error"] == "limit_exceeded"

@@ -90,9 +90,15 @@ class DerivedCache:
         same request does not burn a worker again; errors are versioned like the images."""
         self.write(relpath + ERROR_SUFFIX, json.dumps(detail, ensure_ascii=False).encode())
 
-    def get_error(self, relpath: str) -> dict[str, Any] | None:
+    def get_error(self, relpath: str, *, max_age_s: float = 3600.0) -> dict[str, Any] | None:
+        """A remembered failure, for an hour: limits and load change, so failures are retried later."""
         p = self.get(relpath + ERROR_SUFFIX)
         if p is None:
+            return None
+        try:
+            if p.stat().st_mtime < time.time() - max_age_s:
+                return None
+        except OSError:
             return None
         try:
             value = json.loads(p.read_bytes())

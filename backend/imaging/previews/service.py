@@ -146,7 +146,8 @@ def person_series(*, session: Session, principal: Principal, person_id: str,
 def instance_ref(blobs: LocalBlobStore, instance: Instance) -> jobs.InstanceRef:
     return jobs.InstanceRef(path=str(blobs.path(key=instance.blob_key)), sha256=instance.sha256,
                             transfer_syntax_uid=instance.transfer_syntax_uid,
-                            pixel_data_offset=instance.pixel_data_offset, encapsulated=instance.pixel_encapsulated)
+                            pixel_data_offset=instance.pixel_data_offset, encapsulated=instance.pixel_encapsulated,
+                            fragments=tuple((int(o), int(n)) for o, n in instance.pixel_fragments or ()) or None)
 
 
 def check_frame(instance: Instance, frame: int) -> None:

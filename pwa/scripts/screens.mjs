@@ -47,7 +47,9 @@ const fillBinding = async (page) => {
   await page.fill('input[name=name]', '王芳')
   await page.fill('input[name=resident_id]', '320102198503120020')
   await page.locator('form .van-field__button button').click()
-  await page.getByRole('status').waitFor()
+  // The code is sent (status) or refused, e.g. rate-limited after many runs (alert): shoot either.
+  await page.locator('[role=status], [role=alert]').first().waitFor()
+  if (await page.getByRole('alert').count()) return
   const inbox = await (await page.request.get(`${BASE}/_sim/wechat/inbox`)).json()
   const sms = inbox.find((m) => m.kind === 'sms')
   await page.fill('input[name=otp]', sms?.code ?? '000000')

@@ -167,6 +167,7 @@ export async function getLab(personId: string, id: string, signal?: AbortSignal)
   return {
     id: r.id, title: r.panel_name, collected_at: r.collected_at ?? r.reported_at, institution: r.institution?.name ?? null,
     status: r.status, items: r.items.map(labItem),
+    report_pdf_url: `${V1}/people/${enc(personId)}/labs/${enc(id)}/report.pdf`,
   }
 }
 

@@ -386,6 +386,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v/{code}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Verify Page
+         * @description Anyone holding a printed report: is this code genuine, and what does the platform say the report is?
+         */
+        get: operations["verify_page_v__code__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/auth/wechat/start": {
         parameters: {
             query?: never;
@@ -448,6 +468,27 @@ export interface paths {
         put?: never;
         /** End this session (takes effect at once) */
         post: operations["logout_auth_logout_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/s/{token}/session": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Exchange a share link for a session
+         * @description ``{access_code}`` → the ``yy_share`` cookie (HttpOnly, short-lived). 403 wrong code, 429 locked
+         *     (5 wrong codes: 15 minutes) or this address blocked, 410 expired / withdrawn / used up, 404 unknown.
+         */
+        post: operations["start_session_s__token__session_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -706,6 +747,66 @@ export interface paths {
         };
         /** Read Lab */
         get: operations["read_lab_api_v1_people__person_id__labs__lab_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/people/{person_id}/studies/{study_id}/report.pdf": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Imaging Report Pdf
+         * @description The study's diagnostic report as a PDF (医学影像检查报告单) with key images; 404 without a report.
+         */
+        get: operations["imaging_report_pdf_api_v1_people__person_id__studies__study_id__report_pdf_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/people/{person_id}/labs/{lab_id}/report.pdf": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lab Report Pdf
+         * @description A lab panel as a PDF (检验报告单).
+         */
+        get: operations["lab_report_pdf_api_v1_people__person_id__labs__lab_id__report_pdf_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/people/{person_id}/summary.pdf": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Health Summary Pdf
+         * @description The person's timeline as a PDF (个人健康档案摘要), limited to what the access may read.
+         */
+        get: operations["health_summary_pdf_api_v1_people__person_id__summary_pdf_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1085,6 +1186,121 @@ export interface paths {
          *     its #fragment. Only pages of our own public host are signed.
          */
         get: operations["jssdk_config_api_v1_wechat_jssdk_config_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/people/{person_id}/shares": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Shares
+         * @description Every share of this person, newest first, with who opened it when and what was viewed.
+         */
+        get: operations["list_shares_api_v1_people__person_id__shares_get"];
+        put?: never;
+        /**
+         * Create Share
+         * @description A link (and QR code) to exactly these studies; the token and the access code are shown only here.
+         */
+        post: operations["create_share_api_v1_people__person_id__shares_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/shares/{share_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke Share */
+        delete: operations["revoke_share_api_v1_shares__share_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/shares/{share_id}/extend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Extend Share */
+        post: operations["extend_share_api_v1_shares__share_id__extend_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/share/session": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Share Session
+         * @description The doctor view's header and study list (share session cookie only).
+         */
+        get: operations["share_session_api_v1_share_session_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/share/download.zip": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download All
+         * @description Every shared study's original DICOM, with a DICOMDIR (403 when the patient forbade downloads).
+         */
+        get: operations["download_all_api_v1_share_download_zip_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/share/studies/{study_id}/download.zip": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Download Study */
+        get: operations["download_study_api_v1_share_studies__study_id__download_zip_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1996,6 +2212,219 @@ export interface components {
             previews: {
                 [key: string]: string;
             };
+        };
+        /** SessionCreated */
+        SessionCreated: {
+            /** Redirect */
+            redirect: string;
+            /**
+             * Expires At
+             * Format: date-time
+             */
+            expires_at: string;
+        };
+        /** ShareCreate */
+        ShareCreate: {
+            /** Study Ids */
+            study_ids?: string[] | null;
+            /**
+             * All
+             * @default false
+             */
+            all: boolean;
+            /** Date From */
+            date_from?: string | null;
+            /** Date To */
+            date_to?: string | null;
+            /**
+             * Include Reports
+             * @default true
+             */
+            include_reports: boolean;
+            /**
+             * Expires In
+             * @default 24h
+             */
+            expires_in: ("1h" | "24h" | "72h" | "7d") | number;
+            /**
+             * With Access Code
+             * @default false
+             */
+            with_access_code: boolean;
+            /** Max Opens */
+            max_opens?: number | null;
+            /**
+             * Allow Download
+             * @default false
+             */
+            allow_download: boolean;
+            /** Note */
+            note?: string | null;
+        };
+        /** ShareCreated */
+        ShareCreated: {
+            /** Id */
+            id: string;
+            /** Url */
+            url: string;
+            /** Access Code */
+            access_code: string | null;
+            /**
+             * Expires At
+             * Format: date-time
+             */
+            expires_at: string;
+            /** Study Ids */
+            study_ids: string[];
+            /** Qr Svg */
+            qr_svg: string;
+            /** Qr Png */
+            qr_png: string;
+        };
+        /** ShareExtend */
+        ShareExtend: {
+            /** Expires In */
+            expires_in: ("1h" | "24h" | "72h" | "7d") | number;
+        };
+        /** ShareList */
+        ShareList: {
+            /** Items */
+            items: components["schemas"]["ShareOut"][];
+        };
+        /** ShareOpen */
+        ShareOpen: {
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /** User Agent */
+            user_agent: string | null;
+        };
+        /** ShareOut */
+        ShareOut: {
+            /** Id */
+            id: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "active" | "expired" | "revoked" | "used_up";
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Expires At
+             * Format: date-time
+             */
+            expires_at: string;
+            /** Revoked At */
+            revoked_at: string | null;
+            /** Scope */
+            scope: string;
+            /** Date From */
+            date_from: string | null;
+            /** Date To */
+            date_to: string | null;
+            /** Study Ids */
+            study_ids: string[];
+            /** Include Reports */
+            include_reports: boolean;
+            /** Allow Download */
+            allow_download: boolean;
+            /** Has Access Code */
+            has_access_code: boolean;
+            /** Max Opens */
+            max_opens: number | null;
+            /** Opens */
+            opens: number;
+            /** First Opened At */
+            first_opened_at: string | null;
+            /** Note */
+            note: string | null;
+            /** Open Log */
+            open_log: components["schemas"]["ShareOpen"][];
+            /** Views */
+            views: components["schemas"]["ShareView"][];
+        };
+        /** ShareSessionOut */
+        ShareSessionOut: {
+            /** Share Id */
+            share_id: string;
+            /** Person Id */
+            person_id: string;
+            patient: components["schemas"]["SharedPatient"];
+            /** Studies */
+            studies: components["schemas"]["SharedStudy"][];
+            /** Note */
+            note: string | null;
+            /** Include Reports */
+            include_reports: boolean;
+            /** Allow Download */
+            allow_download: boolean;
+            /** Download All Url */
+            download_all_url: string | null;
+            /**
+             * Expires At
+             * Format: date-time
+             */
+            expires_at: string;
+        };
+        /** ShareView */
+        ShareView: {
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /** Event Type */
+            event_type: string;
+            /** Object Type */
+            object_type: string | null;
+            /** Object Id */
+            object_id: string | null;
+            /** User Agent */
+            user_agent: string | null;
+        };
+        /** SharedPatient */
+        SharedPatient: {
+            /** Name */
+            name: string;
+            /** Name Masked */
+            name_masked: string;
+            /** Sex */
+            sex: string | null;
+            /** Age */
+            age: number | null;
+            /** Resident Id Masked */
+            resident_id_masked: string | null;
+        };
+        /** SharedStudy */
+        SharedStudy: {
+            /** Id */
+            id: string;
+            /**
+             * Occurred At
+             * Format: date-time
+             */
+            occurred_at: string;
+            /** Title */
+            title: string;
+            /** Modalities */
+            modalities: string[];
+            /** Body Part */
+            body_part: string | null;
+            institution: components["schemas"]["InstitutionRef"];
+            /** Has Report */
+            has_report: boolean;
+            /** Detail Url */
+            detail_url: string;
+            /** Report Pdf Url */
+            report_pdf_url: string | null;
+            /** Download Url */
+            download_url: string | null;
         };
         /** StudyDetail */
         StudyDetail: {
@@ -2937,6 +3366,58 @@ export interface operations {
             };
         };
     };
+    verify_page_v__code__get: {
+        parameters: {
+            query?: {
+                /** @description Labels of the document: zh-CN (default) or en. */
+                lang?: "zh-CN" | "en";
+            };
+            header?: never;
+            path: {
+                code: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": unknown;
+                };
+            };
+        };
+    };
     wechat_start_auth_wechat_start_get: {
         parameters: {
             query?: {
@@ -3029,6 +3510,65 @@ export interface operations {
         responses: {
             /** @description Successful Response */
             204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    start_session_s__token__session_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionCreated"];
+                };
+            };
+            /** @description form post: redirect to the doctor view */
+            303: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3566,6 +4106,137 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["LabReportOut"];
                 };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    imaging_report_pdf_api_v1_people__person_id__studies__study_id__report_pdf_get: {
+        parameters: {
+            query?: {
+                /** @description Labels of the document: zh-CN (default) or en. */
+                lang?: "zh-CN" | "en";
+                /** @description true: Content-Disposition attachment (save), else inline. */
+                download?: boolean;
+            };
+            header?: never;
+            path: {
+                study_id: string;
+                person_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The PDF (Content-Disposition names it). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/pdf": unknown;
+                };
+            };
+            /** @description If-None-Match matched the ETag. */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    lab_report_pdf_api_v1_people__person_id__labs__lab_id__report_pdf_get: {
+        parameters: {
+            query?: {
+                /** @description Labels of the document: zh-CN (default) or en. */
+                lang?: "zh-CN" | "en";
+                /** @description true: Content-Disposition attachment (save), else inline. */
+                download?: boolean;
+            };
+            header?: never;
+            path: {
+                lab_id: string;
+                person_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The PDF (Content-Disposition names it). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/pdf": unknown;
+                };
+            };
+            /** @description If-None-Match matched the ETag. */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    health_summary_pdf_api_v1_people__person_id__summary_pdf_get: {
+        parameters: {
+            query?: {
+                /** @description Labels of the document: zh-CN (default) or en. */
+                lang?: "zh-CN" | "en";
+                /** @description true: Content-Disposition attachment (save), else inline. */
+                download?: boolean;
+            };
+            header?: never;
+            path: {
+                person_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The PDF (Content-Disposition names it). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/pdf": unknown;
+                };
+            };
+            /** @description If-None-Match matched the ETag. */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Validation Error */
             422: {
@@ -4266,6 +4937,228 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["JsSdkConfigOut"];
                 };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_shares_api_v1_people__person_id__shares_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                person_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShareList"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    create_share_api_v1_people__person_id__shares_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                person_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ShareCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShareCreated"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    revoke_share_api_v1_shares__share_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                share_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    extend_share_api_v1_shares__share_id__extend_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                share_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ShareExtend"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShareOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    share_session_api_v1_share_session_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShareSessionOut"];
+                };
+            };
+        };
+    };
+    download_all_api_v1_share_download_zip_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": unknown;
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    download_study_api_v1_share_studies__study_id__download_zip_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                study_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": unknown;
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Validation Error */
             422: {

@@ -137,6 +137,7 @@ export interface LabResult {
   institution: string | null
   status: string | null
   items: LabItem[]
+  report_pdf_url: string
 }
 
 export interface LabItem {

@@ -188,9 +188,9 @@ def _verify_page(*, status: str, lang: Lang, code: int = 200, **context: Any) ->
     return HTMLResponse(html, status_code=code, headers=headers)
 
 
-@public_router.get("/v/{code}", response_class=HTMLResponse, responses={404: {"content": {"text/html": {}}},
+@public_router.get("/v/{code:path}", response_class=HTMLResponse, responses={404: {"content": {"text/html": {}}},
                                                                          429: {"content": {"text/html": {}}}})
-def verify_page(code: Annotated[str, PathParam(max_length=200)], session: SessionDep, settings: SettingsDep,
+def verify_page(code: str, session: SessionDep, settings: SettingsDep,
                 lang: LangQuery = "zh-CN") -> HTMLResponse:
     """Anyone holding a printed report: is this code genuine, and what does the platform say the report is?"""
     client = current_request().network_address or "unknown"

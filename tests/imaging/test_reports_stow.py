@@ -3,8 +3,8 @@ joins the person's timeline with its report."""
 
 from __future__ import annotations
 
-import httpx
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from tests.imaging.test_stow import CT_3SLICE, stow
@@ -13,7 +13,7 @@ from tests.records.helpers import ZHANG_WEI, hospital, read_as, register, report
 ACCESSION = "03086212"  # (0008,0050) of the dcmqi CT fixture; PatientID 99000
 
 
-def test_report_stow_then_registration(client: httpx.Client, app: FastAPI, engine: Engine) -> None:
+def test_report_stow_then_registration(client: TestClient, app: FastAPI, engine: Engine) -> None:
     _, key = hospital(engine, "南京市第一医院")
     r = client.put(f"/api/v1/institution/reports/{ACCESSION}", headers=key, json=report_body())
     assert r.status_code == 201 and r.json()["study_id"] is None

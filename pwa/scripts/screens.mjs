@@ -80,6 +80,7 @@ for (const [sfx, largeText] of [['', false], ['-large', true]]) {
     await shot(l('10-checkup'), { ...o, act: open('.item.kind-checkup') })
     await shot(l('11-viewer'), { ...o, act: viewer() })
     await shot(l('12-viewer-lung'), { ...o, act: viewer(async (p) => { await p.getByRole('button', { name: /^(肺窗|Lung)$/ }).click(); await p.waitForTimeout(1500) }) })
+    await shot(l('14-viewer-compare'), { ...o, act: viewer(async (p) => { await p.getByRole('button', { name: /与既往检查对比|Compare with an earlier study/ }).click(); await p.locator('.van-action-sheet__item').first().click(); await p.waitForTimeout(2000) }) })
     await shot(l('13-viewer-grid'), { ...o, act: viewer(async (p) => { await p.locator('.tools button').last().click(); await p.waitForTimeout(1000) }) })
   }
 }

@@ -54,7 +54,7 @@ export default {
     slice: '第 {i} / {n} 幅', window: '窗', presets: { auto: '默认', lung: '肺窗', mediastinum: '纵隔窗', bone: '骨窗', brain: '脑窗', abdomen: '腹部' },
     custom: '自定义', wlMode: '调窗', wlModeOn: '拖动调窗：左右调窗宽，上下调窗位', play: '播放', pause: '暂停', grid: '全部图像',
     seriesSwitch: '切换序列', fit: '适应屏幕', close: '关闭', prev: '上一幅', next: '下一幅', position: '位置 {mm} mm',
-    noImages: '该序列暂无可显示的图像', scrollbar: '图像位置', image: '医学影像，{series}，第 {i} 幅，共 {n} 幅', gridOpen: '打开第 {i} 幅',
+    noImages: '该序列暂无可显示的图像', compare: '与既往检查对比', compareOff: '结束对比', current: '本次', prior: '既往', scrollbar: '图像位置', image: '医学影像，{series}，第 {i} 幅，共 {n} 幅', gridOpen: '打开第 {i} 幅',
   },
   labs: {
     item: '项目', result: '结果', ref: '参考范围', flag: { H: '偏高', L: '偏低', HH: '危急偏高', LL: '危急偏低', critical: '危急值', A: '异常', N: '正常' },

@@ -58,7 +58,7 @@ def spread(total: int, count: int) -> list[int]:
     """``count`` evenly spaced 0-based indexes in ``range(total)``, away from both ends.
 
     >>> spread(300, 4)
-    [59, 119, 179, 239]
+    [60, 120, 180, 240]
     >>> spread(1, 4)
     [0]
     """

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool
 from sqlmodel import Session, create_engine
 
 READONLY = "yunying_readonly"
@@ -43,8 +43,11 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             url,
             echo=echo,
             connect_args={"check_same_thread": False, "timeout": 15},
-            # One connection per checkout: WAL readers and the single writer stay independent.
-            poolclass=NullPool if ":memory:" not in url else None,
+            # Pooled: opening a connection and re-running the PRAGMAs cost ~1 ms (p50) per request.
+            # Each pooled connection is its own WAL reader or the single writer.
+            poolclass=QueuePool if ":memory:" not in url else None,
+            pool_size=8,
+            max_overflow=16,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)

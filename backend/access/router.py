@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from backend.access import audit, log
+from backend.access.principals import AccountPrincipal
 from backend.access.schemas import AccessLogItem, AccessLogPage, ActorOut
 from backend.api.deps import ReadablePerson, SessionDep
 from backend.errors import NotFound
@@ -34,7 +35,7 @@ def read_access_log(
     cursor: Annotated[str | None, Query(max_length=20, pattern=r"^[0-9]+$")] = None,
     limit: Annotated[int, Query(ge=1, le=log.MAX_LIMIT)] = 20,
 ) -> AccessLogPage:
-    if access.relation != "self" and not access.guardian:
+    if not isinstance(access.principal, AccountPrincipal) or (access.relation != "self" and not access.guardian):
         raise NotFound("No such person.", code="person-not-found")
     items, next_seq = log.read_log(session, person_id=access.person_id, before=int(cursor) if cursor else None,
                                    limit=limit)

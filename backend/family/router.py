@@ -8,12 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response
 from sqlmodel import Session, select
 
+from backend.access.principals import AccountPrincipal
 from backend.api.deps import CurrentPrincipal, ReadablePerson, SessionDep, SettingsDep
 from backend.auth import binding
 from backend.auth.models import Account, Binding
 from backend.auth.router import require_account, state_for
 from backend.auth.schemas import OtpOut
 from backend.auth.sms import sms_sender
+from backend.errors import NotFound
 from backend.family import paths, rules, service
 from backend.family.models import ELDER, GUARDIAN, Grant
 from backend.family.schemas import (
@@ -123,6 +125,8 @@ def decline_grant(grant_id: GrantId, session: SessionDep, principal: CurrentPrin
 
 @router.get("/people/{person_id}/grants", response_model=list[GrantOut], summary="Who has family access")
 def list_grants(access: ReadablePerson, session: SessionDep, response: Response) -> list[GrantOut]:
+    if not isinstance(access.principal, AccountPrincipal):  # a doctor's share session has no business here
+        raise NotFound("No such person.", code="person-not-found")
     response.headers["Cache-Control"] = "no-store"
     return [grant_out(session, g) for g in service.grants_of_person(session, access=access)]
 

@@ -25,6 +25,8 @@ from tests.family import helpers as h
 
 CT_3SLICE = sorted((DICOM / "dcmqi" / "ct-3slice").glob("*.dcm"))
 CT_PATIENT_ID = "99000"  # PatientID in the ct-3slice files
+OTHER_STUDY = DICOM / "pydicom" / "CT_small.dcm"  # the patient's second study: the one the share covers
+OTHER_PATIENT_ID = "1CT1"
 CT_ACCESSION = "03086212"
 BOUNDARY = "yy-matrix-boundary"
 
@@ -46,11 +48,15 @@ class World:
     institution_headers: dict[str, str] = field(default_factory=dict)
     side_person: str = ""
     side_owner: str = ""
+    share_secret: str | None = None  # the doctor's yy_share cookie (a share of the *other* study)
 
     def headers(self, actor: str) -> dict[str, str]:
         """A fresh credential per request: a cell that logs out or revokes cannot spoil the next."""
         if actor == "institution":
             return dict(self.institution_headers)
+        if actor == "share":
+            assert self.share_secret, "no share session could be made"
+            return {"Cookie": f"yy_share={self.share_secret}"}
         if actor == "anonymous":
             return {}
         return h.cookie_headers(self.engine, self.settings, self.accounts[actor])
@@ -74,6 +80,14 @@ class World:
                              token_digest=lookup_digest(token), relationship="other",
                              expires_at=utcnow() + INVITATION_TTL))
         return {"token": token}
+
+    def fresh_share(self) -> dict[str, str]:
+        """A new share of the other study, made by the owner through the API (for revoke/extend rows)."""
+        res = self.client.post(f"/api/v1/people/{self.params['person_id']}/shares", headers=self.headers("owner"),
+                               json={"study_ids": [self.params["other_study_id"]], "expires_in": "24h"})
+        assert res.status_code == 201, res.text
+        self.client.cookies.clear()
+        return {"share_id": str(res.json()["id"])}
 
     def rebind(self) -> None:
         """Undo a cell that withdrew its binding (DELETE /api/v1/me/binding)."""
@@ -110,6 +124,8 @@ def build(client: TestClient, engine: Engine, settings: Settings) -> World:
     h.grant(engine, person_id=patient, account_id=a["expired"], expires_at=utcnow() - timedelta(minutes=1))
     h.grant(engine, person_id=patient, account_id=a["pending14"], relationship="parent", kind=GUARDIAN,
             status=ACTIVE, ward_birth_date=born, created_at=datetime.now(UTC) - timedelta(days=400))
+    h.person(engine, settings, inst, local_id=OTHER_PATIENT_ID, resident_id=h.rid_for(born, sequence=41),
+             name="张小华")  # the same person under a second hospital ID
     _records(world, inst.headers)
     world.params.update(person_id=patient, frame="0", frames="1", path="timeline", checkup_local="TJ-1",
                         local_patient_id=CT_PATIENT_ID, accession_number=CT_ACCESSION,
@@ -117,12 +133,30 @@ def build(client: TestClient, engine: Engine, settings: Settings) -> World:
     world.params.update(_ids(world))
     world.params.update(world.fresh_invitation())
     world.params.update(_preview_params(world))
+    _share(world)
     return world
+
+
+def _share(world: World) -> None:
+    """Share the patient's *other* study and open it like a doctor would; absent sharing: no actor."""
+    p = world.params
+    res = world.client.post(f"/api/v1/people/{p['person_id']}/shares", headers=world.headers("owner"),
+                            json={"study_ids": [p["other_study_id"]], "expires_in": "24h"})
+    world.client.cookies.clear()
+    if res.status_code == 404 and "share" not in res.text:
+        return
+    assert res.status_code == 201, res.text
+    p["share_id"] = res.json()["id"]
+    p["share_token"] = urlsplit(res.json()["url"]).path.rsplit("/", 1)[-1]
+    opened = world.client.post(f"/s/{p['share_token']}/session", json={})
+    assert opened.status_code == 200, opened.text
+    world.share_secret = opened.cookies.get("yy_share")
+    world.client.cookies.clear()
 
 
 def _records(world: World, key: dict[str, str]) -> None:
     c = world.client
-    res = c.post("/dicomweb/studies", content=_multipart([p.read_bytes() for p in CT_3SLICE]),
+    res = c.post("/dicomweb/studies", content=_multipart([p.read_bytes() for p in [*CT_3SLICE, OTHER_STUDY]]),
                  headers={**key, "Content-Type": f'multipart/related; type="application/dicom"; boundary={BOUNDARY}'})
     assert res.status_code == 200, res.text
     res = c.put(f"/api/v1/institution/reports/{CT_ACCESSION}", headers=key, json=REPORT)
@@ -138,11 +172,13 @@ def _records(world: World, key: dict[str, str]) -> None:
 
 def _ids(world: World) -> dict[str, str]:
     with session_scope(world.engine, readonly=True) as s:
-        study = s.exec(select(Study)).one()
+        study = s.exec(select(Study).where(Study.local_patient_id == CT_PATIENT_ID)).one()
+        other = s.exec(select(Study).where(Study.local_patient_id == OTHER_PATIENT_ID)).one()
+        assert study.person_id == other.person_id is not None
         series = s.exec(select(Series).where(Series.study_id == study.id)).one()
         instance = s.exec(select(Instance).where(Instance.series_id == series.id)).first()
         assert instance is not None
-        return {"study_id": study.id, "series_id": series.id, "instance_id": instance.id,
+        return {"study_id": study.id, "other_study_id": other.id, "series_id": series.id, "instance_id": instance.id,
                 "study": study.study_instance_uid, "study_instance_uid": study.study_instance_uid,
                 "series": series.series_instance_uid, "instance": instance.sop_instance_uid}
 

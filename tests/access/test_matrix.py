@@ -46,18 +46,20 @@ def cells(**statuses: int | str) -> Cells:
 
 
 def person(*, narrow: int = 200, ok: int = 200, proxy: int | None = None, owner: int | None = None,
-           anonymous: int = 404) -> Cells:
+           share: int | str = 404, anonymous: int = 404) -> Cells:
     """A route on one person's data through the policy: the owner and the valid proxies read, every
-    other actor gets 404 as if the person did not exist."""
+    other actor gets 404 as if the person did not exist. ``share``: the doctor's session for the
+    person's *other* study — 404 on this study's objects, 200 on person-wide lists (which then hold
+    only the shared study)."""
     return cells(owner=ok if owner is None else owner, proxy=ok if proxy is None else proxy, narrow=narrow,
-                 revoked=404, expired=404, pending14=404, stranger=404, unbound=404, share=SHARE, institution=404,
+                 revoked=404, expired=404, pending14=404, stranger=404, unbound=404, share=share, institution=404,
                  anonymous=anonymous)
 
 
 def accounts(ok: int, *, institution: int = 401, anonymous: int = 401, **over: int | str) -> Cells:
     """A route for any logged-in account (its own things only)."""
     base: dict[str, int | str] = {a: ok for a in ACTORS}
-    base.update(share=SHARE, institution=institution, anonymous=anonymous)
+    base.update(share=401, institution=institution, anonymous=anonymous)  # a share session is not an account
     base.update(over)
     return cells(**base)
 
@@ -71,7 +73,7 @@ def everyone(status: int, **over: int | str) -> Cells:
 def hospital(ok: int, *, others: int | str = 401, **over: int | str) -> Cells:
     """A route for hospital systems (API key); browsers and anonymous callers are refused."""
     base: dict[str, int | str] = {a: others for a in ACTORS}
-    base.update(share=SHARE, institution=ok)
+    base.update(institution=ok)
     base.update(over)
     return cells(**base)
 
@@ -82,9 +84,10 @@ def dicomweb(ok: int = 200) -> Cells:
     return hospital(ok, others=404, anonymous=401)
 
 
-def dicomweb_search() -> Cells:
-    """QIDO-RS searches: the hospital finds its studies; everyone else gets an empty result."""
-    return hospital(200, others=EMPTY, anonymous=401)
+def dicomweb_search(*, share: int | str = EMPTY) -> Cells:
+    """QIDO-RS searches: the hospital finds its studies; everyone else gets an empty result (a share
+    session finds its own study in a search over everything, nothing inside this study)."""
+    return hospital(200, others=EMPTY, anonymous=401, share=share)
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,14 @@ def _fresh_grant(w: World) -> dict[str, str]:
 
 def _fresh_invitation(w: World) -> dict[str, str]:
     return w.fresh_invitation()
+
+
+def _fresh_share(w: World) -> dict[str, str]:
+    return w.fresh_share()
+
+
+def _share_body(w: World) -> dict[str, Any]:
+    return {"study_ids": [w.params["other_study_id"]], "expires_in": "24h"}
 
 
 def _rebind(w: World) -> None:
@@ -140,10 +151,10 @@ MATRIX: dict[tuple[str, str], tuple[Cells, Req]] = {
     # --- WeChat login and message endpoint (no person data) ------------------------------------
     ("GET", "/auth/wechat/start"): (everyone(302), Req()),
     # without code/state: an error page; a browser that is already logged in goes home instead
-    ("GET", "/auth/wechat/callback"): (everyone(302, institution=400, anonymous=400, share=SHARE), Req()),
+    ("GET", "/auth/wechat/callback"): (everyone(302, institution=400, anonymous=400, share=400), Req()),
     # no session cookie → no CSRF cookie to match: 403 before anything else
-    ("POST", "/auth/refresh"): (everyone(401, institution=403, anonymous=403, share=SHARE), Req()),
-    ("POST", "/auth/logout"): (everyone(204, institution=403, anonymous=403, share=SHARE), Req()),
+    ("POST", "/auth/refresh"): (everyone(401, institution=403, anonymous=403, share=403), Req()),
+    ("POST", "/auth/logout"): (everyone(204, institution=403, anonymous=403, share=403), Req()),
     ("GET", "/wechat/callback"): (everyone(400), Req()),  # unsigned: refused, whoever asks
     ("POST", "/wechat/callback"): (everyone(400), Req()),
     # --- the WeChat simulator (development/test only; refused in production by config) ---------
@@ -162,9 +173,9 @@ MATRIX: dict[tuple[str, str], tuple[Cells, Req]] = {
     # --- DICOMweb: hospitals see what they uploaded; shares get their study (when sharing lands) -
     ("POST", DCM): (hospital(415), Req()),
     ("POST", DCM + "/{study}"): (hospital(415), Req()),
-    ("GET", DCM): (dicomweb_search(), Req()),
-    ("GET", "/dicomweb/series"): (dicomweb_search(), Req()),
-    ("GET", "/dicomweb/instances"): (dicomweb_search(), Req()),
+    ("GET", DCM): (dicomweb_search(share=200), Req()),
+    ("GET", "/dicomweb/series"): (dicomweb_search(share=200), Req()),
+    ("GET", "/dicomweb/instances"): (dicomweb_search(share=200), Req()),
     ("GET", DCM + "/{study}"): (dicomweb(), Req()),
     ("GET", DCM + "/{study}/metadata"): (dicomweb(), Req()),
     ("GET", DCM + "/{study}/series"): (dicomweb_search(), Req()),
@@ -196,7 +207,7 @@ MATRIX: dict[tuple[str, str], tuple[Cells, Req]] = {
     ("PUT", API + "/institution/checkups/{checkup_id}"):
         (hospital(200), Req(json=matrix_world.CHECKUP, rename={"checkup_id": "checkup_local"})),
     # --- a person's records: the policy decides (scope: narrow = lab results only) ------------
-    ("GET", P + "/timeline"): (person(narrow=200), Req()),
+    ("GET", P + "/timeline"): (person(narrow=200, share=200), Req()),
     ("GET", API + "/record-kinds"): (everyone(200), Req()),
     ("GET", P + "/studies/{study_id}"): (person(narrow=404), Req()),
     ("GET", P + "/studies/{study_id}/priors"): (person(narrow=404), Req()),
@@ -204,10 +215,26 @@ MATRIX: dict[tuple[str, str], tuple[Cells, Req]] = {
         (person(narrow=404), Req(rename={"name": "preview_name"})),
     ("GET", P + "/series/{series_id}/scrub"): (person(narrow=404), Req()),
     ("GET", P + "/series/{series_id}/scrub/{window}/{key}/{name}"): (person(narrow=404), Req()),
-    ("GET", P + "/labs/trends"): (person(narrow=200), Req()),
+    ("GET", P + "/labs/trends"): (person(narrow=200, share=200), Req()),
     ("GET", P + "/labs/{lab_id}"): (person(narrow=200), Req()),
     ("GET", P + "/checkups/{checkup_id}"): (person(narrow=404), Req()),
-    ("GET", P + "/export/fhir"): (person(narrow=200), Req()),
+    ("GET", P + "/export/fhir"): (person(narrow=200, share=200), Req()),
+    ("GET", P + "/studies/{study_id}/report.pdf"): (person(narrow=404), Req()),
+    ("GET", P + "/labs/{lab_id}/report.pdf"): (person(narrow=200), Req()),
+    ("GET", P + "/summary.pdf"): (person(narrow=200, share=200), Req()),
+    ("GET", "/v/{code:path}"): (everyone(404), Req()),  # public verification page; an unknown code
+    # --- sharing: the person (not proxies, by default) shares; a doctor's session reads -------
+    ("POST", P + "/shares"): (person(ok=201, proxy=403, narrow=403), Req(json=_share_body)),
+    ("GET", P + "/shares"): (person(proxy=403, narrow=403, share=403), Req()),
+    ("DELETE", API + "/shares/{share_id}"): (everyone(404, owner=204), Req(fresh=_fresh_share)),
+    ("POST", API + "/shares/{share_id}/extend"): (everyone(404, owner=200),
+                                                  Req(json={"expires_in": "72h"}, fresh=_fresh_share)),
+    ("GET", API + "/share/session"): (everyone(401, share=200), Req()),
+    ("GET", API + "/share/download.zip"): (everyone(401, share=403), Req()),  # made without download
+    # the share was made without download: refused before the study is even looked at
+    ("GET", API + "/share/studies/{study_id}/download.zip"): (everyone(401, share=403), Req()),
+    ("GET", "/s/{token}"): (everyone(303), Req(rename={"token": "share_token"})),  # opens → the doctor view
+    ("POST", "/s/{token}/session"): (everyone(200), Req(json={}, rename={"token": "share_token"})),
     # --- the account ---------------------------------------------------------------------------
     ("GET", API + "/me"): (accounts(200), Req()),
     ("POST", API + "/me/binding/otp"): (accounts(409, unbound=200, proxy=200, narrow=200, revoked=200, expired=200,
@@ -228,7 +255,7 @@ MATRIX: dict[tuple[str, str], tuple[Cells, Req]] = {
                                                    Req(fresh=_fresh_request)),
     ("POST", API + "/grants/{grant_id}/decline"): (accounts(404, owner=200, anonymous=401),
                                                    Req(fresh=_fresh_request)),
-    ("GET", P + "/grants"): (person(narrow=200), Req()),
+    ("GET", P + "/grants"): (person(narrow=200), Req()),  # a share session: 404 (not an account)
     ("GET", API + "/grants"): (accounts(200), Req()),
     ("DELETE", API + "/grants/{grant_id}"): (accounts(404, owner=204, anonymous=401), Req(fresh=_fresh_grant)),
     ("POST", API + "/guardianships/otp"): (accounts(200, anonymous=401),
@@ -299,7 +326,7 @@ def _run(world: World, actors: tuple[str, ...]) -> list[str]:
 
 def test_matrix(client: Any, engine: Any, settings: Any) -> None:
     world = matrix_world.build(client, engine, settings)
-    problems = _run(world, tuple(a for a in ACTORS if a != "share"))
+    problems = _run(world, tuple(a for a in ACTORS if a != "share" or world.share_secret))
     assert not problems, f"{len(problems)} cells differ:\n" + "\n".join(problems)
 
 

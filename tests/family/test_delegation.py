@@ -86,3 +86,30 @@ def test_digest_command(settings, engine) -> None:
     assert ok.returncode == 0 and "digest notices queued: 0" in ok.stdout, ok.stderr
     bad = subprocess.run([*run, "--day", "yesterday"], env=env, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "YYYY-MM-DD" in bad.stderr
+
+
+def test_only_a_may_share_proxy_shares_and_the_log_names_the_doctor(client, engine, settings) -> None:
+    inst = h.hospital(engine)
+    father = h.person(engine, settings, inst, local_id="P1", resident_id=FATHER_RID, name="张伟")
+    study_id = h.study(engine, inst, local_id="P1", uid="1.2.826.0.6.1")
+    owner_h = h.cookie_headers(engine, settings, h.account(engine, "o-owner", bind_to=father))
+    plain, sharer = h.account(engine, "o-plain"), h.account(engine, "o-sharer")
+    h.grant(engine, person_id=father, account_id=plain)
+    h.grant(engine, person_id=father, account_id=sharer, may_share=True)
+    body = {"study_ids": [study_id], "expires_in": "24h"}
+    url = f"/api/v1/people/{father}/shares"
+    assert client.post(url, headers=h.cookie_headers(engine, settings, plain), json=body).status_code == 403
+    made = client.post(url, headers=h.cookie_headers(engine, settings, sharer), json=body)
+    assert made.status_code == 201, made.text
+    token = made.json()["url"].rsplit("/", 1)[-1]
+    client.cookies.clear()
+    opened = client.post(f"/s/{token}/session", json={})
+    assert opened.status_code == 200
+    doctor = {"Cookie": f"yy_share={opened.cookies.get('yy_share')}"}
+    client.cookies.clear()
+    assert client.get(f"/api/v1/people/{father}/studies/{study_id}", headers=doctor).status_code == 200
+    log = client.get(f"/api/v1/people/{father}/access-log", headers=owner_h).json()["items"]
+    doctor_reads = [i for i in log if i["via"] == "share" and i["event_type"] == "study.read"]
+    assert doctor_reads and doctor_reads[0]["actor"]["kind"] == "share"
+    assert doctor_reads[0]["actor"]["display"].startswith("医生（分享 #")
+    assert doctor_reads[0]["via_share_id"] == made.json()["id"]

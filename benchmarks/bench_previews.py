@@ -2,8 +2,8 @@
 
 What runs: a real `yunying serve --workers 2` (one web process per core, each with a render pool of
 2 processes; BENCH_PREVIEWS_WEB_WORKERS) on loopback with a
-scratch data dir; the demo data is seeded, a hospital uploads the CT (uncompressed, RLE and JPEG 2000
-lossless copies; pydicom cannot write JPEG lossless) over STOW-RS and registers the patient, who is
+scratch data dir; the demo data is seeded, a hospital uploads the CT (uncompressed, and JPEG lossless
+(imagecodecs), RLE and JPEG 2000 lossless copies) over STOW-RS and registers the patient, who is
 张伟 of the demo, and the demo patient logs in through the WeChat simulator. All preview URLs come
 from the API (study detail -> scrub layout -> frame URL templates), as the PWA gets them.
 
@@ -116,7 +116,46 @@ def write_series(out: Path, slices: int) -> dict[str, list[Path]]:
                                            series_number=2 + n)
         except UnsupportedEncoding:
             emit(f"cold_{name}", 0, "images/s", skipped="encoder not installed")
+        if name == "uncompressed":
+            lossless = jpeg_lossless_copy(series[name], out / "jpeg_lossless")
+            if lossless:
+                series["jpeg_lossless"] = lossless
     return series
+
+
+def jpeg_lossless_copy(paths: list[Path], out: Path) -> list[Path]:
+    """A JPEG lossless (Process 14) copy of the series, encoded with imagecodecs (pydicom has no
+    encoder for it). imagecodecs' encoder uses predictor 6, so the transfer syntax is .57 (any
+    predictor), not .70 (predictor 1 only). Its encoder takes unsigned samples: the phantom's stored
+    values (HU + 1024) are all >= 0, so they are written as unsigned with the same rescale (same HU)."""
+    try:
+        import imagecodecs  # type: ignore[import-not-found,unused-ignore]
+        import pydicom
+        from pydicom.encaps import encapsulate
+    except ImportError:
+        return []
+    if not getattr(imagecodecs, "LJPEG", None) or not imagecodecs.LJPEG.available:
+        return []
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in paths:
+        ds = pydicom.dcmread(path)
+        pixels = ds.pixel_array
+        if pixels.min() < 0:
+            return []
+        ds.PixelRepresentation = 0
+        ds.PixelData = encapsulate([imagecodecs.ljpeg_encode(pixels.astype("<u2"), bitspersample=16)])
+        ds["PixelData"].VR = "OB"
+        ds.file_meta.TransferSyntaxUID = pydicom.uid.UID("1.2.840.10008.1.2.4.57")
+        ds.SeriesInstanceUID = f"{ds.SeriesInstanceUID}.57"
+        ds.SOPInstanceUID = f"{ds.SOPInstanceUID}.57"
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.SeriesNumber = 9
+        ds.SeriesDescription = f"{ds.SeriesDescription} (JPEG Lossless)"
+        target = out / path.name
+        ds.save_as(target, enforce_file_format=True)
+        written.append(target)
+    return written
 
 
 # -- our server -----------------------------------------------------------------------------------------
@@ -335,7 +374,9 @@ def _match_layouts(layouts: dict[str, dict[str, Any]], series: dict[str, list[Pa
     """Series descriptions of the synthetic CT name the transfer syntax of compressed copies."""
     out: dict[str, dict[str, Any]] = {}
     for description, layout in layouts.items():
-        if "RLE" in description:
+        if "JPEG Lossless" in description:
+            out["jpeg_lossless"] = layout
+        elif "RLE" in description:
             out["rle"] = layout
         elif "2000" in description:
             out["j2k"] = layout

@@ -1,5 +1,6 @@
 """The preview workers' fast frame sources give exactly pydicom's samples: the raw path (native
-pixel data at the offset ingest recorded) and imagecodecs' RLE decoder (fragments ingest located)."""
+pixel data at the offset ingest recorded) and imagecodecs' RLE / JPEG-lossless decoders (fragments
+ingest located)."""
 
 from __future__ import annotations
 
@@ -85,5 +86,5 @@ def test_fast_sources_match_pydicom_on_every_fixture(tmp_path: Path) -> None:
             assert ours.shape == expected.shape, path
             assert np.array_equal(ours, expected), (path, frame)
     assert kinds.get(RawFrameSource.__name__, 0) > 50, kinds
-    if jobs.rle_codec() is not None:
-        assert kinds.get("RleFrameSource", 0) >= 3, kinds
+    if jobs.fast_codecs() is not None:
+        assert kinds.get("EncapsulatedFrameSource", 0) >= 6, kinds  # RLE + JPEG lossless fixtures

@@ -17,6 +17,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from backend.imaging.models import Instance, Series
@@ -66,22 +67,39 @@ def spread(total: int, count: int) -> list[int]:
     return sorted({(total * (k + 1)) // (count + 1) for k in range(count)})
 
 
-def _frames_of(session: Session, series_id: str) -> list[tuple[Instance, int]]:
-    rows = session.exec(
-        select(Instance).where(col(Instance.series_id) == series_id, col(Instance.rows).is_not(None),
-                               col(Instance.kind) == "image")
+@dataclass(frozen=True, slots=True)
+class _Row:
+    """The columns of an instance the choice and the rendering need (not the whole row: a 300-slice
+    series' JSON geometry columns cost ~40 ms to load, the cache hit's whole budget)."""
+
+    id: str
+    sha256: str
+    frames: int
+    blob_key: str
+    transfer_syntax_uid: str
+    pixel_data_offset: int | None
+    encapsulated: bool
+
+
+def _frames_of(session: Session, series_id: str) -> list[tuple[_Row, int]]:
+    rows = session.execute(  # SQLAlchemy's select: sqlmodel's typed one takes at most 4 columns
+        sa.select(col(Instance.id), col(Instance.sha256), col(Instance.frames), col(Instance.blob_key),
+                  col(Instance.transfer_syntax_uid), col(Instance.pixel_data_offset), col(Instance.pixel_encapsulated))
+        .where(col(Instance.series_id) == series_id, col(Instance.rows).is_not(None), col(Instance.kind) == "image")
         # The viewer's order (previews.service.series_members): Instance Number, then arrival.
         .order_by(col(Instance.instance_number), col(Instance.slice_location).desc(), col(Instance.received_at),
                   col(Instance.id))
     ).all()
-    return [(instance, f) for instance in rows for f in range(max(1, instance.frames or 1))]
+    found = [_Row(id=r[0], sha256=r[1], frames=max(1, r[2] or 1), blob_key=r[3], transfer_syntax_uid=r[4],
+                  pixel_data_offset=r[5], encapsulated=bool(r[6])) for r in rows]
+    return [(row, f) for row in found for f in range(row.frames)]
 
 
-def _ref(series: Series, frames: list[tuple[Instance, int]], index: int) -> FrameRef:
-    instance, frame = frames[index]
-    return FrameRef(instance_id=instance.id, sha256=instance.sha256, frame=frame, blob_key=instance.blob_key,
-                    transfer_syntax_uid=instance.transfer_syntax_uid, pixel_data_offset=instance.pixel_data_offset,
-                    encapsulated=instance.pixel_encapsulated, series_number=series.series_number,
+def _ref(series: Series, frames: list[tuple[_Row, int]], index: int) -> FrameRef:
+    row, frame = frames[index]
+    return FrameRef(instance_id=row.id, sha256=row.sha256, frame=frame, blob_key=row.blob_key,
+                    transfer_syntax_uid=row.transfer_syntax_uid, pixel_data_offset=row.pixel_data_offset,
+                    encapsulated=row.encapsulated, series_number=series.series_number,
                     position=index + 1, total=len(frames))
 
 

@@ -2,24 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
-import pytest
 from fastapi.testclient import TestClient
 
-from tests.sharing.world import ShareWorld, build, token_of
-
-
-@pytest.fixture
-def world(client: Any, engine: Any, settings: Any) -> ShareWorld:
-    return build(client, engine, settings)
-
-
-@pytest.fixture
-def doctor(client: Any) -> Iterator[TestClient]:
-    with TestClient(client.app, base_url="http://testserver") as c:
-        yield c
+from tests.sharing.world import ShareWorld, token_of
 
 
 def test_open_without_code_redirects_without_token_and_sets_share_cookie(world: ShareWorld, doctor: TestClient) -> None:

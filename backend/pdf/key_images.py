@@ -33,6 +33,8 @@ log = logging.getLogger("yunying.pdf")
 
 WIDTH = 360
 QUALITY = 80
+# What else decides the images' bytes besides the originals: part of the PDF cache key.
+RENDER_PARAMS = f"renderer {RENDERER_VERSION}, width {WIDTH}, jpeg q{QUALITY}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +51,6 @@ class FrameRef:
     series_number: int | None
     position: int  # 1-based place of the frame in its series
     total: int  # frames in the series
-
-    @property
-    def cache_part(self) -> str:
-        return f"{self.sha256}:{self.frame}"
 
 
 def spread(total: int, count: int) -> list[int]:
@@ -118,11 +116,6 @@ def choose_frames(*, session: Session, study_id: str, count: int = MAX_KEY_IMAGE
         wanted = count - len(chosen) if not chosen else 1
         chosen.extend(_ref(s, frames, i) for i in spread(len(frames), wanted))
     return chosen[:count]
-
-
-def cache_part(frames: list[FrameRef]) -> str:
-    """What the chosen images contribute to a PDF cache key (their content, the renderer's version)."""
-    return f"r{RENDERER_VERSION}/w{WIDTH}q{QUALITY}/" + ",".join(f.cache_part for f in frames)
 
 
 def caption(ref: FrameRef, *, lang: str) -> str:

@@ -150,7 +150,7 @@ LABELS: dict[str, dict[str, Any]] = {
         "invalid_note": "请核对验证码是否输入正确（不区分大小写，可省略连字符）。"
                         "如仍无法查验，此报告可能不是云影平台出具的，或内容已被修改。",
         "limited": "查询过于频繁，请稍后再试。",
-        "code": "验证码", "institution": "出具机构", "document": "检查/检验项目", "date": "检查日期",
+        "code": "验证码", "institution": "出具机构", "document": "检查/检验项目", "date": "日期",
         "patient": "患者", "version": "版本", "issued": "平台生成时间",
         "compare": "本页仅显示用于核对的关键信息；查看完整报告须由患者本人登录或授权。",
         "statuses": {"preliminary": "初步报告", "final": "正式报告", "amended": "更正报告"},

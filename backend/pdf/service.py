@@ -5,7 +5,8 @@ Flow of one request (``imaging_report_pdf`` / ``lab_report_pdf`` / ``health_summ
 1. The record is located through the access policy (``records.require_entry``) and its printable
    content is built from the database (``sources``) — cheap reads, no images decoded.
 2. The cache key names every input of the bytes: the document's content hash, the report version,
-   the chosen key frames (by SHA-256 of their originals) and the renderer version, the templates
+   the study's image set (instance count + last arrival: the key frames are chosen from it) and the
+   key images' render parameters (renderer version, size, quality), the templates
    fingerprint (templates, CSS, labels, font, WeasyPrint), the language and the public URL in the
    QR code. An indexed lookup of ``pdf_document.cache_key`` + reading the file is a cache hit.
 3. On a miss the key images are rendered, a fresh code is made (``make_code`` over the content
@@ -215,16 +216,20 @@ def imaging_report_job(*, session: Session, settings: Settings, blobs: LocalBlob
     person = _person(session, access)
     src = sources.imaging_source(session=session, person=person, study=study, report=report, lang=lang)
     base = src.report
+    # The study's image set, as ingest last left it (every stored batch bumps both): the key frames are
+    # a function of it, so they are chosen — and decoded — only when the PDF is not cached.
+    images_state = f"{study.instance_count}@{_as_aware(study.last_received_at).isoformat()}"
 
     def build() -> Any:
-        images = key_images.render_frames(frames=src.frames, blobs=blobs, derived_root=settings.data_dir / "derived",
+        frames = key_images.choose_frames(session=session, study_id=study_id)
+        images = key_images.render_frames(frames=frames, blobs=blobs, derived_root=settings.data_dir / "derived",
                                           max_pixels=settings.max_pixels, lang=lang)
         return replace(base, key_images=tuple(images))
 
     return Job(
         kind=IMAGING, person_id=person.id, object_id=study.id, version=src.version, lang=lang,
-        cache_key=_cache_key(IMAGING, report.id, src.version, content_hash(base), key_images.cache_part(src.frames),
-                             templates_fingerprint(), lang, settings.public_url),
+        cache_key=_cache_key(IMAGING, report.id, src.version, content_hash(base), images_state,
+                             key_images.RENDER_PARAMS, templates_fingerprint(), lang, settings.public_url),
         filename=naming.imaging_filename(base),
         facts=Facts(institution_name=base.hospital_name, title=base.exam_item,
                     document_date=sources.china_date(base.exam_time),

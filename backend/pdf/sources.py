@@ -2,8 +2,8 @@
 
 Reads only; the caller has already decided access (``records.require_entry`` through the policy).
 The resident ID is never decrypted: the masked form comes from the stored first/last four digits.
-Key images are not loaded here (they cost a decode): imaging sources carry the chosen frames, and
-``service`` renders them only when the PDF is not cached.
+Key images are not loaded here (they cost a decode): ``service`` chooses and renders them only when
+the PDF is not cached.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from backend.pdf.documents import (
     RecordKind,
     SummaryEntry,
 )
-from backend.pdf.key_images import FrameRef, choose_frames
 from backend.pdf.render import CHINA_TIME
 from backend.people.models import Person
 from backend.records import service as records
@@ -95,7 +94,6 @@ class ImagingSource:
     report: ImagingReport  # without key images
     version: int
     status: str
-    frames: list[FrameRef]
 
 
 def imaging_source(*, session: Session, person: Person, study: Study, report: DiagnosticReport,
@@ -116,8 +114,7 @@ def imaging_source(*, session: Session, person: Person, study: Study, report: Di
         accession_number=study.accession_number or report.accession_number,
         mutual_recognition_mark=report.mutual_recognition_mark,
     )
-    return ImagingSource(report=doc, version=report.version, status=report.status,
-                         frames=choose_frames(session=session, study_id=study.id))
+    return ImagingSource(report=doc, version=report.version, status=report.status)
 
 
 def _lab_flag(row: LabItemRow) -> LabFlag:

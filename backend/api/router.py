@@ -24,6 +24,7 @@ from backend.labs import router as labs_router
 from backend.pdf import router as pdf_router
 from backend.people import router as people_router
 from backend.records import router as records_router
+from backend.sharing import cors as share_cors
 from backend.sharing import pages as share_pages
 from backend.sharing import router as sharing_router
 from backend.sharing.web import resolve_share
@@ -61,6 +62,7 @@ def include_routers(app: FastAPI, settings: Settings) -> None:
     api_v1.include_router(wechat_router.api_router)
     api_v1.include_router(sharing_router.router)
     app.include_router(share_pages.router)
+    share_cors.install(app, settings)  # DICOMweb CORS for the platform's viewer origin only
     app.include_router(api_v1)
 
 

@@ -37,3 +37,50 @@ def test_session_reads_exactly_the_shared_study(world: ShareWorld, doctor: TestC
     timeline = doctor.get(f"/api/v1/people/{pid}/timeline")
     assert timeline.status_code == 200
     assert [i["ref_id"] for i in timeline.json()["items"]] == [world.studies["a"]]
+
+
+def test_dicomweb_cors_only_for_the_platform_origin(world: ShareWorld, doctor: TestClient) -> None:
+    made = world.create()
+    doctor.get(f"/s/{token_of(made['url'])}", follow_redirects=False)
+    own = doctor.get("/dicomweb/studies", headers={"Origin": "http://testserver"})
+    assert own.status_code == 200 and len(own.json()) == 1
+    assert own.headers["access-control-allow-origin"] == "http://testserver"
+    assert own.headers["access-control-allow-credentials"] == "true"
+    foreign = doctor.get("/dicomweb/studies", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in foreign.headers
+    preflight = doctor.options("/dicomweb/studies", headers={
+        "Origin": "http://testserver", "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "accept"})
+    assert preflight.status_code == 200 and preflight.headers["access-control-allow-origin"] == "http://testserver"
+    refused = doctor.options("/dicomweb/studies", headers={
+        "Origin": "https://evil.example", "Access-Control-Request-Method": "GET"})
+    assert refused.status_code == 400
+    api = doctor.get("/api/v1/share/session", headers={"Origin": "http://testserver"})
+    assert "access-control-allow-origin" not in api.headers  # the JSON API stays same-origin only
+
+
+def test_with_and_without_reports(world: ShareWorld, client: TestClient) -> None:
+    for include, expect in ((True, True), (False, False)):
+        made = world.create(include_reports=include)
+        with TestClient(client.app, base_url="http://testserver") as doctor:
+            doctor.get(f"/s/{token_of(made['url'])}", follow_redirects=False)
+            body = doctor.get("/api/v1/share/session").json()
+        assert body["include_reports"] is include
+        [study] = body["studies"]
+        assert study["has_report"] is expect and (study["report_pdf_url"] is not None) is expect
+
+
+def test_previews_of_the_shared_study_only(world: ShareWorld, doctor: TestClient, client: TestClient) -> None:
+    made = world.create(study_ids=[world.studies["a"]])
+    owner = world.owner_headers()
+    pid = world.person_id
+    b_detail = client.get(f"/api/v1/people/{pid}/studies/{world.studies['b']}", headers=owner).json()
+    doctor.get(f"/s/{token_of(made['url'])}", follow_redirects=False)
+    detail = doctor.get(f"/api/v1/people/{pid}/studies/{world.studies['a']}").json()
+    urls = [u for s in detail["series"] for u in s["previews"].values() if isinstance(u, str) and u.startswith("/")]
+    assert urls, detail["series"]
+    res = doctor.get(urls[0])
+    assert res.status_code == 200 and res.headers["content-type"].startswith("image/")
+    b_urls = [u for s in b_detail["series"] for u in s["previews"].values() if isinstance(u, str) and u.startswith("/")]
+    assert b_urls and client.get(b_urls[0], headers=owner).status_code == 200
+    assert doctor.get(b_urls[0]).status_code == 404

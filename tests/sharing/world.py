@@ -21,6 +21,10 @@ from tests.family import helpers as h
 CT_3SLICE = sorted((DICOM / "dcmqi" / "ct-3slice").glob("*.dcm"))
 PATIENT_ID = "99000"  # PatientID in the ct-3slice files
 BOUNDARY = "yy-share-boundary"
+REPORT: dict[str, Any] = {
+    "status": "final", "exam_items": ["胸部CT平扫"], "findings": "双肺纹理清晰。", "impression": "未见明显异常。",
+    "reporting_physician": "李明", "reported_at": "2024-03-02T10:15:00+08:00",
+}
 TOKEN_RE = re.compile(r"/s/(yys_[A-Za-z0-9_-]+)$")
 
 
@@ -102,6 +106,8 @@ def build(client: Any, engine: Engine, settings: Settings) -> ShareWorld:
     world.upload([p.read_bytes() for p in CT_3SLICE])
     world.upload(ct_copy(patient_id=PATIENT_ID, study_uid=world.uids["b"]))
     world.upload(ct_copy(patient_id="OTHER-1", study_uid=world.uids["other"]))
+    res = client.put(f"/api/v1/institution/reports/by-study-uid/{world.uids['a']}", headers=inst.headers, json=REPORT)
+    assert res.status_code in (200, 201), res.text
     with session_scope(engine, readonly=True) as s:
         rows = s.exec(select(Study.id, Study.study_instance_uid, Study.person_id)
                       .where(col(Study.study_instance_uid).in_(list(world.uids.values())))).all()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from sqlalchemy import Index, text
 from sqlmodel import Field, SQLModel
 
 from backend.ids import new_id, utcnow
@@ -25,8 +26,18 @@ LIVE_STATUSES = (PENDING, ACTIVE)
 SCOPE_ALL, SCOPE_IMAGING, SCOPE_KINDS = "all", "imaging", "kinds"
 
 
+_LIVE = text("status IN ('pending', 'active')")
+
+
 class Grant(SQLModel, table=True):
     __tablename__ = "family_grant"
+    # No overlapping grants, enforced by the database too (two concurrent accepts or requests for the
+    # same pair): at most one pending-or-active grant per (person, relative). Stale rows (expired, or
+    # ended by the ward's age) are closed before a new grant is inserted (service.live_grant).
+    __table_args__ = (
+        Index("uq_family_grant_live_pair", "grantor_person_id", "grantee_account_id", unique=True,
+              sqlite_where=_LIVE, postgresql_where=_LIVE),
+    )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     grantor_person_id: str = Field(foreign_key="person.id", index=True, max_length=32)

@@ -94,6 +94,7 @@ def live_grant(session: Session, *, person_id: str, account_id: str) -> Grant | 
             return grant
         grant.status, grant.ended_at = ENDED, grant.ended_at or utcnow()
         session.add(grant)
+        session.flush()  # before any new grant's INSERT: the live-pair unique index sees it closed
     return None
 
 

@@ -113,3 +113,23 @@ def test_only_a_may_share_proxy_shares_and_the_log_names_the_doctor(client, engi
     assert doctor_reads and doctor_reads[0]["actor"]["kind"] == "share"
     assert doctor_reads[0]["actor"]["display"].startswith("医生（分享 #")
     assert doctor_reads[0]["via_share_id"] == made.json()["id"]
+
+
+def test_the_database_refuses_overlapping_live_grants(engine, settings) -> None:
+    import pytest
+    from sqlalchemy.exc import IntegrityError
+
+    inst = h.hospital(engine)
+    father = h.person(engine, settings, inst, local_id="P1", resident_id=FATHER_RID, name="张伟")
+    son = h.account(engine, "o-son")
+    first = h.grant(engine, person_id=father, account_id=son)
+    with pytest.raises(IntegrityError):
+        h.grant(engine, person_id=father, account_id=son, kind="request", status="pending")
+    with session_scope(engine) as s:
+        from backend.family.models import Grant
+
+        row = s.get(Grant, first)
+        assert row is not None
+        row.status = "revoked"
+        s.add(row)
+    assert h.grant(engine, person_id=father, account_id=son, kind="request", status="pending")

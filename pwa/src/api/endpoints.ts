@@ -99,8 +99,22 @@ function series(r: S['SeriesOut']): Series {
   }
 }
 
+// The study answer, remembered briefly in memory (never stored) so that opening the viewer from the
+// study page does not wait for the same request again.
+const recentStudies = new Map<string, { at: number; study: Study }>()
+const RECENT_MS = 60_000
+
 export async function getStudy(personId: string, studyId: string, signal?: AbortSignal): Promise<Study> {
   const base = `${V1}/people/${enc(personId)}/studies/${enc(studyId)}`
+  const hit = recentStudies.get(base)
+  if (hit && Date.now() - hit.at < RECENT_MS) return hit.study
+  const study = await fetchStudy(base, signal)
+  recentStudies.set(base, { at: Date.now(), study })
+  for (const k of [...recentStudies.keys()].slice(0, -5)) recentStudies.delete(k)
+  return study
+}
+
+async function fetchStudy(base: string, signal?: AbortSignal): Promise<Study> {
   const s = await request<S['StudyDetail']>(base, { signal })
   return {
     id: s.id,

@@ -54,7 +54,7 @@ def revoke_share(share_id: ShareId, session: SessionDep, principal: CurrentPrinc
 def extend_share(share_id: ShareId, body: ShareExtend, session: SessionDep, settings: SettingsDep,
                  principal: CurrentPrincipal) -> ShareOut:
     return service.extend(session=session, settings=settings, principal=_account(principal), share_id=share_id,
-                          expires_in=body.expires_in)
+                          expires_in=body.expires_in, max_opens=body.max_opens)
 
 
 @router.get("/share/session", response_model=ShareSessionOut)

@@ -40,6 +40,7 @@ class ShareCreated(BaseModel):
 
 class ShareExtend(BaseModel):
     expires_in: ExpiresIn
+    max_opens: int | None = Field(default=None, ge=1, le=1000)  # raise the limit of a used-up share
 
 
 class ShareOpen(BaseModel):

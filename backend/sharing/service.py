@@ -188,12 +188,18 @@ def revoke(*, session: Session, principal: AccountPrincipal, share_id: str) -> N
 
 
 def extend(*, session: Session, settings: Settings, principal: AccountPrincipal, share_id: str,
-           expires_in: ExpiresIn) -> ShareOut:
-    """A new expiry counted from now (never more than 30 days away). A revoked share stays revoked."""
+           expires_in: ExpiresIn, max_opens: int | None = None) -> ShareOut:
+    """A new expiry counted from now (never more than 30 days away), and optionally a higher open
+    limit. A revoked share stays revoked."""
     share, access = _managed(session, principal, share_id)
     if share.revoked_at is not None:
         raise Forbidden("A withdrawn share cannot be extended.", code="share-revoked",
                         message_zh="此分享已撤回，不能延期。")
+    if max_opens is not None:
+        if max_opens <= share.opens:
+            raise BadRequest("max_opens must exceed the opens so far.", code="share-max-opens",
+                             message_zh=f"打开次数上限须大于已打开的 {share.opens} 次。")
+        share.max_opens = max_opens
     share.expires_at = utcnow() + expiry_delta(expires_in)
     share.updated_at = utcnow()
     session.add(share)

@@ -125,3 +125,18 @@ def test_study_list_is_fixed_at_creation(world: ShareWorld) -> None:
     with session_scope(world.engine, readonly=True) as s:
         rows = s.exec(select(ShareStudy.study_id).where(ShareStudy.share_id == made["id"])).all()
     assert sorted(rows) == sorted(made["study_ids"])
+
+
+def test_extend_raises_the_open_limit_of_a_used_up_share(world: ShareWorld, client: TestClient) -> None:
+    made = world.create(max_opens=1)
+    token = token_of(made["url"])
+    with TestClient(client.app, base_url="http://testserver") as first:
+        assert first.get(f"/s/{token}", follow_redirects=False).status_code == 303
+    with TestClient(client.app, base_url="http://testserver") as second:
+        assert second.get(f"/s/{token}", follow_redirects=False).status_code == 410
+        url = f"/api/v1/shares/{made['id']}/extend"
+        res = client.post(url, json={"expires_in": "24h", "max_opens": 1}, headers=world.owner_headers())
+        assert res.status_code == 400
+        res = client.post(url, json={"expires_in": "24h", "max_opens": 2}, headers=world.owner_headers())
+        assert res.status_code == 200 and res.json()["max_opens"] == 2
+        assert second.get(f"/s/{token}", follow_redirects=False).status_code == 303

@@ -160,3 +160,16 @@ def test_lab_report_and_health_summary(client: TestClient, app: FastAPI, engine:
     assert "2025" in text and "血常规" in text and "江苏省人民医院" in text
     assert len(_events(engine, person, "summary.pdf")) == 1
     assert len(_events(engine, person, "lab.report.pdf")) == 1
+
+
+def test_summary_of_a_person_without_records(client: TestClient, app: FastAPI, engine: Engine,
+                                             tmp_path: Path) -> None:
+    poppler.require_poppler()
+    _, key = hospital(engine, "江苏省人民医院")
+    person = register(client, key, "E1", WANG_FANG, "王芳")
+    read_as(app, engine, person)
+    r = client.get(f"/api/v1/people/{person}/summary.pdf", params={"lang": "en"})
+    assert r.status_code == 200, r.text
+    text = poppler.text(poppler.write(tmp_path, r.content, "empty.pdf"))
+    assert "王芳" in text and "3201**********0020" in text
+    assert unquote(r.headers["content-disposition"].split("UTF-8''")[1]) == "王芳_health-summary.pdf"

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from backend.access import audit
@@ -112,8 +113,13 @@ def new_grant(session: Session, *, person_id: str, account_id: str, terms: Terms
                   kind=kind, scope=terms.scope, kinds=kinds, expires_at=terms.expires_at, status=status,
                   may_share=terms.may_share, may_grant=terms.may_grant, created_by_account_id=created_by,
                   **evidence)  # type: ignore[arg-type]
-    session.add(grant)
-    session.flush()
+    try:
+        with session.begin_nested():  # a concurrent grant for the same pair won: 409, not 500
+            session.add(grant)
+            session.flush()
+    except IntegrityError:
+        raise Conflict("该亲属已有授权，请先撤销原授权 (this relative already has access).",
+                       code="grant-exists") from None
     audit.record(session, principal=AccountPrincipal(created_by), action=audit.CREATE, event_type=f"grant.{kind}",
                  person_id=person_id, object_type="grant", object_id=grant.id,
                  detail={"status": status, "scope": terms.scope, "relationship": terms.relationship})

@@ -133,3 +133,18 @@ def test_the_database_refuses_overlapping_live_grants(engine, settings) -> None:
         row.status = "revoked"
         s.add(row)
     assert h.grant(engine, person_id=father, account_id=son, kind="request", status="pending")
+
+
+def test_a_racing_second_grant_is_a_conflict_not_a_500(engine, settings) -> None:
+    import pytest
+
+    from backend.errors import Conflict
+    from backend.family import service
+
+    inst = h.hospital(engine)
+    father = h.person(engine, settings, inst, local_id="P1", resident_id=FATHER_RID, name="张伟")
+    son = h.account(engine, "o-son")
+    h.grant(engine, person_id=father, account_id=son)  # the winner, committed meanwhile
+    with session_scope(engine) as s, pytest.raises(Conflict):  # the loser skipped the early check
+        service.new_grant(s, person_id=father, account_id=son, terms=service.Terms(relationship="child"),
+                          kinds=None, kind="invitation", status="active", created_by=son)

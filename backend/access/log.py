@@ -34,6 +34,14 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "lab.trend.read": ("查看了检验趋势", "viewed a lab trend"),
     "checkup.read": ("查看了体检报告", "viewed a checkup"),
     "export.fhir": ("导出了健康档案", "exported the records"),
+    "series.view": ("浏览了影像", "viewed images"),
+    "study.report.pdf": ("下载了检查报告PDF", "downloaded a report PDF"),
+    "lab.report.pdf": ("下载了检验报告PDF", "downloaded a lab report PDF"),
+    "summary.pdf": ("下载了健康档案摘要", "downloaded the health summary"),
+    "share.open": ("打开了分享链接", "opened a share link"),
+    "share.session.read": ("查看了分享内容", "viewed the share"),
+    "share.download": ("下载了分享的影像", "downloaded shared images"),
+    "dicom.wado": ("调阅了影像文件", "retrieved image files"),
 }
 
 
@@ -103,6 +111,26 @@ def _actor(session: Session, row: AuditEvent, cache: dict[tuple[str, str], Actor
     return actor
 
 
+def _titles(session: Session, person_id: str, rows: list[AuditEvent]) -> dict[tuple[str, str], str]:
+    """(object_type, object_id) → the record's timeline title; a viewed series takes its study's."""
+    from backend.imaging.models import Series  # imported late: access sits low in the import graph
+
+    refs = {r.object_id for r in rows if r.object_id}
+    series_ids = {r.object_id for r in rows if r.object_id and r.object_type == "imaging_series"}
+    study_of = dict(session.exec(select(Series.id, Series.study_id).where(col(Series.id).in_(sorted(series_ids))))
+                    .all()) if series_ids else {}
+    titles: dict[tuple[str, str], str] = {}
+    wanted = sorted(refs | set(study_of.values()))
+    if wanted:
+        for entry in session.exec(select(TimelineEntry).where(
+                TimelineEntry.person_id == person_id, col(TimelineEntry.ref_id).in_(wanted))).all():
+            titles[(entry.kind, entry.ref_id)] = entry.title
+    for series_id, study_id in study_of.items():
+        if ("imaging_study", study_id) in titles:
+            titles[("imaging_series", series_id)] = titles[("imaging_study", study_id)]
+    return titles
+
+
 def read_log(session: Session, *, person_id: str, before: int | None, limit: int) -> tuple[list[LogItem], int | None]:
     """One page, newest first; the cursor is the last row's ``seq`` (stable: the chain only grows)."""
     query = select(AuditEvent).where(AuditEvent.person_id == person_id, AuditEvent.action == audit.READ)
@@ -111,12 +139,7 @@ def read_log(session: Session, *, person_id: str, before: int | None, limit: int
     rows = list(session.exec(query.order_by(col(AuditEvent.seq).desc()).limit(limit + 1)).all())
     more = len(rows) > limit
     rows = rows[:limit]
-    refs = {r.object_id for r in rows if r.object_id}
-    titles: dict[tuple[str, str], str] = {}
-    if refs:
-        for entry in session.exec(select(TimelineEntry).where(
-                TimelineEntry.person_id == person_id, col(TimelineEntry.ref_id).in_(sorted(refs)))).all():
-            titles[(entry.kind, entry.ref_id)] = entry.title
+    titles = _titles(session, person_id, rows)
     cache: dict[tuple[str, str], Actor] = {}
     items = []
     for row in rows:

@@ -117,3 +117,20 @@ def test_daily_digest_is_batched(client, engine, settings) -> None:
     with session_scope(engine, readonly=True) as s:
         rows = s.exec(select(Notification).where(Notification.kind == notices.PROXY_DIGEST)).all()
         assert [(r.account_id, r.event_key) for r in rows] == [(owner, f"digest:{today.isoformat()}")]
+
+
+def test_a_viewed_series_is_named_by_its_study(client, engine, settings) -> None:
+    from backend.access.principals import AccountPrincipal
+    from backend.access.service import PersonAccess
+    from backend.imaging.models import Series
+
+    _, father, study_id, owner, daughter, grant_id = _proxy_world(engine, settings)
+    with session_scope(engine) as s:
+        series_id = s.exec(select(Series.id).where(Series.study_id == study_id)).one()
+        access = PersonAccess(person_id=father, principal=AccountPrincipal(daughter), relation="child",
+                              via_grant_id=grant_id)
+        access.audit(s, event_type="series.view", object_type="imaging_series", object_id=series_id)
+    item = client.get(f"/api/v1/people/{father}/access-log", headers=h.cookie_headers(engine, settings, owner)).json()
+    first = item["items"][0]
+    assert (first["action_label"], first["actor"]["display"], first["via"]) == ("浏览了影像", "张* (子女)", "grant")
+    assert first["title"] and "CT" in first["title"]

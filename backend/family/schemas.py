@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 
 class TermsIn(BaseModel):
@@ -12,7 +12,7 @@ class TermsIn(BaseModel):
                               "spouse, parent, child, sibling, grandparent, grandchild, guardian, other")
     scope: str = Field(default="all", max_length=16, description="all | imaging | kinds")
     kinds: list[str] = Field(default_factory=list, max_length=10, description="record kinds when scope = kinds")
-    expires_at: datetime | None = Field(default=None, description="optional end of the grant")
+    expires_at: AwareDatetime | None = Field(default=None, description="optional end of the grant (with a time zone)")
     may_share: bool = False
     may_grant: bool = False
 

@@ -94,7 +94,8 @@ def test_bad_invitations_change_nothing(client, engine, settings) -> None:
     unknown = client.post("/api/v1/invitations/yyi_notarealtoken/accept", headers=daughter_h)
     assert unknown.status_code == 404
     for bad in ({"relationship": "boss"}, {"relationship": "child", "scope": "kinds", "kinds": ["x-ray-vision"]},
-                {"relationship": "child", "expires_at": "2000-01-01T00:00:00Z"}):
+                {"relationship": "child", "expires_at": "2000-01-01T00:00:00Z"},
+                {"relationship": "child", "expires_at": "2099-01-01T00:00:00"}):  # no time zone
         assert client.post(f"/api/v1/people/{father}/invitations", headers=owner_h, json=bad).status_code == 422
     with session_scope(engine, readonly=True) as s:
         assert s.exec(select(Grant)).all() == []

@@ -127,7 +127,7 @@ def jpeg_lossless_copy(paths: list[Path], out: Path) -> list[Path]:
     """A JPEG lossless (Process 14) copy of the series, encoded with imagecodecs (pydicom has no
     encoder for it). imagecodecs' encoder uses predictor 6, so the transfer syntax is .57 (any
     predictor), not .70 (predictor 1 only). Its encoder takes unsigned samples: the phantom's stored
-    values (HU + 1024) are all >= 0, so they are written as unsigned with the same rescale (same HU)."""
+    values (HU + 1024, a little noise below 0) are shifted by 1024 and the intercept by -1024 (same HU)."""
     try:
         import imagecodecs  # type: ignore[import-not-found,unused-ignore]
         import pydicom
@@ -140,10 +140,11 @@ def jpeg_lossless_copy(paths: list[Path], out: Path) -> list[Path]:
     written = []
     for path in paths:
         ds = pydicom.dcmread(path)
-        pixels = ds.pixel_array
-        if pixels.min() < 0:
+        pixels = ds.pixel_array.astype("<i4") + 1024  # shifted into unsigned range, intercept follows: same HU
+        if pixels.min() < 0 or pixels.max() > 65535:
             return []
         ds.PixelRepresentation = 0
+        ds.RescaleIntercept = float(ds.RescaleIntercept) - 1024
         ds.PixelData = encapsulate([imagecodecs.ljpeg_encode(pixels.astype("<u2"), bitspersample=16)])
         ds["PixelData"].VR = "OB"
         ds.file_meta.TransferSyntaxUID = pydicom.uid.UID("1.2.840.10008.1.2.4.57")

@@ -138,3 +138,19 @@ def test_pixel_limit_is_a_clear_4xx_or_a_placeholder(app: FastAPI, engine: Engin
         assert "超过" in r.json()["message_zh"]
         thumb = client.get(f"/api/v1/people/{person}/previews/{inst.id}/0/default/128.jpg?placeholder=1")
         assert thumb.status_code == 200 and thumb.headers["x-preview-error"] == "limit_exceeded"
+
+
+def test_the_dispatcher_thread_prerenders_on_its_own(app: FastAPI, engine: Engine, tmp_path: Path) -> None:
+    paths = write_ct_series(out_dir=tmp_path, seed=14, slices=6, size=64)
+    with started(app, pool=1, dispatcher=True) as client:
+        person, _ = patient_with_study(client, app, engine, paths)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            with session_scope(engine, readonly=True) as s:
+                if not s.exec(select(PreviewPending)).all():
+                    break
+            time.sleep(0.5)
+        series = series_of(engine, study_of(engine, person).id)[0]
+        middle = instances_of(engine, series.id)[3]
+        thumb = S.preview_spec(sha256=middle.sha256, frame=0, window="default", width=128, fmt="jpeg")
+        assert app.state.previews.cache.get(thumb.relpath) is not None

@@ -165,7 +165,9 @@ def install(app: FastAPI) -> None:
                                        timeout=getattr(app.state, "preview_timeout", service.RENDER_TIMEOUT_S),
                                        engine=app.state.engine)
         app.state.previews = runtime
-        if getattr(app.state, "preview_dispatcher", True) is False:
+        # Off under YUNYING_ENV=test unless a test asks for it: other domains' tests upload studies and
+        # must not get render processes competing for the CPU behind their back.
+        if not getattr(app.state, "preview_dispatcher", settings.env != "test"):
             return
         _wake.add(wake)
         engine = app.state.engine

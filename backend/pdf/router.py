@@ -10,23 +10,23 @@ bytes) so a client holding the same PDF gets 304.
 from __future__ import annotations
 
 import threading
-import time
-from collections import OrderedDict, deque
-from datetime import UTC
+from datetime import UTC, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
 import jinja2
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
+from sqlalchemy.engine import Engine
 
 from backend.access import audit
 from backend.access.context import current_request
 from backend.access.principals import Anonymous
-from backend.api.deps import BlobsDep, ReadablePerson, SessionDep, SettingsDep
+from backend.api.deps import BlobsDep, ReadablePerson, SessionDep, SettingsDep, get_engine
+from backend.auth.shared_state import shared_state
 from backend.pdf import naming, render, service
 from backend.pdf.render import CHINA_TIME
 from backend.pdf.schemas import DownloadQuery, Lang, LangQuery
@@ -108,38 +108,12 @@ def health_summary_pdf(access: ReadablePerson, session: SessionDep, settings: Se
 
 
 # -- /v/{code} --------------------------------------------------------------------------------------
-class RateLimiter:
-    """Sliding window per client address, in process: ``limit`` lookups per ``window`` seconds.
+# Codes carry 80 random bits, so guessing is hopeless anyway; the limit keeps scripted probing and
+# scraping expensive. Counted in the shared state (Redis when configured, else the database), so the
+# limit holds across workers. Setting candidates: YUNYING_VERIFY_RATE_LIMIT / _WINDOW.
+VERIFY_RATE_LIMIT = 30
+VERIFY_RATE_WINDOW = timedelta(minutes=1)
 
-    Codes carry 80 random bits, so guessing is hopeless anyway; the limit keeps scripted probing and
-    scraping expensive. Per worker process (with N workers the effective limit is N × limit); a
-    shared limit belongs in Redis when ``YUNYING_REDIS_URL`` is set (not done yet)."""
-
-    def __init__(self, *, limit: int, window: float, max_clients: int = 10_000) -> None:
-        self.limit, self.window, self.max_clients = limit, window, max_clients
-        self._hits: OrderedDict[str, deque[float]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def allow(self, client: str, *, now: float | None = None) -> bool:
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            hits = self._hits.pop(client, None) or deque()
-            while hits and hits[0] <= now - self.window:
-                hits.popleft()
-            allowed = len(hits) < self.limit
-            if allowed:
-                hits.append(now)
-            self._hits[client] = hits  # most recently seen last
-            while len(self._hits) > self.max_clients:
-                self._hits.popitem(last=False)
-            return allowed
-
-    def reset(self) -> None:
-        with self._lock:
-            self._hits.clear()
-
-
-VERIFY_LIMIT = RateLimiter(limit=30, window=60.0)  # setting candidate: YUNYING_VERIFY_RATE_PER_MINUTE
 
 LABELS: dict[str, dict[str, Any]] = {
     "zh-CN": {
@@ -190,11 +164,12 @@ def _verify_page(*, status: str, lang: Lang, code: int = 200, **context: Any) ->
 
 @public_router.get("/v/{code:path}", response_class=HTMLResponse, responses={404: {"content": {"text/html": {}}},
                                                                          429: {"content": {"text/html": {}}}})
-def verify_page(code: str, session: SessionDep, settings: SettingsDep,
+def verify_page(code: str, session: SessionDep, settings: SettingsDep, engine: Annotated[Engine, Depends(get_engine)],
                 lang: LangQuery = "zh-CN") -> HTMLResponse:
     """Anyone holding a printed report: is this code genuine, and what does the platform say the report is?"""
     client = current_request().network_address or "unknown"
-    if not VERIFY_LIMIT.allow(client):
+    state = shared_state(redis_url=settings.redis_url, engine=engine)
+    if not state.hit(f"pdf-verify:{client}", window=VERIFY_RATE_WINDOW, limit=VERIFY_RATE_LIMIT, session=session):
         return _verify_page(status="limited", lang=lang, code=429)
     found = service.verify(session=session, settings=settings, code=code)
     if found is None:

@@ -16,15 +16,11 @@ from sqlmodel import col, select
 
 from backend.access.models import AuditEvent
 from backend.api.deps import get_principal
+from backend.config import Settings
 from backend.db import session_scope
 from backend.pdf import router as pdf_router
 from tests.pdf import poppler
 from tests.pdf.helpers import code_of, ct_with_report, put_report
-
-
-@pytest.fixture(autouse=True)
-def _fresh_limit() -> None:
-    pdf_router.VERIFY_LIMIT.reset()
 
 
 def _code(client: TestClient, url: str, tmp_path: Path, name: str = "r.pdf") -> str:
@@ -94,14 +90,19 @@ def test_old_code_still_verifies_as_the_earlier_version(client: TestClient, app:
 
 
 def test_verification_is_rate_limited(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pdf_router, "VERIFY_LIMIT", pdf_router.RateLimiter(limit=3, window=60.0))
+    monkeypatch.setattr(pdf_router, "VERIFY_RATE_LIMIT", 3)
     assert [client.get(f"/v/x{i}").status_code for i in range(5)] == [404, 404, 404, 429, 429]
-    assert "过于频繁" in client.get("/v/x").text
+    limited = client.get("/v/x")
+    assert "过于频繁" in limited.text and limited.headers["content-type"].startswith("text/html")
 
 
-def test_rate_limiter_window_slides() -> None:
-    limiter = pdf_router.RateLimiter(limit=2, window=10.0, max_clients=2)
-    assert [limiter.allow("a", now=t) for t in (0, 1, 2)] == [True, True, False]
-    assert limiter.allow("a", now=10.5)  # the hit at 0 left the window
-    assert limiter.allow("b", now=11) and limiter.allow("c", now=11)  # "a" evicted: at most 2 clients kept
-    assert limiter.allow("a", now=11) and limiter.allow("a", now=11.5) and not limiter.allow("a", now=12)
+def test_rate_limit_is_shared_through_redis(settings: Settings, engine: Engine, redis_url: str,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two app instances (two workers) count against one limit when Redis is configured."""
+    from backend.main import create_app
+
+    monkeypatch.setattr(pdf_router, "VERIFY_RATE_LIMIT", 3)
+    shared = settings.model_copy(update={"redis_url": redis_url})
+    with TestClient(create_app(shared, engine=engine)) as one, TestClient(create_app(shared, engine=engine)) as two:
+        statuses = [c.get("/v/nothing").status_code for c in (one, two, one, two, one)]
+    assert statuses == [404, 404, 404, 429, 429]

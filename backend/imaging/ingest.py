@@ -35,12 +35,12 @@ from backend.config import Settings
 from backend.db import session_scope
 from backend.imaging import matching
 from backend.imaging.dicom.dicomjson import FailedInstance, StoredInstance, StoreResponse, instance_url, study_url
-from backend.imaging.dicom.errors import DicomRejected, FailureReason
-from backend.imaging.dicom.metadata import extract_metadata
+from backend.imaging.dicom.errors import FailureReason
 from backend.imaging.dicom.multipart import Part
-from backend.imaging.dicom.parse import ParsedInstance, ParseLimits, parse_instance
+from backend.imaging.dicom.parse import ParsedInstance, ParseLimits
 from backend.imaging.index import ALREADY_STORED, CONFLICT, MATCHED_KEY, Accepted, Indexer
 from backend.imaging.models import Instance
+from backend.imaging.parsepool import ParseResult, parse_file
 from backend.imaging.previews import worker as previews_worker
 from backend.storage.service import LocalBlobStore
 
@@ -71,6 +71,7 @@ class StowBatch:
     studies: set[str] = field(default_factory=set)
     _pending: list[Accepted] = field(default_factory=list)
     _pending_bytes: int = 0
+    _duplicates: list[ParsedInstance] = field(default_factory=list)
 
     @property
     def limits(self) -> ParseLimits:
@@ -78,25 +79,32 @@ class StowBatch:
 
     # -- step 2 -----------------------------------------------------------------------------------
     def accept(self, part: Part) -> None:
-        """Handle one part; its temp file is kept for :meth:`flush` or removed at once."""
-        if part.rejected or part.path is None or part.sha256 is None:
-            self._fail(None, None, FailureReason.CANNOT_UNDERSTAND, part.rejected or "empty part")
-            return
-        kept = False
-        try:
-            kept = self._accept_file(part.path, sha256=part.sha256, size=part.size)
-        finally:
-            if not kept:
-                part.path.unlink(missing_ok=True)
-        if len(self._pending) >= BATCH or self._pending_bytes >= BATCH_BYTES:
+        """Handle one part synchronously (parse inline): for callers without an event loop."""
+        result = None if part.rejected or part.path is None else parse_file(part.path, self.limits)
+        self.take(part, result)
+        if self.full:
             self.flush()
 
-    def _accept_file(self, path: Path, *, sha256: str, size: int) -> bool:
-        """Parse and check one file; True when it joined the pending batch (temp file kept)."""
-        try:
-            parsed = parse_instance(path=path, limits=self.limits)
-        except DicomRejected as exc:
-            self._fail(None, None, exc.code, exc.reason)
+    @property
+    def full(self) -> bool:
+        return len(self._pending) >= BATCH or self._pending_bytes >= BATCH_BYTES
+
+    def take(self, part: Part, result: ParseResult | None) -> None:
+        """Record one parsed part (cheap, no I/O but unlinking): failed, or pending until :meth:`flush`.
+        The part's temp file is kept while pending, removed otherwise."""
+        if part.rejected or part.path is None or part.sha256 is None or result is None:
+            self._fail(None, None, FailureReason.CANNOT_UNDERSTAND, part.rejected or "empty part")
+            if part.path is not None:
+                part.path.unlink(missing_ok=True)
+            return
+        if not self._take(part.path, result, sha256=part.sha256, size=part.size):
+            part.path.unlink(missing_ok=True)
+
+    def _take(self, path: Path, result: ParseResult, *, sha256: str, size: int) -> bool:
+        parsed, meta = result.parsed, result.meta
+        if parsed is None or meta is None:
+            self._fail(parsed.sop_class_uid if parsed else None, parsed.sop_instance_uid if parsed else None,
+                       result.code or FailureReason.CANNOT_UNDERSTAND, result.reason or "cannot parse")
             return False
         if self.path_study_uid is not None and parsed.study_instance_uid != self.path_study_uid:
             # PS3.18 §10.5.1: instances of other studies than the target resource fail.
@@ -107,20 +115,15 @@ class StowBatch:
                 f"StudyInstanceUID {parsed.study_instance_uid} does not match the request's study",
             )
             return False
-        try:
-            meta = extract_metadata(parsed.dataset, transfer_syntax_uid=parsed.transfer_syntax_uid)
-        except Exception as exc:  # noqa: BLE001 - metadata extraction is tolerant; belt and braces
-            self._fail(parsed.sop_class_uid, parsed.sop_instance_uid, FailureReason.CANNOT_UNDERSTAND, str(exc)[:200])
-            return False
         earlier = next((p for p in self._pending if p.parsed.sop_instance_uid == parsed.sop_instance_uid), None)
         if earlier is not None:  # the same UID twice in one request
             if earlier.sha256 == sha256:
                 self._ok(parsed, ALREADY_STORED)
             else:
-                self._conflict(parsed)
+                self._duplicates.append(parsed)  # audited and answered at the next flush
             return False
         self._pending.append(Accepted(parsed=parsed, meta=meta, sha256=sha256, size=size, key=blob_key(sha256),
-                                       temp=path))
+                                      temp=path))
         self._pending_bytes += size
         return True
 
@@ -163,6 +166,9 @@ class StowBatch:
     # -- step 3 -----------------------------------------------------------------------------------
     def flush(self) -> None:
         """Index the accepted instances in one transaction; their outcomes are final after commit."""
+        for parsed in self._duplicates:
+            self._conflict(parsed)
+        self._duplicates = []
         if not self._pending:
             return
         pending, self._pending, self._pending_bytes = self._pending, [], 0

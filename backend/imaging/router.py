@@ -7,11 +7,15 @@ hold a database transaction (on SQLite: the write lock) while bytes arrive.
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections import deque
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
@@ -20,17 +24,34 @@ from backend.access.principals import Anonymous, InstitutionPrincipal, Principal
 from backend.access.service import dicomweb_study_filter
 from backend.config import Settings
 from backend.db import session_scope
-from backend.errors import AppError, BadRequest, PayloadTooLarge, Unauthorized, UnsupportedMediaType, problem_response
-from backend.imaging import qido, wado
+from backend.errors import (
+    AppError,
+    BadRequest,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    Unauthorized,
+    UnsupportedMediaType,
+    problem_response,
+)
+from backend.imaging import parsepool, qido, wado
 from backend.imaging.dicom.dicomjson import stow_http_status, stow_response_json, stow_response_xml
-from backend.imaging.dicom.multipart import MultipartError, MultipartLimits, parse_related_content_type, read_multipart
+from backend.imaging.dicom.multipart import (
+    MultipartError,
+    MultipartLimits,
+    Part,
+    parse_related_content_type,
+    read_multipart,
+)
 from backend.imaging.ingest import StowBatch
+from backend.imaging.parsepool import ParseResult
 from backend.storage.service import LocalBlobStore
 
 router = APIRouter(prefix="/dicomweb", tags=["dicomweb"])
+log = logging.getLogger("yunying.dicomweb")
 DICOM_JSON = "application/dicom+json"
 DICOM_XML = "application/dicom+xml"
 NO_STORE = {"Cache-Control": "no-store"}
+PARSE_WINDOW = 4  # parts parsed ahead (backend.imaging.parsepool) while later parts are being received
 
 
 def dicomweb_principal(request: Request) -> Principal:
@@ -99,25 +120,18 @@ async def _stow(request: Request, principal: Principal, study_uid: str | None) -
     batch = StowBatch(settings=settings, engine=engine, blobs=blobs, principal=principal, base_url=_base(settings),
                       path_study_uid=study_uid)
     limits = MultipartLimits(max_part_bytes=settings.max_instance_bytes, max_total_bytes=settings.max_request_bytes)
-    inflight: asyncio.Future[None] | None = None
-    problem: AppError | None = None
     try:
-        # Receive part i+1 while part i is parsed, fsynced and renamed in a worker thread.
-        async for part in read_multipart(request.stream(), boundary=content_type.boundary, directory=blobs.tmp,
-                                          limits=limits):
-            if inflight is not None:
-                await inflight
-            inflight = asyncio.ensure_future(run_in_threadpool(batch.accept, part))
-    except MultipartError as exc:
-        problem = _multipart_problem(exc)
-    except ClientDisconnect:
-        problem = BadRequest("the client went away before the request was complete", code="client-disconnected")
-    finally:
-        if inflight is not None:
-            await inflight
-    # Whole instances received before a framing error are kept: they are complete and re-uploads are idempotent.
-    await run_in_threadpool(batch.flush)
-    await run_in_threadpool(_audit_stow, engine, principal, batch)
+        problem = await _receive(request, batch, boundary=content_type.boundary, directory=blobs.tmp, limits=limits)
+        # Whole instances received before a framing error are kept: they are complete, re-uploads are idempotent.
+        await run_in_threadpool(batch.flush)
+        await run_in_threadpool(_audit_stow, engine, principal, batch)
+    except SQLAlchemyError as exc:
+        log.error("STOW-RS: database error %s", type(exc).__name__)
+        batch.discard()
+        error = ServiceUnavailable("The archive's database is unavailable; retry later (re-uploads are idempotent).",
+                                   code="database-unavailable")
+        error.headers = {"Retry-After": "30"}
+        raise error from None
     if problem is not None:
         problem.extra["stored"] = len(batch.stored)
         return problem_response(problem, instance=request.url.path)
@@ -128,6 +142,39 @@ async def _stow(request: Request, principal: Principal, study_uid: str | None) -
     if _wants_xml(request.headers.get("accept")):
         return Response(stow_response_xml(result), status_code=status, media_type=DICOM_XML, headers=NO_STORE)
     return JSONResponse(stow_response_json(result), status_code=status, media_type=DICOM_JSON, headers=NO_STORE)
+
+
+async def _receive(
+    request: Request, batch: StowBatch, *, boundary: str, directory: Path, limits: MultipartLimits
+) -> AppError | None:
+    """Read the parts while up to ``PARSE_WINDOW`` earlier ones are parsed (threads or processes); take
+    their results in request order and flush full batches in a thread. Returns the request-level
+    problem (framing error, client gone) or None. Complete parts are kept even then."""
+    window: deque[tuple[Part, asyncio.Future[ParseResult] | None]] = deque()
+
+    async def take_oldest() -> None:
+        part, future = window.popleft()
+        batch.take(part, await future if future is not None else None)
+        if batch.full:
+            await run_in_threadpool(batch.flush)
+
+    problem: AppError | None = None
+    try:
+        async for part in read_multipart(request.stream(), boundary=boundary, directory=directory, limits=limits):
+            parsing = None
+            if part.path is not None and not part.rejected:
+                parsing = asyncio.ensure_future(parsepool.parse_async(part.path, batch.limits))
+            window.append((part, parsing))
+            while len(window) > PARSE_WINDOW:
+                await take_oldest()
+    except MultipartError as exc:
+        problem = _multipart_problem(exc)
+    except ClientDisconnect:
+        problem = BadRequest("the client went away before the request was complete", code="client-disconnected")
+    finally:
+        while window:
+            await take_oldest()
+    return problem
 
 
 def _multipart_problem(exc: MultipartError) -> AppError:

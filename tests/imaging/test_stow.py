@@ -260,3 +260,47 @@ def test_registered_patient_is_matched_at_ingest_and_unmatched_study_joins_later
     with session_scope(engine) as s:
         study = s.exec(select(Study)).one()
         assert study.person_id == person_id and study.matched_at is not None
+
+
+def test_database_failure_is_503_with_retry_after(
+    client: TestClient, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from backend.imaging.ingest import StowBatch
+
+    key = hospital(engine).api_key
+
+    def broken(self: StowBatch) -> None:
+        raise OperationalError("INSERT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(StowBatch, "flush", broken)
+    response = client.post("/dicomweb/studies", content=multipart_body([CT_3SLICE[0].read_bytes()]),
+                           headers={"Authorization": f"Bearer {key}", "Content-Type": content_type()})
+    assert response.status_code == 503 and response.headers["retry-after"] == "30"
+    with session_scope(engine) as s:
+        assert s.exec(select(Instance)).all() == []
+
+
+def test_parse_in_worker_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process-pool path returns the same verdicts as inline parsing (results cross processes)."""
+    import asyncio
+
+    from backend.imaging import parsepool
+    from backend.imaging.dicom.parse import ParseLimits
+
+    monkeypatch.setattr(parsepool, "PROCESSES", 2)
+    bad = DICOM / "pydicom" / "MR_truncated.dcm"
+
+    async def both() -> list[parsepool.ParseResult]:
+        return list(await asyncio.gather(parsepool.parse_async(CT_3SLICE[0], ParseLimits()),
+                                         parsepool.parse_async(bad, ParseLimits())))
+
+    try:
+        good, broken = asyncio.run(both())
+    finally:
+        parsepool.shutdown()
+    inline = parsepool.parse_file(CT_3SLICE[0], ParseLimits())
+    assert good.meta == inline.meta and good.parsed is not None and inline.parsed is not None
+    assert good.parsed.native_pixels == inline.parsed.native_pixels and len(good.parsed.dataset) == 0
+    assert broken.code == FailureReason.CANNOT_UNDERSTAND and broken.reason and "truncated" in broken.reason

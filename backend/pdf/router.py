@@ -83,7 +83,7 @@ def imaging_report_pdf(access: ReadablePerson, study_id: RecordId, session: Sess
     job = service.imaging_report_job(session=session, settings=settings, blobs=blobs, access=access,
                                      study_id=study_id, lang=lang)
     pdf = service.deliver(session=session, settings=settings, job=job)
-    _audit(access, session, pdf, event_type="study.report.pdf", object_type="imaging_study")
+    _audit(access, session, pdf, event_type="study.report.pdf", object_type=AUDIT_OBJECT_TYPES[service.IMAGING])
     return _answer(request, pdf, download=download)
 
 
@@ -93,7 +93,7 @@ def lab_report_pdf(access: ReadablePerson, lab_id: RecordId, session: SessionDep
     """A lab panel as a PDF (检验报告单)."""
     job = service.lab_report_job(session=session, settings=settings, access=access, lab_id=lab_id, lang=lang)
     pdf = service.deliver(session=session, settings=settings, job=job)
-    _audit(access, session, pdf, event_type="lab.report.pdf", object_type="lab_result")
+    _audit(access, session, pdf, event_type="lab.report.pdf", object_type=AUDIT_OBJECT_TYPES[service.LAB])
     return _answer(request, pdf, download=download)
 
 
@@ -103,7 +103,7 @@ def health_summary_pdf(access: ReadablePerson, session: SessionDep, settings: Se
     """The person's timeline as a PDF (个人健康档案摘要), limited to what the access may read."""
     job = service.health_summary_job(session=session, settings=settings, access=access, lang=lang)
     pdf = service.deliver(session=session, settings=settings, job=job)
-    _audit(access, session, pdf, event_type="summary.pdf", object_type="person")
+    _audit(access, session, pdf, event_type="summary.pdf", object_type=AUDIT_OBJECT_TYPES[service.SUMMARY])
     return _answer(request, pdf, download=download)
 
 
@@ -112,6 +112,8 @@ def health_summary_pdf(access: ReadablePerson, session: SessionDep, settings: Se
 # scraping expensive. Counted in the shared state (Redis when configured, else the database), so the
 # limit holds across workers. Setting candidates: YUNYING_VERIFY_RATE_LIMIT / _WINDOW.
 VERIFY_RATE_LIMIT = 30
+# The record kind each document is about, as the other audit events name it (the access log titles it).
+AUDIT_OBJECT_TYPES = {service.IMAGING: "imaging_study", service.LAB: "lab_result", service.SUMMARY: "person"}
 VERIFY_RATE_WINDOW = timedelta(minutes=1)
 
 
@@ -179,7 +181,8 @@ def verify_page(code: str, session: SessionDep, settings: SettingsDep, engine: A
     # Printing the facts to an anonymous reader is a disclosure of (masked) health data: the patient's
     # access log shows that the report was checked.
     audit.record(session, principal=Anonymous(), action=audit.READ, event_type="pdf.verify",
-                 person_id=doc.person_id, object_type=doc.kind, object_id=doc.object_id,
+                 person_id=doc.person_id, object_type=AUDIT_OBJECT_TYPES.get(doc.kind, doc.kind),
+                 object_id=doc.object_id,
                  detail={"document": doc.id, "version": doc.version})
     return _verify_page(status="valid", lang=lang, doc=doc, code_display=display_code(doc.id + doc.signature),
                         superseded=found.superseded, latest_version=found.latest_version,

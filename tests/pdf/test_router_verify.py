@@ -32,7 +32,7 @@ def test_printed_code_verifies_without_login(client: TestClient, app: FastAPI, e
     poppler.require_poppler()
     w = ct_with_report(client, app, engine)
     code = _code(client, w.pdf_url, tmp_path)
-    app.dependency_overrides.pop(get_principal)  # the reader at the clinic is nobody
+    patient = app.dependency_overrides.pop(get_principal)  # the reader at the clinic is nobody
     page = client.get(f"/v/{code}")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert page.headers["referrer-policy"] == "no-referrer" and page.headers["cache-control"] == "no-store"
@@ -51,6 +51,13 @@ def test_printed_code_verifies_without_login(client: TestClient, app: FastAPI, e
                         .order_by(col(AuditEvent.seq))).all()
     assert [(e.person_id, e.actor_kind) for e in events] == [(w.person_id, "anonymous")] * 3
     assert json.loads(events[0].detail or "{}")["version"] == 1
+    # The patient sees in the access log that the paper was checked.
+    app.dependency_overrides[get_principal] = patient
+    log = client.get(f"/api/v1/people/{w.person_id}/access-log")
+    assert log.status_code == 200, log.text
+    checked = [i for i in log.json()["items"] if i["event_type"] == "pdf.verify"]
+    assert len(checked) == 3
+    assert {(i["object_type"], i["object_id"]) for i in checked} == {("imaging_study", w.study_id)}
 
 
 GARBAGE = ["x", "AAAA", "0" * 32, "A" * 64, "%3Cscript%3E", "ZZZZ-ZZZZ-ZZZZ-ZZZZ" * 3,

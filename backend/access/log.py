@@ -42,12 +42,13 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "share.session.read": ("查看了分享内容", "viewed the share"),
     "share.download": ("下载了分享的影像", "downloaded shared images"),
     "dicom.wado": ("调阅了影像文件", "retrieved image files"),
+    "pdf.verify": ("核验了纸质报告", "verified a printed report"),
 }
 
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    kind: str  # self / relative / share / institution / operator / other
+    kind: str  # self / relative / share / institution / operator / public / other
     display: str  # ready to show: "本人", "李* (子女)", "分享 #3f2a", the hospital's name
     relationship: str | None = None
     relationship_label: str | None = None
@@ -105,6 +106,8 @@ def _actor(session: Session, row: AuditEvent, cache: dict[tuple[str, str], Actor
         actor = Actor(kind="institution", display=name, institution_name=name)
     elif row.actor_kind == "operator":
         actor = Actor(kind="operator", display="系统运维")
+    elif row.actor_kind == "anonymous":  # e.g. someone holding a printed report checked its code (/v/…)
+        actor = Actor(kind="public", display="持报告者（扫码核验）")
     else:
         actor = Actor(kind="other", display="其他")
     cache[key] = actor

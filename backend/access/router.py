@@ -23,7 +23,8 @@ def _via(item: log.LogItem) -> str:
         return "grant"
     if item.via_share_id:
         return "share"
-    return {"self": "self", "institution": "institution", "operator": "operator"}.get(item.actor.kind, "other")
+    return {"self": "self", "institution": "institution", "operator": "operator",
+            "public": "public"}.get(item.actor.kind, "other")
 
 
 @router.get("/people/{person_id}/access-log", response_model=AccessLogPage,

@@ -8,7 +8,7 @@ from pydantic import BaseModel
 
 
 class ActorOut(BaseModel):
-    kind: str  # self / relative / share / institution / operator / other
+    kind: str  # self / relative / share / institution / operator / public (anonymous: a report's code checked)
     display: str  # e.g. "李* (子女)"
     relationship: str | None = None
     relationship_label: str | None = None
@@ -27,7 +27,7 @@ class AccessLogItem(BaseModel):
     object_id: str | None
     title: str | None  # the record's timeline title, e.g. 胸部CT平扫
     actor: ActorOut
-    via: str  # self / grant / share / institution / operator
+    via: str  # self / grant / share / institution / operator / public
     via_grant_id: str | None
     via_share_id: str | None
 

@@ -134,3 +134,17 @@ def test_a_viewed_series_is_named_by_its_study(client, engine, settings) -> None
     first = item["items"][0]
     assert (first["action_label"], first["actor"]["display"], first["via"]) == ("浏览了影像", "张* (子女)", "grant")
     assert first["title"] and "CT" in first["title"]
+
+
+def test_a_checked_paper_report_shows_as_public(client, engine, settings) -> None:
+    from backend.access import audit
+    from backend.access.principals import Anonymous
+
+    _, father, study_id, owner, _, _ = _proxy_world(engine, settings)
+    with session_scope(engine) as s:
+        audit.record(s, principal=Anonymous(), action=audit.READ, event_type="pdf.verify", person_id=father,
+                     object_type="imaging_study", object_id=study_id)
+    first = client.get(f"/api/v1/people/{father}/access-log",
+                       headers=h.cookie_headers(engine, settings, owner)).json()["items"][0]
+    assert (first["actor"]["kind"], first["via"], first["action_label"]) == ("public", "public", "核验了纸质报告")
+    assert "CT" in first["title"]

@@ -15,8 +15,9 @@ PWA_SOURCES := $(shell find $(PWA_DIR) -path $(PWA_DIR)/node_modules -prune -o -
 # Local services used by `make test` when they answer (CONTRACT.md: PostgreSQL database `test`, Redis).
 TEST_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+TEST_REDIS_URL_PG ?= redis://127.0.0.1:6379/14
 
-.PHONY: help install run test lint typecheck test-sqlite test-postgres e2e bench clean
+.PHONY: help install run test lint tests e2e bench clean
 
 help:
 	@echo "make run    - serve Yunying on http://127.0.0.1:8000 (SQLite, ./var, WeChat simulator, demo data)"
@@ -46,20 +47,31 @@ lint: $(PY_STAMP)
 	$(BIN)/ruff check backend tests benchmarks
 	$(BIN)/mypy
 
-test-sqlite: $(PY_STAMP)
-	@echo "== tests on SQLite =="
-	@redis_env=""; if $(PY) -c "import redis,sys; redis.Redis.from_url('$(TEST_REDIS_URL)', socket_connect_timeout=2).ping()" 2>/dev/null; then \
-		redis_env="YUNYING_TEST_REDIS_URL=$(TEST_REDIS_URL)"; else echo "!!! Redis at $(TEST_REDIS_URL) does not answer: Redis tests SKIPPED !!!"; fi; \
-	env $$redis_env $(BIN)/pytest -q
+# The SQLite pass (every test) and the PostgreSQL pass (every test that touches a database) run side by
+# side: most of the suite waits on live servers and subprocesses, so two passes fit two cores. Each pass
+# has its own Redis database. Logs are printed whole, one after the other.
+TEST_LOGS := .test-logs
 
-test-postgres: $(PY_STAMP)
-	@if $(PY) -c "import psycopg; psycopg.connect('$(TEST_PG_URL)'.replace('+psycopg',''), connect_timeout=3).close()" 2>/dev/null; then \
-		echo "== database tests again on PostgreSQL =="; \
-		redis_env=""; if $(PY) -c "import redis; redis.Redis.from_url('$(TEST_REDIS_URL)', socket_connect_timeout=2).ping()" 2>/dev/null; then redis_env="YUNYING_TEST_REDIS_URL=$(TEST_REDIS_URL)"; fi; \
-		env $$redis_env YUNYING_TEST_DATABASE_URL=$(TEST_PG_URL) YUNYING_TEST_DB_ONLY=1 $(BIN)/pytest -q; \
-	else echo "!!! PostgreSQL at $(TEST_PG_URL) does not answer: PostgreSQL tests SKIPPED !!!"; fi
+tests: $(PY_STAMP)
+	@mkdir -p $(TEST_LOGS)
+	@redis_ok=0; if $(PY) -c "import redis; redis.Redis.from_url('$(TEST_REDIS_URL)', socket_connect_timeout=2).ping()" 2>/dev/null; then redis_ok=1; \
+	else echo "!!! Redis at $(TEST_REDIS_URL) does not answer: Redis tests SKIPPED !!!"; fi; \
+	pg_ok=0; if $(PY) -c "import psycopg; psycopg.connect('$(TEST_PG_URL)'.replace('+psycopg',''), connect_timeout=3).close()" 2>/dev/null; then pg_ok=1; \
+	else echo "!!! PostgreSQL at $(TEST_PG_URL) does not answer: PostgreSQL tests SKIPPED !!!"; fi; \
+	redis_a=""; redis_b=""; if [ $$redis_ok = 1 ]; then redis_a="YUNYING_TEST_REDIS_URL=$(TEST_REDIS_URL)"; redis_b="YUNYING_TEST_REDIS_URL=$(TEST_REDIS_URL_PG)"; fi; \
+	echo "== tests on SQLite$$( [ $$pg_ok = 1 ] && echo ', and database tests on PostgreSQL alongside') =="; \
+	env $$redis_a $(BIN)/pytest -q -p no:cacheprovider > $(TEST_LOGS)/sqlite.log 2>&1 & sqlite_pid=$$!; \
+	pg_rc=0; if [ $$pg_ok = 1 ]; then \
+		env $$redis_b YUNYING_TEST_DATABASE_URL=$(TEST_PG_URL) YUNYING_TEST_DB_ONLY=1 $(BIN)/pytest -q -p no:cacheprovider > $(TEST_LOGS)/postgres.log 2>&1 || pg_rc=$$?; fi; \
+	wait $$sqlite_pid; sqlite_rc=$$?; \
+	echo "== SQLite pass (exit $$sqlite_rc) =="; cat $(TEST_LOGS)/sqlite.log; \
+	if [ $$pg_ok = 1 ]; then echo "== PostgreSQL pass (exit $$pg_rc) =="; cat $(TEST_LOGS)/postgres.log; fi; \
+	test $$sqlite_rc = 0 -a $$pg_rc = 0
 
-test: install lint test-sqlite test-postgres
+e2e: install
+	@if [ -x tests/e2e/run.sh ]; then bash tests/e2e/run.sh; else echo "no e2e suite yet"; fi
+
+test: install lint tests e2e
 
 bench: install
 	$(PY) -m benchmarks

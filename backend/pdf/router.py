@@ -41,13 +41,17 @@ PDF_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+_warm_up_started = threading.Event()
+
+
 def install(app: FastAPI) -> None:
     """Warm the renderer (fonts, templates: ~0.3 s) in the background once the app starts, so the
     first PDF of a worker costs what any uncached PDF costs (reports/README.md)."""
 
     def start() -> None:
-        if getattr(app.state, "pdf_warm_up", True) is False:
-            return
+        if getattr(app.state, "pdf_warm_up", True) is False or _warm_up_started.is_set():
+            return  # once per process: fonts and templates are process-wide (a test suite makes many apps)
+        _warm_up_started.set()
         threading.Thread(target=render.warm_up, name="yunying-pdf-warm-up", daemon=True).start()
 
     app.router.on_startup.append(start)
@@ -57,7 +61,10 @@ def content_disposition(filename: str, *, attachment: bool) -> str:
     """RFC 6266 §4.1/§4.3: ASCII fallback first, then ``filename*`` (RFC 5987 §3.2: UTF-8, every byte
     outside attr-char percent-encoded; ``quote(safe="")`` leaves only ALPHA DIGIT ``-._~``)."""
     kind = "attachment" if attachment else "inline"
-    return f"{kind}; filename=\"{naming.ascii_fallback(filename)}\"; filename*=UTF-8''{quote(filename, safe='')}"
+    fallback = naming.ascii_fallback(filename)
+    if not any(ch.isalpha() for ch in fallback.rsplit(".", 1)[0]):
+        fallback = "report_" + fallback  # an all-Chinese name would fall back to a bare date
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def _answer(request: Request, pdf: service.PdfFile, *, download: bool) -> Response:

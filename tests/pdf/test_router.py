@@ -173,3 +173,9 @@ def test_summary_of_a_person_without_records(client: TestClient, app: FastAPI, e
     text = poppler.text(poppler.write(tmp_path, r.content, "empty.pdf"))
     assert "王芳" in text and "3201**********0020" in text
     assert unquote(r.headers["content-disposition"].split("UTF-8''")[1]) == "王芳_health-summary.pdf"
+
+
+def test_app_startup_warms_the_renderer_once_per_process(client: TestClient) -> None:
+    from backend.pdf import router as pdf_router
+
+    assert pdf_router._warm_up_started.is_set()  # set by the startup hook of the client's app

@@ -125,5 +125,7 @@ def test_content_disposition_rfc6266_5987() -> None:
     header = content_disposition("张伟_胸部CT平扫_20240302.pdf", attachment=True)
     assert header == ("attachment; filename=\"CT_20240302.pdf\"; filename*=UTF-8''"
                       "%E5%BC%A0%E4%BC%9F_%E8%83%B8%E9%83%A8CT%E5%B9%B3%E6%89%AB_20240302.pdf")
+    assert content_disposition("王芳_血常规_20250601.pdf", attachment=False).startswith(
+        'inline; filename="report_20250601.pdf"; ')
     odd = content_disposition('a"b;c\\d 报告.pdf', attachment=False)
     assert odd.startswith('inline; filename="a_b_c_d') and '"b' not in odd.split("filename*")[1]

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 import jinja2
-from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
 from sqlalchemy.engine import Engine
@@ -174,15 +174,18 @@ def _verify_page(*, status: str, lang: Lang, code: int = 200, **context: Any) ->
 @public_router.get("/v/{code:path}", response_class=HTMLResponse, responses={404: {"content": {"text/html": {}}},
                                                                          429: {"content": {"text/html": {}}}})
 def verify_page(code: str, session: SessionDep, settings: SettingsDep, engine: Annotated[Engine, Depends(get_engine)],
-                lang: LangQuery = "zh-CN") -> HTMLResponse:
-    """Anyone holding a printed report: is this code genuine, and what does the platform say the report is?"""
+                lang: Annotated[str, Query(description="en: English; anything else: Chinese")] = "zh-CN",
+                ) -> HTMLResponse:
+    """Anyone holding a printed report: is this code genuine, and what does the platform say the report is?
+    Always an HTML page (a person reads it), never a JSON error: an unknown ``lang`` is Chinese."""
+    page_lang: Lang = "en" if lang == "en" else "zh-CN"
     client = current_request().network_address or "unknown"
     state = shared_state(redis_url=settings.redis_url, engine=engine)
     if not state.hit(f"pdf-verify:{client}", window=VERIFY_RATE_WINDOW, limit=VERIFY_RATE_LIMIT, session=session):
-        return _verify_page(status="limited", lang=lang, code=429)
+        return _verify_page(status="limited", lang=page_lang, code=429)
     found = service.verify(session=session, settings=settings, code=code)
     if found is None:
-        return _verify_page(status="invalid", lang=lang, code=404)
+        return _verify_page(status="invalid", lang=page_lang, code=404)
     doc = found.document
     created = doc.created_at if doc.created_at.tzinfo else doc.created_at.replace(tzinfo=UTC)
     # Printing the facts to an anonymous reader is a disclosure of (masked) health data: the patient's
@@ -191,6 +194,6 @@ def verify_page(code: str, session: SessionDep, settings: SettingsDep, engine: A
                  person_id=doc.person_id, object_type=AUDIT_OBJECT_TYPES.get(doc.kind, doc.kind),
                  object_id=doc.object_id,
                  detail={"document": doc.id, "version": doc.version})
-    return _verify_page(status="valid", lang=lang, doc=doc, code_display=display_code(doc.id + doc.signature),
+    return _verify_page(status="valid", lang=page_lang, doc=doc, code_display=display_code(doc.id + doc.signature),
                         superseded=found.superseded, latest_version=found.latest_version,
                         issued=created.astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M"))

@@ -46,17 +46,18 @@ def test_printed_code_verifies_without_login(client: TestClient, app: FastAPI, e
     assert client.get(f"/v/{code.replace('-', '').lower()}").status_code == 200
     english = client.get(f"/v/{code}", params={"lang": "en"})
     assert english.status_code == 200 and "Valid" in english.text and "有效" not in english.text
+    assert "有效" in client.get(f"/v/{code}", params={"lang": "fr"}).text  # unknown language: Chinese, no 422
     with session_scope(engine) as s:
         events = s.exec(select(AuditEvent).where(AuditEvent.event_type == "pdf.verify")
                         .order_by(col(AuditEvent.seq))).all()
-    assert [(e.person_id, e.actor_kind) for e in events] == [(w.person_id, "anonymous")] * 3
+    assert [(e.person_id, e.actor_kind) for e in events] == [(w.person_id, "anonymous")] * 4
     assert json.loads(events[0].detail or "{}")["version"] == 1
     # The patient sees in the access log that the paper was checked.
     app.dependency_overrides[get_principal] = patient
     log = client.get(f"/api/v1/people/{w.person_id}/access-log")
     assert log.status_code == 200, log.text
     checked = [i for i in log.json()["items"] if i["event_type"] == "pdf.verify"]
-    assert len(checked) == 3
+    assert len(checked) == 4
     assert {(i["object_type"], i["object_id"]) for i in checked} == {("imaging_study", w.study_id)}
 
 

@@ -9,6 +9,7 @@ declare module 'vue-router' {
     public?: boolean // reachable without signing in
     unbound?: boolean // reachable before identity binding
     fullscreen?: boolean // no app chrome (the viewer)
+    wide?: boolean // full browser width (the doctor's desk view)
   }
 }
 
@@ -34,6 +35,24 @@ export const router = createRouter({
     },
     { path: '/people/:pid/labs/:id', name: 'lab', component: () => import('./labs/LabView.vue'), meta: { title: 'titles.lab' } },
     { path: '/people/:pid/checkups/:id', name: 'checkup', component: () => import('./checkups/CheckupView.vue'), meta: { title: 'titles.checkup' } },
+    // Part 2: family, sharing, access history (issue 11).
+    { path: '/family', name: 'family', component: () => import('./family/FamilyView.vue'), meta: { title: 'titles.family', unbound: true } },
+    { path: '/family/invite', name: 'family-invite', component: () => import('./family/InviteView.vue'), meta: { title: 'titles.invite' } },
+    { path: '/family/request', name: 'family-request', component: () => import('./family/RequestView.vue'), meta: { title: 'titles.requestAccess', unbound: true } },
+    { path: '/family/guardian', name: 'family-guardian', component: () => import('./family/GuardianView.vue'), meta: { title: 'titles.guardian', unbound: true } },
+    // The invitation URL the backend generates: {public_url}/invite/{token} (backend/family/router.py).
+    { path: '/invite/:token', name: 'invite-accept', component: () => import('./family/AcceptView.vue'), meta: { title: 'titles.acceptInvite', unbound: true } },
+    { path: '/share/new', name: 'share-new', component: () => import('./sharing/ShareWizard.vue'), meta: { title: 'titles.shareNew' } },
+    { path: '/shares', name: 'shares', component: () => import('./sharing/SharesView.vue'), meta: { title: 'titles.shares' } },
+    { path: '/access', name: 'access-log', component: () => import('./access/AccessLogView.vue'), meta: { title: 'titles.access' } },
+    // Doctor mode: where /s/{token} lands once the share session cookie is set (backend/sharing/web.py DOCTOR_HOME).
+    { path: '/doctor', name: 'doctor', component: () => import('./doctor/DoctorView.vue'), meta: { title: 'titles.doctor', public: true, wide: true } },
+    {
+      path: '/doctor/people/:pid/studies/:sid/series/:series',
+      name: 'doctor-viewer',
+      component: () => import('./imaging/viewer/ViewerView.vue'),
+      meta: { title: 'titles.viewer', public: true, fullscreen: true },
+    },
     { path: '/settings', name: 'settings', component: () => import('./settings/SettingsView.vue'), meta: { title: 'titles.settings', unbound: true } },
     { path: '/:rest(.*)*', name: 'not-found', component: () => import('./shared/NotFoundView.vue'), meta: { title: 'titles.notFound', public: true } },
   ],

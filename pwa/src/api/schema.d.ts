@@ -1583,7 +1583,7 @@ export interface components {
             kinds?: string[];
             /**
              * Expires At
-             * @description optional end of the grant
+             * @description optional end of the grant (with a time zone)
              */
             expires_at?: string | null;
             /**
@@ -2137,7 +2137,7 @@ export interface components {
             kinds?: string[];
             /**
              * Expires At
-             * @description optional end of the grant
+             * @description optional end of the grant (with a time zone)
              */
             expires_at?: string | null;
             /**
@@ -2285,6 +2285,8 @@ export interface components {
         ShareExtend: {
             /** Expires In */
             expires_in: ("1h" | "24h" | "72h" | "7d") | number;
+            /** Max Opens */
+            max_opens?: number | null;
         };
         /** ShareList */
         ShareList: {
@@ -2476,7 +2478,7 @@ export interface components {
             kinds?: string[];
             /**
              * Expires At
-             * @description optional end of the grant
+             * @description optional end of the grant (with a time zone)
              */
             expires_at?: string | null;
             /**

@@ -10,6 +10,7 @@ const en: typeof zh = {
   titles: {
     login: 'Sign in', binding: 'Verify identity', timeline: 'My records', study: 'Study', viewer: 'Images', lab: 'Lab result',
     checkup: 'Checkup', settings: 'Settings', notFound: 'Not found',
+    family: 'Family', invite: 'Invite', requestAccess: 'Ask for access', guardian: 'Add a child', acceptInvite: 'Invitation', shareNew: 'Share with a doctor', shares: 'My shares', access: 'Access history', doctor: 'Doctor view',
   },
   auth: {
     welcome: 'Your scans and reports, wherever you are',
@@ -45,7 +46,7 @@ const en: typeof zh = {
   timeline: {
     title: 'My records', hospital: 'Hospital', allHospitals: 'All hospitals', emptyTitle: 'No records yet',
     emptyText: 'Studies and reports appear here once a hospital uploads them.', emptyFiltered: 'No records match these filters', clearFilters: 'Clear filters',
-    errorTitle: 'Could not load records', yearCount: '{n} records', person: 'Viewing', abnormal: '{n} abnormal',
+    errorTitle: 'Could not load records', yearCount: '{n} records', person: 'Viewing', viewingAs: 'Viewing', abnormal: '{n} abnormal',
   },
   study: {
     report: 'Report', findings: 'Findings', impression: 'Impression', noReport: 'The report is not available yet', series: 'Series',
@@ -71,5 +72,63 @@ const en: typeof zh = {
     about: 'About Yunying', version: 'Version',
   },
   notFound: { text: 'This page does not exist', home: 'Go home' },
+  // Part 2 (issue 11): family, sharing, doctor mode, access history.
+  handoff: {
+    sendWeChat: 'Send in WeChat', copy: 'Copy link', copied: 'Link copied', copyFailed: 'Could not copy: press and hold the link to copy it',
+    wechatHint: 'Tap “···” at the top right, then “Send to Chat”',
+  },
+  family: {
+    invite: 'Invite a family member', inviteHint: 'A QR code or link they open in WeChat and accept', request: 'Ask a relative for access',
+    requestHint: 'Enter their name and ID number; they confirm', guardian: 'Add a child (guardian)', guardianHint: 'Records of children under 14, managed by a guardian',
+    whoSeesMe: 'Who can see my records', iSee: 'Family records I can see', nobody: 'Only you can see your records.', noneHeld: 'No family member has given you access yet.',
+    revoke: 'Revoke', revokeTitle: 'Revoke access for {who}?', revokeText: 'They will immediately lose access to all of your records.', revoked: 'Access revoked',
+    leave: 'Stop viewing', leaveTitle: 'Stop viewing the records of {who}?', leaveText: 'To see them again you will need a new invitation.',
+    confirm: 'Allow', decline: 'Decline', status: { pending: 'Needs your answer', waiting: 'Waiting for them' },
+    kind: { guardian: 'Guardian', elder: 'On behalf of an elder' },
+    scope: {
+      all: 'Can see all records: images, reports, lab results and checkups', imaging: 'Can see imaging studies and their reports only, not lab results or checkups',
+      kinds: 'Can see only: {kinds}',
+    },
+    scopeName: { all: 'All records', imaging: 'Images and reports only' },
+    until: 'Until {date}', untilRevoked: 'Until you revoke it', untilRevokedShort: 'No end (revoke any time)', days: '{n} days',
+    relationQ: 'They are your', scopeQ: 'They may see', durationQ: 'For how long',
+    rel: { spouse: 'Spouse', parent: 'Parent', child: 'Child', sibling: 'Sibling', grandparent: 'Grandparent', grandchild: 'Grandchild', guardian: 'Guardian', other: 'Other', ward: 'Ward', self: 'Me' },
+    inviteIntro: 'Create an invitation link. Your relative opens it in WeChat and accepts, then sees your records on their own phone. The link works once, within 24 hours.',
+    createInvite: 'Create invitation', cardTitle: '{name} invites you to see their medical records', qrLabel: 'Ask your relative to scan this in WeChat', linkValid: 'The link works once, until {date}',
+    inviteBad: 'This invitation cannot be opened', offerTitle: '{name} invites you to see their records', offerAs: 'You are their: {rel}', accept: 'Accept invitation',
+    invite_used: 'This invitation has already been used. Ask for a new one.', invite_expired: 'This invitation has expired. Ask for a new one.',
+    requestIntro: 'Enter your relative’s name and ID number. If they match a person in Yunying, they are asked to confirm; once they do, you can see their records.',
+    theirName: 'Their full name', sendRequest: 'Send request', requestSent: 'Request sent. If the details match and they confirm, you can switch to their records on the timeline.',
+    guardianIntro: 'Children under 14 can be added by a guardian. We send a code to the phone the hospital registered for the child.',
+    childName: 'The child’s full name', iAmChild: 'You are the child’s', becomeGuardian: 'Confirm',
+  },
+  share: {
+    step1: '1. Choose studies to share', all: 'Select all', none: 'Clear', step2: '2. Link valid for',
+    exp: { '1h': '1 hour', '24h': '24 hours', '72h': '3 days', '7d': '7 days' },
+    withCode: 'Require an access code', withCodeHint: 'The doctor types a 6-digit code, so a forwarded link alone is not enough',
+    allowDownload: 'Allow downloading the images', allowDownloadHint: 'The doctor may download the DICOM files (ZIP) for the hospital workstation',
+    create: 'Create share ({n} studies)', chooseOne: 'Choose at least one study',
+    cardTitle: 'Yunying: medical images shared by a patient', cardDesc: '{n} studies: open to see images and reports', qrLabel: 'Doctor: scan with a phone, or open the link in a desktop browser',
+    codeLabel: 'Access code', codeOnce: 'The code is shown only now: tell it to the doctor', validUntil: 'Valid until {date} {time}',
+    myShares: 'My shares', new: 'New share', emptyTitle: 'You have not shared any images yet',
+    status: { active: 'Active', expired: 'Expired', revoked: 'Withdrawn', used_up: 'Used up' },
+    created: 'Created {at}', expiresAt: 'Ends {at}', expiredAt: 'Ended {at}', hasCode: 'access code', noCode: 'no access code',
+    canDownload: 'download allowed', noDownload: 'no download', opens: 'Opened {n} times', opensOf: 'Opened {n} of {max} times',
+    nStudies: '{n} studies', andMore: 'and {n} more',
+    revoke: 'Withdraw', revokeTitle: 'Withdraw this share?', revokeText: 'The link stops working at once, also for a doctor who is looking right now.', revoked: 'Withdrawn',
+    extend: 'Extend', extendTitle: 'Extend from now by', extended: 'Extended',
+  },
+  doctor: {
+    mode: 'Doctor view', male: 'Male', female: 'Female', age: '{n} y', until: 'This viewing session ends {at}', studies: 'Studies',
+    hasReport: 'Report available', zipAll: 'Download all images (DICOM ZIP)', zipStudy: 'Download DICOM (ZIP)', pdf: 'Report PDF', physician: 'Reported by',
+    reportHidden: 'The patient did not share this study’s report', privacy: 'Shared by the patient for their care. Every view is recorded and shown to the patient.',
+    goneTitle: 'This share has ended', goneText: 'The patient withdrew this link, or it expired. The images and reports are no longer available.',
+    goneAsk: 'If you still need them, ask the patient who shared them to share again.',
+  },
+  access: {
+    intro: 'Every look at your records is listed here: who, when, and what.', filter: 'Filter by who', self: 'You',
+    shareNo: 'Share link #{n}', empty: 'No access recorded yet', more: 'Load more',
+  },
+  nav: { family: 'Family', shares: 'Shares', access: 'Access history', share: 'Share with a doctor' },
 }
 export default en

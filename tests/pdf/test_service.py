@@ -129,3 +129,21 @@ def test_content_disposition_rfc6266_5987() -> None:
         'inline; filename="report_20250601.pdf"; ')
     odd = content_disposition('a"b;c\\d 报告.pdf', attachment=False)
     assert odd.startswith('inline; filename="a_b_c_d') and '"b' not in odd.split("filename*")[1]
+
+
+def test_new_images_for_the_study_render_a_new_document(client: TestClient, app: FastAPI, engine: Engine,
+                                                        settings: Settings) -> None:
+    from datetime import timedelta
+
+    from backend.imaging.models import Study
+
+    w = ct_with_report(client, app, engine)
+    before = _deliver(engine, settings, w)
+    assert _deliver(engine, settings, w).cached
+    with session_scope(engine) as s:  # what ingest does when another batch of the study is stored
+        study = s.get(Study, w.study_id)
+        assert study is not None
+        study.last_received_at = study.last_received_at + timedelta(minutes=5)
+        s.add(study)
+    after = _deliver(engine, settings, w)
+    assert after.cached is False and after.row.id != before.row.id

@@ -127,7 +127,7 @@ const en: typeof zh = {
   },
   access: {
     intro: 'Every look at your records is listed here: who, when, and what.', filter: 'Filter by who', self: 'You',
-    shareNo: 'Share link #{n}', empty: 'No access recorded yet', more: 'Load more',
+    shareNo: 'Share link #{n}', empty: 'Nobody else has looked at your records yet', opened: 'opened the share link', others: 'Others', withSelf: 'Including me', more: 'Load more',
   },
   nav: { family: 'Family', shares: 'Shares', access: 'Access history', share: 'Share with a doctor' },
 }

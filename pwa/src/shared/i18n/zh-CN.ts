@@ -125,7 +125,7 @@ export default {
   },
   access: {
     intro: '每一次查看您的记录都会记在这里：谁、什么时候、看了什么。', filter: '按查看人筛选', self: '本人',
-    shareNo: '分享链接 #{n}', empty: '还没有访问记录', more: '加载更多',
+    shareNo: '分享链接 #{n}', empty: '还没有他人查看过您的记录', opened: '打开了分享链接', others: '他人的查看', withSelf: '含本人', more: '加载更多',
   },
   nav: { family: '家人', shares: '分享', access: '访问记录', share: '分享给医生' },
 }

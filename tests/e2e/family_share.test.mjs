@@ -1,0 +1,223 @@
+// Family access and sharing with a doctor through the PWA (issue 11, "End-to-end tests"), against a
+// live backend with the demo data: the patient (demo-patient) invites a relative; the relative
+// (demo-relative) accepts and sees the patient's timeline; the patient revokes and the relative's
+// next request fails. The patient shares the CT with an access code; a doctor on a desk PC (no
+// WeChat, no touch) opens the link, types a wrong code then the right one, sees the CT and its
+// report, downloads the ZIP; the patient withdraws the share and the doctor's next navigation shows
+// the withdrawn page; the patient's access history lists the relative's and the doctor's views.
+// Screenshots of each step under test-artifacts/e2e/ (family-*.png). Run by tests/e2e/run.sh.
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFile } from 'node:fs/promises'
+import { ARTIFACTS, BASE, launch, login, phone, shot } from './lib.mjs'
+
+let browser
+before(async () => {
+  browser = await launch()
+})
+after(async () => {
+  await browser?.close()
+})
+
+/** Sequential steps sharing pages: once one fails, the rest are skipped with a reason. */
+function steps() {
+  let failed = null
+  return (name, fn) => it(name, async (t) => {
+    if (failed) return t.skip(`an earlier step failed: ${failed}`)
+    try {
+      await fn(t)
+    } catch (e) {
+      failed = name
+      throw e
+    }
+  })
+}
+
+const SLOW = 120_000 // first view of a 300-slice series: the server renders its scrub strip
+const CT = '胸部CT增强' // the demo person's 300-slice CT with a report
+
+/** Vant's confirm dialog: press its confirm button. */
+async function confirmDialog(page) {
+  const ok = page.locator('.van-dialog__confirm')
+  await ok.waitFor()
+  await ok.click()
+  await page.locator('.van-dialog').waitFor({ state: 'hidden' })
+}
+
+describe('family access and a share with a doctor', () => {
+  const step = steps()
+  let patient, relative, doctor
+  let inviteUrl, personId, shareUrl, accessCode
+
+  before(async () => {
+    patient = await phone(browser)
+    relative = await phone(browser)
+    // The doctor: a desk PC browser, no touch, no WeChat in the user agent.
+    const context = await browser.newContext({ viewport: { width: 1366, height: 900 }, locale: 'zh-CN', acceptDownloads: true })
+    context.setDefaultTimeout(30_000)
+    const page = await context.newPage()
+    const errors = []
+    page.on('pageerror', (e) => errors.push(String(e)))
+    doctor = { context, page, errors }
+  })
+  after(async () => {
+    for (const s of [patient, relative, doctor]) await s?.context.close()
+  })
+
+  step('the patient invites a relative (QR code, link)', async () => {
+    const { page } = patient
+    await login(page, 'demo-patient')
+    await page.locator('[data-testid=nav-family]').click()
+    await page.waitForURL((u) => u.pathname === '/family')
+    await page.getByText('目前只有您自己能看您的记录。').waitFor()
+    await shot(page, 'family-01-patient-family')
+    await page.locator('[data-testid=invite]').click()
+    await page.getByRole('button', { name: '子女', exact: true }).click()
+    await shot(page, 'family-02-invite-terms')
+    await page.locator('[data-testid=create-invite]').click()
+    await page.locator('img.qr').waitFor()
+    inviteUrl = (await page.locator('[data-testid=handoff-url]').innerText()).trim()
+    assert.match(inviteUrl, /\/invite\/[\w-]+$/)
+    await shot(page, 'family-03-invite-qr')
+  })
+
+  step('the relative accepts and sees the patient\'s timeline', async () => {
+    const { page } = relative
+    const path = new URL(inviteUrl).pathname
+    await login(page, 'demo-relative', { next: path })
+    await page.waitForURL((u) => u.pathname === path)
+    await page.getByText('邀请您查看 TA 的记录').waitFor()
+    await shot(page, 'family-04-relative-invitation')
+    await page.locator('[data-testid=accept]').click()
+    await page.waitForURL((u) => u.pathname === '/timeline')
+    await page.locator('.item', { hasText: CT }).first().waitFor()
+    const me = await (await page.request.get(`${BASE}/api/v1/me`)).json()
+    const other = me.people.find((p) => p.relation !== 'self')
+    assert.ok(other, `the relative's /me lists the patient: ${JSON.stringify(me.people)}`)
+    personId = other.id
+    await shot(page, 'family-05-relative-timeline')
+  })
+
+  step('the patient sees the relative with scope and revokes', async () => {
+    const { page } = patient
+    await page.goto(`${BASE}/family`)
+    const card = page.locator('[data-testid=grant-mine]').first()
+    await card.getByText('可以查看全部记录').waitFor()
+    await shot(page, 'family-06-who-sees-me')
+    await card.locator('[data-testid=revoke]').click()
+    await confirmDialog(page)
+    await page.getByText('目前只有您自己能看您的记录。').waitFor()
+  })
+
+  step('the relative\'s next request fails', async () => {
+    const { page } = relative
+    const res = await page.request.get(`${BASE}/api/v1/people/${personId}/timeline`)
+    assert.equal(res.status(), 404, 'a revoked grant reads nothing')
+    await page.goto(`${BASE}/timeline`)
+    // No person left to show: the app asks for identity binding.
+    await page.waitForURL((u) => u.pathname === '/bind')
+    await shot(page, 'family-07-relative-after-revoke')
+  })
+
+  step('the patient shares the CT with an access code and downloads allowed', async () => {
+    const { page } = patient
+    await page.goto(`${BASE}/timeline`)
+    await page.locator('[data-testid=nav-share]').click()
+    await page.waitForURL((u) => u.pathname === '/share/new')
+    const row = page.locator('label.study', { hasText: CT }).first()
+    await row.click()
+    await page.locator('[data-testid=allow-download]').click()
+    await shot(page, 'family-08-share-wizard')
+    await page.locator('[data-testid=create-share]').click()
+    const code = page.locator('[data-testid=access-code]')
+    await code.waitFor()
+    accessCode = (await code.innerText()).trim()
+    assert.match(accessCode, /^\d{6}$/)
+    shareUrl = (await page.locator('[data-testid=handoff-url]').innerText()).trim()
+    assert.match(shareUrl, /\/s\/[\w-]+$/)
+    await shot(page, 'family-09-share-qr-code')
+  })
+
+  step('the doctor types a wrong code, then the right one', async () => {
+    const { page } = doctor
+    await page.goto(shareUrl)
+    const input = page.locator('input[name=access_code]')
+    await input.waitFor()
+    await shot(page, 'family-10-doctor-code-page')
+    const wrong = accessCode === '000000' ? '111111' : '000000'
+    await input.fill(wrong)
+    await page.locator('button[type=submit]').click()
+    await page.getByText('访问码错误').first().waitFor()
+    await shot(page, 'family-11-doctor-wrong-code')
+    await page.locator('input[name=access_code]').fill(accessCode)
+    await page.locator('button[type=submit]').click()
+    await page.waitForURL((u) => u.pathname === '/doctor')
+    await page.locator('[data-testid=doctor-patient]').waitFor()
+  })
+
+  step('the doctor sees the CT and its report', async () => {
+    const { page } = doctor
+    await page.locator('[data-testid=doctor-study]', { hasText: CT }).click()
+    const report = page.locator('[data-testid=doctor-report]')
+    await report.getByText('磨玻璃', { exact: false }).first().waitFor()
+    await shot(page, 'family-12-doctor-study-report')
+    await page.locator('[data-testid=doctor-series]').first().click()
+    await page.waitForURL((u) => u.pathname.startsWith('/doctor/people/'))
+    await page.locator('.preparing').waitFor({ state: 'detached', timeout: SLOW })
+    const slider = page.getByRole('slider')
+    await slider.waitFor({ timeout: SLOW })
+    const before = Number(await slider.getAttribute('aria-valuenow'))
+    // Desk PC: the keyboard and the mouse wheel scroll slices.
+    await page.keyboard.press('PageDown')
+    await page.waitForFunction((b) => Number(document.querySelector('[role=slider]')?.getAttribute('aria-valuenow')) === b + 10, before)
+    const stage = page.locator('.stage')
+    const box = await stage.boundingBox()
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2)
+    for (let i = 0; i < 5; i++) await page.mouse.wheel(0, 100)
+    await page.waitForFunction((b) => Number(document.querySelector('[role=slider]')?.getAttribute('aria-valuenow')) === b + 15, before)
+    await page.keyboard.press('2') // the second window preset
+    await page.waitForLoadState('networkidle')
+    await shot(page, 'family-13-doctor-viewer')
+    assert.deepEqual(doctor.errors, [])
+  })
+
+  step('the doctor downloads the DICOM ZIP', async () => {
+    const { page } = doctor
+    await page.goto(`${BASE}/doctor`)
+    const link = page.locator('[data-testid=zip-all]')
+    await link.waitFor()
+    const [download] = await Promise.all([page.waitForEvent('download', { timeout: SLOW }), link.click()])
+    const path = `${ARTIFACTS}/family-share.zip`
+    await download.saveAs(path)
+    const bytes = await readFile(path)
+    assert.ok(bytes.length > 1000, `zip of ${bytes.length} bytes`)
+    assert.equal(bytes.subarray(0, 2).toString('latin1'), 'PK')
+    await shot(page, 'family-14-doctor-home')
+  })
+
+  step('the patient withdraws the share; the doctor\'s next navigation says so', async () => {
+    const { page } = patient
+    await page.goto(`${BASE}/shares`)
+    const card = page.locator('[data-testid=share-card]').first()
+    await card.getByText('已打开 1 次').waitFor()
+    await shot(page, 'family-15-my-shares')
+    await card.locator('[data-testid=revoke-share]').click()
+    await confirmDialog(page)
+    await card.getByText('已撤回').first().waitFor()
+    await doctor.page.goto(`${BASE}/doctor`)
+    await doctor.page.locator('[data-testid=doctor-gone]').getByText('撤回').waitFor()
+    await shot(doctor.page, 'family-16-doctor-withdrawn')
+  })
+
+  step('the patient\'s access history lists the relative\'s and the doctor\'s views', async () => {
+    const { page } = patient
+    await page.goto(`${BASE}/access`)
+    await page.locator('[data-testid=access-entry]').first().waitFor()
+    const lines = await page.locator('[data-testid=access-entry]').allInnerTexts()
+    assert.ok(lines.some((l) => l.includes('(子女)')), `the relative's view is listed: ${lines.slice(0, 20).join(' | ')}`)
+    assert.ok(lines.some((l) => l.includes('分享链接 #') && l.includes('打开了分享链接') && l.includes('Chrome')),
+      `the doctor's open (with the browser) is listed: ${lines.slice(0, 20).join(' | ')}`)
+    assert.ok(lines.some((l) => l.includes('分享链接 #') && l.includes(CT)), `the doctor's view of the CT is listed: ${lines.slice(0, 20).join(' | ')}`)
+    await shot(page, 'family-17-access-history')
+  })
+})

@@ -38,6 +38,7 @@ from backend.imaging.models import Instance, Series, Study
 from backend.imaging.previews import jobs, service, views
 from backend.imaging.previews import spec as S
 from backend.imaging.previews.placeholder import placeholder_jpeg
+from backend.imaging.previews.router import etag_matches, runtime_of
 from backend.imaging.rendering import RenderError, window_from_query
 
 router = APIRouter(prefix="/dicomweb", tags=["dicomweb"])
@@ -48,8 +49,6 @@ Opt = Annotated[str | None, Query(max_length=200)]
 
 
 def _runtime(request: Request) -> service.Runtime:
-    from backend.imaging.previews.router import runtime_of
-
     return runtime_of(request)
 
 
@@ -210,7 +209,7 @@ def _respond(request: Request, *, level: str, study_uid: str, series_uid: str | 
     _audit(request, principal, study, {i.series_id for i, _ in chosen})
     etag = '"' + "-".join(s.digest[:12] for _, s in specs[:50]) + f'-{len(specs)}"'
     headers = {"ETag": etag, "Cache-Control": CACHE}
-    if etag in request.headers.get("if-none-match", ""):
+    if etag_matches(request, etag):
         return Response(status_code=304, headers=headers)
     try:
         images = _render_all(runtime, specs)

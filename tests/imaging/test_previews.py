@@ -52,6 +52,9 @@ def test_study_detail_urls_render_with_etag_304_and_immutable(app: FastAPI, engi
         again = client.get(previews["preview"])  # now a cache hit: same bytes, same tag
         assert again.content == r.content and again.headers["etag"] == etag
         assert client.get(previews["preview"], headers={"If-None-Match": etag}).status_code == 304
+        assert client.get(previews["preview"], headers={"If-None-Match": f'"x", W/{etag}'}).status_code == 304
+        assert client.get(previews["preview"], headers={"If-None-Match": "*"}).status_code == 304
+        assert client.get(previews["preview"], headers={"If-None-Match": etag[:-2] + '"'}).status_code == 200
         webp = client.get(previews["preview_webp"])
         assert webp.headers["content-type"] == "image/webp" and webp.headers["etag"] != etag
         assert client.get(previews["thumbnail"]).status_code == 200

@@ -47,10 +47,16 @@ def _audit_view(request: Request, access: PersonAccess, series_id: str, study_id
     )
 
 
+def etag_matches(request: Request, etag: str) -> bool:
+    """If-None-Match (RFC 9110 §13.1.2): weak comparison, a list of tags, or `*`."""
+    header = request.headers.get("if-none-match", "")
+    return header.strip() == "*" or etag in (t.strip().removeprefix("W/") for t in header.split(","))
+
+
 def _image_response(request: Request, *, etag: str, path: Any = None, data: bytes | None = None,
                     media: str) -> Response:
     headers = {"ETag": etag, "Cache-Control": IMMUTABLE}
-    if etag in request.headers.get("if-none-match", ""):
+    if etag_matches(request, etag):
         return Response(status_code=304, headers=headers)
     if path is not None:
         # Previews are small (tens of kB): reading them here, already on a worker thread, is cheaper than
@@ -143,7 +149,7 @@ def _scrub(request: Request, person_id: str, series_id: str, window: str) -> Res
     }
     etag = f'"{key}"'
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
-    if etag in request.headers.get("if-none-match", ""):
+    if etag_matches(request, etag):
         return Response(status_code=304, headers=headers)
     return JSONResponse(body, headers=headers)
 

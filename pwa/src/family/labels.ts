@@ -15,8 +15,9 @@ export function scopeText(scope: string, kinds: string[] = []): string {
   return t(`family.scope.${scope === 'imaging' ? 'imaging' : 'all'}`)
 }
 
-export function untilText(iso: string | null): string {
-  return iso ? t('family.until', { date: formatDate(iso) }) : t('family.untilRevoked')
+/** `held`: worded for the relative (the person may revoke, the relative may leave). */
+export function untilText(iso: string | null, held = false): string {
+  return iso ? t('family.until', { date: formatDate(iso) }) : t(held ? 'family.untilRevokedHeld' : 'family.untilRevoked')
 }
 
 export function grantLabel(g: Grant): string {

@@ -90,7 +90,7 @@ const en: typeof zh = {
       kinds: 'Can see only: {kinds}',
     },
     scopeName: { all: 'All records', imaging: 'Images and reports only' },
-    until: 'Until {date}', untilRevoked: 'Until you revoke it', untilRevokedShort: 'No end (revoke any time)', days: '{n} days',
+    until: 'Until {date}', untilRevoked: 'Until you revoke it', untilRevokedHeld: 'Until they revoke it or you leave', untilRevokedShort: 'No end (revoke any time)', days: '{n} days',
     relationQ: 'They are your', scopeQ: 'They may see', durationQ: 'For how long',
     rel: { spouse: 'Spouse', parent: 'Parent', child: 'Child', sibling: 'Sibling', grandparent: 'Grandparent', grandchild: 'Grandchild', guardian: 'Guardian', other: 'Other', ward: 'Ward', self: 'Me' },
     inviteIntro: 'Create an invitation link. Your relative opens it in WeChat and accepts, then sees your records on their own phone. The link works once, within 24 hours.',
@@ -124,11 +124,12 @@ const en: typeof zh = {
     reportHidden: 'The patient did not share this study’s report', privacy: 'Shared by the patient for their care. Every view is recorded and shown to the patient.',
     goneTitle: 'This share has ended', goneText: 'The patient withdrew this link, or it expired. The images and reports are no longer available.',
     goneAsk: 'If you still need them, ask the patient who shared them to share again.',
+    keys: 'Viewer: wheel or ↑↓ / PgUp PgDn to page through slices, drag to set window/level, keys 1–7 for presets, Esc to go back',
   },
   access: {
     intro: 'Every look at your records is listed here: who, when, and what.', filter: 'Filter by who', self: 'You',
-    shareNo: 'Share link #{n}', empty: 'Nobody else has looked at your records yet', opened: 'opened the share link', others: 'Others', withSelf: 'Including me', more: 'Load more',
+    shareNo: 'Share link #{n}', empty: 'Nobody else has looked at your records yet', opened: 'opened the share link', times: '{n} times', others: 'Others', withSelf: 'Including me', more: 'Load more',
   },
-  nav: { family: 'Family', shares: 'Shares', access: 'Access history', share: 'Share with a doctor' },
+  nav: { family: 'Family', shares: 'My shares', access: 'Access history', share: 'Share with a doctor' },
 }
 export default en

@@ -88,7 +88,7 @@ export default {
       kinds: '只能查看：{kinds}',
     },
     scopeName: { all: '全部记录', imaging: '仅影像和报告' },
-    until: '有效期至 {date}', untilRevoked: '长期有效，直到您撤销', untilRevokedShort: '长期（可随时撤销）', days: '{n} 天',
+    until: '有效期至 {date}', untilRevoked: '长期有效，直到您撤销', untilRevokedHeld: '长期有效，直到对方撤销或您退出', untilRevokedShort: '长期（可随时撤销）', days: '{n} 天',
     relationQ: '对方是您的', scopeQ: '允许对方查看', durationQ: '有效期',
     rel: { spouse: '配偶', parent: '父母', child: '子女', sibling: '兄弟姐妹', grandparent: '祖父母/外祖父母', grandchild: '孙子女/外孙子女', guardian: '监护人', other: '其他', ward: '被监护人', self: '本人' },
     inviteIntro: '生成一个邀请链接，家人用微信打开后接受，即可在自己的手机上查看您的记录。链接 24 小时内有效，只能使用一次。',
@@ -122,10 +122,11 @@ export default {
     reportHidden: '患者未分享此检查的报告', privacy: '此页面由患者分享，仅供诊疗参考；每次查看均会记录并告知患者。',
     goneTitle: '无法查看：分享已结束', goneText: '此分享链接已被患者撤回或已过期，影像和报告不再可见。',
     goneAsk: '如仍需查看，请联系分享给您的患者，请其重新分享。',
+    keys: '看图：滚轮或 ↑↓ / PgUp PgDn 翻页，按住鼠标拖动调窗宽窗位，数字键 1–7 切换预设窗，Esc 返回',
   },
   access: {
     intro: '每一次查看您的记录都会记在这里：谁、什么时候、看了什么。', filter: '按查看人筛选', self: '本人',
-    shareNo: '分享链接 #{n}', empty: '还没有他人查看过您的记录', opened: '打开了分享链接', others: '他人的查看', withSelf: '含本人', more: '加载更多',
+    shareNo: '分享链接 #{n}', empty: '还没有他人查看过您的记录', opened: '打开了分享链接', times: '{n} 次', others: '他人的查看', withSelf: '含本人', more: '加载更多',
   },
-  nav: { family: '家人', shares: '分享', access: '访问记录', share: '分享给医生' },
+  nav: { family: '家人', shares: '我的分享', access: '访问记录', share: '分享给医生' },
 }

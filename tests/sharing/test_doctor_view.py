@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from tests.sharing.conftest import browser
 from tests.sharing.world import ShareWorld, token_of
 
 
@@ -62,7 +63,7 @@ def test_dicomweb_cors_only_for_the_platform_origin(world: ShareWorld, doctor: T
 def test_with_and_without_reports(world: ShareWorld, client: TestClient) -> None:
     for include, expect in ((True, True), (False, False)):
         made = world.create(include_reports=include)
-        with TestClient(client.app, base_url="http://testserver") as doctor:
+        with browser(client.app) as doctor:
             doctor.get(f"/s/{token_of(made['url'])}", follow_redirects=False)
             body = doctor.get("/api/v1/share/session").json()
         assert body["include_reports"] is include

@@ -12,6 +12,7 @@ from backend.db import session_scope
 from backend.notify.models import Notification
 from backend.sharing.models import Share
 from tests.family import helpers as h
+from tests.sharing.conftest import browser
 from tests.sharing.world import ShareWorld, token_of
 
 
@@ -68,7 +69,7 @@ def test_gone_pages(world: ShareWorld, doctor: TestClient) -> None:
         row.expires_at = datetime.now(UTC) - timedelta(seconds=1)
         s.add(row)
     assert world.client.delete(f"/api/v1/shares/{revoked['id']}", headers=world.owner_headers()).status_code == 204
-    with TestClient(world.client.app, base_url="http://testserver") as first:
+    with browser(world.client.app) as first:
         assert first.get(f"/s/{token_of(used['url'])}", follow_redirects=False).status_code == 303
         # the browser that opened it may reload the link without spending an open
         assert first.get(f"/s/{token_of(used['url'])}", follow_redirects=False).status_code == 303
@@ -129,7 +130,7 @@ def test_share_session_cannot_write_or_reach_elsewhere(world: ShareWorld, doctor
 def test_first_open_notifies_the_patient_once(world: ShareWorld, doctor: TestClient) -> None:
     made = world.create()
     doctor.get(f"/s/{token_of(made['url'])}", follow_redirects=False)
-    with TestClient(world.client.app, base_url="http://testserver") as second:
+    with browser(world.client.app) as second:
         second.get(f"/s/{token_of(made['url'])}", follow_redirects=False)
     with session_scope(world.engine, readonly=True) as s:
         rows = s.exec(select(Notification).where(Notification.event_key == f"share-open:{made['id']}")).all()

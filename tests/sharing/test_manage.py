@@ -12,6 +12,7 @@ from backend.crypto import lookup_digest
 from backend.db import session_scope
 from backend.sharing.models import Share, ShareStudy
 from tests.family import helpers as h
+from tests.sharing.conftest import browser
 from tests.sharing.world import ShareWorld, token_of
 
 
@@ -130,9 +131,9 @@ def test_study_list_is_fixed_at_creation(world: ShareWorld) -> None:
 def test_extend_raises_the_open_limit_of_a_used_up_share(world: ShareWorld, client: TestClient) -> None:
     made = world.create(max_opens=1)
     token = token_of(made["url"])
-    with TestClient(client.app, base_url="http://testserver") as first:
+    with browser(client.app) as first:
         assert first.get(f"/s/{token}", follow_redirects=False).status_code == 303
-    with TestClient(client.app, base_url="http://testserver") as second:
+    with browser(client.app) as second:
         assert second.get(f"/s/{token}", follow_redirects=False).status_code == 410
         url = f"/api/v1/shares/{made['id']}/extend"
         res = client.post(url, json={"expires_in": "24h", "max_opens": 1}, headers=world.owner_headers())

@@ -97,7 +97,7 @@ def _already_in(request: Request, engine: Engine, share_id: str) -> bool:
     return principal is not None and principal.share_id == share_id
 
 
-@router.get("/s/{token}", include_in_schema=False)
+@router.get("/s/{token}", tags=["sharing"])
 def open_link(token: str, request: Request) -> Response:
     engine, settings, state, address = _deps(request)
     try:

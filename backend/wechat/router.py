@@ -22,7 +22,7 @@ from backend.wechat import messages
 from backend.wechat.client import Credentials, WeChatUnavailable, http_factory
 
 log = logging.getLogger("yunying.wechat")
-callback_router = APIRouter(prefix="/wechat", include_in_schema=False)
+callback_router = APIRouter(prefix="/wechat", tags=["wechat"])
 api_router = APIRouter(prefix="/wechat", tags=["wechat"])
 
 

@@ -91,6 +91,8 @@ describe('family access and a share with a doctor', () => {
     await page.locator('[data-testid=accept]').click()
     await page.waitForURL((u) => u.pathname === '/timeline')
     await page.locator('.item', { hasText: CT }).first().waitFor()
+    // "Viewing as": the patient, named from the relative's side (she is his child: he is her parent).
+    await page.locator('[data-testid=person-chip]', { hasText: '父母' }).waitFor()
     const me = await (await page.request.get(`${BASE}/api/v1/me`)).json()
     const other = me.people.find((p) => p.relation !== 'self')
     assert.ok(other, `the relative's /me lists the patient: ${JSON.stringify(me.people)}`)

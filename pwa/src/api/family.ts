@@ -56,6 +56,7 @@ export async function createInvitation(personId: string, terms: Terms): Promise<
 
 export interface InvitationPreview {
   person_name: string
+  relationship: string
   relationship_label: string
   scope: string
   kinds: string[]

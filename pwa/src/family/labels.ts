@@ -20,18 +20,22 @@ export function untilText(iso: string | null, held = false): string {
   return iso ? t('family.until', { date: formatDate(iso) }) : t(held ? 'family.untilRevokedHeld' : 'family.untilRevoked')
 }
 
-export function grantLabel(g: Grant): string {
-  return i18n.global.locale.value === 'en' ? g.relationship_label.en : g.relationship_label.zh
-}
-
-// /me's relation is what the account holder is to the person (a grant's relationship); the switcher
-// names the person from the viewer's side: "张* (父母)" for a daughter's view of her father.
 const INVERSE: Record<string, string> = {
   spouse: 'spouse', parent: 'child', child: 'parent', sibling: 'sibling', grandparent: 'grandchild', grandchild: 'grandparent',
   guardian: 'ward', other: 'other',
 }
 
+/** A grant I hold, named from my side: the person I may see is my "parent" when I am their "child". */
+export function heldLabel(g: Grant): string {
+  return relationLabel(INVERSE[g.relationship] ?? g.relationship)
+}
+
+export function grantLabel(g: Grant): string {
+  return relationLabel(g.relationship)
+}
+
+// /me's relation is already from the account's side (backend/access/service.py people_for_account:
+// a grant whose grantee is the grantor's child lists a "parent"): "张* 父母" for a daughter's view.
 export function personRelation(relation: string): string {
-  if (relation === 'self') return t('family.rel.self')
-  return relationLabel(INVERSE[relation] ?? relation)
+  return relation === 'self' ? t('family.rel.self') : relationLabel(relation)
 }

@@ -97,10 +97,10 @@ const en: typeof zh = {
     createInvite: 'Create invitation', cardTitle: '{name} invites you to see their medical records', qrLabel: 'Ask your relative to scan this in WeChat', linkValid: 'The link works once, until {date}',
     inviteBad: 'This invitation cannot be opened', offerTitle: '{name} invites you to see their records', offerAs: 'You are their: {rel}', accept: 'Accept invitation',
     invite_used: 'This invitation has already been used. Ask for a new one.', invite_expired: 'This invitation has expired. Ask for a new one.',
-    requestIntro: 'Enter your relative’s name and ID number. If they match a person in Yunying, they are asked to confirm; once they do, you can see their records.',
+    requestIntro: 'Enter your relative\'s name and ID number. If they match a person in Yunying, they are asked to confirm; once they do, you can see their records.',
     theirName: 'Their full name', sendRequest: 'Send request', requestSent: 'Request sent. If the details match and they confirm, you can switch to their records on the timeline.',
     guardianIntro: 'Children under 14 can be added by a guardian. We send a code to the phone the hospital registered for the child.',
-    childName: 'The child’s full name', iAmChild: 'You are the child’s', becomeGuardian: 'Confirm',
+    childName: 'The child\'s full name', iAmChild: 'You are the child\'s', becomeGuardian: 'Confirm',
   },
   share: {
     step1: '1. Choose studies to share', all: 'Select all', none: 'Clear', step2: '2. Link valid for',
@@ -121,7 +121,7 @@ const en: typeof zh = {
   doctor: {
     mode: 'Doctor view', male: 'Male', female: 'Female', age: '{n} y', until: 'This viewing session ends {at}', studies: 'Studies',
     hasReport: 'Report available', zipAll: 'Download all images (DICOM ZIP)', zipStudy: 'Download DICOM (ZIP)', pdf: 'Report PDF', physician: 'Reported by',
-    reportHidden: 'The patient did not share this study’s report', privacy: 'Shared by the patient for their care. Every view is recorded and shown to the patient.',
+    reportHidden: 'The patient did not share this study\'s report', privacy: 'Shared by the patient for their care. Every view is recorded and shown to the patient.',
     goneTitle: 'This share has ended', goneText: 'The patient withdrew this link, or it expired. The images and reports are no longer available.',
     goneAsk: 'If you still need them, ask the patient who shared them to share again.',
     keys: 'Viewer: wheel or ↑↓ / PgUp PgDn to page through slices, drag to set window/level, keys 1–7 for presets, Esc to go back',

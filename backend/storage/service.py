@@ -11,11 +11,13 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
 CHUNK = 1024 * 1024
+STALE_TEMP_SECONDS = 6 * 3600.0
 
 
 class BlobStore(Protocol):
@@ -43,6 +45,21 @@ class LocalBlobStore:
         self.root.mkdir(parents=True, exist_ok=True)
         self.tmp = self.root / ".tmp"
         self.tmp.mkdir(exist_ok=True)
+        self.sweep_temp()
+
+    def sweep_temp(self, *, older_than: float = STALE_TEMP_SECONDS) -> int:
+        """Remove temp files a killed process left behind. Only old ones: another worker may be
+        streaming an upload into a fresh one right now (its mtime moves while it writes)."""
+        cutoff = time.time() - older_than
+        removed = 0
+        for entry in self.tmp.iterdir():
+            try:
+                if entry.is_file() and entry.stat().st_mtime < cutoff:
+                    entry.unlink()
+                    removed += 1
+            except OSError:
+                continue  # raced with its owner; harmless
+        return removed
 
     def path(self, *, key: str) -> Path:
         target = (self.root / key).resolve()

@@ -46,7 +46,7 @@ const en: typeof zh = {
   timeline: {
     title: 'My records', hospital: 'Hospital', allHospitals: 'All hospitals', emptyTitle: 'No records yet',
     emptyText: 'Studies and reports appear here once a hospital uploads them.', emptyFiltered: 'No records match these filters', clearFilters: 'Clear filters',
-    errorTitle: 'Could not load records', yearCount: '{n} records', person: 'Viewing', viewingAs: 'Viewing', abnormal: '{n} abnormal',
+    errorTitle: 'Could not load records', yearCount: '{n} records', person: 'Viewing', viewingAs: 'Viewing', theirRecords: 'Records of {name}', abnormal: '{n} abnormal',
   },
   study: {
     report: 'Report', findings: 'Findings', impression: 'Impression', noReport: 'The report is not available yet', series: 'Series',
@@ -113,14 +113,14 @@ const en: typeof zh = {
     myShares: 'My shares', new: 'New share', emptyTitle: 'You have not shared any images yet',
     status: { active: 'Active', expired: 'Expired', revoked: 'Withdrawn', used_up: 'Used up' },
     created: 'Created {at}', expiresAt: 'Ends {at}', expiredAt: 'Ended {at}', hasCode: 'access code', noCode: 'no access code',
-    canDownload: 'download allowed', noDownload: 'no download', opens: 'Opened {n} times', opensOf: 'Opened {n} of {max} times',
+    canDownload: 'download allowed', noDownload: 'no download', opens: 'Opened once | Opened {n} times', opensOf: 'Opened {n} of {max} times',
     nStudies: '{n} studies', andMore: 'and {n} more',
     revoke: 'Withdraw', revokeTitle: 'Withdraw this share?', revokeText: 'The link stops working at once, also for a doctor who is looking right now.', revoked: 'Withdrawn',
     extend: 'Extend', extendTitle: 'Extend from now by', extended: 'Extended',
   },
   doctor: {
     mode: 'Doctor view', male: 'Male', female: 'Female', age: '{n} y', until: 'This viewing session ends {at}', studies: 'Studies',
-    hasReport: 'Report available', zipAll: 'Download all images (DICOM ZIP)', zipStudy: 'Download DICOM (ZIP)', pdf: 'Report PDF', physician: 'Reported by',
+    hasReport: 'Report available', zipAll: 'Download all images (DICOM ZIP)', zipStudy: 'Download DICOM (ZIP)', pdf: 'Report PDF', physician: 'Reported by {name}',
     reportHidden: 'The patient did not share this study\'s report', privacy: 'Shared by the patient for their care. Every view is recorded and shown to the patient.',
     goneTitle: 'This share has ended', goneText: 'The patient withdrew this link, or it expired. The images and reports are no longer available.',
     goneAsk: 'If you still need them, ask the patient who shared them to share again.',
@@ -128,7 +128,7 @@ const en: typeof zh = {
   },
   access: {
     intro: 'Every look at your records is listed here: who, when, and what.', filter: 'Filter by who', self: 'You',
-    shareNo: 'Share link #{n}', empty: 'Nobody else has looked at your records yet', opened: 'opened the share link', times: '{n} times', others: 'Others', withSelf: 'Including me', more: 'Load more',
+    shareNo: 'Share link #{n}', empty: 'Nobody else has looked at your records yet', opened: 'opened the share link', times: 'once | {n} times', others: 'Others', withSelf: 'Including me', more: 'Load more',
   },
   nav: { family: 'Family', shares: 'My shares', access: 'Access history', share: 'Share with a doctor' },
 }

@@ -44,7 +44,7 @@ export default {
   timeline: {
     title: '我的记录', hospital: '医院', allHospitals: '全部医院', emptyTitle: '还没有记录',
     emptyText: '医院上传影像或报告后，会自动出现在这里。', emptyFiltered: '没有符合筛选条件的记录', clearFilters: '清除筛选',
-    errorTitle: '记录加载失败', yearCount: '{n} 条', person: '查看', viewingAs: '正在查看', abnormal: '{n} 项异常',
+    errorTitle: '记录加载失败', yearCount: '{n} 条', person: '查看', viewingAs: '正在查看', theirRecords: '{name}的记录', abnormal: '{n} 项异常',
   },
   study: {
     report: '诊断报告', findings: '检查所见', impression: '诊断意见', noReport: '报告尚未发布', series: '序列',
@@ -118,7 +118,7 @@ export default {
   },
   doctor: {
     mode: '医生查看', male: '男', female: '女', age: '{n} 岁', until: '本次查看有效至 {at}', studies: '检查',
-    hasReport: '有报告', zipAll: '下载全部原始影像（ZIP）', zipStudy: '下载 DICOM（ZIP）', pdf: '报告 PDF', physician: '报告医生',
+    hasReport: '有报告', zipAll: '下载全部原始影像（ZIP）', zipStudy: '下载 DICOM（ZIP）', pdf: '报告 PDF', physician: '报告医生：{name}',
     reportHidden: '患者未分享此检查的报告', privacy: '此页面由患者分享，仅供诊疗参考；每次查看均会记录并告知患者。',
     goneTitle: '无法查看：分享已结束', goneText: '此分享链接已被患者撤回或已过期，影像和报告不再可见。',
     goneAsk: '如仍需查看，请联系分享给您的患者，请其重新分享。',

@@ -1,31 +1,22 @@
 """Original DICOM of shared studies as a ZIP laid out like a CD (PS3.10 file-set, PS3.11 media):
 ``DICOMDIR`` at the root, instances under ``PT…/ST…/SE…/IM…`` as the DICOMDIR names them.
 
-Memory stays constant: the DICOMDIR is built first from the instances' headers only (pydicom's
-``FileSet`` computes the directory records and their byte offsets, PS3.3 F.3), then the ZIP is
-written entry by entry from the blob store in 1 MiB chunks, STORED (DICOM pixel data is usually
-compressed already; no deflate keeps the CPU free) with data descriptors, Zip64 when needed.
-Nothing is written to disk while streaming, so a cancelled download leaves nothing behind.
-Instances the DICOMDIR cannot describe (a SOP class without a directory record type) are still in
-the ZIP, under ``OTHER/``.
+Memory stays constant: the DICOMDIR is built first from the index rows (``dicomdir.build``, linear
+time, no header parsing), then the ZIP is written entry by entry from the blob store in 1 MiB
+chunks, STORED (DICOM pixel data is usually compressed already; no deflate keeps the CPU free) with
+data descriptors, Zip64 when needed. Nothing is written to disk, so a cancelled download leaves
+nothing behind. Instances without an IMAGE record (SR, PDF, …) are still in the ZIP, under ``OTHER/``.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import tempfile
 import zipfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
 
-import pydicom
-from pydicom.fileset import FileSet
-
+from backend.sharing.dicomdir import Entry, build
 from backend.storage.service import LocalBlobStore
 
-log = logging.getLogger("yunying.sharing")
 CHUNK = 1 << 20
 FILESET_ID = "YUNYING"  # (0004,1130) File-set ID: CS, up to 16 characters
 
@@ -33,7 +24,8 @@ FILESET_ID = "YUNYING"  # (0004,1130) File-set ID: CS, up to 16 characters
 @dataclass(frozen=True, slots=True)
 class Member:
     blob_key: str
-    sop_instance_uid: str
+    image: bool  # gets an IMAGE record in the DICOMDIR
+    entry: Entry  # its DICOMDIR keys (file_id assigned by :func:`plan`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,32 +34,34 @@ class Plan:
     entries: list[tuple[str, str]]  # (name in the ZIP, blob key)
 
 
-def plan(*, blobs: LocalBlobStore, members: Sequence[Member]) -> Plan:
-    """Read each original's header (no pixel data) and let pydicom build the DICOMDIR."""
-    fileset = FileSet()
-    fileset.ID = FILESET_ID
-    keys: dict[str, str] = {}
+def plan(*, members: Sequence[Member]) -> Plan:
+    """Assign CD-style file IDs (PS3.10 §8.5: up to 8 components of up to 8 upper-case characters)
+    in patient / study / series / instance order, and build the DICOMDIR."""
+    ids: dict[tuple[str, ...], int] = {}
+
+    def number(key: tuple[str, ...]) -> int:
+        counter = (*key[:-1], "#")  # the last number used under this parent
+        if key not in ids:
+            ids[key] = ids[counter] = ids.get(counter, -1) + 1
+        return ids[key]
+
+    entries: list[Entry] = []
+    names: list[tuple[str, str]] = []
     others: list[tuple[str, str]] = []
-    for member in members:
-        try:
-            with blobs.open(key=member.blob_key) as handle:
-                header = pydicom.dcmread(handle, stop_before_pixels=True)
-            if member.sop_instance_uid in keys:
-                raise ValueError("SOP Instance UID already in the file-set")
-            fileset.add(header)
-            keys[member.sop_instance_uid] = member.blob_key
-        except (ValueError, KeyError, AttributeError, TypeError, pydicom.errors.InvalidDicomError) as exc:
-            log.info("instance outside the DICOMDIR: %s", type(exc).__name__)
-            others.append((f"OTHER/{len(others):06d}.dcm", member.blob_key))
-    entries: list[tuple[str, str]] = []
-    dicomdir = b""
-    if keys:
-        with tempfile.TemporaryDirectory(prefix="yy-dicomdir-") as folder:
-            fileset.write(folder)  # writes the header-only stand-ins too: small, and gone with the folder
-            dicomdir = (Path(folder) / "DICOMDIR").read_bytes()
-        for instance in fileset:
-            entries.append((instance.FileID.replace(os.sep, "/"), keys[instance.SOPInstanceUID]))
-    return Plan(dicomdir=dicomdir, entries=entries + others)
+    for m in members:
+        if not m.image:
+            others.append((f"OTHER/{len(others):06d}.dcm", m.blob_key))
+            continue
+        e = m.entry
+        pt = number(("p", e.patient_id))
+        st = number(("p", e.patient_id, "s", e.study_uid))
+        se = number(("p", e.patient_id, "s", e.study_uid, "r", e.series_uid))
+        im = number(("p", e.patient_id, "s", e.study_uid, "r", e.series_uid, "i", e.sop_instance_uid))
+        file_id = (f"PT{pt:06d}", f"ST{st:06d}", f"SE{se:06d}", f"IM{im:06d}")
+        entries.append(replace(e, file_id=file_id))
+        names.append(("/".join(file_id), m.blob_key))
+    dicomdir = build(entries, fileset_id=FILESET_ID) if entries else b""
+    return Plan(dicomdir=dicomdir, entries=names + others)
 
 
 class _Pipe:

@@ -69,8 +69,7 @@ def _zip(request: Request, members: list[archive.Member], name: str) -> Streamin
     blobs: LocalBlobStore = request.app.state.blobs
 
     def body() -> Iterator[bytes]:
-        # Runs after the request's transaction committed: header reads hold no database lock.
-        yield from archive.stream(blobs=blobs, archive=archive.plan(blobs=blobs, members=members))
+        yield from archive.stream(blobs=blobs, archive=archive.plan(members=members))
 
     headers = {"Cache-Control": NO_STORE, "Content-Disposition": f'attachment; filename="{name}"'}
     return StreamingResponse(body(), media_type="application/zip", headers=headers)

@@ -18,12 +18,13 @@ from backend.crypto import decrypt
 from backend.errors import Forbidden, NotFound, Unauthorized
 from backend.ids import utcnow
 from backend.imaging import record_kind
-from backend.imaging.models import Instance, Study
+from backend.imaging.models import Instance, Series, Study
 from backend.people.models import Person
 from backend.records import service as records
 from backend.records.schemas import InstitutionRef
 from backend.records.service import CST
 from backend.sharing import archive, rules
+from backend.sharing.dicomdir import Entry
 from backend.sharing.models import Share, ShareSession
 from backend.sharing.schemas import SharedPatient, SharedStudy, ShareSessionOut
 from backend.sharing.service import NOTE_AAD
@@ -108,10 +109,24 @@ def download_plan(*, session: Session, principal: Principal, study_id: str | Non
     else:
         ids = [e.ref_id for e in records.person_entries(session=session, access=access, kind=rules.SHARED_KIND)]
     rows = session.exec(
-        select(Instance.blob_key, Instance.sop_instance_uid).where(col(Instance.study_id).in_(ids))
-        .order_by(col(Instance.study_id), col(Instance.series_id), col(Instance.instance_number),
-                  col(Instance.sop_instance_uid))
+        select(Instance, Series, Study)
+        .join(Series, col(Series.id) == col(Instance.series_id)).join(Study, col(Study.id) == col(Instance.study_id))
+        .where(col(Instance.study_id).in_(ids))
+        .order_by(col(Study.local_patient_id), col(Study.study_instance_uid), col(Series.series_number),
+                  col(Series.series_instance_uid), col(Instance.instance_number), col(Instance.sop_instance_uid))
     ).all()
     access.audit(session, event_type="share.download", action=audit.READ, object_type=rules.SHARED_KIND,
                  object_id=study_id, detail={"studies": len(ids), "instances": len(rows)})
-    return [archive.Member(blob_key=key, sop_instance_uid=uid) for key, uid in rows]
+    return [archive.Member(blob_key=i.blob_key, image=i.kind == "image", entry=_entry(i, r, st)) for i, r, st in rows]
+
+
+def _entry(instance: Instance, series: Series, study: Study) -> Entry:
+    return Entry(
+        file_id=(), patient_id=study.local_patient_id or "", patient_name=study.patient_name or "",
+        study_uid=study.study_instance_uid, study_date=study.study_date, study_time=study.study_datetime,
+        study_id=study.study_id or "", accession=study.accession_number or "",
+        study_description=study.description or "",
+        series_uid=series.series_instance_uid, modality=series.modality or "OT", series_number=series.series_number,
+        sop_class_uid=instance.sop_class_uid, sop_instance_uid=instance.sop_instance_uid,
+        transfer_syntax_uid=instance.transfer_syntax_uid, instance_number=instance.instance_number,
+    )

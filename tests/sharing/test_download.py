@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import gc
 import io
+import os
+import tempfile
+import time
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pydicom
+import pytest
 from fastapi.testclient import TestClient
 from pydicom.fileset import FileSet
 
+from backend.sharing.dicomdir import Entry, build
 from tests.family import helpers as h
 from tests.sharing.world import CT_3SLICE, ShareWorld, token_of
 
@@ -75,3 +82,57 @@ def test_downloads_are_in_the_patients_trace(world: ShareWorld, doctor: TestClie
 def test_patient_session_is_not_a_share_session(world: ShareWorld) -> None:
     res = world.client.get("/api/v1/share/download.zip", headers=world.owner_headers())
     assert res.status_code == 401
+
+
+def test_a_cancelled_download_leaves_nothing_behind(
+    world: ShareWorld, doctor: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing is written anywhere while a ZIP is made: the DICOMDIR is built in memory from the
+    index, the ZIP streams from the blob store."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    made_dirs: list[str] = []
+    real_mkdtemp = tempfile.mkdtemp
+
+    def recording_mkdtemp(*args: Any, **kwargs: Any) -> str:
+        made_dirs.append(real_mkdtemp(*args, **kwargs))
+        return made_dirs[-1]
+
+    monkeypatch.setattr(tempfile, "mkdtemp", recording_mkdtemp)
+    made = world.create(study_ids=[world.studies["a"], world.studies["b"]], allow_download=True)
+    doctor.get(f"/s/{token_of(made['url'])}", follow_redirects=False)
+    with doctor.stream("GET", "/api/v1/share/download.zip") as res:
+        assert res.status_code == 200
+        first = next(res.iter_bytes())
+        assert first[:4] == b"PK\x03\x04"
+    gc.collect()
+    assert made_dirs == []
+    assert list(scratch.iterdir()) == []
+
+
+def test_dicomdir_builds_in_linear_time_and_links_every_record(tmp_path: Path) -> None:
+    """1500 instances in 3 studies: every IMAGE record is reachable from the root through the
+    offsets (pydicom's FileSet walks them), each once, with its file ID."""
+    entries = []
+    for i in range(1500):
+        study = i % 3
+        entries.append(Entry(
+            file_id=("PT000000", f"ST{study:06d}", "SE000000", f"IM{i // 3:06d}"), patient_id="99000",
+            patient_name="Zhang^Wei", study_uid=f"1.2.3.{study}", study_date=None, study_time=None, study_id="1",
+            accession="A1", study_description="CT", series_uid=f"1.2.3.{study}.1", modality="CT", series_number=1,
+            sop_class_uid="1.2.840.10008.5.1.4.1.1.2", sop_instance_uid=f"1.2.3.{study}.1.{i}",
+            transfer_syntax_uid="1.2.840.10008.1.2.1", instance_number=i // 3))
+    entries.sort(key=lambda e: e.file_id)
+    started = time.perf_counter()
+    data = build(entries, fileset_id="YUNYING")
+    elapsed = time.perf_counter() - started
+    for e in entries:
+        path = tmp_path.joinpath(*e.file_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+    (tmp_path / "DICOMDIR").write_bytes(data)
+    fileset = FileSet(pydicom.dcmread(tmp_path / "DICOMDIR"))
+    found = {inst.SOPInstanceUID: inst.FileID for inst in fileset}
+    assert found == {e.sop_instance_uid: os.sep.join(e.file_id) for e in entries}
+    assert elapsed < 30  # measured ~1.5 s; pydicom's FileSet.add takes over a minute for this many

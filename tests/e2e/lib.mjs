@@ -40,10 +40,10 @@ export async function phone(browser, { locale = 'zh-CN' } = {}) {
   return { context, page, errors }
 }
 
-/** Saves a screenshot of the current screen as <artifacts>/<name>.png. */
+/** Saves a screenshot of the current screen as <artifacts>/<name>.png (CSS transitions finished first). */
 export async function shot(page, name) {
   const path = join(ARTIFACTS, `${name}.png`)
-  await page.screenshot({ path })
+  await page.screenshot({ path, animations: 'disabled' })
   return path
 }
 

@@ -66,10 +66,12 @@ describe('an unbound account binds 王芳 (demo-new)', () => {
     assert.match(String(sms.code), /^\d{6}$/)
     await page.fill('input[name=otp]', String(sms.code))
     await page.locator('.consent-check').click()
+    await page.locator('.consent-check[aria-checked=true]').waitFor()
+    await page.locator('button[type=submit]:not([disabled])').waitFor()
     await shot(page, '03-binding-filled')
     await page.locator('button[type=submit]').click()
     await page.waitForURL((u) => u.pathname === '/timeline')
-    await page.locator('.item').first().waitFor()
+    await page.locator('.item', { hasText: '胸部正位片' }).waitFor() // 王芳's own study
     const me = await (await page.request.get(`${BASE}/api/v1/me`)).json()
     assert.equal(me.people.length, 1, 'bound to exactly one person')
     await shot(page, '04-binding-done-timeline')

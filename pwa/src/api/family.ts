@@ -114,6 +114,8 @@ export interface AccessEntry {
   who: string // ready to show: "本人", "李* (子女)", "分享 #3f2a", a hospital
   who_kind: string // self / relative / share / institution / operator / other
   relationship_label: string | null
+  relationship: string | null
+  masked_name: string | null
   via: string
   via_share_id: string | null
 }
@@ -124,6 +126,7 @@ export async function accessLog(personId: string, cursor: string | null, signal?
     items: r.items.map((i) => ({
       id: i.id, at: i.at, event_type: i.event_type, action: { zh: i.action_label, en: i.action_label_en }, title: i.title ?? null,
       who: i.actor.display, who_kind: i.actor.kind, relationship_label: i.actor.relationship_label ?? null, via: i.via,
+      relationship: i.actor.relationship ?? null, masked_name: i.actor.masked_name ?? null,
       via_share_id: i.via_share_id ?? null,
     })),
     next: r.next_cursor ?? null,

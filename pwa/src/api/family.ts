@@ -35,9 +35,13 @@ export interface Grant {
   created_at: string
 }
 
+/** "张*********" (a masked 10-character WeChat nickname) → "张**": one star per hidden character
+ * shows the length and reads badly; two stars say "masked" just as well. */
+const mask = (s: string | null | undefined): string | null => (s ? s.replace(/\*{3,}/g, '**') : null)
+
 function grant(g: S['GrantOut']): Grant {
   return {
-    id: g.id, person_id: g.person_id, person_name: g.person_name, grantee_name: g.grantee_name ?? null,
+    id: g.id, person_id: g.person_id, person_name: g.person_name, grantee_name: mask(g.grantee_name),
     relationship: g.relationship, relationship_label: { zh: g.relationship_label, en: g.relationship_label_en },
     kind: g.kind, scope: g.scope, kinds: g.kinds, expires_at: g.expires_at ?? null, status: g.status, created_at: g.created_at,
   }
@@ -125,8 +129,8 @@ export async function accessLog(personId: string, cursor: string | null, signal?
   return {
     items: r.items.map((i) => ({
       id: i.id, at: i.at, event_type: i.event_type, action: { zh: i.action_label, en: i.action_label_en }, title: i.title ?? null,
-      who: i.actor.display, who_kind: i.actor.kind, relationship_label: i.actor.relationship_label ?? null, via: i.via,
-      relationship: i.actor.relationship ?? null, masked_name: i.actor.masked_name ?? null,
+      who: mask(i.actor.display) ?? '', who_kind: i.actor.kind, relationship_label: i.actor.relationship_label ?? null, via: i.via,
+      relationship: i.actor.relationship ?? null, masked_name: mask(i.actor.masked_name),
       via_share_id: i.via_share_id ?? null,
     })),
     next: r.next_cursor ?? null,

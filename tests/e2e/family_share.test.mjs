@@ -98,6 +98,9 @@ describe('family access and a share with a doctor', () => {
     assert.ok(other, `the relative's /me lists the patient: ${JSON.stringify(me.people)}`)
     personId = other.id
     await shot(page, 'family-05-relative-timeline')
+    await page.locator('.item', { hasText: CT }).first().click()
+    await page.getByText('磨玻璃', { exact: false }).first().waitFor()
+    await shot(page, 'family-05b-relative-reads-the-report')
   })
 
   step('the patient sees the relative with scope and revokes', async () => {
@@ -216,7 +219,7 @@ describe('family access and a share with a doctor', () => {
     await page.goto(`${BASE}/access`)
     await page.locator('[data-testid=access-entry]').first().waitFor()
     const lines = await page.locator('[data-testid=access-entry]').allInnerTexts()
-    assert.ok(lines.some((l) => l.includes('(子女)')), `the relative's view is listed: ${lines.slice(0, 20).join(' | ')}`)
+    assert.ok(lines.some((l) => l.includes('(子女)') && l.includes(CT)), `the relative's view of the CT is listed: ${lines.slice(0, 20).join(' | ')}`)
     assert.ok(lines.some((l) => l.includes('分享链接 #') && l.includes('打开了分享链接') && l.includes('Chrome')),
       `the doctor's open (with the browser) is listed: ${lines.slice(0, 20).join(' | ')}`)
     assert.ok(lines.some((l) => l.includes('分享链接 #') && l.includes(CT)), `the doctor's view of the CT is listed: ${lines.slice(0, 20).join(' | ')}`)

@@ -7,7 +7,7 @@ driving Debian's Chromium (``$CHROMIUM``, default /usr/bin/chromium):
 - Lighthouse 12 (npm ``lighthouse``, a PWA devDependency; its CLI with the default mobile preset:
   simulated slow 4G and 4x CPU slowdown) on the timeline and on the viewer of the 300-slice demo CT,
   signed in as ``demo-patient`` by passing the session cookie in ``--extra-headers``: performance,
-  accessibility and best-practices scores, with FCP/LCP/TBT. Median of ``BENCH_PWA_RUNS`` runs per page.
+  accessibility and best-practices scores, with FCP/LCP/TBT. Median of ``BENCH_PWA_RUNS`` (3) runs per page.
 - ``benchmarks/pwa_timings.mjs`` (playwright-core): a fresh browser context per run (empty cache, no
   service worker), the network shaped by Chromium's own emulation (CDP
   ``Network.emulateNetworkConditions``: 150 ms round trip, 9 Mbit/s down and up; no CPU throttling):
@@ -18,7 +18,7 @@ driving Debian's Chromium (``$CHROMIUM``, default /usr/bin/chromium):
   downloaded and decoded (``img.decode()`` resolved), from the same tap — from then on any slice
   can be drawn without the network.
   The first run meets cold server-side caches (scrub sheets rendered on first view); it is reported as
-  ``cold_server_ms`` and left out of the medians.
+  ``cold_server_ms`` and left out of the medians of the ``BENCH_PWA_TIMING_RUNS`` (5) runs after it.
 - First-load JavaScript: the scripts the browser actually fetches when it opens /timeline (and the
   viewer by a deep link) in a fresh context, each gzip -9 compressed, summed.
 
@@ -242,7 +242,7 @@ def run() -> None:
         client = _login(base)
         viewer = _viewer_path(client)
         client.close()
-        _timings(base=base, viewer=viewer, runs=runs)
+        _timings(base=base, viewer=viewer, runs=int(os.environ.get("BENCH_PWA_TIMING_RUNS", "5")))
         if os.environ.get("BENCH_PWA_LIGHTHOUSE", "1") != "0":
             _lighthouse(base=base, name="timeline", path="/timeline", runs=runs)
             _lighthouse(base=base, name="viewer", path=viewer, runs=runs)

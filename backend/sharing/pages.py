@@ -97,8 +97,12 @@ def _already_in(request: Request, engine: Engine, share_id: str) -> bool:
     return principal is not None and principal.share_id == share_id
 
 
-@router.get("/s/{token}", tags=["sharing"])
+@router.get("/s/{token}", tags=["sharing"], response_class=HTMLResponse,
+            responses={303: {"description": "opened: redirect to the doctor view"}, 404: {}, 410: {}, 429: {}})
 def open_link(token: str, request: Request) -> Response:
+    """The link a patient's QR code carries. Answers HTML: 303 to ``/doctor`` with the ``yy_share``
+    cookie (no access code, or this browser already holds a session of this share), 200 the
+    access-code form, 404 unknown link, 410 expired / withdrawn / used up, 429 too many failures."""
     engine, settings, state, address = _deps(request)
     try:
         entry.check_address(state, address=address)

@@ -3,6 +3,9 @@
 - ``Referrer-Policy: no-referrer`` everywhere: share tokens travel in URLs (DESIGN rule 5).
 - ``Cache-Control: no-store`` unless the route chose its own (content-addressed previews do).
 - A strict Content-Security-Policy, ``nosniff``, and no framing.
+- Request bodies over ``settings.max_json_bytes`` are refused with 413 before anything buffers them
+  (DESIGN rule 3: FastAPI reads a body whole into memory, whatever its content type); STOW-RS under
+  ``/dicomweb/`` streams to disk under its own limits (``max_request_bytes``, ``max_instance_bytes``).
 """
 
 from __future__ import annotations
@@ -10,9 +13,11 @@ from __future__ import annotations
 import uuid
 
 from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.access.context import RequestMeta, reset_request, set_request
+from backend.errors import PayloadTooLarge, problem_response
 
 CSP = (
     "default-src 'self'; script-src 'self' https://res.wx.qq.com; style-src 'self' 'unsafe-inline'; "
@@ -27,6 +32,49 @@ SECURITY_HEADERS = {
     "content-security-policy": CSP,
     "permissions-policy": "camera=(), microphone=(), geolocation=()",
 }
+
+
+# Routes that stream their bodies under their own limits instead of the JSON cap.
+STREAMED_BODY_PREFIXES = ("/dicomweb/",)
+DEFAULT_MAX_BODY = 1024 * 1024
+
+
+def _body_limit(scope: Scope) -> int | None:
+    """The body cap for this request, or None where the route streams (STOW-RS)."""
+    path: str = scope.get("path") or ""
+    if path.startswith(STREAMED_BODY_PREFIXES):
+        return None
+    # Starlette puts the application in the scope: its settings carry the configured cap.
+    settings = getattr(getattr(scope.get("app"), "state", None), "settings", None)
+    return int(getattr(settings, "max_json_bytes", DEFAULT_MAX_BODY))
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"请求体过大 (request body over {limit} bytes).", code="body-too-large", max_bytes=limit)
+
+
+def _capped_receive(receive: Receive, limit: int) -> Receive:
+    """Counts the body as it arrives (chunked bodies declare no length) and stops past the cap.
+
+    An HTTPException, not an AppError: FastAPI turns any other exception raised while reading a body
+    into a generic 400; this one it lets through to the problem+json handler as a 413."""
+    seen = 0
+
+    async def receive_capped() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise HTTPException(413, detail=_too_large(limit).detail)
+        return message
+
+    return receive_capped
+
+
+def _declared_length(headers: dict[bytes, bytes]) -> int | None:
+    raw = headers.get(b"content-length", b"").strip()
+    return int(raw) if raw.isdigit() else None
 
 
 def _client_address(scope: Scope) -> str | None:
@@ -64,6 +112,14 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
+            limit = _body_limit(scope)
+            if limit is not None:
+                declared = _declared_length(headers)
+                if declared is not None and declared > limit:
+                    response = problem_response(_too_large(limit), instance=scope.get("path"))
+                    await response(scope, receive, send_with_headers)
+                    return
+                receive = _capped_receive(receive, limit)
             await self.app(scope, receive, send_with_headers)
         finally:
             reset_request(token)

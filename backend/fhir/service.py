@@ -47,6 +47,8 @@ def export_bundle(*, session: Session, access: PersonAccess, base_url: str) -> d
         entries = records.person_entries(session=session, access=access, kind=kind.name)
         if entries:
             resources.extend(kind.fhir(session=session, ref_ids=[e.ref_id for e in entries], patient_ref=patient_ref))
+    if not access.reports:  # a share made without reports: images only
+        resources = [r for r in resources if r["resourceType"] != "DiagnosticReport"]
     base = base_url.rstrip("/") + "/fhir"
     return {
         "resourceType": "Bundle",

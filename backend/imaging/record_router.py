@@ -98,7 +98,8 @@ def _institution(session: Session, institution_id: str) -> InstitutionRef:
 @router.get("/people/{person_id}/studies/{study_id}", response_model=StudyDetail)
 def read_study(access: ReadablePerson, study_id: StudyId, session: SessionDep, response: Response) -> StudyDetail:
     _, study = _load(session, access, study_id)
-    report = record_kind.latest_report(session, study.id)
+    # A share made without reports shows the images only (PersonAccess.reports).
+    report = record_kind.latest_report(session, study.id) if access.reports else None
     history = reports.versions(session=session, report_id=report.id) if report else []
     access.audit(session, event_type="study.read", object_type=record_kind.KIND, object_id=study.id)
     response.headers["Cache-Control"] = "no-store"

@@ -74,14 +74,37 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+# What each kind of notice says and where it leads. Never a finding, a name or a diagnosis: a template
+# message can be read on a lock screen, so it only says that something happened and links into the app.
+NOTICES: dict[str, tuple[str, str]] = {
+    "record:imaging_study": (MESSAGE_TITLE, "/"),
+    "record:lab_result": ("您有新的化验结果", "/"),
+    "record:checkup": ("您有新的体检报告", "/"),
+    "grant_started": ("有家人开始查看您的健康记录", "/family"),
+    "grant_request": ("有家人申请查看您的健康记录", "/family"),
+    "proxy_digest": ("家人查看了您的健康记录", "/access"),
+    "share_opened": ("您分享的影像已被打开", "/shares"),
+}
+DEFAULT_NOTICE = ("您的健康记录有更新", "/")
+
+
+def notice_for(row: Notification) -> tuple[str, str]:
+    """(title, app path) of a notice: new records by their record kind, the rest by notice kind."""
+    if row.kind == "new_record":
+        record_kind = row.event_key.split(":", 2)[1] if row.event_key.count(":") >= 2 else ""
+        return NOTICES.get(f"record:{record_kind}", DEFAULT_NOTICE)
+    return NOTICES.get(row.kind, DEFAULT_NOTICE)
+
+
 def _message(settings: Settings, row: Notification) -> dict[str, object]:
     at = _aware(row.created_at).astimezone(UTC) + timedelta(hours=8)  # China Standard Time for display
+    title, path = notice_for(row)
     return {
         "template_id": TEMPLATE_NEW_RECORD,
-        "url": f"{settings.public_url}/",
+        "url": f"{settings.public_url}{path}",
         "data": {
-            "first": {"value": MESSAGE_TITLE},
-            "thing1": {"value": MESSAGE_TITLE},
+            "first": {"value": title},
+            "thing1": {"value": title},
             "time2": {"value": at.strftime("%Y-%m-%d %H:%M")},
             "remark": {"value": "点击查看，需登录后访问"},
         },

@@ -210,7 +210,7 @@ def imaging_report_job(*, session: Session, settings: Settings, blobs: LocalBlob
                        study_id: str, lang: str) -> Job:
     records.require_entry(session=session, access=access, kind=imaging_kind.KIND, ref_id=study_id)
     study = session.get(Study, study_id)
-    report = imaging_kind.latest_report(session, study_id) if study else None
+    report = imaging_kind.latest_report(session, study_id) if study and access.reports else None
     if study is None or report is None:
         raise NotFound("该检查暂无报告 (this study has no report yet).", code="report-not-found")
     person = _person(session, access)
@@ -258,6 +258,8 @@ def lab_report_job(*, session: Session, settings: Settings, access: PersonAccess
 
 
 def health_summary_job(*, session: Session, settings: Settings, access: PersonAccess, lang: str) -> Job:
+    if not access.reports:  # the summary quotes impressions; a share without reports has none to show
+        raise NotFound("No summary is available through this link.", code="summary-not-available")
     person = _person(session, access)
     doc = sources.summary_source(session=session, person=person, clauses=records.access_clauses(access))
     chash = content_hash(doc)

@@ -49,7 +49,9 @@ def read_timeline(
         inst = entry.institution_id
         items.append(TimelineItem(
             id=entry.id, kind=entry.kind, kind_label=label, kind_label_en=label_en, ref_id=entry.ref_id,
-            occurred_at=entry.occurred_at, title=entry.title, summary=entry.summary, status=entry.status,
+            occurred_at=entry.occurred_at, title=entry.title,
+            # Summaries quote the report (an impression's first line): hidden where reports are not shared.
+            summary=entry.summary if access.reports else "", status=entry.status,
             institution=InstitutionRef(id=inst, name=page.institutions.get(inst)) if inst else None,
             detail_url=service.detail_path(entry), data=entry.data,
         ))

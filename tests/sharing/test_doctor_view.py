@@ -85,3 +85,25 @@ def test_previews_of_the_shared_study_only(world: ShareWorld, doctor: TestClient
     b_urls = [u for s in b_detail["series"] for u in s["previews"].values() if isinstance(u, str) and u.startswith("/")]
     assert b_urls and client.get(b_urls[0], headers=owner).status_code == 200
     assert doctor.get(b_urls[0]).status_code == 404
+
+
+def test_a_share_without_reports_shows_no_report_anywhere(world: ShareWorld, client: TestClient) -> None:
+    """The report must not leak through the study detail, the PDF, the timeline line, the FHIR export
+    or the summary PDF when the patient shared images only."""
+    made = world.create(include_reports=False)
+    pid = world.person_id
+    with browser(client.app) as doctor:
+        doctor.get(f"/s/{token_of(made['url'])}", follow_redirects=False)
+        [study] = doctor.get("/api/v1/share/session").json()["studies"]
+        detail = doctor.get(f"/api/v1/people/{pid}/studies/{study['id']}")
+        assert detail.status_code == 200
+        assert detail.json()["report"] is None and detail.json()["report_history"] == []
+        assert doctor.get(f"/api/v1/people/{pid}/studies/{study['id']}/report.pdf").status_code == 404
+        assert doctor.get(f"/api/v1/people/{pid}/summary.pdf").status_code == 404
+        items = doctor.get(f"/api/v1/people/{pid}/timeline").json()["items"]
+        assert items and all(item["summary"] == "" for item in items)
+        bundle = doctor.get(f"/api/v1/people/{pid}/export/fhir").json()
+        assert "DiagnosticReport" not in {e["resource"]["resourceType"] for e in bundle["entry"]}
+    # The owner still sees the report the doctor did not get.
+    owner_detail = client.get(f"/api/v1/people/{pid}/studies/{study['id']}", headers=world.owner_headers()).json()
+    assert owner_detail["report"] is not None

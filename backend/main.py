@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import Response
 from sqlalchemy.engine import Engine
 
 from backend import __version__
@@ -16,6 +16,7 @@ from backend.db import make_engine
 from backend.errors import NotFound, install_handlers
 from backend.middleware import RequestContextMiddleware
 from backend.storage.service import LocalBlobStore
+from backend.web.static import static_file
 
 log = logging.getLogger("yunying")
 
@@ -60,5 +61,5 @@ def _mount_pwa(app: FastAPI) -> None:
         if path and PWA_DIST in candidate.parents and candidate.is_file():
             immutable = path.startswith("assets/")
             cache = "public, max-age=31536000, immutable" if immutable else "no-cache"
-            return FileResponse(candidate, headers={"Cache-Control": cache})
-        return FileResponse(PWA_DIST / "index.html", headers={"Cache-Control": "no-cache"})
+            return static_file(candidate, request, cache_control=cache)
+        return static_file(PWA_DIST / "index.html", request, cache_control="no-cache")

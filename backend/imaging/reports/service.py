@@ -66,6 +66,23 @@ def _find_study(session: Session, report: DiagnosticReport) -> Study | None:
     return candidates[0] if candidates else None
 
 
+def _check_keys_free(
+    *, session: Session, institution_id: str, report: DiagnosticReport | None, accession: str | None, uid: str | None
+) -> None:
+    """Each key names at most one report per hospital (the table's unique constraints): a key already held
+    by another report is a 409 here, before any change, not an IntegrityError at flush (DESIGN rule 3)."""
+    for key_accession, key_uid, message, code in (
+        (accession, None, "This accession number already belongs to another report.", "report-accession-conflict"),
+        (None, uid, "This StudyInstanceUID already belongs to another report.", "report-study-conflict"),
+    ):
+        if not (key_accession or key_uid):
+            continue
+        holder = find_report(session=session, institution_id=institution_id, accession_number=key_accession,
+                             study_instance_uid=key_uid)
+        if holder is not None and (report is None or holder.id != report.id):
+            raise Conflict(message, code=code)
+
+
 def put_report(
     *,
     session: Session,
@@ -92,6 +109,7 @@ def put_report(
                              study_instance_uid=uid)
         if report is not None and report.accession_number not in (None, accession):
             report = None
+    _check_keys_free(session=session, institution_id=institution_id, report=report, accession=accession, uid=uid)
     created = report is None
     if report is not None:
         if report.status in _FINAL and body.status == "preliminary":

@@ -69,7 +69,7 @@ def parse_xml(raw: bytes) -> dict[str, Any]:
         raise BadRequest("XML with a DOCTYPE or ENTITY is refused", code="wechat-xml-doctype")
     try:
         doc = xmltodict.parse(raw, disable_entities=True)
-    except (ExpatError, ValueError, TypeError):
+    except (ExpatError, ValueError, TypeError, LookupError):  # LookupError: encoding="klingon" / "rot13"
         raise BadRequest("malformed XML", code="wechat-xml") from None
     body = doc.get("xml") if isinstance(doc, dict) else None
     if not isinstance(body, dict):

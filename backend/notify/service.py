@@ -50,7 +50,8 @@ def notify_new_record(
     record_kind = record_kind or kind or "record"
     event_key = f"record:{record_kind}:{record_id}"[:128]
     added = 0
-    for account_id, _relation in accounts_for_person(session=session, person_id=person_id):
+    scope_kind = record_kind if record_kind != "record" else None
+    for account_id, _relation in accounts_for_person(session=session, person_id=person_id, kind=scope_kind):
         exists = session.exec(
             select(Notification.id).where(Notification.event_key == event_key, Notification.account_id == account_id)
         ).first()

@@ -130,7 +130,7 @@ async def _read_code(request: Request) -> tuple[str | None, bool]:
     if (request.headers.get("content-type") or "").startswith("application/json"):
         try:
             body = SessionCreate.model_validate(json.loads(raw or b"{}"))
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: "[[[[…" nested deeper than the interpreter allows
             raise BadRequest("Body must be {\"access_code\": \"123456\"}.", code="share-body") from None
         return body.access_code, True
     values = parse_qs(raw.decode("utf-8", "replace"))

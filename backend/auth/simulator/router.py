@@ -38,7 +38,7 @@ async def _json_body(request: Request) -> dict[str, Any]:
     """WeChat takes JSON bodies whatever the Content-Type (wechatpy sends none)."""
     try:
         body = json.loads(await request.body() or b"{}")
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the interpreter allows
         return {}
     return body if isinstance(body, dict) else {}
 

@@ -40,11 +40,11 @@ LOG_LIMIT = 200
 def expiry_delta(expires_in: ExpiresIn) -> timedelta:
     if isinstance(expires_in, str):
         return PRESETS[expires_in]
-    delta = timedelta(seconds=expires_in)
-    if not MIN_CUSTOM <= delta <= MAX_EXPIRY:
+    # Compare the number first: timedelta() itself overflows past ~8.6e13 seconds (untrusted input).
+    if not MIN_CUSTOM.total_seconds() <= expires_in <= MAX_EXPIRY.total_seconds():
         raise BadRequest("expires_in must be between 5 minutes and 30 days (seconds).", code="share-expiry-range",
                          message_zh="有效期须在 5 分钟到 30 天之间。")
-    return delta
+    return timedelta(seconds=expires_in)
 
 
 def share_url(settings: Settings, token: str) -> str:

@@ -86,7 +86,8 @@ def _chosen_studies(session: Session, access: PersonAccess, body: ShareCreate) -
         raise BadRequest("date_from must not be after date_to.", code="invalid-date-range")
     entries = records.person_entries(session=session, access=access, kind=rules.SHARED_KIND)
     low = _day_start(body.date_from) if body.date_from else None
-    high = _day_start(body.date_to + timedelta(days=1)) if body.date_to else None
+    # The day after date_to, exclusive; 9999-12-31 (date.max) has no day after it: no upper bound.
+    high = _day_start(body.date_to + timedelta(days=1)) if body.date_to and body.date_to < date.max else None
     ids = [e.ref_id for e in entries if (low is None or rules.aware(e.occurred_at) >= low)
            and (high is None or rules.aware(e.occurred_at) < high)]
     if not ids:

@@ -250,9 +250,10 @@ def _filter_clauses(filters: TimelineFilters) -> list[Any]:
         clauses.append(col(TimelineEntry.tags).like(f"% {modality} %"))
     if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
         raise BadRequest("from must not be after to.", code="invalid-date-range")
-    if filters.date_from:
+    # date.min / date.max are open ends: 0001-01-01 CST starts before year 1 in UTC, 9999-12-31 has no next day.
+    if filters.date_from and filters.date_from > date.min:
         clauses.append(col(TimelineEntry.sort_key) >= _day_start_prefix(filters.date_from))
-    if filters.date_to:  # inclusive: everything before the next day starts (CST)
+    if filters.date_to and filters.date_to < date.max:  # inclusive: everything before the next day starts (CST)
         clauses.append(col(TimelineEntry.sort_key) < _day_start_prefix(filters.date_to + timedelta(days=1)))
     return clauses
 

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.access.context import RequestMeta, reset_request, set_request
-from backend.errors import PayloadTooLarge, problem_response
+from backend.errors import BadRequest, PayloadTooLarge, problem_response
 
 CSP = (
     "default-src 'self'; script-src 'self' https://res.wx.qq.com; style-src 'self' 'unsafe-inline'; "
@@ -72,6 +72,14 @@ def _capped_receive(receive: Receive, limit: int) -> Receive:
     return receive_capped
 
 
+def _nul_in_url(scope: Scope) -> bool:
+    """NUL in the path or query: no identifier, filter or token here contains it, and PostgreSQL refuses
+    it in text parameters (a DataError, i.e. a 500) — so it is refused before any route sees it."""
+    path: str = scope.get("path") or ""
+    query: bytes = scope.get("query_string") or b""
+    return "\x00" in path or b"%00" in query or b"\x00" in query
+
+
 def _declared_length(headers: dict[bytes, bytes]) -> int | None:
     raw = headers.get(b"content-length", b"").strip()
     return int(raw) if raw.isdigit() else None
@@ -112,6 +120,10 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
+            if _nul_in_url(scope):
+                error = BadRequest("请求地址含有空字符 (NUL in the URL).", code="nul-character")
+                await problem_response(error, instance=None)(scope, receive, send_with_headers)
+                return
             limit = _body_limit(scope)
             if limit is not None:
                 declared = _declared_length(headers)

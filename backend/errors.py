@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("yunying.errors")
@@ -156,6 +157,20 @@ def install_handlers(app: FastAPI) -> None:
         if cls is AppError:
             error.status = exc.status_code
         error.headers = dict(exc.headers or {})
+        return problem_response(error, instance=request.url.path)
+
+    @app.exception_handler(DataError)
+    async def _data(request: Request, exc: DataError) -> JSONResponse:
+        # e.g. a NUL character in text: PostgreSQL refuses it, so the value came from the client.
+        log.info("database refused a value on %s %s", request.method, request.url.path)
+        error = BadRequest("The request contains a value the database cannot store.", code="invalid-value")
+        return problem_response(error, instance=request.url.path)
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
+        # Services check uniqueness first; this is the race two concurrent writers can still lose.
+        log.info("integrity conflict on %s %s", request.method, request.url.path)
+        error = Conflict("The request conflicts with a concurrent change; retry it.", code="conflict")
         return problem_response(error, instance=request.url.path)
 
     @app.exception_handler(Exception)

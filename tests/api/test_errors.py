@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
+from sqlalchemy.exc import DataError, IntegrityError
 
 from backend.errors import Conflict
 
@@ -29,9 +30,16 @@ def _add_probe_routes(app: FastAPI) -> None:
     def crash() -> None:
         raise RuntimeError("secret internals: patient 张三 /var/lib/x")
 
-    app.router.routes.insert(0, router.routes[0])
-    app.router.routes.insert(0, router.routes[1])
-    app.router.routes.insert(0, router.routes[2])
+    @router.get("/_probe/data")
+    def data_error() -> None:
+        raise DataError("INSERT … 张三", {}, ValueError("NUL"))
+
+    @router.get("/_probe/integrity")
+    def integrity_error() -> None:
+        raise IntegrityError("INSERT … 张三", {}, ValueError("duplicate key"))
+
+    for route in router.routes:
+        app.router.routes.insert(0, route)
 
 
 def _assert_problem(response, status: int) -> dict:  # type: ignore[no-untyped-def]
@@ -80,3 +88,13 @@ def test_unexpected_errors_leak_nothing(app: FastAPI) -> None:
 
 def test_wrong_method_is_405_problem(client: TestClient) -> None:
     _assert_problem(client.post("/healthz"), 405)
+
+
+def test_database_refusals_are_4xx_without_the_statement(app: FastAPI) -> None:
+    _add_probe_routes(app)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        data = c.get("/_probe/data")
+        conflict = c.get("/_probe/integrity")
+    assert _assert_problem(data, 400)["type"].endswith("/invalid-value")
+    assert _assert_problem(conflict, 409)["type"].endswith("/conflict")
+    assert "张三" not in data.text + conflict.text and "INSERT" not in data.text + conflict.text

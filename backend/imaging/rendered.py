@@ -26,14 +26,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 
 from backend.access import audit
 from backend.access.principals import Anonymous, Principal
 from backend.access.service import dicomweb_study_filter
 from backend.db import session_scope
-from backend.errors import BadRequest, NotAcceptable, NotFound, PayloadTooLarge, Unauthorized
+from backend.errors import BadRequest, NotAcceptable, PayloadTooLarge, Unauthorized
+from backend.imaging import wado
 from backend.imaging.models import Instance, Series, Study
 from backend.imaging.previews import jobs, service, views
 from backend.imaging.previews import spec as S
@@ -93,21 +93,10 @@ def _frames(value: str) -> list[int]:
 def _select(request: Request, principal: Principal, study_uid: str, series_uid: str | None,
             instance_uid: str | None) -> tuple[Study, list[tuple[Instance, Series]]]:
     with session_scope(_runtime(request).read_engine(request.app.state.engine), readonly=True) as session:
-        study = session.exec(select(Study).where(dicomweb_study_filter(principal=principal),
-                                                 col(Study.study_instance_uid) == study_uid)).first()
-        if study is None:
-            raise NotFound("No such study.", code="study-not-found")
-        statement = (select(Instance, Series).join(Series, col(Instance.series_id) == col(Series.id))
-                     .where(col(Instance.study_id) == study.id, col(Instance.rows).is_not(None))
-                     .order_by(col(Series.series_number), col(Series.id), col(Instance.instance_number),
-                               col(Instance.id)))
-        if series_uid is not None:
-            statement = statement.where(col(Series.series_instance_uid) == series_uid)
-        if instance_uid is not None:
-            statement = statement.where(col(Instance.sop_instance_uid) == instance_uid)
-        rows = [(i, s) for i, s in session.exec(statement).all()]
-    if not rows:
-        raise NotFound("No such series or instance with pixel data.", code="instance-not-found")
+        selected = wado.select_instances(session=session, access=dicomweb_study_filter(principal=principal),
+                                         study_uid=study_uid, series_uid=series_uid, instance_uid=instance_uid,
+                                         pixels_only=True)
+    study, rows = selected.study, selected.instances
     return study, rows
 
 

@@ -43,9 +43,11 @@ def select_instances(
     study_uid: str,
     series_uid: str | None = None,
     instance_uid: str | None = None,
+    pixels_only: bool = False,
 ) -> Selected:
     """The study's (series', instance's) instances the principal may read; NotFound otherwise
-    (unknown and forbidden look the same, DESIGN.md rule 1)."""
+    (unknown and forbidden look the same, DESIGN.md rule 1). ``pixels_only``: images only (the
+    rendered resources), leaving out SR, SEG without rows, PDFs …"""
     study = session.exec(select(Study).where(access, col(Study.study_instance_uid) == study_uid)).first()
     if study is None:
         raise NotFound("No such study.", code="study-not-found")
@@ -59,9 +61,12 @@ def select_instances(
         statement = statement.where(col(Series.series_instance_uid) == series_uid)
     if instance_uid is not None:
         statement = statement.where(col(Instance.sop_instance_uid) == instance_uid)
+    if pixels_only:
+        statement = statement.where(col(Instance.rows).is_not(None))
     rows = [(i, s) for i, s in session.exec(statement).all()]
     if not rows:
-        raise NotFound("No such series or instance.", code="instance-not-found")
+        what = "No such series or instance with pixel data." if pixels_only else "No such series or instance."
+        raise NotFound(what, code="instance-not-found")
     return Selected(study=study, instances=rows)
 
 

@@ -14,6 +14,7 @@ from backend.api.router import PRINCIPAL_RESOLVERS, include_routers
 from backend.config import Settings, get_settings
 from backend.db import make_engine
 from backend.errors import NotFound, install_handlers
+from backend.imaging.previews.fastpath import PreviewFastPath
 from backend.middleware import RequestContextMiddleware
 from backend.storage.service import LocalBlobStore
 from backend.web.static import static_file
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     install_handlers(app)
     include_routers(app, settings)
     _mount_pwa(app)
+    app.add_middleware(PreviewFastPath)  # inside RequestContextMiddleware: same headers, same request meta
     app.add_middleware(RequestContextMiddleware, secure=settings.public_url.startswith("https://"))
     return app
 

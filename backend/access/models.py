@@ -44,3 +44,13 @@ class AuditHead(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     seq: int = 0
     hash: str = Field(max_length=64)
+
+
+class AccessEpoch(SQLModel, table=True):
+    """One counter that every change able to narrow someone's access bumps, by database triggers
+    (migration 0012), so a cached access decision is checked with one indexed read (access/epoch.py)."""
+
+    __tablename__ = "access_epoch"
+
+    id: int = Field(default=1, primary_key=True)
+    value: int = 0

@@ -43,6 +43,19 @@ def _complete(path: Path) -> bool:
     return True
 
 
+def _complete_bytes(suffix: str, data: bytes) -> bool:
+    """`_complete` on bytes already read."""
+    if not data:
+        return False
+    if suffix == ".jpg":
+        return data[-2:] == b"\xff\xd9"
+    if suffix == ".webp":
+        return data[:4] == b"RIFF" and int.from_bytes(data[4:8], "little") + 8 == len(data)
+    if suffix == ".json":
+        return data[-1:] in (b"}", b"]")
+    return True
+
+
 class DerivedCache:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -63,6 +76,22 @@ class DerivedCache:
         except OSError:
             pass
         p.unlink(missing_ok=True)  # short after a power loss: render again
+        return None
+
+    def read(self, relpath: str, *, max_bytes: int) -> bytes | None:
+        """The cached file's bytes when present, complete and at most `max_bytes` (one open, one
+        read: the hot path of a cache hit). None otherwise; a short file is removed as in `get`."""
+        p = self.path(relpath)
+        try:
+            with open(p, "rb") as fh:
+                data = fh.read(max_bytes + 1)
+        except OSError:
+            return None
+        if len(data) > max_bytes:
+            return None
+        if _complete_bytes(p.suffix, data):
+            return data
+        p.unlink(missing_ok=True)
         return None
 
     def write(self, relpath: str, data: bytes, *, durable: bool = False) -> Path:

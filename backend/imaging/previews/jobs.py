@@ -150,7 +150,8 @@ def _info_relpath(sha256: str) -> str:
     return f"info/v{INFO_VERSION}/{sha256[:2]}/{sha256}.json"
 
 
-def _raw_ok(ref: InstanceRef) -> bool:
+def raw_ok(ref: InstanceRef) -> bool:
+    """Native pixel data at an offset ingest recorded: readable with numpy, no decoder involved."""
     return (not ref.encapsulated and ref.pixel_data_offset is not None
             and (ref.transfer_syntax_uid in NATIVE_LE or ref.transfer_syntax_uid == NATIVE_BE))
 
@@ -190,7 +191,7 @@ def _raw_infos(ref: InstanceRef, cache: DerivedCache, limits: Limits) -> tuple[l
 
 
 def frame_source(ref: InstanceRef, *, cache: DerivedCache, limits: Limits) -> FrameSource:
-    if _raw_ok(ref):
+    if raw_ok(ref):
         infos_planar = _raw_infos(ref, cache, limits)
         if infos_planar is not None:
             infos, planar = infos_planar

@@ -48,9 +48,7 @@ def _audit_view(request: Request, access: PersonAccess, series_id: str, study_id
 
 
 def etag_matches(request: Request, etag: str) -> bool:
-    """If-None-Match (RFC 9110 §13.1.2): weak comparison, a list of tags, or `*`."""
-    header = request.headers.get("if-none-match", "")
-    return header.strip() == "*" or etag in (t.strip().removeprefix("W/") for t in header.split(","))
+    return S.etag_listed(request.headers.get("if-none-match", ""), etag)
 
 
 def _image_response(request: Request, *, etag: str, path: Any = None, data: bytes | None = None,

@@ -114,11 +114,15 @@ def resolve_principal(*, request_state: Any, resolvers: list[Any], request: Any,
     return principal
 
 
+def study_visible(access: PersonAccess, *, study_id: str, study_person_id: str | None) -> bool:
+    """The study belongs to the person and the access covers imaging (and, for shares, this study)."""
+    return (study_person_id == access.person_id and access.allows_kind(KIND)
+            and (access.study_ids is None or study_id in access.study_ids))
+
+
 def check_study(access: PersonAccess, study: Study | None) -> Study:
-    """The study belongs to the person and the access covers imaging (and, for shares, this study).
-    Anything else is the same 404 as a missing id (DESIGN.md rule 1)."""
-    if (study is None or study.person_id != access.person_id or not access.allows_kind(KIND)
-            or (access.study_ids is not None and study.id not in access.study_ids)):
+    """`study_visible`, or the same 404 as a missing id (DESIGN.md rule 1)."""
+    if study is None or not study_visible(access, study_id=study.id, study_person_id=study.person_id):
         raise NotFound("No such image.", code="preview-not-found")
     return study
 

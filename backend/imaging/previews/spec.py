@@ -118,6 +118,11 @@ def preview_spec(*, sha256: str, frame: int, window: str, width: int | None, fmt
                        quality=quality if quality is not None else QUALITY[fmt])
 
 
+def etag_listed(header: str, etag: str) -> bool:
+    """If-None-Match (RFC 9110 §13.1.2): weak comparison, a list of tags, or `*`."""
+    return header.strip() == "*" or etag in (t.strip().removeprefix("W/") for t in header.split(","))
+
+
 def content_tag(sha256: str) -> str:
     """The `v=` query value of preview URLs: changes when the original or the renderer changes."""
     return f"{sha256[:16]}.{RENDERER_VERSION}"

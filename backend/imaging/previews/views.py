@@ -69,6 +69,13 @@ def record_once(*, engine: Engine, principal: Principal, series_id: str, write: 
     return seen is None
 
 
+def recorded(*, principal: Principal, series_id: str, now: datetime | None = None) -> bool:
+    """This hour's view is known to be recorded (in-process memo only: False means "ask record_once")."""
+    hour = _hour(now or utcnow())
+    with _lock:
+        return _memo.get((actor_key(principal), series_id)) == hour
+
+
 def forget() -> None:
     """Tests: drop the in-process memo."""
     with _lock:

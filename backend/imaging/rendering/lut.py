@@ -7,11 +7,21 @@ over the full allocated code space also absorbs what the raw fast path leaves un
 bits above Bits Stored and sign-extension (C.7.6.3.1.3 Pixel Representation, PS3.5 8.1.1).
 Float pixel data (Parametric Map, PS3.3 C.7.6.24) and 32-bit integers go through the same functions
 element-wise.
+
+Speed: for the common case - Rescale Slope/Intercept and a LINEAR window - the table is a clamped
+straight line of the stored value, and three float32 passes over the frame (multiply, add, clip
+into uint8) beat the lookup: `np.take` first widens every uint16 index to intp and then checks it.
+Measured on a 512x512 int16 CT slice, one slow core, median of 7 x 200: take 0.36-0.49 ms, the
+float32 line 0.21-0.30 ms. Because float32 rounds differently from the float64 table, the line is
+used only after it has been evaluated at *every* code and found equal to the table there
+(`_line_for`); the output is then bit-identical to the table for any frame, by exhaustion. Ties
+(slope 0.5, LINEAR_EXACT with even widths, inversion together with padding) fail that check and
+keep the table.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -129,13 +139,85 @@ def code_view(pixels: np.ndarray) -> np.ndarray | None:
     return pixels.view(np.uint8 if pixels.dtype.itemsize == 1 else np.uint16)
 
 
+# Below this the three ufunc calls cost more than they save (64x64 MR: take 8 us, the line ~20 us).
+LINE_MIN_PIXELS = 1 << 15
+
+
+@dataclass(frozen=True, slots=True)
+class _Line:
+    """display = trunc(clip(stored * scale + offset, 0, 255)), all in float32 (offset holds the +0.5
+    that makes the truncation a rounding)."""
+
+    scale: np.float32
+    offset: np.float32
+
+
+def _line_params(grey: GreyParams, voi: Voi) -> _Line | None:
+    """The straight line that `_pipeline` computes, folded into one scale and offset; None where the
+    pipeline is not a clamped line of the stored value (LUTs, SIGMOID, a LINEAR width of 1)."""
+    if grey.modality_lut is not None or not isinstance(voi, Window) or voi.function == "SIGMOID":
+        return None
+    c, w = float(voi.center), float(voi.width)
+    if voi.function == "LINEAR_EXACT":  # y = (x - c) / w + 0.5, C.11.2.1.3.2
+        w = max(w, 1e-6)
+        scale, offset = 255.0 * grey.slope / w, 255.0 * ((grey.intercept - c) / w + 0.5)
+    else:  # y = (x - (c - 0.5)) / (w - 1) + 0.5, C.11.2.1.2.1; the thresholds are the clamps
+        w = max(w, 1.0)
+        if w == 1.0:
+            return None
+        scale, offset = 255.0 * grey.slope / (w - 1.0), 255.0 * ((grey.intercept - (c - 0.5)) / (w - 1.0) + 0.5)
+    if grey.invert:
+        scale, offset = -scale, 255.0 - offset
+    if not abs(scale) * 65536.0 + abs(offset) < 1e30:  # absurd headers (or NaN): float32 would overflow
+        return None
+    return _Line(scale=np.float32(scale), offset=np.float32(offset + 0.5))
+
+
+def _stored_narrow(codes: np.ndarray, *, bits_stored: int, signed: bool) -> np.ndarray:
+    """`stored_values` without widening to int64: int8/int16 when signed, else uint8/uint16."""
+    width = 8 * codes.dtype.itemsize
+    bits = min(bits_stored, width)
+    if signed:
+        values = codes.view(np.int8 if width == 8 else np.int16)
+        if bits < width:
+            shift = width - bits
+            values = np.right_shift(np.left_shift(values, shift), shift)  # sign-extend, PS3.5 8.1.1
+        return values
+    if bits < width:
+        return np.bitwise_and(codes, (1 << bits) - 1)
+    return codes
+
+
+def _apply_line(stored: np.ndarray, line: _Line) -> np.ndarray:
+    buf = np.multiply(stored, line.scale, dtype=np.float32)
+    np.add(buf, line.offset, out=buf)
+    out = np.empty(stored.shape, dtype=np.uint8)
+    np.clip(buf, 0.0, 255.0, out=out, casting="unsafe")  # float -> uint8 truncates: with +0.5, rounds
+    return out
+
+
+@lru_cache(maxsize=64)
+def _line_for(*, code_bits: int, bits_stored: int, signed: bool, grey: GreyParams, voi: Voi) -> _Line | None:
+    """The float32 line, if it gives the table's value at every possible code; else None."""
+    line = _line_params(grey, voi)
+    if line is None:
+        return None
+    codes = np.arange(1 << code_bits, dtype=np.uint8 if code_bits == 8 else np.uint16)
+    via_line = _apply_line(_stored_narrow(codes, bits_stored=bits_stored, signed=signed), line)
+    table = display_table(code_bits=code_bits, bits_stored=bits_stored, signed=signed, grey=grey, voi=voi)
+    return line if np.array_equal(via_line, table) else None
+
+
 def grey_to_uint8(pixels: np.ndarray, *, bits_stored: int, signed: bool, grey: GreyParams, voi: Voi) -> np.ndarray:
     """Render a greyscale frame (any integer or float dtype) to uint8 through C.11."""
     codes = code_view(pixels)
     if codes is not None:
-        table = display_table(
-            code_bits=8 * codes.dtype.itemsize, bits_stored=bits_stored, signed=signed, grey=grey, voi=voi
-        )
+        code_bits = 8 * codes.dtype.itemsize
+        if codes.size >= LINE_MIN_PIXELS:
+            line = _line_for(code_bits=code_bits, bits_stored=bits_stored, signed=signed, grey=grey, voi=voi)
+            if line is not None:
+                return _apply_line(_stored_narrow(codes, bits_stored=bits_stored, signed=signed), line)
+        table = display_table(code_bits=code_bits, bits_stored=bits_stored, signed=signed, grey=grey, voi=voi)
         return np.take(table, codes)  # ~2x faster than table[codes] for a uint16 index array
     if pixels.dtype.kind == "f":
         values = np.nan_to_num(pixels.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)

@@ -85,6 +85,10 @@ def test_previews_of_the_shared_study_only(world: ShareWorld, doctor: TestClient
     b_urls = [u for s in b_detail["series"] for u in s["previews"].values() if isinstance(u, str) and u.startswith("/")]
     assert b_urls and client.get(b_urls[0], headers=owner).status_code == 200
     assert doctor.get(b_urls[0]).status_code == 404
+    # withdrawn: the doctor's very next image is refused (the preview hot path's cached decision too)
+    assert doctor.get(urls[0]).status_code == 200
+    assert client.delete(f"/api/v1/shares/{made['id']}", headers=owner).status_code == 204
+    assert doctor.get(urls[0]).status_code == 404
 
 
 def test_a_share_without_reports_shows_no_report_anywhere(world: ShareWorld, client: TestClient) -> None:

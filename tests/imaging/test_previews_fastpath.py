@@ -46,17 +46,17 @@ def _world(client: httpx.Client, engine: Engine, tmp_path: Path) -> tuple[str, l
 
 
 class _Counter:
-    """Counts runs of the policy path of previews (service.person_instance)."""
+    """Counts runs of the access policy by the preview code (route and hot path)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.calls = 0
-        real = service.person_instance
+        real = service.authorize_person
 
         def counted(**kwargs: Any) -> Any:
             self.calls += 1
             return real(**kwargs)
 
-        monkeypatch.setattr(service, "person_instance", counted)
+        monkeypatch.setattr(service, "authorize_person", counted)
 
 
 def test_a_hit_is_the_routes_answer_without_running_the_policy_again(

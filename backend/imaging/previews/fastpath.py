@@ -46,6 +46,7 @@ from backend.imaging.rendering import RenderError
 
 from . import jobs, service, views
 from . import spec as S
+from .service import Facts
 
 log = logging.getLogger("yunying.previews")
 
@@ -57,21 +58,6 @@ MAX_INLINE_BYTES = 1024 * 1024  # larger cached files go through the route (File
 # budget; larger ones (radiographs) go to the pool, whose budget can abandon them (service.RENDER_TIMEOUT_S).
 INLINE_MAX_PIXELS = 1024 * 1024 // 2
 IMMUTABLE = b"private, max-age=31536000, immutable"
-
-
-@dataclass(frozen=True, slots=True)
-class Facts:
-    """What serving a frame of an instance needs, from its index rows (cached like decisions)."""
-
-    instance_id: str
-    series_id: str
-    study_id: str
-    study_person_id: str | None
-    sha256: str
-    frames: int
-    has_pixels: bool
-    inline: bool  # rendered on this process's threads (see INLINE_MAX_PIXELS), else in the pool
-    ref: jobs.InstanceRef
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,9 +110,9 @@ class PreviewFastPath:
             await self.app(scope, receive, send)
             return
         try:
-            answer = self._from_caches(owner, runtime, ask)
+            answer, known = self._from_caches(owner, runtime, ask)
             if answer is None:
-                answer = await anyio.to_thread.run_sync(self._work, scope, runtime, ask)
+                answer = await anyio.to_thread.run_sync(self._work, scope, runtime, ask, known)
         except Exception as exc:  # noqa: BLE001 - a fault here must not become a 500: the route answers
             log.warning("preview fast path fell back to the route: %s", type(exc).__name__)
             answer = None
@@ -137,19 +123,21 @@ class PreviewFastPath:
         await _send_image(scope, send, etag=etag, media=media, data=data)
 
     # -- on the event loop: only dictionary lookups, one tiny query and one small file read -----------
-    def _from_caches(self, owner: Any, runtime: service.Runtime, ask: Ask) -> tuple[str, str, bytes] | None:
+    def _from_caches(self, owner: Any, runtime: service.Runtime,
+                     ask: Ask) -> tuple[tuple[str, str, bytes] | None, tuple[PersonAccess, Facts] | None]:
+        """(the image, None) on a hit; else (None, the still-valid decision and facts, if both are)."""
         if self._epoch is None:
             self._epoch = EpochReader(runtime.read_engine(owner.state.engine))
         epoch = self._epoch.read()
         access = self.decisions.get(ask.key, epoch=epoch)
         facts = self.facts.get(ask.instance_id, epoch=epoch)
         if access is None or facts is None or not self._servable(access, facts, ask):
-            return None
+            return None, None
         if not views.recorded(principal=access.principal, series_id=facts.series_id):
-            return None
+            return None, (access, facts)
         spec = _spec_for(ask, facts)
         data = runtime.cache.read(spec.relpath, max_bytes=MAX_INLINE_BYTES)
-        return (spec.etag, S.MEDIA[spec.fmt], data) if data is not None else None
+        return ((spec.etag, S.MEDIA[spec.fmt], data), None) if data is not None else (None, (access, facts))
 
     @staticmethod
     def _servable(access: PersonAccess, facts: Facts, ask: Ask) -> bool:
@@ -157,9 +145,12 @@ class PreviewFastPath:
                 and service.study_visible(access, study_id=facts.study_id, study_person_id=facts.study_person_id))
 
     # -- on a worker thread: the policy, the audit write, rendering ---------------------------------
-    def _work(self, scope: Scope, runtime: service.Runtime, ask: Ask) -> tuple[str, str, bytes] | None:
+    def _work(self, scope: Scope, runtime: service.Runtime, ask: Ask,
+              known: tuple[PersonAccess, Facts] | None) -> tuple[str, str, bytes] | None:
+        """`known`: a decision and facts the event loop found valid an instant ago (its epoch read is as
+        fresh as one here would be), so only the missing work remains."""
         owner = scope["app"]
-        found = self._decide(scope, owner, runtime, ask)
+        found = known or self._decide(scope, owner, runtime, ask)
         if found is None:
             return None
         access, facts = found
@@ -180,26 +171,27 @@ class PreviewFastPath:
 
     def _decide(self, scope: Scope, owner: Any, runtime: service.Runtime,
                 ask: Ask) -> tuple[PersonAccess, Facts] | None:
-        try:
-            with session_scope(runtime.read_engine(owner.state.engine), readonly=True) as session:
-                clocks = clocks_now()
-                epoch = current(session)  # first: the rows below are at least this new
+        """The cached halves that are still valid, the others from the database (policy first)."""
+        with session_scope(runtime.read_engine(owner.state.engine), readonly=True) as session:
+            clocks = clocks_now()
+            epoch = current(session)  # first: the rows below are at least this new
+            access = self.decisions.get(ask.key, epoch=epoch)
+            if access is None:
                 request = Request(scope)
-                principal = service.resolve_principal(request_state=request.state, request=request, session=session,
-                                                      resolvers=owner.state.principal_resolvers)
-                access, instance, study = service.person_instance(session=session, principal=principal,
-                                                                  person_id=ask.person_id,
-                                                                  instance_id=ask.instance_id)
-                ref = service.instance_ref(runtime.blobs, instance)
-                facts = Facts(instance_id=instance.id, series_id=instance.series_id, study_id=study.id,
-                              study_person_id=study.person_id, sha256=instance.sha256,
-                              frames=instance.frames or 1, has_pixels=instance.rows is not None,
-                              inline=jobs.raw_ok(ref) and (instance.rows or 0) * (instance.columns or 0)
-                              <= INLINE_MAX_PIXELS, ref=ref)
-        except AppError:
-            return None  # refused or unknown: the route gives the answer (and its 404 is the same)
-        self.decisions.put(ask.key, access, epoch=epoch, clocks=clocks)
-        self.facts.put(ask.instance_id, facts, epoch=epoch, clocks=clocks)
+                try:
+                    principal = service.resolve_principal(request_state=request.state, request=request,
+                                                          session=session, resolvers=owner.state.principal_resolvers)
+                    access = service.authorize_person(session=session, principal=principal, person_id=ask.person_id)
+                except AppError:
+                    return None  # refused or unknown: the route gives the answer (the same 404)
+                self.decisions.put(ask.key, access, epoch=epoch, clocks=clocks)
+            facts = self.facts.get(ask.instance_id, epoch=epoch)
+            if facts is None:
+                facts = service.instance_facts(session=session, blobs=runtime.blobs, instance_id=ask.instance_id,
+                                               inline_max_pixels=INLINE_MAX_PIXELS)
+                if facts is None:
+                    return None
+                self.facts.put(ask.instance_id, facts, epoch=epoch, clocks=clocks)
         return access, facts
 
     @staticmethod

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event
+from sqlalchemy import select as sa_select  # sqlmodel's select types at most 4 columns
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import QueuePool
 from sqlmodel import Session, col, select
@@ -152,6 +153,44 @@ def instance_ref(blobs: LocalBlobStore, instance: Instance) -> jobs.InstanceRef:
                             transfer_syntax_uid=instance.transfer_syntax_uid,
                             pixel_data_offset=instance.pixel_data_offset, encapsulated=instance.pixel_encapsulated,
                             fragments=tuple((int(o), int(n)) for o, n in instance.pixel_fragments or ()) or None)
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What serving a frame of an instance needs, from its index rows (the hot path caches it)."""
+
+    instance_id: str
+    series_id: str
+    study_id: str
+    study_person_id: str | None
+    sha256: str
+    frames: int
+    has_pixels: bool
+    inline: bool  # native pixels small enough to render on the web process's threads (fastpath.py)
+    ref: jobs.InstanceRef
+
+
+_FACT_COLUMNS: tuple[Any, ...] = (Instance.id, Instance.series_id, Instance.study_id, Study.person_id, Instance.sha256,
+                 Instance.frames, Instance.rows, Instance.columns, Instance.blob_key, Instance.transfer_syntax_uid,
+                 Instance.pixel_data_offset, Instance.pixel_encapsulated, Instance.pixel_fragments)
+
+
+def instance_facts(*, session: Session, blobs: LocalBlobStore, instance_id: str,
+                   inline_max_pixels: int) -> Facts | None:
+    """`person_instance`'s lookup as plain columns (no ORM objects: this runs per image on a miss);
+    who may see it is decided by the caller with `authorize_person` + `study_visible`."""
+    row = session.execute(sa_select(*_FACT_COLUMNS).join(Study, col(Instance.study_id) == col(Study.id))
+                          .where(col(Instance.id) == instance_id)).first()
+    if row is None:
+        return None
+    (iid, series_id, study_id, person_id, sha256, frames, rows, columns, blob_key, ts, offset, encapsulated,
+     fragments) = row
+    ref = jobs.InstanceRef(path=str(blobs.path(key=blob_key)), sha256=sha256, transfer_syntax_uid=ts,
+                           pixel_data_offset=offset, encapsulated=bool(encapsulated),
+                           fragments=tuple((int(o), int(n)) for o, n in fragments or ()) or None)
+    return Facts(instance_id=iid, series_id=series_id, study_id=study_id, study_person_id=person_id, sha256=sha256,
+                 frames=frames or 1, has_pixels=rows is not None, ref=ref,
+                 inline=jobs.raw_ok(ref) and (rows or 0) * (columns or 0) <= inline_max_pixels)
 
 
 def check_frame(instance: Instance, frame: int) -> None:

@@ -22,6 +22,12 @@ Orthanc, so both see the same machine noise (ratios are medians of per-run ratio
 without the rights for a namespace) a `skipped` reference line is printed instead. Every line carries
 the 1-minute load average (`load1`): the machine is shared.
 
+The client is benchmarks.httpload (for every figure, ours and Orthanc's): 2 forked processes with one
+keep-alive socket each and pre-built requests, not httpx. The clients share the 2 cores with both
+servers, so their own cost flattens every ratio: httpx in 2 threads of one process (GIL-bound) took most
+of a core and got 153 cache hits/s where `wrk -t2 -c2` got 276/s from the same URL (a bare ASGI
+hello-world under uvicorn does 12,000 req/s with wrk).
+
     python -m benchmarks.bench_previews        (env: BENCH_PREVIEWS_SLICES=300, BENCH_PREVIEWS_RUNS=3)
 """
 
@@ -35,15 +41,16 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
+
+from benchmarks.httpload import LoadResult, concurrent_get, cookie_header
 
 BENCH = "previews"
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,38 +73,6 @@ def _free_port() -> int:
 
 def _spread(values: list[float]) -> dict[str, Any]:
     return {"min": round(min(values), 1), "max": round(max(values), 1), "runs": len(values)}
-
-
-def concurrent_get(make_client: Callable[[], httpx.Client], urls: list[str], *, clients: int = 2,
-                   headers: dict[str, str] | None = None) -> tuple[float, list[float], int]:
-    """GET every URL once, split over `clients` threads. Returns (images/s, latencies s, bytes)."""
-    latencies: list[float] = []
-    sizes: list[int] = []
-    errors: list[str] = []
-    lock = threading.Lock()
-
-    def work(part: list[str]) -> None:
-        with make_client() as client:
-            for url in part:
-                t0 = time.perf_counter()
-                r = client.get(url, headers=headers)
-                dt = time.perf_counter() - t0
-                with lock:
-                    if r.status_code != 200:
-                        errors.append(f"{r.status_code} {url} {r.text[:200]}")
-                    latencies.append(dt)
-                    sizes.append(len(r.content))
-
-    threads = [threading.Thread(target=work, args=(urls[i::clients],)) for i in range(clients)]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - t0
-    if errors:
-        raise RuntimeError(f"{len(errors)} failed requests, first: {errors[0]}")
-    return len(urls) / wall, latencies, sum(sizes)
 
 
 def _pct(values: list[float], p: float) -> float:
@@ -307,8 +282,10 @@ def measure(series: dict[str, list[Path]], runs: int, work: Path) -> None:
     with yunying_server(data_dir) as (url, env), orthanc_server(work) as orthanc:
         cookies, layouts = setup_ours(url, env, data_dir, series)
 
-        def ours_client() -> httpx.Client:
-            return httpx.Client(base_url=url, cookies=cookies, timeout=120)
+        def get_ours(urls: list[str]) -> LoadResult:
+            # the login cookies a browser would send for these URLs (all share one path prefix)
+            cookie = cookie_header(jar=cookies.jar, path=urlsplit(urls[0]).path)
+            return concurrent_get(base_url=url, urls=urls, clients=2, headers={"Cookie": cookie})
 
         theirs_urls: dict[str, list[str]] = {}
         version = None
@@ -328,8 +305,8 @@ def measure(series: dict[str, list[Path]], runs: int, work: Path) -> None:
             emit("orthanc_cold_uncompressed", 0, "images/s", skipped="Orthanc not installed or no network namespace",
                  reference="issue 4: Orthanc 1.10 ~950/s uncompressed, ~550 JPEG-lossless, ~80 J2K")
 
-        def theirs_client() -> httpx.Client:
-            return httpx.Client(base_url=str(orthanc), timeout=120, headers={"Accept": "image/jpeg"})
+        def get_theirs(urls: list[str]) -> LoadResult:
+            return concurrent_get(base_url=str(orthanc), urls=urls, clients=2, headers={"Accept": "image/jpeg"})
 
         hit_rate = None
         for name, layout in layouts.items():
@@ -338,9 +315,9 @@ def measure(series: dict[str, list[Path]], runs: int, work: Path) -> None:
             for _ in range(runs):  # interleaved, so both see the same machine noise
                 for f in (data_dir / "derived").rglob(f"*-{WINDOW}-512-*"):
                     f.unlink()
-                ours_rates.append(concurrent_get(ours_client, urls)[0])
+                ours_rates.append(get_ours(urls).rate)
                 if name in theirs_urls:
-                    their_rates.append(concurrent_get(theirs_client, theirs_urls[name])[0])
+                    their_rates.append(get_theirs(theirs_urls[name]).rate)
             mine = statistics.median(ours_rates)
             emit(f"cold_{name}", mine, "images/s", clients=2, width=512, window="40/400", **_spread(ours_rates))
             if their_rates:
@@ -355,7 +332,7 @@ def measure(series: dict[str, list[Path]], runs: int, work: Path) -> None:
                  sheets=len(layout["sheets"]), tile=layout["tile"], goal_bytes=2_500_000)
             hit_rates, lats, total = [], [], 0
             for _ in range(runs):
-                rate, lat, total = concurrent_get(ours_client, urls + urls)
+                rate, lat, total = get_ours(urls + urls)
                 hit_rates.append(rate)
                 lats += lat
             hit_rate = statistics.median(hit_rates)
@@ -364,10 +341,10 @@ def measure(series: dict[str, list[Path]], runs: int, work: Path) -> None:
             emit("hit_latency_p99", _pct(lats, 99) * 1000, "ms", requests=len(lats))
             emit("bytes_per_preview_512_jpeg", total / (2 * len(urls)), "bytes", quality=85)
             webp = [t.format(window=WINDOW, width="512", ext="webp") for t in layout["frame_urls"][::10]]
-            emit("bytes_per_preview_512_webp", concurrent_get(ours_client, webp)[2] / len(webp), "bytes", quality=80,
+            emit("bytes_per_preview_512_webp", get_ours(webp).total_bytes / len(webp), "bytes", quality=80,
                  frames=len(webp))
             if "uncompressed" in theirs_urls:
-                again = [concurrent_get(theirs_client, theirs_urls[name])[0] for _ in range(runs)]
+                again = [get_theirs(theirs_urls[name]).rate for _ in range(runs)]
                 emit("ratio_hit_vs_orthanc_cold", hit_rate / statistics.median(again), "x", goal=3.0)
 
 

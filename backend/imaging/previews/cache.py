@@ -100,10 +100,14 @@ class DerivedCache:
         disk, more than the render. What fsync would add is power-loss safety; a derived file that
         was renamed before its data reached the disk is caught on read by `_complete` instead."""
         target = self.path(relpath)
-        target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.parent / f"{TMP_PREFIX}{os.getpid()}-{time.monotonic_ns()}-{target.name}"
         try:
-            with open(tmp, "wb") as fh:
+            try:
+                fh = open(tmp, "wb")
+            except FileNotFoundError:  # first file of its directory (mkdir only then: a syscall per write saved)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                fh = open(tmp, "wb")
+            with fh:
                 fh.write(data)
                 if durable:
                     fh.flush()

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -57,6 +58,7 @@ MAX_INLINE_BYTES = 1024 * 1024  # larger cached files go through the route (File
 # Native frames up to this size render here: ~4 ms at most on this machine, far inside any decode-time
 # budget; larger ones (radiographs) go to the pool, whose budget can abandon them (service.RENDER_TIMEOUT_S).
 INLINE_MAX_PIXELS = 1024 * 1024 // 2
+INLINE_RENDERS = 1
 IMMUTABLE = b"private, max-age=31536000, immutable"
 
 
@@ -98,6 +100,10 @@ class PreviewFastPath:
         # Facts about an image do not age (only a watched write changes them): no time limit.
         self.facts: DecisionCache[Facts] = DecisionCache(ttl_s=float("inf"))
         self._epoch: EpochReader | None = None
+        # One inline render at a time per process: the GIL lets a process use about one core, so while
+        # one render runs here, the next goes to the pool, whose processes can use the other core
+        # (two phones whose connections the kernel handed to the same web process still get both cores).
+        self._inline = threading.Semaphore(INLINE_RENDERS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "GET" or not scope["path"].startswith("/api/v1/people/"):
@@ -164,7 +170,7 @@ class PreviewFastPath:
         spec = _spec_for(ask, facts)
         data = runtime.cache.read(spec.relpath, max_bytes=MAX_INLINE_BYTES)
         if data is None:
-            if runtime.cache.get(spec.relpath) is not None or service.cached_error(runtime, spec) is not None:
+            if runtime.cache.path(spec.relpath).exists() or service.cached_error(runtime, spec) is not None:
                 return None  # a large cached file, or a known failure: the route answers
             data = self._render(runtime, facts, spec)
         return (spec.etag, S.MEDIA[spec.fmt], data) if data is not None else None
@@ -194,15 +200,18 @@ class PreviewFastPath:
                 self.facts.put(ask.instance_id, facts, epoch=epoch, clocks=clocks)
         return access, facts
 
-    @staticmethod
-    def _render(runtime: service.Runtime, facts: Facts, spec: S.PreviewSpec) -> bytes | None:
+    def _render(self, runtime: service.Runtime, facts: Facts, spec: S.PreviewSpec) -> bytes | None:
+        inline = facts.inline and self._inline.acquire(blocking=False)
         try:
-            if facts.inline:
+            if inline:
                 return jobs.render_preview(facts.ref, spec.frame, spec.window, spec.width, spec.fmt, spec.quality,
                                            str(runtime.cache.root), runtime.limits)
             return service.render_preview(runtime, facts.ref, spec)
         except (RenderError, AppError):
             return None  # the route renders the same failure as problem+json or a placeholder
+        finally:
+            if inline:
+                self._inline.release()
 
 
 def _spec_for(ask: Ask, facts: Facts) -> S.PreviewSpec:

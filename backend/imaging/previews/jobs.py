@@ -167,8 +167,25 @@ def _encapsulated_ok(ref: InstanceRef) -> bool:
     return ref.encapsulated and bool(ref.fragments) and _codec_ready(ref.transfer_syntax_uid)
 
 
+# Parsed header facts by original sha256, per process: content-addressed, so never stale. Saves the JSON
+# read + parse (~0.35 ms of a ~3 ms cold preview) when a viewer walks through a series' windows/widths.
+_INFOS: dict[str, tuple[list[FrameInfo], int]] = {}
+_INFOS_MAX = 4096
+
+
 def _raw_infos(ref: InstanceRef, cache: DerivedCache, limits: Limits) -> tuple[list[FrameInfo], int] | None:
-    """Per-frame header facts for the raw path: from the JSON next to the previews, else parsed once."""
+    """Per-frame header facts for the raw path: from memory, the JSON next to the previews, else parsed once."""
+    known = _INFOS.get(ref.sha256)
+    if known is not None:
+        return known
+    found = _raw_infos_uncached(ref, cache, limits)
+    if len(_INFOS) >= _INFOS_MAX:
+        _INFOS.clear()
+    _INFOS[ref.sha256] = found
+    return found
+
+
+def _raw_infos_uncached(ref: InstanceRef, cache: DerivedCache, limits: Limits) -> tuple[list[FrameInfo], int]:
     rel = _info_relpath(ref.sha256)
     cached = cache.get(rel)
     if cached is not None:

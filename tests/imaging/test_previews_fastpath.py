@@ -71,6 +71,11 @@ def test_a_hit_is_the_routes_answer_without_running_the_policy_again(
         again = client.get(urls[0], headers=owner)
         assert again.status_code == 200 and again.content == first.content
         assert counter.calls == 1  # served from the cached decision and the cached file
+        lookups: list[str] = []
+        real_facts = service.series_facts
+        monkeypatch.setattr(service, "series_facts", lambda **kw: lookups.append(kw["instance_id"]) or real_facts(**kw))
+        assert [client.get(u, headers=owner).status_code for u in urls[1:]] == [200, 200]
+        assert lookups == []  # the first image brought the facts of its whole series
         for name in ("etag", "cache-control", "x-content-type-options", "x-request-id", "content-length"):
             assert again.headers.get(name), name
         assert again.headers["cache-control"] == "private, max-age=31536000, immutable"

@@ -193,11 +193,13 @@ class PreviewFastPath:
                 self.decisions.put(ask.key, access, epoch=epoch, clocks=clocks)
             facts = self.facts.get(ask.instance_id, epoch=epoch)
             if facts is None:
-                facts = service.instance_facts(session=session, blobs=runtime.blobs, instance_id=ask.instance_id,
-                                               inline_max_pixels=INLINE_MAX_PIXELS)
+                for found in service.series_facts(session=session, blobs=runtime.blobs, instance_id=ask.instance_id,
+                                                  inline_max_pixels=INLINE_MAX_PIXELS):
+                    self.facts.put(found.instance_id, found, epoch=epoch, clocks=clocks)
+                    if found.instance_id == ask.instance_id:
+                        facts = found
                 if facts is None:
                     return None
-                self.facts.put(ask.instance_id, facts, epoch=epoch, clocks=clocks)
         return access, facts
 
     def _render(self, runtime: service.Runtime, facts: Facts, spec: S.PreviewSpec) -> bytes | None:

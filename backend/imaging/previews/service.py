@@ -175,14 +175,21 @@ _FACT_COLUMNS: tuple[Any, ...] = (Instance.id, Instance.series_id, Instance.stud
                  Instance.pixel_data_offset, Instance.pixel_encapsulated, Instance.pixel_fragments)
 
 
-def instance_facts(*, session: Session, blobs: LocalBlobStore, instance_id: str,
-                   inline_max_pixels: int) -> Facts | None:
-    """`person_instance`'s lookup as plain columns (no ORM objects: this runs per image on a miss);
-    who may see it is decided by the caller with `authorize_person` + `study_visible`."""
-    row = session.execute(sa_select(*_FACT_COLUMNS).join(Study, col(Instance.study_id) == col(Study.id))
-                          .where(col(Instance.id) == instance_id)).first()
-    if row is None:
-        return None
+def series_facts(*, session: Session, blobs: LocalBlobStore, instance_id: str,
+                 inline_max_pixels: int) -> list[Facts]:
+    """`person_instance`'s lookup as plain columns, for the asked instance AND the rest of its series
+    (one query: a viewer that asks for one slice asks for its neighbours next; a miss per slice cost a
+    query per image). Empty when the instance does not exist. Who may see them is decided by the
+    caller with `authorize_person` + `study_visible`, per instance."""
+    query = sa_select(*_FACT_COLUMNS).join(Study, col(Instance.study_id) == col(Study.id))
+    series = sa_select(col(Instance.series_id)).where(col(Instance.id) == instance_id).scalar_subquery()
+    rows = list(session.execute(query.where(col(Instance.series_id) == series).limit(MAX_SCRUB_FRAMES)).all())
+    if not any(row[0] == instance_id for row in rows):  # a series beyond the limit: the asked one alone
+        rows = list(session.execute(query.where(col(Instance.id) == instance_id)).all())
+    return [_facts(row, blobs=blobs, inline_max_pixels=inline_max_pixels) for row in rows]
+
+
+def _facts(row: Any, *, blobs: LocalBlobStore, inline_max_pixels: int) -> Facts:
     (iid, series_id, study_id, person_id, sha256, frames, rows, columns, blob_key, ts, offset, encapsulated,
      fragments) = row
     ref = jobs.InstanceRef(path=str(blobs.path(key=blob_key)), sha256=sha256, transfer_syntax_uid=ts,

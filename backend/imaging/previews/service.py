@@ -61,7 +61,9 @@ class Runtime:
             self.reads.dispose()
 
     def run(self, fn: Callable[..., Any], *args: Any, priority: int = INTERACTIVE,
-            timeout: float | None = None) -> Future[Any]:
+            timeout: float | None = None, direct: bool = False) -> Future[Any]:
+        """`direct`: the caller waits for this one job at once; an idle worker runs it from this thread
+        (RenderPool.submit)."""
         if self.pool is None:  # no pool (CLI, some tests): render inline, no time budget
             future: Future[Any] = Future()
             try:
@@ -69,7 +71,7 @@ class Runtime:
             except Exception as exc:  # noqa: BLE001 - delivered through the future like the pool does
                 future.set_exception(exc)
             return future
-        return self.pool.submit(fn, *args, priority=priority, timeout=timeout)
+        return self.pool.submit(fn, *args, priority=priority, timeout=timeout, direct=direct)
 
 
 def make_runtime(*, data_dir: Path, blobs: LocalBlobStore, max_pixels: int, pool_size: int | None = POOL_SIZE,
@@ -222,7 +224,7 @@ def cached_error(runtime: Runtime, spec: S.PreviewSpec) -> dict[str, Any] | None
 def render_preview(runtime: Runtime, ref: jobs.InstanceRef, spec: S.PreviewSpec) -> bytes:
     """Render now (interactive priority) and wait; raises RenderError with the reason."""
     future = runtime.run(jobs.render_preview, ref, spec.frame, spec.window, spec.width, spec.fmt, spec.quality,
-                         str(runtime.cache.root), runtime.limits)
+                         str(runtime.cache.root), runtime.limits, direct=True)
     try:
         data: bytes = wait(future, RENDER_TIMEOUT_S)
     except RenderError as exc:

@@ -47,6 +47,7 @@ from backend.imaging.rendering import RenderError
 
 from . import jobs, service, views
 from . import spec as S
+from .pool import tune_malloc
 from .service import Facts
 
 log = logging.getLogger("yunying.previews")
@@ -100,6 +101,8 @@ class PreviewFastPath:
         # Facts about an image do not age (only a watched write changes them): no time limit.
         self.facts: DecisionCache[Facts] = DecisionCache(ttl_s=float("inf"))
         self._epoch: EpochReader | None = None
+        # Inline renders allocate the same 0.5-2 MB buffers as the pool's workers: keep them (pool.tune_malloc).
+        tune_malloc()
         # One inline render at a time per process: the GIL lets a process use about one core, so while
         # one render runs here, the next goes to the pool, whose processes can use the other core
         # (two phones whose connections the kernel handed to the same web process still get both cores).

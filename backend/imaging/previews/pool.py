@@ -44,13 +44,13 @@ class WorkerCrashed(RenderError):
     reason = "worker_crashed"
 
 
-# glibc mallopt(3) parameters (malloc.h) and the values a worker sets: see _tune_malloc.
+# glibc mallopt(3) parameters (malloc.h) and the values a worker sets: see tune_malloc.
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 _MMAP_THRESHOLD = 16 << 20
 _TRIM_THRESHOLD = 32 << 20
 
 
-def _tune_malloc() -> bool:
+def tune_malloc() -> bool:
     """Keep a worker's freed render buffers for the next job (glibc only; elsewhere a no-op).
 
     A 512x512 render allocates several 0.5-2 MB numpy buffers. glibc serves blocks above its mmap
@@ -77,7 +77,7 @@ def _worker_main(conn: Connection) -> None:
     """Loop of a worker process: (fn, args) in, ("ok", value) | ("render_error", reason, en, zh) out."""
     from . import jobs
 
-    _tune_malloc()
+    tune_malloc()
     jobs.warm()
     while True:
         try:

@@ -31,7 +31,7 @@ from backend.ids import utcnow
 from backend.imaging.models import Series
 from backend.imaging.rendering import RenderError
 
-from . import service
+from . import jobs, service
 from . import spec as S
 from .models import PreviewPending
 from .pool import BACKGROUND
@@ -171,6 +171,9 @@ def install(app: FastAPI) -> None:
             return
         _wake.add(wake)
         engine = app.state.engine
+        if runtime.pool is not None:  # start the render processes now, not on a patient's first click
+            for _ in range(runtime.pool.size):
+                runtime.pool.submit(jobs.warm, priority=BACKGROUND)
 
         def loop() -> None:
             runtime.cache.sweep_temp()

@@ -154,3 +154,16 @@ def test_the_dispatcher_thread_prerenders_on_its_own(app: FastAPI, engine: Engin
         middle = instances_of(engine, series.id)[3]
         thumb = S.preview_spec(sha256=middle.sha256, frame=0, window="default", width=128, fmt="jpeg")
         assert app.state.previews.cache.get(thumb.relpath) is not None
+
+
+def test_render_processes_start_with_the_app_not_on_the_first_click(app: FastAPI) -> None:
+    import multiprocessing
+
+    with started(app, pool=2, dispatcher=True):
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            renderers = [p for p in multiprocessing.active_children() if p.name.startswith("yunying-render")]
+            if len(renderers) == 2:
+                break
+            time.sleep(0.2)
+        assert len(renderers) == 2  # both spawned and warm before any preview was asked for

@@ -28,7 +28,8 @@ MAX_ENTRIES = 20_000
 V = TypeVar("V")
 
 
-def _clocks() -> tuple[float, float, float]:
+def clocks_now() -> tuple[float, float, float]:
+    """The policy's clocks: monotonic time, the wall clock, the family rules' clock (time travel)."""
     return time.monotonic(), utcnow().timestamp(), family_rules.now().timestamp()
 
 
@@ -54,7 +55,7 @@ class DecisionCache(Generic[V]):
             entry = self._entries.get(key)
         if entry is None or entry.epoch != epoch:
             return None
-        now = _clocks()
+        now = clocks_now()
         if any(not 0.0 <= b - a < self._ttl for a, b in zip(entry.clocks, now, strict=True)):
             return None
         return entry.value
@@ -72,7 +73,3 @@ class DecisionCache(Generic[V]):
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
-
-
-def clocks_now() -> tuple[float, float, float]:
-    return _clocks()

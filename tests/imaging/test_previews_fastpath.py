@@ -45,6 +45,13 @@ def _world(client: httpx.Client, engine: Engine, tmp_path: Path) -> tuple[str, l
     return person, urls
 
 
+def _relative(engine: Engine, settings: Settings, person: str, openid: str, **grant: Any) -> tuple[str, dict[str, str]]:
+    """A relative's account with a family grant on `person`: (grant id, the relative's cookie headers)."""
+    account = h.account(engine, openid)
+    grant_id = h.grant(engine, person_id=person, account_id=account, **grant)
+    return grant_id, h.cookie_headers(engine, settings, account)
+
+
 class _Counter:
     """Counts runs of the access policy by the preview code (route and hot path)."""
 
@@ -96,9 +103,7 @@ def test_revocation_acts_on_the_very_next_image(app: FastAPI, engine: Engine, se
     with started(app, pool=None) as client:
         person, urls = _world(client, engine, tmp_path)
         owner = h.cookie_headers(engine, settings, h.account(engine, "o-owner", bind_to=person))
-        relative = h.account(engine, "o-daughter")
-        grant_id = h.grant(engine, person_id=person, account_id=relative)
-        daughter = h.cookie_headers(engine, settings, relative)
+        grant_id, daughter = _relative(engine, settings, person, "o-daughter")
         assert [client.get(u, headers=daughter).status_code for u in urls + urls] == [200] * 6
         assert client.delete(f"/api/v1/grants/{grant_id}", headers=owner).status_code == 204
         assert client.get(urls[0], headers=daughter).status_code == 404
@@ -116,9 +121,7 @@ def test_unbinding_and_time_end_cached_decisions(app: FastAPI, engine: Engine, s
                                                  tmp_path: Path) -> None:
     with started(app, pool=None) as client:
         person, urls = _world(client, engine, tmp_path)
-        relative = h.account(engine, "o-son")
-        h.grant(engine, person_id=person, account_id=relative, expires_at=utcnow() + timedelta(days=1))
-        son = h.cookie_headers(engine, settings, relative)
+        _, son = _relative(engine, settings, person, "o-son", expires_at=utcnow() + timedelta(days=1))
         assert client.get(urls[2], headers=son).status_code == 200
         with rules.travel(utcnow() + timedelta(days=2)):  # the grant's end, seconds after a cached yes
             assert client.get(urls[2], headers=son).status_code == 404
@@ -139,9 +142,7 @@ def test_every_view_is_audited_once_per_series_and_hour(app: FastAPI, engine: En
     with started(app, pool=None) as client:
         person, urls = _world(client, engine, tmp_path)
         owner = h.cookie_headers(engine, settings, h.account(engine, "o-owner", bind_to=person))
-        relative = h.account(engine, "o-daughter")
-        h.grant(engine, person_id=person, account_id=relative)
-        daughter = h.cookie_headers(engine, settings, relative)
+        _, daughter = _relative(engine, settings, person, "o-daughter")
         for _ in range(3):
             for u in urls:
                 assert client.get(u, headers=owner).status_code == 200

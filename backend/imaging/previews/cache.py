@@ -23,37 +23,30 @@ TMP_PREFIX = ".tmp-"
 ERROR_SUFFIX = ".err"
 
 
+def _ends_right(suffix: str, *, head: bytes, tail: bytes, size: int) -> bool:
+    """A JPEG ends with EOI FF D9 (ITU T.81 B.2.1), a WebP RIFF header states the file's size (RIFF:
+    size field + 8 bytes), JSON ends with '}' or ']'. `head`: the first 8 bytes, `tail`: the last 2."""
+    if size == 0:
+        return False
+    if suffix == ".jpg":
+        return tail[-2:] == b"\xff\xd9"
+    if suffix == ".webp":
+        return head[:4] == b"RIFF" and int.from_bytes(head[4:8], "little") + 8 == size
+    if suffix == ".json":
+        return tail[-1:] in (b"}", b"]")
+    return True
+
+
 def _complete(path: Path) -> bool:
-    """Cheap end-of-file check (one small read): a JPEG ends with EOI FF D9 (ITU T.81 B.2.1), a WebP
-    RIFF header states the file's size (RIFF: size field + 8 bytes), JSON ends with '}' or ']'."""
+    """Cheap end-of-file check of a file on disk (two small reads): `_ends_right`."""
     size = path.stat().st_size
     if size == 0:
         return False
-    suffix = path.suffix
     with open(path, "rb") as fh:
-        if suffix == ".jpg":
-            fh.seek(size - 2)
-            return fh.read(2) == b"\xff\xd9"
-        if suffix == ".webp":
-            head = fh.read(8)
-            return head[:4] == b"RIFF" and int.from_bytes(head[4:8], "little") + 8 == size
-        if suffix == ".json":
-            fh.seek(size - 1)
-            return fh.read(1) in (b"}", b"]")
-    return True
-
-
-def _complete_bytes(suffix: str, data: bytes) -> bool:
-    """`_complete` on bytes already read."""
-    if not data:
-        return False
-    if suffix == ".jpg":
-        return data[-2:] == b"\xff\xd9"
-    if suffix == ".webp":
-        return data[:4] == b"RIFF" and int.from_bytes(data[4:8], "little") + 8 == len(data)
-    if suffix == ".json":
-        return data[-1:] in (b"}", b"]")
-    return True
+        head = fh.read(8)
+        fh.seek(max(0, size - 2))
+        tail = fh.read(2)
+    return _ends_right(path.suffix, head=head, tail=tail, size=size)
 
 
 class DerivedCache:
@@ -89,7 +82,7 @@ class DerivedCache:
             return None
         if len(data) > max_bytes:
             return None
-        if _complete_bytes(p.suffix, data):
+        if _ends_right(p.suffix, head=data[:8], tail=data[-2:], size=len(data)):
             return data
         p.unlink(missing_ok=True)
         return None

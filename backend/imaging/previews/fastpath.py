@@ -8,12 +8,12 @@ whole access policy and the instance lookup per image. Here a cache hit costs: o
 the access epoch on a dedicated connection, two dictionary lookups and one file read, on the event loop.
 
 The same decisions, not new ones:
-* who may read what is decided by `authorize_person` (through `service.person_instance`, the route's
-  own function), cached per (credentials, person) in an `access.decisions.DecisionCache`, which serves
-  it only while the access epoch is unchanged and for at most its TTL (access/decisions.py);
+* who may read what is decided by `authorize_person` after the route's own principal resolvers,
+  cached per (credentials, person) in an `access.decisions.DecisionCache`, which serves it only while
+  the access epoch is unchanged and for at most its TTL (access/decisions.py);
 * the image must belong to that person's study and the access must cover it: `service.study_visible`
-  on every request, from instance facts cached the same way;
-* every view is audited through `views.record_once` (one `series.view` event per principal, series
+  (what the route's `check_study` applies) on every request, from instance facts cached the same way;
+* every view is audited through `views.record_view` (one `series.view` event per principal, series
   and hour), exactly as the route does;
 * anything this path does not answer with an image — no decision, a refusal, an unknown frame, a
   render error, a query it does not know, an oversized file — goes on to the ordinary route, which
@@ -68,8 +68,7 @@ IMMUTABLE = b"private, max-age=31536000, immutable"
 class Ask:
     person_id: str
     instance_id: str
-    frame: int
-    spec: S.PreviewSpec
+    spec: S.PreviewSpec  # without the original's sha256, which comes with the instance facts
     key: tuple[Any, ...]
 
 
@@ -90,7 +89,7 @@ def _parse(scope: Scope) -> Ask | None:
     resolvers = tuple(map(id, scope["app"].state.principal_resolvers))
     # Everything a principal resolver may read: the credentials and the person of the path.
     key = (resolvers, headers.get(b"authorization"), headers.get(b"cookie"), person_id)
-    return Ask(person_id=person_id, instance_id=instance_id, frame=spec.frame, spec=spec, key=key)
+    return Ask(person_id=person_id, instance_id=instance_id, spec=spec, key=key)
 
 
 class PreviewFastPath:
@@ -152,7 +151,7 @@ class PreviewFastPath:
 
     @staticmethod
     def _servable(access: PersonAccess, facts: Facts, ask: Ask) -> bool:
-        return (facts.has_pixels and 0 <= ask.frame < facts.frames
+        return (facts.has_pixels and 0 <= ask.spec.frame < facts.frames
                 and service.study_visible(access, study_id=facts.study_id, study_person_id=facts.study_person_id))
 
     # -- on a worker thread: the policy, the audit write, rendering ---------------------------------
@@ -167,11 +166,8 @@ class PreviewFastPath:
         access, facts = found
         if not self._servable(access, facts, ask):
             return None
-        views.record_once(
-            engine=owner.state.engine, principal=access.principal, series_id=facts.series_id,
-            write=lambda session: access.audit(session, event_type=views.EVENT, object_type="imaging_series",
-                                               object_id=facts.series_id, detail={"study_id": facts.study_id}),
-        )
+        views.record_view(engine=owner.state.engine, access=access, series_id=facts.series_id,
+                          study_id=facts.study_id)
         spec = _spec_for(ask, facts)
         data = runtime.cache.read(spec.relpath, max_bytes=MAX_INLINE_BYTES)
         if data is None:

@@ -40,11 +40,7 @@ def runtime_of(request: Request) -> service.Runtime:
 
 
 def _audit_view(request: Request, access: PersonAccess, series_id: str, study_id: str) -> None:
-    views.record_once(
-        engine=request.app.state.engine, principal=access.principal, series_id=series_id,
-        write=lambda session: access.audit(session, event_type=views.EVENT, object_type="imaging_series",
-                                           object_id=series_id, detail={"study_id": study_id}),
-    )
+    views.record_view(engine=request.app.state.engine, access=access, series_id=series_id, study_id=study_id)
 
 
 def etag_matches(request: Request, etag: str) -> bool:

@@ -151,10 +151,16 @@ def person_series(*, session: Session, principal: Principal, person_id: str,
 
 
 def instance_ref(blobs: LocalBlobStore, instance: Instance) -> jobs.InstanceRef:
-    return jobs.InstanceRef(path=str(blobs.path(key=instance.blob_key)), sha256=instance.sha256,
-                            transfer_syntax_uid=instance.transfer_syntax_uid,
-                            pixel_data_offset=instance.pixel_data_offset, encapsulated=instance.pixel_encapsulated,
-                            fragments=tuple((int(o), int(n)) for o, n in instance.pixel_fragments or ()) or None)
+    return _ref(blobs, blob_key=instance.blob_key, sha256=instance.sha256, ts=instance.transfer_syntax_uid,
+                offset=instance.pixel_data_offset, encapsulated=instance.pixel_encapsulated,
+                fragments=instance.pixel_fragments)
+
+
+def _ref(blobs: LocalBlobStore, *, blob_key: str, sha256: str, ts: str, offset: int | None, encapsulated: bool,
+         fragments: list[list[int]] | None) -> jobs.InstanceRef:
+    return jobs.InstanceRef(path=str(blobs.path(key=blob_key)), sha256=sha256, transfer_syntax_uid=ts,
+                            pixel_data_offset=offset, encapsulated=bool(encapsulated),
+                            fragments=tuple((int(o), int(n)) for o, n in fragments or ()) or None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,9 +200,8 @@ def series_facts(*, session: Session, blobs: LocalBlobStore, instance_id: str,
 def _facts(row: Any, *, blobs: LocalBlobStore, inline_max_pixels: int) -> Facts:
     (iid, series_id, study_id, person_id, sha256, frames, rows, columns, blob_key, ts, offset, encapsulated,
      fragments) = row
-    ref = jobs.InstanceRef(path=str(blobs.path(key=blob_key)), sha256=sha256, transfer_syntax_uid=ts,
-                           pixel_data_offset=offset, encapsulated=bool(encapsulated),
-                           fragments=tuple((int(o), int(n)) for o, n in fragments or ()) or None)
+    ref = _ref(blobs, blob_key=blob_key, sha256=sha256, ts=ts, offset=offset, encapsulated=encapsulated,
+               fragments=fragments)
     return Facts(instance_id=iid, series_id=series_id, study_id=study_id, study_person_id=person_id, sha256=sha256,
                  frames=frames or 1, has_pixels=rows is not None, ref=ref,
                  inline=jobs.raw_ok(ref) and (rows or 0) * (columns or 0) <= inline_max_pixels)

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from backend.access.principals import Principal
+from backend.access.service import PersonAccess
 from backend.db import session_scope
 from backend.ids import utcnow
 
@@ -67,6 +68,15 @@ def record_once(*, engine: Engine, principal: Principal, series_id: str, write: 
             _memo.clear()
         _memo[memo_key] = hour
     return seen is None
+
+
+def record_view(*, engine: Engine, access: PersonAccess, series_id: str, study_id: str) -> bool:
+    """The `series.view` audit event of a preview or scrub read, once per principal, series and hour."""
+    return record_once(
+        engine=engine, principal=access.principal, series_id=series_id,
+        write=lambda session: access.audit(session, event_type=EVENT, object_type="imaging_series",
+                                           object_id=series_id, detail={"study_id": study_id}),
+    )
 
 
 def recorded(*, principal: Principal, series_id: str, now: datetime | None = None) -> bool:

@@ -15,11 +15,11 @@ from sqlmodel import Session, col, select
 
 from backend.access import audit
 from backend.access.models import AuditEvent
-from backend.auth.binding import mask_name
 from backend.auth.models import Account, Binding
 from backend.family import rules
 from backend.family.models import Grant
 from backend.institutions.models import Institution
+from backend.people.masking import mask_name
 from backend.people.models import Person
 from backend.records.models import TimelineEntry
 

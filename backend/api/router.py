@@ -48,6 +48,7 @@ def include_routers(app: FastAPI, settings: Settings) -> None:
     _include_wechat(app, settings)
     api_v1 = APIRouter(prefix="/api/v1")
     api_v1.include_router(people_router.router)
+    api_v1.include_router(people_router.patient_router)
     api_v1.include_router(records_router.router)
     api_v1.include_router(reports_router.router)
     api_v1.include_router(imaging_record_router.router)

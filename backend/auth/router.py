@@ -13,7 +13,7 @@ from sqlmodel import Session
 from backend.access.principals import AccountPrincipal, Principal
 from backend.access.service import people_for_account
 from backend.api.deps import CurrentPrincipal, SessionDep, SettingsDep
-from backend.auth import binding, oauth, sessions, web
+from backend.auth import binding, oauth, phone, sessions, web
 from backend.auth.models import Account
 from backend.auth.pages import problem_page
 from backend.auth.schemas import (
@@ -25,11 +25,14 @@ from backend.auth.schemas import (
     OtpIn,
     OtpOut,
     PersonRef,
+    PhoneConfirmIn,
+    PhoneIn,
 )
 from backend.auth.shared_state import SharedState, shared_state
 from backend.auth.sms import sms_sender
 from backend.config import Settings
 from backend.errors import PROBLEM_JSON, Unauthorized
+from backend.people.masking import mask_name
 from backend.people.models import Person
 from backend.wechat.client import http_factory
 
@@ -126,7 +129,7 @@ def require_account(principal: Principal) -> AccountPrincipal:
 
 
 def _person_ref(person: Person, relation: str) -> PersonRef:
-    masked = binding.mask_name(person.name)
+    masked = mask_name(person.name)
     return PersonRef(
         id=person.id, relation=relation, name=masked, masked_name=masked, sex=person.sex,
         birth_year=person.birth_date.year if person.birth_date else None,
@@ -156,15 +159,38 @@ def me(session: SessionDep, principal: CurrentPrincipal) -> MeOut:
     )
 
 
-@api_router.post("/binding/otp", response_model=OtpOut, summary="Send a binding code to the registered phone")
+@api_router.post("/binding/otp", response_model=OtpOut, summary="Send a binding code to the verified phone")
 def binding_otp(request: Request, body: OtpIn, session: SessionDep, settings: SettingsDep,
                 principal: CurrentPrincipal) -> OtpOut:
+    """Sends a code to the person's verified phone if the name and resident ID match a registered person.
+    Answers the same (status, shape, text) for every input and shows no phone digits; limited per account
+    and per client address, never per person asked about."""
     who = require_account(principal)
     sent = binding.request_otp(
         session, settings=settings, state=state_for(request, settings), sms=sms_sender(settings),
         account_id=who.account_id, name=body.name, resident_id=body.resident_id,
     )
-    return OtpOut(masked_phone=sent.masked_phone, expires_in=sent.expires_in)
+    return OtpOut(expires_in=sent.expires_in)
+
+
+@api_router.post("/phone/otp", response_model=OtpOut, summary="Send a code to a new phone for identity codes")
+def phone_otp(request: Request, body: PhoneIn, session: SessionDep, settings: SettingsDep,
+              principal: CurrentPrincipal) -> OtpOut:
+    """The bound account proves a new phone: a code goes to that phone (only the person's own account may)."""
+    who = require_account(principal)
+    sent = phone.send_code(session, settings=settings, state=state_for(request, settings), sms=sms_sender(settings),
+                           account_id=who.account_id, phone=body.phone)
+    return OtpOut(expires_in=sent.expires_in)
+
+
+@api_router.post("/phone", status_code=204, summary="Make a proven phone the one that receives identity codes")
+def phone_confirm(body: PhoneConfirmIn, session: SessionDep, settings: SettingsDep,
+                  principal: CurrentPrincipal) -> Response:
+    """The code sent to the new phone proves it; the old phone is told by SMS; audited against the person."""
+    who = require_account(principal)
+    phone.confirm(session, settings=settings, sms=sms_sender(settings), account_id=who.account_id, phone=body.phone,
+                  otp=body.otp)
+    return Response(status_code=204)
 
 
 @api_router.post("/binding", response_model=BindingOut, status_code=201, summary="Bind this account to a person")

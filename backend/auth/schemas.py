@@ -37,8 +37,10 @@ class OtpIn(BaseModel):
 
 
 class OtpOut(BaseModel):
-    masked_phone: str
-    expires_in: int
+    """The same answer for every input: whether the name and resident ID match a registered person is
+    never revealed, and no phone digits are shown before the code proves the phone (no oracle)."""
+
+    expires_in: int = Field(description="Seconds the code (if one was sent) stays valid")
 
 
 class BindingIn(OtpIn):
@@ -67,3 +69,11 @@ class JsSdkConfigOut(BaseModel):
     timestamp: int
     nonceStr: str
     signature: str
+
+
+class PhoneIn(BaseModel):
+    phone: str = Field(min_length=5, max_length=20, description="An 11-digit mainland mobile number")
+
+
+class PhoneConfirmIn(PhoneIn):
+    otp: str = Field(min_length=1, max_length=16)

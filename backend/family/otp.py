@@ -1,33 +1,34 @@
-"""Codes that prove control of the phone a hospital registered for *someone else* (a child, an elder).
+"""Codes that prove control of the verified phone of *someone else* (a child, an elder).
 
-Reuses the binding machinery (``binding_otp`` rows, the SMS provider, argon2 hashes, rate limits,
-the HMAC decoy phone) with one difference that matters: the row's ``target_index`` is the resident
+Reuses the binding machinery (``binding_otp`` rows, the SMS provider, argon2 hashes, rate limits)
+with one difference that matters: the row's ``target_index`` is the resident
 ID's blind index under a *family purpose*, so a code sent for guardianship can never be redeemed by
 ``POST /api/v1/me/binding`` (which looks rows up under the "resident_id" purpose) — a relative who
 proves an elder's phone gets a proxy grant, never the elder's own identity.
 
-No oracle, as in binding: a resident ID nobody has gets the same answer (a stable decoy masked
-phone), no SMS goes out, and the confirmation later fails like a wrong code.
+No oracle, as in binding: every input gets the same answer (no phone digits at all), only the
+person's verified phone (people/contacts.py) receives a code, and a confirmation for nobody fails like
+a wrong code.
 """
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from backend.access import audit
 from backend.access.principals import AccountPrincipal
-from backend.auth import binding
-from backend.auth.models import BindingOtp
+from backend.auth import binding, codes
 from backend.auth.shared_state import SharedState
 from backend.auth.sms import SmsSender
 from backend.config import Settings
-from backend.crypto import blind_index, decrypt, hash_secret, verify_secret
-from backend.errors import BadRequest, ServiceUnavailable, TooManyRequests, Unprocessable
+from backend.crypto import blind_index, decrypt
+from backend.errors import BadRequest, ServiceUnavailable
 from backend.family import rules
 from backend.ids import utcnow
+from backend.people import contacts
+from backend.people.masking import mask_phone
 from backend.people.models import Person
 from backend.people.resident_id import ResidentId
 
@@ -57,33 +58,24 @@ def target_index(settings: Settings, rid: ResidentId, purpose: str) -> str:
 def send_code(
     session: Session, *, settings: Settings, state: SharedState, sms: SmsSender, account_id: str, purpose: str,
     name: str, rid: ResidentId,
-) -> binding.OtpSent:
+) -> codes.OtpSent:
     cleaned = binding._clean_name(name)
     if not sms.available:
         raise ServiceUnavailable("短信服务未配置 (no SMS provider is configured).", code="sms-unavailable")
-    index = target_index(settings, rid, purpose)
-    if not state.hit(f"family-otp:account:{account_id}", window=binding.RATE_WINDOW, limit=binding.ACCOUNT_LIMIT,
-                     session=session) or not state.hit(f"family-otp:target:{index}", window=binding.RATE_WINDOW,
-                                                       limit=binding.TARGET_LIMIT, session=session):
-        raise TooManyRequests("获取验证码过于频繁，请稍后再试 (too many codes requested).", code="otp-rate-limited")
-    person_index = binding._target_index(settings, rid)
-    person = session.exec(select(Person).where(Person.resident_id_index == person_index)).first()
-    matched = person is not None and person.phone_cipher is not None and person.name.strip() == cleaned
-    code = f"{secrets.randbelow(10**6):06d}"
-    row = BindingOtp(account_id=account_id, target_index=index,
-                     person_id=person.id if matched and person else None,
-                     code_hash=hash_secret(code), expires_at=utcnow() + binding.OTP_TTL)
-    session.add(row)
-    if matched and person is not None and person.phone_cipher is not None:
-        phone = decrypt(key=settings.secret_bytes("encryption_key"), ciphertext=person.phone_cipher)
+    codes.check_code_limits(session, state=state, scope="family-otp", account_id=account_id)
+    person = session.exec(select(Person).where(
+        Person.resident_id_index == binding._target_index(settings, rid))).first()
+    phone = None
+    if person is not None and person.name.strip() == cleaned:
+        phone = contacts.verified_phone(session, settings=settings, sms=sms, person=person)
+    code, row = codes.issue_code(session, account_id=account_id, target_index=target_index(settings, rid, purpose),
+                                   person_id=person.id if person is not None and phone else None)
+    if person is not None and phone:
         sms.send(session=session, phone=phone, text=_TEXT[purpose].format(code=code), code=code)
-        masked = binding.mask_phone(phone)
-    else:
-        masked = binding._fake_masked_phone(settings, index)
     audit.record(session, principal=AccountPrincipal(account_id), action=audit.EXECUTE,
-                 event_type=f"family.{purpose}_otp", person_id=person.id if matched and person else None,
-                 object_type="binding_otp", object_id=row.id)
-    return binding.OtpSent(masked_phone=masked, expires_in=int(binding.OTP_TTL.total_seconds()))
+                 event_type=f"family.{purpose}_otp", person_id=row.person_id, object_type="binding_otp",
+                 object_id=row.id)
+    return codes.OtpSent(expires_in=int(codes.OTP_TTL.total_seconds()))
 
 
 def check_code(
@@ -91,36 +83,19 @@ def check_code(
 ) -> Proven:
     """Verify the newest live code; the attempt is committed even when the request then fails."""
     cleaned = binding._clean_name(name)
-    if len(otp) != 6 or not otp.isascii() or not otp.isdigit():
-        raise Unprocessable("验证码为6位数字 (the code has 6 digits).", code="otp-malformed")
-    index = target_index(settings, rid, purpose)
-    row = session.exec(
-        select(BindingOtp).where(
-            BindingOtp.account_id == account_id, BindingOtp.target_index == index,
-            col(BindingOtp.consumed_at).is_(None), col(BindingOtp.expires_at) > utcnow(),
-        ).order_by(col(BindingOtp.created_at).desc())
-    ).first()
-    if row is None:
-        raise BadRequest("验证码错误或已过期 (wrong or expired code).", code="otp-invalid", attempts_left=0)
-    if row.attempts >= binding.MAX_ATTEMPTS:
-        raise TooManyRequests("尝试次数过多，请重新获取验证码 (too many attempts).", code="otp-locked")
-    row.attempts += 1
-    session.add(row)
-    session.commit()
+    row = codes.redeem_code(session, account_id=account_id, target_index=target_index(settings, rid, purpose),
+                              otp=otp)
     person = session.get(Person, row.person_id) if row.person_id else None
-    if not verify_secret(otp, row.code_hash) or person is None or person.name.strip() != cleaned:
-        left = binding.MAX_ATTEMPTS - row.attempts
-        if left <= 0:
-            raise TooManyRequests("尝试次数过多，请重新获取验证码 (too many attempts).", code="otp-locked")
-        raise BadRequest("验证码错误或已过期 (wrong or expired code).", code="otp-invalid", attempts_left=left)
+    if person is None or person.name.strip() != cleaned or person.phone_cipher is None:
+        raise BadRequest("验证码错误或已过期 (wrong or expired code).", code="otp-invalid", attempts_left=0)
     row.consumed_at = utcnow()
     session.add(row)
-    phone = decrypt(key=settings.secret_bytes("encryption_key"), ciphertext=person.phone_cipher or b"")
-    return Proven(person=person, rid=rid, masked_phone=binding.mask_phone(phone))
+    phone = decrypt(key=settings.secret_bytes("encryption_key"), ciphertext=person.phone_cipher)
+    return Proven(person=person, rid=rid, masked_phone=mask_phone(phone))
 
 
 def phone_of(settings: Settings, person: Person) -> str | None:
+    """The verified phone (the one the code went to)."""
     if person.phone_cipher is None:
         return None
     return decrypt(key=settings.secret_bytes("encryption_key"), ciphertext=person.phone_cipher)
-

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
+from backend.auth import codes
 from backend.auth.shared_state import SharedState
 from backend.auth.sms import SmsSender
 from backend.config import Settings
@@ -39,7 +40,7 @@ def _check_elder_age(rid: otp.ResidentId) -> None:
 
 
 def send_code(session: Session, *, settings: Settings, state: SharedState, sms: SmsSender, account_id: str,
-              purpose: str, name: str, resident_id: str) -> otp.binding.OtpSent:
+              purpose: str, name: str, resident_id: str) -> codes.OtpSent:
     rid = otp.parse(resident_id)
     _check_guardian_age(rid) if purpose == GUARDIAN else _check_elder_age(rid)
     return otp.send_code(session, settings=settings, state=state, sms=sms, account_id=account_id, purpose=purpose,

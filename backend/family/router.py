@@ -10,7 +10,6 @@ from sqlmodel import Session, select
 
 from backend.access.principals import AccountPrincipal
 from backend.api.deps import CurrentPrincipal, ReadablePerson, SessionDep, SettingsDep
-from backend.auth import binding
 from backend.auth.models import Account, Binding
 from backend.auth.router import require_account, state_for
 from backend.auth.schemas import OtpOut
@@ -32,6 +31,7 @@ from backend.family.schemas import (
 )
 from backend.ids import utcnow
 from backend.pdf.qr import qr_svg_data_uri
+from backend.people.masking import mask_name
 from backend.people.models import Person
 
 router = APIRouter(tags=["family"])
@@ -49,16 +49,16 @@ def _account_name(session: Session, account_id: str) -> str | None:
         Binding.account_id == account_id, Binding.revoked_at.is_(None))).first()  # type: ignore[union-attr]
     person = session.get(Person, person_id) if person_id else None
     if person is not None:
-        return binding.mask_name(person.name)
+        return mask_name(person.name)
     account = session.get(Account, account_id)
-    return binding.mask_name(account.nickname) if account and account.nickname else None
+    return mask_name(account.nickname) if account and account.nickname else None
 
 
 def grant_out(session: Session, grant: Grant) -> GrantOut:
     person = session.get(Person, grant.grantor_person_id)
     zh, en = rules.relationship_label(grant.relationship)
     return GrantOut(
-        id=grant.id, person_id=grant.grantor_person_id, person_name=binding.mask_name(person.name) if person else "",
+        id=grant.id, person_id=grant.grantor_person_id, person_name=mask_name(person.name) if person else "",
         grantee_account_id=grant.grantee_account_id, grantee_name=_account_name(session, grant.grantee_account_id),
         relationship=grant.relationship, relationship_label=zh, relationship_label_en=en, kind=grant.kind,
         scope=grant.scope, kinds=[k for k in (grant.kinds or "").split(",") if k], expires_at=grant.expires_at,
@@ -87,7 +87,7 @@ def preview_invitation(token: Token, session: SessionDep, principal: CurrentPrin
     person = session.get(Person, row.person_id)
     status = "used" if row.used_at else ("expired" if rules._aware(row.expires_at) <= utcnow() else "open")
     return InvitationPreview(
-        person_name=binding.mask_name(person.name) if person else "", relationship=row.relationship,
+        person_name=mask_name(person.name) if person else "", relationship=row.relationship,
         relationship_label=rules.relationship_label(row.relationship)[0], scope=row.scope,
         kinds=[k for k in (row.kinds or "").split(",") if k], grant_expires_at=row.grant_expires_at,
         expires_at=row.expires_at, status=status,
@@ -150,7 +150,7 @@ def _send(request: Request, purpose: str, body: ProveIn, session: Session, princ
     settings = request.app.state.settings
     sent = paths.send_code(session, settings=settings, state=state_for(request, settings), sms=sms_sender(settings),
                            account_id=who.account_id, purpose=purpose, name=body.name, resident_id=body.resident_id)
-    return OtpOut(masked_phone=sent.masked_phone, expires_in=sent.expires_in)
+    return OtpOut(expires_in=sent.expires_in)
 
 
 @router.post("/guardianships/otp", response_model=OtpOut, summary="Code to the phone registered for a child (<14)")

@@ -49,6 +49,7 @@ from backend.pdf.documents import DocumentMeta
 from backend.pdf.hashing import content_hash, document_hash, templates_fingerprint
 from backend.pdf.models import PdfDocument
 from backend.pdf.verification import ID_CHARS, InvalidCode, make_code, parse_code, verify_code
+from backend.people.masking import mask_name
 from backend.people.models import Person
 from backend.records import service as records
 from backend.storage.service import LocalBlobStore
@@ -233,7 +234,7 @@ def imaging_report_job(*, session: Session, settings: Settings, blobs: LocalBlob
         filename=naming.imaging_filename(base),
         facts=Facts(institution_name=base.hospital_name, title=base.exam_item,
                     document_date=sources.china_date(base.exam_time),
-                    masked_patient_name=sources.mask_name(person.name), report_status=src.status),
+                    masked_patient_name=mask_name(person.name), report_status=src.status),
         build=build, render=lambda doc, meta: render.render_imaging_report(report=doc, doc=meta, lang=lang),
     )
 
@@ -252,7 +253,7 @@ def lab_report_job(*, session: Session, settings: Settings, access: PersonAccess
         filename=naming.lab_filename(doc),
         facts=Facts(institution_name=doc.hospital_name, title=doc.title,
                     document_date=sources.china_date(lab.collected_at or lab.reported_at),
-                    masked_patient_name=sources.mask_name(person.name), report_status=lab.status),
+                    masked_patient_name=mask_name(person.name), report_status=lab.status),
         build=lambda: doc, render=lambda d, meta: render.render_lab_report(report=d, doc=meta, lang=lang),
     )
 
@@ -270,7 +271,7 @@ def health_summary_job(*, session: Session, settings: Settings, access: PersonAc
         cache_key=_cache_key(SUMMARY, person.id, chash, templates_fingerprint(), lang, settings.public_url),
         filename=naming.summary_filename(doc, label=label),
         facts=Facts(institution_name="云影", title="个人健康档案摘要", document_date=doc.period_end,
-                    masked_patient_name=sources.mask_name(person.name)),
+                    masked_patient_name=mask_name(person.name)),
         build=lambda: doc, render=lambda d, meta: render.render_health_summary(summary=d, doc=meta, lang=lang),
     )
 

@@ -32,6 +32,7 @@ from backend.pdf.documents import (
     SummaryEntry,
 )
 from backend.pdf.render import CHINA_TIME
+from backend.people.masking import person_resident_id
 from backend.people.models import Person
 from backend.records import service as records
 from backend.records.models import TimelineEntry
@@ -50,16 +51,10 @@ _SUMMARY_KINDS: dict[str, RecordKind] = {"imaging_study": "imaging_study", "lab_
                                          "checkup": "checkup"}
 
 
-def mask_name(name: str) -> str:
-    """张伟 → 张*, 欧阳娜娜 → 欧***: the surname stays, so a reader can compare with the paper."""
-    name = name.strip()
-    return name[:1] + "*" * max(1, len(name) - 1) if name else "*"
-
-
 def masked_resident_id(person: Person) -> str | None:
     if not (person.resident_id_prefix and person.resident_id_last4):
         return None
-    return f"{person.resident_id_prefix}**********{person.resident_id_last4}"
+    return person_resident_id(person)
 
 
 def _age(birth: date | None, at: datetime | date | None) -> int | None:

@@ -26,15 +26,17 @@ from sqlmodel import Session, select
 
 from backend.access import audit
 from backend.access.principals import InstitutionPrincipal
+from backend.auth.sms import SmsSender
 from backend.config import Settings
 from backend.crypto import blind_index, encrypt
 from backend.errors import Conflict, Unprocessable
 from backend.ids import utcnow
+from backend.people import contacts
+from backend.people.masking import person_resident_id
 from backend.people.models import Person, PersonLink
 from backend.people.resident_id import ResidentIdError, normalize_resident_id, parse_resident_id
 
 RESIDENT_ID_PURPOSE = "resident_id"
-PHONE_PURPOSE = "phone"
 # Modules that register @on_person_linked hooks; imported lazily (people must not import them at
 # module level: they depend on people, not the other way round).
 HOOK_MODULES: list[str] = ["backend.imaging.matching", "backend.records.hooks", "backend.imaging.record_kind"]
@@ -74,26 +76,6 @@ def resident_id_index(*, settings: Settings, resident_id: str) -> str:
     return blind_index(key=key, value=normalize_resident_id(resident_id), purpose=RESIDENT_ID_PURPOSE)
 
 
-def phone_index(*, settings: Settings, phone: str) -> str:
-    key = settings.secret_bytes("blind_index_key")
-    return blind_index(key=key, value=normalize_phone(phone), purpose=PHONE_PURPOSE)
-
-
-def normalize_phone(value: str) -> str:
-    """Mainland mobile numbers: drop separators and a +86 / 0086 prefix (GB/T 35273 calls it PII)."""
-    digits = "".join(ch for ch in value if ch.isdigit() or ch == "+")
-    for prefix in ("+86", "0086"):
-        if digits.startswith(prefix):
-            digits = digits[len(prefix) :]
-    return digits.lstrip("+")
-
-
-def mask_phone(value: str) -> str:
-    """``138****8000`` (DESIGN.md rule 2)."""
-    digits = normalize_phone(value)
-    return digits[:3] + "*" * max(len(digits) - 7, 0) + digits[-4:] if len(digits) > 7 else "*" * len(digits)
-
-
 @dataclass(frozen=True, slots=True)
 class Registration:
     person: Person
@@ -103,7 +85,7 @@ class Registration:
 
     @property
     def masked_resident_id(self) -> str:
-        return f"{self.person.resident_id_prefix or ''}**********{self.person.resident_id_last4 or ''}"
+        return person_resident_id(self.person)
 
 
 def resolve_person(
@@ -135,6 +117,7 @@ def register_patient(
     birth_date: date | None = None,
     phone: str | None = None,
     key_id: str = "-",
+    sms: SmsSender | None = None,
 ) -> Registration:
     """Find or create the person by resident ID and link ``(institution_id, local_patient_id)`` to it.
 
@@ -186,11 +169,6 @@ def register_patient(
     person, created_person = _find_or_create_person(
         session, settings=settings, index=index, number=rid.number, name=name, sex=rid.sex, birth=rid.birth_date
     )
-    if phone:
-        person.phone_cipher = encrypt(key=settings.secret_bytes("encryption_key"), plaintext=normalize_phone(phone))
-        person.phone_index = phone_index(settings=settings, phone=phone)
-        person.updated_at = utcnow()
-        session.add(person)
     created_link = False
     if link is None:
         link, created_link = _create_link(session, institution_id, local_patient_id, person.id)
@@ -203,6 +181,10 @@ def register_patient(
     else:
         link.updated_at = utcnow()
         session.add(link)
+    # The phone is this hospital's contact data; it reaches the verified phone only with proof.
+    contacts.save_hospital_contact(session, settings=settings, link=link, phone=phone)
+    contacts.on_registration(session, settings=settings, sms=sms, person=person, created_person=created_person,
+                             institution_id=institution_id, phone=phone, key_id=key_id)
     session.flush()
     if created_link:
         _run_hooks(

@@ -19,6 +19,7 @@ from backend.errors import Forbidden, NotFound, Unauthorized
 from backend.ids import utcnow
 from backend.imaging import record_kind
 from backend.imaging.models import Instance, Series, Study
+from backend.people.masking import mask_name, person_resident_id
 from backend.people.models import Person
 from backend.records import service as records
 from backend.records.schemas import InstitutionRef
@@ -41,12 +42,6 @@ def require_share(session: Session, principal: Principal) -> tuple[Share, Person
         raise Unauthorized("Open the share link first.", code="share-session-required",
                            message_zh="请先打开分享链接。")
     return share, authorize_person(session=session, principal=principal, person_id=share.person_id)
-
-
-def mask_name(name: str) -> str:
-    """张伟 → 张*, 欧阳娜娜 → 欧***: the family name's first character stays (GB/T 35273 de-identification
-    practice shows the surname)."""
-    return name[:1] + "*" * max(1, len(name) - 1) if name else ""
 
 
 def age_on(born: date | None, today: date) -> int | None:
@@ -83,8 +78,7 @@ def session_view(*, session: Session, settings: Settings, principal: Principal) 
     ends = min(rules.aware(share.expires_at), rules.aware(row.expires_at)) if row else rules.aware(share.expires_at)
     note = decrypt(key=settings.secret_bytes("encryption_key"), ciphertext=share.note_cipher,
                    associated_data=NOTE_AAD) if share.note_cipher else None
-    masked_id = (f"{person.resident_id_prefix or ''}**********{person.resident_id_last4 or ''}"
-                 if person.resident_id_last4 else None)
+    masked_id = person_resident_id(person) if person.resident_id_last4 else None
     access.audit(session, event_type="share.session.read", object_type="share", object_id=share.id,
                  detail={"studies": len(items)})
     return ShareSessionOut(

@@ -266,6 +266,14 @@ MATRIX: dict[tuple[str, str], tuple[Cells, Req]] = {
     ("POST", API + "/elder-proxies"): (accounts(400, anonymous=401), Req(json=lambda w: {
         **nobody(), **BAD_OTP, "relationship": "child", "consent_statement": "本人同意家人代为查看检查结果"})),
     ("GET", P + "/access-log"): (person(proxy=404, narrow=404), Req()),
+    # --- contacts: the person's own (a relative neither sees nor decides where identity codes go) ---
+    ("GET", P + "/contacts"): (person(proxy=404, narrow=404), Req()),
+    ("POST", P + "/phone-changes/{change_id}/{decision}"):
+        (everyone(404), Req(fresh=lambda w: {"change_id": "no-such-change", "decision": "reject"})),
+    ("POST", API + "/me/phone/otp"): (accounts(403, owner=200, stranger=200, anonymous=401),
+                                      Req(json={"phone": "13700009999"})),
+    ("POST", API + "/me/phone"): (accounts(403, owner=400, stranger=400, anonymous=401),
+                                  Req(json={"phone": "13700009998", **BAD_OTP})),
 }
 
 

@@ -46,12 +46,15 @@ def test_registration_links_two_hospitals_to_one_person_without_echoing_the_id(
     assert first["resident_id_masked"] == "3201**********0013" and first["phone_masked"] == "138****8000"
     assert ZHANG not in str(first) and "13800138000" not in str(first)
     assert first["sex"] == "M" and first["birth_date"] == "1962-03-15"
+    assert "person_id" not in first  # the answer never returns what the hospital did not send
     status, again = _put(client, a.api_key, "MRN-001", resident_id=ZHANG, name="张伟")
-    assert status == 200 and again["person_id"] == first["person_id"] and again["created"] is False
-    status, other = _put(client, b.api_key, "P7788", resident_id=ZHANG.replace("0013", "0013"), name="张伟")
-    assert status == 201 and other["person_id"] == first["person_id"]
+    assert status == 200 and again["created"] is False
+    status, _other = _put(client, b.api_key, "P7788", resident_id=ZHANG.replace("0013", "0013"), name="张伟")
+    assert status == 201
     with session_scope(engine) as s:
-        person = s.get(Person, first["person_id"])
+        first_id = service.resolve_person(session=s, institution_id=a.institution_id, local_patient_id="MRN-001")
+        assert service.resolve_person(session=s, institution_id=b.institution_id, local_patient_id="P7788") == first_id
+        person = s.get(Person, first_id)
         assert person is not None and person.resident_id_cipher and ZHANG.encode() not in person.resident_id_cipher
         assert decrypt(key=settings.secret_bytes("encryption_key"), ciphertext=person.resident_id_cipher) == ZHANG
         assert person.resident_id_index == service.resident_id_index(settings=settings, resident_id=ZHANG)
@@ -62,13 +65,15 @@ def test_registration_links_two_hospitals_to_one_person_without_echoing_the_id(
 
 def test_conflicting_registration_is_refused_audited_and_never_merged(client: TestClient, engine: Engine) -> None:
     a = _hospital(engine, "苏州市立医院")
-    status, first = _put(client, a.api_key, "M1", resident_id=ZHANG, name="张伟")
+    status, _first = _put(client, a.api_key, "M1", resident_id=ZHANG, name="张伟")
     assert status == 201
+    with session_scope(engine, readonly=True) as s:
+        first_id = service.resolve_person(session=s, institution_id=a.institution_id, local_patient_id="M1")
     status, problem = _put(client, a.api_key, "M1", resident_id=WANG, name="王芳")
     assert status == 409 and str(problem["type"]).endswith("patient-registration-conflict")
     with session_scope(engine) as s:
         links = s.exec(select(PersonLink).where(PersonLink.institution_id == a.institution_id)).all()
-        assert [link.person_id for link in links] == [first["person_id"]]
+        assert [link.person_id for link in links] == [first_id]
         assert s.exec(select(Person)).all().__len__() == 1  # 王芳 was not created through the conflict
         events = s.exec(select(AuditEvent).where(AuditEvent.event_type == "mpi.registration_conflict")).all()
         assert len(events) == 1 and events[0].actor_id == a.institution_id

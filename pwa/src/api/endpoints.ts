@@ -37,7 +37,7 @@ export async function getMe(signal?: AbortSignal): Promise<Me> {
 
 export async function sendBindingOtp(body: S['OtpIn']): Promise<BindingOtpAnswer> {
   const raw = await request<S['OtpOut']>(`${V1}/me/binding/otp`, { method: 'POST', json: body })
-  return { phone_masked: raw.masked_phone, expires_in: raw.expires_in ?? null, resend_after: 60 }
+  return { expires_in: raw.expires_in ?? null, resend_after: 60 }
 }
 
 export function bind(body: BindingRequest): Promise<S['BindingOut']> {

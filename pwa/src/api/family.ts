@@ -101,8 +101,8 @@ export function requestAccess(body: { name: string; resident_id: string } & Term
   return request<S['RequestOut']>(`${V1}/grant-requests`, { method: 'POST', json: { ...termsBody(body), name: body.name, resident_id: body.resident_id } })
 }
 
-export async function guardianOtp(body: { name: string; resident_id: string }): Promise<string> {
-  return (await request<S['OtpOut']>(`${V1}/guardianships/otp`, { method: 'POST', json: body })).masked_phone
+export async function guardianOtp(body: { name: string; resident_id: string }): Promise<void> {
+  await request<S['OtpOut']>(`${V1}/guardianships/otp`, { method: 'POST', json: body })
 }
 
 export async function becomeGuardian(body: S['GuardianIn']): Promise<Grant> {

@@ -396,6 +396,7 @@ export interface paths {
         /**
          * Verify Page
          * @description Anyone holding a printed report: is this code genuine, and what does the platform say the report is?
+         *     Always an HTML page (a person reads it), never a JSON error: an unknown ``lang`` is Chinese.
          */
         get: operations["verify_page_v__code__get"];
         put?: never;
@@ -474,6 +475,52 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/wechat/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Verify
+         * @description Server URL verification (接入指南): answer ``echostr`` when the signature is right.
+         */
+        get: operations["verify_wechat_callback_get"];
+        put?: never;
+        /**
+         * Receive
+         * @description Message and event pushes, safe mode only (消息加解密: encrypt_type=aes).
+         */
+        post: operations["receive_wechat_callback_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/s/{token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Open Link
+         * @description The link a patient's QR code carries. Answers HTML: 303 to ``/doctor`` with the ``yy_share``
+         *     cookie (no access code, or this browser already holds a session of this share), 200 the
+         *     access-code form, 404 unknown link, 410 expired / withdrawn / used up, 429 too many failures.
+         */
+        get: operations["open_link_s__token__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/s/{token}/session": {
         parameters: {
             query?: never;
@@ -507,12 +554,60 @@ export interface paths {
          * Register Patient
          * @description Register a patient: links this hospital's local ID to the person with this resident ID.
          *
-         *     201 when the link is new, 200 when it already existed (PUT is idempotent; the phone is updated).
+         *     201 when the link is new, 200 when it already existed (PUT is idempotent).
          *     409 when the local ID is already linked to a different resident ID (audited, never merged).
          *     Studies uploaded earlier under this local ID join the person's timeline now.
+         *
+         *     A registration only ever adds this hospital's own link and contact data: its phone becomes the
+         *     phone that receives identity codes only when this registration creates the person, otherwise
+         *     only with proof (the patient's confirmation, agreement of hospitals holding the person's
+         *     records, or a 7-day notice to the old phone while nobody is bound). The answer echoes only what
+         *     this request sent.
          */
         put: operations["register_patient_api_v1_institution_patients__local_patient_id__put"];
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/people/{person_id}/contacts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Contacts
+         * @description The verified phone (the only one that receives identity codes), each hospital's registered contact
+         *     phone, and phones hospitals proposed that wait for proof. The person (and a guardian of a child under 14).
+         */
+        get: operations["get_contacts_api_v1_people__person_id__contacts_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/people/{person_id}/phone-changes/{change_id}/{decision}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Decide Phone Change
+         * @description The person's bound account confirms a hospital's proposed phone (it becomes the verified phone at
+         *     once) or rejects it. Anyone else, and an unknown or settled proposal: 404.
+         */
+        post: operations["decide_phone_change_api_v1_people__person_id__phone_changes__change_id___decision__post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -892,8 +987,53 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Send a binding code to the registered phone */
+        /**
+         * Send a binding code to the verified phone
+         * @description Sends a code to the person's verified phone if the name and resident ID match a registered person.
+         *     Answers the same (status, shape, text) for every input and shows no phone digits; limited per account
+         *     and per client address, never per person asked about.
+         */
         post: operations["binding_otp_api_v1_me_binding_otp_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/phone/otp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a code to a new phone for identity codes
+         * @description The bound account proves a new phone: a code goes to that phone (only the person's own account may).
+         */
+        post: operations["phone_otp_api_v1_me_phone_otp_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/phone": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Make a proven phone the one that receives identity codes
+         * @description The code sent to the new phone proves it; the old phone is told by SMS; audited against the person.
+         */
+        post: operations["phone_confirm_api_v1_me_phone_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1550,6 +1690,28 @@ export interface components {
             /** Withdraw Url */
             withdraw_url: string;
         };
+        /**
+         * ContactsOut
+         * @description Where identity codes go and who registered which phone. Every change is in the access log.
+         */
+        ContactsOut: {
+            /**
+             * Verified Phone
+             * @description The phone that receives identity codes (masked)
+             */
+            verified_phone: string | null;
+            /** Verified At */
+            verified_at: string | null;
+            /**
+             * Source
+             * @description How it was proven: first-registration, account-confirmed, account-sms, hospitals-agree or waiting-period
+             */
+            source: string | null;
+            /** Hospitals */
+            hospitals: components["schemas"]["HospitalContactOut"][];
+            /** Pending Changes */
+            pending_changes: components["schemas"]["PhoneChangeOut"][];
+        };
         /** Counts */
         Counts: {
             /** Total */
@@ -1679,6 +1841,21 @@ export interface components {
              * @enum {string}
              */
             storage: "ok" | "error";
+        };
+        /** HospitalContactOut */
+        HospitalContactOut: {
+            /** Institution Name */
+            institution_name: string;
+            /**
+             * Phone Masked
+             * @description The contact phone this hospital registered (masked)
+             */
+            phone_masked: string | null;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
         };
         /** InstitutionRef */
         InstitutionRef: {
@@ -1882,31 +2059,47 @@ export interface components {
             /** Resident Id */
             resident_id: string;
         };
-        /** OtpOut */
+        /**
+         * OtpOut
+         * @description The same answer for every input: whether the name and resident ID match a registered person is
+         *     never revealed, and no phone digits are shown before the code proves the phone (no oracle).
+         */
         OtpOut: {
-            /** Masked Phone */
-            masked_phone: string;
-            /** Expires In */
+            /**
+             * Expires In
+             * @description Seconds the code (if one was sent) stays valid
+             */
             expires_in: number;
         };
         /**
          * PatientLinkOut
-         * @description The link as stored; the resident ID and phone only ever masked.
+         * @description The hospital's own link, echoing only what this request sent (masked): never the stored name, another
+         *     hospital's phone, the verified phone, or the platform's person id (DESIGN.md rule 7).
          */
         PatientLinkOut: {
             /** Local Patient Id */
             local_patient_id: string;
-            /** Person Id */
-            person_id: string;
             /** Resident Id Masked */
             resident_id_masked: string;
-            /** Phone Masked */
+            /**
+             * Phone Masked
+             * @description The phone this request sent, masked; it is this hospital's contact data and never becomes the phone for identity codes by itself
+             */
             phone_masked: string | null;
-            /** Name */
+            /**
+             * Name
+             * @description The name this request sent
+             */
             name: string;
-            /** Sex */
+            /**
+             * Sex
+             * @description As sent, or as the resident ID number says
+             */
             sex: string | null;
-            /** Birth Date */
+            /**
+             * Birth Date
+             * @description As sent, or as the resident ID number says
+             */
             birth_date: string | null;
             /**
              * Created
@@ -1961,6 +2154,46 @@ export interface components {
             sex?: string | null;
             /** Birth Year */
             birth_year?: number | null;
+        };
+        /** PhoneChangeOut */
+        PhoneChangeOut: {
+            /** Id */
+            id: string;
+            /** Phone Masked */
+            phone_masked: string;
+            /**
+             * Proposed By
+             * @description The hospital that registered this phone
+             */
+            proposed_by: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Effective At
+             * @description When it becomes the verified phone unless rejected; null when it waits for your confirmation
+             */
+            effective_at: string | null;
+        };
+        /** PhoneConfirmIn */
+        PhoneConfirmIn: {
+            /**
+             * Phone
+             * @description An 11-digit mainland mobile number
+             */
+            phone: string;
+            /** Otp */
+            otp: string;
+        };
+        /** PhoneIn */
+        PhoneIn: {
+            /**
+             * Phone
+             * @description An 11-digit mainland mobile number
+             */
+            phone: string;
         };
         /** PriorStudy */
         PriorStudy: {
@@ -3371,8 +3604,8 @@ export interface operations {
     verify_page_v__code__get: {
         parameters: {
             query?: {
-                /** @description Labels of the document: zh-CN (default) or en. */
-                lang?: "zh-CN" | "en";
+                /** @description en: English; anything else: Chinese */
+                lang?: string;
             };
             header?: never;
             path: {
@@ -3519,6 +3752,133 @@ export interface operations {
             };
         };
     };
+    verify_wechat_callback_get: {
+        parameters: {
+            query?: {
+                signature?: string;
+                timestamp?: string;
+                nonce?: string;
+                echostr?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    receive_wechat_callback_post: {
+        parameters: {
+            query?: {
+                msg_signature?: string;
+                timestamp?: string;
+                nonce?: string;
+                encrypt_type?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    open_link_s__token__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description opened: redirect to the doctor view */
+            303: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     start_session_s__token__session_post: {
         parameters: {
             query?: never;
@@ -3618,6 +3978,70 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_contacts_api_v1_people__person_id__contacts_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                person_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ContactsOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    decide_phone_change_api_v1_people__person_id__phone_changes__change_id___decision__post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                change_id: string;
+                decision: "confirm" | "reject";
+                person_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ContactsOut"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -4399,6 +4823,70 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["OtpOut"];
                 };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    phone_otp_api_v1_me_phone_otp_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PhoneIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OtpOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    phone_confirm_api_v1_me_phone_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PhoneConfirmIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Validation Error */
             422: {

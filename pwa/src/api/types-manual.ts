@@ -24,7 +24,7 @@ export interface PersonRef {
 }
 
 export interface BindingOtpAnswer {
-  phone_masked: string // "138****8000"
+  // The same answer for every input (no oracle): no phone digits until the code proves the phone.
   expires_in: number | null // seconds
   resend_after: number // seconds before "send again"
 }

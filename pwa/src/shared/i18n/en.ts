@@ -24,7 +24,7 @@ const en: typeof zh = {
     name: 'Name', namePh: 'As on your ID card', rid: 'Resident ID', ridPh: '18 characters',
     ridInvalid: 'This ID number fails its check digit. Please check it.', ridValid: 'ID number looks valid', nameRequired: 'Please enter your name',
     sendCode: 'Send code', resend: 'Send again', resendIn: 'Resend in {n} s',
-    codeSent: 'Code sent to {phone}', code: 'Code', codePh: '6 digits',
+    codeSent: 'If the name and ID number match a hospital registration, a code was sent to the registered phone', code: 'Code', codePh: '6 digits',
     consentTitle: 'Consent to process personal information',
     consentText: [
       'To show you your imaging and health records, Yunying processes your name, resident ID, phone number and the images, reports, lab results and checkups your hospitals upload (sensitive personal information).',

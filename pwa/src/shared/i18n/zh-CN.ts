@@ -22,7 +22,7 @@ export default {
     name: '姓名', namePh: '与身份证一致', rid: '身份证号', ridPh: '18 位居民身份证号码',
     ridInvalid: '身份证号校验未通过，请检查', ridValid: '身份证号格式正确', nameRequired: '请输入姓名',
     sendCode: '获取验证码', resend: '重新发送', resendIn: '{n} 秒后可重发',
-    codeSent: '验证码已发送至 {phone}', code: '验证码', codePh: '6 位数字',
+    codeSent: '如姓名和身份证号与医院登记一致，验证码已发送至登记的手机', code: '验证码', codePh: '6 位数字',
     consentTitle: '个人信息处理同意书',
     consentText: [
       '为向您提供影像和检查记录的查询服务，云影将处理您的姓名、身份证号、手机号，以及各医疗机构上传的影像、报告、化验和体检信息（属于敏感个人信息）。',

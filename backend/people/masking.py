@@ -1,0 +1,40 @@
+"""How identifiers are shown: one module, one behaviour (DESIGN.md rule 2).
+
+Names keep the surname's first character (张伟 → 张*, 欧阳娜娜 → 欧***: a reader can compare with the
+paper, GB/T 35273 de-identification practice), phones keep 3 + 4 digits (138****8000), resident ID
+numbers the first and last four characters (3201**********0013). The PWA shows what the server
+masked; it never masks again.
+"""
+
+from __future__ import annotations
+
+from backend.people.models import Person
+
+
+def normalize_phone(value: str) -> str:
+    """Mainland mobile numbers: drop separators and a +86 / 0086 prefix (GB/T 35273 calls it PII)."""
+    digits = "".join(ch for ch in value if ch.isdigit() or ch == "+")
+    for prefix in ("+86", "0086"):
+        if digits.startswith(prefix):
+            digits = digits[len(prefix) :]
+    return digits.lstrip("+")
+
+
+def mask_phone(value: str) -> str:
+    """``138****8000``; a number of 7 digits or fewer is all stars."""
+    digits = normalize_phone(value)
+    return digits[:3] + "*" * max(len(digits) - 7, 0) + digits[-4:] if len(digits) > 7 else "*" * len(digits)
+
+
+def mask_name(name: str) -> str:
+    name = name.strip()
+    return name[:1] + "*" * max(1, len(name) - 1) if name else ""
+
+
+def mask_resident_id(prefix: str | None, last4: str | None) -> str:
+    """From the stored first and last four characters (the number itself is ciphertext)."""
+    return f"{prefix or ''}**********{last4 or ''}"
+
+
+def person_resident_id(person: Person) -> str:
+    return mask_resident_id(person.resident_id_prefix, person.resident_id_last4)

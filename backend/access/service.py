@@ -30,9 +30,9 @@ from backend.auth.models import Binding
 from backend.errors import NotFound
 from backend.family import rules as family_rules
 from backend.family.models import ACTIVE, GUARDIAN, LIVE_STATUSES, Grant
-from backend.ids import utcnow
 from backend.people.models import Person
 from backend.sharing import rules as share_rules
+from backend.sharing.models import Share, ShareStudy
 
 SELF = "self"
 
@@ -50,7 +50,10 @@ class PersonAccess:
     study_ids: frozenset[str] | None = None  # for shares: exactly these studies; None = not limited
     may_share: bool = False
     may_grant: bool = False
-    guardian: bool = False  # through a guardianship of a minor (may read the access log, manage grants)
+    guardian: bool = False  # through a guardianship of a minor (may read the access log)
+    # A guardian of a child under 14 manages the child's grants; from 14 the teen decides (PIPL art. 31):
+    # once the teen has confirmed the guardian, the guardian reads like any relative.
+    manages_grants: bool = False
     reports: bool = True  # False: a share made without reports (study detail / report.pdf leave them out)
 
     def allows_kind(self, kind: str) -> bool:
@@ -106,15 +109,41 @@ def _account_access(session: Session, principal: AccountPrincipal, person_id: st
                 person_id=person_id, principal=principal, relation=grant.relationship, via_grant_id=grant.id,
                 kinds=family_rules.scope_kinds(grant.scope, grant.kinds), may_share=grant.may_share,
                 may_grant=grant.may_grant, guardian=grant.kind == GUARDIAN,
+                manages_grants=grant.kind == GUARDIAN and family_rules.ward_under_consent_age(grant),
             )
     return None
 
 
+def creator_may_share(session: Session, share: Share) -> bool:
+    """DESIGN.md rule 8: may the account that made this share still share what it covers — its
+    binding to the person alive, or a live grant with ``may_share`` whose scope covers imaging? Read on
+    every request through the share, so a revoked grant, a withdrawn binding, an expired grant and a
+    ward's 18th birthday end the creator's shares at once."""
+    decision = _account_access(session, AccountPrincipal(share.created_by_account_id), share.person_id)
+    return decision is not None and decision.may_share and decision.allows_kind(share_rules.SHARED_KIND)
+
+
+def live_share(session: Session, *, share_id: str, session_id: str) -> Share | None:
+    """The share behind a share session while it, its session and its creator's authority all hold."""
+    share = share_rules.session_share(session, share_id=share_id, session_id=session_id)
+    if share is None or not creator_may_share(session, share):
+        return None
+    return share
+
+
+def share_status(session: Session, share: Share) -> str:
+    """The share's status as doctors meet it: ended like a withdrawal once its creator may not share."""
+    status = share_rules.status(share)
+    if status != share_rules.REVOKED and not creator_may_share(session, share):
+        return share_rules.REVOKED
+    return status
+
+
 def _share_access(session: Session, principal: SharePrincipal, person_id: str) -> PersonAccess | None:
     """A doctor's share session reads exactly its share's person and studies, only imaging, never
-    writes (the resolver refuses unsafe methods), and only while the share is live: the share row is
-    read on every request, so a revocation ends sessions that are already open."""
-    share = share_rules.session_share(session, share_id=principal.share_id, session_id=principal.session_id)
+    writes (the resolver refuses unsafe methods), and only while the share is live and its creator
+    may still share it: the rows are read on every request, so a revocation ends open sessions."""
+    share = live_share(session, share_id=principal.share_id, session_id=principal.session_id)
     if share is None or share.person_id != person_id:
         return None
     return PersonAccess(
@@ -172,25 +201,19 @@ def accounts_for_person(*, session: Session, person_id: str, kind: str | None = 
     return found
 
 
-def dicomweb_study_filter(*, principal: Principal) -> ColumnElement[bool]:
+def dicomweb_study_filter(*, session: Session, principal: Principal) -> ColumnElement[bool]:
     """THE answer to "which studies may this principal see through DICOMweb (QIDO/WADO)": a SQL
-    condition on ``imaging_study``. For now a hospital sees exactly what it uploaded; everyone else
-    nothing — except a live share session, which sees exactly its share's studies of its person."""
+    condition on ``imaging_study``. A hospital sees exactly what it uploaded; a live share session
+    exactly its share's studies of its person (the share, its session and its creator's authority
+    checked now, as for every other read); everyone else nothing."""
     from backend.imaging.models import Study  # access sits above the models; imported late to stay light
-    from backend.sharing.models import Share, ShareSession, ShareStudy
 
     if isinstance(principal, InstitutionPrincipal):
         return col(Study.institution_id) == principal.institution_id
     if isinstance(principal, SharePrincipal):
-        # The same conditions as share_rules.session_share, in SQL (QIDO filters with it in one query).
-        now = utcnow()
-        live = (
-            select(ShareStudy.study_id)
-            .join(Share, col(Share.id) == col(ShareStudy.share_id))
-            .join(ShareSession, col(ShareSession.share_id) == col(Share.id))
-            .where(col(Share.id) == principal.share_id, col(Share.revoked_at).is_(None), col(Share.expires_at) > now,
-                   col(ShareSession.id) == principal.session_id, col(ShareSession.expires_at) > now)
-        )
-        owner = select(Share.person_id).where(col(Share.id) == principal.share_id).scalar_subquery()
-        return col(Study.id).in_(live) & (col(Study.person_id) == owner)
+        share = live_share(session, share_id=principal.share_id, session_id=principal.session_id)
+        if share is None:
+            return false()
+        shared = select(ShareStudy.study_id).where(col(ShareStudy.share_id) == share.id)
+        return col(Study.id).in_(shared) & (col(Study.person_id) == share.person_id)
     return false()

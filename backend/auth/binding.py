@@ -29,6 +29,7 @@ from backend.ids import utcnow
 from backend.people import contacts
 from backend.people.models import Person
 from backend.people.resident_id import ResidentId, ResidentIdError, parse_resident_id
+from backend.sharing import rules as share_rules
 
 MIN_SELF_AGE = 14  # younger persons are bound by a guardian (family access)
 CONSENT_VERSION = "2026-11"
@@ -156,6 +157,9 @@ def withdraw(session: Session, *, account_id: str) -> bool:
                      person_id=binding.person_id, object_type="consent", object_id=consent.id)
     audit.record(session, principal=principal, action=audit.DELETE, event_type="binding.revoke",
                  person_id=binding.person_id, object_type="binding", object_id=binding.id)
+    # Consent withdrawn: the shares this account made end with it (DESIGN.md rule 8).
+    share_rules.end_shares_created_by(session, principal=principal, account_id=account_id,
+                                      person_id=binding.person_id, reason="binding-withdrawn")
     return True
 
 

@@ -113,5 +113,8 @@ def effective_status(grant: Grant, at: datetime | None = None) -> str:
     return status
 
 
-def is_minor(born: date | None, at: datetime | None = None) -> bool:
-    return born is not None and age_on(born, today_cst(at)) < ADULT_AGE
+def ward_under_consent_age(grant: Grant, at: datetime | None = None) -> bool:
+    """A guardian grant's ward is still under 14: the guardian consents (and manages grants) for them."""
+    if grant.ward_birth_date is None:
+        return False
+    return age_on(grant.ward_birth_date, today_cst(at or now())) < GUARDIAN_MAX_AGE

@@ -43,6 +43,7 @@ from backend.family.models import (
 from backend.ids import utcnow
 from backend.people.models import Person
 from backend.records import registry
+from backend.sharing import rules as share_rules
 
 INVITATION_TTL = timedelta(hours=24)
 TOKEN_PREFIX = "yyi"  # noqa: S105 - a prefix, not a secret
@@ -246,6 +247,7 @@ def answer(session: Session, *, grant_id: str, account_id: str, confirm: bool) -
             grant.teen_confirmed_at, grant.teen_confirmed_by = now, account_id
         else:
             grant.status, grant.ended_at, grant.ended_by_account_id = REVOKED, now, account_id
+            _end_grantee_shares(session, grant=grant, principal=AccountPrincipal(account_id), reason="teen-declined")
     elif confirm:
         grant.status, grant.consent_method, grant.consent_account_id, grant.consented_at = (
             ACTIVE, "owner-confirm", account_id, now)
@@ -261,9 +263,9 @@ def answer(session: Session, *, grant_id: str, account_id: str, confirm: bool) -
 
 
 def grants_of_person(session: Session, *, access: PersonAccess) -> list[Grant]:
-    """The person (and a guardian of a minor) sees every grant; a proxy only its own."""
+    """The person (and a guardian of a child under 14) sees every grant; a proxy only its own."""
     query = select(Grant).where(Grant.grantor_person_id == access.person_id)
-    if access.relation != "self" and not access.guardian:
+    if access.relation != "self" and not access.manages_grants:
         query = query.where(Grant.id == access.via_grant_id)
     return list(session.exec(query.order_by(col(Grant.created_at).desc())).all())
 
@@ -274,7 +276,8 @@ def grants_held(session: Session, *, account_id: str) -> list[Grant]:
 
 
 def end(session: Session, *, grant_id: str, principal: AccountPrincipal) -> Grant:
-    """The grantor (or a guardian managing a minor's grants) revokes; the grantee leaves."""
+    """The grantor (or a guardian of a child under 14) revokes; the grantee leaves. A guardian of a
+    14-17-year-old who confirmed the guardianship cannot end the teen's other grants: the teen decides."""
     from backend.access.service import authorize_person
 
     grant = session.get(Grant, grant_id)
@@ -288,7 +291,7 @@ def end(session: Session, *, grant_id: str, principal: AccountPrincipal) -> Gran
             access = authorize_person(session=session, principal=principal, person_id=grant.grantor_person_id)
         except NotFound:
             access = None
-        if access is None or not (access.relation == "self" or access.guardian):
+        if access is None or not (access.relation == "self" or access.manages_grants):
             raise NotFound("授权不存在 (no such grant).", code="grant-not-found")
         new_status = REVOKED
     if grant.status in LIVE_STATUSES:
@@ -296,4 +299,11 @@ def end(session: Session, *, grant_id: str, principal: AccountPrincipal) -> Gran
         session.add(grant)
         audit.record(session, principal=principal, action=audit.DELETE, event_type=f"grant.{new_status}",
                      person_id=grant.grantor_person_id, object_type="grant", object_id=grant.id)
+        _end_grantee_shares(session, grant=grant, principal=principal, reason=f"grant-{new_status}")
     return grant
+
+
+def _end_grantee_shares(session: Session, *, grant: Grant, principal: AccountPrincipal, reason: str) -> None:
+    """A relative's shares end with the grant they were made under (DESIGN.md rule 8)."""
+    share_rules.end_shares_created_by(session, principal=principal, account_id=grant.grantee_account_id,
+                                      person_id=grant.grantor_person_id, reason=reason)

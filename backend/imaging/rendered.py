@@ -93,7 +93,8 @@ def _frames(value: str) -> list[int]:
 def _select(request: Request, principal: Principal, study_uid: str, series_uid: str | None,
             instance_uid: str | None) -> tuple[Study, list[tuple[Instance, Series]]]:
     with session_scope(_runtime(request).read_engine(request.app.state.engine), readonly=True) as session:
-        selected = wado.select_instances(session=session, access=dicomweb_study_filter(principal=principal),
+        access = dicomweb_study_filter(session=session, principal=principal)
+        selected = wado.select_instances(session=session, access=access,
                                          study_uid=study_uid, series_uid=series_uid, instance_uid=instance_uid,
                                          pixels_only=True)
     study, rows = selected.study, selected.instances

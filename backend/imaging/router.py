@@ -201,7 +201,7 @@ def _search(request: Request, principal: Principal, level: str, **fixed: str) ->
     base = _base(settings)
     body: list[dict[str, Any]]
     with session_scope(request.app.state.engine) as session:
-        access = dicomweb_study_filter(principal=principal)
+        access = dicomweb_study_filter(session=session, principal=principal)
         if level == "study":
             studies = qido.search_studies(session=session, access=access, query=query)
             body = [qido.study_json(s, base=base, include_all=query.include_all) for s in studies]
@@ -253,7 +253,8 @@ def search_instances(study: str, series: str, request: Request, principal: Dicom
 def _select(request: Request, principal: Principal, event: str, study: str, series: str | None,
             instance: str | None) -> wado.Selected:
     with session_scope(request.app.state.engine) as session:
-        selected = wado.select_instances(session=session, access=dicomweb_study_filter(principal=principal),
+        access = dicomweb_study_filter(session=session, principal=principal)
+        selected = wado.select_instances(session=session, access=access,
                                          study_uid=study, series_uid=series, instance_uid=instance)
         audit.record(session, principal=principal, action=audit.READ, event_type=event,
                      person_id=selected.study.person_id, object_type="imaging_study", object_id=selected.study.id,

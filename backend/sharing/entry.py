@@ -22,7 +22,7 @@ from sqlmodel import Session, col, select
 
 from backend.access import audit
 from backend.access.principals import Anonymous, SharePrincipal
-from backend.access.service import accounts_for_person
+from backend.access.service import accounts_for_person, share_status
 from backend.auth.shared_state import SharedState
 from backend.crypto import lookup_digest, random_token, verify_secret
 from backend.db import session_scope
@@ -92,7 +92,7 @@ def lookup(*, engine: Engine, token: str) -> ShareState | None:
         share = rules.find_by_token(session, token=token)
         if share is None:
             return None
-        return ShareState(share_id=share.id, person_id=share.person_id, status=rules.status(share),
+        return ShareState(share_id=share.id, person_id=share.person_id, status=share_status(session, share),
                           needs_code=share.code_hash is not None)
 
 
@@ -126,6 +126,9 @@ def open_share(*, engine: Engine, share_id: str, user_agent: str | None) -> Open
     now = utcnow()
     secret = random_token(rules.SESSION_PREFIX, nbytes=32)
     with session_scope(engine) as session:
+        current = session.get(Share, share_id)
+        if current is None or share_status(session, current) == rules.REVOKED:  # its creator may not share now
+            raise gone(rules.REVOKED)
         counted = session.execute(
             update(Share)
             .where(col(Share.id) == share_id, col(Share.revoked_at).is_(None), col(Share.expires_at) > now,

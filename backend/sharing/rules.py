@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlmodel import Session, select
+from sqlalchemy import update
+from sqlmodel import Session, col, select
 
+from backend.access import audit
+from backend.access.principals import AccountPrincipal
 from backend.crypto import lookup_digest
 from backend.ids import utcnow
 from backend.sharing.models import Share, ShareSession, ShareStudy
@@ -77,3 +80,20 @@ def session_share(session: Session, *, share_id: str, session_id: str) -> Share 
 
 def study_ids(session: Session, *, share_id: str) -> frozenset[str]:
     return frozenset(session.exec(select(ShareStudy.study_id).where(ShareStudy.share_id == share_id)).all())
+
+
+def end_shares_created_by(session: Session, *, principal: AccountPrincipal, account_id: str, person_id: str,
+                          reason: str) -> list[str]:
+    """Withdraw every live share ``account_id`` made of ``person_id``'s records — when its binding is
+    withdrawn or its grant ends — and audit each. The policy already refuses such shares on every
+    request (access.service.creator_may_share); this makes it final, so a later new binding or grant
+    (a new consent) does not bring old links back to life."""
+    now = utcnow()
+    ids = list(session.exec(select(Share.id).where(Share.created_by_account_id == account_id,
+                                                   Share.person_id == person_id, col(Share.revoked_at).is_(None))))
+    if ids:
+        session.execute(update(Share).where(col(Share.id).in_(ids)).values(revoked_at=now, updated_at=now))
+    for share_id in ids:
+        audit.record(session, principal=principal, action=audit.UPDATE, event_type="share.revoke",
+                     person_id=person_id, object_type="share", object_id=share_id, detail={"reason": reason})
+    return ids

@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 from backend.access import audit
 from backend.access.models import AuditEvent
 from backend.access.principals import AccountPrincipal
-from backend.access.service import PersonAccess, authorize_person
+from backend.access.service import PersonAccess, authorize_person, share_status
 from backend.config import Settings
 from backend.crypto import decrypt, encrypt, hash_secret, lookup_digest, random_token
 from backend.errors import BadRequest, Forbidden, NotFound, Unprocessable
@@ -60,8 +60,15 @@ def _qr(url: str) -> tuple[str, str]:
     return svg.getvalue().decode(), "data:image/png;base64," + base64.b64encode(png.getvalue()).decode()
 
 
+def _may_manage(access: PersonAccess) -> bool:
+    """Sharing is of imaging: an account whose access does not cover imaging (a lab-only relative, even
+    with ``may_share``) neither creates, lists nor manages shares."""
+    return access.may_share and access.allows_kind(rules.SHARED_KIND) and isinstance(access.principal,
+                                                                                       AccountPrincipal)
+
+
 def _require_sharer(access: PersonAccess) -> AccountPrincipal:
-    if not access.may_share or not isinstance(access.principal, AccountPrincipal):
+    if not _may_manage(access) or not isinstance(access.principal, AccountPrincipal):
         raise Forbidden("You may not share this person's records.", code="share-not-allowed",
                         message_zh="您无权分享此人的检查。")
     return access.principal
@@ -146,7 +153,7 @@ def share_out(session: Session, settings: Settings, share: Share) -> ShareOut:
         note = decrypt(key=settings.secret_bytes("encryption_key"), ciphertext=share.note_cipher,
                        associated_data=NOTE_AAD)
     return ShareOut(
-        id=share.id, status=rules.status(share), created_at=rules.aware(share.created_at),
+        id=share.id, status=share_status(session, share), created_at=rules.aware(share.created_at),
         expires_at=rules.aware(share.expires_at),
         revoked_at=rules.aware(share.revoked_at) if share.revoked_at else None, scope=share.scope,
         date_from=share.date_from, date_to=share.date_to,
@@ -174,7 +181,7 @@ def _managed(session: Session, principal: AccountPrincipal, share_id: str) -> tu
         access = authorize_person(session=session, principal=principal, person_id=share.person_id)
     except NotFound:
         raise NotFound("No such share.", code="share-not-found") from None
-    if not access.may_share:
+    if not _may_manage(access):
         raise NotFound("No such share.", code="share-not-found")
     return share, access
 

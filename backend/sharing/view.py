@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from backend.access import audit
 from backend.access.principals import Principal, SharePrincipal
-from backend.access.service import PersonAccess, authorize_person
+from backend.access.service import PersonAccess, authorize_person, live_share
 from backend.config import Settings
 from backend.crypto import decrypt
 from backend.errors import Forbidden, NotFound, Unauthorized
@@ -37,7 +37,7 @@ def require_share(session: Session, principal: Principal) -> tuple[Share, Person
     if not isinstance(principal, SharePrincipal):
         raise Unauthorized("Open the share link first.", code="share-session-required",
                            message_zh="请先打开分享链接。")
-    share = rules.session_share(session, share_id=principal.share_id, session_id=principal.session_id)
+    share = live_share(session, share_id=principal.share_id, session_id=principal.session_id)
     if share is None:
         raise Unauthorized("Open the share link first.", code="share-session-required",
                            message_zh="请先打开分享链接。")

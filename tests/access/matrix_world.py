@@ -90,13 +90,18 @@ class World:
         return {"share_id": str(res.json()["id"])}
 
     def rebind(self) -> None:
-        """Undo a cell that withdrew its binding (DELETE /api/v1/me/binding)."""
+        """Undo a cell that withdrew its binding (DELETE /api/v1/me/binding) — and the withdrawal of the
+        owner's shares that came with it (DESIGN.md rule 8), so the doctor's session of later cells lives."""
         from backend.auth.models import Binding
+        from backend.sharing.models import Share
 
         with session_scope(self.engine) as s:
             for row in s.exec(select(Binding).where(col(Binding.revoked_at).is_not(None))).all():
                 row.revoked_at = None
                 s.add(row)
+            for share in s.exec(select(Share).where(col(Share.revoked_at).is_not(None))).all():
+                share.revoked_at = None
+                s.add(share)
 
 
 def build(client: TestClient, engine: Engine, settings: Settings) -> World:

@@ -160,3 +160,38 @@ def test_elder_without_phone(client, engine, settings) -> None:
     kid = h.rid_for(h.years_ago(9), sequence=21)
     res = client.post("/api/v1/elder-proxies/otp", headers=daughter_h, json={"name": "小孩", "resident_id": kid})
     assert res.status_code == 422 and h.code(res) == "elder-age"
+
+
+def test_a_confirmed_teen_decides_about_grants_not_the_guardian(client, engine, settings) -> None:
+    """Issue 15 item 8: once the 14-17-year-old has confirmed the guardian, the guardian reads but no
+    longer revokes the teen's other grants (PIPL art. 31; the guardian role narrows at 14)."""
+    _, child, rid, born, mother = _guardian_world(engine, settings, age=13)
+    mother_h = h.cookie_headers(engine, settings, mother)
+    guardian_grant = _become_guardian(client, mother_h, rid).json()["id"]
+    with rules.travel(_birthday(born, 15)):
+        teen = h.account(engine, "o-teen", bind_to=child)
+        teen_h = h.cookie_headers(engine, settings, teen)
+        assert client.post(f"/api/v1/grants/{guardian_grant}/confirm", headers=teen_h).status_code == 200
+        friend = h.account(engine, "o-teen-sibling")
+        other = h.grant(engine, person_id=child, account_id=friend, relationship="sibling")
+        assert client.get(f"/api/v1/people/{child}/timeline", headers=mother_h).status_code == 200
+        listed = client.get(f"/api/v1/people/{child}/grants", headers=mother_h).json()
+        assert [g["id"] for g in listed] == [guardian_grant]  # only the guardian's own grant
+        revoke = client.delete(f"/api/v1/grants/{other}", headers=mother_h)
+        assert revoke.status_code == 404, revoke.text
+        assert h.grant_row(engine, other).status == "active"
+        assert client.delete(f"/api/v1/grants/{other}", headers=teen_h).status_code == 204
+    # Below 14 the guardian manages the child's grants.
+    _, child2, rid2, _, _ = _guardian_world_second(engine, settings)
+    res = _become_guardian(client, mother_h, rid2, name="张小二")
+    assert res.status_code == 201, res.text
+    cousin = h.grant(engine, person_id=child2, account_id=h.account(engine, "o-cousin"), relationship="other")
+    assert client.delete(f"/api/v1/grants/{cousin}", headers=mother_h).status_code == 204
+
+
+def _guardian_world_second(engine, settings):
+    inst = h.hospital(engine, "第二医院")
+    born = h.years_ago(8, days=10)
+    rid = h.rid_for(born, sequence=31)
+    child = h.person(engine, settings, inst, local_id="C2", resident_id=rid, name="张小二", phone=CHILD_PHONE)
+    return inst, child, rid, born, None

@@ -103,15 +103,28 @@ def confirm(
 ) -> Binding:
     rid = _parse(resident_id, today)
     cleaned = _clean_name(name)
+    check_consent(consent_version)
+    row = codes.redeem_code(session, account_id=account_id, target_index=_target_index(settings, rid), otp=otp)
+    person = session.get(Person, row.person_id)
+    if person is None or person.name.strip() != cleaned:
+        raise BadRequest("验证码错误或已过期 (wrong or expired code).", code="otp-invalid", attempts_left=0)
+    row.consumed_at = utcnow()
+    session.add(row)
+    return create_binding(session, account_id=account_id, person=person, consent_version=consent_version,
+                          method="sms")
+
+
+def check_consent(consent_version: str) -> None:
     if consent_version != CONSENT_VERSION:
         raise Unprocessable(
             "请阅读并同意最新的《个人健康信息处理同意书》(consent to the current policy is required).",
             code="consent-required", consent_version=CONSENT_VERSION,
         )
-    row = codes.redeem_code(session, account_id=account_id, target_index=_target_index(settings, rid), otp=otp)
-    person = session.get(Person, row.person_id)
-    if person is None or person.name.strip() != cleaned:
-        raise BadRequest("验证码错误或已过期 (wrong or expired code).", code="otp-invalid", attempts_left=0)
+
+
+def create_binding(session: Session, *, account_id: str, person: Person, consent_version: str,
+                   method: str) -> Binding:
+    """The binding and its separate consent, once the account proved it is ``person`` (``method``)."""
     if _already_bound(session, account_id):
         raise Conflict("该微信已绑定本人身份 (this account is already bound).", code="already-bound")
     other = session.exec(
@@ -119,8 +132,6 @@ def confirm(
     ).first()
     if other is not None:
         raise Conflict("该身份已被其他微信绑定 (this person is bound to another account).", code="person-already-bound")
-    row.consumed_at = utcnow()
-    session.add(row)
     binding = Binding(account_id=account_id, person_id=person.id)
     consent = Consent(account_id=account_id, person_id=person.id, policy_version=consent_version,
                       purpose=CONSENT_PURPOSE)
@@ -129,7 +140,7 @@ def confirm(
     session.flush()
     principal = AccountPrincipal(account_id)
     audit.record(session, principal=principal, action=audit.CREATE, event_type="binding.create",
-                 person_id=person.id, object_type="binding", object_id=binding.id)
+                 person_id=person.id, object_type="binding", object_id=binding.id, detail={"method": method})
     audit.record(session, principal=principal, action=audit.CREATE, event_type="consent.grant",
                  person_id=person.id, object_type="consent", object_id=consent.id,
                  detail={"policy_version": consent_version, "purpose": CONSENT_PURPOSE})

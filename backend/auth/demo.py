@@ -20,6 +20,7 @@ from backend.auth.models import Account, Binding, Consent
 from backend.config import Settings
 from backend.crypto import blind_index, encrypt
 from backend.db import session_scope
+from backend.ids import utcnow
 from backend.people.models import Person
 from backend.people.resident_id import parse_resident_id
 
@@ -32,6 +33,7 @@ DEMO_PERSONS = (
     ("张伟", "320106196203150013", None),
     ("王芳", "320102198503120020", "13800138000"),
 )
+DEMO_REALNAMES = {"demo-patient": ("张伟", "320106196203150013"), "demo-new": ("王芳", "320102198503120020")}
 
 
 def ensure_person(session: Session, *, settings: Settings, name: str, resident_id: str, phone: str | None) -> Person:
@@ -45,9 +47,10 @@ def ensure_person(session: Session, *, settings: Settings, name: str, resident_i
             resident_id_cipher=encrypt(key=enc, plaintext=rid.number), resident_id_index=index,
             resident_id_prefix=rid.number[:4], resident_id_last4=rid.number[-4:],
         )
-    if phone and person.phone_cipher is None:
+    if phone and person.phone_cipher is None:  # the demo's own persons: their verified phone, from the start
         person.phone_cipher = encrypt(key=settings.secret_bytes("encryption_key"), plaintext=phone)
         person.phone_index = blind_index(key=settings.secret_bytes("blind_index_key"), value=phone, purpose="phone")
+        person.phone_source, person.phone_verified_at = "first-registration", utcnow()
     session.add(person)
     session.flush()
     return person
@@ -81,10 +84,13 @@ def seed_wechat(*, settings: Settings, engine: Engine, today: date | None = None
     del today
     with session_scope(engine) as session:
         if settings.wechat_simulator:
-            from backend.auth.simulator.service import ensure_user
+            from backend.auth.simulator.service import ensure_user, set_realname
 
             for openid, nickname in DEMO_USERS:
                 ensure_user(session, openid=openid, nickname=nickname, listed=True)
+            # WeChat's real-name identity of the demo users, for the face-verification binding path.
+            for openid, (name, resident_id) in DEMO_REALNAMES.items():
+                set_realname(session, openid=openid, name=name, id_number=resident_id)
         accounts = {openid: ensure_account(session, openid=openid, nickname=nick) for openid, nick in DEMO_USERS}
         persons = {
             name: ensure_person(session, settings=settings, name=name, resident_id=rid, phone=phone)

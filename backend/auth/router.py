@@ -12,8 +12,8 @@ from sqlmodel import Session
 
 from backend.access.principals import AccountPrincipal, Principal
 from backend.access.service import people_for_account
-from backend.api.deps import CurrentPrincipal, SessionDep, SettingsDep
-from backend.auth import binding, oauth, phone, sessions, web
+from backend.api.deps import CurrentPrincipal, SessionDep, SettingsDep, get_principal
+from backend.auth import binding, oauth, phone, realname, sessions, web
 from backend.auth.models import Account
 from backend.auth.pages import problem_page
 from backend.auth.schemas import (
@@ -27,14 +27,16 @@ from backend.auth.schemas import (
     PersonRef,
     PhoneConfirmIn,
     PhoneIn,
+    RealnameBindingIn,
 )
 from backend.auth.shared_state import SharedState, shared_state
 from backend.auth.sms import sms_sender
 from backend.config import Settings
+from backend.db import session_scope
 from backend.errors import PROBLEM_JSON, Unauthorized
 from backend.people.masking import mask_name
 from backend.people.models import Person
-from backend.wechat.client import http_factory
+from backend.wechat.client import Credentials, http_factory
 
 web_router = APIRouter(prefix="/auth", tags=["auth"])
 api_router = APIRouter(prefix="/me", tags=["me"])
@@ -200,6 +202,26 @@ def bind(body: BindingIn, session: SessionDep, settings: SettingsDep, principal:
         session, settings=settings, account_id=who.account_id, name=body.name, resident_id=body.resident_id,
         otp=body.otp, consent_version=body.consent_version,
     )
+    return BindingOut(id=row.id, person_id=row.person_id, created_at=row.created_at)
+
+
+@api_router.post("/binding/realname", response_model=BindingOut, status_code=201,
+                 summary="Bind this account by WeChat real-name face verification")
+def bind_realname(request: Request, body: RealnameBindingIn, settings: SettingsDep) -> BindingOut:
+    """The stronger path: WeChat's face verification (人脸核身) proves the typed name and resident ID
+    belong to this WeChat user; no phone is involved. 400 when the verdict does not confirm it."""
+    engine = request.app.state.engine
+    with session_scope(engine, readonly=True) as session:  # no write lock while WeChat answers
+        who = require_account(get_principal(request, session))
+        account = session.get(Account, who.account_id)
+        openid = account.openid if account else ""
+    state = state_for(request, settings)
+    credentials = Credentials(settings=settings, state=state, http=http_factory(request.app.state))
+    verified = realname.verify(settings=settings, state=state, credentials=credentials, openid=openid,
+                               name=body.name, resident_id=body.resident_id, verify_result=body.verify_result)
+    with session_scope(engine) as session:
+        row = realname.bind_verified(session, settings=settings, account_id=who.account_id, verified=verified,
+                                     consent_version=body.consent_version)
     return BindingOut(id=row.id, person_id=row.person_id, created_at=row.created_at)
 
 

@@ -77,3 +77,9 @@ class PhoneIn(BaseModel):
 
 class PhoneConfirmIn(PhoneIn):
     otp: str = Field(min_length=1, max_length=16)
+
+
+class RealnameBindingIn(OtpIn):
+    verify_result: str = Field(min_length=1, max_length=128,
+                               description="From WeChat's requestWxFacePictureVerify JSAPI (人脸核身)")
+    consent_version: str = Field(min_length=1, max_length=32)

@@ -169,6 +169,8 @@ MATRIX: dict[tuple[str, str], tuple[Cells, Req]] = {
     ("GET", "/_sim/wechat/inbox"): (everyone(200), Req()),
     ("POST", "/_sim/wechat/control"): (everyone(422), Req()),
     ("GET", "/_sim/wechat/stats"): (everyone(200), Req()),
+    ("POST", "/_sim/wechat/face/verify"): (everyone(422), Req()),
+    ("POST", "/_sim/wechat/cityservice/face/identify/getinfo"): (everyone(200), Req()),  # WeChat's errcode JSON
     ("POST", "/_sim/wechat/push"): (everyone(422), Req()),
     # --- DICOMweb: hospitals see what they uploaded; shares get their study (when sharing lands) -
     ("POST", DCM): (hospital(415), Req()),
@@ -242,6 +244,9 @@ MATRIX: dict[tuple[str, str], tuple[Cells, Req]] = {
     ("POST", API + "/me/binding"): (accounts(400, anonymous=401),
                                     Req(json=lambda w: {**nobody(), **BAD_OTP, "consent_version": "2026-11"})),
     ("DELETE", API + "/me/binding"): (accounts(204, anonymous=401), Req(repair=_rebind)),
+    # WeChat (face verification verdicts) is unreachable in these tests: 503 for every account
+    ("POST", API + "/me/binding/realname"): (accounts(503, anonymous=401), Req(json=lambda w: {
+        **nobody(), "verify_result": f"vr-{next(_SEQ)}", "consent_version": "2026-11"})),
     ("GET", API + "/me/consents"): (accounts(200), Req()),
     # no person data; in tests WeChat itself is unreachable (503) whoever asks
     ("GET", API + "/wechat/jssdk-config"): (everyone(503), Req(params={"url": "http://testserver/timeline"})),

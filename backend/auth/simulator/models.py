@@ -18,6 +18,22 @@ class SimUser(SQLModel, table=True):
     unionid: str | None = Field(default=None, max_length=128)
     listed: bool = False  # shown on the authorize page (demo users)
     template_errcode: int | None = None  # answer template sends to this user with this error (43101 …)
+    # The identity WeChat holds for a real-name-verified (实名) user; set by tests and the demo seed only.
+    realname_name: str | None = Field(default=None, max_length=64)
+    realname_id_number: str | None = Field(default=None, max_length=32)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class SimFaceVerify(SQLModel, table=True):
+    """One face verification (人脸核身): what the user claimed and whether WeChat confirmed it."""
+
+    __tablename__ = "sim_face_verify"
+
+    verify_result: str = Field(primary_key=True, max_length=64)
+    openid: str = Field(max_length=128)
+    name: str = Field(max_length=64)
+    id_number: str = Field(max_length=32)
+    identify_ret: int
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -135,12 +135,35 @@ def inbox(session: SessionDep, to: str | None = None, kind: str | None = None) -
 class Control(BaseModel):
     openid: str = Field(min_length=1, max_length=128)
     template_errcode: int | None = None  # 43101, 43117 … or null to deliver again
+    realname_name: str | None = Field(default=None, max_length=64)  # the user's real-name identity (实名)
+    realname_id_number: str | None = Field(default=None, max_length=32)
 
 
 @router.post("/control")
 def control(session: SessionDep, body: Control) -> dict[str, Any]:
     service.set_template_errcode(session, openid=body.openid, errcode=body.template_errcode)
+    if body.realname_name is not None or body.realname_id_number is not None:
+        service.set_realname(session, openid=body.openid, name=body.realname_name, id_number=body.realname_id_number)
     return {"ok": True}
+
+
+class FaceVerify(BaseModel):
+    """What the page passes to ``wx.invoke("requestWxFacePictureVerify")``: who the user says they are."""
+
+    openid: str = Field(min_length=1, max_length=128)
+    name: str = Field(min_length=1, max_length=64)
+    id_card_number: str = Field(min_length=1, max_length=32)
+
+
+@router.post("/face/verify")
+def face_verify(session: SessionDep, body: FaceVerify) -> dict[str, Any]:
+    """Stands in for the in-WeChat JSAPI (a browser outside WeChat cannot call it)."""
+    return service.face_verify(session, openid=body.openid, name=body.name, id_number=body.id_card_number)
+
+
+@router.post("/cityservice/face/identify/getinfo")
+def face_getinfo(session: SessionDep, body: JsonBody, access_token: str = "") -> dict[str, Any]:
+    return service.face_getinfo(session, access_token=access_token, verify_result=str(body.get("verify_result") or ""))
 
 
 @router.get("/stats")

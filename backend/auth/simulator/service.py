@@ -6,6 +6,7 @@ Errors use WeChat's JSON shape ``{"errcode": N, "errmsg": "..."}`` with the real
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from datetime import UTC, datetime, timedelta
@@ -14,7 +15,7 @@ from typing import Any
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
-from backend.auth.simulator.models import SimCode, SimCounter, SimInbox, SimToken, SimUser
+from backend.auth.simulator.models import SimCode, SimCounter, SimFaceVerify, SimInbox, SimToken, SimUser
 from backend.config import Settings
 from backend.ids import utcnow
 
@@ -224,3 +225,46 @@ def set_template_errcode(session: Session, *, openid: str, errcode: int | None) 
     user = ensure_user(session, openid=openid)
     user.template_errcode = errcode
     session.add(user)
+
+
+# 人脸核身 (face verification against the citizen ID database). The page's JSAPI
+# ``wx.invoke("requestWxFacePictureVerify", {request_verify_pre_info: {name, id_card_number}})`` answers a
+# ``verify_result``; the server asks /cityservice/face/identify/getinfo for the verdict, which carries only
+# MD5 digests of the ID number and name, so the server compares what the user typed.
+FACE_RESULT_TTL = timedelta(minutes=30)
+FACE_OK, FACE_MISMATCH = 0, 10002  # identify_ret: 0 success; non-zero: not the person claimed
+
+
+def set_realname(session: Session, *, openid: str, name: str | None, id_number: str | None) -> None:
+    user = ensure_user(session, openid=openid)
+    user.realname_name, user.realname_id_number = name, (id_number or "").upper() or None
+    session.add(user)
+
+
+def face_verify(session: Session, *, openid: str, name: str, id_number: str) -> dict[str, Any]:
+    """The JSAPI's answer: a ``verify_result`` whatever the outcome (the verdict is for the server)."""
+    user = session.get(SimUser, openid)
+    matched = (user is not None and user.realname_name == name.strip()
+               and user.realname_id_number == id_number.strip().upper())
+    result = secrets.token_urlsafe(24)
+    session.add(SimFaceVerify(verify_result=result, openid=openid, name=name.strip(),
+                              id_number=id_number.strip().upper(), identify_ret=FACE_OK if matched else FACE_MISMATCH))
+    return {"err_code": 0, "err_msg": "requestWxFacePictureVerify:ok", "verify_result": result}
+
+
+def _md5(value: str) -> str:
+    return hashlib.md5(value.encode(), usedforsecurity=False).hexdigest()
+
+
+def face_getinfo(session: Session, *, access_token: str, verify_result: str) -> dict[str, Any]:
+    """/cityservice/face/identify/getinfo (微信人脸核身接口: 获取核身结果)."""
+    bump(session, "cityservice.face.identify.getinfo")
+    if not valid_access_token(session, access_token):
+        return err(INVALID_CREDENTIAL, "invalid credential, access_token is invalid or not latest")
+    row = session.get(SimFaceVerify, verify_result) if verify_result else None
+    if row is None or _aware(row.created_at) + FACE_RESULT_TTL < utcnow():
+        return err(40001 if row is None else 42001, "invalid verify_result")
+    at = int(_aware(row.created_at).timestamp())
+    return {"errcode": 0, "errmsg": "ok", "identify_ret": row.identify_ret, "identify_time": at,
+            "validate_data": "", "openid": row.openid, "user_id_key": _md5(row.openid), "finish_time": at,
+            "id_card_number_md5": _md5(row.id_number), "name_utf8_md5": _md5(row.name)}

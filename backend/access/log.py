@@ -1,6 +1,7 @@
 """Reading the audit log back for the person it is about: "who looked at my records".
 
-Every read (EventActionCode "R", PS3.15 A.5.3) whose ``person_id`` is this person, newest first,
+Every read (EventActionCode "R", PS3.15 A.5.3) whose ``person_id`` is this person, and every change of
+where its identity codes go (people/contacts.py), newest first,
 with the actor turned into plain words the app can phrase — "李* (子女)", "分享 #3f2a", "某某医院" —
 and the object into its timeline title. Nothing here decides access: the router asks the policy
 first (the person, or a guardian of a minor).
@@ -43,7 +44,14 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "share.download": ("下载了分享的影像", "downloaded shared images"),
     "dicom.wado": ("调阅了影像文件", "retrieved image files"),
     "pdf.verify": ("核验了纸质报告", "verified a printed report"),
+    # Where identity codes go (people/contacts.py): every change is shown to the person, not only reads.
+    "person.phone_set": ("登记了接收验证码的手机", "registered the phone for identity codes"),
+    "person.phone_proposed": ("登记了新手机号，待您确认", "registered a new phone, awaiting proof"),
+    "person.phone_changed": ("更改了接收验证码的手机", "changed the phone for identity codes"),
+    "person.phone_rejected": ("拒绝了新登记的手机号", "rejected a newly registered phone"),
+    "person.contacts.read": ("查看了联系方式", "viewed the contact details"),
 }
+CONTACT_EVENTS = ("person.phone_set", "person.phone_proposed", "person.phone_changed", "person.phone_rejected")
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +144,8 @@ def _titles(session: Session, person_id: str, rows: list[AuditEvent]) -> dict[tu
 
 def read_log(session: Session, *, person_id: str, before: int | None, limit: int) -> tuple[list[LogItem], int | None]:
     """One page, newest first; the cursor is the last row's ``seq`` (stable: the chain only grows)."""
-    query = select(AuditEvent).where(AuditEvent.person_id == person_id, AuditEvent.action == audit.READ)
+    shown = (col(AuditEvent.action) == audit.READ) | col(AuditEvent.event_type).in_(CONTACT_EVENTS)
+    query = select(AuditEvent).where(AuditEvent.person_id == person_id, shown)
     if before is not None:
         query = query.where(col(AuditEvent.seq) < before)
     rows = list(session.exec(query.order_by(col(AuditEvent.seq).desc()).limit(limit + 1)).all())

@@ -204,3 +204,13 @@ def test_the_bound_account_proves_a_new_phone(client: Any, engine: Any, settings
     # An unbound account has no phone of a person to change.
     stranger = h.cookie_headers(engine, settings, h.account(engine, "nobody"))
     assert client.post("/api/v1/me/phone/otp", json={"phone": "13500005555"}, headers=stranger).status_code == 403
+
+
+def test_contact_changes_show_in_the_patients_access_log(client: Any, engine: Any, settings: Any) -> None:
+    w = _world(client, engine, settings)
+    owner = h.account(engine, "zhang-self-5", bind_to=w["person"])
+    _propose(client, w)
+    log = client.get(f"/api/v1/people/{w['person']}/access-log", headers=h.cookie_headers(engine, settings, owner))
+    assert log.status_code == 200, log.text
+    proposed = [i for i in log.json()["items"] if i["event_type"] == "person.phone_proposed"]
+    assert len(proposed) == 1 and proposed[0]["actor"]["display"] == "某地小诊所"

@@ -54,6 +54,11 @@ class DemoStudy:
     report: dict[str, Any]
 
 
+
+def _hospital(institution_id: str) -> InstitutionPrincipal:
+    """The demo's records arrive as if the hospital's own system sent them (audited as such)."""
+    return InstitutionPrincipal(institution_id=institution_id, key_id="demo")
+
 def _institutions(session: Session) -> dict[str, str]:
     ids = {}
     for name in (NJ1, JSPH, GULOU, ZDYY):
@@ -272,13 +277,13 @@ def seed_records(*, settings: Settings, engine: Engine, ct_slices: int = 300) ->
             if not _has_study(engine, inst[study.hospital], uid):
                 _ingest(settings=settings, engine=engine, institution_id=inst[study.hospital], files=study.files)
             with session_scope(engine) as s:
-                reports.put_report(session=s, institution_id=inst[study.hospital], study_instance_uid=uid,
+                reports.put_report(session=s, principal=_hospital(inst[study.hospital]), study_instance_uid=uid,
                                    body=ReportIn.model_validate({**study.report, "local_patient_id": study.local_id}))
     with session_scope(engine) as s:
         for i in range(len(GLUCOSE)):
-            checkups.put_checkup(session=s, institution_id=inst[JSPH], checkup_id=f"TJ{2014 + i}0412",
+            checkups.put_checkup(session=s, principal=_hospital(inst[JSPH]), checkup_id=f"TJ{2014 + i}0412",
                                  body=CheckupIn.model_validate(_checkup(i)))
         for hospital, report_id, body in _outpatient_labs():
-            labs.put_lab_report(session=s, institution_id=inst[hospital], report_id=report_id,
+            labs.put_lab_report(session=s, principal=_hospital(inst[hospital]), report_id=report_id,
                                 body=LabReportIn.model_validate(body))
     return f"records demo: {len(studies)} studies with reports, {len(GLUCOSE)} checkups, lab panels for 张伟 and 王芳"

@@ -20,7 +20,6 @@ from backend.errors import NotFound
 from backend.imaging import preview_links, record_kind
 from backend.imaging.models import Study
 from backend.imaging.reports import service as reports
-from backend.imaging.reports.router import report_out
 from backend.imaging.reports.schemas import ReportOut
 from backend.records import service as records
 from backend.records.models import TimelineEntry
@@ -113,7 +112,7 @@ def read_study(access: ReadablePerson, study_id: StudyId, session: SessionDep, r
             modality=s.modality, body_part=s.body_part, instance_count=s.instance_count,
             previews=preview_links.series_previews(person_id=access.person_id, study=study, series=s),
         ) for s in record_kind.series_of(session, study.id)],
-        report=report_out(report) if report else None,
+        report=ReportOut.model_validate(report, from_attributes=True) if report else None,
         report_history=[ReportVersionInfo(version=r.version, status=r.status, received_at=r.received_at)
                         for r in history],
     )

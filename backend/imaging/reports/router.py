@@ -11,12 +11,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response, status
 
-from backend.access import audit
 from backend.api.deps import SessionDep
 from backend.imaging.reports import service
 from backend.imaging.reports.models import DiagnosticReport
 from backend.imaging.reports.schemas import UID_PATTERN, ReportIn, ReportOut, ReportPutResult, ReportVersionOut
 from backend.institutions.deps import CurrentInstitution
+from backend.records.upsert import Stored
 
 router = APIRouter(prefix="/institution", tags=["institution: reports"])
 
@@ -24,19 +24,10 @@ Accession = Annotated[str, Path(min_length=1, max_length=64)]
 StudyUid = Annotated[str, Path(max_length=64, pattern=UID_PATTERN)]
 
 
-def report_out(report: DiagnosticReport) -> ReportOut:
-    return ReportOut.model_validate(report, from_attributes=True)
-
-
-def _answer(result: service.PutResult, response: Response, session: SessionDep,
-            institution: CurrentInstitution) -> ReportPutResult:
-    report = result.report
-    if result.changed:
-        audit.record(session, principal=institution, action=audit.CREATE if result.created else audit.UPDATE,
-                     event_type="report.put", object_type="diagnostic_report", object_id=report.id,
-                     detail={"version": report.version, "status": report.status})
-    response.status_code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
-    return ReportPutResult(id=report.id, version=report.version, changed=result.changed, status=report.status,
+def _answer(stored: Stored[DiagnosticReport], response: Response) -> ReportPutResult:
+    report = stored.row
+    response.status_code = status.HTTP_201_CREATED if stored.created else status.HTTP_200_OK
+    return ReportPutResult(id=report.id, version=report.version, changed=stored.changed, status=report.status,
                            study_id=report.study_id)
 
 
@@ -44,25 +35,24 @@ def _answer(result: service.PutResult, response: Response, session: SessionDep,
             responses={201: {"model": ReportPutResult}})
 def put_report(accession_number: Accession, body: ReportIn, session: SessionDep,
                institution: CurrentInstitution, response: Response) -> ReportPutResult:
-    result = service.put_report(session=session, institution_id=institution.institution_id, body=body,
-                                accession_number=accession_number)
-    return _answer(result, response, session, institution)
+    stored = service.put_report(session=session, principal=institution, body=body, accession_number=accession_number)
+    return _answer(stored, response)
 
 
 @router.put("/reports/by-study-uid/{study_instance_uid}", response_model=ReportPutResult,
             responses={201: {"model": ReportPutResult}})
 def put_report_by_uid(study_instance_uid: StudyUid, body: ReportIn, session: SessionDep,
                       institution: CurrentInstitution, response: Response) -> ReportPutResult:
-    result = service.put_report(session=session, institution_id=institution.institution_id, body=body,
+    stored = service.put_report(session=session, principal=institution, body=body,
                                 study_instance_uid=study_instance_uid)
-    return _answer(result, response, session, institution)
+    return _answer(stored, response)
 
 
 @router.get("/reports/{accession_number}", response_model=ReportOut)
 def get_report(accession_number: Accession, session: SessionDep, institution: CurrentInstitution) -> ReportOut:
     report = service.institution_report(session=session, institution_id=institution.institution_id,
                                         accession_number=accession_number, study_instance_uid=None)
-    return report_out(report)
+    return ReportOut.model_validate(report, from_attributes=True)
 
 
 @router.get("/reports/{accession_number}/versions", response_model=list[ReportVersionOut])

@@ -8,29 +8,21 @@ stored) looks for waiting reports. Nothing is dropped while the other half is mi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
+from backend.access.principals import InstitutionPrincipal
 from backend.errors import BadRequest, Conflict, NotFound
-from backend.ids import utcnow
 from backend.imaging.models import Study
 from backend.imaging.reports.models import DiagnosticReport
 from backend.imaging.reports.schemas import ReportIn
 from backend.records import service as records
 from backend.records.models import RecordRevision
+from backend.records.upsert import Stored, put_versioned
 
 REVISION_KIND = "diagnostic_report"
 STUDY_KIND = "imaging_study"
 _FINAL = {"final", "amended"}
-
-
-@dataclass(frozen=True, slots=True)
-class PutResult:
-    report: DiagnosticReport
-    changed: bool
-    created: bool
 
 
 def _content(body: ReportIn) -> dict[str, object]:
@@ -86,12 +78,13 @@ def _check_keys_free(
 def put_report(
     *,
     session: Session,
-    institution_id: str,
+    principal: InstitutionPrincipal,
     body: ReportIn,
     accession_number: str | None = None,
     study_instance_uid: str | None = None,
-) -> PutResult:
+) -> Stored[DiagnosticReport]:
     """Creates or updates the report addressed by accession number or StudyInstanceUID (idempotent)."""
+    institution_id = principal.institution_id
     accession = accession_number or body.accession_number
     uid = study_instance_uid or body.study_instance_uid
     if accession_number and body.accession_number and body.accession_number != accession_number:
@@ -110,7 +103,6 @@ def put_report(
         if report is not None and report.accession_number not in (None, accession):
             report = None
     _check_keys_free(session=session, institution_id=institution_id, report=report, accession=accession, uid=uid)
-    created = report is None
     if report is not None:
         if report.status in _FINAL and body.status == "preliminary":
             raise Conflict("A final report cannot be replaced by a preliminary one; send status 'amended'.",
@@ -118,33 +110,39 @@ def put_report(
         if report.study_instance_uid and uid and report.study_instance_uid != uid:
             raise Conflict("This accession number already belongs to another StudyInstanceUID.",
                            code="report-study-conflict")
-    else:
-        report = DiagnosticReport(institution_id=institution_id, status=body.status, reported_at=body.reported_at)
-    revision = records.save_revision(session=session, kind=REVISION_KIND, ref_id=report.id,
-                                     content=_content(body), status=body.status)
-    if not revision.changed:
-        return PutResult(report=report, changed=False, created=False)
-    report.accession_number = accession
-    report.study_instance_uid = uid
-    report.local_patient_id = body.local_patient_id or report.local_patient_id
-    report.status = body.status
-    report.exam_items = list(body.exam_items)
-    report.findings = body.findings
-    report.impression = body.impression
-    report.reporting_physician = body.reporting_physician
-    report.reviewing_physician = body.reviewing_physician
-    report.reported_at = body.reported_at
-    report.reviewed_at = body.reviewed_at
-    report.mutual_recognition_mark = body.mutual_recognition_mark
-    report.version = revision.version
-    report.updated_at = utcnow()
-    study = _find_study(session, report)
-    report.study_id = study.id if study else report.study_id
-    session.add(report)
-    session.flush()
-    if report.study_id:
-        records.sync(session=session, kind=STUDY_KIND, ref_id=report.study_id)
-    return PutResult(report=report, changed=True, created=created)
+
+    def apply(row: DiagnosticReport) -> str | None:
+        row.accession_number = accession
+        row.study_instance_uid = uid
+        row.local_patient_id = body.local_patient_id or row.local_patient_id
+        row.status = body.status
+        row.exam_items = list(body.exam_items)
+        row.findings = body.findings
+        row.impression = body.impression
+        row.reporting_physician = body.reporting_physician
+        row.reviewing_physician = body.reviewing_physician
+        row.reported_at = body.reported_at
+        row.reviewed_at = body.reviewed_at
+        row.mutual_recognition_mark = body.mutual_recognition_mark
+        study = _find_study(session, row)
+        row.study_id = study.id if study else row.study_id
+        session.add(row)
+        session.flush()
+        if row.study_id:
+            records.sync(session=session, kind=STUDY_KIND, ref_id=row.study_id)
+        return _person_of(session, row)
+
+    return put_versioned(
+        session, principal=principal, kind=REVISION_KIND, event_type="report.put", existing=report,
+        new=lambda: DiagnosticReport(institution_id=institution_id, status=body.status, reported_at=body.reported_at),
+        content=_content(body), status=body.status, apply=apply,
+        unchanged_person=lambda row: _person_of(session, row), audit_detail=lambda row: {"status": row.status},
+    )
+
+
+def _person_of(session: Session, report: DiagnosticReport) -> str | None:
+    study = session.get(Study, report.study_id) if report.study_id else None
+    return study.person_id if study else None
 
 
 def attach(*, session: Session, study: Study) -> list[DiagnosticReport]:

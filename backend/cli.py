@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import NoReturn
 
 import typer
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
-from backend.config import ConfigError, Settings, load_settings
+from backend.cli_support import engine_or_exit, fail, settings_or_exit
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Yunying 云影 server command line.")
 demo_app = typer.Typer(no_args_is_help=True, help="Demo dataset.")
@@ -34,30 +31,6 @@ def _register_domain_commands() -> None:
     from backend.family.cli import family_app
 
     app.add_typer(family_app, name="family")
-
-
-def fail(message: str, code: int = 2) -> NoReturn:
-    typer.secho(f"yunying: {message}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(code)
-
-
-def settings_or_exit() -> Settings:
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        fail(f"configuration error: {exc}")
-
-
-def engine_or_exit(settings: Settings) -> Engine:
-    from backend.db import check_database, make_engine
-
-    engine = make_engine(settings.effective_database_url)
-    try:
-        check_database(engine)
-    except (SQLAlchemyError, OSError) as exc:
-        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
-        fail(f"the database at YUNYING_DATABASE_URL is unreachable: {reason}")
-    return engine
 
 
 @app.command()

@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from sqlalchemy.engine import Engine
 
-from backend import __version__
+from backend import __version__, plugins
 from backend.api.router import PRINCIPAL_RESOLVERS, include_routers
 from backend.config import Settings, get_settings
 from backend.db import make_engine
@@ -31,6 +31,7 @@ hospital of the province on one timeline. Errors are `application/problem+json` 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
     settings = settings or get_settings()
+    plugins.install()
     app = FastAPI(
         title="Yunying 云影",
         version=__version__,

@@ -28,10 +28,11 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import SQLModel
 
 import backend.tables  # noqa: F401
-from backend import migrate
+from backend import migrate, plugins
 from backend.config import Settings, load_settings
 from backend.db import make_engine
 
+plugins.install()  # as create_app and the CLI do: tests that call services directly link persons too
 ROOT = Path(__file__).resolve().parents[1]
 DICOM = ROOT / "tests" / "data" / "dicom"
 PG_URL = os.environ.get("YUNYING_TEST_DATABASE_URL")

@@ -61,7 +61,7 @@ def fhir_resources(*, session: Session, ref_ids: Sequence[str], patient_ref: str
     return out
 
 
-CHECKUP_KIND = registry.register(registry.RecordKind(
+RECORD_KIND = registry.RecordKind(
     name=KIND, label_zh="体检", label_en="Checkup", summarize=summarize, detail_path=detail_path,
-    fhir=fhir_resources, pdf_template="checkup.html",
-))
+    fhir=fhir_resources,
+)

@@ -8,13 +8,14 @@ from datetime import date
 
 import typer
 
+from backend.cli_support import engine_or_exit, fail, settings_or_exit
+
 family_app = typer.Typer(no_args_is_help=True, help="Family proxy access.")
 
 
 @family_app.command("digest")
 def digest(day: str = typer.Option("", "--day", help="YYYY-MM-DD (China Standard Time); default yesterday.")) -> None:
     """Queue one WeChat digest per person whose records relatives viewed on that day."""
-    from backend.cli import engine_or_exit, fail, settings_or_exit
     from backend.family.notices import send_daily_digest
 
     try:

@@ -22,6 +22,8 @@ from typing import Any
 import httpx
 import typer
 
+from backend.cli_support import engine_or_exit, settings_or_exit
+
 upload_app = typer.Typer(add_completion=False)
 imaging_app = typer.Typer(no_args_is_help=True, help="Imaging operations (12-hour upload rule).")
 
@@ -229,7 +231,6 @@ def delays(
     as_json: bool = typer.Option(False, "--json", help="One JSON object instead of tables."),
 ) -> None:
     """Per institution: median and worst delay from acquisition to first arrival, and rule breakers."""
-    from backend.cli import engine_or_exit, settings_or_exit
     from backend.db import session_scope
     from backend.imaging.delays import delay_report
 

@@ -27,7 +27,6 @@ from backend.people import service as people
 
 ALREADY_STORED = "already stored"
 CONFLICT = "conflict"
-MATCHED_KEY = "yunying_matched_studies"  # session.info: (person_id, study_id) matched in this transaction
 
 
 @dataclass(slots=True)
@@ -49,6 +48,7 @@ class Indexer:
     institution_id: str
     touched: dict[str, list[int]] = field(default_factory=dict)  # study id -> [instances, bytes, new series]
     study_uids: set[str] = field(default_factory=set)
+    matched: list[tuple[str, str]] = field(default_factory=list)  # (person id, study id) joined in this batch
 
     def index(self, batch: list[Accepted]) -> list[tuple[Accepted, str | None]]:
         """Insert the batch's rows: all at once in one savepoint (the usual case), else one by one so
@@ -158,17 +158,20 @@ class Indexer:
             resident_id_index=study.resident_id_index,
         )
         if person_id is None and meta.patient.resident_id:
-            person_id = people.link_by_resident_id(
+            linked = people.link_by_resident_id(
                 session=self.session, settings=self.settings, institution_id=study.institution_id,
                 local_patient_id=study.local_patient_id, resident_id=meta.patient.resident_id,
                 name=meta.patient.display_name,
             )
+            if linked is not None:
+                person_id = linked.person_id
+                self.matched += [(j.person_id, j.ref_id) for j in linked.joined if j.kind == "imaging_study"]
         if person_id is not None:
             self.session.refresh(study)
             if study.person_id is None:
                 study.person_id, study.matched_at = person_id, utcnow()
                 self.session.add(study)
-                self.session.info.setdefault(MATCHED_KEY, []).append((person_id, study.id))
+                self.matched.append((person_id, study.id))
 
     def _series(self, study: Study, item: Accepted) -> tuple[Series, bool]:
         uid = item.parsed.series_instance_uid

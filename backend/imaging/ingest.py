@@ -38,7 +38,7 @@ from backend.imaging.dicom.dicomjson import FailedInstance, StoredInstance, Stor
 from backend.imaging.dicom.errors import FailureReason
 from backend.imaging.dicom.multipart import Part
 from backend.imaging.dicom.parse import ParsedInstance, ParseLimits
-from backend.imaging.index import ALREADY_STORED, CONFLICT, MATCHED_KEY, Accepted, Indexer
+from backend.imaging.index import ALREADY_STORED, CONFLICT, Accepted, Indexer
 from backend.imaging.models import Instance
 from backend.imaging.parsepool import ParseResult, parse_file
 from backend.imaging.previews import worker as previews_worker
@@ -200,7 +200,7 @@ class StowBatch:
             indexer.finish()
             for item in conflicts:
                 self._audit_conflict(session, item.parsed)
-            matched = session.info.pop(MATCHED_KEY, [])
+            matched = list(dict.fromkeys(indexer.matched))
         touched = indexer.touched
         self.studies |= indexer.study_uids
         for item, note in outcomes:

@@ -1,5 +1,5 @@
 """Studies join a person: at ingest (by local patient ID or CN-RID resident ID) and later, when the
-hospital's registration arrives (the MPI's ``on_person_linked`` hook). Nothing is ever dropped: a
+hospital's registration arrives (an MPI hook, listed in backend/plugins.py). Nothing is ever dropped: a
 study without a known patient stays in the index with ``person_id`` NULL until then.
 """
 
@@ -15,13 +15,13 @@ from backend.db import session_scope
 from backend.ids import utcnow
 from backend.imaging.models import Study
 from backend.people.models import Person
-from backend.people.service import on_person_linked
+from backend.people.service import Joined
 
 log = logging.getLogger("yunying.imaging")
 
 
-@on_person_linked
-def match_waiting_studies(*, session: Session, institution_id: str, local_patient_id: str, person_id: str) -> None:
+def match_waiting_studies(*, session: Session, institution_id: str, local_patient_id: str,
+                          person_id: str) -> list[Joined]:
     """Attach this hospital's unmatched studies of ``local_patient_id`` (and any study, from any
     hospital, that carried this person's resident ID in its header) to ``person_id``."""
     person_index = session.exec(select(Person.resident_id_index).where(Person.id == person_id)).first()
@@ -29,13 +29,13 @@ def match_waiting_studies(*, session: Session, institution_id: str, local_patien
     condition = or_(same_local, col(Study.resident_id_index) == person_index) if person_index else same_local
     ids = list(session.exec(select(Study.id).where(col(Study.person_id).is_(None), condition)).all())
     if not ids:
-        return
+        return []
     session.execute(
         update(Study)
         .where(col(Study.id).in_(ids), col(Study.person_id).is_(None))
         .values(person_id=person_id, matched_at=utcnow())
     )
-    session.info.setdefault("yunying_matched_studies", []).extend((person_id, sid) for sid in ids)
+    return [Joined(person_id=person_id, kind="imaging_study", ref_id=sid) for sid in ids]
 
 
 def announce(*, engine: Engine, matched: list[tuple[str, str]]) -> None:

@@ -18,7 +18,7 @@ from backend.imaging.models import Series, Study
 from backend.imaging.reports import service as reports
 from backend.imaging.reports.models import DiagnosticReport
 from backend.people.models import Person
-from backend.people.service import on_person_linked
+from backend.people.service import Joined
 from backend.records import registry
 from backend.records import service as records
 from backend.records.models import TimelineEntry
@@ -184,21 +184,20 @@ def series_of(session: Session, study_id: str) -> list[Series]:
     ).all())
 
 
-STUDY_KIND = registry.register(registry.RecordKind(
+RECORD_KIND = registry.RecordKind(
     name=KIND, label_zh="影像检查", label_en="Imaging study", summarize=summarize, detail_path=detail_path,
-    fhir=fhir_resources, pdf_template="report.html", filters=frozenset({"modality"}),
-))
+    fhir=fhir_resources, filters=frozenset({"modality"}),
+)
 
 
-@on_person_linked
 def join_studies_by_resident_id(*, session: Session, institution_id: str, local_patient_id: str,
-                                person_id: str) -> None:
+                                person_id: str) -> list[Joined]:
     """Studies from any hospital whose header carried this person's resident ID (CN-RID) join the
     timeline too; the generic records hook covers the (institution, local ID) ones."""
     del institution_id, local_patient_id
     index = session.exec(select(Person.resident_id_index).where(Person.id == person_id)).first()
     if not index:
-        return
+        return []
     study_ids = select(Study.id).where(Study.resident_id_index == index)
     session.execute(
         sa.update(TimelineEntry)
@@ -206,3 +205,4 @@ def join_studies_by_resident_id(*, session: Session, institution_id: str, local_
                col(TimelineEntry.ref_id).in_(study_ids))
         .values(person_id=person_id)
     )
+    return []  # entries only: the studies themselves are announced by match_waiting_studies

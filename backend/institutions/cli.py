@@ -6,6 +6,7 @@ import json
 
 import typer
 
+from backend.cli_support import engine_or_exit, fail, settings_or_exit
 from backend.db import session_scope
 from backend.errors import AppError
 
@@ -18,7 +19,6 @@ def create(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object with id and api_key."),
 ) -> None:
     """Create a hospital and print its API key (shown only this once)."""
-    from backend.cli import engine_or_exit, fail, settings_or_exit
     from backend.institutions.service import create_institution
 
     engine = engine_or_exit(settings_or_exit())
@@ -41,7 +41,6 @@ def rotate(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Issue a new API key (old keys keep working unless --revoke-old)."""
-    from backend.cli import engine_or_exit, fail, settings_or_exit
     from backend.institutions.service import find_institution, rotate_key
 
     engine = engine_or_exit(settings_or_exit())
@@ -60,7 +59,6 @@ def rotate(
 @app.command("revoke-key")
 def revoke(key_id: str = typer.Argument(..., help="The key's id")) -> None:
     """Revoke one API key immediately."""
-    from backend.cli import engine_or_exit, fail, settings_or_exit
     from backend.institutions.service import revoke_key
 
     engine = engine_or_exit(settings_or_exit())

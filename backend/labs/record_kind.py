@@ -130,9 +130,9 @@ def fhir_resources(*, session: Session, ref_ids: Sequence[str], patient_ref: str
     return out
 
 
-LAB_KIND = registry.register(registry.RecordKind(
+RECORD_KIND = registry.RecordKind(
     name=KIND, label_zh="化验", label_en="Lab result", summarize=summarize, detail_path=detail_path,
-    fhir=fhir_resources, pdf_template="lab.html",
-))
+    fhir=fhir_resources,
+)
 
 

@@ -8,15 +8,13 @@
 * The same local ID registered again with a different resident ID is a conflict: refused and
   audited, never merged (a hospital's MRN mix-up must not show one patient's records to another).
 * Records that arrived before the registration (studies, reports, labs) join the person through
-  hooks: ``@on_person_linked`` functions run in the same transaction right after a new link exists.
-  Hook modules listed in :data:`HOOK_MODULES` are imported on first use, so the hooks run in every
-  process (server, CLI, demo seed) whichever modules it happened to import.
+  hooks that run in the same transaction right after a new link exists. The hooks are the explicit
+  list in ``backend/plugins.py``, installed at start-up; linking without them is an error.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Protocol, TypeVar
@@ -37,37 +35,44 @@ from backend.people.models import Person, PersonLink
 from backend.people.resident_id import ResidentIdError, normalize_resident_id, parse_resident_id
 
 RESIDENT_ID_PURPOSE = "resident_id"
-# Modules that register @on_person_linked hooks; imported lazily (people must not import them at
-# module level: they depend on people, not the other way round).
-HOOK_MODULES: list[str] = ["backend.imaging.matching", "backend.records.hooks", "backend.imaging.record_kind"]
-
 
 _Row = TypeVar("_Row", Person, PersonLink)
 
 
+@dataclass(frozen=True, slots=True)
+class Joined:
+    """A record that joined a person's timeline because of a new MPI link."""
+
+    person_id: str
+    kind: str
+    ref_id: str
+
+
 class PersonLinkedHook(Protocol):
-    def __call__(self, *, session: Session, institution_id: str, local_patient_id: str, person_id: str) -> None: ...
+    def __call__(self, *, session: Session, institution_id: str, local_patient_id: str,
+                 person_id: str) -> list[Joined]: ...
 
 
 _hooks: list[PersonLinkedHook] = []
-_hooks_loaded = False
+_installed = False
 
 
-def on_person_linked(hook: PersonLinkedHook) -> PersonLinkedHook:
-    """Register ``hook``; usable as a decorator. Registering the same function twice is a no-op."""
-    if hook not in _hooks:
-        _hooks.append(hook)
-    return hook
+def install_hooks(hooks: Sequence[PersonLinkedHook]) -> None:
+    """Called once per process with the explicit list in ``backend/plugins.py``."""
+    global _installed
+    _hooks[:] = list(hooks)
+    _installed = True
 
 
-def _run_hooks(*, session: Session, institution_id: str, local_patient_id: str, person_id: str) -> None:
-    global _hooks_loaded
-    if not _hooks_loaded:
-        for name in HOOK_MODULES:
-            importlib.import_module(name)
-        _hooks_loaded = True
-    for hook in list(_hooks):
-        hook(session=session, institution_id=institution_id, local_patient_id=local_patient_id, person_id=person_id)
+def _run_hooks(*, session: Session, institution_id: str, local_patient_id: str, person_id: str) -> list[Joined]:
+    if not _installed:
+        # A process that links without the plugins would leave waiting records behind, silently.
+        raise RuntimeError("MPI hooks are not installed: call backend.plugins.install() at start-up")
+    joined: list[Joined] = []
+    for hook in _hooks:
+        joined += hook(session=session, institution_id=institution_id, local_patient_id=local_patient_id,
+                       person_id=person_id)
+    return joined
 
 
 def resident_id_index(*, settings: Settings, resident_id: str) -> str:
@@ -82,6 +87,7 @@ class Registration:
     link: PersonLink
     created_person: bool
     created_link: bool
+    joined: list[Joined]
 
     @property
     def masked_resident_id(self) -> str:
@@ -186,11 +192,16 @@ def register_patient(
     contacts.on_registration(session, settings=settings, sms=sms, person=person, created_person=created_person,
                              institution_id=institution_id, phone=phone, key_id=key_id)
     session.flush()
-    if created_link:
-        _run_hooks(
-            session=session, institution_id=institution_id, local_patient_id=local_patient_id, person_id=person.id
-        )
-    return Registration(person=person, link=link, created_person=created_person, created_link=created_link)
+    joined = _run_hooks(session=session, institution_id=institution_id, local_patient_id=local_patient_id,
+                        person_id=person.id) if created_link else []
+    return Registration(person=person, link=link, created_person=created_person, created_link=created_link,
+                        joined=joined)
+
+
+@dataclass(frozen=True, slots=True)
+class Linked:
+    person_id: str
+    joined: list[Joined]
 
 
 def link_by_resident_id(
@@ -201,12 +212,13 @@ def link_by_resident_id(
     local_patient_id: str | None,
     resident_id: str,
     name: str | None,
-) -> str | None:
+) -> Linked | None:
     """Ingest path: a DICOM header carried the resident ID (OtherPatientIDsSequence, issuer CN-RID).
 
     Finds or creates the person and links the header's PatientID to it when that ID is still free.
-    Returns the person id, or None when the resident ID is invalid or the local ID is linked to
-    someone else (the study then stays unmatched; nothing is merged).
+    Returns the person and the records that joined it through the new link, or None when the
+    resident ID is invalid or the local ID is linked to someone else (the study then stays
+    unmatched; nothing is merged).
     """
     try:
         rid = parse_resident_id(resident_id)
@@ -217,19 +229,19 @@ def link_by_resident_id(
         link = _find_link(session, institution_id, local_patient_id)
         if link is not None:
             linked = session.get(Person, link.person_id)
-            return link.person_id if linked is not None and linked.resident_id_index == index else None
+            return Linked(link.person_id, []) if linked is not None and linked.resident_id_index == index else None
     person, _ = _find_or_create_person(
         session, settings=settings, index=index, number=rid.number, name=name or "", sex=rid.sex, birth=rid.birth_date
     )
+    joined: list[Joined] = []
     if local_patient_id:
         new_link, created = _create_link(session, institution_id, local_patient_id, person.id)
         if new_link.person_id != person.id:
             return None
         if created:
-            _run_hooks(
-                session=session, institution_id=institution_id, local_patient_id=local_patient_id, person_id=person.id
-            )
-    return person.id
+            joined = _run_hooks(session=session, institution_id=institution_id, local_patient_id=local_patient_id,
+                                person_id=person.id)
+    return Linked(person.id, joined)
 
 
 def _find_link(session: Session, institution_id: str, local_patient_id: str) -> PersonLink | None:

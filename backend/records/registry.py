@@ -1,8 +1,9 @@
 """The record-kind registry: how a kind of record plugs into the timeline.
 
-A kind (imaging study, lab result, checkup, …) describes itself with a :class:`RecordKind` and calls
-:func:`register` when its module is imported. The core only ever talks to kinds through this
-registry, so it never imports one: a new kind is a new module, not a change here.
+A kind (imaging study, lab result, checkup, …) describes itself with a :class:`RecordKind`; the one
+explicit list in ``backend/plugins.py`` registers every kind at start-up (create_app, the CLI). The
+core only ever talks to kinds through this registry, so it never imports one: a new kind is a new
+module and one line in that list, not a change here.
 """
 
 from __future__ import annotations
@@ -51,7 +52,6 @@ class RecordKind:
     summarize: Summarizer
     detail_path: Callable[[str, str], str]  # (person_id, ref_id) -> path of the kind's detail endpoint
     fhir: FhirMapper | None = None
-    pdf_template: str | None = None  # later: the Jinja2 template under reports/ that prints it
     filters: frozenset[str] = frozenset()  # facet filters that apply (e.g. {"modality"})
 
 

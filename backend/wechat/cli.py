@@ -7,6 +7,8 @@ import json
 
 import typer
 
+from backend.cli_support import engine_or_exit, fail, settings_or_exit
+
 wechat_app = typer.Typer(no_args_is_help=True, help="WeChat Official Account.")
 
 
@@ -25,7 +27,6 @@ def menu(dry_run: bool = typer.Option(False, "--dry-run", help="Print the menu, 
     from wechatpy.exceptions import WeChatClientException
 
     from backend.auth.shared_state import shared_state
-    from backend.cli import engine_or_exit, fail, settings_or_exit
     from backend.wechat.client import Credentials, WeChatUnavailable
 
     settings = settings_or_exit()

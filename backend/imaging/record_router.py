@@ -17,8 +17,9 @@ from sqlmodel import Session, col, select
 from backend.access.service import PersonAccess
 from backend.api.deps import ReadablePerson, SessionDep
 from backend.errors import NotFound
-from backend.imaging import preview_links, record_kind
+from backend.imaging import record_kind
 from backend.imaging.models import Study
+from backend.imaging.previews import urls as preview_urls
 from backend.imaging.reports import service as reports
 from backend.imaging.reports.schemas import ReportOut
 from backend.records import service as records
@@ -110,7 +111,7 @@ def read_study(access: ReadablePerson, study_id: StudyId, session: SessionDep, r
         series=[SeriesOut(
             id=s.id, series_instance_uid=s.series_instance_uid, number=s.series_number, description=s.description,
             modality=s.modality, body_part=s.body_part, instance_count=s.instance_count,
-            previews=preview_links.series_previews(person_id=access.person_id, study=study, series=s),
+            previews=preview_urls.series_previews(person_id=access.person_id, study=study, series=s),
         ) for s in record_kind.series_of(session, study.id)],
         report=ReportOut.model_validate(report, from_attributes=True) if report else None,
         report_history=[ReportVersionInfo(version=r.version, status=r.status, received_at=r.received_at)

@@ -8,7 +8,6 @@ the same :class:`BlobStore` protocol.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 import time
@@ -133,10 +132,3 @@ def iter_file(path: Path, *, chunk: int = CHUNK) -> Iterator[bytes]:
     with open(path, "rb") as fh:
         while data := fh.read(chunk):
             yield data
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    for data in iter_file(path):
-        digest.update(data)
-    return digest.hexdigest()

@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 
 from backend.access import audit
 from backend.access.models import AuditEvent
-from backend.auth.binding import mask_name
+from backend.auth.binding import mask_account_name
 from backend.auth.models import Account, Binding
 from backend.family import rules
 from backend.family.models import Grant
@@ -78,9 +78,9 @@ def _account_name(session: Session, account_id: str) -> str | None:
         Binding.account_id == account_id, col(Binding.revoked_at).is_(None))).first()
     person = session.get(Person, person_id) if person_id else None
     if person is not None:
-        return mask_name(person.name)
+        return mask_account_name(person.name)
     account = session.get(Account, account_id)
-    return mask_name(account.nickname) if account and account.nickname else None
+    return mask_account_name(account.nickname) if account and account.nickname else None
 
 
 def _actor(session: Session, row: AuditEvent, cache: dict[tuple[str, str], Actor]) -> Actor:

@@ -55,6 +55,13 @@ def mask_name(name: str) -> str:
     return name[:1] + "*" * max(1, len(name) - 1) if name else ""
 
 
+def mask_account_name(name: str) -> str:
+    """A relative's name in the person's lists (grants, access history): the first character and at most
+    two stars. A WeChat nickname runs long ("张小明（演示·家属）"), and a star per hidden character would
+    give its length away and read badly; "张**" says "masked" just as well. 张伟 -> 张*, as mask_name."""
+    return mask_name(name)[:3]
+
+
 def _fake_masked_phone(settings: Settings, target_index: str) -> str:
     digest = hmac.new(settings.secret_bytes("blind_index_key"), f"decoy-phone:{target_index}".encode(),
                       hashlib.sha256).digest()

@@ -8,9 +8,10 @@ Until previews exist it returns an empty mapping; the response shape does not ch
 from __future__ import annotations
 
 from backend.imaging.models import Series, Study
+from backend.imaging.previews.schemas import SeriesPreviews
 
 
-def series_previews(*, person_id: str, study: Study, series: Series) -> dict[str, str]:
+def series_previews(*, person_id: str, study: Study, series: Series) -> SeriesPreviews:
     """Named preview URLs for one series (e.g. ``{"thumbnail": ..., "middle": ...}``)."""
     from backend.imaging.previews import urls  # the previews work owns the URLs
 

@@ -19,6 +19,7 @@ from backend.api.deps import ReadablePerson, SessionDep
 from backend.errors import NotFound
 from backend.imaging import preview_links, record_kind
 from backend.imaging.models import Study
+from backend.imaging.previews.schemas import SeriesPreviews
 from backend.imaging.reports import service as reports
 from backend.imaging.reports.router import report_out
 from backend.imaging.reports.schemas import ReportOut
@@ -41,7 +42,7 @@ class SeriesOut(BaseModel):
     modality: str | None
     body_part: str | None
     instance_count: int
-    previews: dict[str, str]
+    previews: SeriesPreviews
 
 
 class ReportVersionInfo(BaseModel):

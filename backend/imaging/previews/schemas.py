@@ -20,7 +20,7 @@ class SeriesPreviews(TypedDict, total=False):
     scrub: str  # the scrub answer (ScrubAnswer) in the default window
 
 
-class Size(BaseModel):
+class PixelSize(BaseModel):
     width: int
     height: int
 
@@ -56,8 +56,8 @@ class ScrubAnswer(BaseModel):
     version: int
     format: str  # "jpeg": the sheets' encoding
     frame_count: int
-    tile: Size  # a frame's size on a sheet
-    cell: Size  # the stride on a sheet: the tile rounded up to the 16 px JPEG MCU
+    tile: PixelSize  # a frame's size on a sheet
+    cell: PixelSize  # the stride on a sheet: the tile rounded up to the 16 px JPEG MCU
     columns: int
     sheets: list[ScrubSheet]
     frames: list[tuple[int, int, int]]  # frames[i] = (sheet index, x, y) of frame i's top-left

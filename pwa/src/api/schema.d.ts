@@ -396,6 +396,7 @@ export interface paths {
         /**
          * Verify Page
          * @description Anyone holding a printed report: is this code genuine, and what does the platform say the report is?
+         *     Always an HTML page (a person reads it), never a JSON error: an unknown ``lang`` is Chinese.
          */
         get: operations["verify_page_v__code__get"];
         put?: never;
@@ -468,6 +469,52 @@ export interface paths {
         put?: never;
         /** End this session (takes effect at once) */
         post: operations["logout_auth_logout_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/wechat/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Verify
+         * @description Server URL verification (接入指南): answer ``echostr`` when the signature is right.
+         */
+        get: operations["verify_wechat_callback_get"];
+        put?: never;
+        /**
+         * Receive
+         * @description Message and event pushes, safe mode only (消息加解密: encrypt_type=aes).
+         */
+        post: operations["receive_wechat_callback_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/s/{token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Open Link
+         * @description The link a patient's QR code carries. Answers HTML: 303 to ``/doctor`` with the ``yy_share``
+         *     cookie (no access code, or this browser already holds a session of this share), 200 the
+         *     access-code form, 404 unknown link, 410 expired / withdrawn / used up, 429 too many failures.
+         */
+        get: operations["open_link_s__token__get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1515,6 +1562,49 @@ export interface components {
             /** Lab Ids */
             lab_ids: string[];
         };
+        /**
+         * CheckupTimelineData
+         * @description ``checkup`` (backend/checkups/record_kind.py ``summarize``).
+         */
+        CheckupTimelineData: {
+            /** Conclusion Count */
+            conclusion_count: number;
+            /** Abnormal Count */
+            abnormal_count: number;
+            /** Section Count */
+            section_count: number;
+        };
+        /** CheckupTimelineItem */
+        CheckupTimelineItem: {
+            /** Id */
+            id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "checkup";
+            /** Kind Label */
+            kind_label: string;
+            /** Kind Label En */
+            kind_label_en: string;
+            /** Ref Id */
+            ref_id: string;
+            /**
+             * Occurred At
+             * Format: date-time
+             */
+            occurred_at: string;
+            /** Title */
+            title: string;
+            /** Summary */
+            summary: string;
+            /** Status */
+            status: string | null;
+            institution: components["schemas"]["InstitutionRef"] | null;
+            /** Detail Url */
+            detail_url: string | null;
+            data: components["schemas"]["CheckupTimelineData"];
+        };
         /** ConsentEvidence */
         ConsentEvidence: {
             /** Method */
@@ -1864,6 +1954,55 @@ export interface components {
             /** Items */
             items: components["schemas"]["LabItemOut"][];
         };
+        /**
+         * LabTimelineData
+         * @description ``lab_result`` (backend/labs/record_kind.py ``summarize``).
+         */
+        LabTimelineData: {
+            /** Abnormal Count */
+            abnormal_count: number;
+            /** Item Count */
+            item_count: number;
+            /** Critical */
+            critical: boolean;
+            /** Specimen */
+            specimen: string | null;
+            /** Mutual Recognition Mark */
+            mutual_recognition_mark: string | null;
+            /** Checkup Id */
+            checkup_id: string | null;
+        };
+        /** LabTimelineItem */
+        LabTimelineItem: {
+            /** Id */
+            id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "lab_result";
+            /** Kind Label */
+            kind_label: string;
+            /** Kind Label En */
+            kind_label_en: string;
+            /** Ref Id */
+            ref_id: string;
+            /**
+             * Occurred At
+             * Format: date-time
+             */
+            occurred_at: string;
+            /** Title */
+            title: string;
+            /** Summary */
+            summary: string;
+            /** Status */
+            status: string | null;
+            institution: components["schemas"]["InstitutionRef"] | null;
+            /** Detail Url */
+            detail_url: string | null;
+            data: components["schemas"]["LabTimelineData"];
+        };
         /** MeOut */
         MeOut: {
             account: components["schemas"]["AccountOut"];
@@ -1874,6 +2013,40 @@ export interface components {
             people: components["schemas"]["PersonRef"][];
             /** Consent Version */
             consent_version: string;
+        };
+        /**
+         * OtherTimelineItem
+         * @description A kind without a declared ``data`` shape: ``data`` is passed through as its kind wrote it.
+         */
+        OtherTimelineItem: {
+            /** Id */
+            id: string;
+            /** Kind */
+            kind: string;
+            /** Kind Label */
+            kind_label: string;
+            /** Kind Label En */
+            kind_label_en: string;
+            /** Ref Id */
+            ref_id: string;
+            /**
+             * Occurred At
+             * Format: date-time
+             */
+            occurred_at: string;
+            /** Title */
+            title: string;
+            /** Summary */
+            summary: string;
+            /** Status */
+            status: string | null;
+            institution: components["schemas"]["InstitutionRef"] | null;
+            /** Detail Url */
+            detail_url: string | null;
+            /** Data */
+            data: {
+                [key: string]: unknown;
+            };
         };
         /** OtpIn */
         OtpIn: {
@@ -1961,6 +2134,23 @@ export interface components {
             sex?: string | null;
             /** Birth Year */
             birth_year?: number | null;
+        };
+        /** PixelSize */
+        PixelSize: {
+            /** Width */
+            width: number;
+            /** Height */
+            height: number;
+        };
+        /**
+         * PreviewFormats
+         * @description Format name -> the extension to put for ``{ext}`` in a frame URL.
+         */
+        PreviewFormats: {
+            /** Jpeg */
+            jpeg: string;
+            /** Webp */
+            webp: string;
         };
         /** PriorStudy */
         PriorStudy: {
@@ -2168,6 +2358,60 @@ export interface components {
              */
             message: string;
         };
+        /**
+         * ScrubAnswer
+         * @description ``GET …/series/{series_id}/scrub?window=``: the layout of the series' scrub strips
+         *     (rendering/scrub.py ``pack_scrub_strips``, jobs.py ``pack_series_strips``) and the URLs to draw
+         *     the series with.
+         */
+        ScrubAnswer: {
+            /** Version */
+            version: number;
+            /** Format */
+            format: string;
+            /** Frame Count */
+            frame_count: number;
+            tile: components["schemas"]["PixelSize"];
+            cell: components["schemas"]["PixelSize"];
+            /** Columns */
+            columns: number;
+            /** Sheets */
+            sheets: components["schemas"]["ScrubSheet"][];
+            /** Frames */
+            frames: [
+                number,
+                number,
+                number
+            ][];
+            /** Failed Frames */
+            failed_frames: number[];
+            /** Total Bytes */
+            total_bytes: number;
+            /** Key */
+            key: string;
+            /** Window */
+            window: string;
+            /** Sheet Urls */
+            sheet_urls: string[];
+            /** Widths */
+            widths: string[];
+            formats: components["schemas"]["PreviewFormats"];
+            /** Windows */
+            windows: components["schemas"]["WindowChoice"][];
+            /** Frame Urls */
+            frame_urls: string[];
+        };
+        /** ScrubSheet */
+        ScrubSheet: {
+            /** Width */
+            width: number;
+            /** Height */
+            height: number;
+            /** First Frame */
+            first_frame: number;
+            /** Count */
+            count: number;
+        };
         /** SectionIn */
         SectionIn: {
             /** Name */
@@ -2208,10 +2452,22 @@ export interface components {
             body_part: string | null;
             /** Instance Count */
             instance_count: number;
-            /** Previews */
-            previews: {
-                [key: string]: string;
-            };
+            previews: components["schemas"]["SeriesPreviews"];
+        };
+        /**
+         * SeriesPreviews
+         * @description Named preview URLs of one series in the study detail (urls.series_previews): all four for a
+         *     series with images, none (``{}``) for one without (an SR, a segmentation).
+         */
+        SeriesPreviews: {
+            /** Thumbnail */
+            thumbnail?: string;
+            /** Preview */
+            preview?: string;
+            /** Preview Webp */
+            preview_webp?: string;
+            /** Scrub */
+            scrub?: string;
         };
         /** SessionCreated */
         SessionCreated: {
@@ -2458,6 +2714,55 @@ export interface components {
             /** Report History */
             report_history: components["schemas"]["ReportVersionInfo"][];
         };
+        /**
+         * StudyTimelineData
+         * @description ``imaging_study`` (backend/imaging/record_kind.py ``summarize``).
+         */
+        StudyTimelineData: {
+            /** Modalities */
+            modalities: string[];
+            /** Body Part */
+            body_part: string | null;
+            /** Series Count */
+            series_count: number;
+            /** Instance Count */
+            instance_count: number;
+            /** Has Report */
+            has_report: boolean;
+            /** Mutual Recognition Mark */
+            mutual_recognition_mark: string | null;
+        };
+        /** StudyTimelineItem */
+        StudyTimelineItem: {
+            /** Id */
+            id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "imaging_study";
+            /** Kind Label */
+            kind_label: string;
+            /** Kind Label En */
+            kind_label_en: string;
+            /** Ref Id */
+            ref_id: string;
+            /**
+             * Occurred At
+             * Format: date-time
+             */
+            occurred_at: string;
+            /** Title */
+            title: string;
+            /** Summary */
+            summary: string;
+            /** Status */
+            status: string | null;
+            institution: components["schemas"]["InstitutionRef"] | null;
+            /** Detail Url */
+            detail_url: string | null;
+            data: components["schemas"]["StudyTimelineData"];
+        };
         /** TermsIn */
         TermsIn: {
             /**
@@ -2492,41 +2797,10 @@ export interface components {
              */
             may_grant: boolean;
         };
-        /** TimelineItem */
-        TimelineItem: {
-            /** Id */
-            id: string;
-            /** Kind */
-            kind: string;
-            /** Kind Label */
-            kind_label: string;
-            /** Kind Label En */
-            kind_label_en: string;
-            /** Ref Id */
-            ref_id: string;
-            /**
-             * Occurred At
-             * Format: date-time
-             */
-            occurred_at: string;
-            /** Title */
-            title: string;
-            /** Summary */
-            summary: string;
-            /** Status */
-            status: string | null;
-            institution: components["schemas"]["InstitutionRef"] | null;
-            /** Detail Url */
-            detail_url: string | null;
-            /** Data */
-            data: {
-                [key: string]: unknown;
-            };
-        };
         /** TimelineResponse */
         TimelineResponse: {
             /** Items */
-            items: components["schemas"]["TimelineItem"][];
+            items: ((components["schemas"]["StudyTimelineItem"] | components["schemas"]["LabTimelineItem"] | components["schemas"]["CheckupTimelineItem"]) | components["schemas"]["OtherTimelineItem"])[];
             /** Next Cursor */
             next_cursor: string | null;
             counts?: components["schemas"]["Counts"] | null;
@@ -2608,6 +2882,15 @@ export interface components {
             input?: unknown;
             /** Context */
             ctx?: Record<string, never>;
+        };
+        /** WindowChoice */
+        WindowChoice: {
+            /** Id */
+            id: string;
+            /** Name Zh */
+            name_zh: string;
+            /** Name En */
+            name_en: string;
         };
     };
     responses: never;
@@ -3371,8 +3654,8 @@ export interface operations {
     verify_page_v__code__get: {
         parameters: {
             query?: {
-                /** @description Labels of the document: zh-CN (default) or en. */
-                lang?: "zh-CN" | "en";
+                /** @description en: English; anything else: Chinese */
+                lang?: string;
             };
             header?: never;
             path: {
@@ -3512,6 +3795,133 @@ export interface operations {
         responses: {
             /** @description Successful Response */
             204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    verify_wechat_callback_get: {
+        parameters: {
+            query?: {
+                signature?: string;
+                timestamp?: string;
+                nonce?: string;
+                echostr?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    receive_wechat_callback_post: {
+        parameters: {
+            query?: {
+                msg_signature?: string;
+                timestamp?: string;
+                nonce?: string;
+                encrypt_type?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    open_link_s__token__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description opened: redirect to the doctor view */
+            303: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3962,8 +4372,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["ScrubAnswer"];
                 };
+            };
+            /** @description Not modified (If-None-Match) */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Validation Error */
             422: {

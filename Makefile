@@ -17,7 +17,7 @@ TEST_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 TEST_REDIS_URL_PG ?= redis://127.0.0.1:6379/14
 
-.PHONY: help install run test lint tests e2e bench clean
+.PHONY: help install run test lint pwa-test tests e2e bench clean
 
 help:
 	@echo "make run    - serve Yunying on http://127.0.0.1:8000 (SQLite, ./var, WeChat simulator, demo data)"
@@ -43,8 +43,14 @@ run: install
 	$(BIN)/yunying serve --host 127.0.0.1 --port 8000
 
 lint: $(PY_STAMP)
-	$(BIN)/ruff check backend tests benchmarks
+	$(BIN)/ruff check backend tests benchmarks tools
 	$(BIN)/mypy
+
+# The PWA's unit tests (Vitest, plain Node): the viewer's slice cache, gestures and compare sync, the
+# API client's middleware, generated types up to date; type-checked with the app first.
+pwa-test: $(PWA_DIST)
+	cd $(PWA_DIR) && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; } \
+		&& npx vue-tsc --noEmit -p tsconfig.vitest.json && npm test
 
 # The SQLite pass (every test) and the PostgreSQL pass (every test that touches a database) run side by
 # side: most of the suite waits on live servers and subprocesses, so two passes fit two cores. Each pass
@@ -70,7 +76,7 @@ tests: $(PY_STAMP)
 e2e: install
 	@if [ -x tests/e2e/run.sh ]; then bash tests/e2e/run.sh; else echo "no e2e suite yet"; fi
 
-test: install lint tests e2e
+test: install lint pwa-test tests e2e
 
 bench: install
 	$(PY) -m benchmarks

@@ -20,7 +20,7 @@ from backend.auth.models import Account, Binding
 from backend.family import rules
 from backend.family.models import Grant
 from backend.institutions.models import Institution
-from backend.people.masking import mask_name
+from backend.people.masking import mask_account_name
 from backend.people.models import Person
 from backend.records.models import TimelineEntry
 
@@ -86,9 +86,9 @@ def _account_name(session: Session, account_id: str) -> str | None:
         Binding.account_id == account_id, col(Binding.revoked_at).is_(None))).first()
     person = session.get(Person, person_id) if person_id else None
     if person is not None:
-        return mask_name(person.name)
+        return mask_account_name(person.name)
     account = session.get(Account, account_id)
-    return mask_name(account.nickname) if account and account.nickname else None
+    return mask_account_name(account.nickname) if account and account.nickname else None
 
 
 def _actor(session: Session, row: AuditEvent, cache: dict[tuple[str, str], Actor]) -> Actor:

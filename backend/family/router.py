@@ -31,7 +31,7 @@ from backend.family.schemas import (
 )
 from backend.ids import utcnow
 from backend.pdf.qr import qr_svg_data_uri
-from backend.people.masking import mask_name
+from backend.people.masking import mask_account_name, mask_name
 from backend.people.models import Person
 
 router = APIRouter(tags=["family"])
@@ -49,9 +49,9 @@ def _account_name(session: Session, account_id: str) -> str | None:
         Binding.account_id == account_id, Binding.revoked_at.is_(None))).first()  # type: ignore[union-attr]
     person = session.get(Person, person_id) if person_id else None
     if person is not None:
-        return mask_name(person.name)
+        return mask_account_name(person.name)
     account = session.get(Account, account_id)
-    return mask_name(account.nickname) if account and account.nickname else None
+    return mask_account_name(account.nickname) if account and account.nickname else None
 
 
 def grant_out(session: Session, grant: Grant) -> GrantOut:

@@ -20,6 +20,7 @@ from backend.errors import NotFound
 from backend.imaging import record_kind
 from backend.imaging.models import Study
 from backend.imaging.previews import urls as preview_urls
+from backend.imaging.previews.schemas import SeriesPreviews
 from backend.imaging.reports import service as reports
 from backend.imaging.reports.schemas import ReportOut
 from backend.records import service as records
@@ -41,7 +42,7 @@ class SeriesOut(BaseModel):
     modality: str | None
     body_part: str | None
     instance_count: int
-    previews: dict[str, str]
+    previews: SeriesPreviews
 
 
 class ReportVersionInfo(BaseModel):

@@ -31,6 +31,13 @@ def mask_name(name: str) -> str:
     return name[:1] + "*" * max(1, len(name) - 1) if name else ""
 
 
+def mask_account_name(name: str) -> str:
+    """A relative's name in the person's lists (grants, access history): the first character and at most
+    two stars. A WeChat nickname runs long ("张小明（演示·家属）"); a star per hidden character would give
+    its length away and read badly, "张**" says "masked" just as well. 张伟 -> 张*, as mask_name."""
+    return mask_name(name)[:3]
+
+
 def mask_resident_id(prefix: str | None, last4: str | None) -> str:
     """From the stored first and last four characters (the number itself is ciphertext)."""
     return f"{prefix or ''}**********{last4 or ''}"

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 
 from backend.api.deps import ReadablePerson, SessionDep, SettingsDep
 from backend.records import registry, service
-from backend.records.schemas import Counts, InstitutionRef, KindInfo, TimelineItem, TimelineResponse
+from backend.records.schemas import Counts, InstitutionRef, KindInfo, TimelineResponse
 
 router = APIRouter(tags=["timeline"])
 
@@ -47,7 +47,7 @@ def read_timeline(
     for entry in page.entries:
         label, label_en = service.kind_label(entry.kind)
         inst = entry.institution_id
-        items.append(TimelineItem(
+        items.append(dict(  # validated into the kind's item model (schemas.TimelineItem) below
             id=entry.id, kind=entry.kind, kind_label=label, kind_label_en=label_en, ref_id=entry.ref_id,
             occurred_at=entry.occurred_at, title=entry.title,
             # Summaries quote the report (an impression's first line): hidden where reports are not shared.
@@ -55,7 +55,7 @@ def read_timeline(
             institution=InstitutionRef(id=inst, name=page.institutions.get(inst)) if inst else None,
             detail_url=service.detail_path(entry), data=entry.data,
         ))
-    return TimelineResponse(items=items, next_cursor=page.next_cursor, counts=counts)
+    return TimelineResponse.model_validate({"items": items, "next_cursor": page.next_cursor, "counts": counts})
 
 
 @router.get("/record-kinds", response_model=list[KindInfo])

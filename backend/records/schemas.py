@@ -1,11 +1,19 @@
-"""Timeline responses."""
+"""Timeline responses.
+
+A timeline item's ``data`` is what its kind's ``summarize`` put there (records/registry.py,
+``EntrySummary.data``). The built-in kinds' shapes are declared here, one item model per kind, so the
+OpenAPI description types ``data`` as a union discriminated by ``kind`` and the PWA's generated client
+knows each card's fields. A kind without a model here (a plug-in, the fourth kind of
+tests/records/test_custom_kind.py) still shows: its items fall through to ``OtherTimelineItem``, whose
+``data`` is a free-form object — the records core never needs to import a kind.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 _CST = timezone(timedelta(hours=8), "CST")
 
@@ -33,9 +41,15 @@ class InstitutionRef(BaseModel):
     name: str | None = None
 
 
-class TimelineItem(BaseModel):
+KindT = TypeVar("KindT", bound=str)
+DataT = TypeVar("DataT")
+
+
+class TimelineItemOf(BaseModel, Generic[KindT, DataT]):
+    """The fields every kind's item has; each kind's model fixes ``kind`` and the shape of ``data``."""
+
     id: str
-    kind: str
+    kind: KindT
     kind_label: str
     kind_label_en: str
     ref_id: str
@@ -45,7 +59,73 @@ class TimelineItem(BaseModel):
     status: str | None
     institution: InstitutionRef | None
     detail_url: str | None
-    data: dict[str, Any]
+    data: DataT
+
+
+# A key the model does not name makes the typed variant fail, so the item falls back to OtherTimelineItem
+# with its data untouched: a kind's summarize may grow a field before its model does, never losing it.
+_EXACT = ConfigDict(extra="forbid")
+
+
+class StudyTimelineData(BaseModel):
+    """``imaging_study`` (backend/imaging/record_kind.py ``summarize``)."""
+
+    model_config = _EXACT
+
+    modalities: list[str]  # DICOM (0008,0061) Modalities in Study, every one incl. SR/PR/SEG
+    body_part: str | None
+    series_count: int
+    instance_count: int
+    has_report: bool
+    mutual_recognition_mark: str | None  # 互认标识 of the report, when the hospital sent one
+
+
+class LabTimelineData(BaseModel):
+    """``lab_result`` (backend/labs/record_kind.py ``summarize``)."""
+
+    model_config = _EXACT
+
+    abnormal_count: int
+    item_count: int
+    critical: bool  # a critical value (危急值) among the items
+    specimen: str | None
+    mutual_recognition_mark: str | None
+    checkup_id: str | None  # the checkup this panel belongs to, if any
+
+
+class CheckupTimelineData(BaseModel):
+    """``checkup`` (backend/checkups/record_kind.py ``summarize``)."""
+
+    model_config = _EXACT
+
+    conclusion_count: int
+    abnormal_count: int
+    section_count: int
+
+
+class StudyTimelineItem(TimelineItemOf[Literal["imaging_study"], StudyTimelineData]):
+    pass
+
+
+class LabTimelineItem(TimelineItemOf[Literal["lab_result"], LabTimelineData]):
+    pass
+
+
+class CheckupTimelineItem(TimelineItemOf[Literal["checkup"], CheckupTimelineData]):
+    pass
+
+
+class OtherTimelineItem(TimelineItemOf[str, dict[str, Any]]):
+    """A kind without a declared ``data`` shape: ``data`` is passed through as its kind wrote it."""
+
+
+# The built-in kinds, discriminated by ``kind`` (OpenAPI ``discriminator`` with a mapping) …
+TypedTimelineItem = Annotated[StudyTimelineItem | LabTimelineItem | CheckupTimelineItem,
+                              Field(discriminator="kind")]
+# … and every other kind after them. Pydantic tries the typed union first (left to right): an item of a
+# built-in kind goes out through its model; another kind's item (or a row whose data no longer fits its
+# model) keeps its data as written. tests/records/test_timeline_schema.py keeps summarize and models equal.
+TimelineItem = Annotated[TypedTimelineItem | OtherTimelineItem, Field(union_mode="left_to_right")]
 
 
 class Counts(BaseModel):

@@ -4,7 +4,7 @@ import App from './App.vue'
 import { router } from './router'
 import { i18n } from './shared/i18n'
 import { usePrefs } from './shared/prefs'
-import { hooks } from './shared/http'
+import { hooks } from './api/client'
 import { useSession } from './auth/session'
 import './shared/base.css'
 // Vant's function-style components (toast, dialog) are not in templates: their CSS is imported here.

@@ -22,6 +22,7 @@ from backend.imaging.rendering import RenderError
 from . import service, urls, views
 from . import spec as S
 from .placeholder import placeholder_jpeg
+from .schemas import ScrubAnswer
 
 router = APIRouter(tags=["previews"])
 IMMUTABLE = "private, max-age=31536000, immutable"
@@ -159,7 +160,9 @@ def _windows(instance: Any) -> list[dict[str, str]]:
     return out
 
 
-@router.get("/people/{person_id}/series/{series_id}/scrub", summary="Scrub strips of a series: layout + frame URLs")
+# The body is built as a dict and sent with its ETag (304 on a match); response_model documents it.
+@router.get("/people/{person_id}/series/{series_id}/scrub", summary="Scrub strips of a series: layout + frame URLs",
+            response_model=ScrubAnswer, responses={304: {"description": "Not modified (If-None-Match)"}})
 async def scrub(request: Request, person_id: Id, series_id: Id,
                 window: Annotated[str, Query(max_length=40)] = S.DEFAULT_WINDOW) -> Response:
     return await run_in_threadpool(_scrub, request, person_id, series_id, window)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import object_session
 from backend.imaging.models import Instance, Series, Study
 
 from . import spec as S
+from .schemas import SeriesPreviews
 
 API = "/api/v1"
 
@@ -38,7 +39,7 @@ def sheet_url(*, person_id: str, series_id: str, window: str, key: str, n: int) 
     return f"{API}/people/{person_id}/series/{series_id}/scrub/{window}/{key}/{n}.jpg"
 
 
-def series_previews(*, person_id: str, study: Study, series: Series) -> dict[str, str]:
+def series_previews(*, person_id: str, study: Study, series: Series) -> SeriesPreviews:
     """Named URLs for one series of the study detail: `thumbnail` (128, placeholder on failure),
     `preview` / `preview_webp` (middle frame, default window, 512 wide) and `scrub` (layout JSON with
     the strips and every frame's preview URL). Empty for a series without images."""

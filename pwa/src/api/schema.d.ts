@@ -1058,6 +1058,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/me/binding/realname": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Bind this account by WeChat real-name face verification
+         * @description The stronger path: WeChat's face verification (人脸核身) proves the typed name and resident ID
+         *     belong to this WeChat user; no phone is involved. 400 when the verdict does not confirm it.
+         */
+        post: operations["bind_realname_api_v1_me_binding_realname_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/me/consents": {
         parameters: {
             query?: never;
@@ -1655,6 +1676,49 @@ export interface components {
             /** Lab Ids */
             lab_ids: string[];
         };
+        /**
+         * CheckupTimelineData
+         * @description ``checkup`` (backend/checkups/record_kind.py ``summarize``).
+         */
+        CheckupTimelineData: {
+            /** Conclusion Count */
+            conclusion_count: number;
+            /** Abnormal Count */
+            abnormal_count: number;
+            /** Section Count */
+            section_count: number;
+        };
+        /** CheckupTimelineItem */
+        CheckupTimelineItem: {
+            /** Id */
+            id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "checkup";
+            /** Kind Label */
+            kind_label: string;
+            /** Kind Label En */
+            kind_label_en: string;
+            /** Ref Id */
+            ref_id: string;
+            /**
+             * Occurred At
+             * Format: date-time
+             */
+            occurred_at: string;
+            /** Title */
+            title: string;
+            /** Summary */
+            summary: string;
+            /** Status */
+            status: string | null;
+            institution: components["schemas"]["InstitutionRef"] | null;
+            /** Detail Url */
+            detail_url: string | null;
+            data: components["schemas"]["CheckupTimelineData"];
+        };
         /** ConsentEvidence */
         ConsentEvidence: {
             /** Method */
@@ -2041,6 +2105,55 @@ export interface components {
             /** Items */
             items: components["schemas"]["LabItemOut"][];
         };
+        /**
+         * LabTimelineData
+         * @description ``lab_result`` (backend/labs/record_kind.py ``summarize``).
+         */
+        LabTimelineData: {
+            /** Abnormal Count */
+            abnormal_count: number;
+            /** Item Count */
+            item_count: number;
+            /** Critical */
+            critical: boolean;
+            /** Specimen */
+            specimen: string | null;
+            /** Mutual Recognition Mark */
+            mutual_recognition_mark: string | null;
+            /** Checkup Id */
+            checkup_id: string | null;
+        };
+        /** LabTimelineItem */
+        LabTimelineItem: {
+            /** Id */
+            id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "lab_result";
+            /** Kind Label */
+            kind_label: string;
+            /** Kind Label En */
+            kind_label_en: string;
+            /** Ref Id */
+            ref_id: string;
+            /**
+             * Occurred At
+             * Format: date-time
+             */
+            occurred_at: string;
+            /** Title */
+            title: string;
+            /** Summary */
+            summary: string;
+            /** Status */
+            status: string | null;
+            institution: components["schemas"]["InstitutionRef"] | null;
+            /** Detail Url */
+            detail_url: string | null;
+            data: components["schemas"]["LabTimelineData"];
+        };
         /** MeOut */
         MeOut: {
             account: components["schemas"]["AccountOut"];
@@ -2051,6 +2164,40 @@ export interface components {
             people: components["schemas"]["PersonRef"][];
             /** Consent Version */
             consent_version: string;
+        };
+        /**
+         * OtherTimelineItem
+         * @description A kind without a declared ``data`` shape: ``data`` is passed through as its kind wrote it.
+         */
+        OtherTimelineItem: {
+            /** Id */
+            id: string;
+            /** Kind */
+            kind: string;
+            /** Kind Label */
+            kind_label: string;
+            /** Kind Label En */
+            kind_label_en: string;
+            /** Ref Id */
+            ref_id: string;
+            /**
+             * Occurred At
+             * Format: date-time
+             */
+            occurred_at: string;
+            /** Title */
+            title: string;
+            /** Summary */
+            summary: string;
+            /** Status */
+            status: string | null;
+            institution: components["schemas"]["InstitutionRef"] | null;
+            /** Detail Url */
+            detail_url: string | null;
+            /** Data */
+            data: {
+                [key: string]: unknown;
+            };
         };
         /** OtpIn */
         OtpIn: {
@@ -2195,6 +2342,23 @@ export interface components {
              */
             phone: string;
         };
+        /** PixelSize */
+        PixelSize: {
+            /** Width */
+            width: number;
+            /** Height */
+            height: number;
+        };
+        /**
+         * PreviewFormats
+         * @description Format name -> the extension to put for ``{ext}`` in a frame URL.
+         */
+        PreviewFormats: {
+            /** Jpeg */
+            jpeg: string;
+            /** Webp */
+            webp: string;
+        };
         /** PriorStudy */
         PriorStudy: {
             /** Id */
@@ -2240,6 +2404,20 @@ export interface components {
             changed: boolean;
             /** Person Matched */
             person_matched: boolean;
+        };
+        /** RealnameBindingIn */
+        RealnameBindingIn: {
+            /** Name */
+            name: string;
+            /** Resident Id */
+            resident_id: string;
+            /**
+             * Verify Result
+             * @description From WeChat's requestWxFacePictureVerify JSAPI (人脸核身)
+             */
+            verify_result: string;
+            /** Consent Version */
+            consent_version: string;
         };
         /** ReportIn */
         ReportIn: {
@@ -2401,6 +2579,60 @@ export interface components {
              */
             message: string;
         };
+        /**
+         * ScrubAnswer
+         * @description ``GET …/series/{series_id}/scrub?window=``: the layout of the series' scrub strips
+         *     (rendering/scrub.py ``pack_scrub_strips``, jobs.py ``pack_series_strips``) and the URLs to draw
+         *     the series with.
+         */
+        ScrubAnswer: {
+            /** Version */
+            version: number;
+            /** Format */
+            format: string;
+            /** Frame Count */
+            frame_count: number;
+            tile: components["schemas"]["PixelSize"];
+            cell: components["schemas"]["PixelSize"];
+            /** Columns */
+            columns: number;
+            /** Sheets */
+            sheets: components["schemas"]["ScrubSheet"][];
+            /** Frames */
+            frames: [
+                number,
+                number,
+                number
+            ][];
+            /** Failed Frames */
+            failed_frames: number[];
+            /** Total Bytes */
+            total_bytes: number;
+            /** Key */
+            key: string;
+            /** Window */
+            window: string;
+            /** Sheet Urls */
+            sheet_urls: string[];
+            /** Widths */
+            widths: string[];
+            formats: components["schemas"]["PreviewFormats"];
+            /** Windows */
+            windows: components["schemas"]["WindowChoice"][];
+            /** Frame Urls */
+            frame_urls: string[];
+        };
+        /** ScrubSheet */
+        ScrubSheet: {
+            /** Width */
+            width: number;
+            /** Height */
+            height: number;
+            /** First Frame */
+            first_frame: number;
+            /** Count */
+            count: number;
+        };
         /** SectionIn */
         SectionIn: {
             /** Name */
@@ -2441,10 +2673,22 @@ export interface components {
             body_part: string | null;
             /** Instance Count */
             instance_count: number;
-            /** Previews */
-            previews: {
-                [key: string]: string;
-            };
+            previews: components["schemas"]["SeriesPreviews"];
+        };
+        /**
+         * SeriesPreviews
+         * @description Named preview URLs of one series in the study detail (urls.series_previews): all four for a
+         *     series with images, none (``{}``) for one without (an SR, a segmentation).
+         */
+        SeriesPreviews: {
+            /** Thumbnail */
+            thumbnail?: string;
+            /** Preview */
+            preview?: string;
+            /** Preview Webp */
+            preview_webp?: string;
+            /** Scrub */
+            scrub?: string;
         };
         /** SessionCreated */
         SessionCreated: {
@@ -2691,6 +2935,55 @@ export interface components {
             /** Report History */
             report_history: components["schemas"]["ReportVersionInfo"][];
         };
+        /**
+         * StudyTimelineData
+         * @description ``imaging_study`` (backend/imaging/record_kind.py ``summarize``).
+         */
+        StudyTimelineData: {
+            /** Modalities */
+            modalities: string[];
+            /** Body Part */
+            body_part: string | null;
+            /** Series Count */
+            series_count: number;
+            /** Instance Count */
+            instance_count: number;
+            /** Has Report */
+            has_report: boolean;
+            /** Mutual Recognition Mark */
+            mutual_recognition_mark: string | null;
+        };
+        /** StudyTimelineItem */
+        StudyTimelineItem: {
+            /** Id */
+            id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "imaging_study";
+            /** Kind Label */
+            kind_label: string;
+            /** Kind Label En */
+            kind_label_en: string;
+            /** Ref Id */
+            ref_id: string;
+            /**
+             * Occurred At
+             * Format: date-time
+             */
+            occurred_at: string;
+            /** Title */
+            title: string;
+            /** Summary */
+            summary: string;
+            /** Status */
+            status: string | null;
+            institution: components["schemas"]["InstitutionRef"] | null;
+            /** Detail Url */
+            detail_url: string | null;
+            data: components["schemas"]["StudyTimelineData"];
+        };
         /** TermsIn */
         TermsIn: {
             /**
@@ -2725,41 +3018,10 @@ export interface components {
              */
             may_grant: boolean;
         };
-        /** TimelineItem */
-        TimelineItem: {
-            /** Id */
-            id: string;
-            /** Kind */
-            kind: string;
-            /** Kind Label */
-            kind_label: string;
-            /** Kind Label En */
-            kind_label_en: string;
-            /** Ref Id */
-            ref_id: string;
-            /**
-             * Occurred At
-             * Format: date-time
-             */
-            occurred_at: string;
-            /** Title */
-            title: string;
-            /** Summary */
-            summary: string;
-            /** Status */
-            status: string | null;
-            institution: components["schemas"]["InstitutionRef"] | null;
-            /** Detail Url */
-            detail_url: string | null;
-            /** Data */
-            data: {
-                [key: string]: unknown;
-            };
-        };
         /** TimelineResponse */
         TimelineResponse: {
             /** Items */
-            items: components["schemas"]["TimelineItem"][];
+            items: ((components["schemas"]["StudyTimelineItem"] | components["schemas"]["LabTimelineItem"] | components["schemas"]["CheckupTimelineItem"]) | components["schemas"]["OtherTimelineItem"])[];
             /** Next Cursor */
             next_cursor: string | null;
             counts?: components["schemas"]["Counts"] | null;
@@ -2841,6 +3103,15 @@ export interface components {
             input?: unknown;
             /** Context */
             ctx?: Record<string, never>;
+        };
+        /** WindowChoice */
+        WindowChoice: {
+            /** Id */
+            id: string;
+            /** Name Zh */
+            name_zh: string;
+            /** Name En */
+            name_en: string;
         };
     };
     responses: never;
@@ -4386,8 +4657,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["ScrubAnswer"];
                 };
+            };
+            /** @description Not modified (If-None-Match) */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Validation Error */
             422: {
@@ -4947,6 +5225,39 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+        };
+    };
+    bind_realname_api_v1_me_binding_realname_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RealnameBindingIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BindingOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
             };
         };
     };

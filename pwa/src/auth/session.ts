@@ -1,9 +1,8 @@
 // Who is signed in, and which person's records are shown. Loaded once per page load from /api/v1/me.
 import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
-import { getMe } from '@/api/endpoints'
-import type { Me } from '@/api/types-manual'
-import { ApiError } from '@/shared/http'
+import { ApiError } from '@/api/errors'
+import { getMe, type Me } from './api'
 
 export const useSession = defineStore('session', () => {
   const me = ref<Me | null>(null)

@@ -1,7 +1,7 @@
 // Plain-language wording of a grant: relationship, what it lets the relative see, until when.
 import { i18n } from '@/shared/i18n'
 import { formatDate } from '@/shared/format'
-import type { Grant } from '@/api/family'
+import type { Grant } from './api'
 
 const t = (k: string, a?: Record<string, unknown>) => i18n.global.t(k, a ?? {})
 

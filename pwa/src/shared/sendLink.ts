@@ -2,7 +2,7 @@
 // "··· → 发送给朋友" sends a titled card instead of a bare URL. The JS-SDK is loaded only inside
 // WeChat (JS-SDK 说明文档 步骤二: https://res.wx.qq.com/open/js/jweixin-1.6.0.js), signed by our
 // backend for this page's URL without its #fragment (GET /api/v1/wechat/jssdk-config).
-import { jssdkConfig } from '@/api/family'
+import { api, ok } from '@/api/client'
 
 export const inWeChat = (): boolean => /MicroMessenger/i.test(navigator.userAgent)
 
@@ -48,7 +48,8 @@ function loadSdk(): Promise<Wx> {
 export async function setWeChatShareCard(card: { title: string; desc: string; link: string }): Promise<boolean> {
   if (!inWeChat()) return false
   try {
-    const [wx, cfg] = await Promise.all([loadSdk(), jssdkConfig(location.href.split('#')[0])])
+    const url = location.href.split('#')[0]
+    const [wx, cfg] = await Promise.all([loadSdk(), ok(api.GET('/api/v1/wechat/jssdk-config', { params: { query: { url } } }))])
     return await new Promise<boolean>((resolve) => {
       wx.config({ debug: false, ...cfg, jsApiList: ['updateAppMessageShareData'] })
       wx.ready(() => {

@@ -1,12 +1,11 @@
 // Cursor-paginated timeline state: filters, pages, refresh; stale answers (after a filter change) are dropped.
 import { computed, ref, shallowRef } from 'vue'
-import { getTimeline } from '@/api/endpoints'
-import type { TimelineItem, TimelinePage } from '@/api/types-manual'
+import { getTimeline, type Counts, type TimelineItem } from './api'
 import { yearOf } from '@/shared/format'
 
 export function useTimeline(personId: () => string | null) {
   const items = shallowRef<TimelineItem[]>([])
-  const counts = ref<TimelinePage['counts']>({})
+  const counts = ref<Counts | null>({})
   const cursor = ref<string | null>(null)
   const finished = ref(false)
   const loading = ref(false)

@@ -3,7 +3,7 @@
 // eviction), so memory stays bounded on a 1,000-slice series. Requests that fall out of the
 // prefetch window are aborted, so a fast scroll does not queue hundreds of stale downloads.
 
-import { refreshSession } from '@/shared/http'
+import { refreshSession } from '@/api/client'
 
 export type Decoded = ImageBitmap | HTMLImageElement
 
@@ -26,6 +26,9 @@ export class PreviewCache {
   private entries = new Map<number, Entry>()
   private current = 0
   private inflight = 0
+  // Set by freeze()/clear(): the requests they abort end in start()'s `finally`, whose pump() would
+  // otherwise ask for the same frames again (in the old window, for a cache kept only to be looked at).
+  private stopped = false
   private readonly opts: Required<PreviewCacheOptions>
 
   constructor(opts: PreviewCacheOptions) {
@@ -46,6 +49,7 @@ export class PreviewCache {
   /** The current slice moved: drop what is far away, cancel stale requests, fetch the nearest missing. */
   focus(frame: number, total: number): void {
     this.current = frame
+    this.stopped = false
     const { keep, prefetch } = this.opts
     for (const [f, e] of this.entries) {
       const d = Math.abs(f - frame)
@@ -61,6 +65,7 @@ export class PreviewCache {
   }
 
   private pump(total: number): void {
+    if (this.stopped) return
     const { prefetch, concurrency } = this.opts
     // Order: current, +1, -1, +2, -2, … (forward first: people mostly scroll on).
     for (let d = 0; d <= prefetch && this.inflight < concurrency; d++) {
@@ -108,6 +113,7 @@ export class PreviewCache {
 
   /** Stop fetching but keep what is decoded (shown until the replacing cache has the frame). */
   freeze(): void {
+    this.stopped = true
     for (const [f, e] of this.entries) {
       if (e.controller) {
         e.controller.abort()
@@ -118,6 +124,7 @@ export class PreviewCache {
 
   /** Window or series changed: every held image is for the old parameters. */
   clear(): void {
+    this.stopped = true
     for (const e of this.entries.values()) {
       e.controller?.abort()
       close(e.image)

@@ -1,7 +1,7 @@
 // The scrub strip: every frame of a series as small tiles on a few sprite sheets (see
 // backend/imaging/rendering/scrub.py). Drawing a tile is a drawImage from an already-decoded sheet,
 // so scrolling through hundreds of slices costs nothing on the network.
-import type { ScrubLayout } from '@/api/types-manual'
+import type { ScrubLayout } from '@/imaging/api'
 
 export class ScrubStrip {
   readonly layout: ScrubLayout

@@ -2,8 +2,7 @@
 // window, and its slice kept at the same relative position in its series as the current one (the
 // API gives no slice positions yet; when it does, sync by position instead of by fraction).
 import { computed, ref, shallowRef, watch, type Ref } from 'vue'
-import { getPriors, getStudy } from '@/api/endpoints'
-import type { Prior, Series, Study } from '@/api/types-manual'
+import { getPriors, getStudy, type Prior, type Series, type Study } from '@/imaging/api'
 import { useSlices } from './useSlices'
 
 export function useCompare(inp: {
@@ -25,7 +24,7 @@ export function useCompare(inp: {
 
   // The prior's series most like the current one: same modality, then same description.
   const series = computed<Series | null>(() => {
-    const list = (study.value?.series ?? []).filter((s) => s.scrub_url)
+    const list = (study.value?.series ?? []).filter((s) => s.previews.scrub)
     const cur = inp.current.value
     const same = list.filter((s) => s.modality === cur?.modality)
     return same.find((s) => s.description === cur?.description) ?? same[0] ?? list[0] ?? null

@@ -2,8 +2,7 @@
 // templates, windows), the strip drawn while scrolling, the sharp-preview cache around the current
 // slice, and drawing onto the canvas. The view owns gestures and controls; this owns pixels.
 import { computed, ref, shallowRef, type Ref } from 'vue'
-import { getScrub, previewUrl } from '@/api/endpoints'
-import type { ScrubAnswer, Series } from '@/api/types-manual'
+import { getScrub, previewUrl, type ScrubAnswer, type Series } from '@/imaging/api'
 import { ScrubStrip } from './scrub'
 import { PreviewCache } from './previewCache'
 import { drawSlice, fitCanvas, fromDecoded, type Source } from './draw'
@@ -28,7 +27,7 @@ export function useSlices(inp: SliceInputs) {
   const scrubError = ref<unknown>(null)
   const placeholder = shallowRef<HTMLImageElement | null>(null) // the series' middle-frame preview, shown first
   const drawnWin = ref<string | null>(null) // the window of what is on the canvas now
-  const total = computed(() => scrub.value?.frame_count ?? inp.series.value?.frames ?? 0)
+  const total = computed(() => scrub.value?.frame_count ?? inp.series.value?.instance_count ?? 0)
   let cache: PreviewCache | null = null
   let cacheWindow = DEFAULT_WINDOW
   // The previous cache (other window or size), frozen: its image of the current slice is a better
@@ -124,11 +123,12 @@ export function useSlices(inp: SliceInputs) {
     reset()
     loads = new AbortController()
     const signal = loads.signal
-    inp.frame.value = asked ?? Math.floor((s?.frames ?? 1) / 2)
-    if (!s?.scrub_url) return
+    inp.frame.value = asked ?? Math.floor((s?.instance_count ?? 1) / 2)
+    const scrubUrl = s?.previews.scrub
+    if (!s || !scrubUrl) return
     void loadPlaceholder(s)
     try {
-      const answer = await getScrub(s.scrub_url, DEFAULT_WINDOW, signal)
+      const answer = await getScrub(scrubUrl, DEFAULT_WINDOW, signal)
       if (signal.aborted) return
       scrub.value = answer
       inp.frame.value = Math.min(answer.frame_count - 1, asked ?? Math.floor(answer.frame_count / 2))
@@ -141,9 +141,9 @@ export function useSlices(inp: SliceInputs) {
 
   // The middle frame's preview URL is in the study answer: show it while the strip is made.
   async function loadPlaceholder(s: Series) {
-    if (!s.preview_url) return
+    if (!s.previews.preview) return
     const img = new Image()
-    img.src = s.preview_url
+    img.src = s.previews.preview
     try {
       await img.decode()
       if (inp.series.value === s && !scrub.value) {
@@ -163,9 +163,10 @@ export function useSlices(inp: SliceInputs) {
   async function windowChanged(id: string) {
     refreshPreviews()
     const s = inp.series.value
-    if (isCustom(id) || !s?.scrub_url || id === stripWindow.value) return
+    const scrubUrl = s?.previews.scrub
+    if (isCustom(id) || !scrubUrl || id === stripWindow.value) return
     try {
-      const answer = await getScrub(s.scrub_url, id, loads?.signal)
+      const answer = await getScrub(scrubUrl, id, loads?.signal)
       if (inp.win.value === id && inp.series.value === s) useStrip(answer, id)
     } catch {
       /* keep the current strip */

@@ -1,6 +1,6 @@
 // Windows as the backend names them (backend/imaging/previews/spec.py): "default" (the file's own
 // VOI), "auto", the CT presets, "file-N", or a custom "c<centre>w<width>". Plus the W/L arithmetic.
-import { customWindowId } from '@/api/endpoints'
+import { customWindowId } from '@/imaging/api'
 
 export const DEFAULT_WINDOW = 'default'
 

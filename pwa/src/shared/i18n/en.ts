@@ -56,7 +56,7 @@ const en: typeof zh = {
   viewer: {
     slice: 'Image {i} of {n}', window: 'Window', presets: { auto: 'Default', lung: 'Lung', mediastinum: 'Mediastinum', bone: 'Bone', brain: 'Brain', abdomen: 'Abdomen' },
     custom: 'Custom', wlMode: 'Adjust', wlModeOn: 'Drag to adjust: sideways = width, up/down = level', play: 'Play', pause: 'Pause', grid: 'All images',
-    seriesSwitch: 'Switch series', fit: 'Fit to screen', close: 'Close', prev: 'Previous image', next: 'Next image', position: 'Position {mm} mm',
+    seriesSwitch: 'Switch series', fit: 'Fit to screen', close: 'Close', prev: 'Previous image', next: 'Next image',
     noImages: 'This series has no images to show', compare: 'Compare with an earlier study', compareOff: 'End comparison', current: 'Now', prior: 'Earlier', scrollbar: 'Image position', image: 'Medical image, {series}, image {i} of {n}', gridOpen: 'Open image {i}',
   },
   labs: {

@@ -54,7 +54,7 @@ export default {
   viewer: {
     slice: '第 {i} / {n} 幅', window: '窗', presets: { auto: '默认', lung: '肺窗', mediastinum: '纵隔窗', bone: '骨窗', brain: '脑窗', abdomen: '腹部' },
     custom: '自定义', wlMode: '调窗', wlModeOn: '拖动调窗：左右调窗宽，上下调窗位', play: '播放', pause: '暂停', grid: '全部图像',
-    seriesSwitch: '切换序列', fit: '适应屏幕', close: '关闭', prev: '上一幅', next: '下一幅', position: '位置 {mm} mm',
+    seriesSwitch: '切换序列', fit: '适应屏幕', close: '关闭', prev: '上一幅', next: '下一幅',
     noImages: '该序列暂无可显示的图像', compare: '与既往检查对比', compareOff: '结束对比', current: '本次', prior: '既往', scrollbar: '图像位置', image: '医学影像，{series}，第 {i} 幅，共 {n} 幅', gridOpen: '打开第 {i} 幅',
   },
   labs: {

@@ -1,0 +1,9 @@
+// Checkups (backend/checkups): the package, its sections, conclusions and attached lab panels.
+import { api, ok } from '@/api/client'
+import type { components } from '@/api/schema'
+
+export type Checkup = components['schemas']['CheckupOut']
+
+export function getCheckup(personId: string, checkupId: string, signal?: AbortSignal): Promise<Checkup> {
+  return ok(api.GET('/api/v1/people/{person_id}/checkups/{checkup_id}', { params: { path: { person_id: personId, checkup_id: checkupId } }, signal }))
+}

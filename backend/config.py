@@ -2,8 +2,8 @@
 
 The variables and defaults are part of the outside contract (CONTRACT.md, "Settings"). Development
 generates its secrets once and keeps them in the data dir, so a fresh clone runs with no
-configuration; production refuses generated secrets, the WeChat simulator and plain-HTTP public URLs,
-and says which setting is wrong.
+configuration; production refuses every unsafe default (see :func:`_production_problems`) and says
+which setting is wrong.
 """
 
 from __future__ import annotations
@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     max_pixels: int = Field(default=512 * 1024 * 1024, gt=0)
     max_json_bytes: int = Field(default=1024 * 1024, gt=0)
 
+    # /docs and /openapi.json: on in development and tests, off in production unless switched on.
+    api_docs: bool | None = None
+
     # Set by load_settings(): which secrets were generated rather than configured.
     generated_secrets: tuple[str, ...] = ()
 
@@ -71,6 +74,8 @@ class Settings(BaseSettings):
     def _defaults_by_env(self) -> Settings:
         if self.wechat_simulator is None:
             self.wechat_simulator = self.env != "production"
+        if self.api_docs is None:
+            self.api_docs = self.env != "production"
         return self
 
     @property
@@ -142,17 +147,49 @@ def _check_data_dir(data_dir: Path) -> None:
         raise ConfigError(f"YUNYING_DATA_DIR={data_dir} is not writable: {exc.strerror or exc}") from exc
 
 
+# Settings whose development defaults are public (they are in this repository): a push to
+# /wechat/callback signed with the default token and AES key would be accepted as WeChat's.
+PUBLIC_DEFAULTS = ("wechat_appid", "wechat_secret", "wechat_token", "wechat_aes_key")
+MIN_DISTINCT_BYTES = 16  # 32 random bytes have ~30 distinct values; fewer than 16 is not random (p < 1e-15)
+
+
+def _secret_problems(settings: Settings) -> list[str]:
+    """Each secret must be set, not degenerate, and used for one purpose only."""
+    problems: list[str] = []
+    seen: dict[bytes, str] = {}
+    for name in SECRET_NAMES:
+        env = f"YUNYING_{name.upper()}"
+        value = getattr(settings, name)
+        if not value:
+            problems.append(f"{env} must be set in production (generated secrets are refused)")
+            continue
+        try:
+            raw = _decode_secret(name, value)
+        except ConfigError as exc:
+            problems.append(str(exc))
+            continue
+        if len(set(raw)) < MIN_DISTINCT_BYTES:
+            problems.append(f"{env} is not random (fewer than {MIN_DISTINCT_BYTES} distinct bytes): "
+                            f"use 32 bytes from a CSPRNG, e.g. `openssl rand -base64 32`")
+        if raw in seen:
+            problems.append(f"{env} must differ from YUNYING_{seen[raw].upper()} (one secret per purpose)")
+        seen.setdefault(raw, name)
+    return problems
+
+
 def _production_problems(settings: Settings) -> list[str]:
     problems = []
     if settings.wechat_simulator:
         problems.append("YUNYING_WECHAT_SIMULATOR must be off in production")
     if not settings.public_url.startswith("https://"):
         problems.append("YUNYING_PUBLIC_URL must be an https:// URL in production")
-    for name in SECRET_NAMES:
-        if not getattr(settings, name):
-            problems.append(f"YUNYING_{name.upper()} must be set in production (generated secrets are refused)")
-    if settings.wechat_secret == Settings.model_fields["wechat_secret"].default:
-        problems.append("YUNYING_WECHAT_SECRET must be set in production")
+    problems += _secret_problems(settings)
+    for name in PUBLIC_DEFAULTS:
+        if getattr(settings, name) == Settings.model_fields[name].default:
+            problems.append(f"YUNYING_{name.upper()} must be set in production (the default is public)")
+    url = settings.database_url
+    if not url or url.lower().startswith("sqlite"):
+        problems.append("YUNYING_DATABASE_URL must name PostgreSQL in production (SQLite is the embedded default)")
     return problems
 
 

@@ -61,6 +61,19 @@ def test_five_wrong_codes_lock_the_share_for_fifteen_minutes(world: ShareWorld, 
     assert _post_code(doctor, token_of(second["url"]), second["access_code"]).status_code == 200  # type: ignore[attr-defined]
 
 
+def test_a_right_code_does_not_use_up_an_attempt(world: ShareWorld, doctor: TestClient) -> None:
+    """Attempts are reserved before the check; the right code gives its reservation back, so doctors
+    who open the link with the code are never locked out by each other."""
+    made = world.create(with_access_code=True)
+    token, code = token_of(made["url"]), made["access_code"]
+    for _ in range(4):
+        assert _post_code(doctor, token, _other_code(code)).status_code == 403  # type: ignore[attr-defined]
+    for _ in range(3):
+        assert _post_code(doctor, token, code).status_code == 200  # type: ignore[attr-defined]
+    assert _post_code(doctor, token, _other_code(code)).status_code == 403  # type: ignore[attr-defined]  # the 5th
+    assert _post_code(doctor, token, code).status_code == 429  # type: ignore[attr-defined]
+
+
 def test_gone_pages(world: ShareWorld, doctor: TestClient) -> None:
     expired, revoked, used = world.create(), world.create(), world.create(max_opens=1)
     with session_scope(world.engine) as s:

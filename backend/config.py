@@ -19,6 +19,8 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from backend.storage import private
+
 Environment = Literal["development", "test", "production"]
 
 # Names of the secrets the service needs; each is 32 random bytes, base64url-encoded.
@@ -128,7 +130,7 @@ def _load_or_generate_secrets(data_dir: Path) -> dict[str, str]:
         for name in missing:
             stored[name] = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
         tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = private.create_file(tmp, exclusive=False)
         with os.fdopen(fd, "w") as fh:
             json.dump(stored, fh)
             fh.flush()
@@ -139,9 +141,12 @@ def _load_or_generate_secrets(data_dir: Path) -> dict[str, str]:
 
 def _check_data_dir(data_dir: Path) -> None:
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        private.private_dir(data_dir)  # 0700, also when it existed before (storage/private.py)
         probe = data_dir / ".write-probe"
-        probe.write_bytes(b"ok")
+        probe.unlink(missing_ok=True)
+        fd = private.create_file(probe)
+        os.write(fd, b"ok")
+        os.close(fd)
         probe.unlink()
     except OSError as exc:
         raise ConfigError(f"YUNYING_DATA_DIR={data_dir} is not writable: {exc.strerror or exc}") from exc
@@ -194,7 +199,9 @@ def _production_problems(settings: Settings) -> list[str]:
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Read the environment, validate, and fill development secrets. Raises ConfigError."""
+    """Read the environment, validate, and fill development secrets. Raises ConfigError.
+    Every process of the service loads its settings first: this is where its umask becomes 077."""
+    private.restrict_umask()
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:

@@ -197,7 +197,7 @@ def _respond(request: Request, *, level: str, study_uid: str, series_uid: str | 
                                 default_width), fmt=fmt, quality=quality)) for i, f in chosen]
     _audit(request, principal, study, {i.series_id for i, _ in chosen})
     etag = '"' + "-".join(s.digest[:12] for _, s in specs[:50]) + f'-{len(specs)}"'
-    headers = {"ETag": etag, "Cache-Control": CACHE}
+    headers = {"ETag": etag, "Cache-Control": service.cache_control(principal, default=CACHE)}
     if etag_matches(request, etag):
         return Response(status_code=304, headers=headers)
     try:
@@ -219,7 +219,8 @@ def _respond(request: Request, *, level: str, study_uid: str, series_uid: str | 
                     headers=headers)
 
 
-DOC = "Query: window=center,width[,function]; viewport=vw,vh; quality=1..100; accept=image/jpeg|image/webp."
+DOC = ("Query: window=center,width[,function]; viewport=vw,vh; quality=1..100; accept=image/jpeg|image/webp. "
+       "Cached `private, max-age=3600`, but `no-store` for a doctor's share session (nothing stays in the browser).")
 
 
 def _route(path: str, level: str, thumbnail: bool) -> None:

@@ -81,6 +81,9 @@ def _like(value: str) -> str:
     return escaped.replace("*", "%").replace("?", "_")
 
 
+IS_MIN, IS_MAX = -(2**31), 2**31 - 1  # PS3.5 §6.2, Integer String (SeriesNumber, InstanceNumber …)
+
+
 def _condition(column: Any, kind: str, value: str) -> ColumnElement[bool]:
     if kind == "uid":
         uids = [u for u in re.split(r"[,\\]", value) if u.strip()]
@@ -89,9 +92,12 @@ def _condition(column: Any, kind: str, value: str) -> ColumnElement[bool]:
         return _date_condition(column, value)
     if kind == "int":
         try:
-            return col(column) == int(value)
+            number = int(value)
         except ValueError:
             raise BadRequest(f"{value!r} is not an integer", code="qido-bad-value") from None
+        if not IS_MIN <= number <= IS_MAX:  # beyond the column's range: an OverflowError / DataError otherwise
+            raise BadRequest(f"{value!r} is outside the range of an IS value (PS3.5 §6.2)", code="qido-bad-value")
+        return col(column) == number
     if kind == "multi":
         options = [v for v in re.split(r"[,\\]", value) if v]
         return or_(*[col(column).like(f"%{_like(v)}%", escape="\\") for v in options])

@@ -114,7 +114,8 @@ def _width(viewport: str | None, instance: Instance, default: int | None) -> int
     if not viewport:
         return default
     parts = viewport.split(",")
-    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+    # ASCII digits only: str.isdigit() is true for "²", which int() refuses
+    if len(parts) != 2 or not all(p.strip().isascii() and p.strip().isdigit() for p in parts):
         raise BadRequest("viewport must be vw,vh (a source region is not supported)", code="bad-viewport")
     vw, vh = int(parts[0]), int(parts[1])
     if not (1 <= vw <= 10_000 and 1 <= vh <= 10_000):
@@ -129,7 +130,7 @@ def _width(viewport: str | None, instance: Instance, default: int | None) -> int
 def _quality(value: str | None, fmt: S.Fmt) -> int:
     if value is None:
         return S.QUALITY[fmt]
-    if not value.isdigit() or not 1 <= int(value) <= 100:
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 100:
         raise BadRequest("quality must be 1..100", code="bad-quality")
     return int(value)
 

@@ -53,7 +53,7 @@ from .service import Facts
 
 log = logging.getLogger("yunying.previews")
 
-PATH = re.compile(r"^/api/v1/people/([0-9a-f]{32})/previews/([0-9a-f]{32})/(\d{1,6})/([A-Za-z0-9.\-]{1,40})/"
+PATH = re.compile(r"^/api/v1/people/([0-9a-f]{32})/previews/([0-9a-f]{32})/([0-9]{1,6})/([A-Za-z0-9.\-]{1,40})/"
                   r"([a-z0-9]{1,8})\.(jpg|webp)$")
 QUERY_KEYS = frozenset({"v", "placeholder"})
 MAX_INLINE_BYTES = 1024 * 1024  # larger cached files go through the route (FileResponse streams them)

@@ -174,7 +174,8 @@ def _sheet(request: Request, person_id: str, series_id: str, window: str, key: s
     n, _, ext = name.partition(".")
     try:
         # The key must be this series' own content key: a key of another series is not readable here.
-        valid = n.isdigit() and ext == "jpg" and key == service.scrub_key(members, S.parse_window(window))
+        number = n.isascii() and n.isdigit()  # str.isdigit() is true for "²", which int() refuses
+        valid = number and ext == "jpg" and key == service.scrub_key(members, S.parse_window(window))
     except S.SpecError:
         valid = False
     if not valid:

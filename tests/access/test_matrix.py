@@ -233,7 +233,8 @@ MATRIX: dict[tuple[str, str], tuple[Cells, Req]] = {
     ("GET", API + "/share/download.zip"): (everyone(401, share=403), Req()),  # made without download
     # the share was made without download: refused before the study is even looked at
     ("GET", API + "/share/studies/{study_id}/download.zip"): (everyone(401, share=403), Req()),
-    ("GET", "/s/{token}"): (everyone(303), Req(rename={"token": "share_token"})),  # opens → the doctor view
+    # a GET never opens: the entry page with its button; the doctor already in is sent on to the view
+    ("GET", "/s/{token}"): (everyone(200, share=303), Req(rename={"token": "share_token"})),
     ("POST", "/s/{token}/session"): (everyone(200), Req(json={}, rename={"token": "share_token"})),
     # --- the account ---------------------------------------------------------------------------
     ("GET", API + "/me"): (accounts(200), Req()),

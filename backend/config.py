@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     # /docs and /openapi.json: on in development and tests, off in production unless switched on.
     api_docs: bool | None = None
 
+    # Reverse proxies whose X-Forwarded-For is believed (IPs / CIDRs, comma or space separated): proxies.py.
+    trusted_proxies: str = ""
+
     # Set by load_settings(): which secrets were generated rather than configured.
     generated_secrets: tuple[str, ...] = ()
 
@@ -71,6 +74,20 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies_shape(cls, value: str) -> str:
+        from backend.proxies import parse_trusted
+
+        parse_trusted(value)  # ValueError names the entry
+        return value
+
+    @property
+    def trusted_networks(self) -> tuple[Any, ...]:
+        from backend.proxies import parse_trusted
+
+        return parse_trusted(self.trusted_proxies)
 
     @model_validator(mode="after")
     def _defaults_by_env(self) -> Settings:

@@ -24,6 +24,7 @@ from backend.auth.shared_state import SharedState, shared_state
 from backend.config import Settings
 from backend.db import session_scope
 from backend.errors import AppError, BadRequest, NotFound
+from backend.proxies import client_address
 from backend.sharing import entry, rules
 from backend.sharing.schemas import SessionCreate, SessionCreated
 from backend.sharing.web import DOCTOR_HOME, current_share, set_share_cookie
@@ -88,7 +89,7 @@ def _deps(request: Request) -> tuple[Engine, Settings, SharedState, str | None]:
     settings: Settings = request.app.state.settings
     engine: Engine = request.app.state.engine
     state = shared_state(redis_url=settings.redis_url, engine=engine)
-    return engine, settings, state, request.client.host if request.client else None
+    return engine, settings, state, client_address(request.scope)  # the proxy-aware address (proxies.py)
 
 
 def _unknown(state: SharedState, address: str | None) -> NotFound:

@@ -138,8 +138,11 @@ def _date_condition(column: Any, value: str) -> ColumnElement[bool]:
     return col(column) == _parse_da(value)
 
 
-def parse_query(params: Sequence[tuple[str, str]], *, levels: Sequence[str]) -> Query:
-    """``levels``: which attribute tables apply ("study", "series", "instance")."""
+def parse_query(params: Sequence[tuple[str, str]], *, levels: Sequence[str],
+                unmatchable: frozenset[str] = frozenset()) -> Query:
+    """``levels``: which attribute tables apply ("study", "series", "instance"). ``unmatchable``: keywords
+    this caller may not match on (ignored with the Warning, as unsupported ones): a share session sees
+    the patient's identity masked, and a match on the unmasked value would confirm a guess."""
     tables = {"study": _STUDY, "series": _SERIES, "instance": _INSTANCE}
     query = Query()
     for key, raw in params:
@@ -157,7 +160,7 @@ def parse_query(params: Sequence[tuple[str, str]], *, levels: Sequence[str]) -> 
             continue
         keyword = _keyword(key)
         found = next((tables[level][keyword] for level in levels if keyword in tables[level]), None)
-        if found is None:
+        if found is None or keyword in unmatchable:
             query.ignored.append(keyword)
             continue
         if value == "" or value == "*":

@@ -84,6 +84,12 @@ def dicomweb(ok: int = 200) -> Cells:
     return hospital(ok, others=404, anonymous=401)
 
 
+def dicomweb_retrieve() -> Cells:
+    """WADO-RS retrieval of original files: as ``dicomweb``, but the share (made without downloads)
+    is refused before the study is looked at (403, issue 15 item 2)."""
+    return hospital(200, others=404, anonymous=401, share=403)
+
+
 def dicomweb_search(*, share: int | str = EMPTY) -> Cells:
     """QIDO-RS searches: the hospital finds its studies; everyone else gets an empty result (a share
     session finds its own study in a search over everything, nothing inside this study)."""
@@ -176,18 +182,18 @@ MATRIX: dict[tuple[str, str], tuple[Cells, Req]] = {
     ("GET", DCM): (dicomweb_search(share=200), Req()),
     ("GET", "/dicomweb/series"): (dicomweb_search(share=200), Req()),
     ("GET", "/dicomweb/instances"): (dicomweb_search(share=200), Req()),
-    ("GET", DCM + "/{study}"): (dicomweb(), Req()),
+    ("GET", DCM + "/{study}"): (dicomweb_retrieve(), Req()),
     ("GET", DCM + "/{study}/metadata"): (dicomweb(), Req()),
     ("GET", DCM + "/{study}/series"): (dicomweb_search(), Req()),
     ("GET", DCM + "/{study}/instances"): (dicomweb_search(), Req()),
     ("GET", DCM + "/{study}/rendered"): (dicomweb(), Req()),
     ("GET", DCM + "/{study}/thumbnail"): (dicomweb(), Req()),
-    ("GET", DCM + "/{study}/series/{series}"): (dicomweb(), Req()),
+    ("GET", DCM + "/{study}/series/{series}"): (dicomweb_retrieve(), Req()),
     ("GET", DCM + "/{study}/series/{series}/metadata"): (dicomweb(), Req()),
     ("GET", DCM + "/{study}/series/{series}/instances"): (dicomweb_search(), Req()),
     ("GET", DCM + "/{study}/series/{series}/rendered"): (dicomweb(), Req()),
     ("GET", DCM + "/{study}/series/{series}/thumbnail"): (dicomweb(), Req()),
-    ("GET", DCM + "/{study}/series/{series}/instances/{instance}"): (dicomweb(), Req()),
+    ("GET", DCM + "/{study}/series/{series}/instances/{instance}"): (dicomweb_retrieve(), Req()),
     ("GET", DCM + "/{study}/series/{series}/instances/{instance}/metadata"): (dicomweb(), Req()),
     ("GET", DCM + "/{study}/series/{series}/instances/{instance}/rendered"): (dicomweb(), Req()),
     ("GET", DCM + "/{study}/series/{series}/instances/{instance}/thumbnail"): (dicomweb(), Req()),

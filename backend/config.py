@@ -2,8 +2,8 @@
 
 The variables and defaults are part of the outside contract (CONTRACT.md, "Settings"). Development
 generates its secrets once and keeps them in the data dir, so a fresh clone runs with no
-configuration; production refuses generated secrets, the WeChat simulator and plain-HTTP public URLs,
-and says which setting is wrong.
+configuration; production refuses every unsafe default (see :func:`_production_problems`) and says
+which setting is wrong.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from backend.storage import private
 
 Environment = Literal["development", "test", "production"]
 
@@ -57,6 +59,12 @@ class Settings(BaseSettings):
     max_pixels: int = Field(default=512 * 1024 * 1024, gt=0)
     max_json_bytes: int = Field(default=1024 * 1024, gt=0)
 
+    # /docs and /openapi.json: on in development and tests, off in production unless switched on.
+    api_docs: bool | None = None
+
+    # Reverse proxies whose X-Forwarded-For is believed (IPs / CIDRs, comma or space separated): proxies.py.
+    trusted_proxies: str = ""
+
     # Set by load_settings(): which secrets were generated rather than configured.
     generated_secrets: tuple[str, ...] = ()
 
@@ -67,10 +75,26 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies_shape(cls, value: str) -> str:
+        from backend.proxies import parse_trusted
+
+        parse_trusted(value)  # ValueError names the entry
+        return value
+
+    @property
+    def trusted_networks(self) -> tuple[Any, ...]:
+        from backend.proxies import parse_trusted
+
+        return parse_trusted(self.trusted_proxies)
+
     @model_validator(mode="after")
     def _defaults_by_env(self) -> Settings:
         if self.wechat_simulator is None:
             self.wechat_simulator = self.env != "production"
+        if self.api_docs is None:
+            self.api_docs = self.env != "production"
         return self
 
     @property
@@ -123,7 +147,7 @@ def _load_or_generate_secrets(data_dir: Path) -> dict[str, str]:
         for name in missing:
             stored[name] = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
         tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = private.create_file(tmp, exclusive=False)
         with os.fdopen(fd, "w") as fh:
             json.dump(stored, fh)
             fh.flush()
@@ -134,12 +158,45 @@ def _load_or_generate_secrets(data_dir: Path) -> dict[str, str]:
 
 def _check_data_dir(data_dir: Path) -> None:
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        private.private_dir(data_dir)  # 0700, also when it existed before (storage/private.py)
         probe = data_dir / ".write-probe"
-        probe.write_bytes(b"ok")
+        probe.unlink(missing_ok=True)
+        fd = private.create_file(probe)
+        os.write(fd, b"ok")
+        os.close(fd)
         probe.unlink()
     except OSError as exc:
         raise ConfigError(f"YUNYING_DATA_DIR={data_dir} is not writable: {exc.strerror or exc}") from exc
+
+
+# Settings whose development defaults are public (they are in this repository): a push to
+# /wechat/callback signed with the default token and AES key would be accepted as WeChat's.
+PUBLIC_DEFAULTS = ("wechat_appid", "wechat_secret", "wechat_token", "wechat_aes_key")
+MIN_DISTINCT_BYTES = 16  # 32 random bytes have ~30 distinct values; fewer than 16 is not random (p < 1e-15)
+
+
+def _secret_problems(settings: Settings) -> list[str]:
+    """Each secret must be set, not degenerate, and used for one purpose only."""
+    problems: list[str] = []
+    seen: dict[bytes, str] = {}
+    for name in SECRET_NAMES:
+        env = f"YUNYING_{name.upper()}"
+        value = getattr(settings, name)
+        if not value:
+            problems.append(f"{env} must be set in production (generated secrets are refused)")
+            continue
+        try:
+            raw = _decode_secret(name, value)
+        except ConfigError as exc:
+            problems.append(str(exc))
+            continue
+        if len(set(raw)) < MIN_DISTINCT_BYTES:
+            problems.append(f"{env} is not random (fewer than {MIN_DISTINCT_BYTES} distinct bytes): "
+                            f"use 32 bytes from a CSPRNG, e.g. `openssl rand -base64 32`")
+        if raw in seen:
+            problems.append(f"{env} must differ from YUNYING_{seen[raw].upper()} (one secret per purpose)")
+        seen.setdefault(raw, name)
+    return problems
 
 
 def _production_problems(settings: Settings) -> list[str]:
@@ -148,16 +205,20 @@ def _production_problems(settings: Settings) -> list[str]:
         problems.append("YUNYING_WECHAT_SIMULATOR must be off in production")
     if not settings.public_url.startswith("https://"):
         problems.append("YUNYING_PUBLIC_URL must be an https:// URL in production")
-    for name in SECRET_NAMES:
-        if not getattr(settings, name):
-            problems.append(f"YUNYING_{name.upper()} must be set in production (generated secrets are refused)")
-    if settings.wechat_secret == Settings.model_fields["wechat_secret"].default:
-        problems.append("YUNYING_WECHAT_SECRET must be set in production")
+    problems += _secret_problems(settings)
+    for name in PUBLIC_DEFAULTS:
+        if getattr(settings, name) == Settings.model_fields[name].default:
+            problems.append(f"YUNYING_{name.upper()} must be set in production (the default is public)")
+    url = settings.database_url
+    if not url or url.lower().startswith("sqlite"):
+        problems.append("YUNYING_DATABASE_URL must name PostgreSQL in production (SQLite is the embedded default)")
     return problems
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Read the environment, validate, and fill development secrets. Raises ConfigError."""
+    """Read the environment, validate, and fill development secrets. Raises ConfigError.
+    Every process of the service loads its settings first: this is where its umask becomes 077."""
+    private.restrict_umask()
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import QueuePool
 from sqlmodel import Session, create_engine
+
+from backend.storage.private import private_sqlite
 
 READONLY = "yunying_readonly"
 
@@ -39,6 +42,9 @@ def _sqlite_begin(conn: Any) -> None:
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     if url.startswith("sqlite"):
+        database = make_url(url).database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            private_sqlite(Path(database))  # 0600 before SQLite creates it (its -wal/-shm copy the mode)
         engine = create_engine(
             url,
             echo=echo,

@@ -23,7 +23,8 @@ log = logging.getLogger("yunying")
 
 PWA_DIST = Path(__file__).resolve().parents[1] / "pwa" / "dist"
 # Paths the backend owns: never answered with the PWA's index.html.
-BACKEND_PREFIXES = ("api/", "auth/", "dicomweb", "_sim/", "wechat/", "s/", "v/", "healthz", "openapi.json", "docs")
+BACKEND_PREFIXES = ("api/", "auth/", "dicomweb", "_sim/", "wechat/", "s/", "v/", "healthz", "openapi.json", "docs",
+                    "redoc")
 
 DESCRIPTION = """Yunying 云影: patients' imaging studies, reports, lab results and checkups from every
 hospital of the province on one timeline. Errors are `application/problem+json` (RFC 9457)."""
@@ -32,12 +33,16 @@ hospital of the province on one timeline. Errors are `application/problem+json` 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
     settings = settings or get_settings()
     plugins.install()
+    # The API description and its browser are off in production unless YUNYING_API_DOCS=true: they map
+    # every route for an attacker and serve a page that loads scripts from a CDN.
+    docs = bool(settings.api_docs)
     app = FastAPI(
         title="Yunying 云影",
         version=__version__,
         description=DESCRIPTION,
-        docs_url="/docs",
+        docs_url="/docs" if docs else None,
         redoc_url=None,
+        openapi_url="/openapi.json" if docs else None,
     )
     app.state.settings = settings
     app.state.engine = engine or make_engine(settings.effective_database_url)

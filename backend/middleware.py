@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.access.context import RequestMeta, reset_request, set_request
 from backend.errors import BadRequest, PayloadTooLarge, problem_response
+from backend.proxies import client_address
 
 CSP = (
     "default-src 'self'; script-src 'self' https://res.wx.qq.com; style-src 'self' 'unsafe-inline'; "
@@ -85,11 +86,6 @@ def _declared_length(headers: dict[bytes, bytes]) -> int | None:
     return int(raw) if raw.isdigit() else None
 
 
-def _client_address(scope: Scope) -> str | None:
-    client = scope.get("client")
-    return client[0] if client else None
-
-
 class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, *, secure: bool = False) -> None:
         self.app = app
@@ -103,7 +99,7 @@ class RequestContextMiddleware:
         request_id = uuid.uuid4().hex
         meta = RequestMeta(
             request_id=request_id,
-            network_address=_client_address(scope),
+            network_address=client_address(scope),  # behind a trusted proxy: X-Forwarded-For (proxies.py)
             user_agent=headers.get(b"user-agent", b"").decode("latin-1")[:256] or None,
         )
         token = set_request(meta)

@@ -25,6 +25,7 @@ from backend.people.models import Person
 from backend.records.models import TimelineEntry
 
 MAX_LIMIT = 100
+MAX_SEQ = 2**63 - 1  # audit_event.seq is a BIGINT (PostgreSQL) / a 64-bit INTEGER (SQLite)
 # event_type → (中文, English) of what was done, for events without a record title
 ACTIONS: dict[str, tuple[str, str]] = {
     "timeline.read": ("浏览了健康档案", "viewed the timeline"),

@@ -13,7 +13,7 @@ from backend.access import audit, log
 from backend.access.principals import AccountPrincipal
 from backend.access.schemas import AccessLogItem, AccessLogPage, ActorOut
 from backend.api.deps import ReadablePerson, SessionDep
-from backend.errors import NotFound
+from backend.errors import BadRequest, NotFound
 
 router = APIRouter(tags=["access"])
 
@@ -38,8 +38,11 @@ def read_access_log(
 ) -> AccessLogPage:
     if not isinstance(access.principal, AccountPrincipal) or (access.relation != "self" and not access.guardian):
         raise NotFound("No such person.", code="person-not-found")
-    items, next_seq = log.read_log(session, person_id=access.person_id, before=int(cursor) if cursor else None,
-                                   limit=limit)
+    before = int(cursor) if cursor else None
+    if before is not None and before > log.MAX_SEQ:  # wider than the 64-bit sequence: a 500 in the database
+        raise BadRequest("The cursor is invalid; start again from the first page.", code="invalid-cursor",
+                         message_zh="分页游标无效，请从第一页重新开始。")
+    items, next_seq = log.read_log(session, person_id=access.person_id, before=before, limit=limit)
     # Recorded as EXECUTE, not READ: looking at the log is not a read of the records themselves, and
     # the log stays about the records.
     access.audit(session, event_type="access_log.read", action=audit.EXECUTE, object_type="person",

@@ -9,14 +9,17 @@ own short transaction.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import delete, func, insert, update
+from sqlalchemy import delete, func, insert, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from backend.auth.models import Lease, RateEvent, SharedValue
 from backend.db import session_scope
@@ -25,6 +28,9 @@ from backend.ids import utcnow
 _PREFIX = "yy:"
 # Redis: delete the lock only if we still hold it (the lease may have expired and been re-taken).
 _RELEASE_LUA = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+# Redis: give one hit back only while the window lasts (a DECR of an expired key would create one
+# without an expiry).
+_UNHIT_LUA = "if redis.call('exists', KEYS[1]) == 1 then return redis.call('decr', KEYS[1]) else return 0 end"
 
 
 class SharedState(Protocol):
@@ -40,8 +46,14 @@ class SharedState(Protocol):
 
     def hit(self, key: str, *, window: timedelta, limit: int, session: Session | None = None) -> bool:
         """Count one action; False when ``limit`` actions already happened within ``window``.
+        Atomic: of any number of simultaneous hits on one key, at most ``limit`` answer True (an
+        attempt can be reserved with it before the work it limits, e.g. checking an access code).
         ``session``: the caller's open transaction — the database fallback counts inside it (a second
         write transaction on SQLite would wait for the caller's own lock)."""
+        ...
+
+    def unhit(self, key: str) -> None:
+        """Give one counted action back (a reserved attempt that turned out not to count)."""
         ...
 
 
@@ -57,13 +69,12 @@ class DatabaseState:
             return row.value, _aware(row.expires_at)
 
     def put(self, name: str, value: str, *, expires_at: datetime) -> None:
+        # An upsert: two workers putting the same name at once (a lock both saw missing) must not
+        # collide on the primary key (PostgreSQL: a 409 for the loser).
         with session_scope(self.engine) as session:
-            row = session.get(SharedValue, name)
-            if row is None:
-                session.add(SharedValue(name=name, value=value, expires_at=expires_at))
-            else:
-                row.value, row.expires_at = value, expires_at
-                session.add(row)
+            upsert = (pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert)(SharedValue)
+            session.execute(upsert.values(name=name, value=value, expires_at=expires_at).on_conflict_do_update(
+                index_elements=["name"], set_={"value": value, "expires_at": expires_at}))
 
     def acquire(self, name: str, *, ttl: timedelta) -> str | None:
         holder = secrets.token_hex(16)
@@ -98,8 +109,21 @@ class DatabaseState:
                 return self._hit(own, key, window, limit)
         return self._hit(session, key, window, limit)
 
+    def unhit(self, key: str) -> None:
+        with session_scope(self.engine) as session:
+            newest = session.exec(select(RateEvent.id).where(RateEvent.key == key)
+                                  .order_by(col(RateEvent.at).desc()).limit(1)).first()
+            if newest is not None:
+                session.execute(delete(RateEvent).where(col(RateEvent.id) == newest))
+
     @staticmethod
     def _hit(session: Session, key: str, window: timedelta, limit: int) -> bool:
+        # Count-then-insert must not interleave with another hit on the same key. SQLite: every write
+        # transaction holds the database's write lock from BEGIN IMMEDIATE (db.py). PostgreSQL (READ
+        # COMMITTED): a transaction-scoped advisory lock on the key serialises the hits, and the count
+        # after it sees every hit committed before it.
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_id(key)})
         now = utcnow()
         count = session.exec(
             select(func.count()).select_from(RateEvent).where(RateEvent.key == key, RateEvent.at > now - window)
@@ -140,13 +164,21 @@ class RedisState:
 
     def hit(self, key: str, *, window: timedelta, limit: int, session: Session | None = None) -> bool:
         del session
-        # Fixed window: INCR, and start the window's clock on the first hit.
+        # Fixed window: INCR (atomic), and start the window's clock on the first hit.
         name = _PREFIX + "rate:" + key
         pipe = self.redis.pipeline()
         pipe.incr(name)
         pipe.expire(name, int(window.total_seconds()), nx=True)
         count = int(pipe.execute()[0])
         return count <= limit
+
+    def unhit(self, key: str) -> None:
+        self.redis.eval(_UNHIT_LUA, 1, _PREFIX + "rate:" + key)
+
+
+def _lock_id(key: str) -> int:
+    """A PostgreSQL advisory lock id (signed 64-bit) for a rate-limit key."""
+    return int.from_bytes(hashlib.sha256(b"yy-rate:" + key.encode()).digest()[:8], "big", signed=True)
 
 
 def _aware(value: datetime) -> datetime:

@@ -81,6 +81,9 @@ def _like(value: str) -> str:
     return escaped.replace("*", "%").replace("?", "_")
 
 
+IS_MIN, IS_MAX = -(2**31), 2**31 - 1  # PS3.5 §6.2, Integer String (SeriesNumber, InstanceNumber …)
+
+
 def _condition(column: Any, kind: str, value: str) -> ColumnElement[bool]:
     if kind == "uid":
         uids = [u for u in re.split(r"[,\\]", value) if u.strip()]
@@ -89,9 +92,12 @@ def _condition(column: Any, kind: str, value: str) -> ColumnElement[bool]:
         return _date_condition(column, value)
     if kind == "int":
         try:
-            return col(column) == int(value)
+            number = int(value)
         except ValueError:
             raise BadRequest(f"{value!r} is not an integer", code="qido-bad-value") from None
+        if not IS_MIN <= number <= IS_MAX:  # beyond the column's range: an OverflowError / DataError otherwise
+            raise BadRequest(f"{value!r} is outside the range of an IS value (PS3.5 §6.2)", code="qido-bad-value")
+        return col(column) == number
     if kind == "multi":
         options = [v for v in re.split(r"[,\\]", value) if v]
         return or_(*[col(column).like(f"%{_like(v)}%", escape="\\") for v in options])
@@ -132,8 +138,11 @@ def _date_condition(column: Any, value: str) -> ColumnElement[bool]:
     return col(column) == _parse_da(value)
 
 
-def parse_query(params: Sequence[tuple[str, str]], *, levels: Sequence[str]) -> Query:
-    """``levels``: which attribute tables apply ("study", "series", "instance")."""
+def parse_query(params: Sequence[tuple[str, str]], *, levels: Sequence[str],
+                unmatchable: frozenset[str] = frozenset()) -> Query:
+    """``levels``: which attribute tables apply ("study", "series", "instance"). ``unmatchable``: keywords
+    this caller may not match on (ignored with the Warning, as unsupported ones): a share session sees
+    the patient's identity masked, and a match on the unmasked value would confirm a guess."""
     tables = {"study": _STUDY, "series": _SERIES, "instance": _INSTANCE}
     query = Query()
     for key, raw in params:
@@ -151,7 +160,7 @@ def parse_query(params: Sequence[tuple[str, str]], *, levels: Sequence[str]) -> 
             continue
         keyword = _keyword(key)
         found = next((tables[level][keyword] for level in levels if keyword in tables[level]), None)
-        if found is None:
+        if found is None or keyword in unmatchable:
             query.ignored.append(keyword)
             continue
         if value == "" or value == "*":

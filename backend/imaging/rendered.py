@@ -115,7 +115,8 @@ def _width(viewport: str | None, instance: Instance, default: int | None) -> int
     if not viewport:
         return default
     parts = viewport.split(",")
-    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+    # ASCII digits only: str.isdigit() is true for "²", which int() refuses
+    if len(parts) != 2 or not all(p.strip().isascii() and p.strip().isdigit() for p in parts):
         raise BadRequest("viewport must be vw,vh (a source region is not supported)", code="bad-viewport")
     vw, vh = int(parts[0]), int(parts[1])
     if not (1 <= vw <= 10_000 and 1 <= vh <= 10_000):
@@ -130,7 +131,7 @@ def _width(viewport: str | None, instance: Instance, default: int | None) -> int
 def _quality(value: str | None, fmt: S.Fmt) -> int:
     if value is None:
         return S.QUALITY[fmt]
-    if not value.isdigit() or not 1 <= int(value) <= 100:
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 100:
         raise BadRequest("quality must be 1..100", code="bad-quality")
     return int(value)
 
@@ -198,7 +199,7 @@ def _respond(request: Request, *, level: str, study_uid: str, series_uid: str | 
                                 default_width), fmt=fmt, quality=quality)) for i, f in chosen]
     _audit(request, principal, study, {i.series_id for i, _ in chosen})
     etag = '"' + "-".join(s.digest[:12] for _, s in specs[:50]) + f'-{len(specs)}"'
-    headers = {"ETag": etag, "Cache-Control": CACHE}
+    headers = {"ETag": etag, "Cache-Control": service.cache_control(principal, default=CACHE)}
     if etag_matches(request, etag):
         return Response(status_code=304, headers=headers)
     try:
@@ -220,7 +221,8 @@ def _respond(request: Request, *, level: str, study_uid: str, series_uid: str | 
                     headers=headers)
 
 
-DOC = "Query: window=center,width[,function]; viewport=vw,vh; quality=1..100; accept=image/jpeg|image/webp."
+DOC = ("Query: window=center,width[,function]; viewport=vw,vh; quality=1..100; accept=image/jpeg|image/webp. "
+       "Cached `private, max-age=3600`, but `no-store` for a doctor's share session (nothing stays in the browser).")
 
 
 def _route(path: str, level: str, thumbnail: bool) -> None:

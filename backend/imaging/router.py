@@ -19,8 +19,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from backend.access import audit
-from backend.access.principals import Anonymous, InstitutionPrincipal, Principal
+from backend.access import audit, originals
+from backend.access.principals import Anonymous, InstitutionPrincipal, Principal, SharePrincipal
 from backend.access.service import dicomweb_study_filter
 from backend.config import Settings
 from backend.db import session_scope
@@ -44,6 +44,7 @@ from backend.imaging.dicom.multipart import (
 )
 from backend.imaging.ingest import StowBatch
 from backend.imaging.parsepool import ParseResult
+from backend.sharing import masking
 from backend.storage.service import LocalBlobStore
 
 router = APIRouter(prefix="/dicomweb", tags=["dicomweb"])
@@ -197,7 +198,8 @@ def _search(request: Request, principal: Principal, level: str, **fixed: str) ->
     levels = {"study": ["study"], "series": ["series", "study"], "instance": ["instance", "series", "study"]}[level]
     params = list(request.query_params.multi_items())
     params += [(key, value) for key, value in fixed.items()]
-    query = qido.parse_query(params, levels=levels)
+    share = isinstance(principal, SharePrincipal)
+    query = qido.parse_query(params, levels=levels, unmatchable=masking.UNMATCHABLE if share else frozenset())
     base = _base(settings)
     body: list[dict[str, Any]]
     with session_scope(request.app.state.engine) as session:
@@ -213,6 +215,8 @@ def _search(request: Request, principal: Principal, level: str, **fixed: str) ->
             body = [qido.instance_json(i, s, st, base=base, include_all=query.include_all) for i, s, st in found]
         audit.record(session, principal=principal, action=audit.READ, event_type="dicom.qido", object_type=level,
                      detail={"results": len(body)})
+    if share:  # the patient's identity as the share page shows it (sharing/masking.py)
+        body = [masking.mask_dataset(item) for item in body]
     headers = dict(NO_STORE)
     if query.ignored:
         headers["Warning"] = f'299 yunying "not supported, ignored: {", ".join(sorted(set(query.ignored)))}"'
@@ -221,31 +225,43 @@ def _search(request: Request, principal: Principal, level: str, **fixed: str) ->
 
 @router.get("/studies", summary="QIDO-RS: search studies")
 def search_studies(request: Request, principal: DicomwebPrincipal) -> Response:
+    """For a doctor's share session the results are masked as on the share page, and masked attributes
+    (name, patient ID, birth date …) cannot be matched (ignored with a Warning)."""
     return _search(request, principal, "study")
 
 
 @router.get("/series", summary="QIDO-RS: search series")
 def search_all_series(request: Request, principal: DicomwebPrincipal) -> Response:
+    """For a doctor's share session the results are masked as on the share page, and masked attributes
+    (name, patient ID, birth date …) cannot be matched (ignored with a Warning)."""
     return _search(request, principal, "series")
 
 
 @router.get("/instances", summary="QIDO-RS: search instances")
 def search_all_instances(request: Request, principal: DicomwebPrincipal) -> Response:
+    """For a doctor's share session the results are masked as on the share page, and masked attributes
+    (name, patient ID, birth date …) cannot be matched (ignored with a Warning)."""
     return _search(request, principal, "instance")
 
 
 @router.get("/studies/{study}/series", summary="QIDO-RS: search a study's series")
 def search_series(study: str, request: Request, principal: DicomwebPrincipal) -> Response:
+    """For a doctor's share session the results are masked as on the share page, and masked attributes
+    (name, patient ID, birth date …) cannot be matched (ignored with a Warning)."""
     return _search(request, principal, "series", StudyInstanceUID=study)
 
 
 @router.get("/studies/{study}/instances", summary="QIDO-RS: search a study's instances")
 def search_study_instances(study: str, request: Request, principal: DicomwebPrincipal) -> Response:
+    """For a doctor's share session the results are masked as on the share page, and masked attributes
+    (name, patient ID, birth date …) cannot be matched (ignored with a Warning)."""
     return _search(request, principal, "instance", StudyInstanceUID=study)
 
 
 @router.get("/studies/{study}/series/{series}/instances", summary="QIDO-RS: search a series' instances")
 def search_instances(study: str, series: str, request: Request, principal: DicomwebPrincipal) -> Response:
+    """For a doctor's share session the results are masked as on the share page, and masked attributes
+    (name, patient ID, birth date …) cannot be matched (ignored with a Warning)."""
     return _search(request, principal, "instance", StudyInstanceUID=study, SeriesInstanceUID=series)
 
 
@@ -264,6 +280,9 @@ def _select(request: Request, principal: Principal, event: str, study: str, seri
 
 def _retrieve(request: Request, principal: Principal, study: str, series: str | None = None,
               instance: str | None = None) -> Response:
+    with session_scope(request.app.state.engine, readonly=True) as session:
+        # Original files only where the share allows downloads — asked before the study is looked at.
+        originals.require_originals(session=session, principal=principal)
     wado.check_accept_dicom(request.headers.get("accept"))
     selected = _select(request, principal, "dicom.wado", study, series, instance)
     boundary = wado.new_boundary()
@@ -277,16 +296,24 @@ def _metadata(request: Request, principal: Principal, study: str, series: str | 
               instance: str | None = None) -> Response:
     selected = _select(request, principal, "dicom.wado_metadata", study, series, instance)
     body = wado.metadata(blobs=request.app.state.blobs, instances=[i for i, _ in selected.instances])
+    if isinstance(principal, SharePrincipal):  # the patient's identity as the share page shows it
+        body = [masking.mask_dataset(item) for item in body]
     return JSONResponse(body, media_type=DICOM_JSON, headers=NO_STORE)
 
 
 @router.get("/studies/{study}", summary="WADO-RS: retrieve a study")
 def retrieve_study(study: str, request: Request, principal: DicomwebPrincipal) -> Response:
+    """Original Part-10 instances (multipart/related). A doctor's share session gets them only when the
+    patient allowed downloads (else 403, asked before the study is looked at); a hospital reads back
+    what it uploaded."""
     return _retrieve(request, principal, study)
 
 
 @router.get("/studies/{study}/series/{series}", summary="WADO-RS: retrieve a series")
 def retrieve_series(study: str, series: str, request: Request, principal: DicomwebPrincipal) -> Response:
+    """Original Part-10 instances (multipart/related). A doctor's share session gets them only when the
+    patient allowed downloads (else 403, asked before the study is looked at); a hospital reads back
+    what it uploaded."""
     return _retrieve(request, principal, study, series)
 
 
@@ -294,16 +321,23 @@ def retrieve_series(study: str, series: str, request: Request, principal: Dicomw
 def retrieve_instance(
     study: str, series: str, instance: str, request: Request, principal: DicomwebPrincipal
 ) -> Response:
+    """Original Part-10 instances (multipart/related). A doctor's share session gets them only when the
+    patient allowed downloads (else 403, asked before the study is looked at); a hospital reads back
+    what it uploaded."""
     return _retrieve(request, principal, study, series, instance)
 
 
 @router.get("/studies/{study}/metadata", summary="WADO-RS: study metadata")
 def study_metadata(study: str, request: Request, principal: DicomwebPrincipal) -> Response:
+    """DICOM JSON of the stored headers (no bulk data). For a doctor's share session the patient's identity
+    is masked as on the share page (name, resident IDs, phone, address …: backend/sharing/masking.py)."""
     return _metadata(request, principal, study)
 
 
 @router.get("/studies/{study}/series/{series}/metadata", summary="WADO-RS: series metadata")
 def series_metadata(study: str, series: str, request: Request, principal: DicomwebPrincipal) -> Response:
+    """DICOM JSON of the stored headers (no bulk data). For a doctor's share session the patient's identity
+    is masked as on the share page (name, resident IDs, phone, address …: backend/sharing/masking.py)."""
     return _metadata(request, principal, study, series)
 
 
@@ -311,4 +345,6 @@ def series_metadata(study: str, series: str, request: Request, principal: Dicomw
 def instance_metadata(
     study: str, series: str, instance: str, request: Request, principal: DicomwebPrincipal
 ) -> Response:
+    """DICOM JSON of the stored headers (no bulk data). For a doctor's share session the patient's identity
+    is masked as on the share page (name, resident IDs, phone, address …: backend/sharing/masking.py)."""
     return _metadata(request, principal, study, series, instance)

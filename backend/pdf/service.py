@@ -52,6 +52,7 @@ from backend.pdf.verification import ID_CHARS, InvalidCode, make_code, parse_cod
 from backend.people.masking import mask_name
 from backend.people.models import Person
 from backend.records import service as records
+from backend.storage.private import make_dirs
 from backend.storage.service import LocalBlobStore
 
 IMAGING = "imaging_report"
@@ -124,7 +125,7 @@ class PdfStore:
     def write(self, data: bytes) -> str:
         doc_hash = document_hash(data)
         target = self.path(doc_hash)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(target.parent)  # 0700 (storage/private.py); mkstemp's file is 0600
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".pdf")
         try:
             with os.fdopen(fd, "wb") as out:

@@ -38,10 +38,18 @@ def mask_account_name(name: str) -> str:
     return mask_name(name)[:3]
 
 
-def mask_resident_id(prefix: str | None, last4: str | None) -> str:
+def mask_resident_number(value: str) -> str:
+    """A whole number: the first 4 and last 4 characters, e.g. ``3201**********0013``."""
+    number = value.strip().upper()
+    if len(number) <= 8:
+        return "*" * len(number)
+    return number[:4] + "*" * (len(number) - 8) + number[-4:]
+
+
+def mask_resident_parts(prefix: str | None, last4: str | None) -> str:
     """From the stored first and last four characters (the number itself is ciphertext)."""
     return f"{prefix or ''}**********{last4 or ''}"
 
 
 def person_resident_id(person: Person) -> str:
-    return mask_resident_id(person.resident_id_prefix, person.resident_id_last4)
+    return mask_resident_parts(person.resident_id_prefix, person.resident_id_last4)

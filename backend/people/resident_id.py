@@ -14,7 +14,7 @@ API::
 
     rid = parse_resident_id("320106196203150013")      # ResidentId or raises ResidentIdError
     rid.birth_date, rid.sex                             # date(1962, 3, 15), "M"
-    mask_resident_id(rid.number)                        # "3201**********0013"
+    rid.masked                                          # "3201**********0013"
     generate_resident_id(region_code="320106", birth_date=date(1990, 1, 1), sex="F", sequence=12)
 
 The address code is only checked for plausibility (a real province prefix, not all zeros): GB/T 2260
@@ -84,7 +84,9 @@ class ResidentId:
 
     @property
     def masked(self) -> str:
-        return mask_resident_id(self.number)
+        from backend.people.masking import mask_resident_number  # masking imports the models
+
+        return mask_resident_number(self.number)
 
 
 def normalize_resident_id(value: str) -> str:
@@ -138,14 +140,6 @@ def is_valid_resident_id(value: str, *, today: date | None = None) -> bool:
     except ResidentIdError:
         return False
     return True
-
-
-def mask_resident_id(value: str) -> str:
-    """DESIGN.md rule 2: show the first 4 and last 4 characters, e.g. ``3201**********0013``."""
-    number = normalize_resident_id(value)
-    if len(number) <= 8:
-        return "*" * len(number)
-    return number[:4] + "*" * (len(number) - 8) + number[-4:]
 
 
 def generate_resident_id(*, region_code: str, birth_date: date, sex: str, sequence: int) -> str:

@@ -14,7 +14,7 @@ from backend.auth.sms import sms_sender
 from backend.errors import Conflict, NotFound, problem_response
 from backend.institutions.deps import CurrentInstitution
 from backend.people import contacts, service
-from backend.people.masking import mask_phone, mask_resident_id
+from backend.people.masking import mask_phone, mask_resident_parts
 from backend.people.models import Person
 from backend.people.resident_id import parse_resident_id
 from backend.people.schemas import ContactsOut, HospitalContactOut, PatientLinkOut, PatientRegistration, PhoneChangeOut
@@ -73,7 +73,7 @@ def register_patient(
     rid = parse_resident_id(body.resident_id)  # register_patient validated it
     return PatientLinkOut(
         local_patient_id=result.link.local_patient_id,
-        resident_id_masked=mask_resident_id(rid.number[:4], rid.number[-4:]),
+        resident_id_masked=mask_resident_parts(rid.number[:4], rid.number[-4:]),
         phone_masked=mask_phone(body.phone) if body.phone else None,
         name=body.name,
         sex=body.sex or rid.sex,

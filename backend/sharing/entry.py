@@ -3,9 +3,11 @@
 Each step is its own short transaction (a request never holds the database's write lock while it
 waits for another: the shared-state counters open their own on the database fallback).
 
-- Brute force: 5 wrong codes lock one share for 15 minutes; 20 failures (wrong codes, unknown tokens)
-  from one address within 15 minutes block that address for 15 minutes across every share. Both are
-  counted in the shared state (Redis when configured, else the database), so every worker sees them.
+- Brute force: 5 wrong codes lock one share for 15 minutes — each attempt is reserved atomically
+  before its code is verified, so 100 simultaneous guesses still check at most 5; 20 failures (wrong
+  codes, unknown tokens) from one address within 15 minutes block that address for 15 minutes across
+  every share. Both are counted in the shared state (Redis when configured, else the database), so
+  every worker sees them.
 - Opens: ``UPDATE share SET opens = opens + 1 WHERE … AND (max_opens IS NULL OR opens < max_opens)``
   — the database decides; of 50 simultaneous opens of a ``max_opens=1`` share exactly one matches.
 """
@@ -96,26 +98,40 @@ def lookup(*, engine: Engine, token: str) -> ShareState | None:
                           needs_code=share.code_hash is not None)
 
 
+def _locked() -> TooManyRequests:
+    return _too_many("Too many wrong codes: this link is locked for 15 minutes.", "share-locked",
+                     "访问码错误次数过多，此链接已锁定 15 分钟。", CODE_LOCK)
+
+
 def check_code(*, engine: Engine, state: SharedState, share_id: str, code: str | None, address: str | None) -> None:
     """Raise unless ``code`` is the share's access code (or it has none). Locked shares refuse even
-    the right code until the lock ends."""
+    the right code until the lock ends.
+
+    Every attempt is reserved in the shared state *before* the code is verified (an atomic count:
+    Redis INCR, or the database under a lock — see shared_state.hit), so however many attempts arrive
+    at once, at most CODE_FAILURES codes are verified per lock window. A right code gives its
+    reservation back; a wrong one keeps it."""
     lock = f"share-lock:{share_id}"
     if state.get(lock) is not None:
-        raise _too_many("Too many wrong codes: this link is locked for 15 minutes.", "share-locked",
-                        "访问码错误次数过多，此链接已锁定 15 分钟。", CODE_LOCK)
+        raise _locked()
     with session_scope(engine, readonly=True) as session:
         share = session.get(Share, share_id)
         code_hash = share.code_hash if share else None
+        person_id = share.person_id if share else None
     if code_hash is None:
         return
+    attempts = f"share-code:{share_id}"
+    if not state.hit(attempts, window=CODE_LOCK, limit=CODE_FAILURES):
+        if state.get(lock) is None:
+            state.put(lock, "1", expires_at=utcnow() + CODE_LOCK)
+        raise _locked()
     if code and code.isdigit() and len(code) == 6 and verify_secret(code, code_hash):
+        state.unhit(attempts)
         return
-    if not state.hit(f"share-code:{share_id}", window=CODE_LOCK, limit=CODE_FAILURES - 1):
-        state.put(lock, "1", expires_at=utcnow() + CODE_LOCK)
     count_failure(state, address=address)
     with session_scope(engine) as session:
         audit.record(session, principal=Anonymous(), action=audit.EXECUTE, event_type="share.code_failed",
-                     person_id=share.person_id if share else None, via_share_id=share_id, object_type="share",
+                     person_id=person_id, via_share_id=share_id, object_type="share",
                      object_id=share_id, outcome=audit.MINOR_FAILURE)
     raise Forbidden("Wrong access code.", code="share-code-wrong", message_zh="访问码错误。")
 

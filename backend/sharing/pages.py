@@ -1,9 +1,13 @@
 """``/s/{token}``: the doctor's entry, server-rendered (no JavaScript, any browser, no WeChat).
 
-GET shows the access-code form when the share has one, else opens the share at once; either way the
-answer that opens it sets the ``yy_share`` cookie and redirects to ``/doctor`` — a URL without the
-token, so it does not linger in the address bar, history or screenshots. ``POST /s/{token}/session``
-takes the code as a form (the page) or as JSON ``{access_code}`` (CONTRACT.md).
+GET never opens a share: a messenger's link preview, a mail scanner or a crawler fetching the link must
+not spend a ``max_opens`` share's opens nor tell the patient it was opened. It answers a page whose
+button (with the access-code field when the share has a code) POSTs to ``/s/{token}/session`` — only
+that explicit action of the doctor opens. The answer that opens sets the ``yy_share`` cookie and
+redirects to ``/doctor`` — a URL without the token, so it does not linger in the address bar, history
+or screenshots; a GET from a browser that already holds a session of this share goes there too (a
+reload, no open counted). ``POST /s/{token}/session`` takes the code as a form (the page) or as JSON
+``{access_code}`` (CONTRACT.md).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from backend.auth.shared_state import SharedState, shared_state
 from backend.config import Settings
 from backend.db import session_scope
 from backend.errors import AppError, BadRequest, NotFound
+from backend.proxies import client_address
 from backend.sharing import entry, rules
 from backend.sharing.schemas import SessionCreate, SessionCreated
 from backend.sharing.web import DOCTOR_HOME, current_share, set_share_cookie
@@ -61,6 +66,18 @@ def _code_page(token: str, *, error: str | None = None, status: int = 200) -> HT
     return _page("请输入访问码", "Enter the access code the patient gave you.", form, status=status)
 
 
+def _open_page(token: str) -> HTMLResponse:
+    """A share without a code: one button. Opening counts towards the share's limit and tells the
+    patient, so it happens only when a person presses it (a POST), never on a GET."""
+    form = (
+        '<p>患者与您分享了影像。点击下方按钮开始查看（打开次数可能有限）。</p>'
+        '<p class="en">A patient shared images with you. Press the button to view them (opens may be limited).</p>'
+        f'<form method="post" action="/s/{html.escape(token)}/session">'
+        f'<button type="submit" autofocus>查看影像 (View)</button></form>'
+    )
+    return _page("查看患者分享的影像", "View the images a patient shared with you.", form)
+
+
 def _error_page(error: AppError) -> HTMLResponse:
     zh = str(error.extra.get("message_zh") or error.detail)
     response = _page(zh, error.detail, status=error.status)
@@ -72,7 +89,7 @@ def _deps(request: Request) -> tuple[Engine, Settings, SharedState, str | None]:
     settings: Settings = request.app.state.settings
     engine: Engine = request.app.state.engine
     state = shared_state(redis_url=settings.redis_url, engine=engine)
-    return engine, settings, state, request.client.host if request.client else None
+    return engine, settings, state, client_address(request.scope)  # the proxy-aware address (proxies.py)
 
 
 def _unknown(state: SharedState, address: str | None) -> NotFound:
@@ -98,12 +115,14 @@ def _already_in(request: Request, engine: Engine, share_id: str) -> bool:
 
 
 @router.get("/s/{token}", tags=["sharing"], response_class=HTMLResponse,
-            responses={303: {"description": "opened: redirect to the doctor view"}, 404: {}, 410: {}, 429: {}})
+            responses={303: {"description": "this browser already holds a session of this share"}, 404: {}, 410: {},
+                       429: {}})
 def open_link(token: str, request: Request) -> Response:
-    """The link a patient's QR code carries. Answers HTML: 303 to ``/doctor`` with the ``yy_share``
-    cookie (no access code, or this browser already holds a session of this share), 200 the
-    access-code form, 404 unknown link, 410 expired / withdrawn / used up, 429 too many failures."""
-    engine, settings, state, address = _deps(request)
+    """The link a patient's QR code carries; a GET never opens the share (a link preview must not use it
+    up): 200 a page whose button — with the access-code field when there is a code — POSTs to
+    ``/s/{token}/session``; 303 to ``/doctor`` when this browser already holds a session of this share;
+    404 unknown link, 410 expired / withdrawn / used up, 429 too many failures. HTML."""
+    engine, _, state, address = _deps(request)
     try:
         entry.check_address(state, address=address)
         found = entry.lookup(engine=engine, token=token)
@@ -113,13 +132,9 @@ def open_link(token: str, request: Request) -> Response:
             return RedirectResponse(DOCTOR_HOME, status_code=303, headers=NO_STORE)
         if found.status != rules.ACTIVE:
             raise entry.gone(found.status)
-        if found.needs_code:
-            return _code_page(token)
-        opened = entry.open_share(engine=engine, share_id=found.share_id,
-                                  user_agent=request.headers.get("user-agent"))
+        return _code_page(token) if found.needs_code else _open_page(token)
     except AppError as error:
         return _error_page(error)
-    return _opened_response(request, settings, opened, as_json=False)
 
 
 async def _read_code(request: Request) -> tuple[str | None, bool]:
@@ -141,8 +156,10 @@ async def _read_code(request: Request) -> tuple[str | None, bool]:
 @router.post("/s/{token}/session", response_model=SessionCreated, summary="Exchange a share link for a session",
              responses={303: {"description": "form post: redirect to the doctor view"}, 410: {}, 403: {}, 429: {}})
 async def start_session(token: str, request: Request) -> Response:
-    """``{access_code}`` → the ``yy_share`` cookie (HttpOnly, short-lived). 403 wrong code, 429 locked
-    (5 wrong codes: 15 minutes) or this address blocked, 410 expired / withdrawn / used up, 404 unknown."""
+    """The doctor's explicit open (the entry page's button, or JSON ``{access_code}``) → the ``yy_share``
+    cookie (HttpOnly, short-lived); the only request that counts an open. 403 wrong code, 429 locked (5
+    wrong codes: 15 minutes, at most 5 codes ever checked per lock) or this address blocked, 410 expired /
+    withdrawn / used up, 404 unknown."""
     from starlette.concurrency import run_in_threadpool
 
     as_json = True

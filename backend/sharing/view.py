@@ -10,12 +10,12 @@ from datetime import date
 
 from sqlmodel import Session, col, select
 
-from backend.access import audit
+from backend.access import audit, originals
 from backend.access.principals import Principal, SharePrincipal
 from backend.access.service import PersonAccess, authorize_person, live_share
 from backend.config import Settings
 from backend.crypto import decrypt
-from backend.errors import Forbidden, NotFound, Unauthorized
+from backend.errors import NotFound, Unauthorized
 from backend.ids import utcnow
 from backend.imaging import record_kind
 from backend.imaging.models import Instance, Series, Study
@@ -78,6 +78,7 @@ def session_view(*, session: Session, settings: Settings, principal: Principal) 
     ends = min(rules.aware(share.expires_at), rules.aware(row.expires_at)) if row else rules.aware(share.expires_at)
     note = decrypt(key=settings.secret_bytes("encryption_key"), ciphertext=share.note_cipher,
                    associated_data=NOTE_AAD) if share.note_cipher else None
+    # The same masks as the doctor's DICOM metadata (sharing/masking.py); the number is never decrypted.
     masked_id = person_resident_id(person) if person.resident_id_last4 else None
     access.audit(session, event_type="share.session.read", object_type="share", object_id=share.id,
                  detail={"studies": len(items)})
@@ -93,10 +94,8 @@ def session_view(*, session: Session, settings: Settings, principal: Principal) 
 
 def download_plan(*, session: Session, principal: Principal, study_id: str | None) -> list[archive.Member]:
     """The instances of one shared study (or all of them) — 403 when the share forbids downloads."""
-    share, access = require_share(session, principal)
-    if not share.allow_download:
-        raise Forbidden("The patient did not allow downloads for this share.", code="share-download-forbidden",
-                        message_zh="患者未允许下载原始影像。")
+    _, access = require_share(session, principal)
+    originals.require_originals(session=session, principal=principal)  # allow_download, the one rule
     if study_id is not None:
         records.require_entry(session=session, access=access, kind=rules.SHARED_KIND, ref_id=study_id)
         ids = [study_id]

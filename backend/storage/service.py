@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from backend.storage.private import make_dirs, private_dir
+
 CHUNK = 1024 * 1024
 STALE_TEMP_SECONDS = 6 * 3600.0
 
@@ -41,9 +43,9 @@ def _fsync_dir(path: Path) -> None:
 class LocalBlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
+        private_dir(self.root)  # owner-only, as every directory the service writes (storage/private.py)
         self.tmp = self.root / ".tmp"
-        self.tmp.mkdir(exist_ok=True)
+        private_dir(self.tmp)
         self.sweep_temp()
 
     def sweep_temp(self, *, older_than: float = STALE_TEMP_SECONDS) -> int:
@@ -68,8 +70,8 @@ class LocalBlobStore:
 
     def _commit(self, tmp_path: Path, key: str) -> None:
         target = self.path(key=key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp_path, target)
+        make_dirs(target.parent)
+        os.replace(tmp_path, target)  # mkstemp made the file 0600
         _fsync_dir(target.parent)
 
     def temp_file(self) -> tuple[int, Path]:

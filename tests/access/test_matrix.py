@@ -84,6 +84,12 @@ def dicomweb(ok: int = 200) -> Cells:
     return hospital(ok, others=404, anonymous=401)
 
 
+def dicomweb_retrieve() -> Cells:
+    """WADO-RS retrieval of original files: as ``dicomweb``, but the share (made without downloads)
+    is refused before the study is looked at (403, issue 15 item 2)."""
+    return hospital(200, others=404, anonymous=401, share=403)
+
+
 def dicomweb_search(*, share: int | str = EMPTY) -> Cells:
     """QIDO-RS searches: the hospital finds its studies; everyone else gets an empty result (a share
     session finds its own study in a search over everything, nothing inside this study)."""
@@ -178,18 +184,18 @@ MATRIX: dict[tuple[str, str], tuple[Cells, Req]] = {
     ("GET", DCM): (dicomweb_search(share=200), Req()),
     ("GET", "/dicomweb/series"): (dicomweb_search(share=200), Req()),
     ("GET", "/dicomweb/instances"): (dicomweb_search(share=200), Req()),
-    ("GET", DCM + "/{study}"): (dicomweb(), Req()),
+    ("GET", DCM + "/{study}"): (dicomweb_retrieve(), Req()),
     ("GET", DCM + "/{study}/metadata"): (dicomweb(), Req()),
     ("GET", DCM + "/{study}/series"): (dicomweb_search(), Req()),
     ("GET", DCM + "/{study}/instances"): (dicomweb_search(), Req()),
     ("GET", DCM + "/{study}/rendered"): (dicomweb(), Req()),
     ("GET", DCM + "/{study}/thumbnail"): (dicomweb(), Req()),
-    ("GET", DCM + "/{study}/series/{series}"): (dicomweb(), Req()),
+    ("GET", DCM + "/{study}/series/{series}"): (dicomweb_retrieve(), Req()),
     ("GET", DCM + "/{study}/series/{series}/metadata"): (dicomweb(), Req()),
     ("GET", DCM + "/{study}/series/{series}/instances"): (dicomweb_search(), Req()),
     ("GET", DCM + "/{study}/series/{series}/rendered"): (dicomweb(), Req()),
     ("GET", DCM + "/{study}/series/{series}/thumbnail"): (dicomweb(), Req()),
-    ("GET", DCM + "/{study}/series/{series}/instances/{instance}"): (dicomweb(), Req()),
+    ("GET", DCM + "/{study}/series/{series}/instances/{instance}"): (dicomweb_retrieve(), Req()),
     ("GET", DCM + "/{study}/series/{series}/instances/{instance}/metadata"): (dicomweb(), Req()),
     ("GET", DCM + "/{study}/series/{series}/instances/{instance}/rendered"): (dicomweb(), Req()),
     ("GET", DCM + "/{study}/series/{series}/instances/{instance}/thumbnail"): (dicomweb(), Req()),
@@ -235,7 +241,8 @@ MATRIX: dict[tuple[str, str], tuple[Cells, Req]] = {
     ("GET", API + "/share/download.zip"): (everyone(401, share=403), Req()),  # made without download
     # the share was made without download: refused before the study is even looked at
     ("GET", API + "/share/studies/{study_id}/download.zip"): (everyone(401, share=403), Req()),
-    ("GET", "/s/{token}"): (everyone(303), Req(rename={"token": "share_token"})),  # opens → the doctor view
+    # a GET never opens: the entry page with its button; the doctor already in is sent on to the view
+    ("GET", "/s/{token}"): (everyone(200, share=303), Req(rename={"token": "share_token"})),
     ("POST", "/s/{token}/session"): (everyone(200), Req(json={}, rename={"token": "share_token"})),
     # --- the account ---------------------------------------------------------------------------
     ("GET", API + "/me"): (accounts(200), Req()),

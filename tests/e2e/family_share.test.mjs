@@ -4,7 +4,8 @@
 // next request fails. The patient shares the CT with an access code; a doctor on a desk PC (no
 // WeChat, no touch) opens the link, types a wrong code then the right one, sees the CT and its
 // report, downloads the ZIP; the patient withdraws the share and the doctor's next navigation shows
-// the withdrawn page; the patient's access history lists the relative's and the doctor's views.
+// the withdrawn page; the patient's access history lists the relative's and the doctor's views. A link
+// without a code is not opened by fetching it (a messenger's preview), only by the doctor's button.
 // Screenshots of each step under test-artifacts/e2e/ (family-*.png). Run by tests/e2e/run.sh.
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
@@ -200,6 +201,13 @@ describe('family access and a share with a doctor', () => {
     await shot(page, 'family-14-doctor-home')
   })
 
+  step('the doctor reloads the link: straight back to the view, no second open', async () => {
+    const { page } = doctor
+    await page.goto(shareUrl)
+    await page.waitForURL((u) => u.pathname === '/doctor')
+    await page.locator('[data-testid=doctor-patient]').waitFor()
+  })
+
   step('the patient withdraws the share; the doctor\'s next navigation says so', async () => {
     const { page } = patient
     await page.goto(`${BASE}/shares`)
@@ -224,5 +232,34 @@ describe('family access and a share with a doctor', () => {
       `the doctor's open (with the browser) is listed: ${lines.slice(0, 20).join(' | ')}`)
     assert.ok(lines.some((l) => l.includes('分享链接 #') && l.includes(CT)), `the doctor's view of the CT is listed: ${lines.slice(0, 20).join(' | ')}`)
     await shot(page, 'family-17-access-history')
+  })
+
+  step('a link without a code: fetching it opens nothing, only the doctor\'s button does', async () => {
+    const { page } = patient
+    await page.goto(`${BASE}/share/new`)
+    await page.locator('label.study', { hasText: CT }).first().click()
+    await page.locator('[data-testid=with-code]').click() // off: no access code
+    await page.locator('[data-testid=create-share]').click()
+    const url = (await page.locator('[data-testid=handoff-url]').innerText()).trim()
+    assert.equal(await page.locator('[data-testid=access-code]').count(), 0)
+    // A messenger's link preview (no cookies): a page with a button, no session, no open counted.
+    for (let i = 0; i < 2; i++) {
+      const res = await fetch(url, { redirect: 'manual', headers: { 'User-Agent': 'WhatsApp/2.0 LinkPreview' } })
+      assert.equal(res.status, 200)
+      const html = await res.text()
+      assert.match(html, /<form method="post" action="\/s\/[\w-]+\/session"/)
+      assert.doesNotMatch(html, /name="access_code"/)
+      assert.equal(res.headers.get('set-cookie'), null)
+    }
+    await page.goto(`${BASE}/shares`)
+    await page.locator('[data-testid=share-card]').first().getByText('已打开 0 次').waitFor()
+    const d = doctor.page
+    await d.goto(url)
+    await shot(d, 'family-18-doctor-open-button')
+    await d.locator('button[type=submit]').click()
+    await d.waitForURL((u) => u.pathname === '/doctor')
+    await d.locator('[data-testid=doctor-patient]').waitFor()
+    await page.reload()
+    await page.locator('[data-testid=share-card]').first().getByText('已打开 1 次').waitFor()
   })
 })

@@ -6,13 +6,13 @@ from datetime import date
 
 import pytest
 
+from backend.people.masking import mask_resident_number
 from backend.people.resident_id import (
     ResidentIdError,
     ResidentIdProblem,
     check_character,
     generate_resident_id,
     is_valid_resident_id,
-    mask_resident_id,
     normalize_resident_id,
     parse_resident_id,
 )
@@ -103,8 +103,8 @@ def test_normalisation_of_typed_input() -> None:
 
 
 def test_masking() -> None:
-    assert mask_resident_id("320106196203150013") == "3201**********0013"
-    assert mask_resident_id("1234") == "****"
+    assert mask_resident_number("320106196203150013") == "3201**********0013"
+    assert mask_resident_number("1234") == "****"
 
 
 @pytest.mark.parametrize("sex", ["M", "F"])

@@ -5,12 +5,12 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from tests.sharing.conftest import browser
-from tests.sharing.world import ShareWorld, token_of
+from tests.sharing.world import ShareWorld, open_share, token_of
 
 
 def test_open_without_code_redirects_without_token_and_sets_share_cookie(world: ShareWorld, doctor: TestClient) -> None:
     made = world.create()
-    res = doctor.get(f"/s/{token_of(made['url'])}", follow_redirects=False)
+    res = open_share(doctor, token_of(made['url']))
     assert res.status_code == 303
     assert res.headers["location"] == "/doctor"
     assert res.headers["cache-control"] == "no-store" and res.headers["referrer-policy"] == "no-referrer"
@@ -21,7 +21,7 @@ def test_open_without_code_redirects_without_token_and_sets_share_cookie(world: 
 
 def test_session_reads_exactly_the_shared_study(world: ShareWorld, doctor: TestClient) -> None:
     made = world.create(study_ids=[world.studies["a"]], note="请对比 2019 年片子")
-    doctor.get(f"/s/{token_of(made['url'])}", follow_redirects=False)
+    open_share(doctor, token_of(made['url']))
     res = doctor.get("/api/v1/share/session")
     assert res.status_code == 200, res.text
     body = res.json()
@@ -42,7 +42,7 @@ def test_session_reads_exactly_the_shared_study(world: ShareWorld, doctor: TestC
 
 def test_dicomweb_cors_only_for_the_platform_origin(world: ShareWorld, doctor: TestClient) -> None:
     made = world.create()
-    doctor.get(f"/s/{token_of(made['url'])}", follow_redirects=False)
+    open_share(doctor, token_of(made['url']))
     own = doctor.get("/dicomweb/studies", headers={"Origin": "http://testserver"})
     assert own.status_code == 200 and len(own.json()) == 1
     assert own.headers["access-control-allow-origin"] == "http://testserver"
@@ -64,7 +64,7 @@ def test_with_and_without_reports(world: ShareWorld, client: TestClient) -> None
     for include, expect in ((True, True), (False, False)):
         made = world.create(include_reports=include)
         with browser(client.app) as doctor:
-            doctor.get(f"/s/{token_of(made['url'])}", follow_redirects=False)
+            open_share(doctor, token_of(made['url']))
             body = doctor.get("/api/v1/share/session").json()
         assert body["include_reports"] is include
         [study] = body["studies"]
@@ -76,7 +76,7 @@ def test_previews_of_the_shared_study_only(world: ShareWorld, doctor: TestClient
     owner = world.owner_headers()
     pid = world.person_id
     b_detail = client.get(f"/api/v1/people/{pid}/studies/{world.studies['b']}", headers=owner).json()
-    doctor.get(f"/s/{token_of(made['url'])}", follow_redirects=False)
+    open_share(doctor, token_of(made['url']))
     detail = doctor.get(f"/api/v1/people/{pid}/studies/{world.studies['a']}").json()
     urls = [u for s in detail["series"] for u in s["previews"].values() if isinstance(u, str) and u.startswith("/")]
     assert urls, detail["series"]
@@ -97,7 +97,7 @@ def test_a_share_without_reports_shows_no_report_anywhere(world: ShareWorld, cli
     made = world.create(include_reports=False)
     pid = world.person_id
     with browser(client.app) as doctor:
-        doctor.get(f"/s/{token_of(made['url'])}", follow_redirects=False)
+        open_share(doctor, token_of(made['url']))
         [study] = doctor.get("/api/v1/share/session").json()["studies"]
         detail = doctor.get(f"/api/v1/people/{pid}/studies/{study['id']}")
         assert detail.status_code == 200

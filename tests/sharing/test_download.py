@@ -18,7 +18,7 @@ from pydicom.fileset import FileSet
 
 from backend.sharing.dicomdir import Entry, build
 from tests.family import helpers as h
-from tests.sharing.world import CT_3SLICE, ShareWorld, token_of
+from tests.sharing.world import CT_3SLICE, ShareWorld, open_share, token_of
 
 
 def _unzip(data: bytes, folder: Path) -> zipfile.ZipFile:
@@ -30,7 +30,7 @@ def _unzip(data: bytes, folder: Path) -> zipfile.ZipFile:
 
 def test_download_forbidden_unless_allowed(world: ShareWorld, doctor: TestClient) -> None:
     made = world.create(allow_download=False)
-    doctor.get(f"/s/{token_of(made['url'])}", follow_redirects=False)
+    open_share(doctor, token_of(made['url']))
     res = doctor.get("/api/v1/share/download.zip")
     assert res.status_code == 403 and h.code(res) == "share-download-forbidden"
     res = doctor.get(f"/api/v1/share/studies/{world.studies['a']}/download.zip")
@@ -41,7 +41,7 @@ def test_zip_of_all_shared_studies_has_a_dicomdir_naming_every_instance(
     world: ShareWorld, doctor: TestClient, tmp_path: Path
 ) -> None:
     made = world.create(study_ids=[world.studies["a"], world.studies["b"]], allow_download=True)
-    doctor.get(f"/s/{token_of(made['url'])}", follow_redirects=False)
+    open_share(doctor, token_of(made['url']))
     session = doctor.get("/api/v1/share/session").json()
     assert session["download_all_url"] == "/api/v1/share/download.zip"
     res = doctor.get(session["download_all_url"])
@@ -60,7 +60,7 @@ def test_zip_of_all_shared_studies_has_a_dicomdir_naming_every_instance(
 
 def test_zip_of_one_study_and_not_of_an_unshared_one(world: ShareWorld, doctor: TestClient, tmp_path: Path) -> None:
     made = world.create(study_ids=[world.studies["a"]], allow_download=True)
-    doctor.get(f"/s/{token_of(made['url'])}", follow_redirects=False)
+    open_share(doctor, token_of(made['url']))
     res = doctor.get(f"/api/v1/share/studies/{world.studies['a']}/download.zip")
     assert res.status_code == 200
     _unzip(res.content, tmp_path)
@@ -72,7 +72,7 @@ def test_zip_of_one_study_and_not_of_an_unshared_one(world: ShareWorld, doctor: 
 
 def test_downloads_are_in_the_patients_trace(world: ShareWorld, doctor: TestClient) -> None:
     made = world.create(allow_download=True)
-    doctor.get(f"/s/{token_of(made['url'])}", follow_redirects=False)
+    open_share(doctor, token_of(made['url']))
     assert doctor.get("/api/v1/share/download.zip").status_code == 200
     listed = world.client.get(f"/api/v1/people/{world.person_id}/shares", headers=world.owner_headers()).json()
     views = next(i for i in listed["items"] if i["id"] == made["id"])["views"]
@@ -101,7 +101,7 @@ def test_a_cancelled_download_leaves_nothing_behind(
 
     monkeypatch.setattr(tempfile, "mkdtemp", recording_mkdtemp)
     made = world.create(study_ids=[world.studies["a"], world.studies["b"]], allow_download=True)
-    doctor.get(f"/s/{token_of(made['url'])}", follow_redirects=False)
+    open_share(doctor, token_of(made['url']))
     with doctor.stream("GET", "/api/v1/share/download.zip") as res:
         assert res.status_code == 200
         first = next(res.iter_bytes())

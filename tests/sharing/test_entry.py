@@ -13,7 +13,7 @@ from backend.notify.models import Notification
 from backend.sharing.models import Share
 from tests.family import helpers as h
 from tests.sharing.conftest import browser
-from tests.sharing.world import ShareWorld, token_of
+from tests.sharing.world import ShareWorld, open_share, token_of
 
 
 def _post_code(doctor: TestClient, token: str, code: str) -> object:
@@ -36,6 +36,30 @@ def test_code_page_then_form_post_opens(world: ShareWorld, doctor: TestClient) -
     ok = doctor.post(f"/s/{token}/session", data={"access_code": made["access_code"]}, follow_redirects=False)
     assert ok.status_code == 303 and ok.headers["location"] == "/doctor"
     assert doctor.get("/api/v1/share/session").status_code == 200
+
+
+def test_a_plain_get_never_opens_a_share(world: ShareWorld, doctor: TestClient) -> None:
+    """A messenger's link preview (or any crawler) fetching the link must not spend a code-less
+    share's only open nor tell the patient it was opened: GET answers a page whose button POSTs."""
+    made = world.create(max_opens=1)
+    token = token_of(made["url"])
+    with browser(world.client.app) as preview_bot:
+        for _ in range(3):
+            page = preview_bot.get(f"/s/{token}", follow_redirects=False,
+                                   headers={"User-Agent": "WeChat LinkPreview"})
+            assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
+            assert f'<form method="post" action="/s/{token}/session"' in page.text and "<button" in page.text
+            assert 'name="access_code"' not in page.text  # no code was set: only the button
+            assert "yy_share" not in page.headers.get("set-cookie", "")
+    with session_scope(world.engine, readonly=True) as s:
+        row = s.get(Share, made["id"])
+        assert row is not None and row.opens == 0 and row.first_opened_at is None
+        assert s.exec(select(Notification).where(Notification.event_key == f"share-open:{made['id']}")).all() == []
+    opened = open_share(doctor, token)  # the doctor's click
+    assert opened.status_code == 303 and opened.headers["location"] == "/doctor"
+    assert doctor.get(f"/s/{token}", follow_redirects=False).status_code == 303  # a reload of an open session
+    with browser(world.client.app) as late:
+        assert late.get(f"/s/{token}", follow_redirects=False).status_code == 410  # the one open is spent
 
 
 def test_json_exchange_as_in_the_contract(world: ShareWorld, doctor: TestClient) -> None:
@@ -61,6 +85,19 @@ def test_five_wrong_codes_lock_the_share_for_fifteen_minutes(world: ShareWorld, 
     assert _post_code(doctor, token_of(second["url"]), second["access_code"]).status_code == 200  # type: ignore[attr-defined]
 
 
+def test_a_right_code_does_not_use_up_an_attempt(world: ShareWorld, doctor: TestClient) -> None:
+    """Attempts are reserved before the check; the right code gives its reservation back, so doctors
+    who open the link with the code are never locked out by each other."""
+    made = world.create(with_access_code=True)
+    token, code = token_of(made["url"]), made["access_code"]
+    for _ in range(4):
+        assert _post_code(doctor, token, _other_code(code)).status_code == 403  # type: ignore[attr-defined]
+    for _ in range(3):
+        assert _post_code(doctor, token, code).status_code == 200  # type: ignore[attr-defined]
+    assert _post_code(doctor, token, _other_code(code)).status_code == 403  # type: ignore[attr-defined]  # the 5th
+    assert _post_code(doctor, token, code).status_code == 429  # type: ignore[attr-defined]
+
+
 def test_gone_pages(world: ShareWorld, doctor: TestClient) -> None:
     expired, revoked, used = world.create(), world.create(), world.create(max_opens=1)
     with session_scope(world.engine) as s:
@@ -70,7 +107,7 @@ def test_gone_pages(world: ShareWorld, doctor: TestClient) -> None:
         s.add(row)
     assert world.client.delete(f"/api/v1/shares/{revoked['id']}", headers=world.owner_headers()).status_code == 204
     with browser(world.client.app) as first:
-        assert first.get(f"/s/{token_of(used['url'])}", follow_redirects=False).status_code == 303
+        assert open_share(first, token_of(used['url'])).status_code == 303
         # the browser that opened it may reload the link without spending an open
         assert first.get(f"/s/{token_of(used['url'])}", follow_redirects=False).status_code == 303
     for made, text in ((expired, "此链接已过期"), (revoked, "此链接已被撤回"), (used, "打开次数已用完")):
@@ -103,7 +140,7 @@ def test_failures_from_one_address_across_many_shares_are_limited(world: ShareWo
 
 def test_revocation_ends_an_open_session(world: ShareWorld, doctor: TestClient) -> None:
     made = world.create()
-    doctor.get(f"/s/{token_of(made['url'])}", follow_redirects=False)
+    open_share(doctor, token_of(made['url']))
     study = f"/api/v1/people/{world.person_id}/studies/{world.studies['a']}"
     assert doctor.get(study).status_code == 200
     assert world.client.delete(f"/api/v1/shares/{made['id']}", headers=world.owner_headers()).status_code == 204
@@ -114,7 +151,7 @@ def test_revocation_ends_an_open_session(world: ShareWorld, doctor: TestClient) 
 
 def test_share_session_cannot_write_or_reach_elsewhere(world: ShareWorld, doctor: TestClient) -> None:
     made = world.create()
-    doctor.get(f"/s/{token_of(made['url'])}", follow_redirects=False)
+    open_share(doctor, token_of(made['url']))
     pid = world.person_id
     assert doctor.post(f"/api/v1/people/{pid}/shares", json={"study_ids": [world.studies["a"]]}).status_code in (
         401, 403, 404)
@@ -129,9 +166,9 @@ def test_share_session_cannot_write_or_reach_elsewhere(world: ShareWorld, doctor
 
 def test_first_open_notifies_the_patient_once(world: ShareWorld, doctor: TestClient) -> None:
     made = world.create()
-    doctor.get(f"/s/{token_of(made['url'])}", follow_redirects=False)
+    open_share(doctor, token_of(made['url']))
     with browser(world.client.app) as second:
-        second.get(f"/s/{token_of(made['url'])}", follow_redirects=False)
+        open_share(second, token_of(made['url']))
     with session_scope(world.engine, readonly=True) as s:
         rows = s.exec(select(Notification).where(Notification.event_key == f"share-open:{made['id']}")).all()
     assert [(r.account_id, r.kind) for r in rows] == [(world.owner, "share_opened")]

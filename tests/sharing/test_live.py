@@ -76,7 +76,7 @@ def test_code_lockout_in_redis_is_shared_by_two_workers(
 
 @pytest.fixture
 def share_session(world: ShareWorld, live_server: LiveServer) -> requests.Session:
-    made = world.create(study_ids=[world.studies["a"]])
+    made = world.create(study_ids=[world.studies["a"]], allow_download=True)  # WADO-RS retrieve needs it
     sess = requests.Session()
     res = sess.post(f"{live_server.url}/s/{token_of(made['url'])}/session", json={})
     assert res.status_code == 200, res.text
@@ -105,6 +105,20 @@ def test_dicomweb_client_sees_exactly_the_shared_study(
     rendered = share_session.get(f"{live_server.url}/dicomweb/studies/{world.uids['a']}/series/{series}"
                                  f"/instances/{instance}/rendered", headers={"Accept": "image/jpeg"})
     assert rendered.status_code == 200 and rendered.content[:2] == b"\xff\xd8"
+
+
+def test_dicomweb_client_of_a_share_without_download_gets_no_originals(
+    world: ShareWorld, live_server: LiveServer
+) -> None:
+    made = world.create(study_ids=[world.studies["a"]])
+    sess = requests.Session()
+    assert sess.post(f"{live_server.url}/s/{token_of(made['url'])}/session", json={}).status_code == 200
+    client = DICOMwebClient(url=f"{live_server.url}/dicomweb", session=sess)
+    assert [s["0020000D"]["Value"][0] for s in client.search_for_studies()] == [world.uids["a"]]
+    assert client.retrieve_study_metadata(world.uids["a"])  # masked metadata, no pixel data
+    with pytest.raises(requests.HTTPError) as denied:
+        client.retrieve_study(world.uids["a"])
+    assert denied.value.response is not None and denied.value.response.status_code == 403
 
 
 def test_dicomweb_without_a_share_session_is_refused(world: ShareWorld, live_server: LiveServer) -> None:

@@ -13,7 +13,7 @@ from backend.db import session_scope
 from backend.sharing.models import Share, ShareStudy
 from tests.family import helpers as h
 from tests.sharing.conftest import browser
-from tests.sharing.world import ShareWorld, token_of
+from tests.sharing.world import ShareWorld, open_share, token_of
 
 
 def _share_row(world: ShareWorld, share_id: str) -> Share:
@@ -88,7 +88,7 @@ def test_who_may_share(world: ShareWorld) -> None:
 
 def test_list_revoke_extend_and_trace(world: ShareWorld, doctor: TestClient) -> None:
     made = world.create(note="门诊对比")
-    doctor.get(f"/s/{token_of(made['url'])}", headers={"User-Agent": "DoctorBrowser/1.0"}, follow_redirects=False)
+    open_share(doctor, token_of(made['url']), headers={"User-Agent": "DoctorBrowser/1.0"})
     doctor.get(f"/api/v1/people/{world.person_id}/studies/{world.studies['a']}")
     listed = world.client.get(f"/api/v1/people/{world.person_id}/shares", headers=world.owner_headers())
     assert listed.status_code == 200 and listed.headers["cache-control"] == "no-store"
@@ -118,7 +118,7 @@ def test_extend_an_expired_share(world: ShareWorld, doctor: TestClient) -> None:
     res = world.client.post(f"/api/v1/shares/{made['id']}/extend", json={"expires_in": "24h"},
                             headers=world.owner_headers())
     assert res.status_code == 200 and res.json()["status"] == "active"
-    assert doctor.get(f"/s/{token_of(made['url'])}", follow_redirects=False).status_code == 303
+    assert open_share(doctor, token_of(made['url'])).status_code == 303
 
 
 def test_study_list_is_fixed_at_creation(world: ShareWorld) -> None:
@@ -132,7 +132,7 @@ def test_extend_raises_the_open_limit_of_a_used_up_share(world: ShareWorld, clie
     made = world.create(max_opens=1)
     token = token_of(made["url"])
     with browser(client.app) as first:
-        assert first.get(f"/s/{token}", follow_redirects=False).status_code == 303
+        assert open_share(first, token).status_code == 303
     with browser(client.app) as second:
         assert second.get(f"/s/{token}", follow_redirects=False).status_code == 410
         url = f"/api/v1/shares/{made['id']}/extend"
@@ -140,4 +140,4 @@ def test_extend_raises_the_open_limit_of_a_used_up_share(world: ShareWorld, clie
         assert res.status_code == 400
         res = client.post(url, json={"expires_in": "24h", "max_opens": 2}, headers=world.owner_headers())
         assert res.status_code == 200 and res.json()["max_opens"] == 2
-        assert second.get(f"/s/{token}", follow_redirects=False).status_code == 303
+        assert open_share(second, token).status_code == 303

@@ -85,6 +85,12 @@ class ShareWorld:
         assert res.status_code == 200, res.text
 
 
+def open_share(client: Any, token: str, *, headers: dict[str, str] | None = None) -> Any:
+    """What the doctor's click on the entry page sends: the page's form, POSTed (303 to /doctor with the
+    share cookie). A plain GET of the link never opens a share."""
+    return client.post(f"/s/{token}/session", data={}, headers=headers or {}, follow_redirects=False)
+
+
 def token_of(url: str) -> str:
     found = TOKEN_RE.search(url)
     assert found, url

@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from backend.storage.private import create_file, make_dirs
+
 TMP_PREFIX = ".tmp-"
 ERROR_SUFFIX = ".err"
 
@@ -96,11 +98,11 @@ class DerivedCache:
         tmp = target.parent / f"{TMP_PREFIX}{os.getpid()}-{time.monotonic_ns()}-{target.name}"
         try:
             try:
-                fh = open(tmp, "wb")
+                fd = create_file(tmp)  # 0600 whatever the umask (storage/private.py)
             except FileNotFoundError:  # first file of its directory (mkdir only then: a syscall per write saved)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                fh = open(tmp, "wb")
-            with fh:
+                make_dirs(target.parent)
+                fd = create_file(tmp)
+            with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
                 if durable:
                     fh.flush()

@@ -53,7 +53,7 @@ from .service import Facts
 
 log = logging.getLogger("yunying.previews")
 
-PATH = re.compile(r"^/api/v1/people/([0-9a-f]{32})/previews/([0-9a-f]{32})/(\d{1,6})/([A-Za-z0-9.\-]{1,40})/"
+PATH = re.compile(r"^/api/v1/people/([0-9a-f]{32})/previews/([0-9a-f]{32})/([0-9]{1,6})/([A-Za-z0-9.\-]{1,40})/"
                   r"([a-z0-9]{1,8})\.(jpg|webp)$")
 QUERY_KEYS = frozenset({"v", "placeholder"})
 MAX_INLINE_BYTES = 1024 * 1024  # larger cached files go through the route (FileResponse streams them)
@@ -61,7 +61,9 @@ MAX_INLINE_BYTES = 1024 * 1024  # larger cached files go through the route (File
 # budget; larger ones (radiographs) go to the pool, whose budget can abandon them (service.RENDER_TIMEOUT_S).
 INLINE_MAX_PIXELS = 1024 * 1024 // 2
 INLINE_RENDERS = max(1, os.cpu_count() or 1)
-IMMUTABLE = b"private, max-age=31536000, immutable"
+
+
+Answer = tuple[str, str, bytes, str]  # ETag, media type, the image, Cache-Control
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,12 +131,12 @@ class PreviewFastPath:
         if answer is None:
             await self.app(scope, receive, send)
             return
-        etag, media, data = answer
-        await _send_image(scope, send, etag=etag, media=media, data=data)
+        etag, media, data, cache = answer
+        await _send_image(scope, send, etag=etag, media=media, data=data, cache=cache)
 
     # -- on the event loop: only dictionary lookups, one tiny query and one small file read -----------
     def _from_caches(self, owner: Any, runtime: service.Runtime,
-                     ask: Ask) -> tuple[tuple[str, str, bytes] | None, tuple[PersonAccess, Facts] | None]:
+                     ask: Ask) -> tuple[Answer | None, tuple[PersonAccess, Facts] | None]:
         """(the image, None) on a hit; else (None, the still-valid decision and facts, if both are)."""
         if self._epoch is None:
             self._epoch = EpochReader(runtime.read_engine(owner.state.engine))
@@ -147,7 +149,9 @@ class PreviewFastPath:
             return None, (access, facts)
         spec = _spec_for(ask, facts)
         data = runtime.cache.read(spec.relpath, max_bytes=MAX_INLINE_BYTES)
-        return ((spec.etag, S.MEDIA[spec.fmt], data), None) if data is not None else (None, (access, facts))
+        if data is None:
+            return None, (access, facts)
+        return (spec.etag, S.MEDIA[spec.fmt], data, service.cache_control(access.principal)), None
 
     @staticmethod
     def _servable(access: PersonAccess, facts: Facts, ask: Ask) -> bool:
@@ -156,7 +160,7 @@ class PreviewFastPath:
 
     # -- on a worker thread: the policy, the audit write, rendering ---------------------------------
     def _work(self, scope: Scope, runtime: service.Runtime, ask: Ask,
-              known: tuple[PersonAccess, Facts] | None) -> tuple[str, str, bytes] | None:
+              known: tuple[PersonAccess, Facts] | None) -> Answer | None:
         """`known`: a decision and facts the event loop found valid an instant ago (its epoch read is as
         fresh as one here would be), so only the missing work remains."""
         owner = scope["app"]
@@ -174,7 +178,9 @@ class PreviewFastPath:
             if runtime.cache.path(spec.relpath).exists() or service.cached_error(runtime, spec) is not None:
                 return None  # a large cached file, or a known failure: the route answers
             data = self._render(runtime, facts, spec)
-        return (spec.etag, S.MEDIA[spec.fmt], data) if data is not None else None
+        if data is None:
+            return None
+        return spec.etag, S.MEDIA[spec.fmt], data, service.cache_control(access.principal)
 
     def _decide(self, scope: Scope, owner: Any, runtime: service.Runtime,
                 ask: Ask) -> tuple[PersonAccess, Facts] | None:
@@ -230,8 +236,9 @@ def _if_none_match(scope: Scope, etag: str) -> bool:
     return False
 
 
-async def _send_image(scope: Scope, send: Send, *, etag: str, media: str, data: bytes) -> None:
-    headers = [(b"etag", etag.encode()), (b"cache-control", IMMUTABLE)]
+async def _send_image(scope: Scope, send: Send, *, etag: str, media: str, data: bytes, cache: str) -> None:
+    # The route's headers exactly (router._image_response), the caching rule included (service.cache_control).
+    headers = [(b"etag", etag.encode()), (b"cache-control", cache.encode())]
     if _if_none_match(scope, etag):
         await send({"type": "http.response.start", "status": 304, "headers": headers})
         await send({"type": "http.response.body", "body": b""})

@@ -25,7 +25,7 @@ from .placeholder import placeholder_jpeg
 from .schemas import ScrubAnswer
 
 router = APIRouter(tags=["previews"])
-IMMUTABLE = "private, max-age=31536000, immutable"
+IMMUTABLE = service.IMMUTABLE
 SMALL_FILE = 1024 * 1024
 Id = Annotated[str, Path(min_length=1, max_length=64)]
 
@@ -49,8 +49,8 @@ def etag_matches(request: Request, etag: str) -> bool:
 
 
 def _image_response(request: Request, *, etag: str, path: Any = None, data: bytes | None = None,
-                    media: str) -> Response:
-    headers = {"ETag": etag, "Cache-Control": IMMUTABLE}
+                    media: str, cache: str = IMMUTABLE) -> Response:
+    headers = {"ETag": etag, "Cache-Control": cache}
     if etag_matches(request, etag):
         return Response(status_code=304, headers=headers)
     if path is not None:
@@ -83,9 +83,10 @@ def _preview(request: Request, person_id: str, instance_id: str, frame: int, win
     _audit_view(request, access, instance.series_id, study.id)
     runtime = runtime_of(request)
     media = S.MEDIA[spec.fmt]
+    cache = service.cache_control(access.principal)
     hit = runtime.cache.get(spec.relpath)
     if hit is not None:
-        return _image_response(request, etag=spec.etag, path=hit, media=media)
+        return _image_response(request, etag=spec.etag, path=hit, media=media, cache=cache)
     error = service.cached_error(runtime, spec)
     try:
         if error is not None:
@@ -97,7 +98,7 @@ def _preview(request: Request, person_id: str, instance_id: str, frame: int, win
             return Response(placeholder_jpeg(spec.width or S.THUMB_WIDTH), media_type="image/jpeg",
                             headers={"Cache-Control": "no-store", "X-Preview-Error": exc.reason})
         raise service.problem(reason=exc.reason, en=exc.message_en, zh=exc.message_zh) from None
-    return _image_response(request, etag=spec.etag, data=data, media=media)
+    return _image_response(request, etag=spec.etag, data=data, media=media, cache=cache)
 
 
 @router.get("/people/{person_id}/previews/{instance_id}/{frame}/{window}/{name}",
@@ -106,6 +107,8 @@ def _preview(request: Request, person_id: str, instance_id: str, frame: int, win
 async def preview(request: Request, person_id: Id, instance_id: Id, frame: Annotated[int, Path(ge=0, le=100_000)],
                   window: Annotated[str, Path(max_length=40)], name: Annotated[str, Path(max_length=16)],
                   placeholder: Annotated[bool, Query()] = False) -> Response:
+    """Content-addressed, so browsers may keep it a year (`private, immutable`) — except in a doctor's
+    share session, which is answered `no-store`: nothing stays on the doctor's computer after the share."""
     return await run_in_threadpool(_preview, request, person_id, instance_id, frame, window, name, placeholder)
 
 
@@ -143,7 +146,7 @@ def _scrub(request: Request, person_id: str, series_id: str, window: str) -> Res
         "frame_urls": [urls.preview_template(person_id=person_id, instance=i, frame=f) for i, f in frames],
     }
     etag = f'"{key}"'
-    headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+    headers = {"ETag": etag, "Cache-Control": service.cache_control(access.principal, default="private, no-cache")}
     if etag_matches(request, etag):
         return Response(status_code=304, headers=headers)
     return JSONResponse(body, headers=headers)
@@ -165,15 +168,17 @@ def _windows(instance: Any) -> list[dict[str, str]]:
             response_model=ScrubAnswer, responses={304: {"description": "Not modified (If-None-Match)"}})
 async def scrub(request: Request, person_id: Id, series_id: Id,
                 window: Annotated[str, Query(max_length=40)] = S.DEFAULT_WINDOW) -> Response:
+    """The series' scrub strips (`private, no-cache`; `no-store` in a doctor's share session)."""
     return await run_in_threadpool(_scrub, request, person_id, series_id, window)
 
 
 def _sheet(request: Request, person_id: str, series_id: str, window: str, key: str, name: str) -> Response:
-    _, _, _, members = _series(request, person_id, series_id)
+    access, _, _, members = _series(request, person_id, series_id)
     n, _, ext = name.partition(".")
     try:
         # The key must be this series' own content key: a key of another series is not readable here.
-        valid = n.isdigit() and ext == "jpg" and key == service.scrub_key(members, S.parse_window(window))
+        number = n.isascii() and n.isdigit()  # str.isdigit() is true for "²", which int() refuses
+        valid = number and ext == "jpg" and key == service.scrub_key(members, S.parse_window(window))
     except S.SpecError:
         valid = False
     if not valid:
@@ -181,11 +186,13 @@ def _sheet(request: Request, person_id: str, series_id: str, window: str, key: s
     path = runtime_of(request).cache.get(S.scrub_relpath(key, f"sheet-{int(n)}.jpg"))
     if path is None:
         raise NotFound("No such sheet (fetch the scrub layout first).", code="sheet-not-found")
-    return _image_response(request, etag=f'"{key}-{int(n)}"', path=path, media="image/jpeg")
+    return _image_response(request, etag=f'"{key}-{int(n)}"', path=path, media="image/jpeg",
+                           cache=service.cache_control(access.principal))
 
 
 @router.get("/people/{person_id}/series/{series_id}/scrub/{window}/{key}/{name}", summary="One scrub-strip sheet",
             response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
 async def scrub_sheet(request: Request, person_id: Id, series_id: Id, window: Annotated[str, Path(max_length=40)],
                       key: Annotated[str, Path(max_length=64)], name: Annotated[str, Path(max_length=16)]) -> Response:
+    """One sheet of scrub strips (`private, immutable`; `no-store` in a doctor's share session)."""
     return await run_in_threadpool(_sheet, request, person_id, series_id, window, key, name)

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.pool import QueuePool
 from sqlmodel import Session, col, select
 
-from backend.access.principals import Principal
+from backend.access.principals import Principal, SharePrincipal
 from backend.access.service import PersonAccess, authorize_person
 from backend.errors import AppError, NotFound, ServiceUnavailable, Unprocessable
 from backend.imaging.models import Instance, Series, Study
@@ -115,6 +115,18 @@ def resolve_principal(*, request_state: Any, resolvers: list[Any], request: Any,
             break
     request_state.principal = principal
     return principal
+
+
+IMMUTABLE = "private, max-age=31536000, immutable"
+NO_STORE = "no-store"
+
+
+def cache_control(principal: Principal, *, default: str = IMMUTABLE) -> str:
+    """How long a browser may keep an image: a doctor's share session keeps nothing (``no-store``) — the
+    share ends or is withdrawn, and its images must not stay on a hospital computer's disk; everyone
+    else gets ``default`` (content-addressed previews: a year, immutable). One rule for the preview route,
+    the hot path and DICOMweb's rendered resources."""
+    return NO_STORE if isinstance(principal, SharePrincipal) else default
 
 
 def study_visible(access: PersonAccess, *, study_id: str, study_person_id: str | None) -> bool:

@@ -46,7 +46,7 @@ def parse_width(value: str) -> int | None:
     """`128`..`1024` or `full` (None: the original width, capped at MAX_WIDTH)."""
     if value == FULL:
         return None
-    if value.isdigit() and int(value) in WIDTHS:
+    if value.isascii() and value.isdigit() and int(value) in WIDTHS:  # str.isdigit() is true for "²" too
         return int(value)
     raise SpecError(f"width must be one of {', '.join(map(str, WIDTHS))} or {FULL}")
 

@@ -24,7 +24,7 @@ def _register_domain_commands() -> None:
     from backend.wechat.cli import wechat_app
 
     app.add_typer(wechat_app, name="wechat")
-    from backend.imaging.cli import imaging_app, upload
+    from backend.dicomweb.cli import imaging_app, upload
 
     app.command("upload")(upload)
     app.add_typer(imaging_app, name="imaging")

@@ -26,18 +26,18 @@ from backend.checkups import service as checkups
 from backend.checkups.schemas import CheckupIn
 from backend.config import Settings
 from backend.db import session_scope
-from backend.imaging import synthetic
-from backend.imaging.dicom.multipart import Part
-from backend.imaging.ingest import StowBatch
-from backend.imaging.models import Study
-from backend.imaging.reports import service as reports
-from backend.imaging.reports.schemas import ReportIn
+from backend.dicom.multipart import Part
+from backend.ingest.service import StowBatch
 from backend.institutions.models import Institution
 from backend.institutions.service import create_institution
 from backend.labs import service as labs
 from backend.labs.schemas import LabReportIn
 from backend.people import service as people
+from backend.reports import service as reports
+from backend.reports.schemas import ReportIn
 from backend.storage.service import LocalBlobStore
+from backend.studies.models import Study
+from tools import synthetic
 
 CST = timezone(timedelta(hours=8))
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "data" / "dicom"

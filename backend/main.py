@@ -14,8 +14,8 @@ from backend.api.router import PRINCIPAL_RESOLVERS, include_routers
 from backend.config import Settings, get_settings
 from backend.db import make_engine
 from backend.errors import NotFound, install_handlers
-from backend.imaging.previews.fastpath import PreviewFastPath
 from backend.middleware import RequestContextMiddleware
+from backend.previews.fastpath import PreviewFastPath
 from backend.storage.service import LocalBlobStore
 from backend.web.static import static_file
 

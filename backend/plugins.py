@@ -7,12 +7,12 @@ call again. A new record kind is a module and one line here.
 from __future__ import annotations
 
 from backend.checkups import record_kind as checkups
-from backend.imaging import matching
-from backend.imaging import record_kind as imaging
+from backend.ingest import matching
 from backend.labs import record_kind as labs
 from backend.people import service as people
 from backend.records import hooks as records_hooks
 from backend.records import registry
+from backend.studies import record_kind as imaging
 
 RECORD_KINDS: tuple[registry.RecordKind, ...] = (imaging.RECORD_KIND, labs.RECORD_KIND, checkups.RECORD_KIND)
 

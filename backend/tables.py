@@ -8,16 +8,16 @@ from backend.auth import models as auth_models
 from backend.auth.simulator import models as wechat_simulator_models
 from backend.checkups import models as checkup_models
 from backend.family import models as family_models
-from backend.imaging import models as imaging_models
-from backend.imaging.previews import models as preview_models
-from backend.imaging.reports import models as report_models
 from backend.institutions import models as institution_models
 from backend.labs import models as lab_models
 from backend.notify import models as notify_models
 from backend.pdf import models as pdf_models
 from backend.people import models as people_models
+from backend.previews import models as preview_models
 from backend.records import models as records_models
+from backend.reports import models as report_models
 from backend.sharing import models as sharing_models
+from backend.studies import models as imaging_models
 from backend.wechat import models as wechat_models
 
 __all__ = [

@@ -215,7 +215,7 @@ def orthanc(files: list[Path], runs: int, work: Path) -> dict[int, list[float]] 
 
 # -- main -----------------------------------------------------------------------------------------------
 def run() -> None:
-    from backend.imaging import synthetic
+    from tools import synthetic
 
     slices = int(os.environ.get("BENCH_INGEST_SLICES", "300"))
     runs = max(3, int(os.environ.get("BENCH_INGEST_RUNS", "3")))

@@ -1,6 +1,6 @@
 """PDF documents (issue 9). Goal: cold ≤ 500 ms, cache hit ≤ 10 ms.
 
-1. The renderer alone (backend/pdf/bench.py): a 2-page imaging report with 4 key images.
+1. The renderer alone (benchmarks/pdf_documents.py): a 2-page imaging report with 4 key images.
 2. Through the delivery service on the demo data (SQLite, scratch data dir): 张伟's report of the
    300-slice synthetic chest CT with 4 key images decoded from it.
    - ``pdf_cold``: ``service.imaging_report_job`` + ``service.deliver`` with the PDF not cached (its
@@ -56,10 +56,10 @@ def service_bench(*, cold_runs: int, hits: int) -> None:
     from backend.auth.models import Account, Binding
     from backend.config import load_settings
     from backend.db import make_engine, session_scope
-    from backend.imaging.models import Study
     from backend.main import create_app
     from backend.pdf import render, service
     from backend.pdf.models import PdfDocument
+    from backend.studies.models import Study
 
     root = Path(tempfile.mkdtemp(prefix="yy-bench-pdf-"))
     try:
@@ -110,7 +110,7 @@ def service_bench(*, cold_runs: int, hits: int) -> None:
 
 
 def run() -> None:
-    from backend.pdf import bench
+    from benchmarks import pdf_documents as bench
 
     argv, sys.argv = sys.argv, ["bench_pdf", "--runs", "5"]
     try:

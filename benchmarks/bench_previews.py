@@ -82,7 +82,7 @@ def _pct(values: list[float], p: float) -> float:
 
 # -- the CT ---------------------------------------------------------------------------------------------
 def write_series(out: Path, slices: int) -> dict[str, list[Path]]:
-    from backend.imaging.synthetic import UnsupportedEncoding, write_ct_series
+    from tools.synthetic import UnsupportedEncoding, write_ct_series
 
     series: dict[str, list[Path]] = {}
     for n, (name, ts) in enumerate(VARIANTS.items()):

@@ -159,7 +159,7 @@ def _measure(engine: Engine, *, person_id: str, iterations: int) -> dict[str, tu
     unfiltered = records.TimelineFilters()
     filtered = records.TimelineFilters(kinds=("imaging_study",), modality="CT",
                                        date_from=date(2014, 1, 1), date_to=date(2022, 12, 31))
-    import backend.imaging.record_kind  # noqa: F401 - registers imaging_study for the kind filter
+    import backend.studies.record_kind  # noqa: F401 - registers imaging_study for the kind filter
 
     def first_page() -> object:
         with session_scope(engine, readonly=True) as s:

@@ -125,7 +125,7 @@ def _actor(session: Session, row: AuditEvent, cache: dict[tuple[str, str], Actor
 
 def _titles(session: Session, person_id: str, rows: list[AuditEvent]) -> dict[tuple[str, str], str]:
     """(object_type, object_id) → the record's timeline title; a viewed series takes its study's."""
-    from backend.imaging.models import Series  # imported late: access sits low in the import graph
+    from backend.studies.models import Series  # imported late: access sits low in the import graph
 
     refs = {r.object_id for r in rows if r.object_id}
     series_ids = {r.object_id for r in rows if r.object_id and r.object_type == "imaging_series"}

@@ -206,7 +206,7 @@ def dicomweb_study_filter(*, session: Session, principal: Principal) -> ColumnEl
     condition on ``imaging_study``. A hospital sees exactly what it uploaded; a live share session
     exactly its share's studies of its person (the share, its session and its creator's authority
     checked now, as for every other read); everyone else nothing."""
-    from backend.imaging.models import Study  # access sits above the models; imported late to stay light
+    from backend.studies.models import Study  # access sits above the models; imported late to stay light
 
     if isinstance(principal, InstitutionPrincipal):
         return col(Study.institution_id) == principal.institution_id

@@ -11,23 +11,23 @@ from backend.auth import router as auth_router
 from backend.auth.web import resolve_account
 from backend.checkups import router as checkups_router
 from backend.config import Settings
+from backend.dicomweb import rendered as imaging_rendered
+from backend.dicomweb import router as imaging_router
 from backend.family import router as family_router
 from backend.fhir import router as fhir_router
-from backend.imaging import record_router as imaging_record_router
-from backend.imaging import rendered as imaging_rendered
-from backend.imaging import router as imaging_router
-from backend.imaging.previews import router as previews_router
-from backend.imaging.previews import worker as previews_worker
-from backend.imaging.reports import router as reports_router
 from backend.institutions.deps import principal_from_api_key
 from backend.labs import router as labs_router
 from backend.pdf import router as pdf_router
 from backend.people import router as people_router
+from backend.previews import router as previews_router
+from backend.previews import worker as previews_worker
 from backend.records import router as records_router
+from backend.reports import router as reports_router
 from backend.sharing import cors as share_cors
 from backend.sharing import pages as share_pages
 from backend.sharing import router as sharing_router
 from backend.sharing.web import resolve_share
+from backend.studies import router as imaging_record_router
 from backend.wechat import router as wechat_router
 
 # Principal resolvers in order of precedence (a hospital's bearer key, a browser session …).

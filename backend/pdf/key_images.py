@@ -20,14 +20,14 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from backend.imaging.models import Instance, Series
-from backend.imaging.previews import jobs
-from backend.imaging.previews import spec as preview_spec
-from backend.imaging.previews.cache import DerivedCache
-from backend.imaging.rendering import RENDERER_VERSION, Limits, RenderError
-from backend.imaging.rendering.encode import encode
 from backend.pdf.documents import MAX_KEY_IMAGES, KeyImage
+from backend.previews import jobs
+from backend.previews import spec as preview_spec
+from backend.previews.cache import DerivedCache
+from backend.rendering import RENDERER_VERSION, Limits, RenderError
+from backend.rendering.encode import encode
 from backend.storage.service import LocalBlobStore
+from backend.studies.models import Instance, Series
 
 log = logging.getLogger("yunying.pdf")
 

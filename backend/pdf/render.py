@@ -163,7 +163,7 @@ def warm_up() -> None:
     """Do once per worker what the first render would: decompress the fonts, compile templates.
 
     Call it at application start-up (in a thread: it takes ~0.3 s): the first PDF of a fresh worker
-    then costs what any uncached PDF costs (see ``python -m backend.pdf.bench``).
+    then costs what any uncached PDF costs (see ``python -m benchmarks.pdf_documents``).
     """
     labels()
     for name in TEMPLATES:

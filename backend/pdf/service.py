@@ -40,8 +40,6 @@ from backend.access.service import PersonAccess
 from backend.config import Settings
 from backend.errors import NotFound
 from backend.ids import utcnow
-from backend.imaging import record_kind as imaging_kind
-from backend.imaging.models import Study
 from backend.labs import record_kind as lab_kind
 from backend.labs.models import LabReport as LabReportRow
 from backend.pdf import key_images, naming, render, sources
@@ -54,6 +52,8 @@ from backend.people.models import Person
 from backend.records import service as records
 from backend.storage.private import make_dirs
 from backend.storage.service import LocalBlobStore
+from backend.studies import record_kind as imaging_kind
+from backend.studies.models import Study
 
 IMAGING = "imaging_report"
 LAB = "lab_report"

@@ -14,9 +14,6 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from backend.imaging import record_kind as imaging_kind
-from backend.imaging.models import Study
-from backend.imaging.reports.models import DiagnosticReport
 from backend.labs import record_kind as lab_kind
 from backend.labs.models import LabItem as LabItemRow
 from backend.labs.models import LabReport as LabReportRow
@@ -36,6 +33,9 @@ from backend.people.masking import person_resident_id
 from backend.people.models import Person
 from backend.records import service as records
 from backend.records.models import TimelineEntry
+from backend.reports.models import DiagnosticReport
+from backend.studies import record_kind as imaging_kind
+from backend.studies.models import Study
 
 # DICOM PS3.16 Annex L body part examined (0018,0015) → the words on a Chinese report.
 BODY_PART_ZH = {

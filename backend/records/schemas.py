@@ -68,7 +68,7 @@ _EXACT = ConfigDict(extra="forbid")
 
 
 class StudyTimelineData(BaseModel):
-    """``imaging_study`` (backend/imaging/record_kind.py ``summarize``)."""
+    """``imaging_study`` (backend/studies/record_kind.py ``summarize``)."""
 
     model_config = _EXACT
 

@@ -17,8 +17,6 @@ from backend.config import Settings
 from backend.crypto import decrypt
 from backend.errors import NotFound, Unauthorized
 from backend.ids import utcnow
-from backend.imaging import record_kind
-from backend.imaging.models import Instance, Series, Study
 from backend.people.masking import mask_name, person_resident_id
 from backend.people.models import Person
 from backend.records import service as records
@@ -29,6 +27,8 @@ from backend.sharing.dicomdir import Entry
 from backend.sharing.models import Share, ShareSession
 from backend.sharing.schemas import SharedPatient, SharedStudy, ShareSessionOut
 from backend.sharing.service import NOTE_AAD
+from backend.studies import record_kind
+from backend.studies.models import Instance, Series, Study
 
 SHARE_API = "/api/v1/share"
 

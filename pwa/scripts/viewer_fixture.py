@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from backend.imaging.rendering.encode import encode
-from backend.imaging.rendering.scrub import pack_scrub_strips
+from backend.rendering.encode import encode
+from backend.rendering.scrub import pack_scrub_strips
 
 WINDOWS = {"auto": (40.0, 400.0), "lung": (-600.0, 1500.0), "mediastinum": (40.0, 400.0), "bone": (400.0, 1800.0)}
 

@@ -19,7 +19,7 @@ from backend.db import session_scope
 from backend.family.models import ACTIVE, GUARDIAN, PENDING, REQUEST, REVOKED, Invitation
 from backend.family.service import INVITATION_TTL, TOKEN_PREFIX
 from backend.ids import utcnow
-from backend.imaging.models import Instance, Series, Study
+from backend.studies.models import Instance, Series, Study
 from tests.conftest import DICOM
 from tests.family import helpers as h
 

@@ -44,10 +44,10 @@ from backend.db import session_scope
 from backend.errors import AppError
 from backend.family.models import GUARDIAN
 from backend.ids import utcnow
-from backend.imaging.models import Study
 from backend.sharing import rules as share_rules
 from backend.sharing.models import Share, ShareSession, ShareStudy
 from backend.sharing.web import SHARE_COOKIE, resolve_share
+from backend.studies.models import Study
 from tests.family import helpers as h
 
 EVENTS = ("INSERT", "UPDATE", "DELETE")

@@ -15,10 +15,10 @@ from backend.auth.models import Account, Binding
 from backend.config import Settings
 from backend.db import session_scope
 from backend.family.models import ACTIVE, INVITATION, Grant
-from backend.imaging.models import Series, Study
 from backend.institutions.service import create_institution
 from backend.people.resident_id import generate_resident_id
 from backend.people.service import register_patient
+from backend.studies.models import Series, Study
 
 
 def years_ago(years: int, *, days: int = 0, today: date | None = None) -> date:
@@ -91,8 +91,8 @@ def grant(engine: Engine, *, person_id: str, account_id: str, **fields: Any) -> 
 def study(engine: Engine, inst: Hospital, *, local_id: str, uid: str, when: datetime | None = None,
           description: str = "胸部CT平扫") -> str:
     """An indexed study as ingest leaves it, announced to the timeline."""
-    from backend.imaging import record_kind
     from backend.people.service import resolve_person
+    from backend.studies import record_kind
 
     when = when or datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
     with session_scope(engine) as s:

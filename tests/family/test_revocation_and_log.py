@@ -122,7 +122,7 @@ def test_daily_digest_is_batched(client, engine, settings) -> None:
 def test_a_viewed_series_is_named_by_its_study(client, engine, settings) -> None:
     from backend.access.principals import AccountPrincipal
     from backend.access.service import PersonAccess
-    from backend.imaging.models import Series
+    from backend.studies.models import Series
 
     _, father, study_id, owner, daughter, grant_id = _proxy_world(engine, settings)
     with session_scope(engine) as s:

@@ -8,7 +8,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from backend.db import session_scope
-from backend.imaging.reports.models import DiagnosticReport
+from backend.reports.models import DiagnosticReport
 from tests.records.helpers import hospital, report_body
 
 UID = "1.2.826.0.1.3680043.8.498.7001"

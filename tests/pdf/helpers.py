@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from tests.imaging.test_stow import CT_3SLICE, stow
+from tests.ingest.test_stow import CT_3SLICE, stow
 from tests.records.helpers import ZHANG_WEI, hospital, read_as, register, report_body
 
 ACCESSION = "03086212"  # (0008,0050) of the dcmqi CT fixture; its PatientID is 99000

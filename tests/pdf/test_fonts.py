@@ -9,7 +9,7 @@ from pathlib import Path
 
 from fontTools.ttLib import TTFont
 
-from backend.pdf.fontbuild import gb2312_characters
+from tools.fontbuild import gb2312_characters
 
 REPORTS = Path(__file__).resolve().parents[2] / "reports"
 FONTS = REPORTS / "fonts"
@@ -27,7 +27,7 @@ def test_font_files_are_small_and_licensed() -> None:
     ofl = (FONTS / "OFL.txt").read_text(encoding="utf-8")
     assert "SIL OPEN FONT LICENSE Version 1.1" in ofl and "Reserved Font Name 'Source'" in ofl
     readme = (FONTS / "README.md").read_text(encoding="utf-8")
-    assert "fonts-noto-cjk" in readme and "python -m backend.pdf.fontbuild" in readme
+    assert "fonts-noto-cjk" in readme and "python -m tools.fontbuild" in readme
 
 
 def test_font_is_renamed_and_keeps_its_copyright() -> None:

@@ -135,7 +135,7 @@ def test_new_images_for_the_study_render_a_new_document(client: TestClient, app:
                                                         settings: Settings) -> None:
     from datetime import timedelta
 
-    from backend.imaging.models import Study
+    from backend.studies.models import Study
 
     w = ct_with_report(client, app, engine)
     before = _deliver(engine, settings, w)

@@ -15,11 +15,11 @@ from backend.config import Settings
 from backend.crypto import decrypt
 from backend.db import session_scope
 from backend.errors import Conflict, Unprocessable
-from backend.imaging.models import Study
 from backend.institutions import service as institutions
 from backend.people import service
 from backend.people.models import Person, PersonLink
 from backend.people.resident_id import generate_resident_id
+from backend.studies.models import Study
 
 ZHANG = "320106196203150013"
 WANG = "320102198503120020"

@@ -14,12 +14,12 @@ from backend.access.principals import AccountPrincipal, Anonymous, Principal
 from backend.api.deps import SessionDep, get_principal
 from backend.auth.models import Account, Binding
 from backend.db import session_scope
-from backend.imaging import record_kind
-from backend.imaging.models import Series, Study
 from backend.institutions.deps import principal_from_api_key
 from backend.institutions.service import create_institution
 from backend.people.models import Person
 from backend.people.service import resident_id_index
+from backend.studies import record_kind
+from backend.studies.models import Series, Study
 
 ZHANG_WEI = "320106196203150013"
 WANG_FANG = "320102198503120020"

@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from backend.imaging.previews import views
+from backend.previews import views
 from tests.sharing.world import ShareWorld, token_of
 
 IMMUTABLE = "private, max-age=31536000, immutable"

@@ -92,7 +92,7 @@ def _study_id(world: ShareWorld, uid: str) -> str:
     from sqlmodel import select
 
     from backend.db import session_scope
-    from backend.imaging.models import Study
+    from backend.studies.models import Study
 
     with session_scope(world.engine, readonly=True) as s:
         return s.exec(select(Study.id).where(Study.study_instance_uid == uid)).one()

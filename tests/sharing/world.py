@@ -14,7 +14,7 @@ from sqlmodel import col, select
 
 from backend.config import Settings
 from backend.db import session_scope
-from backend.imaging.models import Study
+from backend.studies.models import Study
 from tests.conftest import DICOM
 from tests.family import helpers as h
 

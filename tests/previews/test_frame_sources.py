@@ -1,0 +1,83 @@
+"""The preview workers' fast frame sources give exactly pydicom's samples: the raw path (native
+pixel data at the offset ingest recorded) and imagecodecs' RLE / JPEG-lossless decoders (fragments
+ingest located)."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+
+from backend.dicom.errors import DicomRejected
+from backend.dicom.parse import parse_instance
+from backend.previews import jobs
+from backend.previews.cache import DerivedCache
+from backend.rendering import DatasetFrameSource, FrameSource, Limits, RawFrameSource, RenderError, to_display
+from tests.conftest import DICOM
+from tools.synthetic import write_ct_series
+
+FILES = sorted(p for p in DICOM.rglob("*") if p.is_file() and p.suffix.lower() not in (".md", ".json")
+               and p.name != "DICOMDIR")
+
+
+def _ref(path: Path) -> jobs.InstanceRef | None:
+    try:
+        parsed = parse_instance(path=path)
+    except DicomRejected:
+        return None
+    enc, nat = parsed.encapsulated_pixels, parsed.native_pixels
+    return jobs.InstanceRef(path=str(path), sha256=f"{abs(hash(str(path))):064d}"[:64],
+                            transfer_syntax_uid=parsed.transfer_syntax_uid,
+                            pixel_data_offset=nat.offset if nat else (enc.offset if enc else None),
+                            encapsulated=parsed.is_encapsulated,
+                            fragments=tuple(enc.fragments) if enc else None)
+
+
+def _display(source: FrameSource, frame: int) -> np.ndarray:
+    """Compared as displayed: the raw path hands over samples as stored (bits above Bits Stored not
+    masked, frames.read_raw_frame) and the LUT stage masks them, so the pixels shown must be equal."""
+    pixels, info = source.frame(frame)
+    return to_display(pixels, info)
+
+
+def _reference(path: Path, frame: int) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _display(DatasetFrameSource(pydicom.dcmread(path, force=True)), frame)
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_fast_sources_match_pydicom_on_every_fixture(tmp_path: Path) -> None:
+    rle_ct = write_ct_series(out_dir=tmp_path / "rle", seed=3, slices=2, size=64,
+                             transfer_syntax="1.2.840.10008.1.2.5")
+    cache = DerivedCache(tmp_path / "cache")
+    kinds: dict[str, int] = {}
+    for path in [*FILES, *rle_ct]:
+        ref = _ref(path)
+        if ref is None:
+            continue
+        try:
+            source = jobs.frame_source(ref, cache=cache, limits=Limits())
+            frames = source.number_of_frames
+        except RenderError:
+            continue
+        kind = type(source).__name__
+        if kind == "DatasetFrameSource":
+            continue
+        kinds[kind] = kinds.get(kind, 0) + 1
+        for frame in sorted({0, frames - 1}):
+            try:
+                ours = _display(source, frame)
+            except RenderError:  # then the reference must fail too
+                with pytest.raises(RenderError):
+                    _reference(path, frame)
+                continue
+            expected = _reference(path, frame)
+            assert ours.shape == expected.shape, path
+            assert np.array_equal(ours, expected), (path, frame)
+    assert kinds.get(RawFrameSource.__name__, 0) > 50, kinds
+    if jobs.fast_codecs() is not None:
+        assert kinds.get("EncapsulatedFrameSource", 0) >= 6, kinds  # RLE + JPEG lossless fixtures

@@ -13,6 +13,7 @@ from backend.checkups import router as checkups_router
 from backend.config import Settings
 from backend.family import router as family_router
 from backend.fhir import router as fhir_router
+from backend.imaging import frames_router as imaging_frames
 from backend.imaging import record_router as imaging_record_router
 from backend.imaging import rendered as imaging_rendered
 from backend.imaging import router as imaging_router
@@ -41,6 +42,7 @@ PRINCIPAL_RESOLVERS: list[PrincipalResolver] = [
 def include_routers(app: FastAPI, settings: Settings) -> None:
     app.include_router(health.router)
     app.include_router(imaging_rendered.router)  # before the WADO-RS routes: more specific paths
+    app.include_router(imaging_frames.router)  # WADO-RS frames (a new module: see its docstring)
     app.include_router(imaging_router.router)
     previews_worker.install(app)  # render worker pool + pre-render dispatcher (startup/shutdown)
     app.include_router(pdf_router.public_router)  # GET /v/{code}: PDF verification (public)

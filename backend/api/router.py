@@ -13,6 +13,7 @@ from backend.checkups import router as checkups_router
 from backend.config import Settings
 from backend.family import router as family_router
 from backend.fhir import router as fhir_router
+from backend.imaging import dicomweb_gzip
 from backend.imaging import frames_router as imaging_frames
 from backend.imaging import record_router as imaging_record_router
 from backend.imaging import rendered as imaging_rendered
@@ -65,6 +66,7 @@ def include_routers(app: FastAPI, settings: Settings) -> None:
     api_v1.include_router(sharing_router.router)
     app.include_router(share_pages.router)
     share_cors.install(app, settings)  # DICOMweb CORS for the platform's viewer origin only
+    dicomweb_gzip.install(app)  # DICOM JSON and uncompressed frames gzipped for clients that ask
     app.include_router(api_v1)
 
 

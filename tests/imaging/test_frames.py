@@ -222,3 +222,20 @@ def test_share_session_reads_frames_of_its_studies_only(client: TestClient, engi
     assert len(events) == 1
     assert events[0].via_share_id == made["id"] and events[0].person_id == world.person_id
     assert json.loads(str(events[0].detail)) == {"study_id": world.studies["a"], "via": "dicomweb-frames"}
+
+
+def test_uncompressed_frames_and_metadata_are_gzipped_for_clients_that_ask(client: TestClient, keys: Keys) -> None:
+    url = url_of(NATIVE, "1")
+    plain = client.get(url, headers={**keys[NATIVE], "Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    packed = client.get(url, headers={**keys[NATIVE], "Accept-Encoding": "gzip"})
+    assert packed.headers["content-encoding"] == "gzip" and packed.headers["vary"] == "Accept-Encoding"
+    same = [parts_of(r.content, r.headers["content-type"]) for r in (plain, packed)]
+    assert same[0] == same[1]  # httpx decodes the gzip: the parts are byte-identical
+    assert int(packed.num_bytes_downloaded) < len(plain.content) * 0.8
+    meta = client.get(url.split("/frames/")[0] + "/metadata", headers={**keys[NATIVE], "Accept-Encoding": "gzip"})
+    assert meta.headers["content-encoding"] == "gzip"
+    # an original JPEG 2000 frame does not shrink: sent as it is
+    j2k = client.get(url_of(MULTI_J2K, "1"),
+                     headers={**keys[MULTI_J2K], "Accept": OCTET_ANY, "Accept-Encoding": "gzip"})
+    assert "content-encoding" not in j2k.headers

@@ -196,7 +196,8 @@ describe('the doctor reads on a desk PC and on a phone', () => {
     await page.locator('[data-testid=compare]').click()
     await page.locator('[data-testid=compare-choice]', { hasText: PRIOR }).click()
     await ready(page, 1)
-    await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=viewport]')].every((v) => v.dataset.position !== ''))
+    // both stacks ordered by position (their series' metadata is in)
+    await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=viewport]')].every((v) => v.dataset.sorted === 'yes' && v.dataset.position !== ''))
     const state = async () => page.evaluate(() => [...document.querySelectorAll('[data-testid=viewport]')]
       .map((v) => ({ index: Number(v.dataset.index), position: Number(v.dataset.position) })))
     const [left0, right0] = await state()

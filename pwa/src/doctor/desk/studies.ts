@@ -48,3 +48,7 @@ export function mainSeries(study: DeskStudy, like?: { modality: string | null })
   const from = pool.length ? pool : study.series
   return [...from].sort((a, b) => b.count - a.count)[0] ?? null
 }
+
+export function seriesLabel(s: DeskSeries): string {
+  return s.description || `${s.modality ?? ''} #${s.number ?? ''}`
+}

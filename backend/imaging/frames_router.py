@@ -25,7 +25,6 @@ from backend.imaging import frames as F
 from backend.imaging import wado
 from backend.imaging.models import Instance, Study
 from backend.imaging.previews import service, views
-from backend.imaging.previews.router import runtime_of
 from backend.imaging.rendering import RenderError
 
 router = APIRouter(prefix="/dicomweb", tags=["dicomweb"])
@@ -44,6 +43,17 @@ DOC = """Pixel data of one or more frames (numbers from 1, comma-separated, in t
 study, series or instance (the same answer); 406 when the Accept header allows none of these. Share sessions
 read frames of their share's studies whether or not the patient allowed downloads (frames are not Part-10
 files). `Cache-Control: no-store`."""
+
+
+def runtime_of(request: Request) -> service.Runtime:
+    """The previews runtime (cache, blobs, render pool) the app started; a pool-less one without startup."""
+    runtime: service.Runtime | None = getattr(request.app.state, "previews", None)
+    if runtime is None:
+        settings = request.app.state.settings
+        runtime = service.make_runtime(data_dir=settings.data_dir, blobs=request.app.state.blobs,
+                                       max_pixels=settings.max_pixels, pool_size=None)
+        request.app.state.previews = runtime
+    return runtime
 
 
 def _principal(request: Request, runtime: service.Runtime) -> Principal:

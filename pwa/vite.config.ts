@@ -52,6 +52,8 @@ export default defineConfig({
         // App shell only: the built JS/CSS/HTML and the icons. No runtimeCaching at all, so every
         // /api/, /dicomweb/ and preview request goes to the network and is never stored.
         globPatterns: ['**/*.{js,css,html,svg,png,woff2}'],
+        // The doctor's workstation is for desk PCs opening a share link: never pre-cached on patients' phones.
+        globIgnores: ['**/DoctorDesk-*'],
         runtimeCaching: [],
         navigateFallback: '/index.html',
         navigateFallbackDenylist: NEVER_CACHE,
@@ -63,6 +65,15 @@ export default defineConfig({
     target: 'es2020',
     manifest: true, // read by scripts/bundle-size.mjs (first-load JS per route)
     chunkSizeWarningLimit: 400,
+    rolldownOptions: {
+      output: {
+        // The framework every page needs in one chunk of its own, so that adding or changing a lazy
+        // route never reshuffles what the first load fetches (measured: ±1 KB gzip otherwise).
+        codeSplitting: {
+          groups: [{ name: 'framework', test: /node_modules[\\/](vue|@vue|vue-router|vue-i18n|@intlify|pinia)[\\/]/ }],
+        },
+      },
+    },
   },
   server: {
     proxy: Object.fromEntries(

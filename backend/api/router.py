@@ -11,6 +11,8 @@ from backend.auth import router as auth_router
 from backend.auth.web import resolve_account
 from backend.checkups import router as checkups_router
 from backend.config import Settings
+from backend.dicomweb import compression as dicomweb_gzip
+from backend.dicomweb import frames_router as imaging_frames
 from backend.dicomweb import rendered as imaging_rendered
 from backend.dicomweb import router as imaging_router
 from backend.family import router as family_router
@@ -41,6 +43,7 @@ PRINCIPAL_RESOLVERS: list[PrincipalResolver] = [
 def include_routers(app: FastAPI, settings: Settings) -> None:
     app.include_router(health.router)
     app.include_router(imaging_rendered.router)  # before the WADO-RS routes: more specific paths
+    app.include_router(imaging_frames.router)  # WADO-RS frames (a new module: see its docstring)
     app.include_router(imaging_router.router)
     previews_worker.install(app)  # render worker pool + pre-render dispatcher (startup/shutdown)
     app.include_router(pdf_router.public_router)  # GET /v/{code}: PDF verification (public)
@@ -64,6 +67,7 @@ def include_routers(app: FastAPI, settings: Settings) -> None:
     api_v1.include_router(sharing_router.router)
     app.include_router(share_pages.router)
     share_cors.install(app, settings)  # DICOMweb CORS for the platform's viewer origin only
+    dicomweb_gzip.install(app)  # DICOM JSON and uncompressed frames gzipped for clients that ask
     app.include_router(api_v1)
 
 

@@ -66,7 +66,7 @@ class InstanceRef:
 
 def fast_codecs() -> Any:
     """imagecodecs if installed. Measured on this machine, 512x512 16-bit CT frame, identical samples
-    (tests/imaging/test_previews_fast.py): DICOM RLE 0.9 ms vs pydicom's numpy RLE ~9 ms; JPEG
+    (tests/previews/test_frame_sources.py): DICOM RLE 0.9 ms vs pydicom's numpy RLE ~9 ms; JPEG
     lossless 1.9 ms vs pylibjpeg 6.6 ms (rendering/fastcodecs.py). Reading the fragments at the
     offsets ingest recorded also skips dcmread."""
     try:

@@ -50,7 +50,7 @@ class ScrubAnswer(BaseModel):
     (rendering/scrub.py ``pack_scrub_strips``, jobs.py ``pack_series_strips``) and the URLs to draw
     the series with."""
 
-    # Exactly these keys: tests/imaging/test_preview_schemas.py validates real answers against this model.
+    # Exactly these keys: tests/previews/test_schemas.py validates real answers against this model.
     model_config = ConfigDict(extra="forbid")
 
     version: int

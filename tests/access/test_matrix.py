@@ -201,6 +201,7 @@ MATRIX: dict[tuple[str, str], tuple[Cells, Req]] = {
     ("GET", DCM + "/{study}/series/{series}/instances/{instance}/thumbnail"): (dicomweb(), Req()),
     ("GET", DCM + "/{study}/series/{series}/instances/{instance}/frames/{frames}/rendered"):
         (dicomweb(), Req()),
+    ("GET", DCM + "/{study}/series/{series}/instances/{instance}/frames/{frames}"): (dicomweb(), Req()),
     ("GET", DCM + "/{study}/series/{series}/instances/{instance}/frames/{frames}/thumbnail"):
         (dicomweb(), Req()),
     # --- hospital feeds (idempotent upserts with the same body as the world's) -----------------

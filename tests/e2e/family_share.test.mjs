@@ -3,9 +3,10 @@
 // (demo-relative) accepts and sees the patient's timeline; the patient revokes and the relative's
 // next request fails. The patient shares the CT with an access code; a doctor on a desk PC (no
 // WeChat, no touch) opens the link, types a wrong code then the right one, sees the CT and its
-// report, downloads the ZIP; the patient withdraws the share and the doctor's next navigation shows
-// the withdrawn page; the patient's access history lists the relative's and the doctor's views. A link
-// without a code is not opened by fetching it (a messenger's preview), only by the doctor's button.
+// report in the reading workstation (issue 20), scrolls the CT, downloads the ZIP; the patient
+// withdraws the share and the doctor's next navigation shows the withdrawn page; the patient's access
+// history lists the relative's and the doctor's views. A link without a code is not opened by fetching
+// it (a messenger's preview), only by the doctor's button.
 // Screenshots of each step under test-artifacts/e2e/ (family-*.png). Run by tests/e2e/run.sh.
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
@@ -158,31 +159,31 @@ describe('family access and a share with a doctor', () => {
     await page.locator('input[name=access_code]').fill(accessCode)
     await page.locator('button[type=submit]').click()
     await page.waitForURL((u) => u.pathname === '/doctor')
-    await page.locator('[data-testid=doctor-patient]').waitFor()
+    await page.locator('[data-testid=desk-patient]').waitFor() // a desk PC: the reading workstation (issue 20)
   })
 
   step('the doctor sees the CT and its report', async () => {
     const { page } = doctor
-    await page.locator('[data-testid=doctor-study]', { hasText: CT }).click()
-    const report = page.locator('[data-testid=doctor-report]')
+    const study = page.locator('[data-testid=desk-study]', { hasText: CT })
+    await study.locator('[data-testid=desk-report]').click()
+    const report = page.locator('[data-testid=desk-report-panel]')
     await report.getByText('磨玻璃', { exact: false }).first().waitFor()
     await shot(page, 'family-12-doctor-study-report')
-    await page.locator('[data-testid=doctor-series]').first().click()
-    await page.waitForURL((u) => u.pathname.startsWith('/doctor/people/'))
-    await page.locator('.preparing').waitFor({ state: 'detached', timeout: SLOW })
-    const slider = page.getByRole('slider')
-    await slider.waitFor({ timeout: SLOW })
-    const before = Number(await slider.getAttribute('aria-valuenow'))
+    await page.keyboard.press('Escape')
+    await study.locator('[data-testid=desk-series]').first().click()
+    const viewer = page.locator('[data-testid=viewport]').first()
+    await page.waitForFunction(() => document.querySelector('[data-testid=viewport]')?.dataset.ready === 'yes', null, { timeout: SLOW })
+    const before = Number(await viewer.getAttribute('data-index'))
     // Desk PC: the keyboard and the mouse wheel scroll slices.
     await page.keyboard.press('PageDown')
-    await page.waitForFunction((b) => Number(document.querySelector('[role=slider]')?.getAttribute('aria-valuenow')) === b + 10, before)
-    const stage = page.locator('.stage')
-    const box = await stage.boundingBox()
+    await page.waitForFunction((b) => Number(document.querySelector('[data-testid=viewport]')?.dataset.index) === b + 10, before)
+    const box = await viewer.boundingBox()
     await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2)
     for (let i = 0; i < 5; i++) await page.mouse.wheel(0, 100)
-    await page.waitForFunction((b) => Number(document.querySelector('[role=slider]')?.getAttribute('aria-valuenow')) === b + 15, before)
+    await page.waitForFunction((b) => Number(document.querySelector('[data-testid=viewport]')?.dataset.index) === b + 15, before)
     await page.keyboard.press('2') // the second window preset
-    await page.waitForLoadState('networkidle')
+    await page.locator('[data-testid=ov-window]', { hasText: '窗宽 400 窗位 40' }).waitFor()
+    await page.waitForFunction(() => document.querySelector('[data-testid=viewport]')?.dataset.ready === 'yes')
     await shot(page, 'family-13-doctor-viewer')
     assert.deepEqual(doctor.errors, [])
   })
@@ -190,7 +191,7 @@ describe('family access and a share with a doctor', () => {
   step('the doctor downloads the DICOM ZIP', async () => {
     const { page } = doctor
     await page.goto(`${BASE}/doctor`)
-    const link = page.locator('[data-testid=zip-all]')
+    const link = page.locator('[data-testid=zip-all]') // in the workstation's top bar
     await link.waitFor()
     const [download] = await Promise.all([page.waitForEvent('download', { timeout: SLOW }), link.click()])
     const path = `${ARTIFACTS}/family-share.zip`
@@ -205,7 +206,7 @@ describe('family access and a share with a doctor', () => {
     const { page } = doctor
     await page.goto(shareUrl)
     await page.waitForURL((u) => u.pathname === '/doctor')
-    await page.locator('[data-testid=doctor-patient]').waitFor()
+    await page.locator('[data-testid=desk-patient]').waitFor()
   })
 
   step('the patient withdraws the share; the doctor\'s next navigation says so', async () => {
@@ -258,7 +259,7 @@ describe('family access and a share with a doctor', () => {
     await shot(d, 'family-18-doctor-open-button')
     await d.locator('button[type=submit]').click()
     await d.waitForURL((u) => u.pathname === '/doctor')
-    await d.locator('[data-testid=doctor-patient]').waitFor()
+    await d.locator('[data-testid=desk-patient]').waitFor()
     await page.reload()
     await page.locator('[data-testid=share-card]').first().getByText('已打开 1 次').waitFor()
   })

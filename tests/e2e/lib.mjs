@@ -87,3 +87,28 @@ export async function touch(page) {
     detach: () => cdp.detach(),
   }
 }
+
+/**
+ * This machine has no CJK system font (Debian's chromium brings none): give the browser the project's
+ * own bundled font (reports/fonts, a subset of Noto Sans CJK SC) under a family name the app's font
+ * stacks already list, so Chinese text in screenshots is readable, as on a doctor's Windows PC with
+ * Microsoft YaHei. Test environment only: the app itself is unchanged.
+ */
+export async function cjkFont(context) {
+  const fonts = new URL('../../reports/fonts/', import.meta.url)
+  for (const [weight, file] of [['400', 'YunyingSansSC-Regular.woff2'], ['700', 'YunyingSansSC-Bold.woff2']]) {
+    await context.route(`**/__e2e-font/${weight}.woff2`, (route) => route.fulfill({ path: new URL(file, fonts).pathname, contentType: 'font/woff2' }))
+  }
+  await context.addInitScript(() => {
+    const css = "@font-face{font-family:'Noto Sans CJK SC';font-weight:400;src:url(/__e2e-font/400.woff2) format('woff2')}" +
+      "@font-face{font-family:'Noto Sans CJK SC';font-weight:700;src:url(/__e2e-font/700.woff2) format('woff2')}" +
+      "html,body{font-family:-apple-system,'PingFang SC','Microsoft YaHei','Noto Sans CJK SC',sans-serif}"
+    const add = () => {
+      const style = document.createElement('style')
+      style.textContent = css
+      document.head.appendChild(style)
+    }
+    if (document.head) add()
+    else document.addEventListener('DOMContentLoaded', add, { once: true })
+  })
+}

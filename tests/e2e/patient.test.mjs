@@ -57,7 +57,7 @@ describe('an unbound account binds 王芳 (demo-new)', () => {
     await page.fill('input[name=name]', '王芳')
     await page.fill('input[name=resident_id]', '320102198503120020')
     await page.locator('form .van-field__button button').click()
-    const status = page.getByRole('status').filter({ hasText: '138' })
+    const status = page.getByRole('status').filter({ hasText: '验证码已发送' }) // no phone digits before proof
     await status.waitFor()
     // CONTRACT.md: the simulator's inbox, newest first; an SMS entry carries the code it contains.
     const inbox = await (await page.request.get(`${BASE}/_sim/wechat/inbox`)).json()

@@ -29,7 +29,7 @@ export interface paths {
         };
         /**
          * Rendered study (PS3.18 §10.4.1.1.3)
-         * @description Query: window=center,width[,function]; viewport=vw,vh; quality=1..100; accept=image/jpeg|image/webp.
+         * @description Query: window=center,width[,function]; viewport=vw,vh; quality=1..100; accept=image/jpeg|image/webp. Cached `private, max-age=3600`, but `no-store` for a doctor's share session (nothing stays in the browser).
          */
         get: operations["study_rendered_dicomweb_studies__study__rendered_get"];
         put?: never;
@@ -49,7 +49,7 @@ export interface paths {
         };
         /**
          * Rendered series (PS3.18 §10.4.1.1.3)
-         * @description Query: window=center,width[,function]; viewport=vw,vh; quality=1..100; accept=image/jpeg|image/webp.
+         * @description Query: window=center,width[,function]; viewport=vw,vh; quality=1..100; accept=image/jpeg|image/webp. Cached `private, max-age=3600`, but `no-store` for a doctor's share session (nothing stays in the browser).
          */
         get: operations["series_rendered_dicomweb_studies__study__series__series__rendered_get"];
         put?: never;
@@ -69,7 +69,7 @@ export interface paths {
         };
         /**
          * Rendered instance (PS3.18 §10.4.1.1.3)
-         * @description Query: window=center,width[,function]; viewport=vw,vh; quality=1..100; accept=image/jpeg|image/webp.
+         * @description Query: window=center,width[,function]; viewport=vw,vh; quality=1..100; accept=image/jpeg|image/webp. Cached `private, max-age=3600`, but `no-store` for a doctor's share session (nothing stays in the browser).
          */
         get: operations["instance_rendered_dicomweb_studies__study__series__series__instances__instance__rendered_get"];
         put?: never;
@@ -89,7 +89,7 @@ export interface paths {
         };
         /**
          * Rendered frames (PS3.18 §10.4.1.1.3)
-         * @description Query: window=center,width[,function]; viewport=vw,vh; quality=1..100; accept=image/jpeg|image/webp.
+         * @description Query: window=center,width[,function]; viewport=vw,vh; quality=1..100; accept=image/jpeg|image/webp. Cached `private, max-age=3600`, but `no-store` for a doctor's share session (nothing stays in the browser).
          */
         get: operations["frames_rendered_dicomweb_studies__study__series__series__instances__instance__frames__frames__rendered_get"];
         put?: never;
@@ -109,7 +109,7 @@ export interface paths {
         };
         /**
          * Thumbnail study (PS3.18 §10.4.1.1.4)
-         * @description Query: window=center,width[,function]; viewport=vw,vh; quality=1..100; accept=image/jpeg|image/webp.
+         * @description Query: window=center,width[,function]; viewport=vw,vh; quality=1..100; accept=image/jpeg|image/webp. Cached `private, max-age=3600`, but `no-store` for a doctor's share session (nothing stays in the browser).
          */
         get: operations["study_thumbnail_dicomweb_studies__study__thumbnail_get"];
         put?: never;
@@ -129,7 +129,7 @@ export interface paths {
         };
         /**
          * Thumbnail series (PS3.18 §10.4.1.1.4)
-         * @description Query: window=center,width[,function]; viewport=vw,vh; quality=1..100; accept=image/jpeg|image/webp.
+         * @description Query: window=center,width[,function]; viewport=vw,vh; quality=1..100; accept=image/jpeg|image/webp. Cached `private, max-age=3600`, but `no-store` for a doctor's share session (nothing stays in the browser).
          */
         get: operations["series_thumbnail_dicomweb_studies__study__series__series__thumbnail_get"];
         put?: never;
@@ -149,7 +149,7 @@ export interface paths {
         };
         /**
          * Thumbnail instance (PS3.18 §10.4.1.1.4)
-         * @description Query: window=center,width[,function]; viewport=vw,vh; quality=1..100; accept=image/jpeg|image/webp.
+         * @description Query: window=center,width[,function]; viewport=vw,vh; quality=1..100; accept=image/jpeg|image/webp. Cached `private, max-age=3600`, but `no-store` for a doctor's share session (nothing stays in the browser).
          */
         get: operations["instance_thumbnail_dicomweb_studies__study__series__series__instances__instance__thumbnail_get"];
         put?: never;
@@ -169,9 +169,42 @@ export interface paths {
         };
         /**
          * Thumbnail frames (PS3.18 §10.4.1.1.4)
-         * @description Query: window=center,width[,function]; viewport=vw,vh; quality=1..100; accept=image/jpeg|image/webp.
+         * @description Query: window=center,width[,function]; viewport=vw,vh; quality=1..100; accept=image/jpeg|image/webp. Cached `private, max-age=3600`, but `no-store` for a doctor's share session (nothing stays in the browser).
          */
         get: operations["frames_thumbnail_dicomweb_studies__study__series__series__instances__instance__frames__frames__thumbnail_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dicomweb/studies/{study}/series/{series}/instances/{instance}/frames/{frames}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * WADO-RS: retrieve frames (PS3.18 §10.4.1.1.2)
+         * @description Pixel data of one or more frames (numbers from 1, comma-separated, in the order wanted) as
+         *     `multipart/related`, one part per frame.
+         *
+         *     * `Accept: multipart/related; type="application/octet-stream"` (the default; also with
+         *       `transfer-syntax=1.2.840.10008.1.2.1`): uncompressed little-endian cells of Bits Allocated, values masked to
+         *       Bits Stored and sign-extended.
+         *     * `...; transfer-syntax=*` or the original's own media type (`image/jpeg`, `image/jls`, `image/jp2`, `image/jpx`,
+         *       `image/jphc`, `image/dicom-rle`): the original compressed frame as stored, its part's Content-Type naming the
+         *       transfer syntax; uncompressed when the original is not compressed.
+         *
+         *     400 for a malformed list or a frame number the instance does not have; 404 for an unknown or unreadable
+         *     study, series or instance (the same answer); 406 when the Accept header allows none of these. Share sessions
+         *     read frames of their share's studies whether or not the patient allowed downloads (frames are not Part-10
+         *     files). `Cache-Control: no-store`.
+         */
+        get: operations["retrieve_frames_dicomweb_studies__study__series__series__instances__instance__frames__frames__get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -187,7 +220,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** QIDO-RS: search studies */
+        /**
+         * QIDO-RS: search studies
+         * @description For a doctor's share session the results are masked as on the share page, and masked attributes
+         *     (name, patient ID, birth date …) cannot be matched (ignored with a Warning).
+         */
         get: operations["search_studies_dicomweb_studies_get"];
         put?: never;
         /** STOW-RS: store instances */
@@ -205,7 +242,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** WADO-RS: retrieve a study */
+        /**
+         * WADO-RS: retrieve a study
+         * @description Original Part-10 instances (multipart/related). A doctor's share session gets them only when the
+         *     patient allowed downloads (else 403, asked before the study is looked at); a hospital reads back
+         *     what it uploaded.
+         */
         get: operations["retrieve_study_dicomweb_studies__study__get"];
         put?: never;
         /** STOW-RS: store instances of one study */
@@ -223,7 +265,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** QIDO-RS: search series */
+        /**
+         * QIDO-RS: search series
+         * @description For a doctor's share session the results are masked as on the share page, and masked attributes
+         *     (name, patient ID, birth date …) cannot be matched (ignored with a Warning).
+         */
         get: operations["search_all_series_dicomweb_series_get"];
         put?: never;
         post?: never;
@@ -240,7 +286,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** QIDO-RS: search instances */
+        /**
+         * QIDO-RS: search instances
+         * @description For a doctor's share session the results are masked as on the share page, and masked attributes
+         *     (name, patient ID, birth date …) cannot be matched (ignored with a Warning).
+         */
         get: operations["search_all_instances_dicomweb_instances_get"];
         put?: never;
         post?: never;
@@ -257,7 +307,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** QIDO-RS: search a study's series */
+        /**
+         * QIDO-RS: search a study's series
+         * @description For a doctor's share session the results are masked as on the share page, and masked attributes
+         *     (name, patient ID, birth date …) cannot be matched (ignored with a Warning).
+         */
         get: operations["search_series_dicomweb_studies__study__series_get"];
         put?: never;
         post?: never;
@@ -274,7 +328,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** QIDO-RS: search a study's instances */
+        /**
+         * QIDO-RS: search a study's instances
+         * @description For a doctor's share session the results are masked as on the share page, and masked attributes
+         *     (name, patient ID, birth date …) cannot be matched (ignored with a Warning).
+         */
         get: operations["search_study_instances_dicomweb_studies__study__instances_get"];
         put?: never;
         post?: never;
@@ -291,7 +349,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** QIDO-RS: search a series' instances */
+        /**
+         * QIDO-RS: search a series' instances
+         * @description For a doctor's share session the results are masked as on the share page, and masked attributes
+         *     (name, patient ID, birth date …) cannot be matched (ignored with a Warning).
+         */
         get: operations["search_instances_dicomweb_studies__study__series__series__instances_get"];
         put?: never;
         post?: never;
@@ -308,7 +370,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** WADO-RS: retrieve a series */
+        /**
+         * WADO-RS: retrieve a series
+         * @description Original Part-10 instances (multipart/related). A doctor's share session gets them only when the
+         *     patient allowed downloads (else 403, asked before the study is looked at); a hospital reads back
+         *     what it uploaded.
+         */
         get: operations["retrieve_series_dicomweb_studies__study__series__series__get"];
         put?: never;
         post?: never;
@@ -325,7 +392,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** WADO-RS: retrieve an instance */
+        /**
+         * WADO-RS: retrieve an instance
+         * @description Original Part-10 instances (multipart/related). A doctor's share session gets them only when the
+         *     patient allowed downloads (else 403, asked before the study is looked at); a hospital reads back
+         *     what it uploaded.
+         */
         get: operations["retrieve_instance_dicomweb_studies__study__series__series__instances__instance__get"];
         put?: never;
         post?: never;
@@ -342,7 +414,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** WADO-RS: study metadata */
+        /**
+         * WADO-RS: study metadata
+         * @description DICOM JSON of the stored headers (no bulk data). For a doctor's share session the patient's identity
+         *     is masked as on the share page (name, resident IDs, phone, address …: backend/sharing/masking.py).
+         */
         get: operations["study_metadata_dicomweb_studies__study__metadata_get"];
         put?: never;
         post?: never;
@@ -359,7 +435,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** WADO-RS: series metadata */
+        /**
+         * WADO-RS: series metadata
+         * @description DICOM JSON of the stored headers (no bulk data). For a doctor's share session the patient's identity
+         *     is masked as on the share page (name, resident IDs, phone, address …: backend/sharing/masking.py).
+         */
         get: operations["series_metadata_dicomweb_studies__study__series__series__metadata_get"];
         put?: never;
         post?: never;
@@ -376,7 +456,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** WADO-RS: instance metadata */
+        /**
+         * WADO-RS: instance metadata
+         * @description DICOM JSON of the stored headers (no bulk data). For a doctor's share session the patient's identity
+         *     is masked as on the share page (name, resident IDs, phone, address …: backend/sharing/masking.py).
+         */
         get: operations["instance_metadata_dicomweb_studies__study__series__series__instances__instance__metadata_get"];
         put?: never;
         post?: never;
@@ -508,9 +592,10 @@ export interface paths {
         };
         /**
          * Open Link
-         * @description The link a patient's QR code carries. Answers HTML: 303 to ``/doctor`` with the ``yy_share``
-         *     cookie (no access code, or this browser already holds a session of this share), 200 the
-         *     access-code form, 404 unknown link, 410 expired / withdrawn / used up, 429 too many failures.
+         * @description The link a patient's QR code carries; a GET never opens the share (a link preview must not use it
+         *     up): 200 a page whose button — with the access-code field when there is a code — POSTs to
+         *     ``/s/{token}/session``; 303 to ``/doctor`` when this browser already holds a session of this share;
+         *     404 unknown link, 410 expired / withdrawn / used up, 429 too many failures. HTML.
          */
         get: operations["open_link_s__token__get"];
         put?: never;
@@ -532,8 +617,10 @@ export interface paths {
         put?: never;
         /**
          * Exchange a share link for a session
-         * @description ``{access_code}`` → the ``yy_share`` cookie (HttpOnly, short-lived). 403 wrong code, 429 locked
-         *     (5 wrong codes: 15 minutes) or this address blocked, 410 expired / withdrawn / used up, 404 unknown.
+         * @description The doctor's explicit open (the entry page's button, or JSON ``{access_code}``) → the ``yy_share``
+         *     cookie (HttpOnly, short-lived); the only request that counts an open. 403 wrong code, 429 locked (5
+         *     wrong codes: 15 minutes, at most 5 codes ever checked per lock) or this address blocked, 410 expired /
+         *     withdrawn / used up, 404 unknown.
          */
         post: operations["start_session_s__token__session_post"];
         delete?: never;
@@ -748,7 +835,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A preview image (content-addressed: use the URLs the study detail returns) */
+        /**
+         * A preview image (content-addressed: use the URLs the study detail returns)
+         * @description Content-addressed, so browsers may keep it a year (`private, immutable`) — except in a doctor's
+         *     share session, which is answered `no-store`: nothing stays on the doctor's computer after the share.
+         */
         get: operations["preview_api_v1_people__person_id__previews__instance_id___frame___window___name__get"];
         put?: never;
         post?: never;
@@ -765,7 +856,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Scrub strips of a series: layout + frame URLs */
+        /**
+         * Scrub strips of a series: layout + frame URLs
+         * @description The series' scrub strips (`private, no-cache`; `no-store` in a doctor's share session).
+         */
         get: operations["scrub_api_v1_people__person_id__series__series_id__scrub_get"];
         put?: never;
         post?: never;
@@ -782,7 +876,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One scrub-strip sheet */
+        /**
+         * One scrub-strip sheet
+         * @description One sheet of scrub strips (`private, immutable`; `no-store` in a doctor's share session).
+         */
         get: operations["scrub_sheet_api_v1_people__person_id__series__series_id__scrub__window___key___name__get"];
         put?: never;
         post?: never;
@@ -2937,7 +3034,7 @@ export interface components {
         };
         /**
          * StudyTimelineData
-         * @description ``imaging_study`` (backend/imaging/record_kind.py ``summarize``).
+         * @description ``imaging_study`` (backend/studies/record_kind.py ``summarize``).
          */
         StudyTimelineData: {
             /** Modalities */
@@ -3467,6 +3564,61 @@ export interface operations {
                     "image/webp": unknown;
                     "multipart/related": unknown;
                 };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    retrieve_frames_dicomweb_studies__study__series__series__instances__instance__frames__frames__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                study: string;
+                series: string;
+                instance: string;
+                frames: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "multipart/related": unknown;
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Acceptable */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Validation Error */
             422: {
@@ -4111,7 +4263,7 @@ export interface operations {
                     "text/html": string;
                 };
             };
-            /** @description opened: redirect to the doctor view */
+            /** @description this browser already holds a session of this share */
             303: {
                 headers: {
                     [name: string]: unknown;

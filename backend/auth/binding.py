@@ -20,7 +20,6 @@ from backend.access import audit
 from backend.access.principals import AccountPrincipal
 from backend.auth import codes
 from backend.auth.models import Binding, Consent
-from backend.auth.shared_state import SharedState
 from backend.auth.sms import SmsSender
 from backend.config import Settings
 from backend.crypto import blind_index
@@ -29,6 +28,7 @@ from backend.ids import utcnow
 from backend.people import contacts
 from backend.people.models import Person
 from backend.people.resident_id import ResidentId, ResidentIdError, parse_resident_id
+from backend.shared_state import SharedState
 from backend.sharing import rules as share_rules
 
 MIN_SELF_AGE = 14  # younger persons are bound by a guardian (family access)

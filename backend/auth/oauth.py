@@ -31,9 +31,9 @@ from wechatpy.exceptions import WeChatClientException
 from backend.access import audit
 from backend.access.principals import AccountPrincipal
 from backend.auth.models import Account
-from backend.auth.shared_state import SharedState
 from backend.config import Settings
 from backend.ids import utcnow
+from backend.shared_state import SharedState
 from backend.wechat.client import HttpFactory, make_oauth
 
 STATE_TTL_SECONDS = 300

@@ -8,7 +8,6 @@ from sqlmodel import Session
 
 from backend.access.service import bound_person_id
 from backend.auth import codes
-from backend.auth.shared_state import SharedState
 from backend.auth.sms import SmsSender
 from backend.config import Settings
 from backend.crypto import blind_index
@@ -17,6 +16,7 @@ from backend.ids import utcnow
 from backend.people import contacts
 from backend.people.masking import normalize_phone
 from backend.people.models import Person
+from backend.shared_state import SharedState
 
 PURPOSE = "own-phone"
 

@@ -22,11 +22,11 @@ from wechatpy.exceptions import WeChatClientException
 
 from backend.auth import binding
 from backend.auth.models import Account, Binding
-from backend.auth.shared_state import SharedState
 from backend.config import Settings
 from backend.errors import BadRequest, NotFound, ServiceUnavailable
 from backend.people.models import Person
 from backend.people.resident_id import ResidentId
+from backend.shared_state import SharedState
 from backend.wechat.client import Credentials, WeChatUnavailable, api_base
 
 MAX_AGE_S = 10 * 60  # a verification older than this proves nothing about who is at the phone now

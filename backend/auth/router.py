@@ -10,9 +10,17 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 from sqlmodel import Session
 
-from backend.access.principals import AccountPrincipal, Principal
 from backend.access.service import people_for_account
-from backend.api.deps import CurrentPrincipal, SessionDep, SettingsDep, get_principal
+from backend.api.deps import (
+    CallerOutsideTransaction,
+    CurrentAccount,
+    EngineDep,
+    SessionDep,
+    SettingsDep,
+    SharedStateDep,
+    WeChatHttpDep,
+    current_account,
+)
 from backend.auth import binding, oauth, phone, realname, sessions, web
 from backend.auth.models import Account
 from backend.auth.pages import problem_page
@@ -29,21 +37,16 @@ from backend.auth.schemas import (
     PhoneIn,
     RealnameBindingIn,
 )
-from backend.auth.shared_state import SharedState, shared_state
 from backend.auth.sms import sms_sender
 from backend.config import Settings
 from backend.db import session_scope
 from backend.errors import PROBLEM_JSON, Unauthorized
 from backend.people.masking import mask_name
 from backend.people.models import Person
-from backend.wechat.client import Credentials, http_factory
+from backend.wechat.client import Credentials
 
 web_router = APIRouter(prefix="/auth", tags=["auth"])
 api_router = APIRouter(prefix="/me", tags=["me"])
-
-
-def state_for(request: Request, settings: Settings) -> SharedState:
-    return shared_state(redis_url=settings.redis_url, engine=request.app.state.engine)
 
 
 def _callback_url(settings: Settings) -> str:
@@ -71,14 +74,15 @@ def wechat_callback(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
+    state: SharedStateDep,
+    http: WeChatHttpDep,
     code: Annotated[str | None, Query(max_length=256)] = None,
-    state: Annotated[str | None, Query(max_length=128)] = None,
+    oauth_state: Annotated[str | None, Query(alias="state", max_length=128)] = None,
 ) -> Response:
     try:
-        next_path = oauth.check_state(settings, cookie=request.cookies.get(web.STATE_COOKIE), state=state)
+        next_path = oauth.check_state(settings, cookie=request.cookies.get(web.STATE_COOKIE), state=oauth_state)
         identity = oauth.exchange_code(
-            settings, state_store=state_for(request, settings), code=code, redirect_uri=_callback_url(settings),
-            http=http_factory(request.app.state),
+            settings, state_store=state, code=code, redirect_uri=_callback_url(settings), http=http,
         )
     except oauth.LoginProblem as problem:
         if problem.kind in ("code-used", "state-missing") and _has_session(request, session, settings):
@@ -124,12 +128,6 @@ def logout(request: Request, session: SessionDep, settings: SettingsDep) -> Resp
     return response
 
 
-def require_account(principal: Principal) -> AccountPrincipal:
-    if not isinstance(principal, AccountPrincipal):
-        raise Unauthorized("请先登录 (login required).", code="login-required")
-    return principal
-
-
 def _person_ref(person: Person, relation: str) -> PersonRef:
     masked = mask_name(person.name)
     return PersonRef(
@@ -139,8 +137,7 @@ def _person_ref(person: Person, relation: str) -> PersonRef:
 
 
 @api_router.get("", response_model=MeOut, summary="The account, its bound person, and everyone it may act for")
-def me(session: SessionDep, principal: CurrentPrincipal) -> MeOut:
-    who = require_account(principal)
+def me(session: SessionDep, who: CurrentAccount) -> MeOut:
     account = session.get(Account, who.account_id)
     if account is None:
         raise Unauthorized("请先登录 (login required).", code="login-required")
@@ -162,42 +159,38 @@ def me(session: SessionDep, principal: CurrentPrincipal) -> MeOut:
 
 
 @api_router.post("/binding/otp", response_model=OtpOut, summary="Send a binding code to the verified phone")
-def binding_otp(request: Request, body: OtpIn, session: SessionDep, settings: SettingsDep,
-                principal: CurrentPrincipal) -> OtpOut:
+def binding_otp(body: OtpIn, session: SessionDep, settings: SettingsDep, state: SharedStateDep,
+                who: CurrentAccount) -> OtpOut:
     """Sends a code to the person's verified phone if the name and resident ID match a registered person.
     Answers the same (status, shape, text) for every input and shows no phone digits; limited per account
     and per client address, never per person asked about."""
-    who = require_account(principal)
     sent = binding.request_otp(
-        session, settings=settings, state=state_for(request, settings), sms=sms_sender(settings),
+        session, settings=settings, state=state, sms=sms_sender(settings),
         account_id=who.account_id, name=body.name, resident_id=body.resident_id,
     )
     return OtpOut(expires_in=sent.expires_in)
 
 
 @api_router.post("/phone/otp", response_model=OtpOut, summary="Send a code to a new phone for identity codes")
-def phone_otp(request: Request, body: PhoneIn, session: SessionDep, settings: SettingsDep,
-              principal: CurrentPrincipal) -> OtpOut:
+def phone_otp(body: PhoneIn, session: SessionDep, settings: SettingsDep, state: SharedStateDep,
+              who: CurrentAccount) -> OtpOut:
     """The bound account proves a new phone: a code goes to that phone (only the person's own account may)."""
-    who = require_account(principal)
-    sent = phone.send_code(session, settings=settings, state=state_for(request, settings), sms=sms_sender(settings),
+    sent = phone.send_code(session, settings=settings, state=state, sms=sms_sender(settings),
                            account_id=who.account_id, phone=body.phone)
     return OtpOut(expires_in=sent.expires_in)
 
 
 @api_router.post("/phone", status_code=204, summary="Make a proven phone the one that receives identity codes")
 def phone_confirm(body: PhoneConfirmIn, session: SessionDep, settings: SettingsDep,
-                  principal: CurrentPrincipal) -> Response:
+                  who: CurrentAccount) -> Response:
     """The code sent to the new phone proves it; the old phone is told by SMS; audited against the person."""
-    who = require_account(principal)
     phone.confirm(session, settings=settings, sms=sms_sender(settings), account_id=who.account_id, phone=body.phone,
                   otp=body.otp)
     return Response(status_code=204)
 
 
 @api_router.post("/binding", response_model=BindingOut, status_code=201, summary="Bind this account to a person")
-def bind(body: BindingIn, session: SessionDep, settings: SettingsDep, principal: CurrentPrincipal) -> BindingOut:
-    who = require_account(principal)
+def bind(body: BindingIn, session: SessionDep, settings: SettingsDep, who: CurrentAccount) -> BindingOut:
     row = binding.confirm(
         session, settings=settings, account_id=who.account_id, name=body.name, resident_id=body.resident_id,
         otp=body.otp, consent_version=body.consent_version,
@@ -207,16 +200,16 @@ def bind(body: BindingIn, session: SessionDep, settings: SettingsDep, principal:
 
 @api_router.post("/binding/realname", response_model=BindingOut, status_code=201,
                  summary="Bind this account by WeChat real-name face verification")
-def bind_realname(request: Request, body: RealnameBindingIn, settings: SettingsDep) -> BindingOut:
+def bind_realname(body: RealnameBindingIn, settings: SettingsDep, engine: EngineDep, state: SharedStateDep,
+                  http: WeChatHttpDep, caller: CallerOutsideTransaction) -> BindingOut:
     """The stronger path: WeChat's face verification (人脸核身) proves the typed name and resident ID
-    belong to this WeChat user; no phone is involved. 400 when the verdict does not confirm it."""
-    engine = request.app.state.engine
-    with session_scope(engine, readonly=True) as session:  # no write lock while WeChat answers
-        who = require_account(get_principal(request, session))
+    belong to this WeChat user; no phone is involved. 400 when the verdict does not confirm it. No
+    transaction is held while WeChat answers."""
+    who = current_account(caller)
+    with session_scope(engine, readonly=True) as session:
         account = session.get(Account, who.account_id)
         openid = account.openid if account else ""
-    state = state_for(request, settings)
-    credentials = Credentials(settings=settings, state=state, http=http_factory(request.app.state))
+    credentials = Credentials(settings=settings, state=state, http=http)
     verified = realname.verify(settings=settings, state=state, credentials=credentials, openid=openid,
                                name=body.name, resident_id=body.resident_id, verify_result=body.verify_result)
     with session_scope(engine) as session:
@@ -226,15 +219,13 @@ def bind_realname(request: Request, body: RealnameBindingIn, settings: SettingsD
 
 
 @api_router.delete("/binding", status_code=204, summary="Withdraw consent and end the binding")
-def unbind(session: SessionDep, principal: CurrentPrincipal) -> Response:
-    who = require_account(principal)
+def unbind(session: SessionDep, who: CurrentAccount) -> Response:
     binding.withdraw(session, account_id=who.account_id)
     return Response(status_code=204)
 
 
 @api_router.get("/consents", response_model=list[ConsentOut], summary="Consents given, with withdrawal")
-def list_consents(session: SessionDep, principal: CurrentPrincipal) -> list[ConsentOut]:
-    who = require_account(principal)
+def list_consents(session: SessionDep, who: CurrentAccount) -> list[ConsentOut]:
     return [
         ConsentOut(id=c.id, person_id=c.person_id, policy_version=c.policy_version, purpose=c.purpose,
                    granted_at=c.granted_at, withdrawn_at=c.withdrawn_at, withdraw_url="/api/v1/me/binding")

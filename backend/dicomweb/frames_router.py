@@ -14,15 +14,17 @@ from collections.abc import Iterator
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
+from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from backend.access import audit
-from backend.access.principals import Anonymous, Principal, SharePrincipal
+from backend.access.principals import Principal, SharePrincipal
 from backend.access.service import dicomweb_study_filter
+from backend.api.deps import DicomwebPrincipal, EngineDep, PreviewRuntimeDep
 from backend.db import session_scope
 from backend.dicomweb import frames as F
 from backend.dicomweb import wado
-from backend.errors import NotAcceptable, Unauthorized
+from backend.errors import NotAcceptable
 from backend.previews import service, views
 from backend.rendering import RenderError
 from backend.studies.models import Instance, Study
@@ -45,33 +47,10 @@ read frames of their share's studies whether or not the patient allowed download
 files). `Cache-Control: no-store`."""
 
 
-def runtime_of(request: Request) -> service.Runtime:
-    """The previews runtime (cache, blobs, render pool) the app started; a pool-less one without startup."""
-    runtime: service.Runtime | None = getattr(request.app.state, "previews", None)
-    if runtime is None:
-        settings = request.app.state.settings
-        runtime = service.make_runtime(data_dir=settings.data_dir, blobs=request.app.state.blobs,
-                                       max_pixels=settings.max_pixels, pool_size=None)
-        request.app.state.previews = runtime
-    return runtime
-
-
-def _principal(request: Request, runtime: service.Runtime) -> Principal:
-    with session_scope(runtime.read_engine(request.app.state.engine), readonly=True) as session:
-        principal = service.resolve_principal(request_state=request.state, request=request, session=session,
-                                              resolvers=request.app.state.principal_resolvers)
-    if isinstance(principal, Anonymous):
-        error = Unauthorized("DICOMweb needs credentials (Authorization: Bearer <API key>, or a share session).",
-                             code="api-key-required")
-        error.headers = {"WWW-Authenticate": 'Bearer realm="yunying-dicomweb"'}
-        raise error
-    return principal
-
-
-def _audit(request: Request, principal: Principal, study: Study, series_id: str) -> None:
+def _audit(engine: Engine, principal: Principal, study: Study, series_id: str) -> None:
     share_id = principal.share_id if isinstance(principal, SharePrincipal) else None
     views.record_once(
-        engine=request.app.state.engine, principal=principal, series_id=series_id,
+        engine=engine, principal=principal, series_id=series_id,
         write=lambda session: audit.record(
             session, principal=principal, action=audit.READ, event_type=views.EVENT, person_id=study.person_id,
             via_share_id=share_id, object_type="imaging_series", object_id=series_id,
@@ -79,9 +58,8 @@ def _audit(request: Request, principal: Principal, study: Study, series_id: str)
     )
 
 
-def _select(request: Request, runtime: service.Runtime, principal: Principal, study: str, series: str,
-            instance: str) -> tuple[Study, Instance]:
-    with session_scope(runtime.read_engine(request.app.state.engine), readonly=True) as session:
+def _select(engine: Engine, principal: Principal, study: str, series: str, instance: str) -> tuple[Study, Instance]:
+    with session_scope(engine, readonly=True) as session:
         access = dicomweb_study_filter(session=session, principal=principal)
         selected = wado.select_instances(session=session, access=access, study_uid=study, series_uid=series,
                                          instance_uid=instance, pixels_only=True)
@@ -123,15 +101,14 @@ def _parts(runtime: service.Runtime, inst: Instance, indices: list[int], wanted:
         yield F.Part(kind, data)
 
 
-def _respond(request: Request, study: str, series: str, instance: str, frame_list: str) -> Response:
+def _respond(request: Request, principal: Principal, engine: Engine, runtime: service.Runtime, study: str, series: str,
+             instance: str, frame_list: str) -> Response:
     wanted = F.negotiate(request.headers.get("accept"))
-    runtime = runtime_of(request)
-    principal = _principal(request, runtime)
-    found_study, inst = _select(request, runtime, principal, study, series, instance)
+    found_study, inst = _select(engine, principal, study, series, instance)
     indices = F.parse_frame_list(frame_list, frames=max(1, inst.frames or 1))
     parts = _parts(runtime, inst, indices, wanted)
     first = next(parts)  # decoded before answering: a file that cannot be decoded is a 4xx, not a cut stream
-    _audit(request, principal, found_study, inst.series_id)
+    _audit(engine, principal, found_study, inst.series_id)
     boundary = F.new_boundary()
 
     def body() -> Iterator[F.Part]:
@@ -145,5 +122,6 @@ def _respond(request: Request, study: str, series: str, instance: str, frame_lis
 @router.get("/studies/{study}/series/{series}/instances/{instance}/frames/{frames}",
             summary="WADO-RS: retrieve frames (PS3.18 §10.4.1.1.2)", description=DOC, response_class=Response,
             responses={200: {"content": {"multipart/related": {}}}, 400: {}, 404: {}, 406: {}})
-async def retrieve_frames(study: str, series: str, instance: str, frames: str, request: Request) -> Response:
-    return await run_in_threadpool(_respond, request, study, series, instance, frames)
+async def retrieve_frames(study: str, series: str, instance: str, frames: str, request: Request,
+                          principal: DicomwebPrincipal, engine: EngineDep, runtime: PreviewRuntimeDep) -> Response:
+    return await run_in_threadpool(_respond, request, principal, engine, runtime, study, series, instance, frames)

@@ -26,18 +26,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
+from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from backend.access import audit
-from backend.access.principals import Anonymous, Principal
+from backend.access.principals import Principal
 from backend.access.service import dicomweb_study_filter
+from backend.api.deps import DicomwebPrincipal, EngineDep, PreviewRuntimeDep
 from backend.db import session_scope
 from backend.dicomweb import wado
-from backend.errors import BadRequest, NotAcceptable, PayloadTooLarge, Unauthorized
+from backend.errors import BadRequest, NotAcceptable, PayloadTooLarge
 from backend.previews import jobs, service, views
 from backend.previews import spec as S
 from backend.previews.placeholder import placeholder_jpeg
-from backend.previews.router import etag_matches, runtime_of
 from backend.rendering import RenderError, window_from_query
 from backend.studies.models import Instance, Series, Study
 
@@ -46,21 +47,6 @@ MAX_PARTS = 1000
 MAX_VIEWPORT = 2048
 CACHE = "private, max-age=3600"  # URLs are not content-addressed here: revalidate with the ETag
 Opt = Annotated[str | None, Query(max_length=200)]
-
-
-def _runtime(request: Request) -> service.Runtime:
-    return runtime_of(request)
-
-
-def _principal(request: Request) -> Principal:
-    with session_scope(_runtime(request).read_engine(request.app.state.engine), readonly=True) as session:
-        principal = service.resolve_principal(request_state=request.state, request=request, session=session,
-                                              resolvers=request.app.state.principal_resolvers)
-    if isinstance(principal, Anonymous):
-        error = Unauthorized("DICOMweb needs credentials (Authorization: Bearer <API key>).", code="api-key-required")
-        error.headers = {"WWW-Authenticate": 'Bearer realm="yunying-dicomweb"'}
-        raise error
-    return principal
 
 
 def _media(accept_param: str | None, accept_header: str | None) -> S.Fmt:
@@ -90,9 +76,9 @@ def _frames(value: str) -> list[int]:
     return [f - 1 for f in frames]
 
 
-def _select(request: Request, principal: Principal, study_uid: str, series_uid: str | None,
+def _select(engine: Engine, principal: Principal, study_uid: str, series_uid: str | None,
             instance_uid: str | None) -> tuple[Study, list[tuple[Instance, Series]]]:
-    with session_scope(_runtime(request).read_engine(request.app.state.engine), readonly=True) as session:
+    with session_scope(engine, readonly=True) as session:
         access = dicomweb_study_filter(session=session, principal=principal)
         selected = wado.select_instances(session=session, access=access,
                                          study_uid=study_uid, series_uid=series_uid, instance_uid=instance_uid,
@@ -136,10 +122,10 @@ def _quality(value: str | None, fmt: S.Fmt) -> int:
     return int(value)
 
 
-def _audit(request: Request, principal: Principal, study: Study, series_ids: set[str]) -> None:
+def _audit(engine: Engine, principal: Principal, study: Study, series_ids: set[str]) -> None:
     for series_id in sorted(series_ids):
         views.record_once(
-            engine=request.app.state.engine, principal=principal, series_id=series_id,
+            engine=engine, principal=principal, series_id=series_id,
             write=lambda session, sid=series_id: audit.record(  # type: ignore[misc]
                 session, principal=principal, action=audit.READ, event_type=views.EVENT, person_id=study.person_id,
                 object_type="imaging_series", object_id=sid, detail={"study_id": study.id, "via": "dicomweb"}),
@@ -170,14 +156,13 @@ def _render_all(runtime: service.Runtime, specs: Sequence[tuple[Instance, S.Prev
     return [b for b in out if b is not None]
 
 
-def _respond(request: Request, *, level: str, study_uid: str, series_uid: str | None = None,
-             instance_uid: str | None = None, frames: str | None = None, thumbnail: bool = False) -> Response:
+def _respond(request: Request, principal: Principal, engine: Engine, runtime: service.Runtime, *, level: str,
+             study_uid: str, series_uid: str | None = None, instance_uid: str | None = None,
+             frames: str | None = None, thumbnail: bool = False) -> Response:
     q = request.query_params
-    principal = _principal(request)
     fmt = _media(q.get("accept"), request.headers.get("accept"))
     window, quality = _window(q.get("window")), _quality(q.get("quality"), fmt)
-    study, rows = _select(request, principal, study_uid, series_uid, instance_uid)
-    runtime = _runtime(request)
+    study, rows = _select(engine, principal, study_uid, series_uid, instance_uid)
     chosen: list[tuple[Instance, int]]
     if frames is not None:
         instance = rows[0][0]
@@ -197,10 +182,10 @@ def _respond(request: Request, *, level: str, study_uid: str, series_uid: str | 
     default_width = S.THUMB_WIDTH if thumbnail else None
     specs = [(i, S.preview_spec(sha256=i.sha256, frame=f, window=window, width=_width(q.get("viewport"), i,
                                 default_width), fmt=fmt, quality=quality)) for i, f in chosen]
-    _audit(request, principal, study, {i.series_id for i, _ in chosen})
+    _audit(engine, principal, study, {i.series_id for i, _ in chosen})
     etag = '"' + "-".join(s.digest[:12] for _, s in specs[:50]) + f'-{len(specs)}"'
     headers = {"ETag": etag, "Cache-Control": service.cache_control(principal, default=CACHE)}
-    if etag_matches(request, etag):
+    if S.etag_listed(request.headers.get("if-none-match", ""), etag):
         return Response(status_code=304, headers=headers)
     try:
         images = _render_all(runtime, specs)
@@ -228,12 +213,12 @@ DOC = ("Query: window=center,width[,function]; viewport=vw,vh; quality=1..100; a
 def _route(path: str, level: str, thumbnail: bool) -> None:
     summary = f"{'Thumbnail' if thumbnail else 'Rendered'} {level} (PS3.18 §10.4.1.1.{4 if thumbnail else 3})"
 
-    async def endpoint(request: Request, study: str, series: str | None = None, instance: str | None = None,
-                       frames: str | None = None, window: Opt = None, viewport: Opt = None, quality: Opt = None,
-                       accept: Opt = None) -> Response:
+    async def endpoint(request: Request, principal: DicomwebPrincipal, engine: EngineDep, runtime: PreviewRuntimeDep,
+                       study: str, series: str | None = None, instance: str | None = None, frames: str | None = None,
+                       window: Opt = None, viewport: Opt = None, quality: Opt = None, accept: Opt = None) -> Response:
         del window, viewport, quality, accept  # read from request.query_params; declared for OpenAPI
-        return await run_in_threadpool(_respond, request, level=level, study_uid=study, series_uid=series,
-                                       instance_uid=instance, frames=frames, thumbnail=thumbnail)
+        return await run_in_threadpool(_respond, request, principal, engine, runtime, level=level, study_uid=study,
+                                       series_uid=series, instance_uid=instance, frames=frames, thumbnail=thumbnail)
 
     endpoint.__name__ = f"{level}_{'thumbnail' if thumbnail else 'rendered'}"
     router.add_api_route(path, endpoint, methods=["GET"], summary=summary, description=DOC, response_class=Response,

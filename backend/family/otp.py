@@ -20,7 +20,6 @@ from sqlmodel import Session, select
 from backend.access import audit
 from backend.access.principals import AccountPrincipal
 from backend.auth import binding, codes
-from backend.auth.shared_state import SharedState
 from backend.auth.sms import SmsSender
 from backend.config import Settings
 from backend.crypto import blind_index, decrypt
@@ -31,6 +30,7 @@ from backend.people import contacts
 from backend.people.masking import mask_phone
 from backend.people.models import Person
 from backend.people.resident_id import ResidentId
+from backend.shared_state import SharedState
 
 PURPOSES = {"guardian": "family-guardian", "elder": "family-elder"}
 _TEXT = {

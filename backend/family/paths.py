@@ -14,7 +14,6 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from backend.auth import codes
-from backend.auth.shared_state import SharedState
 from backend.auth.sms import SmsSender
 from backend.config import Settings
 from backend.errors import Unprocessable
@@ -22,6 +21,7 @@ from backend.family import notices, otp, rules
 from backend.family.models import ACTIVE, ELDER, GUARDIAN, Grant
 from backend.family.service import Terms, check_terms, ensure_grantable, new_grant
 from backend.ids import utcnow
+from backend.shared_state import SharedState
 
 MIN_STATEMENT = 8
 

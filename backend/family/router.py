@@ -5,20 +5,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response
-from sqlmodel import Session, select
+from fastapi import APIRouter, Path, Response
+from sqlmodel import Session
 
 from backend.access.principals import AccountPrincipal
-from backend.api.deps import CurrentPrincipal, ReadablePerson, SessionDep, SettingsDep
-from backend.auth.models import Account, Binding
-from backend.auth.router import require_account, state_for
+from backend.api.deps import CurrentAccount, ReadablePerson, SessionDep, SettingsDep, SharedStateDep
 from backend.auth.schemas import OtpOut
 from backend.auth.sms import sms_sender
+from backend.config import Settings
 from backend.errors import NotFound
-from backend.family import paths, rules, service
-from backend.family.models import ELDER, GUARDIAN, Grant
+from backend.family import paths, rules, service, views
+from backend.family.models import ELDER, GUARDIAN
 from backend.family.schemas import (
-    ConsentEvidence,
     ElderIn,
     GrantOut,
     GuardianIn,
@@ -31,8 +29,9 @@ from backend.family.schemas import (
 )
 from backend.ids import utcnow
 from backend.pdf.qr import qr_svg_data_uri
-from backend.people.masking import mask_account_name, mask_name
+from backend.people.masking import mask_name
 from backend.people.models import Person
+from backend.shared_state import SharedState
 
 router = APIRouter(tags=["family"])
 GrantId = Annotated[str, Path(min_length=1, max_length=64)]
@@ -44,45 +43,18 @@ def _terms(body: TermsIn) -> service.Terms:
                          expires_at=body.expires_at, may_share=body.may_share, may_grant=body.may_grant)
 
 
-def _account_name(session: Session, account_id: str) -> str | None:
-    person_id = session.exec(select(Binding.person_id).where(
-        Binding.account_id == account_id, Binding.revoked_at.is_(None))).first()  # type: ignore[union-attr]
-    person = session.get(Person, person_id) if person_id else None
-    if person is not None:
-        return mask_account_name(person.name)
-    account = session.get(Account, account_id)
-    return mask_account_name(account.nickname) if account and account.nickname else None
-
-
-def grant_out(session: Session, grant: Grant) -> GrantOut:
-    person = session.get(Person, grant.grantor_person_id)
-    zh, en = rules.relationship_label(grant.relationship)
-    return GrantOut(
-        id=grant.id, person_id=grant.grantor_person_id, person_name=mask_name(person.name) if person else "",
-        grantee_account_id=grant.grantee_account_id, grantee_name=_account_name(session, grant.grantee_account_id),
-        relationship=grant.relationship, relationship_label=zh, relationship_label_en=en, kind=grant.kind,
-        scope=grant.scope, kinds=[k for k in (grant.kinds or "").split(",") if k], expires_at=grant.expires_at,
-        status=rules.effective_status(grant), may_share=grant.may_share, may_grant=grant.may_grant,
-        created_at=grant.created_at, ended_at=grant.ended_at,
-        consent=ConsentEvidence(method=grant.consent_method, account_id=grant.consent_account_id,
-                                statement=grant.consent_statement, phone_masked=grant.consent_phone_masked,
-                                at=grant.consented_at, teen_confirmed_at=grant.teen_confirmed_at),
-    )
-
-
 @router.post("/people/{person_id}/invitations", response_model=InvitationOut, status_code=201,
              summary="Invite a family member (single-use link + QR code, valid 24 h)")
 def create_invitation(access: ReadablePerson, body: TermsIn, session: SessionDep, settings: SettingsDep,
-                      principal: CurrentPrincipal) -> InvitationOut:
-    who = require_account(principal)
+                      who: CurrentAccount) -> InvitationOut:
     row, token = service.create_invitation(session, access=access, account_id=who.account_id, terms=_terms(body))
     url = f"{settings.public_url}/invite/{token}"
     return InvitationOut(id=row.id, url=url, token=token, qr_svg=qr_svg_data_uri(url=url), expires_at=row.expires_at)
 
 
 @router.get("/invitations/{token}", response_model=InvitationPreview, summary="What an invitation offers")
-def preview_invitation(token: Token, session: SessionDep, principal: CurrentPrincipal) -> InvitationPreview:
-    require_account(principal)
+def preview_invitation(token: Token, session: SessionDep, who: CurrentAccount) -> InvitationPreview:
+    del who  # any logged-in account may look at an invitation it holds the token of
     row = service.find_invitation(session, token=token)
     person = session.get(Person, row.person_id)
     status = "used" if row.used_at else ("expired" if rules._aware(row.expires_at) <= utcnow() else "open")
@@ -96,31 +68,28 @@ def preview_invitation(token: Token, session: SessionDep, principal: CurrentPrin
 
 @router.post("/invitations/{token}/accept", response_model=GrantOut, status_code=201,
              summary="The invitee's account accepts: the grant starts")
-def accept_invitation(token: Token, session: SessionDep, principal: CurrentPrincipal) -> GrantOut:
-    who = require_account(principal)
-    return grant_out(session, service.accept_invitation(session, token=token, account_id=who.account_id))
+def accept_invitation(token: Token, session: SessionDep, who: CurrentAccount) -> GrantOut:
+    return views.grant_out(session, service.accept_invitation(session, token=token, account_id=who.account_id))
 
 
 @router.post("/grant-requests", response_model=RequestOut, status_code=202,
              summary="Ask a person for access (the answer never says whether they exist)")
-def request_access(request: Request, body: RequestIn, session: SessionDep, settings: SettingsDep,
-                   principal: CurrentPrincipal) -> RequestOut:
-    who = require_account(principal)
-    service.request_access(session, settings=settings, state=state_for(request, settings), account_id=who.account_id,
+def request_access(body: RequestIn, session: SessionDep, settings: SettingsDep, state: SharedStateDep,
+                   who: CurrentAccount) -> RequestOut:
+    service.request_access(session, settings=settings, state=state, account_id=who.account_id,
                            name=body.name, resident_id=body.resident_id, terms=_terms(body))
     return RequestOut()
 
 
 @router.post("/grants/{grant_id}/confirm", response_model=GrantOut, summary="The person confirms a pending grant")
-def confirm_grant(grant_id: GrantId, session: SessionDep, principal: CurrentPrincipal) -> GrantOut:
-    who = require_account(principal)
-    return grant_out(session, service.answer(session, grant_id=grant_id, account_id=who.account_id, confirm=True))
+def confirm_grant(grant_id: GrantId, session: SessionDep, who: CurrentAccount) -> GrantOut:
+    return views.grant_out(session, service.answer(session, grant_id=grant_id, account_id=who.account_id, confirm=True))
 
 
 @router.post("/grants/{grant_id}/decline", response_model=GrantOut, summary="The person declines a pending grant")
-def decline_grant(grant_id: GrantId, session: SessionDep, principal: CurrentPrincipal) -> GrantOut:
-    who = require_account(principal)
-    return grant_out(session, service.answer(session, grant_id=grant_id, account_id=who.account_id, confirm=False))
+def decline_grant(grant_id: GrantId, session: SessionDep, who: CurrentAccount) -> GrantOut:
+    grant = service.answer(session, grant_id=grant_id, account_id=who.account_id, confirm=False)
+    return views.grant_out(session, grant)
 
 
 @router.get("/people/{person_id}/grants", response_model=list[GrantOut], summary="Who has family access")
@@ -128,56 +97,53 @@ def list_grants(access: ReadablePerson, session: SessionDep, response: Response)
     if not isinstance(access.principal, AccountPrincipal):  # a doctor's share session has no business here
         raise NotFound("No such person.", code="person-not-found")
     response.headers["Cache-Control"] = "no-store"
-    return [grant_out(session, g) for g in service.grants_of_person(session, access=access)]
+    return [views.grant_out(session, g) for g in service.grants_of_person(session, access=access)]
 
 
 @router.get("/grants", response_model=list[GrantOut], summary="Grants this account holds (as a relative)")
-def held_grants(session: SessionDep, principal: CurrentPrincipal, response: Response) -> list[GrantOut]:
-    who = require_account(principal)
+def held_grants(session: SessionDep, who: CurrentAccount, response: Response) -> list[GrantOut]:
     response.headers["Cache-Control"] = "no-store"
-    return [grant_out(session, g) for g in service.grants_held(session, account_id=who.account_id)]
+    return [views.grant_out(session, g) for g in service.grants_held(session, account_id=who.account_id)]
 
 
 @router.delete("/grants/{grant_id}", status_code=204, summary="Revoke (the person) or leave (the relative)")
-def end_grant(grant_id: GrantId, session: SessionDep, principal: CurrentPrincipal) -> Response:
-    who = require_account(principal)
+def end_grant(grant_id: GrantId, session: SessionDep, who: CurrentAccount) -> Response:
     service.end(session, grant_id=grant_id, principal=who)
     return Response(status_code=204)
 
 
-def _send(request: Request, purpose: str, body: ProveIn, session: Session, principal: CurrentPrincipal) -> OtpOut:
-    who = require_account(principal)
-    settings = request.app.state.settings
-    sent = paths.send_code(session, settings=settings, state=state_for(request, settings), sms=sms_sender(settings),
+def _send(purpose: str, body: ProveIn, session: Session, settings: Settings, state: SharedState,
+          who: AccountPrincipal) -> OtpOut:
+    sent = paths.send_code(session, settings=settings, state=state, sms=sms_sender(settings),
                            account_id=who.account_id, purpose=purpose, name=body.name, resident_id=body.resident_id)
     return OtpOut(expires_in=sent.expires_in)
 
 
 @router.post("/guardianships/otp", response_model=OtpOut, summary="Code to the phone registered for a child (<14)")
-def guardian_otp(request: Request, body: ProveIn, session: SessionDep, principal: CurrentPrincipal) -> OtpOut:
-    return _send(request, GUARDIAN, body, session, principal)
+def guardian_otp(body: ProveIn, session: SessionDep, settings: SettingsDep, state: SharedStateDep,
+                 who: CurrentAccount) -> OtpOut:
+    return _send(GUARDIAN, body, session, settings, state, who)
 
 
 @router.post("/guardianships", response_model=GrantOut, status_code=201, summary="Become a child's guardian proxy")
 def become_guardian(body: GuardianIn, session: SessionDep, settings: SettingsDep,
-                    principal: CurrentPrincipal) -> GrantOut:
-    who = require_account(principal)
+                    who: CurrentAccount) -> GrantOut:
     grant = paths.become_guardian(session, settings=settings, account_id=who.account_id, name=body.name,
                                   resident_id=body.resident_id, code=body.otp, relationship=body.relationship)
-    return grant_out(session, grant)
+    return views.grant_out(session, grant)
 
 
 @router.post("/elder-proxies/otp", response_model=OtpOut, summary="Code to the phone registered for an elder")
-def elder_otp(request: Request, body: ProveIn, session: SessionDep, principal: CurrentPrincipal) -> OtpOut:
-    return _send(request, ELDER, body, session, principal)
+def elder_otp(body: ProveIn, session: SessionDep, settings: SettingsDep, state: SharedStateDep,
+              who: CurrentAccount) -> OtpOut:
+    return _send(ELDER, body, session, settings, state, who)
 
 
 @router.post("/elder-proxies", response_model=GrantOut, status_code=201,
              summary="Act for an elder without a phone (their consent statement recorded)")
 def proxy_for_elder(body: ElderIn, session: SessionDep, settings: SettingsDep,
-                    principal: CurrentPrincipal) -> GrantOut:
-    who = require_account(principal)
+                    who: CurrentAccount) -> GrantOut:
     grant = paths.proxy_for_elder(session, settings=settings, sms=sms_sender(settings), account_id=who.account_id,
                                   name=body.name, resident_id=body.resident_id, code=body.otp, terms=_terms(body),
                                   statement=body.consent_statement)
-    return grant_out(session, grant)
+    return views.grant_out(session, grant)

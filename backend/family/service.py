@@ -19,7 +19,6 @@ from backend.access import audit
 from backend.access.principals import AccountPrincipal
 from backend.access.service import PersonAccess, bound_person_id
 from backend.auth.models import Binding
-from backend.auth.shared_state import SharedState
 from backend.config import Settings
 from backend.crypto import lookup_digest, random_token
 from backend.errors import Conflict, Forbidden, Gone, NotFound, TooManyRequests, Unprocessable
@@ -43,6 +42,7 @@ from backend.family.models import (
 from backend.ids import utcnow
 from backend.people.models import Person
 from backend.records import registry
+from backend.shared_state import SharedState
 from backend.sharing import rules as share_rules
 
 INVITATION_TTL = timedelta(hours=24)

@@ -23,11 +23,11 @@ from wechatpy.exceptions import WeChatClientException
 
 from backend.access.service import accounts_for_person
 from backend.auth.models import Account
-from backend.auth.shared_state import shared_state
 from backend.config import Settings
 from backend.db import session_scope
 from backend.ids import utcnow
 from backend.notify.models import FAILED, PENDING, REFUSED, SENT, Notification
+from backend.shared_state import shared_state
 from backend.wechat.client import Credentials, HttpFactory, WeChatUnavailable
 
 log = logging.getLogger("yunying.notify")

@@ -17,16 +17,14 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 import jinja2
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
-from sqlalchemy.engine import Engine
 
 from backend.access import audit
 from backend.access.context import current_request
 from backend.access.principals import Anonymous
-from backend.api.deps import BlobsDep, ReadablePerson, SessionDep, SettingsDep, get_engine
-from backend.auth.shared_state import shared_state
+from backend.api.deps import BlobsDep, ReadablePerson, SessionDep, SettingsDep, SharedStateDep
 from backend.pdf import naming, render, service
 from backend.pdf.render import CHINA_TIME
 from backend.pdf.schemas import DownloadQuery, Lang, LangQuery
@@ -173,14 +171,13 @@ def _verify_page(*, status: str, lang: Lang, code: int = 200, **context: Any) ->
 
 @public_router.get("/v/{code:path}", response_class=HTMLResponse, responses={404: {"content": {"text/html": {}}},
                                                                          429: {"content": {"text/html": {}}}})
-def verify_page(code: str, session: SessionDep, settings: SettingsDep, engine: Annotated[Engine, Depends(get_engine)],
+def verify_page(code: str, session: SessionDep, settings: SettingsDep, state: SharedStateDep,
                 lang: Annotated[str, Query(description="en: English; anything else: Chinese")] = "zh-CN",
                 ) -> HTMLResponse:
     """Anyone holding a printed report: is this code genuine, and what does the platform say the report is?
     Always an HTML page (a person reads it), never a JSON error: an unknown ``lang`` is Chinese."""
     page_lang: Lang = "en" if lang == "en" else "zh-CN"
     client = current_request().network_address or "unknown"
-    state = shared_state(redis_url=settings.redis_url, engine=engine)
     if not state.hit(f"pdf-verify:{client}", window=VERIFY_RATE_WINDOW, limit=VERIFY_RATE_LIMIT, session=session):
         return _verify_page(status="limited", lang=page_lang, code=429)
     found = service.verify(session=session, settings=settings, code=code)

@@ -39,6 +39,7 @@ import anyio
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from backend.access.callers import who_is_calling
 from backend.access.decisions import DecisionCache, clocks_now
 from backend.access.epoch import EpochReader, current
 from backend.access.service import PersonAccess
@@ -139,7 +140,7 @@ class PreviewFastPath:
                      ask: Ask) -> tuple[Answer | None, tuple[PersonAccess, Facts] | None]:
         """(the image, None) on a hit; else (None, the still-valid decision and facts, if both are)."""
         if self._epoch is None:
-            self._epoch = EpochReader(runtime.read_engine(owner.state.engine))
+            self._epoch = EpochReader(owner.state.engine)
         epoch = self._epoch.read()
         access = self.decisions.get(ask.key, epoch=epoch)
         facts = self.facts.get(ask.instance_id, epoch=epoch)
@@ -185,15 +186,14 @@ class PreviewFastPath:
     def _decide(self, scope: Scope, owner: Any, runtime: service.Runtime,
                 ask: Ask) -> tuple[PersonAccess, Facts] | None:
         """The cached halves that are still valid, the others from the database (policy first)."""
-        with session_scope(runtime.read_engine(owner.state.engine), readonly=True) as session:
+        with session_scope(owner.state.engine, readonly=True) as session:
             clocks = clocks_now()
             epoch = current(session)  # first: the rows below are at least this new
             access = self.decisions.get(ask.key, epoch=epoch)
             if access is None:
                 request = Request(scope)
                 try:
-                    principal = service.resolve_principal(request_state=request.state, request=request,
-                                                          session=session, resolvers=owner.state.principal_resolvers)
+                    principal = who_is_calling(request, session, resolvers=owner.state.principal_resolvers)
                     access = service.authorize_person(session=session, principal=principal, person_id=ask.person_id)
                 except AppError:
                     return None  # refused or unknown: the route gives the answer (the same 404)

@@ -8,13 +8,19 @@ scrolling a CT sends dozens of preview requests a second, which must not queue o
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
+from backend.access.callers import who_is_calling
+from backend.access.principals import Principal
 from backend.access.service import PersonAccess
+from backend.api.deps import EngineDep, PreviewRuntimeDep, resolvers_of
 from backend.db import session_scope
 from backend.errors import BadRequest, NotFound
 from backend.rendering import RenderError
@@ -30,18 +36,8 @@ SMALL_FILE = 1024 * 1024
 Id = Annotated[str, Path(min_length=1, max_length=64)]
 
 
-def runtime_of(request: Request) -> service.Runtime:
-    runtime: service.Runtime | None = getattr(request.app.state, "previews", None)
-    if runtime is None:  # app used without its startup (e.g. a bare ASGI call in a script)
-        settings = request.app.state.settings
-        runtime = service.make_runtime(data_dir=settings.data_dir, blobs=request.app.state.blobs,
-                                       max_pixels=settings.max_pixels, pool_size=None)
-        request.app.state.previews = runtime
-    return runtime
-
-
-def _audit_view(request: Request, access: PersonAccess, series_id: str, study_id: str) -> None:
-    views.record_view(engine=request.app.state.engine, access=access, series_id=series_id, study_id=study_id)
+def caller(request: Request, session: Session) -> Principal:
+    return who_is_calling(request, session, resolvers=resolvers_of(request))
 
 
 def etag_matches(request: Request, etag: str) -> bool:
@@ -62,17 +58,31 @@ def _image_response(request: Request, *, etag: str, path: Any = None, data: byte
     return Response(data, media_type=media, headers=headers)
 
 
-def _locate(request: Request, person_id: str, instance_id: str) -> tuple[PersonAccess, Any, Any]:
-    with session_scope(runtime_of(request).read_engine(request.app.state.engine), readonly=True) as session:
-        principal = service.resolve_principal(request_state=request.state, request=request, session=session,
-                                              resolvers=request.app.state.principal_resolvers)
-        return service.person_instance(session=session, principal=principal, person_id=person_id,
+@dataclass(frozen=True, slots=True)
+class _Ctx:
+    """What the routes below hand to their worker thread: the request, the engine, the previews runtime."""
+
+    request: Request
+    engine: Engine
+    runtime: service.Runtime
+
+    def caller(self, session: Session) -> Principal:
+        return who_is_calling(self.request, session, resolvers=resolvers_of(self.request))
+
+    def audit_view(self, access: PersonAccess, series_id: str, study_id: str) -> None:
+        views.record_view(engine=self.engine, access=access, series_id=series_id, study_id=study_id)
+
+
+def _locate(ctx: _Ctx, person_id: str, instance_id: str) -> tuple[PersonAccess, Any, Any]:
+    with session_scope(ctx.engine, readonly=True) as session:
+        return service.person_instance(session=session, principal=ctx.caller(session), person_id=person_id,
                                        instance_id=instance_id)
 
 
-def _preview(request: Request, person_id: str, instance_id: str, frame: int, window: str, name: str,
+def _preview(ctx: _Ctx, person_id: str, instance_id: str, frame: int, window: str, name: str,
              placeholder: bool) -> Response:
-    access, instance, study = _locate(request, person_id, instance_id)
+    request, runtime = ctx.request, ctx.runtime
+    access, instance, study = _locate(ctx, person_id, instance_id)
     width_s, _, ext = name.rpartition(".")
     try:
         spec = S.preview_spec(sha256=instance.sha256, frame=frame, window=S.parse_window(window),
@@ -80,8 +90,7 @@ def _preview(request: Request, person_id: str, instance_id: str, frame: int, win
     except S.SpecError as exc:
         raise BadRequest(str(exc), code="preview-bad-request") from None
     service.check_frame(instance, frame)
-    _audit_view(request, access, instance.series_id, study.id)
-    runtime = runtime_of(request)
+    ctx.audit_view(access, instance.series_id, study.id)
     media = S.MEDIA[spec.fmt]
     cache = service.cache_control(access.principal)
     hit = runtime.cache.get(spec.relpath)
@@ -104,31 +113,30 @@ def _preview(request: Request, person_id: str, instance_id: str, frame: int, win
 @router.get("/people/{person_id}/previews/{instance_id}/{frame}/{window}/{name}",
             summary="A preview image (content-addressed: use the URLs the study detail returns)",
             response_class=Response, responses={200: {"content": {"image/jpeg": {}, "image/webp": {}}}})
-async def preview(request: Request, person_id: Id, instance_id: Id, frame: Annotated[int, Path(ge=0, le=100_000)],
-                  window: Annotated[str, Path(max_length=40)], name: Annotated[str, Path(max_length=16)],
-                  placeholder: Annotated[bool, Query()] = False) -> Response:
+async def preview(request: Request, engine: EngineDep, runtime: PreviewRuntimeDep, person_id: Id, instance_id: Id,
+                  frame: Annotated[int, Path(ge=0, le=100_000)], window: Annotated[str, Path(max_length=40)],
+                  name: Annotated[str, Path(max_length=16)], placeholder: Annotated[bool, Query()] = False) -> Response:
     """Content-addressed, so browsers may keep it a year (`private, immutable`) — except in a doctor's
     share session, which is answered `no-store`: nothing stays on the doctor's computer after the share."""
-    return await run_in_threadpool(_preview, request, person_id, instance_id, frame, window, name, placeholder)
+    return await run_in_threadpool(_preview, _Ctx(request, engine, runtime), person_id, instance_id, frame, window,
+                                   name, placeholder)
 
 
-def _series(request: Request, person_id: str, series_id: str) -> tuple[PersonAccess, Any, Any, list[Any]]:
-    with session_scope(runtime_of(request).read_engine(request.app.state.engine), readonly=True) as session:
-        principal = service.resolve_principal(request_state=request.state, request=request, session=session,
-                                              resolvers=request.app.state.principal_resolvers)
-        access, series, study = service.person_series(session=session, principal=principal, person_id=person_id,
-                                                      series_id=series_id)
+def _series(ctx: _Ctx, person_id: str, series_id: str) -> tuple[PersonAccess, Any, Any, list[Any]]:
+    with session_scope(ctx.engine, readonly=True) as session:
+        access, series, study = service.person_series(session=session, principal=ctx.caller(session),
+                                                      person_id=person_id, series_id=series_id)
         return access, series, study, service.series_members(session, series_id)
 
 
-def _scrub(request: Request, person_id: str, series_id: str, window: str) -> Response:
+def _scrub(ctx: _Ctx, person_id: str, series_id: str, window: str) -> Response:
+    request, runtime = ctx.request, ctx.runtime
     try:
         window = S.parse_window(window)
     except S.SpecError as exc:
         raise BadRequest(str(exc), code="preview-bad-request") from None
-    access, series, study, members = _series(request, person_id, series_id)
-    _audit_view(request, access, series.id, study.id)
-    runtime = runtime_of(request)
+    access, series, study, members = _series(ctx, person_id, series_id)
+    ctx.audit_view(access, series.id, study.id)
     key = service.scrub_key(members, window)
     layout = service.scrub_layout(runtime, key) if members else None
     if layout is None:
@@ -166,14 +174,14 @@ def _windows(instance: Any) -> list[dict[str, str]]:
 # The body is built as a dict and sent with its ETag (304 on a match); response_model documents it.
 @router.get("/people/{person_id}/series/{series_id}/scrub", summary="Scrub strips of a series: layout + frame URLs",
             response_model=ScrubAnswer, responses={304: {"description": "Not modified (If-None-Match)"}})
-async def scrub(request: Request, person_id: Id, series_id: Id,
+async def scrub(request: Request, engine: EngineDep, runtime: PreviewRuntimeDep, person_id: Id, series_id: Id,
                 window: Annotated[str, Query(max_length=40)] = S.DEFAULT_WINDOW) -> Response:
     """The series' scrub strips (`private, no-cache`; `no-store` in a doctor's share session)."""
-    return await run_in_threadpool(_scrub, request, person_id, series_id, window)
+    return await run_in_threadpool(_scrub, _Ctx(request, engine, runtime), person_id, series_id, window)
 
 
-def _sheet(request: Request, person_id: str, series_id: str, window: str, key: str, name: str) -> Response:
-    access, _, _, members = _series(request, person_id, series_id)
+def _sheet(ctx: _Ctx, person_id: str, series_id: str, window: str, key: str, name: str) -> Response:
+    access, _, _, members = _series(ctx, person_id, series_id)
     n, _, ext = name.partition(".")
     try:
         # The key must be this series' own content key: a key of another series is not readable here.
@@ -183,16 +191,17 @@ def _sheet(request: Request, person_id: str, series_id: str, window: str, key: s
         valid = False
     if not valid:
         raise NotFound("No such sheet.", code="sheet-not-found")
-    path = runtime_of(request).cache.get(S.scrub_relpath(key, f"sheet-{int(n)}.jpg"))
+    path = ctx.runtime.cache.get(S.scrub_relpath(key, f"sheet-{int(n)}.jpg"))
     if path is None:
         raise NotFound("No such sheet (fetch the scrub layout first).", code="sheet-not-found")
-    return _image_response(request, etag=f'"{key}-{int(n)}"', path=path, media="image/jpeg",
+    return _image_response(ctx.request, etag=f'"{key}-{int(n)}"', path=path, media="image/jpeg",
                            cache=service.cache_control(access.principal))
 
 
 @router.get("/people/{person_id}/series/{series_id}/scrub/{window}/{key}/{name}", summary="One scrub-strip sheet",
             response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
-async def scrub_sheet(request: Request, person_id: Id, series_id: Id, window: Annotated[str, Path(max_length=40)],
-                      key: Annotated[str, Path(max_length=64)], name: Annotated[str, Path(max_length=16)]) -> Response:
+async def scrub_sheet(request: Request, engine: EngineDep, runtime: PreviewRuntimeDep, person_id: Id, series_id: Id,
+                      window: Annotated[str, Path(max_length=40)], key: Annotated[str, Path(max_length=64)],
+                      name: Annotated[str, Path(max_length=16)]) -> Response:
     """One sheet of scrub strips (`private, immutable`; `no-store` in a doctor's share session)."""
-    return await run_in_threadpool(_sheet, request, person_id, series_id, window, key, name)
+    return await run_in_threadpool(_sheet, _Ctx(request, engine, runtime), person_id, series_id, window, key, name)

@@ -16,10 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event
 from sqlalchemy import select as sa_select  # sqlmodel's select types at most 4 columns
-from sqlalchemy.engine import Engine
-from sqlalchemy.pool import QueuePool
 from sqlmodel import Session, col, select
 
 from backend.access.principals import Principal, SharePrincipal
@@ -43,22 +40,16 @@ MAX_SCRUB_FRAMES = 3000
 
 @dataclass
 class Runtime:
-    """Per-app previews state (app.state.previews): the cache, the pool, the limits, the read engine."""
+    """Per-app previews state (app.state.previews): the cache, the pool, the limits."""
 
     cache: DerivedCache
     blobs: LocalBlobStore
     pool: RenderPool | None
     limits: Limits
-    reads: Engine | None = None
-
-    def read_engine(self, fallback: Engine) -> Engine:
-        return self.reads or fallback
 
     def close(self) -> None:
         if self.pool is not None:
             self.pool.close()
-        if self.reads is not None:
-            self.reads.dispose()
 
     def run(self, fn: Callable[..., Any], *args: Any, priority: int = INTERACTIVE,
             timeout: float | None = None, direct: bool = False) -> Future[Any]:
@@ -75,46 +66,22 @@ class Runtime:
 
 
 def make_runtime(*, data_dir: Path, blobs: LocalBlobStore, max_pixels: int, pool_size: int | None = POOL_SIZE,
-                 timeout: float = RENDER_TIMEOUT_S, engine: Engine | None = None) -> Runtime:
+                 timeout: float = RENDER_TIMEOUT_S) -> Runtime:
     pool = RenderPool(size=pool_size, timeout=timeout) if pool_size else None
     return Runtime(cache=DerivedCache(data_dir / "derived"), blobs=blobs, pool=pool,
-                   limits=Limits(max_pixels=max_pixels), reads=pooled_sqlite_reads(engine) if engine else None)
+                   limits=Limits(max_pixels=max_pixels))
 
 
-def pooled_sqlite_reads(engine: Engine) -> Engine | None:
-    """A pooled engine for the preview read path on SQLite (None elsewhere: PostgreSQL is pooled).
-
-    The app's SQLite engine opens a new connection per session (NullPool) and runs four PRAGMAs on
-    it: measured ~2 ms of a ~4 ms cache hit. Readers in WAL mode do not block each other or the
-    writer, so keeping a few read connections open is safe; this engine only ever runs read-only
-    transactions (deferred BEGIN, `session_scope(..., readonly=True)`)."""
-    if engine.dialect.name != "sqlite" or ":memory:" in str(engine.url):
-        return None
-    from backend.db import _sqlite_begin, _sqlite_pragmas
-
-    reads = create_engine(engine.url, poolclass=QueuePool, pool_size=4, max_overflow=8,
-                          connect_args={"check_same_thread": False, "timeout": 15})
-    event.listen(reads, "connect", _sqlite_pragmas)
-    event.listen(reads, "begin", _sqlite_begin)
-    return reads
-
-
-# -- locating and authorizing ---------------------------------------------------------------------
-def resolve_principal(*, request_state: Any, resolvers: list[Any], request: Any, session: Session) -> Principal:
-    from backend.access.principals import Anonymous
-
-    cached = getattr(request_state, "principal", None)
-    if cached is not None:
-        found: Principal = cached
-        return found
-    principal: Principal = Anonymous()
-    for resolve in resolvers:
-        answer = resolve(request, session)
-        if answer is not None:
-            principal = answer
-            break
-    request_state.principal = principal
-    return principal
+def runtime_for(state: Any) -> Runtime:
+    """The app's runtime (made at start-up by worker.install); an app used without its start-up (a bare
+    ASGI call in a script) gets one without a pool."""
+    runtime: Runtime | None = getattr(state, "previews", None)
+    if runtime is None:
+        settings = state.settings
+        runtime = make_runtime(data_dir=settings.data_dir, blobs=state.blobs, max_pixels=settings.max_pixels,
+                               pool_size=None)
+        state.previews = runtime
+    return runtime
 
 
 IMMUTABLE = "private, max-age=31536000, immutable"

@@ -162,8 +162,7 @@ def install(app: FastAPI) -> None:
         runtime = service.make_runtime(data_dir=settings.data_dir, blobs=app.state.blobs,
                                        max_pixels=settings.max_pixels,
                                        pool_size=getattr(app.state, "preview_pool_size", service.POOL_SIZE),
-                                       timeout=getattr(app.state, "preview_timeout", service.RENDER_TIMEOUT_S),
-                                       engine=app.state.engine)
+                                       timeout=getattr(app.state, "preview_timeout", service.RENDER_TIMEOUT_S))
         app.state.previews = runtime
         # Off under YUNYING_ENV=test unless a test asks for it: other domains' tests upload studies and
         # must not get render processes competing for the CPU behind their back.

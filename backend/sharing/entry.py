@@ -25,12 +25,12 @@ from sqlmodel import Session, col, select
 from backend.access import audit
 from backend.access.principals import Anonymous, SharePrincipal
 from backend.access.service import accounts_for_person, share_status
-from backend.auth.shared_state import SharedState
 from backend.crypto import lookup_digest, random_token, verify_secret
 from backend.db import session_scope
 from backend.errors import Forbidden, Gone, TooManyRequests
 from backend.ids import utcnow
 from backend.notify.models import Notification
+from backend.shared_state import SharedState
 from backend.sharing import rules
 from backend.sharing.models import Share, ShareSession
 

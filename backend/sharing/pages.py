@@ -14,17 +14,20 @@ from __future__ import annotations
 
 import html
 import json
+from dataclasses import dataclass
+from typing import Annotated
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.engine import Engine
 
-from backend.auth.shared_state import SharedState, shared_state
+from backend.api.deps import EngineDep, SettingsDep, SharedStateDep
 from backend.config import Settings
 from backend.db import session_scope
 from backend.errors import AppError, BadRequest, NotFound
 from backend.proxies import client_address
+from backend.shared_state import SharedState
 from backend.sharing import entry, rules
 from backend.sharing.schemas import SessionCreate, SessionCreated
 from backend.sharing.web import DOCTOR_HOME, current_share, set_share_cookie
@@ -85,11 +88,21 @@ def _error_page(error: AppError) -> HTMLResponse:
     return response
 
 
-def _deps(request: Request) -> tuple[Engine, Settings, SharedState, str | None]:
-    settings: Settings = request.app.state.settings
-    engine: Engine = request.app.state.engine
-    state = shared_state(redis_url=settings.redis_url, engine=engine)
-    return engine, settings, state, client_address(request.scope)  # the proxy-aware address (proxies.py)
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """What the entry steps use; each step opens its own short transaction (module docstring of entry.py)."""
+
+    engine: Engine
+    settings: Settings
+    state: SharedState
+    address: str | None  # the proxy-aware client address (proxies.py): rate limits count it
+
+
+def _entry(request: Request, engine: EngineDep, settings: SettingsDep, state: SharedStateDep) -> _Entry:
+    return _Entry(engine=engine, settings=settings, state=state, address=client_address(request.scope))
+
+
+EntryDep = Annotated[_Entry, Depends(_entry)]
 
 
 def _unknown(state: SharedState, address: str | None) -> NotFound:
@@ -117,12 +130,12 @@ def _already_in(request: Request, engine: Engine, share_id: str) -> bool:
 @router.get("/s/{token}", tags=["sharing"], response_class=HTMLResponse,
             responses={303: {"description": "this browser already holds a session of this share"}, 404: {}, 410: {},
                        429: {}})
-def open_link(token: str, request: Request) -> Response:
+def open_link(token: str, request: Request, ctx: EntryDep) -> Response:
     """The link a patient's QR code carries; a GET never opens the share (a link preview must not use it
     up): 200 a page whose button — with the access-code field when there is a code — POSTs to
     ``/s/{token}/session``; 303 to ``/doctor`` when this browser already holds a session of this share;
     404 unknown link, 410 expired / withdrawn / used up, 429 too many failures. HTML."""
-    engine, _, state, address = _deps(request)
+    engine, state, address = ctx.engine, ctx.state, ctx.address
     try:
         entry.check_address(state, address=address)
         found = entry.lookup(engine=engine, token=token)
@@ -155,7 +168,7 @@ async def _read_code(request: Request) -> tuple[str | None, bool]:
 
 @router.post("/s/{token}/session", response_model=SessionCreated, summary="Exchange a share link for a session",
              responses={303: {"description": "form post: redirect to the doctor view"}, 410: {}, 403: {}, 429: {}})
-async def start_session(token: str, request: Request) -> Response:
+async def start_session(token: str, request: Request, ctx: EntryDep) -> Response:
     """The doctor's explicit open (the entry page's button, or JSON ``{access_code}``) → the ``yy_share``
     cookie (HttpOnly, short-lived); the only request that counts an open. 403 wrong code, 429 locked (5
     wrong codes: 15 minutes, at most 5 codes ever checked per lock) or this address blocked, 410 expired /
@@ -165,7 +178,7 @@ async def start_session(token: str, request: Request) -> Response:
     as_json = True
     try:
         code, as_json = await _read_code(request)
-        return await run_in_threadpool(_start_session, request, token, code, as_json)
+        return await run_in_threadpool(_start_session, request, ctx, token, code, as_json)
     except AppError as error:
         if as_json:
             raise
@@ -174,8 +187,8 @@ async def start_session(token: str, request: Request) -> Response:
         return _error_page(error)
 
 
-def _start_session(request: Request, token: str, code: str | None, as_json: bool) -> Response:
-    engine, settings, state, address = _deps(request)
+def _start_session(request: Request, ctx: _Entry, token: str, code: str | None, as_json: bool) -> Response:
+    engine, settings, state, address = ctx.engine, ctx.settings, ctx.state, ctx.address
     entry.check_address(state, address=address)
     found = entry.lookup(engine=engine, token=token)
     if found is None:

@@ -7,11 +7,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response, status
+from fastapi import APIRouter, Path, Response, status
 from fastapi.responses import StreamingResponse
 
 from backend.access.principals import AccountPrincipal, Principal
-from backend.api.deps import CurrentPrincipal, ReadablePerson, SessionDep, SettingsDep
+from backend.api.deps import BlobsDep, CurrentPrincipal, ReadablePerson, SessionDep, SettingsDep
 from backend.errors import NotFound
 from backend.sharing import archive, service, view
 from backend.sharing.schemas import ShareCreate, ShareCreated, ShareExtend, ShareList, ShareOut, ShareSessionOut
@@ -65,9 +65,7 @@ def share_session(session: SessionDep, settings: SettingsDep, principal: Current
     return view.session_view(session=session, settings=settings, principal=principal)
 
 
-def _zip(request: Request, members: list[archive.Member], name: str) -> StreamingResponse:
-    blobs: LocalBlobStore = request.app.state.blobs
-
+def _zip(blobs: LocalBlobStore, members: list[archive.Member], name: str) -> StreamingResponse:
     def body() -> Iterator[bytes]:
         yield from archive.stream(blobs=blobs, archive=archive.plan(members=members))
 
@@ -77,15 +75,15 @@ def _zip(request: Request, members: list[archive.Member], name: str) -> Streamin
 
 @router.get("/share/download.zip", response_class=StreamingResponse,
             responses={200: {"content": {"application/zip": {}}}, 403: {}})
-def download_all(request: Request, session: SessionDep, principal: CurrentPrincipal) -> StreamingResponse:
+def download_all(blobs: BlobsDep, session: SessionDep, principal: CurrentPrincipal) -> StreamingResponse:
     """Every shared study's original DICOM, with a DICOMDIR (403 when the patient forbade downloads)."""
     members = view.download_plan(session=session, principal=principal, study_id=None)
-    return _zip(request, members, "yunying-share.zip")
+    return _zip(blobs, members, "yunying-share.zip")
 
 
 @router.get("/share/studies/{study_id}/download.zip", response_class=StreamingResponse,
             responses={200: {"content": {"application/zip": {}}}, 403: {}, 404: {}})
-def download_study(study_id: StudyId, request: Request, session: SessionDep,
+def download_study(study_id: StudyId, blobs: BlobsDep, session: SessionDep,
                    principal: CurrentPrincipal) -> StreamingResponse:
     members = view.download_plan(session=session, principal=principal, study_id=study_id)
-    return _zip(request, members, f"yunying-study-{study_id}.zip")
+    return _zip(blobs, members, f"yunying-study-{study_id}.zip")

@@ -26,7 +26,7 @@ def menu(dry_run: bool = typer.Option(False, "--dry-run", help="Print the menu, 
     """Publish the menu (the entry to the app)."""
     from wechatpy.exceptions import WeChatClientException
 
-    from backend.auth.shared_state import shared_state
+    from backend.shared_state import shared_state
     from backend.wechat.client import Credentials, WeChatUnavailable
 
     settings = settings_or_exit()

@@ -24,9 +24,9 @@ import requests
 from wechatpy import WeChatClient, WeChatOAuth
 from wechatpy.exceptions import WeChatClientException
 
-from backend.auth.shared_state import SharedState
 from backend.config import Settings
 from backend.ids import utcnow
+from backend.shared_state import SharedState
 
 T = TypeVar("T")
 
@@ -81,7 +81,7 @@ def make_client(settings: Settings, *, access_token: str, http: HttpFactory | No
 
 
 class Credentials:
-    """The access token and jsapi ticket, shared through :mod:`backend.auth.shared_state`."""
+    """The access token and jsapi ticket, shared through :mod:`backend.shared_state`."""
 
     def __init__(self, *, settings: Settings, state: SharedState, http: HttpFactory | None = None) -> None:
         self.settings = settings

@@ -10,16 +10,16 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse
+from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
-from backend.api.deps import SettingsDep
+from backend.api.deps import EngineDep, SettingsDep, SharedStateDep, WeChatHttpDep
 from backend.auth.schemas import JsSdkConfigOut
-from backend.auth.shared_state import shared_state
 from backend.config import Settings
 from backend.db import session_scope
 from backend.errors import BadRequest, PayloadTooLarge, ServiceUnavailable
 from backend.wechat import messages
-from backend.wechat.client import Credentials, WeChatUnavailable, http_factory
+from backend.wechat.client import Credentials, WeChatUnavailable
 
 log = logging.getLogger("yunying.wechat")
 callback_router = APIRouter(prefix="/wechat", tags=["wechat"])
@@ -54,11 +54,11 @@ async def _read_capped(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _process(request: Request, raw: bytes, *, msg_signature: str, timestamp: str, nonce: str) -> str:
-    settings: Settings = request.app.state.settings
+def _process(settings: Settings, engine: Engine, raw: bytes, *, msg_signature: str, timestamp: str,
+             nonce: str) -> str:
     messages.check_timestamp(timestamp)
     msg = messages.decrypt(settings, raw=raw, msg_signature=msg_signature, timestamp=timestamp, nonce=nonce)
-    with session_scope(request.app.state.engine) as session:
+    with session_scope(engine) as session:  # after the signature check: nothing is written for a forgery
         handled = messages.handle(session, msg=msg)
     log.info("wechat push %s%s", handled.event, " (duplicate)" if handled.duplicate else "")
     return "success"
@@ -67,6 +67,8 @@ def _process(request: Request, raw: bytes, *, msg_signature: str, timestamp: str
 @callback_router.post("/callback")
 async def receive(
     request: Request,
+    settings: SettingsDep,
+    engine: EngineDep,
     msg_signature: Annotated[str, Query(max_length=64)] = "",
     timestamp: Annotated[str, Query(max_length=16)] = "",
     nonce: Annotated[str, Query(max_length=64)] = "",
@@ -77,19 +79,15 @@ async def receive(
     if encrypt_type != "aes":
         raise BadRequest("only safe mode (encrypt_type=aes) is accepted", code="wechat-plaintext")
     answer = await run_in_threadpool(
-        _process, request, raw, msg_signature=msg_signature, timestamp=timestamp, nonce=nonce
+        _process, settings, engine, raw, msg_signature=msg_signature, timestamp=timestamp, nonce=nonce
     )
     return PlainTextResponse(answer)
 
 
-def credentials_for(request: Request, settings: Settings) -> Credentials:
-    state = shared_state(redis_url=settings.redis_url, engine=request.app.state.engine)
-    return Credentials(settings=settings, state=state, http=http_factory(request.app.state))
-
-
 @api_router.get("/jssdk-config", response_model=JsSdkConfigOut, summary="wx.config parameters for a page URL")
 def jssdk_config(
-    request: Request, settings: SettingsDep, url: Annotated[str, Query(min_length=1, max_length=1024)]
+    settings: SettingsDep, state: SharedStateDep, http: WeChatHttpDep,
+    url: Annotated[str, Query(min_length=1, max_length=1024)],
 ) -> JsSdkConfigOut:
     """JS-SDK 附录1 (签名算法): sha1 over jsapi_ticket, noncestr, timestamp and the page URL without
     its #fragment. Only pages of our own public host are signed."""
@@ -98,7 +96,7 @@ def jssdk_config(
     if (parts.scheme, parts.netloc) != (public.scheme, public.netloc):
         raise BadRequest("只能为本站页面签名 (only pages of this site are signed).", code="jssdk-foreign-url")
     try:
-        ticket = credentials_for(request, settings).jsapi_ticket()
+        ticket = Credentials(settings=settings, state=state, http=http).jsapi_ticket()
     except WeChatUnavailable:
         raise ServiceUnavailable("微信暂时无法连接 (WeChat is unavailable).", code="wechat-unavailable") from None
     nonce = secrets.token_hex(8)

@@ -11,10 +11,10 @@ import pytest
 from jose import jwt
 
 from backend.auth import oauth, sessions
-from backend.auth.shared_state import DatabaseState, RedisState, SharedState
 from backend.config import Settings
 from backend.errors import BadRequest, Forbidden, PayloadTooLarge
 from backend.ids import utcnow
+from backend.shared_state import DatabaseState, RedisState, SharedState
 from backend.wechat import messages
 
 

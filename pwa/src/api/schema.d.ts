@@ -1167,7 +1167,8 @@ export interface paths {
         /**
          * Bind this account by WeChat real-name face verification
          * @description The stronger path: WeChat's face verification (人脸核身) proves the typed name and resident ID
-         *     belong to this WeChat user; no phone is involved. 400 when the verdict does not confirm it.
+         *     belong to this WeChat user; no phone is involved. 400 when the verdict does not confirm it. No
+         *     transaction is held while WeChat answers.
          */
         post: operations["bind_realname_api_v1_me_binding_realname_post"];
         delete?: never;

@@ -13,7 +13,7 @@ import hashlib
 import shutil
 import tempfile
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from sqlmodel import Session, select
 from backend.access.principals import InstitutionPrincipal
 from backend.checkups import service as checkups
 from backend.checkups.schemas import CheckupIn
+from backend.clock import CST
 from backend.config import Settings
 from backend.db import session_scope
 from backend.dicom.multipart import Part
@@ -39,7 +40,6 @@ from backend.storage.service import LocalBlobStore
 from backend.studies.models import Study
 from tools import synthetic
 
-CST = timezone(timedelta(hours=8))
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "data" / "dicom"
 ZHANG_WEI, WANG_FANG = "320106196203150013", "320102198503120020"
 NJ1, JSPH, GULOU, ZDYY = "南京市第一医院", "江苏省人民医院", "南京鼓楼医院", "东南大学附属中大医院"

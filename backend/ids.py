@@ -1,15 +1,10 @@
-"""Identifiers and clocks shared by all models."""
+"""Identifiers shared by all models."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 
 def new_id() -> str:
     """Random 128-bit id as 32 hex chars: not guessable, so object ids reveal nothing."""
     return uuid.uuid4().hex
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

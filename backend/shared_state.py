@@ -22,8 +22,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from backend.auth.models import Lease, RateEvent, SharedValue
+from backend.clock import aware, utcnow
 from backend.db import session_scope
-from backend.ids import utcnow
 
 _PREFIX = "yy:"
 # Redis: delete the lock only if we still hold it (the lease may have expired and been re-taken).
@@ -64,9 +64,9 @@ class DatabaseState:
     def get(self, name: str) -> tuple[str, datetime] | None:
         with session_scope(self.engine, readonly=True) as session:
             row = session.get(SharedValue, name)
-            if row is None or _aware(row.expires_at) <= utcnow():
+            if row is None or aware(row.expires_at) <= utcnow():
                 return None
-            return row.value, _aware(row.expires_at)
+            return row.value, aware(row.expires_at)
 
     def put(self, name: str, value: str, *, expires_at: datetime) -> None:
         # An upsert: two workers putting the same name at once (a lock both saw missing) must not
@@ -181,11 +181,6 @@ def _lock_id(key: str) -> int:
     return int.from_bytes(hashlib.sha256(b"yy-rate:" + key.encode()).digest()[:8], "big", signed=True)
 
 
-def _aware(value: datetime) -> datetime:
-    # SQLite returns naive datetimes; every stored time is UTC.
-    from datetime import UTC
-
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 _redis_states: dict[str, RedisState] = {}

@@ -26,7 +26,8 @@ from sqlmodel import Session, select
 from backend.access.context import current_request
 from backend.access.models import AuditEvent, AuditHead
 from backend.access.principals import Principal
-from backend.ids import new_id, utcnow
+from backend.clock import utcnow
+from backend.ids import new_id
 
 GENESIS = "0" * 64
 _PENDING = "yunying_audit_pending"

@@ -19,8 +19,8 @@ import time
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from backend.clock import utcnow
 from backend.family import rules as family_rules
-from backend.ids import utcnow
 
 TTL_S = 2.0
 MAX_ENTRIES = 20_000

@@ -21,10 +21,10 @@ from backend.access.principals import AccountPrincipal
 from backend.auth import codes
 from backend.auth.models import Binding, Consent
 from backend.auth.sms import SmsSender
+from backend.clock import utcnow
 from backend.config import Settings
 from backend.crypto import blind_index
 from backend.errors import BadRequest, Conflict, Forbidden, ServiceUnavailable, Unprocessable
-from backend.ids import utcnow
 from backend.people import contacts
 from backend.people.models import Person
 from backend.people.resident_id import ResidentId, ResidentIdError, parse_resident_id

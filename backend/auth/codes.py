@@ -17,9 +17,9 @@ from sqlmodel import Session, col, select
 
 from backend.access.context import current_request
 from backend.auth.models import BindingOtp
+from backend.clock import utcnow
 from backend.crypto import hash_secret, verify_secret
 from backend.errors import BadRequest, TooManyRequests, Unprocessable
-from backend.ids import utcnow
 from backend.shared_state import SharedState
 
 OTP_TTL = timedelta(minutes=10)

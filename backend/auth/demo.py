@@ -17,10 +17,10 @@ from backend.access import audit
 from backend.access.principals import OperatorPrincipal
 from backend.auth.binding import CONSENT_PURPOSE, CONSENT_VERSION
 from backend.auth.models import Account, Binding, Consent
+from backend.clock import utcnow
 from backend.config import Settings
 from backend.crypto import blind_index, encrypt
 from backend.db import session_scope
-from backend.ids import utcnow
 from backend.people.models import Person
 from backend.people.resident_id import parse_resident_id
 

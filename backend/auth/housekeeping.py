@@ -11,8 +11,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col
 
 from backend.auth.models import BindingOtp, Lease, RateEvent
+from backend.clock import utcnow
 from backend.db import session_scope
-from backend.ids import utcnow
 from backend.wechat.models import InboundMessage
 
 KEEP = timedelta(days=1)  # longer than any rate window (1 h), code life (10 min) or WeChat retry (15 s)

@@ -31,8 +31,8 @@ from wechatpy.exceptions import WeChatClientException
 from backend.access import audit
 from backend.access.principals import AccountPrincipal
 from backend.auth.models import Account
+from backend.clock import utcnow
 from backend.config import Settings
-from backend.ids import utcnow
 from backend.shared_state import SharedState
 from backend.wechat.client import HttpFactory, make_oauth
 

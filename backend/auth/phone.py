@@ -9,10 +9,10 @@ from sqlmodel import Session
 from backend.access.service import bound_person_id
 from backend.auth import codes
 from backend.auth.sms import SmsSender
+from backend.clock import utcnow
 from backend.config import Settings
 from backend.crypto import blind_index
 from backend.errors import BadRequest, Forbidden, ServiceUnavailable, Unprocessable
-from backend.ids import utcnow
 from backend.people import contacts
 from backend.people.masking import normalize_phone
 from backend.people.models import Person

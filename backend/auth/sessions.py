@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from jose import JWTError, jwt
@@ -24,9 +24,9 @@ from sqlmodel import Session, col
 from backend.access import audit
 from backend.access.principals import AccountPrincipal
 from backend.auth.models import AuthSession, RefreshToken
+from backend.clock import aware, utcnow
 from backend.config import Settings
 from backend.crypto import lookup_digest, random_token
-from backend.ids import utcnow
 
 ALGORITHM = "HS256"
 ACCESS_TTL = timedelta(minutes=15)
@@ -86,8 +86,6 @@ def decode_access(settings: Settings, token: str) -> dict[str, Any] | None:
     return claims
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _issue(session: Session, settings: Settings, row: AuthSession) -> IssuedTokens:
@@ -116,7 +114,7 @@ def active_session(session: Session, *, session_id: str, account_id: str) -> Aut
     row = session.get(AuthSession, session_id)
     if row is None or row.account_id != account_id or row.revoked_at is not None:
         return None
-    if _aware(row.expires_at) <= utcnow():
+    if aware(row.expires_at) <= utcnow():
         return None
     return row
 

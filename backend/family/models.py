@@ -14,7 +14,8 @@ from datetime import date, datetime
 from sqlalchemy import Index, text
 from sqlmodel import Field, SQLModel
 
-from backend.ids import new_id, utcnow
+from backend.clock import utcnow
+from backend.ids import new_id
 
 # Paths to a grant
 INVITATION, REQUEST, GUARDIAN, ELDER = "invitation", "request", "guardian", "elder"

@@ -6,7 +6,7 @@ unique (event_key, account) pair).
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
@@ -16,6 +16,7 @@ from backend.access import audit
 from backend.access.models import AuditEvent
 from backend.auth.models import Binding
 from backend.auth.sms import SmsSender
+from backend.clock import CST
 from backend.db import session_scope
 from backend.family import rules
 from backend.family.models import Grant
@@ -57,7 +58,7 @@ def elder_sms(session: Session, *, sms: SmsSender, phone: str, grant: Grant) -> 
 
 
 def cst_day_bounds(day: date) -> tuple[datetime, datetime]:
-    start = datetime.combine(day, time(0), tzinfo=UTC) - rules.CST
+    start = datetime.combine(day, time(0), tzinfo=CST)
     return start, start + timedelta(days=1)
 
 

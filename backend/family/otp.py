@@ -21,11 +21,11 @@ from backend.access import audit
 from backend.access.principals import AccountPrincipal
 from backend.auth import binding, codes
 from backend.auth.sms import SmsSender
+from backend.clock import utcnow
 from backend.config import Settings
 from backend.crypto import blind_index, decrypt
 from backend.errors import BadRequest, ServiceUnavailable
 from backend.family import rules
-from backend.ids import utcnow
 from backend.people import contacts
 from backend.people.masking import mask_phone
 from backend.people.models import Person

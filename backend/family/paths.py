@@ -15,12 +15,12 @@ from sqlmodel import Session
 
 from backend.auth import codes
 from backend.auth.sms import SmsSender
+from backend.clock import utcnow
 from backend.config import Settings
 from backend.errors import Unprocessable
 from backend.family import notices, otp, rules
 from backend.family.models import ACTIVE, ELDER, GUARDIAN, Grant
 from backend.family.service import Terms, check_terms, ensure_grantable, new_grant
-from backend.ids import utcnow
 from backend.shared_state import SharedState
 
 MIN_STATEMENT = 8

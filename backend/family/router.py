@@ -12,6 +12,7 @@ from backend.access.principals import AccountPrincipal
 from backend.api.deps import CurrentAccount, ReadablePerson, SessionDep, SettingsDep, SharedStateDep
 from backend.auth.schemas import OtpOut
 from backend.auth.sms import sms_sender
+from backend.clock import aware, utcnow
 from backend.config import Settings
 from backend.errors import NotFound
 from backend.family import paths, rules, service, views
@@ -27,10 +28,9 @@ from backend.family.schemas import (
     RequestOut,
     TermsIn,
 )
-from backend.ids import utcnow
-from backend.pdf.qr import qr_svg_data_uri
 from backend.people.masking import mask_name
 from backend.people.models import Person
+from backend.qr import qr_svg_data_uri
 from backend.shared_state import SharedState
 
 router = APIRouter(tags=["family"])
@@ -57,7 +57,7 @@ def preview_invitation(token: Token, session: SessionDep, who: CurrentAccount) -
     del who  # any logged-in account may look at an invitation it holds the token of
     row = service.find_invitation(session, token=token)
     person = session.get(Person, row.person_id)
-    status = "used" if row.used_at else ("expired" if rules._aware(row.expires_at) <= utcnow() else "open")
+    status = "used" if row.used_at else ("expired" if aware(row.expires_at) <= utcnow() else "open")
     return InvitationPreview(
         person_name=mask_name(person.name) if person else "", relationship=row.relationship,
         relationship_label=rules.relationship_label(row.relationship)[0], scope=row.scope,

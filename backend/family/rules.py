@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 
+from backend.clock import aware, cst_date, utcnow
 from backend.family.models import (
     ACTIVE,
     ENDED,
@@ -25,11 +26,9 @@ from backend.family.models import (
     SCOPE_KINDS,
     Grant,
 )
-from backend.ids import utcnow
 
 GUARDIAN_MAX_AGE = 14  # a guardian may bind a child below this age (PIPL art. 31)
 ADULT_AGE = 18  # guardian grants end here (Civil Code art. 17)
-CST = timedelta(hours=8)  # birthdays turn over at midnight China Standard Time
 
 # relationship: what the grantee is to the grantor → (中文, English, the inverse relation)
 RELATIONSHIPS: dict[str, tuple[str, str, str]] = {
@@ -65,7 +64,7 @@ def travel(to: datetime) -> Iterator[None]:
 
 
 def today_cst(at: datetime | None = None) -> date:
-    return ((at or now()).astimezone(UTC) + CST).date()
+    return cst_date(at or now())  # birthdays turn over at midnight China Standard Time
 
 
 def age_on(born: date, day: date) -> int:
@@ -92,8 +91,6 @@ def scope_kinds(scope: str, kinds: str | None) -> frozenset[str] | None:
     return frozenset()  # an unknown scope reads nothing
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def effective_status(grant: Grant, at: datetime | None = None) -> str:
@@ -102,7 +99,7 @@ def effective_status(grant: Grant, at: datetime | None = None) -> str:
     status = grant.status
     if status not in (PENDING, ACTIVE):
         return status
-    if grant.expires_at is not None and _aware(grant.expires_at) <= at:
+    if grant.expires_at is not None and aware(grant.expires_at) <= at:
         return "expired"
     if grant.kind == GUARDIAN and grant.ward_birth_date is not None:
         age = age_on(grant.ward_birth_date, today_cst(at))

@@ -19,6 +19,7 @@ from backend.access import audit
 from backend.access.principals import AccountPrincipal
 from backend.access.service import PersonAccess, bound_person_id
 from backend.auth.models import Binding
+from backend.clock import aware, utcnow
 from backend.config import Settings
 from backend.crypto import lookup_digest, random_token
 from backend.errors import Conflict, Forbidden, Gone, NotFound, TooManyRequests, Unprocessable
@@ -39,7 +40,6 @@ from backend.family.models import (
     Grant,
     Invitation,
 )
-from backend.ids import utcnow
 from backend.people.models import Person
 from backend.records import registry
 from backend.shared_state import SharedState
@@ -161,7 +161,7 @@ def find_invitation(session: Session, *, token: str) -> Invitation:
 def _usable(row: Invitation) -> None:
     if row.used_at is not None:
         raise Gone("该邀请已被使用 (this invitation was already used).", code="invitation-used")
-    if rules._aware(row.expires_at) <= utcnow():
+    if aware(row.expires_at) <= utcnow():
         raise Gone("该邀请已过期，请让家人重新邀请 (this invitation expired).", code="invitation-expired")
 
 

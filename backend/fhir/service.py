@@ -13,7 +13,7 @@ from typing import Any
 from sqlmodel import Session
 
 from backend.access.service import PersonAccess
-from backend.ids import utcnow
+from backend.clock import utcnow
 from backend.people.models import Person
 from backend.records import registry
 from backend.records import service as records

@@ -16,10 +16,10 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from backend.clock import utcnow
 from backend.config import Settings
 from backend.dicom.metadata import InstanceMetadata
 from backend.dicom.parse import ParsedInstance
-from backend.ids import utcnow
 from backend.ingest.rows import instance_row, series_row, study_row
 from backend.people import service as people
 from backend.studies import record_kind

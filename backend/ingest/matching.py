@@ -11,8 +11,8 @@ from sqlalchemy import or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from backend.clock import utcnow
 from backend.db import session_scope
-from backend.ids import utcnow
 from backend.people.models import Person
 from backend.people.service import Joined
 from backend.studies.models import Study

@@ -16,9 +16,9 @@ from sqlmodel import Session, select
 
 from backend.access import audit
 from backend.access.principals import InstitutionPrincipal, OperatorPrincipal, Principal
+from backend.clock import utcnow
 from backend.crypto import hash_secret, lookup_digest, random_token, verify_secret
 from backend.errors import Conflict, NotFound, Unauthorized
-from backend.ids import utcnow
 from backend.institutions.models import ApiKey, Institution
 
 KEY_PREFIX = "yyk"

@@ -13,7 +13,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from backend.ids import new_id, utcnow
+from backend.clock import utcnow
+from backend.ids import new_id
 
 
 class LabReport(SQLModel, table=True):

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import requests
 from sqlalchemy import update
@@ -23,9 +23,9 @@ from wechatpy.exceptions import WeChatClientException
 
 from backend.access.service import accounts_for_person
 from backend.auth.models import Account
+from backend.clock import CST, aware, utcnow
 from backend.config import Settings
 from backend.db import session_scope
-from backend.ids import utcnow
 from backend.notify.models import FAILED, PENDING, REFUSED, SENT, Notification
 from backend.shared_state import shared_state
 from backend.wechat.client import Credentials, HttpFactory, WeChatUnavailable
@@ -71,8 +71,6 @@ def backoff(attempts: int) -> timedelta:
     return BASE_BACKOFF * (2 ** max(0, attempts - 1))
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 # What each kind of notice says and where it leads. Never a finding, a name or a diagnosis: a template
@@ -98,7 +96,7 @@ def notice_for(row: Notification) -> tuple[str, str]:
 
 
 def _message(settings: Settings, row: Notification) -> dict[str, object]:
-    at = _aware(row.created_at).astimezone(UTC) + timedelta(hours=8)  # China Standard Time for display
+    at = aware(row.created_at).astimezone(CST)  # China Standard Time for display
     title, path = notice_for(row)
     return {
         "template_id": TEMPLATE_NEW_RECORD,

@@ -19,7 +19,7 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from backend.ids import utcnow
+from backend.clock import utcnow
 
 
 class PdfDocument(SQLModel, table=True):

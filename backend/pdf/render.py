@@ -18,7 +18,7 @@ import json
 import re
 import threading
 from collections.abc import Mapping
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -27,16 +27,16 @@ from markupsafe import Markup, escape
 from weasyprint import HTML
 from weasyprint.text.fonts import FontConfiguration
 
+from backend.clock import CST
 from backend.pdf.assets import FONTS_DIR, REPORTS_DIR, ResourceRefused, base_url, fetch_resource, recording_fetcher
 from backend.pdf.documents import DocumentMeta, HealthSummary, ImagingReport, LabReport
-from backend.pdf.qr import qr_svg_data_uri
 from backend.pdf.verification import display_code
+from backend.qr import qr_svg_data_uri
 
 LANGS = ("zh-CN", "en")
 TEMPLATES = frozenset({"imaging_report.html", "lab_report.html", "health_summary.html"})
 _MAX_DEPTH = 12
 # China Standard Time, UTC+8 all year (no daylight saving since 1991): a fixed offset needs no tzdata.
-CHINA_TIME = timezone(timedelta(hours=8), "CST")
 _SUPERSCRIPT_RUN = re.compile("[⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻]+")
 _SUPERSCRIPT_DIGITS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻", "0123456789+-")
 
@@ -84,7 +84,7 @@ def _format_datetime(value: datetime | date | None, fmt: str = "%Y-%m-%d %H:%M")
     if value is None:
         return ""
     if isinstance(value, datetime) and value.tzinfo is not None:
-        value = value.astimezone(CHINA_TIME)  # aware times print as Beijing time; naive ones as given
+        value = value.astimezone(CST)  # aware times print as Beijing time; naive ones as given
     if not isinstance(value, datetime):
         fmt = "%Y-%m-%d"
     return value.strftime(fmt)

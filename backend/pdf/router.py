@@ -25,8 +25,8 @@ from backend.access import audit
 from backend.access.context import current_request
 from backend.access.principals import Anonymous
 from backend.api.deps import BlobsDep, ReadablePerson, SessionDep, SettingsDep, SharedStateDep
+from backend.clock import CST
 from backend.pdf import naming, render, service
-from backend.pdf.render import CHINA_TIME
 from backend.pdf.schemas import DownloadQuery, Lang, LangQuery
 from backend.pdf.verification import display_code
 
@@ -193,4 +193,4 @@ def verify_page(code: str, session: SessionDep, settings: SettingsDep, state: Sh
                  detail={"document": doc.id, "version": doc.version})
     return _verify_page(status="valid", lang=page_lang, doc=doc, code_display=display_code(doc.id + doc.signature),
                         superseded=found.superseded, latest_version=found.latest_version,
-                        issued=created.astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M"))
+                        issued=created.astimezone(CST).strftime("%Y-%m-%d %H:%M"))

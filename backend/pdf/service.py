@@ -37,9 +37,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from backend.access.service import PersonAccess
+from backend.clock import utcnow
 from backend.config import Settings
 from backend.errors import NotFound
-from backend.ids import utcnow
 from backend.labs import record_kind as lab_kind
 from backend.labs.models import LabReport as LabReportRow
 from backend.pdf import key_images, naming, render, sources

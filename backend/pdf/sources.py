@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from backend.clock import CST
 from backend.labs import record_kind as lab_kind
 from backend.labs.models import LabItem as LabItemRow
 from backend.labs.models import LabReport as LabReportRow
@@ -28,7 +29,6 @@ from backend.pdf.documents import (
     RecordKind,
     SummaryEntry,
 )
-from backend.pdf.render import CHINA_TIME
 from backend.people.masking import person_resident_id
 from backend.people.models import Person
 from backend.records import service as records
@@ -60,7 +60,7 @@ def masked_resident_id(person: Person) -> str | None:
 def _age(birth: date | None, at: datetime | date | None) -> int | None:
     if birth is None or at is None:
         return None
-    day = at.astimezone(CHINA_TIME).date() if isinstance(at, datetime) and at.tzinfo else (
+    day = at.astimezone(CST).date() if isinstance(at, datetime) and at.tzinfo else (
         at.date() if isinstance(at, datetime) else at)
     years = day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
     return years if years >= 0 else None
@@ -75,13 +75,13 @@ def patient_info(person: Person, *, at: datetime | date | None, local_patient_id
 def china_time(moment: datetime) -> datetime:
     """Aware times in Beijing time: the file name's date (naming.py formats the value as given) must be
     the exam's local date, like the one printed on the report (render._format_datetime)."""
-    return moment.astimezone(CHINA_TIME) if moment.tzinfo else moment
+    return moment.astimezone(CST) if moment.tzinfo else moment
 
 
 def china_date(moment: datetime | None) -> date | None:
     if moment is None:
         return None
-    return (moment.astimezone(CHINA_TIME) if moment.tzinfo else moment).date()
+    return (moment.astimezone(CST) if moment.tzinfo else moment).date()
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ Pending proposals are settled lazily, when the verified phone is about to be use
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -35,9 +35,9 @@ from backend.access import audit
 from backend.access.principals import AccountPrincipal, InstitutionPrincipal, Principal
 from backend.auth.models import Binding
 from backend.auth.sms import SmsSender
+from backend.clock import aware, utcnow
 from backend.config import Settings
 from backend.crypto import blind_index, decrypt, encrypt
-from backend.ids import utcnow
 from backend.institutions.models import Institution
 from backend.notify.models import Notification
 from backend.people.masking import mask_phone, normalize_phone
@@ -78,8 +78,6 @@ class ContactsView:
     pending: list[PendingChange]
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def phone_index(settings: Settings, phone: str) -> str:
@@ -226,7 +224,7 @@ def _settle(session: Session, *, settings: Settings, sms: SmsSender | None, pers
         return
     now = utcnow()
     for change in pending:
-        if _aware(change.effective_at) <= now:
+        if aware(change.effective_at) <= now:
             _apply(session, settings=settings, sms=sms, person=person, change=change, decision=WAITED,
                    principal=system)
             return
@@ -281,15 +279,15 @@ def contacts_view(session: Session, *, settings: Settings, sms: SmsSender | None
     hospitals = [HospitalContact(institution_name=names.get(link.institution_id, ""),
                                  phone_masked=mask_phone(_plain(settings, link.phone_cipher))
                                  if link.phone_cipher else None,
-                                 updated_at=_aware(link.updated_at)) for link in links]
+                                 updated_at=aware(link.updated_at)) for link in links]
     bound = bool(_bound_accounts(session, person.id))
     pending = [PendingChange(id=c.id, phone_masked=c.phone_masked,
                              proposed_by=names.get(c.institution_id or "", "本人"),
-                             created_at=_aware(c.created_at), effective_at=None if bound else _aware(c.effective_at))
+                             created_at=aware(c.created_at), effective_at=None if bound else aware(c.effective_at))
                for c in session.exec(select(PhoneChange).where(PhoneChange.person_id == person.id,
                                                                PhoneChange.status == PENDING)
                                      .order_by(col(PhoneChange.created_at).desc())).all()]
     verified = mask_phone(_plain(settings, person.phone_cipher)) if person.phone_cipher else None
     return ContactsView(verified_phone=verified,
-                        verified_at=_aware(person.phone_verified_at) if person.phone_verified_at else None,
+                        verified_at=aware(person.phone_verified_at) if person.phone_verified_at else None,
                         source=person.phone_source, hospitals=hospitals, pending=pending)

@@ -25,10 +25,10 @@ from sqlmodel import Session, select
 from backend.access import audit
 from backend.access.principals import InstitutionPrincipal
 from backend.auth.sms import SmsSender
+from backend.clock import utcnow
 from backend.config import Settings
 from backend.crypto import blind_index, encrypt
 from backend.errors import Conflict, Unprocessable
-from backend.ids import utcnow
 from backend.people import contacts
 from backend.people.masking import person_resident_id
 from backend.people.models import Person, PersonLink

@@ -7,7 +7,8 @@ from datetime import datetime
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from backend.ids import new_id, utcnow
+from backend.clock import utcnow
+from backend.ids import new_id
 
 
 class PreviewPending(SQLModel, table=True):

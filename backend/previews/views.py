@@ -24,8 +24,8 @@ from sqlmodel import Session, col, select
 
 from backend.access.principals import Principal
 from backend.access.service import PersonAccess
+from backend.clock import utcnow
 from backend.db import session_scope
-from backend.ids import utcnow
 
 from .models import SeriesView
 

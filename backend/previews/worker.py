@@ -26,8 +26,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, delete, or_, select
 
+from backend.clock import utcnow
 from backend.db import session_scope
-from backend.ids import utcnow
 from backend.rendering import RenderError
 from backend.studies.models import Series
 

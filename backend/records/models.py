@@ -12,7 +12,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from backend.ids import new_id, utcnow
+from backend.clock import utcnow
+from backend.ids import new_id
 
 
 class TimelineEntry(SQLModel, table=True):

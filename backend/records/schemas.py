@@ -10,13 +10,12 @@ tests/records/test_custom_kind.py) still shows: its items fall through to ``Othe
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-_CST = timezone(timedelta(hours=8), "CST")
-
+from backend.clock import CST
 
 # Plausible record times. Outside them a timestamp is an error, and at the calendar's edges (0001-01-01 CST,
 # 9999-12-31 UTC-14) converting it to UTC would overflow (DESIGN rule 3: a 422, not a 500).
@@ -26,7 +25,7 @@ _LATEST = datetime(3000, 1, 1, tzinfo=UTC)
 
 def _assume_china_time(value: datetime) -> datetime:
     """Hospital systems in the province send local time; a timestamp without an offset is CST (UTC+8)."""
-    aware = value.replace(tzinfo=_CST) if value.tzinfo is None else value
+    aware = value.replace(tzinfo=CST) if value.tzinfo is None else value
     if not _EARLIEST <= aware < _LATEST:  # aware comparisons never overflow; conversions can
         raise ValueError("timestamp must be between 1900 and 2999")
     return aware

@@ -11,15 +11,16 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from backend.access.service import PersonAccess
+from backend.clock import CST, from_hospital, utcnow
 from backend.errors import BadRequest, NotFound
-from backend.ids import new_id, utcnow
+from backend.ids import new_id
 from backend.institutions.models import Institution
 from backend.notify import service as notify
 from backend.people import service as people
@@ -27,8 +28,6 @@ from backend.records import cursor as cursors
 from backend.records import registry
 from backend.records.models import RecordRevision, TimelineEntry
 
-# China Standard Time has had no daylight saving since 1991: a fixed offset is exact.
-CST = timezone(timedelta(hours=8), "CST")
 MAX_LIMIT = 100
 # Records restricted by a share's study list (PersonAccess.study_ids) are imaging studies.
 SHARE_SCOPED_KIND = "imaging_study"
@@ -36,7 +35,7 @@ SHARE_SCOPED_KIND = "imaging_study"
 
 def as_utc(moment: datetime) -> datetime:
     """Naive datetimes from hospitals are China local time (the province's systems run on CST)."""
-    return (moment.replace(tzinfo=CST) if moment.tzinfo is None else moment).astimezone(UTC)
+    return from_hospital(moment)
 
 
 def _time_prefix(moment: datetime) -> str:

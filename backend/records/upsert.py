@@ -23,7 +23,7 @@ from sqlmodel import Session, select
 
 from backend.access import audit
 from backend.access.principals import InstitutionPrincipal
-from backend.ids import utcnow
+from backend.clock import utcnow
 from backend.records.models import TimelineEntry
 from backend.records.service import save_revision
 

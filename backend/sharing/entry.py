@@ -25,10 +25,10 @@ from sqlmodel import Session, col, select
 from backend.access import audit
 from backend.access.principals import Anonymous, SharePrincipal
 from backend.access.service import accounts_for_person, share_status
+from backend.clock import aware, utcnow
 from backend.crypto import lookup_digest, random_token, verify_secret
 from backend.db import session_scope
 from backend.errors import Forbidden, Gone, TooManyRequests
-from backend.ids import utcnow
 from backend.notify.models import Notification
 from backend.shared_state import SharedState
 from backend.sharing import rules
@@ -159,7 +159,7 @@ def open_share(*, engine: Engine, share_id: str, user_agent: str | None) -> Open
         if first:
             share.first_opened_at = now
             session.add(share)
-        expires_at = min(now + rules.SESSION_TTL, rules.aware(share.expires_at))
+        expires_at = min(now + rules.SESSION_TTL, aware(share.expires_at))
         row = ShareSession(share_id=share_id, secret_digest=lookup_digest(secret),
                            user_agent=(user_agent or None) and user_agent[:256], expires_at=expires_at)
         session.add(row)

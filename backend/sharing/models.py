@@ -8,7 +8,8 @@ from datetime import date, datetime
 
 from sqlmodel import Field, SQLModel
 
-from backend.ids import new_id, utcnow
+from backend.clock import utcnow
+from backend.ids import new_id
 
 
 class Share(SQLModel, table=True):

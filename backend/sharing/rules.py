@@ -6,15 +6,15 @@ very next request — an open session has no state of its own beyond its own sho
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from backend.access import audit
 from backend.access.principals import AccountPrincipal
+from backend.clock import aware, utcnow
 from backend.crypto import lookup_digest
-from backend.ids import utcnow
 from backend.sharing.models import Share, ShareSession, ShareStudy
 
 ACTIVE, EXPIRED, REVOKED, USED_UP = "active", "expired", "revoked", "used_up"
@@ -24,9 +24,6 @@ SESSION_TTL = timedelta(hours=2)  # a doctor's sitting; re-open the link (one mo
 SHARED_KIND = "imaging_study"
 
 
-def aware(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; every stored time is UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def status(share: Share, *, now: datetime | None = None) -> str:

@@ -7,12 +7,9 @@ lookup digest); so is the access code (argon2 hash).
 
 from __future__ import annotations
 
-import base64
-import io
 import secrets
 from datetime import date, datetime, time, timedelta
 
-import segno
 from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
@@ -20,12 +17,12 @@ from backend.access import audit
 from backend.access.models import AuditEvent
 from backend.access.principals import AccountPrincipal
 from backend.access.service import PersonAccess, authorize_person, share_status
+from backend.clock import CST, aware, utcnow
 from backend.config import Settings
 from backend.crypto import decrypt, encrypt, hash_secret, lookup_digest, random_token
 from backend.errors import BadRequest, Forbidden, NotFound, Unprocessable
-from backend.ids import utcnow
+from backend.qr import qr_images
 from backend.records import service as records
-from backend.records.service import CST
 from backend.sharing import rules
 from backend.sharing.models import Share, ShareSession, ShareStudy
 from backend.sharing.schemas import ExpiresIn, ShareCreate, ShareCreated, ShareOpen, ShareOut, ShareView
@@ -49,15 +46,6 @@ def expiry_delta(expires_in: ExpiresIn) -> timedelta:
 
 def share_url(settings: Settings, token: str) -> str:
     return f"{settings.public_url.rstrip('/')}/s/{token}"
-
-
-def _qr(url: str) -> tuple[str, str]:
-    code = segno.make(url, error="m")
-    svg = io.BytesIO()
-    code.save(svg, kind="svg", scale=4, border=2, xmldecl=False)
-    png = io.BytesIO()
-    code.save(png, kind="png", scale=6, border=2)
-    return svg.getvalue().decode(), "data:image/png;base64," + base64.b64encode(png.getvalue()).decode()
 
 
 def _may_manage(access: PersonAccess) -> bool:
@@ -95,8 +83,8 @@ def _chosen_studies(session: Session, access: PersonAccess, body: ShareCreate) -
     low = _day_start(body.date_from) if body.date_from else None
     # The day after date_to, exclusive; 9999-12-31 (date.max) has no day after it: no upper bound.
     high = _day_start(body.date_to + timedelta(days=1)) if body.date_to and body.date_to < date.max else None
-    ids = [e.ref_id for e in entries if (low is None or rules.aware(e.occurred_at) >= low)
-           and (high is None or rules.aware(e.occurred_at) < high)]
+    ids = [e.ref_id for e in entries if (low is None or aware(e.occurred_at) >= low)
+           and (high is None or aware(e.occurred_at) < high)]
     if not ids:
         raise Unprocessable("No imaging studies in that range.", code="share-empty",
                             message_zh="所选时间段内没有影像检查。")
@@ -124,9 +112,9 @@ def create(*, session: Session, settings: Settings, access: PersonAccess, body: 
                  detail={"studies": len(study_ids), "code": bool(code), "download": body.allow_download,
                          "max_opens": body.max_opens})
     url = share_url(settings, token)
-    svg, png = _qr(url)
+    qr = qr_images(url=url)
     return ShareCreated(id=share.id, url=url, access_code=code, expires_at=share.expires_at, study_ids=study_ids,
-                        qr_svg=svg, qr_png=png)
+                        qr_svg=qr.svg, qr_png=qr.png_data_uri)
 
 
 def _log(session: Session, share: Share) -> tuple[list[ShareOpen], list[ShareView]]:
@@ -140,8 +128,8 @@ def _log(session: Session, share: Share) -> tuple[list[ShareOpen], list[ShareVie
         .order_by(col(AuditEvent.seq).desc()).limit(LOG_LIMIT)
     ).all()
     return (
-        [ShareOpen(at=rules.aware(o.created_at), user_agent=o.user_agent) for o in opens],
-        [ShareView(at=rules.aware(e.at), event_type=e.event_type, object_type=e.object_type, object_id=e.object_id,
+        [ShareOpen(at=aware(o.created_at), user_agent=o.user_agent) for o in opens],
+        [ShareView(at=aware(e.at), event_type=e.event_type, object_type=e.object_type, object_id=e.object_id,
                    user_agent=e.user_agent) for e in events if e.event_type != "share.create"],
     )
 
@@ -153,13 +141,13 @@ def share_out(session: Session, settings: Settings, share: Share) -> ShareOut:
         note = decrypt(key=settings.secret_bytes("encryption_key"), ciphertext=share.note_cipher,
                        associated_data=NOTE_AAD)
     return ShareOut(
-        id=share.id, status=share_status(session, share), created_at=rules.aware(share.created_at),
-        expires_at=rules.aware(share.expires_at),
-        revoked_at=rules.aware(share.revoked_at) if share.revoked_at else None, scope=share.scope,
+        id=share.id, status=share_status(session, share), created_at=aware(share.created_at),
+        expires_at=aware(share.expires_at),
+        revoked_at=aware(share.revoked_at) if share.revoked_at else None, scope=share.scope,
         date_from=share.date_from, date_to=share.date_to,
         study_ids=sorted(rules.study_ids(session, share_id=share.id)), include_reports=share.include_reports,
         allow_download=share.allow_download, has_access_code=share.code_hash is not None, max_opens=share.max_opens,
-        opens=share.opens, first_opened_at=rules.aware(share.first_opened_at) if share.first_opened_at else None,
+        opens=share.opens, first_opened_at=aware(share.first_opened_at) if share.first_opened_at else None,
         note=note, open_log=opens, views=views,
     )
 

@@ -13,15 +13,14 @@ from sqlmodel import Session, col, select
 from backend.access import audit, originals
 from backend.access.principals import Principal, SharePrincipal
 from backend.access.service import PersonAccess, authorize_person, live_share
+from backend.clock import CST, aware, utcnow
 from backend.config import Settings
 from backend.crypto import decrypt
 from backend.errors import NotFound, Unauthorized
-from backend.ids import utcnow
 from backend.people.masking import mask_name, person_resident_id
 from backend.people.models import Person
 from backend.records import service as records
 from backend.records.schemas import InstitutionRef
-from backend.records.service import CST
 from backend.sharing import archive, rules
 from backend.sharing.dicomdir import Entry
 from backend.sharing.models import Share, ShareSession
@@ -75,7 +74,7 @@ def session_view(*, session: Session, settings: Settings, principal: Principal) 
         ))
     row = session.get(ShareSession, access.principal.session_id) if isinstance(access.principal, SharePrincipal) \
         else None
-    ends = min(rules.aware(share.expires_at), rules.aware(row.expires_at)) if row else rules.aware(share.expires_at)
+    ends = min(aware(share.expires_at), aware(row.expires_at)) if row else aware(share.expires_at)
     note = decrypt(key=settings.secret_bytes("encryption_key"), ciphertext=share.note_cipher,
                    associated_data=NOTE_AAD) if share.note_cipher else None
     # The same masks as the doctor's DICOM metadata (sharing/masking.py); the number is never decrypted.

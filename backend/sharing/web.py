@@ -15,8 +15,8 @@ from sqlmodel import Session
 
 from backend.access.principals import SharePrincipal
 from backend.auth.web import UNSAFE_METHODS, secure_cookies
+from backend.clock import utcnow
 from backend.config import Settings
-from backend.ids import utcnow
 from backend.sharing import rules
 from backend.sharing.entry import Opened
 

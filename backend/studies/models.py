@@ -28,7 +28,8 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from backend.ids import new_id, utcnow
+from backend.clock import utcnow
+from backend.ids import new_id
 
 
 class Study(SQLModel, table=True):

@@ -24,8 +24,8 @@ import requests
 from wechatpy import WeChatClient, WeChatOAuth
 from wechatpy.exceptions import WeChatClientException
 
+from backend.clock import utcnow
 from backend.config import Settings
-from backend.ids import utcnow
 from backend.shared_state import SharedState
 
 T = TypeVar("T")

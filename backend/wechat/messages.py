@@ -25,10 +25,10 @@ from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from backend.access import audit
 from backend.access.principals import AccountPrincipal
 from backend.auth.models import Account
+from backend.clock import utcnow
 from backend.config import Settings
 from backend.crypto import constant_time_equal
 from backend.errors import BadRequest, Forbidden, PayloadTooLarge
-from backend.ids import utcnow
 from backend.wechat.models import InboundMessage
 
 MAX_BODY_BYTES = 64 * 1024  # WeChat's pushes are a few KB

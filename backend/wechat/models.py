@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlmodel import Field, SQLModel
 
-from backend.ids import utcnow
+from backend.clock import utcnow
 
 
 class InboundMessage(SQLModel, table=True):

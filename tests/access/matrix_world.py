@@ -13,12 +13,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
+from backend.clock import utcnow
 from backend.config import Settings
 from backend.crypto import lookup_digest, random_token
 from backend.db import session_scope
 from backend.family.models import ACTIVE, GUARDIAN, PENDING, REQUEST, REVOKED, Invitation
 from backend.family.service import INVITATION_TTL, TOKEN_PREFIX
-from backend.ids import utcnow
 from backend.studies.models import Instance, Series, Study
 from tests.conftest import DICOM
 from tests.family import helpers as h

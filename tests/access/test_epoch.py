@@ -16,11 +16,11 @@ from sqlmodel import select
 from backend.access.decisions import DecisionCache, clocks_now
 from backend.access.epoch import EpochReader, current
 from backend.auth.models import AuthSession
+from backend.clock import utcnow
 from backend.config import Settings
 from backend.db import session_scope
 from backend.family import rules
 from backend.family.models import ACTIVE, INVITATION, REVOKED, Grant
-from backend.ids import utcnow
 from tests.family import helpers as h
 
 MIGRATION = Path(__file__).resolve().parents[2] / "backend/migrations/versions/0012_access_epoch.py"

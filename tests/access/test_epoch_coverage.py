@@ -38,12 +38,12 @@ from backend.access.principals import (
 )
 from backend.access.service import authorize_person, dicomweb_study_filter, people_for_account
 from backend.auth.web import resolve_account
+from backend.clock import utcnow
 from backend.config import Settings
 from backend.crypto import lookup_digest, random_token
 from backend.db import session_scope
 from backend.errors import AppError
 from backend.family.models import GUARDIAN
-from backend.ids import utcnow
 from backend.sharing import rules as share_rules
 from backend.sharing.models import Share, ShareSession, ShareStudy
 from backend.sharing.web import SHARE_COOKIE, resolve_share

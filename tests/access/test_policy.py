@@ -9,9 +9,9 @@ from sqlalchemy.engine import Engine
 from backend.access.principals import AccountPrincipal, Anonymous, InstitutionPrincipal
 from backend.access.service import authorize_person
 from backend.auth.models import Account, Binding
+from backend.clock import utcnow
 from backend.db import session_scope
 from backend.errors import NotFound
-from backend.ids import utcnow
 from backend.people.models import Person
 
 

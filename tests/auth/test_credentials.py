@@ -9,8 +9,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from backend.clock import utcnow
 from backend.config import Settings
-from backend.ids import utcnow
 from backend.shared_state import DatabaseState
 from backend.wechat.client import Credentials
 from tests.auth.asgi_http import session_factory

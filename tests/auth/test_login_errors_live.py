@@ -11,8 +11,8 @@ from sqlalchemy import update
 
 from backend.auth.oauth import safe_next
 from backend.auth.simulator.models import SimCode
+from backend.clock import utcnow
 from backend.db import session_scope
-from backend.ids import utcnow
 from tests.auth.helpers import authorize, start_login
 
 pytestmark = pytest.mark.live

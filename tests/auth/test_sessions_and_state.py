@@ -11,9 +11,9 @@ import pytest
 from jose import jwt
 
 from backend.auth import oauth, sessions
+from backend.clock import utcnow
 from backend.config import Settings
 from backend.errors import BadRequest, Forbidden, PayloadTooLarge
-from backend.ids import utcnow
 from backend.shared_state import DatabaseState, RedisState, SharedState
 from backend.wechat import messages
 

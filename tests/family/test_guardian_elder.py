@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from sqlmodel import select
 
 from backend.auth.models import BindingOtp
+from backend.clock import CST
 from backend.db import session_scope
 from backend.family import rules
 from backend.family.models import Grant
@@ -19,7 +20,7 @@ ELDER_PHONE = "13700000002"
 def _birthday(born: date, years: int, *, hour_cst: int = 1) -> datetime:
     """``hour_cst`` o'clock China Standard Time on the ``years``-th birthday, as aware UTC."""
     day = born.replace(year=born.year + years)
-    return datetime.combine(day, time(hour_cst), tzinfo=UTC) - rules.CST
+    return datetime.combine(day, time(hour_cst), tzinfo=CST)
 
 
 def _guardian_world(engine, settings, *, age: int = 10):

@@ -6,10 +6,10 @@ from datetime import timedelta
 
 from sqlmodel import select
 
+from backend.clock import utcnow
 from backend.crypto import lookup_digest
 from backend.db import session_scope
 from backend.family.models import Grant, Invitation
-from backend.ids import utcnow
 from backend.notify.models import Notification
 from tests.family import helpers as h
 

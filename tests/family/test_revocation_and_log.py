@@ -8,9 +8,9 @@ from datetime import timedelta
 import httpx
 from sqlmodel import select
 
+from backend.clock import utcnow
 from backend.db import session_scope
 from backend.family import notices, rules
-from backend.ids import utcnow
 from backend.notify.models import Notification
 from tests.auth.helpers import csrf_headers, login
 from tests.family import helpers as h

@@ -147,7 +147,7 @@ def test_unbound_person_waiting_period(client: Any, engine: Any, settings: Any) 
     """Nobody bound: the proposal applies after the 7-day notice — not a moment before."""
     from datetime import timedelta
 
-    from backend.ids import utcnow
+    from backend.clock import utcnow
     from backend.people.models import PhoneChange
 
     w = _world(client, engine, settings)

@@ -15,10 +15,10 @@ from sqlmodel import col, func, select
 
 from backend.access.models import AuditEvent
 from backend.auth.models import AuthSession, Binding
+from backend.clock import utcnow
 from backend.config import Settings
 from backend.db import session_scope
 from backend.family import rules
-from backend.ids import utcnow
 from backend.previews import service, views
 from backend.previews import spec as S
 from tests.family import helpers as h

@@ -16,8 +16,8 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from backend.clock import utcnow
 from backend.db import session_scope
-from backend.ids import utcnow
 from backend.previews import spec as S
 from backend.previews import worker
 from backend.previews.cache import DerivedCache

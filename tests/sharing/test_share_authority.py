@@ -77,9 +77,9 @@ def test_unbinding_ends_the_patients_shares_for_good(world: ShareWorld, doctor: 
 def test_an_expired_grant_ends_the_share_on_the_next_request(world: ShareWorld, doctor: TestClient) -> None:
     from datetime import timedelta
 
+    from backend.clock import utcnow
     from backend.db import session_scope
     from backend.family.models import Grant
-    from backend.ids import utcnow
 
     relative, grant_id = _relative(world, "share-son", may_share=True)
     made = world.create(headers=world.headers_of(relative))

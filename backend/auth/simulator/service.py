@@ -9,15 +9,15 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from backend.auth.simulator.models import SimCode, SimCounter, SimFaceVerify, SimInbox, SimToken, SimUser
+from backend.clock import aware, utcnow
 from backend.config import Settings
-from backend.ids import utcnow
 
 CODE_TTL = timedelta(minutes=5)  # "code作为换取access_token的票据…5分钟未被使用自动过期"
 TOKEN_TTL_SECONDS = 7200
@@ -37,8 +37,6 @@ def err(code: int, message: str) -> dict[str, Any]:
     return {"errcode": code, "errmsg": f"{message} rid: {secrets.token_hex(4)}"}
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def bump(session: Session, name: str) -> None:
@@ -88,7 +86,7 @@ def exchange_code(session: Session, *, settings: Settings, appid: str, secret: s
         return err(INVALID_CODE, "invalid code")
     if row.used_at is not None:
         return err(CODE_USED, "code been used")
-    if utcnow() - _aware(row.created_at) > CODE_TTL:
+    if utcnow() - aware(row.created_at) > CODE_TTL:
         return err(CODE_EXPIRED, "code expired")
     # Mark used with a conditional UPDATE: two workers exchanging the same code at once → one wins.
     token = secrets.token_urlsafe(32)
@@ -145,8 +143,8 @@ def _token(session: Session, *, kind: str, force: bool) -> dict[str, Any]:
     current = session.exec(
         select(SimToken).where(col(SimToken.kind) == kind).order_by(col(SimToken.created_at).desc())
     ).first()
-    if current is not None and _aware(current.expires_at) > now and not force:
-        remaining = int((_aware(current.expires_at) - now).total_seconds())
+    if current is not None and aware(current.expires_at) > now and not force:
+        remaining = int((aware(current.expires_at) - now).total_seconds())
         return {"access_token": current.value, "expires_in": remaining}
     value = secrets.token_urlsafe(48)
     session.add(SimToken(value=value, kind=kind, expires_at=now + timedelta(seconds=TOKEN_TTL_SECONDS)))
@@ -155,7 +153,7 @@ def _token(session: Session, *, kind: str, force: bool) -> dict[str, Any]:
 
 def valid_access_token(session: Session, token: str) -> bool:
     row = session.get(SimToken, token) if token else None
-    return row is not None and row.kind == "access_token" and _aware(row.expires_at) > utcnow()
+    return row is not None and row.kind == "access_token" and aware(row.expires_at) > utcnow()
 
 
 def get_ticket(session: Session, *, access_token: str, kind: str) -> dict[str, Any]:
@@ -217,7 +215,7 @@ def inbox(session: Session, *, to: str | None = None, kind: str | None = None) -
         query = query.where(col(SimInbox.kind) == kind)
     out = []
     for row in session.exec(query.limit(200)).all():
-        out.append({**json.loads(row.payload), "kind": row.kind, "to": row.to, "at": _aware(row.at).isoformat()})
+        out.append({**json.loads(row.payload), "kind": row.kind, "to": row.to, "at": aware(row.at).isoformat()})
     return out
 
 
@@ -262,9 +260,9 @@ def face_getinfo(session: Session, *, access_token: str, verify_result: str) -> 
     if not valid_access_token(session, access_token):
         return err(INVALID_CREDENTIAL, "invalid credential, access_token is invalid or not latest")
     row = session.get(SimFaceVerify, verify_result) if verify_result else None
-    if row is None or _aware(row.created_at) + FACE_RESULT_TTL < utcnow():
+    if row is None or aware(row.created_at) + FACE_RESULT_TTL < utcnow():
         return err(40001 if row is None else 42001, "invalid verify_result")
-    at = int(_aware(row.created_at).timestamp())
+    at = int(aware(row.created_at).timestamp())
     return {"errcode": 0, "errmsg": "ok", "identify_ret": row.identify_ret, "identify_time": at,
             "validate_data": "", "openid": row.openid, "user_id_key": _md5(row.openid), "finish_time": at,
             "id_card_number_md5": _md5(row.id_number), "name_utf8_md5": _md5(row.name)}

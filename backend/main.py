@@ -62,7 +62,7 @@ def _mount_pwa(app: FastAPI) -> None:
     @app.get("/{path:path}", include_in_schema=False)
     def pwa(path: str, request: Request) -> Response:
         if path.startswith(BACKEND_PREFIXES):
-            raise NotFound("No such resource.")
+            raise NotFound("No such resource.", zh="未找到")
         if not PWA_DIST.is_dir():
             raise NotFound("The app is not built: run `make install`.", code="pwa-not-built")
         candidate = (PWA_DIST / path).resolve()

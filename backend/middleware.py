@@ -117,7 +117,7 @@ class RequestContextMiddleware:
 
         try:
             if _nul_in_url(scope):
-                error = BadRequest("请求地址含有空字符 (NUL in the URL).", code="nul-character")
+                error = BadRequest("NUL in the URL.", zh="请求地址含有空字符", code="nul-character")
                 await problem_response(error, instance=None)(scope, receive, send_with_headers)
                 return
             limit = _body_limit(scope)

@@ -26,7 +26,7 @@ def may_retrieve_originals(*, session: Session, principal: Principal) -> bool:
 
 def download_forbidden() -> Forbidden:
     return Forbidden("The patient did not allow downloads for this share.", code="share-download-forbidden",
-                     message_zh="患者未允许下载原始影像。")
+                     zh="患者未允许下载原始影像。")
 
 
 def require_originals(*, session: Session, principal: Principal) -> None:

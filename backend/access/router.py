@@ -37,11 +37,11 @@ def read_access_log(
     limit: Annotated[int, Query(ge=1, le=log.MAX_LIMIT)] = 20,
 ) -> AccessLogPage:
     if not isinstance(access.principal, AccountPrincipal) or (access.relation != "self" and not access.guardian):
-        raise NotFound("No such person.", code="person-not-found")
+        raise NotFound("No such person.", zh="未找到此人的档案", code="person-not-found")
     before = int(cursor) if cursor else None
     if before is not None and before > log.MAX_SEQ:  # wider than the 64-bit sequence: a 500 in the database
         raise BadRequest("The cursor is invalid; start again from the first page.", code="invalid-cursor",
-                         message_zh="分页游标无效，请从第一页重新开始。")
+                         zh="分页游标无效，请从第一页重新开始。")
     items, next_seq = log.read_log(session, person_id=access.person_id, before=before, limit=limit)
     # Recorded as EXECUTE, not READ: looking at the log is not a read of the records themselves, and
     # the log stays about the records.

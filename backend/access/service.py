@@ -163,7 +163,7 @@ def authorize_person(*, session: Session, principal: Principal, person_id: str) 
     elif isinstance(principal, SharePrincipal):
         decision = _share_access(session, principal, person_id)
     if decision is None or session.get(Person, person_id) is None:
-        raise NotFound("No such person.", code="person-not-found")
+        raise NotFound("No such person.", zh="未找到此人的档案", code="person-not-found")
     return decision
 
 

@@ -111,7 +111,7 @@ CallerOutsideTransaction = Annotated[Principal, Depends(principal_outside_transa
 
 def current_account(principal: CurrentPrincipal) -> AccountPrincipal:
     if not isinstance(principal, AccountPrincipal):
-        raise Unauthorized("请先登录 (login required).", code="login-required")
+        raise Unauthorized("Login required.", zh="请先登录", code="login-required")
     return principal
 
 

@@ -48,7 +48,7 @@ def _parse(resident_id: str, today: date | None = None) -> ResidentId:
 def _clean_name(name: str) -> str:
     cleaned = " ".join(name.split())
     if not 1 <= len(cleaned) <= 64:
-        raise Unprocessable("请填写姓名 (name is required).", code="name-invalid")
+        raise Unprocessable("Name is required.", zh="请填写姓名", code="name-invalid")
     return cleaned
 
 
@@ -74,11 +74,11 @@ def request_otp(
     rid = _parse(resident_id, today)
     cleaned = _clean_name(name)
     if _age(rid.birth_date, today or date.today()) < MIN_SELF_AGE:
-        raise Forbidden("未满14周岁，请由监护人绑定 (under 14: a guardian binds).", code="guardian-required")
+        raise Forbidden("Under 14: a guardian binds.", zh="未满14周岁，请由监护人绑定", code="guardian-required")
     if _already_bound(session, account_id):
-        raise Conflict("该微信已绑定本人身份 (this account is already bound).", code="already-bound")
+        raise Conflict("This account is already bound.", zh="该微信已绑定本人身份", code="already-bound")
     if not sms.available:  # checked before any lookup: the answer must not depend on the person
-        raise ServiceUnavailable("短信服务未配置 (no SMS provider is configured).", code="sms-unavailable")
+        raise ServiceUnavailable("No SMS provider is configured.", zh="短信服务未配置", code="sms-unavailable")
     codes.check_code_limits(session, state=state, scope="otp", account_id=account_id)
     index = _target_index(settings, rid)
     person = session.exec(select(Person).where(Person.resident_id_index == index)).first()
@@ -107,7 +107,7 @@ def confirm(
     row = codes.redeem_code(session, account_id=account_id, target_index=_target_index(settings, rid), otp=otp)
     person = session.get(Person, row.person_id)
     if person is None or person.name.strip() != cleaned:
-        raise BadRequest("验证码错误或已过期 (wrong or expired code).", code="otp-invalid", attempts_left=0)
+        raise BadRequest("Wrong or expired code.", zh="验证码错误或已过期", code="otp-invalid", attempts_left=0)
     row.consumed_at = utcnow()
     session.add(row)
     return create_binding(session, account_id=account_id, person=person, consent_version=consent_version,
@@ -117,7 +117,7 @@ def confirm(
 def check_consent(consent_version: str) -> None:
     if consent_version != CONSENT_VERSION:
         raise Unprocessable(
-            "请阅读并同意最新的《个人健康信息处理同意书》(consent to the current policy is required).",
+            "Consent to the current policy is required.", zh="请阅读并同意最新的《个人健康信息处理同意书》",
             code="consent-required", consent_version=CONSENT_VERSION,
         )
 
@@ -126,12 +126,13 @@ def create_binding(session: Session, *, account_id: str, person: Person, consent
                    method: str) -> Binding:
     """The binding and its separate consent, once the account proved it is ``person`` (``method``)."""
     if _already_bound(session, account_id):
-        raise Conflict("该微信已绑定本人身份 (this account is already bound).", code="already-bound")
+        raise Conflict("This account is already bound.", zh="该微信已绑定本人身份", code="already-bound")
     other = session.exec(
         select(Binding.id).where(Binding.person_id == person.id, col(Binding.revoked_at).is_(None))
     ).first()
     if other is not None:
-        raise Conflict("该身份已被其他微信绑定 (this person is bound to another account).", code="person-already-bound")
+        raise Conflict("This person is bound to another account.",
+                       zh="该身份已被其他微信绑定", code="person-already-bound")
     binding = Binding(account_id=account_id, person_id=person.id)
     consent = Consent(account_id=account_id, person_id=person.id, policy_version=consent_version,
                       purpose=CONSENT_PURPOSE)

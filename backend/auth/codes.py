@@ -42,7 +42,7 @@ def check_code_limits(session: Session, *, state: SharedState, scope: str, accou
     if not state.hit(f"{scope}:account:{account_id}", window=RATE_WINDOW, limit=ACCOUNT_LIMIT, session=session) or (
         not state.hit(f"{scope}:address:{address}", window=RATE_WINDOW, limit=ADDRESS_LIMIT, session=session)
     ):
-        raise TooManyRequests("获取验证码过于频繁，请稍后再试 (too many codes requested).", code="otp-rate-limited")
+        raise TooManyRequests("Too many codes requested.", zh="获取验证码过于频繁，请稍后再试", code="otp-rate-limited")
 
 
 def issue_code(session: Session, *, account_id: str, target_index: str,
@@ -62,7 +62,7 @@ def redeem_code(session: Session, *, account_id: str, target_index: str, otp: st
     The try is counted with a conditional UPDATE (attempts < MAX) and committed before the code is
     compared, so parallel guesses cannot exceed MAX_ATTEMPTS and a failing request still counts."""
     if len(otp) != 6 or not otp.isascii() or not otp.isdigit():
-        raise Unprocessable("验证码为6位数字 (the code has 6 digits).", code="otp-malformed")
+        raise Unprocessable("The code has 6 digits.", zh="验证码为6位数字", code="otp-malformed")
     row = session.exec(
         select(BindingOtp).where(
             BindingOtp.account_id == account_id, BindingOtp.target_index == target_index,
@@ -70,17 +70,17 @@ def redeem_code(session: Session, *, account_id: str, target_index: str, otp: st
         ).order_by(col(BindingOtp.created_at).desc())
     ).first()
     if row is None:
-        raise BadRequest("验证码错误或已过期 (wrong or expired code).", code="otp-invalid", attempts_left=0)
+        raise BadRequest("Wrong or expired code.", zh="验证码错误或已过期", code="otp-invalid", attempts_left=0)
     counted = session.execute(update(BindingOtp).where(col(BindingOtp.id) == row.id,
                                                        col(BindingOtp.attempts) < MAX_ATTEMPTS)
                               .values(attempts=col(BindingOtp.attempts) + 1))
     session.commit()
     if counted.rowcount != 1:  # type: ignore[attr-defined]
-        raise TooManyRequests("尝试次数过多，请重新获取验证码 (too many attempts).", code="otp-locked")
+        raise TooManyRequests("Too many attempts.", zh="尝试次数过多，请重新获取验证码", code="otp-locked")
     session.refresh(row)
     if not verify_secret(otp, row.code_hash) or row.person_id is None:
         left = MAX_ATTEMPTS - row.attempts
         if left <= 0:
-            raise TooManyRequests("尝试次数过多，请重新获取验证码 (too many attempts).", code="otp-locked")
-        raise BadRequest("验证码错误或已过期 (wrong or expired code).", code="otp-invalid", attempts_left=left)
+            raise TooManyRequests("Too many attempts.", zh="尝试次数过多，请重新获取验证码", code="otp-locked")
+        raise BadRequest("Wrong or expired code.", zh="验证码错误或已过期", code="otp-invalid", attempts_left=left)
     return row

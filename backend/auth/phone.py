@@ -25,14 +25,14 @@ def _person(session: Session, account_id: str) -> Person:
     person_id = bound_person_id(session, account_id=account_id)
     person = session.get(Person, person_id) if person_id else None
     if person is None:
-        raise Forbidden("请先绑定本人身份 (bind your identity first).", code="binding-required")
+        raise Forbidden("Bind your identity first.", zh="请先绑定本人身份", code="binding-required")
     return person
 
 
 def _mobile(phone: str) -> str:
     digits = normalize_phone(phone)
     if len(digits) != 11 or not digits.isdigit() or not digits.startswith("1"):
-        raise Unprocessable("请输入11位手机号 (an 11-digit mainland mobile number).", code="phone-invalid")
+        raise Unprocessable("An 11-digit mainland mobile number.", zh="请输入11位手机号", code="phone-invalid")
     return digits
 
 
@@ -45,7 +45,7 @@ def send_code(session: Session, *, settings: Settings, state: SharedState, sms: 
     person = _person(session, account_id)
     number = _mobile(phone)
     if not sms.available:
-        raise ServiceUnavailable("短信服务未配置 (no SMS provider is configured).", code="sms-unavailable")
+        raise ServiceUnavailable("No SMS provider is configured.", zh="短信服务未配置", code="sms-unavailable")
     codes.check_code_limits(session, state=state, scope="own-phone", account_id=account_id)
     code, _ = codes.issue_code(session, account_id=account_id, target_index=_target(settings, person, number),
                                person_id=person.id)
@@ -59,7 +59,7 @@ def confirm(session: Session, *, settings: Settings, sms: SmsSender, account_id:
     number = _mobile(phone)
     row = codes.redeem_code(session, account_id=account_id, target_index=_target(settings, person, number), otp=otp)
     if row.person_id != person.id:
-        raise BadRequest("验证码错误或已过期 (wrong or expired code).", code="otp-invalid", attempts_left=0)
+        raise BadRequest("Wrong or expired code.", zh="验证码错误或已过期", code="otp-invalid", attempts_left=0)
     row.consumed_at = utcnow()
     session.add(row)
     contacts.prove_own(session, settings=settings, sms=sms, person=person, account_id=account_id, phone=number)

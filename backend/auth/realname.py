@@ -44,14 +44,15 @@ def _verdict(settings: Settings, credentials: Credentials, verify_result: str) -
     except WeChatClientException:
         raise _failed() from None
     except WeChatUnavailable:
-        error = ServiceUnavailable("微信暂时无法连接 (WeChat is unavailable).", code="wechat-unavailable")
+        error = ServiceUnavailable("WeChat is unavailable.", zh="微信暂时无法连接", code="wechat-unavailable")
         error.headers = {"Retry-After": "30"}
         raise error from None
     return answer
 
 
 def _failed() -> BadRequest:
-    return BadRequest("实名核验未通过 (the face verification did not confirm this identity).", code="realname-failed")
+    return BadRequest("The face verification did not confirm this identity.",
+                      zh="实名核验未通过", code="realname-failed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,6 @@ def bind_verified(session: Session, *, settings: Settings, account_id: str, veri
         Person.resident_id_index == binding._target_index(settings, verified.rid))).first()
     if person is None or person.name.strip() != verified.name:
         # The caller proved who they are: saying that no hospital registered them yet leaks nothing.
-        raise NotFound("尚无医院为您登记 (no hospital has registered you yet).", code="person-not-registered")
+        raise NotFound("No hospital has registered you yet.", zh="尚无医院为您登记", code="person-not-registered")
     return binding.create_binding(session, account_id=account_id, person=person, consent_version=consent_version,
                                   method="wechat-face")

@@ -108,7 +108,7 @@ def refresh(request: Request, session: SessionDep, settings: SettingsDep) -> Res
     tokens = sessions.refresh(session, settings=settings, refresh_token=request.cookies.get(web.REFRESH_COOKIE) or "")
     if tokens is None:
         # Returned, not raised: a detected reuse revoked the session and that must be committed.
-        return _problem(Unauthorized("登录已失效，请重新登录 (session expired).", code="session-expired"), settings)
+        return _problem(Unauthorized("Session expired.", zh="登录已失效，请重新登录", code="session-expired"), settings)
     response = Response(status_code=204)
     web.set_session_cookies(response, settings, tokens)
     return response
@@ -140,7 +140,7 @@ def _person_ref(person: Person, relation: str) -> PersonRef:
 def me(session: SessionDep, who: CurrentAccount) -> MeOut:
     account = session.get(Account, who.account_id)
     if account is None:
-        raise Unauthorized("请先登录 (login required).", code="login-required")
+        raise Unauthorized("Login required.", zh="请先登录", code="login-required")
     people: list[PersonRef] = []
     own: PersonRef | None = None
     for person_id, relation in people_for_account(session=session, account_id=account.id):

@@ -32,7 +32,7 @@ class UnconfiguredSms:
 
     def send(self, *, session: Session, phone: str, text: str, code: str) -> None:
         del session, phone, text, code
-        raise ServiceUnavailable("短信服务未配置 (no SMS provider is configured).", code="sms-unavailable")
+        raise ServiceUnavailable("No SMS provider is configured.", zh="短信服务未配置", code="sms-unavailable")
 
 
 def sms_sender(settings: Settings) -> SmsSender:

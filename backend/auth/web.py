@@ -60,7 +60,7 @@ def check_csrf(request: Request) -> None:
     header = request.headers.get(CSRF_HEADER) or ""
     if not cookie or not header or not constant_time_equal(cookie, header):
         raise Forbidden(
-            "缺少或错误的 CSRF 令牌 (missing or wrong X-CSRF-Token header).", code="csrf-failed"
+            "Missing or wrong X-CSRF-Token header.", zh="缺少或错误的 CSRF 令牌", code="csrf-failed"
         )
 
 

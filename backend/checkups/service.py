@@ -78,7 +78,7 @@ def read_checkup(*, session: Session, access: PersonAccess, checkup_id: str) -> 
     records.require_entry(session=session, access=access, kind=KIND, ref_id=checkup_id)
     checkup = session.get(Checkup, checkup_id)
     if checkup is None:
-        raise NotFound("No such record.", code="record-not-found")
+        raise NotFound("No such record.", zh="未找到该记录", code="record-not-found")
     panels = labs.labs_of_checkup(session=session, checkup_id=checkup.id) if access.allows_kind(labs.KIND) else []
     access.audit(session, event_type="checkup.read", object_type=KIND, object_id=checkup.id)
     names = records.institution_names(session=session, ids={checkup.institution_id})

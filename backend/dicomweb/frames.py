@@ -118,14 +118,14 @@ def parse_frame_list(value: str, *, frames: int) -> list[int]:
         numbers = [int(x) for x in value.split(",")]
     except ValueError:
         raise BadRequest("frame numbers must be a comma-separated list of positive integers",
-                         code="bad-frames", message_zh="帧号须为以逗号分隔的正整数") from None
+                         code="bad-frames", zh="帧号须为以逗号分隔的正整数") from None
     if not numbers or len(numbers) > MAX_FRAMES:
         raise BadRequest(f"between 1 and {MAX_FRAMES} frame numbers per request", code="bad-frames",
-                         message_zh=f"每次请求 1 至 {MAX_FRAMES} 帧")
+                         zh=f"每次请求 1 至 {MAX_FRAMES} 帧")
     bad = [n for n in numbers if not 1 <= n <= frames]
     if bad:
         raise BadRequest(f"frame {bad[0]} does not exist: this instance has {frames} frame(s), numbered from 1",
-                         code="bad-frames", message_zh=f"第 {bad[0]} 帧不存在（共 {frames} 帧，从 1 开始编号）")
+                         code="bad-frames", zh=f"第 {bad[0]} 帧不存在（共 {frames} 帧，从 1 开始编号）")
     return [n - 1 for n in numbers]
 
 
@@ -185,7 +185,7 @@ def read_native(path: Path, instance: Instance, index: int) -> bytes:
         data = fh.read(size)
     if len(data) != size:
         raise BadRequest("the stored pixel data is shorter than its header says", code="frame-truncated",
-                         message_zh="像素数据不完整")
+                         zh="像素数据不完整")
     signed = instance.pixel_representation == 1
     arr = np.frombuffer(data, dtype=np.dtype(f"<{'i' if signed else 'u'}{bits // 8}"))
     return cells(arr, bits_allocated=bits, bits_stored=instance.bits_stored, signed=signed)

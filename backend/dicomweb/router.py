@@ -82,7 +82,8 @@ async def stow_study(study: str, request: Request, principal: DicomwebPrincipal,
 async def _stow(request: Request, principal: Principal, settings: Settings, engine: Engine, blobs: LocalBlobStore,
                 study_uid: str | None) -> Response:
     if not isinstance(principal, InstitutionPrincipal):
-        raise Unauthorized("Only a hospital API key may store instances.", code="api-key-required")
+        raise Unauthorized("Only a hospital API key may store instances.",
+                           zh="只有医院 API 密钥可以上传影像", code="api-key-required")
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > settings.max_request_bytes:
         raise PayloadTooLarge(f"request body over {settings.max_request_bytes} bytes", code="request-too-large")

@@ -50,7 +50,7 @@ def select_instances(
     rendered resources), leaving out SR, SEG without rows, PDFs …"""
     study = session.exec(select(Study).where(access, col(Study.study_instance_uid) == study_uid)).first()
     if study is None:
-        raise NotFound("No such study.", code="study-not-found")
+        raise NotFound("No such study.", zh="未找到该检查", code="study-not-found")
     statement = (
         select(Instance, Series)
         .join(Series, col(Instance.series_id) == col(Series.id))

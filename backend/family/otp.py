@@ -61,7 +61,7 @@ def send_code(
 ) -> codes.OtpSent:
     cleaned = binding._clean_name(name)
     if not sms.available:
-        raise ServiceUnavailable("短信服务未配置 (no SMS provider is configured).", code="sms-unavailable")
+        raise ServiceUnavailable("No SMS provider is configured.", zh="短信服务未配置", code="sms-unavailable")
     codes.check_code_limits(session, state=state, scope="family-otp", account_id=account_id)
     person = session.exec(select(Person).where(
         Person.resident_id_index == binding._target_index(settings, rid))).first()
@@ -87,7 +87,7 @@ def check_code(
                               otp=otp)
     person = session.get(Person, row.person_id) if row.person_id else None
     if person is None or person.name.strip() != cleaned or person.phone_cipher is None:
-        raise BadRequest("验证码错误或已过期 (wrong or expired code).", code="otp-invalid", attempts_left=0)
+        raise BadRequest("Wrong or expired code.", zh="验证码错误或已过期", code="otp-invalid", attempts_left=0)
     row.consumed_at = utcnow()
     session.add(row)
     phone = decrypt(key=settings.secret_bytes("encryption_key"), ciphertext=person.phone_cipher)

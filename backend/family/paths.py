@@ -29,14 +29,14 @@ MIN_STATEMENT = 8
 def _check_guardian_age(rid: otp.ResidentId) -> None:
     if rules.age_on(rid.birth_date, rules.today_cst()) >= rules.GUARDIAN_MAX_AGE:
         raise Unprocessable(
-            "年满14周岁的未成年人需本人绑定后授权 (from 14 the minor binds and grants access themself).",
+            "From 14 the minor binds and grants access themself.", zh="年满14周岁的未成年人需本人绑定后授权",
             code="guardian-age", max_age=rules.GUARDIAN_MAX_AGE,
         )
 
 
 def _check_elder_age(rid: otp.ResidentId) -> None:
     if rules.age_on(rid.birth_date, rules.today_cst()) < rules.ADULT_AGE:
-        raise Unprocessable("未成年人请使用监护人绑定 (minors: use the guardian path).", code="elder-age")
+        raise Unprocessable("Minors: use the guardian path.", zh="未成年人请使用监护人绑定", code="elder-age")
 
 
 def send_code(session: Session, *, settings: Settings, state: SharedState, sms: SmsSender, account_id: str,
@@ -52,7 +52,8 @@ def become_guardian(session: Session, *, settings: Settings, account_id: str, na
     rid = otp.parse(resident_id)
     _check_guardian_age(rid)
     if relationship not in rules.GUARDIAN_RELATIONSHIPS:
-        raise Unprocessable("请声明与孩子的关系 (declare your relationship to the child).", code="relationship-invalid",
+        raise Unprocessable("Declare your relationship to the child.",
+                            zh="请声明与孩子的关系", code="relationship-invalid",
                             allowed=sorted(rules.GUARDIAN_RELATIONSHIPS))
     proven = otp.check_code(session, settings=settings, account_id=account_id, purpose=GUARDIAN, name=name,
                             rid=rid, otp=code)
@@ -73,7 +74,8 @@ def proxy_for_elder(session: Session, *, settings: Settings, sms: SmsSender, acc
     kinds = check_terms(terms)
     cleaned = " ".join(statement.split())
     if len(cleaned) < MIN_STATEMENT:
-        raise Unprocessable("请记录老人的同意声明 (record the elder's consent statement).", code="statement-required")
+        raise Unprocessable("Record the elder's consent statement.", zh="请记录老人的同意声明",
+                            code="statement-required")
     proven = otp.check_code(session, settings=settings, account_id=account_id, purpose=ELDER, name=name, rid=rid,
                             otp=code)
     ensure_grantable(session, person_id=proven.person.id, account_id=account_id)

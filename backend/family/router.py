@@ -95,7 +95,7 @@ def decline_grant(grant_id: GrantId, session: SessionDep, who: CurrentAccount) -
 @router.get("/people/{person_id}/grants", response_model=list[GrantOut], summary="Who has family access")
 def list_grants(access: ReadablePerson, session: SessionDep, response: Response) -> list[GrantOut]:
     if not isinstance(access.principal, AccountPrincipal):  # a doctor's share session has no business here
-        raise NotFound("No such person.", code="person-not-found")
+        raise NotFound("No such person.", zh="未找到此人的档案", code="person-not-found")
     response.headers["Cache-Control"] = "no-store"
     return [views.grant_out(session, g) for g in service.grants_of_person(session, access=access)]
 

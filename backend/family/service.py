@@ -65,24 +65,24 @@ def check_terms(terms: Terms, *, within: PersonAccess | None = None) -> str | No
     """Validate; returns the stored ``kinds`` column. ``within``: a proxy delegating cannot give more
     than it holds (its own scope, no delegation flags)."""
     if terms.relationship not in rules.RELATIONSHIPS:
-        raise Unprocessable("请选择与本人的关系 (unknown relationship).", code="relationship-invalid",
+        raise Unprocessable("Unknown relationship.", zh="请选择与本人的关系", code="relationship-invalid",
                             allowed=sorted(rules.RELATIONSHIPS))
     if terms.scope not in (SCOPE_ALL, "imaging", SCOPE_KINDS):
-        raise Unprocessable("授权范围无效 (scope must be all, imaging or kinds).", code="scope-invalid")
+        raise Unprocessable("Scope must be all, imaging or kinds.", zh="授权范围无效", code="scope-invalid")
     known = {k.name for k in registry.all_kinds()}
     stored = None
     if terms.scope == SCOPE_KINDS:
         if not terms.kinds or not set(terms.kinds) <= known:
-            raise Unprocessable("请选择可查看的记录类型 (choose known record kinds).", code="kinds-invalid",
+            raise Unprocessable("Choose known record kinds.", zh="请选择可查看的记录类型", code="kinds-invalid",
                                 allowed=sorted(known))
         stored = ",".join(sorted(set(terms.kinds)))
     if terms.expires_at is not None and terms.expires_at <= rules.now():
-        raise Unprocessable("到期时间必须晚于现在 (expiry must be in the future).", code="expiry-invalid")
+        raise Unprocessable("Expiry must be in the future.", zh="到期时间必须晚于现在", code="expiry-invalid")
     if within is not None and within.relation != "self":
         wanted = rules.scope_kinds(terms.scope, stored)
         wider = within.kinds is not None and (wanted is None or not wanted <= within.kinds)
         if wider or terms.may_share or terms.may_grant:
-            raise Forbidden("不能授予超过自己权限的范围 (cannot grant more than you hold).", code="grant-too-wide")
+            raise Forbidden("Cannot grant more than you hold.", zh="不能授予超过自己权限的范围", code="grant-too-wide")
     return stored
 
 
@@ -103,9 +103,9 @@ def live_grant(session: Session, *, person_id: str, account_id: str) -> Grant | 
 def ensure_grantable(session: Session, *, person_id: str, account_id: str) -> None:
     """Bad input shared by every path: a grant to oneself, or a second grant to the same relative."""
     if bound_person_id(session, account_id=account_id) == person_id:
-        raise Unprocessable("不能授权给自己 (a grant to oneself).", code="grant-to-self")
+        raise Unprocessable("A grant to oneself.", zh="不能授权给自己", code="grant-to-self")
     if live_grant(session, person_id=person_id, account_id=account_id) is not None:
-        raise Conflict("该亲属已有授权，请先撤销原授权 (this relative already has access).", code="grant-exists")
+        raise Conflict("This relative already has access.", zh="该亲属已有授权，请先撤销原授权", code="grant-exists")
 
 
 def new_grant(session: Session, *, person_id: str, account_id: str, terms: Terms, kinds: str | None, kind: str,
@@ -119,7 +119,7 @@ def new_grant(session: Session, *, person_id: str, account_id: str, terms: Terms
             session.add(grant)
             session.flush()
     except IntegrityError:
-        raise Conflict("该亲属已有授权，请先撤销原授权 (this relative already has access).",
+        raise Conflict("This relative already has access.", zh="该亲属已有授权，请先撤销原授权",
                        code="grant-exists") from None
     audit.record(session, principal=AccountPrincipal(created_by), action=audit.CREATE, event_type=f"grant.{kind}",
                  person_id=person_id, object_type="grant", object_id=grant.id,
@@ -134,7 +134,7 @@ def new_grant(session: Session, *, person_id: str, account_id: str, terms: Terms
 def create_invitation(session: Session, *, access: PersonAccess, account_id: str,
                       terms: Terms) -> tuple[Invitation, str]:
     if access.relation != "self" and not access.may_grant:
-        raise Forbidden("您的授权不包含邀请他人 (your access does not include inviting others).",
+        raise Forbidden("Your access does not include inviting others.", zh="您的授权不包含邀请他人",
                         code="grant-not-allowed")
     kinds = check_terms(terms, within=access)
     token = random_token(TOKEN_PREFIX, nbytes=24)
@@ -151,25 +151,26 @@ def create_invitation(session: Session, *, access: PersonAccess, account_id: str
 
 def find_invitation(session: Session, *, token: str) -> Invitation:
     if not token.startswith(TOKEN_PREFIX + "_") or len(token) > 80:
-        raise NotFound("邀请不存在 (no such invitation).", code="invitation-not-found")
+        raise NotFound("No such invitation.", zh="邀请不存在", code="invitation-not-found")
     row = session.exec(select(Invitation).where(Invitation.token_digest == lookup_digest(token))).first()
     if row is None:
-        raise NotFound("邀请不存在 (no such invitation).", code="invitation-not-found")
+        raise NotFound("No such invitation.", zh="邀请不存在", code="invitation-not-found")
     return row
 
 
 def _usable(row: Invitation) -> None:
     if row.used_at is not None:
-        raise Gone("该邀请已被使用 (this invitation was already used).", code="invitation-used")
+        raise Gone("This invitation was already used.", zh="该邀请已被使用", code="invitation-used")
     if aware(row.expires_at) <= utcnow():
-        raise Gone("该邀请已过期，请让家人重新邀请 (this invitation expired).", code="invitation-expired")
+        raise Gone("This invitation expired.", zh="该邀请已过期，请让家人重新邀请", code="invitation-expired")
 
 
 def accept_invitation(session: Session, *, token: str, account_id: str) -> Grant:
     row = find_invitation(session, token=token)
     _usable(row)
     if row.created_by_account_id == account_id:
-        raise Unprocessable("不能接受自己发出的邀请 (you cannot accept your own invitation).", code="own-invitation")
+        raise Unprocessable("You cannot accept your own invitation.",
+                            zh="不能接受自己发出的邀请", code="own-invitation")
     ensure_grantable(session, person_id=row.person_id, account_id=account_id)
     now = utcnow()
     # Single use even under concurrent accepts: claim the row with a compare-and-set first.
@@ -178,7 +179,7 @@ def accept_invitation(session: Session, *, token: str, account_id: str) -> Grant
         .values(used_at=now, used_by_account_id=account_id)
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
-        raise Gone("该邀请已被使用 (this invitation was already used).", code="invitation-used")
+        raise Gone("This invitation was already used.", zh="该邀请已被使用", code="invitation-used")
     session.refresh(row)
     terms = Terms(relationship=row.relationship, scope=row.scope, expires_at=row.grant_expires_at,
                   may_share=row.may_share, may_grant=row.may_grant)
@@ -204,7 +205,7 @@ def request_access(session: Session, *, settings: Settings, state: SharedState, 
     kinds = check_terms(terms)
     if not state.hit(f"grant-request:account:{account_id}", window=timedelta(hours=1), limit=REQUEST_LIMIT,
                      session=session):
-        raise TooManyRequests("申请过于频繁，请稍后再试 (too many requests).", code="grant-request-rate-limited")
+        raise TooManyRequests("Too many requests.", zh="申请过于频繁，请稍后再试", code="grant-request-rate-limited")
     rid = otp.parse(resident_id)
     person = session.exec(select(Person).where(
         Person.resident_id_index == otp.binding._target_index(settings, rid))).first()
@@ -213,12 +214,12 @@ def request_access(session: Session, *, settings: Settings, state: SharedState, 
     if person is None or person.name.strip() != " ".join(name.split()):
         return
     if bound_person_id(session, account_id=account_id) == person.id:
-        raise Unprocessable("不能授权给自己 (a grant to oneself).", code="grant-to-self")
+        raise Unprocessable("A grant to oneself.", zh="不能授权给自己", code="grant-to-self")
     existing = live_grant(session, person_id=person.id, account_id=account_id)
     if existing is not None and existing.status == PENDING:
         return
     if existing is not None:
-        raise Conflict("您已有该家人的授权 (you already have access).", code="grant-exists")
+        raise Conflict("You already have access.", zh="您已有该家人的授权", code="grant-exists")
     grant = new_grant(session, person_id=person.id, account_id=account_id, terms=terms, kinds=kinds, kind=REQUEST,
                       status=PENDING, created_by=account_id)
     notices.grant_requested(session, grant=grant)
@@ -237,10 +238,11 @@ def answer(session: Session, *, grant_id: str, account_id: str, confirm: bool) -
     14-17-year-old, the teenager confirms (or ends) it. Anyone else: 404."""
     grant = session.get(Grant, grant_id)
     if grant is None or _ward_account(session, grant) != account_id:
-        raise NotFound("授权不存在 (no such grant).", code="grant-not-found")
+        raise NotFound("No such grant.", zh="授权不存在", code="grant-not-found")
     status = rules.effective_status(grant)
     if status != PENDING:
-        raise Conflict("该授权无需确认 (this grant is not waiting for you).", code="grant-not-pending", status=status)
+        raise Conflict("This grant is not waiting for you.",
+                       zh="该授权无需确认", code="grant-not-pending", status=status)
     now = utcnow()
     if grant.kind == GUARDIAN:
         if confirm:
@@ -282,7 +284,7 @@ def end(session: Session, *, grant_id: str, principal: AccountPrincipal) -> Gran
 
     grant = session.get(Grant, grant_id)
     if grant is None:
-        raise NotFound("授权不存在 (no such grant).", code="grant-not-found")
+        raise NotFound("No such grant.", zh="授权不存在", code="grant-not-found")
     account_id = principal.account_id
     if grant.grantee_account_id == account_id:
         new_status = LEFT
@@ -292,7 +294,7 @@ def end(session: Session, *, grant_id: str, principal: AccountPrincipal) -> Gran
         except NotFound:
             access = None
         if access is None or not (access.relation == "self" or access.manages_grants):
-            raise NotFound("授权不存在 (no such grant).", code="grant-not-found")
+            raise NotFound("No such grant.", zh="授权不存在", code="grant-not-found")
         new_status = REVOKED
     if grant.status in LIVE_STATUSES:
         grant.status, grant.ended_at, grant.ended_by_account_id = new_status, utcnow(), account_id

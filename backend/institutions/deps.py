@@ -26,7 +26,8 @@ def require_institution(principal: CurrentPrincipal) -> InstitutionPrincipal:
     """For hospital-only routes: a valid API key is required."""
     if not isinstance(principal, InstitutionPrincipal):
         error = Unauthorized(
-            "This endpoint needs a hospital API key (Authorization: Bearer yyk_…).", code="api-key-required"
+            "This endpoint needs a hospital API key (Authorization: Bearer yyk_…).",
+zh="此接口需要医院 API 密钥", code="api-key-required"
         )
         error.headers = {"WWW-Authenticate": 'Bearer realm="yunying"'}
         raise error

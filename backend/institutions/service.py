@@ -120,19 +120,19 @@ def forget_verified() -> None:
 def authenticate(*, session: Session, api_key: str) -> InstitutionPrincipal:
     """The institution behind a presented key, or Unauthorized (same answer for every failure)."""
     if not api_key.startswith(KEY_PREFIX + "_") or len(api_key) > 128:
-        raise Unauthorized("Invalid API key.", code="invalid-api-key")
+        raise Unauthorized("Invalid API key.", zh="API 密钥无效", code="invalid-api-key")
     digest = lookup_digest(api_key)
     now = time.monotonic()
     with _verified_lock:
         hit = _verified.get(digest)
     key = session.exec(select(ApiKey).where(ApiKey.lookup == digest)).first()
     if key is None or key.revoked_at is not None:
-        raise Unauthorized("Invalid API key.", code="invalid-api-key")
+        raise Unauthorized("Invalid API key.", zh="API 密钥无效", code="invalid-api-key")
     institution = session.get(Institution, key.institution_id)
     if institution is None or institution.disabled_at is not None:
-        raise Unauthorized("Invalid API key.", code="invalid-api-key")
+        raise Unauthorized("Invalid API key.", zh="API 密钥无效", code="invalid-api-key")
     if not (hit and hit[0] > now and hit[2] == key.id) and not verify_secret(api_key, key.secret_hash):
-        raise Unauthorized("Invalid API key.", code="invalid-api-key")
+        raise Unauthorized("Invalid API key.", zh="API 密钥无效", code="invalid-api-key")
     with _verified_lock:
         _verified[digest] = (now + _VERIFIED_TTL, key.institution_id, key.id)
     return InstitutionPrincipal(institution_id=key.institution_id, key_id=key.id)

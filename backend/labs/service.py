@@ -108,7 +108,7 @@ def read_lab(*, session: Session, access: PersonAccess, lab_id: str) -> LabRepor
     records.require_entry(session=session, access=access, kind=KIND, ref_id=lab_id)
     lab = session.get(LabReport, lab_id)
     if lab is None:
-        raise NotFound("No such record.", code="record-not-found")
+        raise NotFound("No such record.", zh="未找到该记录", code="record-not-found")
     access.audit(session, event_type="lab.read", object_type=KIND, object_id=lab.id)
     return lab_detail(session, lab)
 

@@ -204,7 +204,7 @@ def deliver(*, session: Session, settings: Settings, job: Job) -> PdfFile:
 def _person(session: Session, access: PersonAccess) -> Person:
     person = session.get(Person, access.person_id)
     if person is None:
-        raise NotFound("No such person.", code="person-not-found")
+        raise NotFound("No such person.", zh="未找到此人的档案", code="person-not-found")
     return person
 
 
@@ -214,7 +214,7 @@ def imaging_report_job(*, session: Session, settings: Settings, blobs: LocalBlob
     study = session.get(Study, study_id)
     report = imaging_kind.latest_report(session, study_id) if study and access.reports else None
     if study is None or report is None:
-        raise NotFound("该检查暂无报告 (this study has no report yet).", code="report-not-found")
+        raise NotFound("This study has no report yet.", zh="该检查暂无报告", code="report-not-found")
     person = _person(session, access)
     src = sources.imaging_source(session=session, person=person, study=study, report=report, lang=lang)
     base = src.report
@@ -244,7 +244,7 @@ def lab_report_job(*, session: Session, settings: Settings, access: PersonAccess
     records.require_entry(session=session, access=access, kind=lab_kind.KIND, ref_id=lab_id)
     lab = session.get(LabReportRow, lab_id)
     if lab is None:
-        raise NotFound("No such record.", code="record-not-found")
+        raise NotFound("No such record.", zh="未找到该记录", code="record-not-found")
     person = _person(session, access)
     doc = sources.lab_source(session=session, person=person, lab=lab)
     return Job(
@@ -261,7 +261,8 @@ def lab_report_job(*, session: Session, settings: Settings, access: PersonAccess
 
 def health_summary_job(*, session: Session, settings: Settings, access: PersonAccess, lang: str) -> Job:
     if not access.reports:  # the summary quotes impressions; a share without reports has none to show
-        raise NotFound("No summary is available through this link.", code="summary-not-available")
+        raise NotFound("No summary is available through this link.",
+                       zh="此链接不提供健康档案摘要", code="summary-not-available")
     person = _person(session, access)
     doc = sources.summary_source(session=session, person=person, clauses=records.access_clauses(access))
     chash = content_hash(doc)

@@ -87,7 +87,7 @@ def _own(access: PersonAccess, *, manage: bool) -> None:
     """Contacts are the person's own: their bound account, and (read-only) a guardian of a child under 14."""
     if access.relation == "self" or (access.guardian and not manage):
         return
-    raise NotFound("No such person.", code="person-not-found")
+    raise NotFound("No such person.", zh="未找到此人的档案", code="person-not-found")
 
 
 def _contacts_out(view: contacts.ContactsView) -> ContactsOut:
@@ -103,7 +103,7 @@ def _contacts_out(view: contacts.ContactsView) -> ContactsOut:
 def _person(session: SessionDep, access: PersonAccess) -> Person:
     person = session.get(Person, access.person_id)
     if person is None:
-        raise NotFound("No such person.", code="person-not-found")
+        raise NotFound("No such person.", zh="未找到此人的档案", code="person-not-found")
     return person
 
 
@@ -129,5 +129,5 @@ def decide_phone_change(access: ReadablePerson, change_id: ChangeId, decision: L
     done = contacts.decide(session, settings=settings, sms=sms, person=person,
                            account_id=access.principal.account_id, change_id=change_id, accept=decision == "confirm")
     if done is None:
-        raise NotFound("No such phone change.", code="phone-change-not-found")
+        raise NotFound("No such phone change.", zh="未找到该手机号变更", code="phone-change-not-found")
     return _contacts_out(contacts.contacts_view(session, settings=settings, sms=sms, person=person))

@@ -136,19 +136,19 @@ def register_patient(
         rid = parse_resident_id(resident_id)
     except ResidentIdError as exc:
         raise Unprocessable(
-            exc.message_en, code="invalid-resident-id", message_zh=exc.message_zh, field="resident_id"
+            exc.message_en, code="invalid-resident-id", zh=exc.message_zh, field="resident_id"
         ) from None
     if birth_date is not None and birth_date != rid.birth_date:
         raise Unprocessable(
             "birth_date does not match the date of birth in the resident ID number",
             code="birth-date-mismatch",
-            message_zh="出生日期与身份证号不符",
+            zh="出生日期与身份证号不符",
         )
     if sex in ("M", "F") and sex != rid.sex:
         raise Unprocessable(
             "sex does not match the resident ID number (GB 11643-1999 §4.3)",
             code="sex-mismatch",
-            message_zh="性别与身份证号不符",
+            zh="性别与身份证号不符",
         )
     index = resident_id_index(settings=settings, resident_id=rid.number)
     link = _find_link(session, institution_id, local_patient_id)
@@ -170,7 +170,7 @@ def register_patient(
                 "This local patient ID is already registered with a different resident ID number; "
                 "records are never merged automatically.",
                 code="patient-registration-conflict",
-                message_zh="该院内患者号已登记为另一身份证号，系统不会自动合并",
+                zh="该院内患者号已登记为另一身份证号，系统不会自动合并",
             )
     person, created_person = _find_or_create_person(
         session, settings=settings, index=index, number=rid.number, name=name, sex=rid.sex, birth=rid.birth_date
@@ -182,7 +182,7 @@ def register_patient(
             raise Conflict(
                 "This local patient ID was just registered with a different resident ID number.",
                 code="patient-registration-conflict",
-                message_zh="该院内患者号已登记为另一身份证号，系统不会自动合并",
+                zh="该院内患者号已登记为另一身份证号，系统不会自动合并",
             )
     else:
         link.updated_at = utcnow()

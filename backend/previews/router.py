@@ -190,10 +190,11 @@ def _sheet(ctx: _Ctx, person_id: str, series_id: str, window: str, key: str, nam
     except S.SpecError:
         valid = False
     if not valid:
-        raise NotFound("No such sheet.", code="sheet-not-found")
+        raise NotFound("No such sheet.", zh="未找到该图片", code="sheet-not-found")
     path = ctx.runtime.cache.get(S.scrub_relpath(key, f"sheet-{int(n)}.jpg"))
     if path is None:
-        raise NotFound("No such sheet (fetch the scrub layout first).", code="sheet-not-found")
+        raise NotFound("No such sheet (fetch the scrub layout first).",
+                       zh="未找到该图片，请先加载序列", code="sheet-not-found")
     return _image_response(ctx.request, etag=f'"{key}-{int(n)}"', path=path, media="image/jpeg",
                            cache=service.cache_control(access.principal))
 

@@ -105,7 +105,7 @@ def study_visible(access: PersonAccess, *, study_id: str, study_person_id: str |
 def check_study(access: PersonAccess, study: Study | None) -> Study:
     """`study_visible`, or the same 404 as a missing id (DESIGN.md rule 1)."""
     if study is None or not study_visible(access, study_id=study.id, study_person_id=study.person_id):
-        raise NotFound("No such image.", code="preview-not-found")
+        raise NotFound("No such image.", zh="未找到该影像", code="preview-not-found")
     return study
 
 
@@ -115,7 +115,7 @@ def person_instance(*, session: Session, principal: Principal, person_id: str,
     row = session.exec(select(Instance, Study).join(Study, col(Instance.study_id) == col(Study.id))
                        .where(col(Instance.id) == instance_id)).first()
     if row is None:
-        raise NotFound("No such image.", code="preview-not-found")
+        raise NotFound("No such image.", zh="未找到该影像", code="preview-not-found")
     return access, row[0], check_study(access, row[1])
 
 
@@ -125,7 +125,7 @@ def person_series(*, session: Session, principal: Principal, person_id: str,
     row = session.exec(select(Series, Study).join(Study, col(Series.study_id) == col(Study.id))
                        .where(col(Series.id) == series_id)).first()
     if row is None:
-        raise NotFound("No such series.", code="series-not-found")
+        raise NotFound("No such series.", zh="未找到该序列", code="series-not-found")
     return access, row[0], check_study(access, row[1])
 
 
@@ -188,17 +188,17 @@ def _facts(row: Any, *, blobs: LocalBlobStore, inline_max_pixels: int) -> Facts:
 
 def check_frame(instance: Instance, frame: int) -> None:
     if not 0 <= frame < (instance.frames or 1) or instance.rows is None:
-        raise NotFound("No such frame.", code="frame-not-found")
+        raise NotFound("No such frame.", zh="未找到该帧", code="frame-not-found")
 
 
 # -- rendering --------------------------------------------------------------------------------------
 def problem(*, reason: str, en: str, zh: str) -> AppError:
     """A render failure as a clear 4xx (5xx only when the service, not the file, is at fault)."""
     if reason == "frame_out_of_range":
-        return NotFound(en, code="frame-not-found", message_zh=zh)
+        return NotFound(en, code="frame-not-found", zh=zh)
     if reason in ("worker_crashed",):
-        return ServiceUnavailable(en, code=f"preview-{reason.replace('_', '-')}", message_zh=zh)
-    return Unprocessable(en, code=f"preview-{reason.replace('_', '-')}", message_zh=zh, reason=reason)
+        return ServiceUnavailable(en, code=f"preview-{reason.replace('_', '-')}", zh=zh)
+    return Unprocessable(en, code=f"preview-{reason.replace('_', '-')}", zh=zh, reason=reason)
 
 
 def cached_error(runtime: Runtime, spec: S.PreviewSpec) -> dict[str, Any] | None:
@@ -227,7 +227,7 @@ def wait(future: Future[Any], budget: float) -> Any:
     except FutureTimeout:
         future.cancel()
         raise ServiceUnavailable("previews are busy, try again shortly", code="preview-busy",
-                                 message_zh="预览服务繁忙，请稍后重试") from None
+                                 zh="预览服务繁忙，请稍后重试") from None
 
 
 # -- series: members, scrub strips --------------------------------------------------------------------
@@ -279,10 +279,10 @@ def build_series(runtime: Runtime, members: list[Member], *, window: str = S.DEF
     scrub strips. Returns the layout (also on disk under the series' content key)."""
     frames = frame_list(members)
     if not frames:
-        raise NotFound("This series has no images.", code="series-no-images")
+        raise NotFound("This series has no images.", zh="该序列没有图像", code="series-no-images")
     if len(frames) > MAX_SCRUB_FRAMES:
         raise Unprocessable(f"series of {len(frames)} frames exceeds the scrub limit of {MAX_SCRUB_FRAMES}",
-                            code="preview-limit-exceeded", message_zh="序列帧数超过上限")
+                            code="preview-limit-exceeded", zh="序列帧数超过上限")
     key = scrub_key(members, window)
     refs: dict[str, jobs.InstanceRef] = {}
     items = []

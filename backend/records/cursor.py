@@ -42,7 +42,8 @@ def encode(*, key: bytes, scope: str, sort_key: str) -> str:
 
 def decode(*, key: bytes, scope: str, cursor: str) -> str:
     """Returns the sort key to continue after, or raises BadRequest("invalid-cursor")."""
-    invalid = BadRequest("The cursor is invalid; start again from the first page.", code="invalid-cursor")
+    invalid = BadRequest("The cursor is invalid; start again from the first page.",
+                         zh="分页位置无效，请从第一页重新开始", code="invalid-cursor")
     body, _, sig = cursor.partition(".")
     if not body or not sig or len(cursor) > 512:
         raise invalid

@@ -188,7 +188,7 @@ def require_entry(*, session: Session, access: PersonAccess, kind: str, ref_id: 
             )
         ).first()
     if entry is None:
-        raise NotFound("No such record.", code="record-not-found")
+        raise NotFound("No such record.", zh="未找到该记录", code="record-not-found")
     return entry
 
 
@@ -245,10 +245,11 @@ def _filter_clauses(filters: TimelineFilters) -> list[Any]:
     if filters.modality:
         modality = filters.modality.strip().upper()
         if not modality.isalnum() or len(modality) > 16:
-            raise BadRequest("modality must be a DICOM modality code such as CT or MR.", code="invalid-modality")
+            raise BadRequest("modality must be a DICOM modality code such as CT or MR.",
+                             zh="检查类型须为 DICOM 代码，如 CT、MR", code="invalid-modality")
         clauses.append(col(TimelineEntry.tags).like(f"% {modality} %"))
     if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
-        raise BadRequest("from must not be after to.", code="invalid-date-range")
+        raise BadRequest("from must not be after to.", zh="开始日期不能晚于结束日期", code="invalid-date-range")
     # date.min / date.max are open ends: 0001-01-01 CST starts before year 1 in UTC, 9999-12-31 has no next day.
     if filters.date_from and filters.date_from > date.min:
         clauses.append(col(TimelineEntry.sort_key) >= _day_start_prefix(filters.date_from))

@@ -181,7 +181,7 @@ def institution_report(
     report = find_report(session=session, institution_id=institution_id, accession_number=accession_number,
                          study_instance_uid=study_instance_uid)
     if report is None:
-        raise NotFound("No such report.", code="report-not-found")
+        raise NotFound("No such report.", zh="未找到该报告", code="report-not-found")
     return report
 
 

@@ -64,7 +64,7 @@ class Opened:
 
 def gone(status: str) -> Gone:
     zh, en = GONE_TEXT[status]
-    return Gone(en, code=f"share-{status.replace('_', '-')}", message_zh=zh)
+    return Gone(en, code=f"share-{status.replace('_', '-')}", zh=zh)
 
 
 def _address_key(address: str | None) -> str:
@@ -84,7 +84,7 @@ def count_failure(state: SharedState, *, address: str | None) -> None:
 
 
 def _too_many(detail: str, code: str, zh: str, wait: timedelta) -> TooManyRequests:
-    error = TooManyRequests(detail, code=code, message_zh=zh)
+    error = TooManyRequests(detail, code=code, zh=zh)
     error.headers = {"Retry-After": str(int(wait.total_seconds()))}
     return error
 
@@ -133,7 +133,7 @@ def check_code(*, engine: Engine, state: SharedState, share_id: str, code: str |
         audit.record(session, principal=Anonymous(), action=audit.EXECUTE, event_type="share.code_failed",
                      person_id=person_id, via_share_id=share_id, object_type="share",
                      object_id=share_id, outcome=audit.MINOR_FAILURE)
-    raise Forbidden("Wrong access code.", code="share-code-wrong", message_zh="访问码错误。")
+    raise Forbidden("Wrong access code.", code="share-code-wrong", zh="访问码错误。")
 
 
 def open_share(*, engine: Engine, share_id: str, user_agent: str | None) -> Opened:

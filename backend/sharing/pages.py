@@ -82,8 +82,7 @@ def _open_page(token: str) -> HTMLResponse:
 
 
 def _error_page(error: AppError) -> HTMLResponse:
-    zh = str(error.extra.get("message_zh") or error.detail)
-    response = _page(zh, error.detail, status=error.status)
+    response = _page(error.message.zh, error.message.en, status=error.status)
     response.headers.update(error.headers)
     return response
 
@@ -107,7 +106,7 @@ EntryDep = Annotated[_Entry, Depends(_entry)]
 
 def _unknown(state: SharedState, address: str | None) -> NotFound:
     entry.count_failure(state, address=address)
-    return NotFound("This link is not valid.", code="share-not-found", message_zh="链接无效，请向患者核对。")
+    return NotFound("This link is not valid.", code="share-not-found", zh="链接无效，请向患者核对。")
 
 
 def _opened_response(request: Request, settings: Settings, opened: entry.Opened, *, as_json: bool) -> Response:
@@ -154,7 +153,7 @@ async def _read_code(request: Request) -> tuple[str | None, bool]:
     """The submitted code and whether the caller speaks JSON (the API) or a form (the page)."""
     raw = await request.body()
     if len(raw) > MAX_BODY:
-        raise BadRequest("Body too large.", code="share-body")
+        raise BadRequest("Body too large.", zh="请求内容过大", code="share-body")
     if (request.headers.get("content-type") or "").startswith("application/json"):
         try:
             body = SessionCreate.model_validate(json.loads(raw or b"{}"))

@@ -25,7 +25,7 @@ NO_STORE = "no-store"
 
 def _account(principal: Principal) -> AccountPrincipal:
     if not isinstance(principal, AccountPrincipal):
-        raise NotFound("No such share.", code="share-not-found")
+        raise NotFound("No such share.", zh="未找到该分享", code="share-not-found")
     return principal
 
 

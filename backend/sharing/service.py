@@ -40,7 +40,7 @@ def expiry_delta(expires_in: ExpiresIn) -> timedelta:
     # Compare the number first: timedelta() itself overflows past ~8.6e13 seconds (untrusted input).
     if not MIN_CUSTOM.total_seconds() <= expires_in <= MAX_EXPIRY.total_seconds():
         raise BadRequest("expires_in must be between 5 minutes and 30 days (seconds).", code="share-expiry-range",
-                         message_zh="有效期须在 5 分钟到 30 天之间。")
+                         zh="有效期须在 5 分钟到 30 天之间。")
     return timedelta(seconds=expires_in)
 
 
@@ -58,7 +58,7 @@ def _may_manage(access: PersonAccess) -> bool:
 def _require_sharer(access: PersonAccess) -> AccountPrincipal:
     if not _may_manage(access) or not isinstance(access.principal, AccountPrincipal):
         raise Forbidden("You may not share this person's records.", code="share-not-allowed",
-                        message_zh="您无权分享此人的检查。")
+                        zh="您无权分享此人的检查。")
     return access.principal
 
 
@@ -71,14 +71,15 @@ def _chosen_studies(session: Session, access: PersonAccess, body: ShareCreate) -
     person, or one their grant does not cover, is the same 404 as an unknown id)."""
     if body.all == bool(body.study_ids):
         raise BadRequest("Give either study_ids or all=true.", code="share-scope",
-                         message_zh="请选择要分享的检查，或选择全部影像。")
+                         zh="请选择要分享的检查，或选择全部影像。")
     if body.study_ids:
         ids = list(dict.fromkeys(body.study_ids))
         for study_id in ids:
             records.require_entry(session=session, access=access, kind=rules.SHARED_KIND, ref_id=study_id)
         return "studies", ids
     if body.date_from and body.date_to and body.date_from > body.date_to:
-        raise BadRequest("date_from must not be after date_to.", code="invalid-date-range")
+        raise BadRequest("date_from must not be after date_to.",
+                         zh="开始日期不能晚于结束日期", code="invalid-date-range")
     entries = records.person_entries(session=session, access=access, kind=rules.SHARED_KIND)
     low = _day_start(body.date_from) if body.date_from else None
     # The day after date_to, exclusive; 9999-12-31 (date.max) has no day after it: no upper bound.
@@ -87,7 +88,7 @@ def _chosen_studies(session: Session, access: PersonAccess, body: ShareCreate) -
            and (high is None or aware(e.occurred_at) < high)]
     if not ids:
         raise Unprocessable("No imaging studies in that range.", code="share-empty",
-                            message_zh="所选时间段内没有影像检查。")
+                            zh="所选时间段内没有影像检查。")
     return "range", ids
 
 
@@ -164,13 +165,13 @@ def _managed(session: Session, principal: AccountPrincipal, share_id: str) -> tu
     """A share the principal may manage; anything else — another person's share included — is a 404."""
     share = session.get(Share, share_id)
     if share is None:
-        raise NotFound("No such share.", code="share-not-found")
+        raise NotFound("No such share.", zh="未找到该分享", code="share-not-found")
     try:
         access = authorize_person(session=session, principal=principal, person_id=share.person_id)
     except NotFound:
-        raise NotFound("No such share.", code="share-not-found") from None
+        raise NotFound("No such share.", zh="未找到该分享", code="share-not-found") from None
     if not _may_manage(access):
-        raise NotFound("No such share.", code="share-not-found")
+        raise NotFound("No such share.", zh="未找到该分享", code="share-not-found")
     return share, access
 
 
@@ -190,11 +191,11 @@ def extend(*, session: Session, settings: Settings, principal: AccountPrincipal,
     share, access = _managed(session, principal, share_id)
     if share.revoked_at is not None:
         raise Forbidden("A withdrawn share cannot be extended.", code="share-revoked",
-                        message_zh="此分享已撤回，不能延期。")
+                        zh="此分享已撤回，不能延期。")
     if max_opens is not None:
         if max_opens <= share.opens:
             raise BadRequest("max_opens must exceed the opens so far.", code="share-max-opens",
-                             message_zh=f"打开次数上限须大于已打开的 {share.opens} 次。")
+                             zh=f"打开次数上限须大于已打开的 {share.opens} 次。")
         share.max_opens = max_opens
     share.expires_at = utcnow() + expiry_delta(expires_in)
     share.updated_at = utcnow()

@@ -35,11 +35,11 @@ SHARE_API = "/api/v1/share"
 def require_share(session: Session, principal: Principal) -> tuple[Share, PersonAccess]:
     if not isinstance(principal, SharePrincipal):
         raise Unauthorized("Open the share link first.", code="share-session-required",
-                           message_zh="请先打开分享链接。")
+                           zh="请先打开分享链接。")
     share = live_share(session, share_id=principal.share_id, session_id=principal.session_id)
     if share is None:
         raise Unauthorized("Open the share link first.", code="share-session-required",
-                           message_zh="请先打开分享链接。")
+                           zh="请先打开分享链接。")
     return share, authorize_person(session=session, principal=principal, person_id=share.person_id)
 
 
@@ -53,7 +53,7 @@ def session_view(*, session: Session, settings: Settings, principal: Principal) 
     share, access = require_share(session, principal)
     person = session.get(Person, share.person_id)
     if person is None:
-        raise NotFound("No such person.", code="person-not-found")
+        raise NotFound("No such person.", zh="未找到此人的档案", code="person-not-found")
     entries = records.person_entries(session=session, access=access, kind=rules.SHARED_KIND)
     studies = {s.id: s for s in session.exec(select(Study).where(col(Study.id).in_([e.ref_id for e in entries])))}
     names = records.institution_names(session=session, ids={s.institution_id for s in studies.values()})

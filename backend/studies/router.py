@@ -87,7 +87,7 @@ def _load(session: Session, access: PersonAccess, study_id: str) -> tuple[Timeli
     entry = records.require_entry(session=session, access=access, kind=record_kind.KIND, ref_id=study_id)
     study = session.get(Study, study_id)
     if study is None:
-        raise NotFound("No such record.", code="record-not-found")
+        raise NotFound("No such record.", zh="未找到该记录", code="record-not-found")
     return entry, study
 
 

@@ -94,11 +94,11 @@ def jssdk_config(
     page = url.split("#", 1)[0]
     parts, public = urlsplit(page), urlsplit(settings.public_url)
     if (parts.scheme, parts.netloc) != (public.scheme, public.netloc):
-        raise BadRequest("只能为本站页面签名 (only pages of this site are signed).", code="jssdk-foreign-url")
+        raise BadRequest("Only pages of this site are signed.", zh="只能为本站页面签名", code="jssdk-foreign-url")
     try:
         ticket = Credentials(settings=settings, state=state, http=http).jsapi_ticket()
     except WeChatUnavailable:
-        raise ServiceUnavailable("微信暂时无法连接 (WeChat is unavailable).", code="wechat-unavailable") from None
+        raise ServiceUnavailable("WeChat is unavailable.", zh="微信暂时无法连接", code="wechat-unavailable") from None
     nonce = secrets.token_hex(8)
     timestamp = int(time.time())
     signature = messages.sha1_signature_ordered(

@@ -151,7 +151,7 @@ def test_bad_frame_numbers_are_400_problem_json(client: TestClient, multi: dict[
     res = client.get(url_of(MULTI, frames), headers=multi)
     assert res.status_code == 400, res.text
     assert res.headers["content-type"] == "application/problem+json"
-    assert res.json()["type"].endswith("/bad-frames") and res.json()["message_zh"]
+    assert res.json()["type"].endswith("/bad-frames") and res.json()["message"]["zh"]
 
 
 def test_unknown_foreign_and_anonymous(client: TestClient, engine: Engine, multi: dict[str, str]) -> None:

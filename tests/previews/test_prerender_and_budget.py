@@ -75,7 +75,7 @@ def test_render_over_budget_is_abandoned_with_a_reason_or_a_placeholder(app: Fas
         url = f"/api/v1/people/{person}/previews/{inst.id}/0/default/512.jpg"
         r = client.get(url)
         assert r.status_code == 422, r.text
-        assert r.json()["type"].endswith("preview-render-timeout") and r.json()["message_zh"]
+        assert r.json()["type"].endswith("preview-render-timeout") and r.json()["message"]["zh"]
         thumb = client.get(f"/api/v1/people/{person}/previews/{inst.id}/0/default/128.jpg?placeholder=1")
         assert thumb.status_code == 200 and thumb.headers["x-preview-error"] == "render_timeout"
         assert thumb.headers["cache-control"] == "no-store"
@@ -135,7 +135,7 @@ def test_pixel_limit_is_a_clear_4xx_or_a_placeholder(app: FastAPI, engine: Engin
         app.state.previews.limits = Limits(max_pixels=1000, max_frame_pixels=1000)
         r = client.get(f"/api/v1/people/{person}/previews/{inst.id}/0/default/256.jpg")
         assert r.status_code == 422 and r.json()["type"].endswith("preview-limit-exceeded"), r.text
-        assert "超过" in r.json()["message_zh"]
+        assert "超过" in r.json()["message"]["zh"]
         thumb = client.get(f"/api/v1/people/{person}/previews/{inst.id}/0/default/128.jpg?placeholder=1")
         assert thumb.status_code == 200 and thumb.headers["x-preview-error"] == "limit_exceeded"
 

@@ -113,7 +113,7 @@ def test_without_download_no_part10_at_any_level(world: ShareWorld, doctor: Test
             res = doctor.get(url, headers={"Accept": accept} if accept else {})
             assert res.status_code == 403, (url, accept, res.status_code)
             assert res.headers["content-type"].startswith("application/problem+json")
-            assert h.code(res) == "share-download-forbidden" and res.json()["message_zh"]
+            assert h.code(res) == "share-download-forbidden" and res.json()["message"]["zh"]
             assert b"DICM" not in res.content
     # refused before the study is looked at: another study (not shared) is the same 403, not a 404
     assert doctor.get(f"/dicomweb/studies/{world.uids['other']}").status_code == 403

@@ -66,7 +66,7 @@ describe('CSRF double submit (CONTRACT.md: X-CSRF-Token = cookie yy_csrf on unsa
 
 describe('errors', () => {
   it('turns a problem+json answer into an ApiError with its fields', async () => {
-    const s = server(() => problem(404, '没有这条记录 (no such record).', { code: 'record-not-found' }))
+    const s = server(() => problem(404, 'No such record.', { code: 'record-not-found', message: { zh: '没有这条记录', en: 'No such record.' } }))
     const api = makeClient({ baseUrl: 'http://app.test', fetch: s.fetch })
     const err = await api.GET('/api/v1/me').catch((e: unknown) => e)
     expect(err).toBeInstanceOf(ApiError)

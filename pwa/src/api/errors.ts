@@ -2,27 +2,16 @@
 // backend/errors.py renders it), NetworkError when no answer came. The API client's middleware
 // (client.ts) raises them, so every caller sees the same two errors.
 
-/** RFC 9457 problem details as rendered by backend/errors.py (AppError.to_problem). */
+/** RFC 9457 problem details as rendered by backend/errors.py (AppError.to_problem): `code` is the slug of
+ * `type`, `message` the text in both languages the service speaks. */
 export interface Problem {
   type?: string
   title?: string
   status: number
   detail?: string
   code?: string
+  message?: { zh: string; en: string }
   [extra: string]: unknown
-}
-
-/**
- * The two languages of a problem's detail. The backend writes details as "中文 (English)." and some
- * problems carry `message_zh` besides. The only place that splits such a string: when problems carry
- * both texts as fields, this is the one function to replace.
- */
-export function bilingual(detail: string, messageZh?: unknown): { zh: string; en: string } {
-  const zh = typeof messageZh === 'string' ? messageZh : null
-  const m = /^(.*?)\s*\(([^()]*)\)\.?$/.exec(detail)
-  if (!m) return { zh: zh ?? detail, en: detail }
-  const en = m[2].trim()
-  return { zh: zh ?? m[1], en: en.charAt(0).toUpperCase() + en.slice(1) + (/[.!?]$/.test(en) ? '' : '.') }
 }
 
 export class ApiError extends Error {
@@ -42,9 +31,10 @@ export class ApiError extends Error {
     return this.status === 401
   }
 
-  /** The detail in the reader's language (only the half of "中文 (English)." that matches the locale). */
+  /** The problem's text in the reader's language. */
   localized(locale: string): string {
-    const text = bilingual(this.message, this.problem.message_zh)
+    const text = this.problem.message
+    if (!text) return this.message
     return locale.startsWith('zh') ? text.zh : text.en
   }
 }

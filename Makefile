@@ -45,6 +45,7 @@ run: install
 lint: $(PY_STAMP)
 	$(BIN)/ruff check backend tests benchmarks tools
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 # The PWA's unit tests (Vitest, plain Node): the viewer's slice cache, gestures and compare sync, the
 # API client's middleware, generated types up to date; type-checked with the app first.

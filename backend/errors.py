@@ -1,25 +1,16 @@
 """Typed application errors, rendered by one handler as ``application/problem+json`` (RFC 9457).
 
-Services raise these (they never import FastAPI); the handlers in :func:`install_handlers` turn them,
-validation errors and unknown routes into problem documents. Nothing internal (stack traces, SQL,
+Services raise these (they never import FastAPI); the handlers in ``backend/api/problems.py`` turn
+them, validation errors and unknown routes into problem documents. Nothing internal (stack traces, SQL,
 file paths) reaches the client: an unexpected exception is logged with its type only and answered
 with a generic 500.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError, IntegrityError
-from starlette.exceptions import HTTPException as StarletteHTTPException
-
 from backend.text import Text
-
-log = logging.getLogger("yunying.errors")
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://yunying.cn/problems/"
@@ -130,87 +121,3 @@ class TooManyRequests(AppError):
 class ServiceUnavailable(AppError):
     status, code, title = 503, "service-unavailable", "Service unavailable"
     title_zh = "服务暂时不可用，请稍后再试"
-
-
-def problem_response(error: AppError, *, instance: str | None = None) -> JSONResponse:
-    headers = {"Cache-Control": "no-store", **error.headers}
-    return JSONResponse(
-        error.to_problem(instance), status_code=error.status, media_type=PROBLEM_JSON, headers=headers
-    )
-
-
-def _validation_problem(exc: RequestValidationError) -> AppError:
-    errors = []
-    malformed_body = False
-    for err in exc.errors():
-        if err.get("type") == "json_invalid":
-            malformed_body = True
-        # Only location, message and type: echoing "input" back could reflect sensitive data.
-        errors.append({"loc": [str(p) for p in err.get("loc", ())], "msg": err.get("msg"), "type": err.get("type")})
-    if malformed_body:
-        return BadRequest("The request body is not valid JSON.",
-                          zh="请求内容不是有效的 JSON", code="malformed-json", errors=errors)
-    return Unprocessable("The request does not match the expected shape.",
-                         zh="请求格式不正确", code="validation", errors=errors)
-
-
-_HTTP_STATUS_ERRORS: dict[int, type[AppError]] = {
-    400: BadRequest,
-    401: Unauthorized,
-    403: Forbidden,
-    404: NotFound,
-    405: MethodNotAllowed,
-    406: NotAcceptable,
-    409: Conflict,
-    410: Gone,
-    413: PayloadTooLarge,
-    415: UnsupportedMediaType,
-    422: Unprocessable,
-    429: TooManyRequests,
-    503: ServiceUnavailable,
-}
-
-
-def install_handlers(app: FastAPI) -> None:
-    @app.exception_handler(AppError)
-    async def _app_error(request: Request, exc: AppError) -> JSONResponse:
-        return problem_response(exc, instance=request.url.path)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return problem_response(_validation_problem(exc), instance=request.url.path)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        cls = _HTTP_STATUS_ERRORS.get(exc.status_code, AppError)
-        detail = exc.detail if isinstance(exc.detail, str) else None
-        error = cls(detail)
-        if cls is AppError:
-            error.status = exc.status_code
-        error.headers = dict(exc.headers or {})
-        return problem_response(error, instance=request.url.path)
-
-    @app.exception_handler(DataError)
-    async def _data(request: Request, exc: DataError) -> JSONResponse:
-        # e.g. a NUL character in text: PostgreSQL refuses it, so the value came from the client.
-        log.info("database refused a value on %s %s", request.method, request.url.path)
-        error = BadRequest("The request contains a value the database cannot store.",
-                           zh="请求中含有无法保存的内容", code="invalid-value")
-        return problem_response(error, instance=request.url.path)
-
-    @app.exception_handler(IntegrityError)
-    async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
-        # Services check uniqueness first; this is the race two concurrent writers can still lose.
-        log.info("integrity conflict on %s %s", request.method, request.url.path)
-        error = Conflict("The request conflicts with a concurrent change; retry it.",
-                         zh="与同时进行的修改冲突，请重试", code="conflict")
-        return problem_response(error, instance=request.url.path)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # Type only: exception messages can carry PHI (a patient name in a DICOM value, say).
-        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
-        error = AppError("An internal error occurred; it has been logged.",
-                         zh="服务器内部错误，已记录", code="internal")
-        error.status, error.title = 500, "Internal server error"
-        return problem_response(error, instance=request.url.path)

@@ -10,10 +10,11 @@ from fastapi.responses import Response
 from sqlalchemy.engine import Engine
 
 from backend import __version__, plugins
+from backend.api.problems import install_handlers
 from backend.api.router import PRINCIPAL_RESOLVERS, include_routers
 from backend.config import Settings, get_settings
 from backend.db import make_engine
-from backend.errors import NotFound, install_handlers
+from backend.errors import NotFound
 from backend.middleware import RequestContextMiddleware
 from backend.previews.fastpath import PreviewFastPath
 from backend.storage.service import LocalBlobStore

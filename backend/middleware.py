@@ -17,7 +17,8 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.access.context import RequestMeta, reset_request, set_request
-from backend.errors import BadRequest, PayloadTooLarge, problem_response
+from backend.api.problems import problem_response
+from backend.errors import BadRequest, PayloadTooLarge
 from backend.proxies import client_address
 
 CSP = (

@@ -22,6 +22,7 @@ from starlette.requests import ClientDisconnect
 from backend.access import originals
 from backend.access.principals import InstitutionPrincipal, Principal
 from backend.api.deps import BlobsDep, DicomwebPrincipal, EngineDep, SessionDep, SettingsDep
+from backend.api.problems import problem_response
 from backend.config import Settings
 from backend.db import session_scope
 from backend.dicom.dicomjson import stow_http_status, stow_response_json, stow_response_xml
@@ -40,7 +41,6 @@ from backend.errors import (
     ServiceUnavailable,
     Unauthorized,
     UnsupportedMediaType,
-    problem_response,
 )
 from backend.ingest import parsepool
 from backend.ingest.parsepool import ParseResult

@@ -10,8 +10,9 @@ from fastapi.responses import JSONResponse
 from backend.access.principals import AccountPrincipal
 from backend.access.service import PersonAccess
 from backend.api.deps import ReadablePerson, SessionDep, SettingsDep
+from backend.api.problems import problem_response
 from backend.auth.sms import sms_sender
-from backend.errors import Conflict, NotFound, problem_response
+from backend.errors import Conflict, NotFound
 from backend.institutions.deps import CurrentInstitution
 from backend.people import contacts, service
 from backend.people.masking import mask_phone, mask_resident_parts

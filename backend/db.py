@@ -75,6 +75,28 @@ def session_scope(engine: Engine, *, readonly: bool = False) -> Iterator[Session
             raise
 
 
+def _insert(session: Session, model: Any) -> Any:
+    """INSERT … for ``model`` in the session's dialect (both know ON CONFLICT)."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(model)
+
+
+def insert_missing(session: Session, model: Any, *, values: dict[str, Any], keys: list[str]) -> bool:
+    """INSERT … ON CONFLICT (keys) DO NOTHING: the row exists afterwards whoever won a race; True when
+    this call created it. The read-then-insert it replaces races under READ COMMITTED (PostgreSQL: the
+    loser's INSERT fails on the unique key; SQLite hid it by serializing writers)."""
+    # RETURNING tells whether a row went in (psycopg's rowcount is -1 for INSERT … ON CONFLICT here).
+    statement = _insert(session, model).values(**values).on_conflict_do_nothing(index_elements=keys)
+    return session.execute(statement.returning(getattr(model, keys[0]))).first() is not None
+
+
+def upsert(session: Session, model: Any, *, values: dict[str, Any], keys: list[str], update: dict[str, Any]) -> None:
+    """INSERT … ON CONFLICT (keys) DO UPDATE SET update: one statement, no race between reading and writing."""
+    session.execute(_insert(session, model).values(**values).on_conflict_do_update(index_elements=keys, set_=update))
+
+
 def mark_readonly(session: Session) -> None:
     """Open the session's transaction as a plain (deferred) read transaction. Call before any query."""
     session.connection(execution_options={READONLY: True})  # type: ignore[misc]

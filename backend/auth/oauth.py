@@ -33,6 +33,8 @@ from backend.access.principals import AccountPrincipal
 from backend.auth.models import Account
 from backend.clock import utcnow
 from backend.config import Settings
+from backend.db import insert_missing
+from backend.ids import new_id
 from backend.shared_state import SharedState
 from backend.wechat.client import HttpFactory, make_oauth
 
@@ -138,11 +140,14 @@ def exchange_code(
 
 
 def upsert_account(session: Session, *, identity: WeChatIdentity) -> Account:
-    account = session.exec(select(Account).where(Account.openid == identity.openid)).first()
-    created = account is None
-    if account is None:
-        account = Account(openid=identity.openid, unionid=identity.unionid)
-    elif identity.unionid and not account.unionid:
+    """The account of this WeChat user, created at its first login. An upsert: two first logins of one
+    user at once (two tabs, a double tap) make one account, and the loser is not an error."""
+    new_id_ = new_id()
+    created = insert_missing(session, Account, keys=["openid"], values={
+        "id": new_id_, "openid": identity.openid, "unionid": identity.unionid, "created_at": utcnow()})
+    account = session.exec(select(Account).where(Account.openid == identity.openid)
+                           .execution_options(populate_existing=True)).one()
+    if identity.unionid and not account.unionid:
         account.unionid = identity.unionid
     account.last_login_at = utcnow()
     session.add(account)

@@ -20,7 +20,7 @@ from backend.clock import CST
 from backend.db import session_scope
 from backend.family import rules
 from backend.family.models import Grant
-from backend.notify.models import Notification
+from backend.notify.service import notify_once
 
 GRANT_STARTED, GRANT_REQUEST, PROXY_DIGEST = "grant_started", "grant_request", "proxy_digest"
 
@@ -31,13 +31,11 @@ def _person_accounts(session: Session, person_id: str) -> list[str]:
 
 
 def _enqueue(session: Session, *, person_id: str, event_key: str, kind: str) -> int:
+    """One notice per (event, account): an upsert on the outbox's unique key, so running twice (or twice at
+    once) adds nothing."""
     added = 0
     for account_id in _person_accounts(session, person_id):
-        exists = session.exec(select(Notification.id).where(
-            Notification.event_key == event_key, Notification.account_id == account_id)).first()
-        if exists is None:
-            session.add(Notification(event_key=event_key, account_id=account_id, person_id=person_id, kind=kind))
-            added += 1
+        added += notify_once(session, event_key=event_key, account_id=account_id, person_id=person_id, kind=kind)
     return added
 
 

@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 import requests
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from wechatpy.exceptions import WeChatClientException
 
@@ -25,7 +24,8 @@ from backend.access.service import accounts_for_person
 from backend.auth.models import Account
 from backend.clock import CST, aware, utcnow
 from backend.config import Settings
-from backend.db import session_scope
+from backend.db import insert_missing, session_scope
+from backend.ids import new_id
 from backend.notify.models import FAILED, PENDING, REFUSED, SENT, Notification
 from backend.shared_state import shared_state
 from backend.wechat.client import Credentials, HttpFactory, WeChatUnavailable
@@ -42,6 +42,14 @@ BASE_BACKOFF = timedelta(seconds=30)
 BATCH = 50
 
 
+def notify_once(session: Session, *, event_key: str, account_id: str, person_id: str, kind: str) -> int:
+    """Enqueue one notice unless this (event, account) has one: INSERT … ON CONFLICT DO NOTHING on the
+    outbox's unique key (a read-then-insert would race). Returns 1 when this call added it."""
+    return int(insert_missing(session, Notification, keys=["event_key", "account_id"], values={
+        "id": new_id(), "event_key": event_key[:128], "account_id": account_id, "person_id": person_id,
+        "kind": kind, "status": PENDING, "attempts": 0, "next_attempt_at": utcnow(), "created_at": utcnow()}))
+
+
 def notify_new_record(
     *, session: Session, person_id: str, record_id: str, record_kind: str | None = None, kind: str | None = None
 ) -> int:
@@ -49,22 +57,10 @@ def notify_new_record(
     (``kind`` is accepted as another name for ``record_kind``: imaging's ingest calls it so.)"""
     record_kind = record_kind or kind or "record"
     event_key = f"record:{record_kind}:{record_id}"[:128]
-    added = 0
     scope_kind = record_kind if record_kind != "record" else None
-    for account_id, _relation in accounts_for_person(session=session, person_id=person_id, kind=scope_kind):
-        exists = session.exec(
-            select(Notification.id).where(Notification.event_key == event_key, Notification.account_id == account_id)
-        ).first()
-        if exists is not None:
-            continue
-        try:
-            with session.begin_nested():
-                session.add(Notification(event_key=event_key, account_id=account_id, person_id=person_id,
-                                         kind="new_record"))
-            added += 1
-        except IntegrityError:  # a concurrent call enqueued it first
-            continue
-    return added
+    return sum(notify_once(session, event_key=event_key, account_id=account_id, person_id=person_id,
+                           kind="new_record")
+               for account_id, _relation in accounts_for_person(session=session, person_id=person_id, kind=scope_kind))
 
 
 def backoff(attempts: int) -> timedelta:

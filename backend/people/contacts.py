@@ -39,7 +39,7 @@ from backend.clock import aware, utcnow
 from backend.config import Settings
 from backend.crypto import blind_index, decrypt, encrypt
 from backend.institutions.models import Institution
-from backend.notify.models import Notification
+from backend.notify.service import notify_once
 from backend.people.masking import mask_phone, normalize_phone
 from backend.people.models import APPLIED, PENDING, REJECTED, SUPERSEDED, Person, PersonLink, PhoneChange
 from backend.records.models import TimelineEntry
@@ -101,12 +101,7 @@ def _bound_accounts(session: Session, person_id: str) -> list[str]:
 def _notify_accounts(session: Session, *, person_id: str, event_key: str, kind: str) -> None:
     """A WeChat notice to every bound account, once per event (the outbox's unique key)."""
     for account_id in _bound_accounts(session, person_id):
-        try:
-            with session.begin_nested():
-                session.add(Notification(event_key=event_key[:128], account_id=account_id, person_id=person_id,
-                                         kind=kind))
-        except IntegrityError:
-            continue
+        notify_once(session, event_key=event_key, account_id=account_id, person_id=person_id, kind=kind)
 
 
 def _set_verified(session: Session, settings: Settings, person: Person, *, phone: str, source: str) -> None:

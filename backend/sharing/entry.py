@@ -19,7 +19,6 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import or_, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from backend.access import audit
@@ -29,7 +28,7 @@ from backend.clock import aware, utcnow
 from backend.crypto import lookup_digest, random_token, verify_secret
 from backend.db import session_scope
 from backend.errors import Forbidden, Gone, TooManyRequests
-from backend.notify.models import Notification
+from backend.notify.service import notify_once
 from backend.shared_state import SharedState
 from backend.sharing import rules
 from backend.sharing.models import Share, ShareSession
@@ -179,9 +178,5 @@ def _notify_first_open(session: Session, share: Share) -> None:
     recipients = {account for account, _ in accounts_for_person(session=session, person_id=share.person_id)}
     recipients.add(share.created_by_account_id)
     for account_id in sorted(recipients):
-        try:
-            with session.begin_nested():
-                session.add(Notification(event_key=f"share-open:{share.id}", account_id=account_id,
-                                         person_id=share.person_id, kind="share_opened"))
-        except IntegrityError:
-            continue
+        notify_once(session, event_key=f"share-open:{share.id}", account_id=account_id, person_id=share.person_id,
+                    kind="share_opened")

@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 from backend.auth.simulator.models import SimCode, SimCounter, SimFaceVerify, SimInbox, SimToken, SimUser
 from backend.clock import aware, utcnow
 from backend.config import Settings
+from backend.db import insert_missing, upsert
 
 CODE_TTL = timedelta(minutes=5)  # "code作为换取access_token的票据…5分钟未被使用自动过期"
 TOKEN_TTL_SECONDS = 7200
@@ -40,11 +41,8 @@ def err(code: int, message: str) -> dict[str, Any]:
 
 
 def bump(session: Session, name: str) -> None:
-    counter = session.get(SimCounter, name)
-    if counter is None:
-        session.add(SimCounter(name=name, value=1))
-    else:
-        session.execute(update(SimCounter).where(col(SimCounter.name) == name).values(value=SimCounter.value + 1))
+    upsert(session, SimCounter, values={"name": name, "value": 1}, keys=["name"],
+           update={"value": SimCounter.value + 1})
 
 
 def counters(session: Session) -> dict[str, int]:
@@ -52,12 +50,12 @@ def counters(session: Session) -> dict[str, int]:
 
 
 def ensure_user(session: Session, *, openid: str, nickname: str | None = None, listed: bool = False) -> SimUser:
-    user = session.get(SimUser, openid)
-    if user is None:
-        user = SimUser(openid=openid, nickname=nickname or openid, unionid=f"union-{openid}", listed=listed)
-        session.add(user)
-        session.flush()
-    elif listed and not user.listed:
+    insert_missing(session, SimUser, keys=["openid"], values={
+        "openid": openid, "nickname": nickname or openid, "unionid": f"union-{openid}", "listed": listed,
+        "created_at": utcnow()})
+    user = session.get(SimUser, openid, populate_existing=True)
+    assert user is not None  # inserted above, or by whoever won the race
+    if listed and not user.listed:
         user.listed = True
         session.add(user)
     return user

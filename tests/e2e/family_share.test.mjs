@@ -116,14 +116,29 @@ describe('family access and a share with a doctor', () => {
     await page.getByText('目前只有您自己能看您的记录。').waitFor()
   })
 
-  step('the relative\'s next request fails', async () => {
+  step('the relative\'s next tap says the sharing ended; a reload lands on the landing page (issue 19)', async () => {
     const { page } = relative
+    // Still on the report: opening the images (the study answer remembered in memory) fails → told at once.
+    await page.getByRole('button', { name: '查看影像' }).click()
+    await page.waitForURL((u) => u.pathname === `/ended/${personId}`)
+    await page.locator('[data-testid=ended-notice]').getByText('张* 已停止与您共享').waitFor()
+    await shot(page, 'family-07-relative-access-ended')
     const res = await page.request.get(`${BASE}/api/v1/people/${personId}/timeline`)
     assert.equal(res.status(), 404, 'a revoked grant reads nothing')
-    await page.goto(`${BASE}/timeline`)
-    // No person left to show: the app asks for identity binding.
-    await page.waitForURL((u) => u.pathname === '/bind')
-    await shot(page, 'family-07-relative-after-revoke')
+    // Back does not show the report again from memory: nobody left to show, so the landing page
+    // (not the binding form), which says again whose sharing ended.
+    await page.goBack()
+    await page.waitForURL((u) => u.pathname === '/welcome')
+    await page.locator('[data-testid=ended-notice]').getByText('张* 已停止与您共享').waitFor()
+    await page.locator('[data-testid=way-request]').waitFor()
+    await shot(page, 'family-07b-relative-landing')
+    let told = false // the outbox is sent every 3 s
+    for (let i = 0; i < 40 && !told; i++) {
+      const inbox = await (await fetch(`${BASE}/_sim/wechat/inbox?to=demo-relative&kind=template`)).json()
+      told = inbox.some((m) => JSON.stringify(m).includes('停止与您共享'))
+      if (!told) await new Promise((r) => setTimeout(r, 500))
+    }
+    assert.ok(told, 'the relative got a WeChat notice that the sharing ended')
   })
 
   step('the patient shares the CT with an access code and downloads allowed', async () => {
@@ -207,6 +222,7 @@ describe('family access and a share with a doctor', () => {
     await page.goto(shareUrl)
     await page.waitForURL((u) => u.pathname === '/doctor')
     await page.locator('[data-testid=desk-patient]').waitFor()
+    await page.locator('[data-testid=desk-series]').first().waitFor()
   })
 
   step('the patient withdraws the share; the doctor\'s next navigation says so', async () => {
@@ -218,8 +234,13 @@ describe('family access and a share with a doctor', () => {
     await card.locator('[data-testid=revoke-share]').click()
     await confirmDialog(page)
     await card.getByText('已撤回').first().waitFor()
-    await doctor.page.goto(`${BASE}/doctor`)
-    await doctor.page.locator('[data-testid=doctor-gone]').getByText('撤回').waitFor()
+    // The doctor's next click (no reload) says the share ended, with what to do next (issue 19).
+    // (A background request may already have found out; then there is nothing left to click.)
+    await doctor.page.locator('[data-testid=desk-series]').first().click({ timeout: 2000 }).catch(() => {})
+    const gone = doctor.page.locator('[data-testid=doctor-gone]')
+    await gone.getByText('分享已结束').waitFor()
+    await gone.getByText('重新分享').waitFor()
+    assert.equal(await doctor.page.getByText('No such').count(), 0)
     await shot(doctor.page, 'family-16-doctor-withdrawn')
   })
 

@@ -45,8 +45,11 @@ describe('an unbound account binds 王芳 (demo-new)', () => {
     await s?.context.close()
   })
 
-  step('logs in through the WeChat simulator and lands on identity binding', async () => {
+  step('logs in through the WeChat simulator, lands on the welcome page, chooses identity binding', async () => {
     await login(s.page, 'demo-new', { onPicker: (p) => shot(p, '01-wechat-simulator-picker') })
+    await s.page.waitForURL((u) => u.pathname === '/welcome') // issue 19: not pushed into binding
+    await shot(s.page, '01b-welcome')
+    await s.page.locator('[data-testid=landing-bind]').click()
     await s.page.waitForURL((u) => u.pathname === '/bind')
     await s.page.locator('input[name=name]').waitFor()
     await shot(s.page, '02-binding')

@@ -1785,6 +1785,8 @@ export interface components {
             abnormal_count: number;
             /** Section Count */
             section_count: number;
+            /** Summary En */
+            summary_en: string | null;
         };
         /** CheckupTimelineItem */
         CheckupTimelineItem: {
@@ -2220,6 +2222,8 @@ export interface components {
             mutual_recognition_mark: string | null;
             /** Checkup Id */
             checkup_id: string | null;
+            /** Summary En */
+            summary_en: string | null;
         };
         /** LabTimelineItem */
         LabTimelineItem: {
@@ -2771,6 +2775,11 @@ export interface components {
             body_part: string | null;
             /** Instance Count */
             instance_count: number;
+            /**
+             * Image Count
+             * @description Images the viewer shows: frames of the image instances (a 30-frame clip is 30, a structured report 0) — what a series card counts
+             */
+            image_count: number;
             previews: components["schemas"]["SeriesPreviews"];
         };
         /**
@@ -3050,6 +3059,8 @@ export interface components {
             has_report: boolean;
             /** Mutual Recognition Mark */
             mutual_recognition_mark: string | null;
+            /** Summary En */
+            summary_en: string | null;
         };
         /** StudyTimelineItem */
         StudyTimelineItem: {

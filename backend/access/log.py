@@ -182,6 +182,8 @@ def read_log(session: Session, *, person_id: str, before: int | None, limit: int
             id=row.event_id, seq=row.seq, at=row.at, event_type=row.event_type, action_label=zh, action_label_en=en,
             object_type=row.object_type, object_id=row.object_id,
             title=titles.get((row.object_type or "", row.object_id or "")), actor=_actor(session, row, cache),
-            via_grant_id=row.via_grant_id, via_share_id=row.via_share_id,
+            # DICOMweb reads name the share as their actor, not as via_share_id: one share, one name.
+            via_grant_id=row.via_grant_id,
+            via_share_id=row.via_share_id or (row.actor_id if row.actor_kind == "share" else None),
         ))
     return items, (rows[-1].seq if more and rows else None)

@@ -40,10 +40,10 @@ const CT = '胸部CT增强' // the demo person's 300-slice CT with a report
 
 /** Vant's confirm dialog: press its confirm button. */
 async function confirmDialog(page) {
-  const ok = page.locator('.van-dialog__confirm')
+  const ok = page.locator('.van-dialog__confirm:visible') // a page may keep other (hidden) dialogs
   await ok.waitFor()
   await ok.click()
-  await page.locator('.van-dialog').waitFor({ state: 'hidden' })
+  await page.locator('.van-dialog:visible').first().waitFor({ state: 'hidden' })
 }
 
 describe('family access and a share with a doctor', () => {
@@ -149,6 +149,8 @@ describe('family access and a share with a doctor', () => {
     const row = page.locator('label.study', { hasText: CT }).first()
     await row.click()
     await page.locator('[data-testid=allow-download]').click()
+    await page.locator('[data-testid=max-opens-3]').click() // issue 19 item 3: at most 3 opens, for whom
+    await page.locator('[data-testid=recipient] input').fill('鼓楼医院 王医生')
     await shot(page, 'family-08-share-wizard')
     await page.locator('[data-testid=create-share]').click()
     const code = page.locator('[data-testid=access-code]')
@@ -229,8 +231,22 @@ describe('family access and a share with a doctor', () => {
     const { page } = patient
     await page.goto(`${BASE}/shares`)
     const card = page.locator('[data-testid=share-card]').first()
-    await card.getByText('已打开 1 次').waitFor()
+    await card.getByText('已打开 1 / 3 次').waitFor()
+    await card.locator('[data-testid=share-recipient]').getByText('鼓楼医院 王医生').waitFor()
     await shot(page, 'family-15-my-shares')
+    // The link and QR again (issue 19 item 3) — the same link; the code is not shown, it can be reset.
+    await card.locator('[data-testid=show-link]').click()
+    const again = page.locator('[data-testid=link-again]')
+    await again.locator('img.qr').waitFor()
+    assert.equal((await again.locator('[data-testid=handoff-url]').innerText()).trim(), shareUrl)
+    await shot(page, 'family-15b-link-again')
+    await page.locator('.van-popup__close-icon').click()
+    await card.locator('[data-testid=reset-code]').click()
+    await confirmDialog(page)
+    const fresh = (await page.locator('[data-testid=new-code]').innerText()).trim()
+    assert.match(fresh, /^\d{6}$/)
+    await shot(page, 'family-15c-new-code')
+    await confirmDialog(page)
     await card.locator('[data-testid=revoke-share]').click()
     await confirmDialog(page)
     await card.getByText('已撤回').first().waitFor()
@@ -250,9 +266,11 @@ describe('family access and a share with a doctor', () => {
     await page.locator('[data-testid=access-entry]').first().waitFor()
     const lines = await page.locator('[data-testid=access-entry]').allInnerTexts()
     assert.ok(lines.some((l) => l.includes('(子女)') && l.includes(CT)), `the relative's view of the CT is listed: ${lines.slice(0, 20).join(' | ')}`)
-    assert.ok(lines.some((l) => l.includes('分享链接 #') && l.includes('打开了分享链接') && l.includes('Chrome')),
-      `the doctor's open (with the browser) is listed: ${lines.slice(0, 20).join(' | ')}`)
-    assert.ok(lines.some((l) => l.includes('分享链接 #') && l.includes(CT)), `the doctor's view of the CT is listed: ${lines.slice(0, 20).join(' | ')}`)
+    // One line per visit (issue 19 item 3): the wrong code, the open (with the browser), the CT, the images.
+    const visit = lines.find((l) => l.includes('分享链接 #') && l.includes('鼓楼医院 王医生') && l.includes('打开了分享链接'))
+    assert.ok(visit && visit.includes('Chrome') && visit.includes(CT) && visit.includes('输错访问码 1 次'),
+      `the doctor's visit is one line: ${lines.slice(0, 20).join(' | ')}`)
+    assert.ok(lines.filter((l) => l.includes('鼓楼医院 王医生')).length <= 3, `a visit, not a dozen rows: ${lines.join(' | ')}`)
     await shot(page, 'family-17-access-history')
   })
 

@@ -135,6 +135,9 @@ const en: typeof zh = {
     nStudies: '{n} studies', andMore: 'and {n} more',
     revoke: 'Withdraw', revokeTitle: 'Withdraw this share?', revokeText: 'The link stops working at once, also for a doctor who is looking right now.', revoked: 'Withdrawn',
     extend: 'Extend', extendTitle: 'Extend from now by', extended: 'Extended',
+    step3: '3. How many opens', noLimit: 'No limit', nOpens: '{n} open | {n} opens', step4: '4. Who is it for (optional)', recipientPh: 'e.g. Dr Wang, Gulou Hospital', forWhom: 'For: {who}',
+    showLink: 'Show QR code', reset: 'Reset code', resetTitle: 'Reset the access code?', resetText: 'The old code stops working at once; a doctor already viewing is not affected. The new code is shown only once.',
+    newCode: 'New access code', codeNotShown: 'The access code is not shown again; if it is lost, reset it in My shares.',
   },
   doctor: {
     mode: 'Doctor view', male: 'Male', female: 'Female', age: '{n} y', until: 'This viewing session ends {at}', studies: 'Studies',
@@ -146,7 +149,7 @@ const en: typeof zh = {
   },
   access: {
     intro: 'Every look at your records is listed here: who, when, and what.', filter: 'Filter by who', self: 'You',
-    shareNo: 'Share link #{n}', empty: 'Nobody else has looked at your records yet', opened: 'opened the share link', times: 'once | {n} times', others: 'Others', withSelf: 'Including me', more: 'Load more',
+    shareNo: 'Share link #{n}', empty: 'Nobody else has looked at your records yet', opened: 'opened the share link', times: 'once | {n} times', read: 'read {what}', images: 'viewed images once | viewed images {n} times', downloads: 'downloaded once | downloaded {n} times', wrongCodes: 'typed a wrong code once | typed a wrong code {n} times', others: 'Others', withSelf: 'Including me', more: 'Load more',
   },
   nav: { family: 'Family', shares: 'My shares', access: 'Access history', share: 'Share with a doctor' },
 }

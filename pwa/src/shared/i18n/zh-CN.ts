@@ -134,6 +134,9 @@ export default {
     nStudies: '{n} 项检查', andMore: '等 {n} 项',
     revoke: '撤回', revokeTitle: '撤回此分享？', revokeText: '撤回后链接立即失效，正在查看的医生也将无法继续查看。', revoked: '已撤回',
     extend: '延长', extendTitle: '从现在起再延长', extended: '已延长',
+    step3: '3. 可打开次数', noLimit: '不限次数', nOpens: '{n} 次', step4: '4. 分享给谁（可选）', recipientPh: '如：鼓楼医院 王医生', forWhom: '分享给：{who}',
+    showLink: '显示二维码', reset: '重置访问码', resetTitle: '重置访问码？', resetText: '旧访问码将立即失效，已在查看的医生不受影响。新访问码只显示一次。',
+    newCode: '新的访问码', codeNotShown: '访问码不会再次显示；如忘记，请在“我的分享”中重置访问码。',
   },
   doctor: {
     mode: '医生查看', male: '男', female: '女', age: '{n} 岁', until: '本次查看有效至 {at}', studies: '检查',
@@ -145,7 +148,7 @@ export default {
   },
   access: {
     intro: '每一次查看您的记录都会记在这里：谁、什么时候、看了什么。', filter: '按查看人筛选', self: '本人',
-    shareNo: '分享链接 #{n}', empty: '还没有他人查看过您的记录', opened: '打开了分享链接', times: '{n} 次', others: '他人的查看', withSelf: '含本人', more: '加载更多',
+    shareNo: '分享链接 #{n}', empty: '还没有他人查看过您的记录', opened: '打开了分享链接', times: '{n} 次', read: '查看了 {what}', images: '浏览影像 {n} 次', downloads: '下载 {n} 次', wrongCodes: '输错访问码 {n} 次', others: '他人的查看', withSelf: '含本人', more: '加载更多',
   },
   nav: { family: '家人', shares: '我的分享', access: '访问记录', share: '分享给医生' },
 }

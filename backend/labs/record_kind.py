@@ -28,7 +28,7 @@ def shown_value(item: LabItem) -> str:
     """The value as the trends show it (issue 19 item 2: one truth): in the analyte's canonical unit when the
     hospital's unit converts (a mg/dL glucose reads in mmol/L, as on its trend), else as sent — with its unit."""
     if item.norm_value is not None and item.norm_unit:
-        return f"{item.norm_value:g} {item.norm_unit}"
+        return f"{round(item.norm_value, 2):g} {item.norm_unit}"  # 6.8273 (from mg/dL) reads 6.83
     return f"{item.value_text} {item.unit}" if item.unit else item.value_text
 
 

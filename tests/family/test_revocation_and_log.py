@@ -112,7 +112,7 @@ def test_access_log_names_the_relative_and_the_study(client, engine, settings) -
     assert item["event_type"] == "study.read" and item["title"] and "CT" in item["title"]
     assert item["actor"] == {"kind": "relative", "display": "张* (子女)", "relationship": "child",
                              "relationship_label": "子女", "masked_name": "张*", "share_ref": None,
-                             "institution_name": None}
+                             "institution_name": None, "recipient": None}
     assert item["via"] == "grant" and item["via_grant_id"] == grant_id and item["object_id"] == study_id
     # reading the log is not itself listed as a read of the records
     again = client.get(f"/api/v1/people/{father}/access-log", headers=owner_h).json()

@@ -17,6 +17,11 @@ describe('access history visits (issue 19 item 3)', () => {
     expect(visit.others.map((o) => o.zh)).toEqual(['share.session.read'])
   })
 
+  it('keeps a visit whole when someone else looks in between', () => {
+    const rows = [row('3', '10:02', 'series.view', 'A', 'doc'), row('2', '10:01', 'timeline.read', null, 'me'), row('1', '10:00', 'share.open', null, 'doc')]
+    expect(groupVisits(rows, (r) => r.who).map((v) => [v.first.who, v.opened, v.images])).toEqual([['doc', 1, 1], ['me', 0, 0]])
+  })
+
   it('starts a new visit for another visitor or after half an hour', () => {
     const rows: (VisitRow & { who: string })[] = [
       row('4', '10:00', 'study.read', 'A', 'x'), row('3', '09:50', 'study.read', 'B', 'y'), row('2', '09:40', 'study.read', 'C', 'y'),

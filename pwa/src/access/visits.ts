@@ -1,6 +1,7 @@
 // One line per visit in the access history (issue 19 item 3): a doctor's visit is an open of the link,
 // the studies read, images scrolled, downloads and wrong access codes — a dozen log rows that say one
-// thing. Consecutive rows of the same visitor less than 30 minutes apart form one visit.
+// thing. Rows of the same visitor less than 30 minutes apart form one visit, whoever else looked in
+// between (the patient checking "my shares" while the doctor reads must not cut the doctor's visit).
 export interface VisitRow {
   id: string
   at: string
@@ -34,15 +35,15 @@ const IMAGES = new Set(['series.view', 'dicom.wado'])
 /** Rows newest first → visits newest first; `who` names the visitor of a row. */
 export function groupVisits<R extends VisitRow>(rows: R[], who: (r: R) => string, gapMs = GAP_MS): Visit<R>[] {
   const visits: Visit<R>[] = []
-  let key = ''
+  const open = new Map<string, Visit<R>>() // each visitor's visit being collected
   for (const r of rows) {
-    const last = visits[visits.length - 1]
     const k = who(r)
-    if (!last || k !== key || Date.parse(last.since) - Date.parse(r.at) >= gapMs) {
-      visits.push({ id: r.id, first: r, at: r.at, since: r.at, opened: 0, titles: [], images: 0, downloads: 0, wrongCodes: 0, others: [], browser: null })
-      key = k
+    let v = open.get(k)
+    if (!v || Date.parse(v.since) - Date.parse(r.at) >= gapMs) {
+      v = { id: r.id, first: r, at: r.at, since: r.at, opened: 0, titles: [], images: 0, downloads: 0, wrongCodes: 0, others: [], browser: null }
+      visits.push(v)
+      open.set(k, v)
     }
-    const v = visits[visits.length - 1]
     v.since = r.at
     v.browser ??= r.browser ?? null
     if (r.event_type === 'share.open') v.opened += 1

@@ -1,5 +1,5 @@
 """The ``yunying`` command: serve, migrate, demo data, audit verification, and (from other domains)
-institutions and uploads. Start-up problems print one clear line and exit non-zero."""
+institutions, uploads and the background worker. Start-up problems print one clear line and exit non-zero."""
 
 from __future__ import annotations
 
@@ -31,6 +31,9 @@ def _register_domain_commands() -> None:
     from backend.family.cli import family_app
 
     app.add_typer(family_app, name="family")
+    from backend.jobs.cli import worker
+
+    app.command("worker")(worker)
 
 
 @app.command()

@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     # /docs and /openapi.json: on in development and tests, off in production unless switched on.
     api_docs: bool | None = None
 
+    # Background work: unset runs it in-process (embedded default); amqp://… sends it to Celery workers
+    # (`yunying worker`, backend/jobs). The hard time limit of one job, in seconds: a job stuck in a
+    # decoder is killed with the worker's child process, which is replaced.
+    broker_url: str | None = None
+    job_time_limit_s: int = Field(default=600, gt=0)
+
     # Reverse proxies whose X-Forwarded-For is believed (IPs / CIDRs, comma or space separated): proxies.py.
     trusted_proxies: str = ""
 
@@ -98,6 +104,15 @@ class Settings(BaseSettings):
         from backend.storage.service import storage_for
 
         return storage_for(storage_url=self.storage_url, data_dir=self.data_dir)
+
+    @field_validator("broker_url")
+    @classmethod
+    def _broker_url_shape(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("amqp://", "amqps://", "pyamqp://")):
+            raise ValueError("must be an amqp:// or amqps:// URL (RabbitMQ), or unset for in-process work")
+        return value
 
     @field_validator("trusted_proxies")
     @classmethod

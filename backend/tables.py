@@ -9,6 +9,7 @@ from backend.auth.simulator import models as wechat_simulator_models
 from backend.checkups import models as checkup_models
 from backend.family import models as family_models
 from backend.institutions import models as institution_models
+from backend.jobs import models as jobs_models
 from backend.labs import models as lab_models
 from backend.notify import models as notify_models
 from backend.pdf import models as pdf_models
@@ -27,6 +28,7 @@ __all__ = [
     "family_models",
     "imaging_models",
     "institution_models",
+    "jobs_models",
     "lab_models",
     "notify_models",
     "pdf_models",

@@ -9,6 +9,7 @@ truncated after each test.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -152,6 +153,21 @@ def redis_url() -> Iterator[str]:
 
 
 def free_port() -> int:
+    """A free loopback port: the kernel's choice, or one of YUNYING_TEST_PORTS (e.g. `9200-9299`) on a
+    machine shared with others who keep to their own ranges."""
+    span = os.environ.get("YUNYING_TEST_PORTS", "")
+    if span:
+        low, _, high = span.partition("-")
+        candidates = list(range(int(low), int(high or low) + 1))
+        random.shuffle(candidates)
+        for port in candidates:
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+        raise RuntimeError(f"no free port in YUNYING_TEST_PORTS={span}")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]

@@ -18,6 +18,7 @@ from backend.dicomweb import router as imaging_router
 from backend.family import router as family_router
 from backend.fhir import router as fhir_router
 from backend.institutions.deps import principal_from_api_key
+from backend.jobs import relay as jobs_relay
 from backend.labs import router as labs_router
 from backend.pdf import router as pdf_router
 from backend.people import router as people_router
@@ -45,10 +46,11 @@ def include_routers(app: FastAPI, settings: Settings) -> None:
     app.include_router(imaging_rendered.router)  # before the WADO-RS routes: more specific paths
     app.include_router(imaging_frames.router)  # WADO-RS frames (a new module: see its docstring)
     app.include_router(imaging_router.router)
-    previews_worker.install(app)  # render worker pool + pre-render dispatcher (startup/shutdown)
+    previews_worker.install(app)  # render worker pool for interactive renders (startup/shutdown)
     app.include_router(pdf_router.public_router)  # GET /v/{code}: PDF verification (public)
     pdf_router.install(app)  # PDF renderer warm-up in a background thread at startup
     _include_wechat(app, settings)
+    jobs_relay.install(app)  # background work: in-process lanes, or the relay to Celery (backend/jobs)
     api_v1 = APIRouter(prefix="/api/v1")
     api_v1.include_router(people_router.router)
     api_v1.include_router(people_router.patient_router)
@@ -72,14 +74,11 @@ def include_routers(app: FastAPI, settings: Settings) -> None:
 
 
 def _include_wechat(app: FastAPI, settings: Settings) -> None:
-    """WeChat login, the message endpoint, the notification dispatcher, and (never in production:
-    config refuses it) the WeChat simulator."""
-    from backend.notify import worker
-
+    """WeChat login, the message endpoint, and (never in production: config refuses it) the WeChat
+    simulator."""
     app.include_router(auth_router.web_router)
     app.include_router(wechat_router.callback_router)
     if settings.wechat_simulator:
         from backend.auth.simulator import router as simulator_router
 
         app.include_router(simulator_router.router)
-    worker.install(app)

@@ -202,7 +202,9 @@ class StowBatch:
             for item in conflicts:
                 self._audit_conflict(session, item.parsed)
             matched = list(dict.fromkeys(indexer.matched))
-        touched = indexer.touched
+            # Pre-rendering of the series that grew: outbox rows in this transaction (backend/jobs), so the
+            # job exists if and only if the instances do.
+            previews_worker.enqueue_studies(session=session, study_ids=indexer.touched)
         self.studies |= indexer.study_uids
         for item, note in outcomes:
             self._ok(item.parsed, note)
@@ -210,8 +212,6 @@ class StowBatch:
             self._conflict_response(item.parsed)
         if matched:
             matching.announce(engine=self.engine, matched=matched)
-        # Queue background pre-rendering of the series that just grew (previews; a tiny insert, never fails ingest).
-        previews_worker.enqueue_studies(engine=self.engine, study_ids=touched)
 
     # -- outcomes ---------------------------------------------------------------------------------
     def _ok(self, parsed: ParsedInstance, note: str | None) -> None:

@@ -3,9 +3,11 @@
 - :func:`notify_new_record` is what other domains call when a study or report arrives: it only
   inserts outbox rows in the caller's transaction (cheap; the message exists iff the record does),
   one per (event, recipient) — calling it twice changes nothing.
-- :func:`dispatch_pending` sends due rows as template messages (模板消息接口, 发送模板消息:
-  POST /cgi-bin/message/template/send). A failure is retried with exponential backoff; 43101 (the
-  user refused messages) is recorded and never retried. The message says only that a new result
+- Each new row also gets a `notify` job in the outbox (backend/jobs), in the same transaction; the job
+  (:func:`send_one`, run in-process or by a Celery worker) sends the row as a template message
+  (模板消息接口, 发送模板消息: POST /cgi-bin/message/template/send). A failure is retried with
+  exponential backoff (the job is queued again for then); 43101 (the user refused messages) is
+  recorded and never retried. The message says only that a new result
   exists — no findings, no names — and links to the app, which requires login.
 """
 
@@ -26,6 +28,7 @@ from backend.clock import CST, aware, utcnow
 from backend.config import Settings
 from backend.db import insert_missing, session_scope
 from backend.ids import new_id
+from backend.jobs import service as outbox
 from backend.notify.models import FAILED, PENDING, REFUSED, SENT, Notification
 from backend.shared_state import shared_state
 from backend.wechat.client import Credentials, HttpFactory, WeChatUnavailable
@@ -45,9 +48,13 @@ BATCH = 50
 def notify_once(session: Session, *, event_key: str, account_id: str, person_id: str, kind: str) -> int:
     """Enqueue one notice unless this (event, account) has one: INSERT … ON CONFLICT DO NOTHING on the
     outbox's unique key (a read-then-insert would race). Returns 1 when this call added it."""
-    return int(insert_missing(session, Notification, keys=["event_key", "account_id"], values={
-        "id": new_id(), "event_key": event_key[:128], "account_id": account_id, "person_id": person_id,
-        "kind": kind, "status": PENDING, "attempts": 0, "next_attempt_at": utcnow(), "created_at": utcnow()}))
+    row_id = new_id()
+    added = insert_missing(session, Notification, keys=["event_key", "account_id"], values={
+        "id": row_id, "event_key": event_key[:128], "account_id": account_id, "person_id": person_id,
+        "kind": kind, "status": PENDING, "attempts": 0, "next_attempt_at": utcnow(), "created_at": utcnow()})
+    if added:  # its job, in the same transaction: sent if and only if the notice committed (backend/jobs)
+        outbox.enqueue(session, kind=outbox.NOTIFY, key=row_id)
+    return int(added)
 
 
 def notify_new_record(
@@ -77,6 +84,7 @@ NOTICES: dict[str, tuple[str, str]] = {
     "record:checkup": ("您有新的体检报告", "/"),
     "grant_started": ("有家人开始查看您的健康记录", "/family"),
     "grant_request": ("有家人申请查看您的健康记录", "/family"),
+    "grant_ended": ("家人已停止与您共享健康记录", "/welcome"),
     "proxy_digest": ("家人查看了您的健康记录", "/access"),
     "share_opened": ("您分享的影像已被打开", "/shares"),
 }
@@ -108,58 +116,71 @@ def _message(settings: Settings, row: Notification) -> dict[str, object]:
 
 def dispatch_pending(*, settings: Settings, engine: Engine, http: HttpFactory | None = None,
                      now: datetime | None = None) -> dict[str, int]:
-    """Send every due notification once. Safe to run in several workers: each row is claimed by
-    moving its ``next_attempt_at`` forward before sending."""
+    """Send every due notification now (tests, a backlog drained by hand); the runners send them one by
+    one through the outbox (`send_one`). Safe alongside them: each row is claimed before it is sent."""
     now = now or utcnow()
     counts = {SENT: 0, REFUSED: 0, FAILED: 0, "retry": 0}
-    with session_scope(engine, readonly=True) as session:  # the common case: nothing due, no write lock
-        if session.exec(select(Notification.id).where(
-            Notification.status == PENDING, col(Notification.next_attempt_at) <= now
-        ).limit(1)).first() is None:
-            return counts
-    with session_scope(engine) as session:
+    with session_scope(engine, readonly=True) as session:
         due = session.exec(
-            select(Notification).where(Notification.status == PENDING, col(Notification.next_attempt_at) <= now)
+            select(Notification.id).where(Notification.status == PENDING, col(Notification.next_attempt_at) <= now)
             .order_by(col(Notification.next_attempt_at)).limit(BATCH)
         ).all()
-        claimed = []
-        for item in due:
-            # Claim with a conditional UPDATE (compare-and-set on attempts): when two workers picked
-            # the same row, exactly one of them moves it forward and sends it.
-            won = session.execute(
-                update(Notification)
-                .where(col(Notification.id) == item.id, col(Notification.attempts) == item.attempts,
-                       col(Notification.status) == PENDING)
-                .values(attempts=item.attempts + 1, next_attempt_at=now + backoff(item.attempts + 1))
-            )
-            if won.rowcount != 1:  # type: ignore[attr-defined]
-                continue
-            account = session.get(Account, item.account_id)
-            claimed.append((item.id, account.openid if account else None))
-    if not claimed:
-        return counts
+    for row_id in due:
+        outcome = send_one(settings=settings, engine=engine, notification_id=row_id, http=http, now=now)
+        if outcome in counts:
+            counts[outcome] += 1
+    return counts
+
+
+def send_one(*, settings: Settings, engine: Engine, notification_id: str, http: HttpFactory | None = None,
+             now: datetime | None = None) -> str:
+    """The `notify` job: send this notice unless it is final. Idempotent — a job may run twice:
+
+    * a notice already sent (or refused, or given up) is not sent again (the row's status);
+    * two runs at once: the row is claimed with a compare-and-set on `attempts` that moves
+      `next_attempt_at` forward, so exactly one of them sends;
+    * a run that finds the row claimed and not yet due (its sender died, or a retry is pending) queues
+      the job again for that moment, so nothing is lost and nothing is sent early.
+    The one window left: a sender killed after WeChat accepted the message and before "sent" was
+    committed sends it again after the backoff (WeChat's template API has no idempotency key).
+    Returns sent, refused, failed, retry, later, or done (nothing to do)."""
+    now = now or utcnow()
+    with session_scope(engine) as session:
+        row = session.get(Notification, notification_id)
+        if row is None or row.status != PENDING:
+            return "done"
+        if aware(row.next_attempt_at) > aware(now):
+            outbox.enqueue(session, kind=outbox.NOTIFY, key=row.id, delay=aware(row.next_attempt_at) - aware(now))
+            return "later"
+        won = session.execute(
+            update(Notification)
+            .where(col(Notification.id) == row.id, col(Notification.attempts) == row.attempts,
+                   col(Notification.status) == PENDING)
+            .values(attempts=row.attempts + 1, next_attempt_at=now + backoff(row.attempts + 1))
+        )
+        if won.rowcount != 1:  # type: ignore[attr-defined]
+            return "done"  # another run claimed it; if it dies, its own job is delivered again
+        account = session.get(Account, row.account_id)
+        openid = account.openid if account else None
     credentials = Credentials(settings=settings, state=shared_state(redis_url=settings.redis_url, engine=engine),
                               http=http)
-    for row_id, openid in claimed:
-        outcome, error = _send(settings, credentials, row_id, openid, engine)
-        with session_scope(engine) as session:
-            current = session.get(Notification, row_id)
-            if current is None:
-                continue
-            row = current
-            if outcome == SENT:
-                row.status, row.sent_at, row.last_error = SENT, utcnow(), None
-            elif outcome == REFUSED:
-                row.status, row.last_error = REFUSED, error
-            elif row.attempts >= MAX_ATTEMPTS:
-                row.status, row.last_error = FAILED, error
-                outcome = FAILED
-            else:
-                row.last_error = error
-                outcome = "retry"
-            session.add(row)
-        counts[outcome] += 1
-    return counts
+    outcome, error = _send(settings, credentials, notification_id, openid, engine)
+    with session_scope(engine) as session:
+        current = session.get(Notification, notification_id)
+        if current is None:
+            return "done"
+        if outcome == SENT:
+            current.status, current.sent_at, current.last_error = SENT, utcnow(), None
+        elif outcome == REFUSED:
+            current.status, current.last_error = REFUSED, error
+        elif current.attempts >= MAX_ATTEMPTS:
+            current.status, current.last_error = FAILED, error
+            outcome = FAILED
+        else:
+            current.last_error = error
+            outbox.enqueue(session, kind=outbox.NOTIFY, key=current.id, delay=backoff(current.attempts))
+        session.add(current)
+    return outcome
 
 
 def _send(settings: Settings, credentials: Credentials, row_id: str, openid: str | None,

@@ -1,4 +1,5 @@
-"""Tables of the previews work: the pre-render queue and the throttle of `series.view` audit events."""
+"""Tables of the previews work: the throttle of `series.view` audit events (pre-rendering jobs live in
+the jobs outbox, backend/jobs)."""
 
 from __future__ import annotations
 
@@ -7,22 +8,7 @@ from datetime import datetime
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from backend.clock import utcnow
 from backend.ids import new_id
-
-
-class PreviewPending(SQLModel, table=True):
-    """A series whose previews still have to be pre-rendered. Survives restarts: the dispatcher of
-    any web process picks rows up (claim with a lease), and deletes a row only when the render it
-    did covers the newest `generation` (ingest bumps it when more instances arrive)."""
-
-    __tablename__ = "preview_pending"
-
-    series_id: str = Field(primary_key=True, foreign_key="imaging_series.id", max_length=32)
-    generation: int = 1
-    enqueued_at: datetime = Field(default_factory=utcnow, index=True)
-    claimed_until: datetime | None = None
-    attempts: int = 0
 
 
 class SeriesView(SQLModel, table=True):

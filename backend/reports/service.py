@@ -8,11 +8,14 @@ stored) looks for waiting reports. Nothing is dropped while the other half is mi
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from backend.access.principals import InstitutionPrincipal
 from backend.errors import BadRequest, Conflict, NotFound
+from backend.jobs import service as outbox
 from backend.records import service as records
 from backend.records.models import RecordRevision
 from backend.records.upsert import Stored, put_versioned
@@ -23,6 +26,7 @@ from backend.studies.models import Study
 REVISION_KIND = "diagnostic_report"
 STUDY_KIND = "imaging_study"
 _FINAL = {"final", "amended"}
+PDF_DEBOUNCE = timedelta(seconds=5)  # a report is often sent twice in a row (preliminary, then final)
 
 
 def _content(body: ReportIn) -> dict[str, object]:
@@ -130,6 +134,8 @@ def put_report(
         session.flush()
         if row.study_id:
             records.sync(session=session, kind=STUDY_KIND, ref_id=row.study_id)
+            # Its PDF is pre-rendered in the background (backend/pdf/prerender.py), once this commits.
+            outbox.enqueue(session, kind=outbox.PDF, key=row.study_id, delay=PDF_DEBOUNCE)
         return _person_of(session, row)
 
     return put_versioned(

@@ -14,14 +14,13 @@ from fastapi import FastAPI
 from PIL import Image
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
-from sqlmodel import select
 
 from backend.clock import utcnow
 from backend.db import session_scope
+from backend.jobs import service as outbox
+from backend.jobs.models import JobOutbox
 from backend.previews import spec as S
-from backend.previews import worker
 from backend.previews.cache import DerivedCache
-from backend.previews.models import PreviewPending
 from tests.previews.helpers import instances_of, patient_with_study, series_of, started, study_of
 from tools.synthetic import write_chest_cr, write_ct_series
 
@@ -30,7 +29,12 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 def _due_now(engine: Engine) -> None:
     with session_scope(engine) as s:
-        s.execute(update(PreviewPending).values(enqueued_at=utcnow() - timedelta(minutes=1)))
+        s.execute(update(JobOutbox).values(due_at=utcnow() - timedelta(minutes=1)))
+
+
+def _prerender_jobs(engine: Engine) -> list[JobOutbox]:
+    with session_scope(engine, readonly=True) as s:
+        return outbox.waiting(s, kind=outbox.PRERENDER)
 
 
 def test_ingest_queues_prerendering_and_first_open_is_a_cache_hit(app: FastAPI, engine: Engine,
@@ -38,14 +42,11 @@ def test_ingest_queues_prerendering_and_first_open_is_a_cache_hit(app: FastAPI, 
     paths = write_ct_series(out_dir=tmp_path, seed=11, slices=20, size=128)
     with started(app, pool=2) as client:
         person, _ = patient_with_study(client, app, engine, paths)
-        with session_scope(engine, readonly=True) as s:
-            pending = s.exec(select(PreviewPending)).all()
-        assert len(pending) == 1  # queued in the database: survives a restart
+        assert len(_prerender_jobs(engine)) == 1  # an outbox row, committed with the instances
         _due_now(engine)
         runtime = app.state.previews
-        assert worker.run_pending(engine=engine, runtime=runtime) == 1
-        with session_scope(engine, readonly=True) as s:
-            assert s.exec(select(PreviewPending)).all() == []
+        assert app.state.jobs.run_once((outbox.PRERENDER,)) == 1  # what the node's prerender lane does
+        assert _prerender_jobs(engine) == []
         series = series_of(engine, study_of(engine, person).id)[0]
         instances = instances_of(engine, series.id)
         for inst in instances:  # every frame's default-window 512 preview is on disk
@@ -146,9 +147,8 @@ def test_the_dispatcher_thread_prerenders_on_its_own(app: FastAPI, engine: Engin
         person, _ = patient_with_study(client, app, engine, paths)
         deadline = time.time() + 60
         while time.time() < deadline:
-            with session_scope(engine, readonly=True) as s:
-                if not s.exec(select(PreviewPending)).all():
-                    break
+            if not _prerender_jobs(engine):
+                break
             time.sleep(0.5)
         series = series_of(engine, study_of(engine, person).id)[0]
         middle = instances_of(engine, series.id)[3]

@@ -1,0 +1,1 @@
+"""Background work: a transactional outbox, its relay, and the runners (in-process or Celery)."""

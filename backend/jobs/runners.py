@@ -1,0 +1,80 @@
+"""What each kind of job does, given a Context (settings, database, previews runtime). The same
+functions run in a web node (embedded default, no broker) and in a Celery worker's child process.
+
+Every job is idempotent — a job may run twice (a redelivery after a worker was killed, a relay that
+published and died before deleting its row):
+* `prerender`: outputs are content-addressed and written atomically; what exists is skipped;
+* `notify`: the notification row's status and a compare-and-set claim (notify/service.py send_one);
+* `pdf`: the document cache key names every input; a second run finds the document;
+* `sweep`: deleting what is old is the same the second time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from backend.config import Settings
+from backend.previews import service as previews
+from backend.storage.base import ObjectStore
+
+from . import service as outbox
+
+log = logging.getLogger("yunying.jobs")
+
+
+@dataclass
+class Context:
+    settings: Settings
+    engine: Engine
+    runtime: previews.Runtime
+    http: Any = None  # the WeChat HTTP session factory (tests inject one); None: requests.Session
+    counts: dict[str, int] = field(default_factory=dict)  # jobs run by kind (tests, diagnostics)
+
+
+def blob_store(settings: Settings) -> ObjectStore:
+    """The originals, as the web app opens them (main.py): the object store's originals area."""
+    return settings.storage.originals
+
+
+def worker_context(settings: Settings, engine: Engine) -> Context:
+    """A Celery worker's child: renders inline (no render pool; the task's hard time limit replaces a
+    stuck decoder by replacing the whole child process)."""
+    runtime = previews.make_runtime(data_dir=settings.data_dir, blobs=blob_store(settings),
+                                    max_pixels=settings.max_pixels, pool_size=None)
+    return Context(settings=settings, engine=engine, runtime=runtime)
+
+
+def run(ctx: Context, *, kind: str, key: str) -> None:
+    """Run one job. Raises what the job raised (the caller retries or records the failure)."""
+    if kind == outbox.PRERENDER:
+        from backend.previews.worker import prerender_series
+
+        prerender_series(engine=ctx.engine, runtime=ctx.runtime, series_id=key)
+    elif kind == outbox.NOTIFY:
+        from backend.notify.service import send_one
+
+        send_one(settings=ctx.settings, engine=ctx.engine, notification_id=key, http=ctx.http)
+    elif kind == outbox.PDF:
+        from backend.pdf.prerender import prerender_study
+
+        prerender_study(settings=ctx.settings, engine=ctx.engine, blobs=ctx.runtime.blobs, study_id=key)
+    elif kind == outbox.SWEEP:
+        sweep(ctx)
+    else:
+        raise ValueError(f"unknown job kind {kind!r}")
+    ctx.counts[kind] = ctx.counts.get(kind, 0) + 1
+
+
+def sweep(ctx: Context) -> None:
+    """Cache sweeping: leftovers of interrupted writes in the derived cache, and the short-lived rows
+    the database fallback of shared state accumulates (auth/housekeeping.py). Originals are never touched."""
+    from backend.auth.housekeeping import prune
+
+    removed = ctx.runtime.cache.sweep_temp()
+    pruned = prune(engine=ctx.engine)
+    log.info("sweep: %d temporary files, %d expired rows (pid %d)", removed, pruned, os.getpid())

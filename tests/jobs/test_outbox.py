@@ -1,0 +1,78 @@
+"""The outbox on its own (SQLite or PostgreSQL, no broker): a job exists if and only if its transaction
+committed; a row enqueued again while it is being handed over is handed over once more; an unreachable
+broker leaves every row in place; `yunying worker` refuses to start without a broker."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+
+from backend.clock import utcnow
+from backend.config import Settings
+from backend.db import session_scope
+from backend.jobs import service as outbox
+from backend.jobs.celery_app import make_celery
+from backend.jobs.models import JobOutbox
+from backend.jobs.relay import Jobs
+from tests.conftest import ROOT, free_port
+
+
+def _rows(engine: Engine) -> list[JobOutbox]:
+    with session_scope(engine, readonly=True) as session:
+        return outbox.waiting(session)
+
+
+def test_a_job_exists_if_and_only_if_its_transaction_committed(engine: Engine) -> None:
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom), session_scope(engine) as session:
+        outbox.enqueue(session, kind=outbox.PRERENDER, key="s1")
+        raise Boom
+    assert _rows(engine) == []
+    with session_scope(engine) as session:
+        outbox.enqueue(session, kind=outbox.PRERENDER, key="s1")
+    assert [(r.kind, r.key, r.generation) for r in _rows(engine)] == [("prerender", "s1", 1)]
+
+
+def test_enqueued_again_while_claimed_it_is_handed_over_again(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        outbox.enqueue(session, kind=outbox.PRERENDER, key="s2", delay=timedelta(seconds=3))
+    assert outbox.claim(engine, lease=timedelta(minutes=1)) == []  # debounced: not due yet
+    later = utcnow() + timedelta(seconds=4)
+    (job,) = outbox.claim(engine, lease=timedelta(minutes=1), now=later)
+    assert outbox.claim(engine, lease=timedelta(minutes=1), now=later) == []  # one holder at a time
+    with session_scope(engine) as session:  # more instances of the series arrive meanwhile
+        outbox.enqueue(session, kind=outbox.PRERENDER, key="s2")
+    assert outbox.finish(engine, job) is False  # kept: the new instances need another run
+    (again,) = outbox.claim(engine, lease=timedelta(minutes=1))
+    assert again.generation == 2
+    assert outbox.finish(engine, again) is True
+    assert _rows(engine) == []
+
+
+def test_an_unreachable_broker_leaves_every_job_in_the_outbox(settings: Settings, engine: Engine) -> None:
+    with session_scope(engine) as session:
+        for n in range(3):
+            outbox.enqueue(session, kind=outbox.NOTIFY, key=f"n{n}")
+    nowhere = settings.model_copy(update={"broker_url": f"amqp://guest:guest@127.0.0.1:{free_port()}//"})
+    relay = Jobs(settings=nowhere, engine=engine, publisher=make_celery(nowhere), clock=False)
+    assert relay.relay_once() == 0
+    rows = _rows(engine)
+    assert len(rows) == 3 and all(r.claimed_until is None and r.attempts == 0 for r in rows)
+    with session_scope(engine) as session:  # due again at once: the next round tries again
+        session.execute(update(JobOutbox).values(due_at=utcnow()))
+    assert len(outbox.claim(engine, lease=timedelta(seconds=1))) == 3
+
+
+def test_worker_refuses_without_a_broker(settings: Settings) -> None:
+    env = {"PATH": "/usr/bin:/bin", "YUNYING_DATA_DIR": str(settings.data_dir), "YUNYING_ENV": "test"}
+    done = subprocess.run([sys.executable, "-m", "backend.cli", "worker"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert "YUNYING_BROKER_URL is not set" in done.stderr

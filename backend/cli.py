@@ -31,6 +31,9 @@ def _register_domain_commands() -> None:
     from backend.family.cli import family_app
 
     app.add_typer(family_app, name="family")
+    from backend.storage.cli import storage_app
+
+    app.add_typer(storage_app, name="storage")
 
 
 @app.command()

@@ -80,9 +80,22 @@ def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
+_BUCKETS: dict[str, _Bucket] = {}
+_BUCKETS_LOCK = threading.Lock()
+
+
+def _shared_bucket(name: str) -> _Bucket:
+    """One client (one connection pool) per bucket and process, whichever prefix a store uses."""
+    with _BUCKETS_LOCK:
+        found = _BUCKETS.get(name)
+        if found is None:
+            found = _BUCKETS[name] = _Bucket(name, make_client())
+        return found
+
+
 class S3ObjectStore:
     def __init__(self, *, bucket: str, prefix: str = "", client: Any = None, _shared: _Bucket | None = None) -> None:
-        self._bucket = _shared or _Bucket(bucket, client or make_client())
+        self._bucket = _shared or (_Bucket(bucket, client) if client is not None else _shared_bucket(bucket))
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.locator = f"s3://{bucket}/{self.prefix}".rstrip("/")
 
@@ -200,8 +213,9 @@ class S3ObjectStore:
         data: bytes = self._call(key, lambda c: answer["Body"].read())
         return data
 
-    def open(self, *, key: str) -> BinaryIO:
-        size = self.size(key=key)
+    def open(self, *, key: str, size: int | None = None) -> BinaryIO:
+        """A seekable reader; ``size`` when the caller knows it (the index row) saves a HEAD request."""
+        size = self.size(key=key) if size is None else size
         reader = RangedReader(size=size, read_range=lambda o, n: self.read_range(key=key, offset=o, length=n),
                               name=key)
         return reader  # type: ignore[return-value]

@@ -9,7 +9,9 @@ started here, tools/seaweed.py), and what one instance costs the database.
   'ix_imaging_instance%' OR name LIKE 'sqlite_autoindex_imaging_instance%'``; PostgreSQL with
   ``BENCH_PG_URL``: ``pg_total_relation_size('imaging_instance')``), and the average row
   (``avg(pg_column_size(imaging_instance.*))`` on PostgreSQL);
-- ``object_bytes_per_instance``: originals plus the series metadata document, per instance.
+- ``object_bytes_per_instance``: originals plus the series metadata document, per instance;
+- ``cold_render_local`` / ``cold_render_s3`` (images/s, ratio goal ≥ 0.8) and ``cache_hit_local`` /
+  ``cache_hit_s3`` (p50, p99): WADO-RS ``/rendered`` of the first 60 instances, rendered inline.
 
     python -m benchmarks.bench_storage   (env: BENCH_STORAGE_SLICES=300, BENCH_STORAGE_SIZE=256, BENCH_PG_URL)
 """
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 BENCH = "storage"
+RENDERS = 60
 
 
 def emit(metric: str, value: float, unit: str, **extra: Any) -> None:
@@ -121,6 +124,24 @@ def _run(store: str, paths: list[Path], work: Path, s3_url: str | None) -> dict[
         assert meta.status_code == 200
         assert len(meta.json()) == len(paths)
         out["metadata_requests"] = sum(seen.values())
+        # previews: each instance's default rendering once cold (rendered and written to the store), then
+        # from the cache; in process, rendered inline (no pool): the store's share is what differs
+        uids = [pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID for p in paths[:RENDERS]]
+        rendered = [f"/dicomweb/studies/{head.StudyInstanceUID}/series/{head.SeriesInstanceUID}/instances/{u}/rendered"
+                    for u in uids]
+        accept = {"Authorization": f"Bearer {key}", "Accept": "image/jpeg"}
+        seen.clear()
+        started = time.perf_counter()
+        for u in rendered:
+            assert client.get(u, headers=accept).status_code == 200
+        out["cold_s"] = time.perf_counter() - started
+        out["cold_requests"] = dict(seen)
+        hits = []
+        for u in rendered:
+            t0 = time.perf_counter()
+            assert client.get(u, headers=accept).status_code == 200
+            hits.append(time.perf_counter() - t0)
+        out["hits"] = sorted(hits)
         root = settings.storage
         out["object_bytes"] = sum(i.size for area in (root.originals, root.meta) for i in area.list())
     out["db_bytes"], out["db_row"], out["db_columns"] = _db_bytes(db_url)
@@ -156,6 +177,15 @@ def main() -> int:
     emit("ingest_s3_vs_local", local["ingest_s"] / s3["ingest_s"], "ratio", goal=0.8, **extra)
     emit("metadata_s3_requests", s3["metadata_requests"], "requests", goal=5, **extra)
     emit("metadata_s3", s3["metadata_s"] * 1000, "ms", local_ms=round(local["metadata_s"] * 1000, 1), **extra)
+    renders = min(RENDERS, slices)
+    emit("cold_render_local", renders / local["cold_s"], "images/s", **extra)
+    emit("cold_render_s3", renders / s3["cold_s"], "images/s",
+         s3_requests_per_image={k: round(v / renders, 2) for k, v in s3["cold_requests"].items()}, **extra)
+    emit("cold_render_s3_vs_local", local["cold_s"] / s3["cold_s"], "ratio", goal=0.8, **extra)
+    for name, run in (("local", local), ("s3", s3)):
+        hits = run["hits"]
+        emit(f"cache_hit_{name}", hits[len(hits) // 2] * 1000, "ms p50",
+             p99_ms=round(hits[min(len(hits) - 1, round(0.99 * (len(hits) - 1)))] * 1000, 2), **extra)
     emit("object_bytes_per_instance", s3["object_bytes"] / slices, "bytes", **extra)
     emit("db_bytes_per_instance", local["db_bytes"], "bytes",
          database="postgresql" if os.environ.get("BENCH_PG_URL") else "sqlite",

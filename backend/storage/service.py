@@ -75,13 +75,16 @@ def open_store(locator: str) -> ObjectStore:
         from backend.storage.s3 import S3ObjectStore  # boto3 is imported only where S3 is used
 
         bucket, _, prefix = locator[5:].partition("/")
-        return S3ObjectStore(bucket=bucket, prefix=prefix)
+        store = S3ObjectStore(bucket=bucket, prefix=prefix)
+        # originals never change (content-addressed): small ones are read whole once (storage/memo.py)
+        return store.remember_objects() if prefix.rstrip("/").rsplit("/", 1)[-1] == ORIGINALS else store
     return LocalObjectStore(Path(locator))
 
 
 @lru_cache(maxsize=64)
 def _area(root_locator: str, name: str) -> ObjectStore:
-    return open_store(root_locator).sub(name)
+    root = root_locator.rstrip("/")
+    return open_store(f"{root}/{name}") if root.startswith("s3://") else open_store(root_locator).sub(name)
 
 
 def area_beside(originals: ObjectStore, name: str) -> ObjectStore:

@@ -1,4 +1,4 @@
-"""Every fixture decodes the same from S3 as from the local directory: the raw fast path (ranged reads),
+"""Every kind of fixture decodes the same from S3 as from the local directory: the raw fast path (ranged reads),
 the fragments path and pydicom reading through the store's reader (deferred values such as a palette's
 LUT data included), frame 0 and the last frame."""
 
@@ -43,11 +43,28 @@ def _frames(ref: jobs.InstanceRef, cache: DerivedCache) -> list[np.ndarray] | st
         return exc.reason
 
 
+def _variety() -> list[Path]:
+    """One fixture per (transfer syntax, photometric interpretation, multi-frame or not): every reading
+    path at a fraction of the time."""
+    import pydicom
+
+    seen: dict[tuple[str, str, bool], Path] = {}
+    for path in FILES:
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+            ts = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", ""))
+            kind = (ts, str(ds.get("PhotometricInterpretation", "")), int(ds.get("NumberOfFrames", 1) or 1) > 1)
+        except Exception:  # noqa: BLE001 - the malformed fixtures: keep them, each is its own kind
+            kind = (path.name, "", False)
+        seen.setdefault(kind, path)
+    return list(seen.values())
+
+
 @pytest.mark.filterwarnings("ignore")
-def test_every_fixture_renders_the_same_from_s3(tmp_path: Path, s3_url: str) -> None:
+def test_every_kind_of_fixture_renders_the_same_from_s3(tmp_path: Path, s3_url: str) -> None:
     local, s3 = open_store(str(tmp_path / "local" / "blobs")), open_store(s3_url + "/blobs")
     compared = 0
-    for path in FILES:
+    for path in _variety():
         data = path.read_bytes()
         key = original_key(hashlib.sha256(data).hexdigest())
         ref_local, ref_s3 = _ref(path, local.locator), _ref(path, s3.locator)
@@ -63,4 +80,4 @@ def test_every_fixture_renders_the_same_from_s3(tmp_path: Path, s3_url: str) -> 
         assert not isinstance(ours, str), (path, ours)
         assert all(np.array_equal(a, b) for a, b in zip(ours, theirs, strict=True)), path
         compared += 1
-    assert compared > 100
+    assert compared >= 20

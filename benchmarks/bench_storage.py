@@ -144,6 +144,7 @@ def _run(store: str, paths: list[Path], work: Path, s3_url: str | None) -> dict[
         out["hits"] = sorted(hits)
         root = settings.storage
         out["object_bytes"] = sum(i.size for area in (root.originals, root.meta) for i in area.list())
+        out["meta_bytes"] = sum(i.size for i in root.meta.list())
     out["db_bytes"], out["db_row"], out["db_columns"] = _db_bytes(db_url)
     engine.dispose()
     if pg:
@@ -186,7 +187,8 @@ def main() -> int:
         hits = run["hits"]
         emit(f"cache_hit_{name}", hits[len(hits) // 2] * 1000, "ms p50",
              p99_ms=round(hits[min(len(hits) - 1, round(0.99 * (len(hits) - 1)))] * 1000, 2), **extra)
-    emit("object_bytes_per_instance", s3["object_bytes"] / slices, "bytes", **extra)
+    emit("object_bytes_per_instance", s3["object_bytes"] / slices, "bytes",
+         series_document_bytes_per_instance=round(s3["meta_bytes"] / slices, 1), **extra)
     emit("db_bytes_per_instance", local["db_bytes"], "bytes",
          database="postgresql" if os.environ.get("BENCH_PG_URL") else "sqlite",
          avg_row_bytes=round(local["db_row"], 1) if local["db_row"] else None,

@@ -34,6 +34,9 @@ def _register_domain_commands() -> None:
     from backend.jobs.cli import worker
 
     app.command("worker")(worker)
+    from backend.storage.cli import storage_app
+
+    app.add_typer(storage_app, name="storage")
 
 
 @app.command()

@@ -19,11 +19,10 @@ from typing import Any
 from sqlalchemy import ColumnElement
 from sqlmodel import Session, col, select
 
-from backend.dicom.dicomjson import dataset_to_json
-from backend.dicom.errors import DicomRejected
-from backend.dicom.parse import ParseLimits, parse_stored
 from backend.errors import NotAcceptable, NotFound
 from backend.storage.base import ObjectStore
+from backend.storage.service import META, area_beside
+from backend.studies import seriesdoc
 from backend.studies.models import Instance, Series, Study
 
 CHUNK = 1024 * 1024
@@ -112,13 +111,6 @@ def new_boundary() -> str:
 
 
 def metadata(*, blobs: ObjectStore, instances: list[Instance]) -> list[dict[str, Any]]:
-    """DICOM JSON of each stored header (file meta excluded, binary values omitted)."""
-    out = []
-    for instance in instances:
-        try:
-            with blobs.open(key=instance.blob_key) as fh:
-                parsed = parse_stored(fh, size=instance.size, limits=ParseLimits(strict_uids=False))
-        except DicomRejected:
-            continue  # stored files parsed once already; a file that no longer parses is skipped, not a 500
-        out.append(dataset_to_json(parsed.dataset, bulk_data_uri=None))
-    return out
+    """DICOM JSON of each stored header (file meta excluded, binary values omitted), from the series
+    metadata documents: one object read per series (studies/seriesdoc.py)."""
+    return seriesdoc.metadata(blobs=blobs, meta=area_beside(blobs, META), instances=instances)

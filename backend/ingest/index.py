@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
@@ -39,6 +40,7 @@ class Accepted:
     size: int
     key: str
     temp: Path
+    dicom_json: dict[str, Any] | None = None
 
 
 @dataclass
@@ -49,6 +51,7 @@ class Indexer:
     touched: dict[str, list[int]] = field(default_factory=dict)  # study id -> [instances, bytes, new series]
     study_uids: set[str] = field(default_factory=set)
     matched: list[tuple[str, str]] = field(default_factory=list)  # (person id, study id) joined in this batch
+    rows: dict[str, Instance] = field(default_factory=dict)  # SOP Instance UID -> the row inserted now
 
     def index(self, batch: list[Accepted]) -> list[tuple[Accepted, str | None]]:
         """Insert the batch's rows: all at once in one savepoint (the usual case), else one by one so
@@ -70,12 +73,16 @@ class Indexer:
                 series, created = self._series(study, item)
                 series_by_uid[(study.id, item.parsed.series_instance_uid)] = series
             placed.append((item, study, series, created))
+        rows = [self._row(item, study, series) for item, study, series, _ in placed]
         try:
             with self.session.begin_nested():
-                self.session.add_all([self._row(item, study, series) for item, study, series, _ in placed])
+                self.session.add_all(rows)
             verdicts: list[str | None] = [None] * len(placed)
         except IntegrityError:
-            verdicts = [self._insert_one(self._row(item, study, series), item) for item, study, series, _ in placed]
+            rows = [self._row(item, study, series) for item, study, series, _ in placed]
+            verdicts = [self._insert_one(row, item) for row, (item, _, _, _) in zip(rows, placed, strict=True)]
+        self.rows.update({item.parsed.sop_instance_uid: row for row, (item, _, _, _), verdict
+                          in zip(rows, placed, verdicts, strict=True) if verdict is None})
         per_series: dict[str, int] = {}
         for (item, study, series, created), verdict in zip(placed, verdicts, strict=True):
             counts = self.touched.setdefault(study.id, [0, 0, 0])
@@ -110,7 +117,7 @@ class Indexer:
     def _row(self, item: Accepted, study: Study, series: Series) -> Instance:
         return instance_row(
             item.parsed, item.meta, institution_id=self.institution_id, study_id=study.id,
-            series_id=series.id, key=item.key, sha256=item.sha256, size=item.size,
+            series_id=series.id, sha256=item.sha256, size=item.size,
         )
 
     def _insert_one(self, row: Instance, item: Accepted) -> str | None:

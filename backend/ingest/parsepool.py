@@ -26,9 +26,11 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydicom.dataset import Dataset
 
+from backend.dicom.dicomjson import dataset_to_json
 from backend.dicom.errors import DicomRejected, FailureReason
 from backend.dicom.metadata import InstanceMetadata, extract_metadata
 from backend.dicom.parse import ParsedInstance, ParseLimits, parse_instance
@@ -49,6 +51,7 @@ class ParseResult:
     meta: InstanceMetadata | None = None
     code: int | None = None
     reason: str | None = None
+    dicom_json: dict[str, Any] | None = None  # for the series metadata document (studies/seriesdoc.py)
 
 
 def parse_file(path: Path, limits: ParseLimits) -> ParseResult:
@@ -62,7 +65,11 @@ def parse_file(path: Path, limits: ParseLimits) -> ParseResult:
         meta = extract_metadata(parsed.dataset, transfer_syntax_uid=parsed.transfer_syntax_uid)
     except Exception as exc:  # noqa: BLE001 - metadata extraction is tolerant; belt and braces
         return ParseResult(parsed=slim, code=FailureReason.CANNOT_UNDERSTAND, reason=str(exc)[:200])
-    return ParseResult(parsed=slim, meta=meta)
+    try:  # made here, while the data set is at hand: WADO-RS metadata then never re-reads the original
+        dicom_json = dataset_to_json(parsed.dataset, bulk_data_uri=None)
+    except Exception:  # noqa: BLE001 - the document is completed from the original on first read instead
+        dicom_json = None
+    return ParseResult(parsed=slim, meta=meta, dicom_json=dicom_json)
 
 
 def _executor() -> ProcessPoolExecutor | None:

@@ -62,7 +62,6 @@ def instance_row(
     institution_id: str,
     study_id: str,
     series_id: str,
-    key: str,
     sha256: str,
     size: int,
 ) -> Instance:
@@ -96,7 +95,6 @@ def instance_row(
         rescale_intercept=info.rescale_intercept,
         transfer_syntax_uid=parsed.transfer_syntax_uid[:64],
         content_datetime=info.content_datetime,
-        blob_key=key,
         size=size,
         sha256=sha256,
     )

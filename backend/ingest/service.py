@@ -43,6 +43,9 @@ from backend.ingest.parsepool import ParseResult, parse_file
 from backend.previews import worker as previews_worker
 from backend.storage.base import ObjectStore
 from backend.storage.errors import ChecksumMismatch
+from backend.storage.keys import original_key
+from backend.storage.service import META, area_beside
+from backend.studies import seriesdoc
 from backend.studies.models import Instance
 
 log = logging.getLogger("yunying.ingest")
@@ -52,9 +55,7 @@ BATCH_BYTES = 256 * 1024**2
 FSYNC_THREADS = 8
 
 
-def blob_key(sha256: str) -> str:
-    """Content address of an original: identical bytes share one blob, different bytes never collide."""
-    return f"dicom/{sha256[:2]}/{sha256[2:4]}/{sha256}"
+blob_key = original_key  # the content address of an original (storage/keys.py)
 
 
 @dataclass
@@ -124,7 +125,7 @@ class StowBatch:
                 self._duplicates.append(parsed)  # audited and answered at the next flush
             return False
         self._pending.append(Accepted(parsed=parsed, meta=meta, sha256=sha256, size=size, key=blob_key(sha256),
-                                      temp=path))
+                                      temp=path, dicom_json=result.dicom_json))
         self._pending_bytes += size
         return True
 
@@ -205,6 +206,7 @@ class StowBatch:
             # Pre-rendering of the series that grew: outbox rows in this transaction (backend/jobs), so the
             # job exists if and only if the instances do.
             previews_worker.enqueue_studies(session=session, study_ids=indexer.touched)
+            documents = _document_entries(outcomes, indexer.rows)
         self.studies |= indexer.study_uids
         for item, note in outcomes:
             self._ok(item.parsed, note)
@@ -212,6 +214,9 @@ class StowBatch:
             self._conflict_response(item.parsed)
         if matched:
             matching.announce(engine=self.engine, matched=matched)
+        meta = area_beside(self.blobs, META)
+        for series_id, entries in documents.items():  # after the commit: a document never names a row-less instance
+            seriesdoc.add(meta, series_id, entries)
 
     # -- outcomes ---------------------------------------------------------------------------------
     def _ok(self, parsed: ParsedInstance, note: str | None) -> None:
@@ -256,3 +261,17 @@ class StowBatch:
             item.temp.unlink(missing_ok=True)
         self._pending, self._pending_bytes = [], 0
 
+
+
+def _document_entries(outcomes: list[tuple[Accepted, str | None]],
+                      rows: dict[str, Instance]) -> dict[str, list[seriesdoc.Entry]]:
+    """Series id -> the series metadata entries of the instances stored now (studies/seriesdoc.py)."""
+    out: dict[str, list[seriesdoc.Entry]] = {}
+    for item, note in outcomes:
+        row = rows.get(item.parsed.sop_instance_uid)
+        if note is not None or row is None or item.dicom_json is None:
+            continue
+        out.setdefault(row.series_id, []).append(seriesdoc.Entry(
+            sop_instance_uid=row.sop_instance_uid, sha256=row.sha256, dicom_json=item.dicom_json,
+            facts=seriesdoc.facts_of(row)))
+    return out

@@ -27,6 +27,7 @@ from backend.previews.cache import DerivedCache
 from backend.rendering import RENDERER_VERSION, Limits, RenderError
 from backend.rendering.encode import encode
 from backend.storage.base import ObjectStore
+from backend.storage.keys import original_key
 from backend.studies.models import Instance, Series
 
 log = logging.getLogger("yunying.pdf")
@@ -81,15 +82,15 @@ class _Row:
 
 def _frames_of(session: Session, series_id: str) -> list[tuple[_Row, int]]:
     rows = session.execute(  # SQLAlchemy's select: sqlmodel's typed one takes at most 4 columns
-        sa.select(col(Instance.id), col(Instance.sha256), col(Instance.frames), col(Instance.blob_key),
-                  col(Instance.transfer_syntax_uid), col(Instance.pixel_data_offset), col(Instance.pixel_encapsulated))
+        sa.select(col(Instance.id), col(Instance.sha256), col(Instance.frames), col(Instance.transfer_syntax_uid),
+                  col(Instance.pixel_data_offset), col(Instance.pixel_encapsulated))
         .where(col(Instance.series_id) == series_id, col(Instance.rows).is_not(None), col(Instance.kind) == "image")
         # The viewer's order (previews.service.series_members): Instance Number, then arrival.
         .order_by(col(Instance.instance_number), col(Instance.slice_location).desc(), col(Instance.received_at),
                   col(Instance.id))
     ).all()
-    found = [_Row(id=r[0], sha256=r[1], frames=max(1, r[2] or 1), blob_key=r[3], transfer_syntax_uid=r[4],
-                  pixel_data_offset=r[5], encapsulated=bool(r[6])) for r in rows]
+    found = [_Row(id=r[0], sha256=r[1], frames=max(1, r[2] or 1), blob_key=original_key(r[1]), transfer_syntax_uid=r[3],
+                  pixel_data_offset=r[4], encapsulated=bool(r[5])) for r in rows]
     return [(row, f) for row in found for f in range(row.frames)]
 
 

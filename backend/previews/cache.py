@@ -25,7 +25,7 @@ from backend.rendering import RenderError
 from backend.storage.base import ObjectStore
 from backend.storage.errors import ObjectMissing, StorageUnavailable
 from backend.storage.local import LocalObjectStore
-from backend.storage.service import DERIVED, ORIGINALS, open_store
+from backend.storage.service import DERIVED, area_beside, open_store
 
 ERROR_SUFFIX = ".err"
 STORE_DOWN = "storage_unavailable"
@@ -154,10 +154,6 @@ class DerivedCache:
         return 0
 
 
+
 def derived_beside(originals: ObjectStore) -> ObjectStore:
-    """The ``derived`` area of the store whose ``blobs`` area is ``originals`` (storage/service.py);
-    a store used on its own (a test's directory) keeps its derived objects in a ``derived`` sub-area."""
-    locator = originals.locator
-    if locator.rstrip("/").endswith("/" + ORIGINALS):
-        return open_store(locator.rstrip("/")[: -len(ORIGINALS)] + DERIVED)
-    return originals.sub(DERIVED)
+    return area_beside(originals, DERIVED)

@@ -12,6 +12,7 @@ Frame sources, fastest first:
 
 from __future__ import annotations
 
+import io
 import json
 import warnings
 from collections.abc import Callable
@@ -161,11 +162,17 @@ def raw_ok(ref: InstanceRef) -> bool:
 
 
 def _read(ref: InstanceRef, *, header_only: bool) -> pydicom.Dataset:
-    store = open_store(ref.store)
-    with warnings.catch_warnings(), store.open(key=ref.key) as fh:
-        warnings.simplefilter("ignore")
-        # defer_size: the header is parsed, Pixel Data stays in the store (we only need its presence).
-        return pydicom.dcmread(fh, force=True, defer_size=1024 if header_only else None)
+    fh = open_store(ref.store).open(key=ref.key)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # defer_size: the header is parsed, Pixel Data stays in the store (we only need its presence).
+            return pydicom.dcmread(fh, force=True, defer_size=1024 if header_only else None)
+    finally:
+        # A file is reopened by name for a deferred value (pydicom); a store's reader stays open with
+        # the data set, which reads deferred values (a palette's LUT data) from it.
+        if isinstance(fh, io.BufferedReader):
+            fh.close()
 
 
 def _encapsulated_ok(ref: InstanceRef) -> bool:

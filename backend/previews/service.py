@@ -25,6 +25,7 @@ from backend.errors import AppError, NotFound, ServiceUnavailable, Unprocessable
 from backend.rendering import Limits, RenderError
 from backend.storage.base import ObjectStore
 from backend.storage.errors import StorageUnavailable
+from backend.storage.keys import original_key
 from backend.studies.models import Instance, Series, Study
 
 from . import jobs
@@ -161,7 +162,7 @@ class Facts:
 
 
 _FACT_COLUMNS: tuple[Any, ...] = (Instance.id, Instance.series_id, Instance.study_id, Study.person_id, Instance.sha256,
-                 Instance.frames, Instance.rows, Instance.columns, Instance.blob_key, Instance.transfer_syntax_uid,
+                 Instance.frames, Instance.rows, Instance.columns, Instance.transfer_syntax_uid,
                  Instance.pixel_data_offset, Instance.pixel_encapsulated, Instance.pixel_fragments)
 
 
@@ -180,9 +181,8 @@ def series_facts(*, session: Session, blobs: ObjectStore, instance_id: str,
 
 
 def _facts(row: Any, *, blobs: ObjectStore, inline_max_pixels: int) -> Facts:
-    (iid, series_id, study_id, person_id, sha256, frames, rows, columns, blob_key, ts, offset, encapsulated,
-     fragments) = row
-    ref = _ref(blobs, blob_key=blob_key, sha256=sha256, ts=ts, offset=offset, encapsulated=encapsulated,
+    (iid, series_id, study_id, person_id, sha256, frames, rows, columns, ts, offset, encapsulated, fragments) = row
+    ref = _ref(blobs, blob_key=original_key(sha256), sha256=sha256, ts=ts, offset=offset, encapsulated=encapsulated,
                fragments=fragments)
     return Facts(instance_id=iid, series_id=series_id, study_id=study_id, study_person_id=person_id, sha256=sha256,
                  frames=frames or 1, has_pixels=rows is not None, ref=ref,

@@ -210,7 +210,7 @@ class LocalObjectStore:
             finally:
                 os.close(fd)
 
-    def open(self, *, key: str) -> BinaryIO:
+    def open(self, *, key: str, size: int | None = None) -> BinaryIO:
         path = self._path(key)
         with _errors(key):
             return open(path, "rb")

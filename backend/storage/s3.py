@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -26,6 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from backend.storage.base import CHUNK, ObjectInfo, Source, check_key, chunks_of, verify
 from backend.storage.errors import ObjectMissing, StorageUnavailable
+from backend.storage.memo import WHOLE, ObjectMemo
 from backend.storage.reader import RangedReader
 
 PART = 8 * 1024 * 1024  # multipart above this (S3: parts ≥ 5 MiB but the last)
@@ -80,10 +82,24 @@ def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
+_BUCKETS: dict[str, _Bucket] = {}
+_BUCKETS_LOCK = threading.Lock()
+
+
+def _shared_bucket(name: str) -> _Bucket:
+    """One client (one connection pool) per bucket and process, whichever prefix a store uses."""
+    with _BUCKETS_LOCK:
+        found = _BUCKETS.get(name)
+        if found is None:
+            found = _BUCKETS[name] = _Bucket(name, make_client())
+        return found
+
+
 class S3ObjectStore:
     def __init__(self, *, bucket: str, prefix: str = "", client: Any = None, _shared: _Bucket | None = None) -> None:
-        self._bucket = _shared or _Bucket(bucket, client or make_client())
+        self._bucket = _shared or (_Bucket(bucket, client) if client is not None else _shared_bucket(bucket))
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self._memo: ObjectMemo | None = None
         self.locator = f"s3://{bucket}/{self.prefix}".rstrip("/")
 
     @property
@@ -184,11 +200,39 @@ class S3ObjectStore:
                     return
                 yield data
 
+    def remember_objects(self) -> S3ObjectStore:
+        """Keep whole small objects in memory (storage/memo.py): only for an area whose objects never
+        change (the originals, content-addressed)."""
+        self._memo = ObjectMemo()
+        return self
+
+    def _whole(self, key: str) -> bytes | None:
+        """The object from memory, or fetched whole with one ranged GET when it is small (the answer's
+        Content-Range says the total: RFC 9110 §14.4); None when it is large."""
+        assert self._memo is not None
+        found = self._memo.get(key)
+        if found is not None or self._memo.large(key) is not None:
+            return found
+        full = self._k(key)
+        answer = self._call(key, lambda c: c.get_object(Bucket=self.bucket, Key=full, Range=f"bytes=0-{WHOLE - 1}"))
+        total = int(str(answer.get("ContentRange", "")).rpartition("/")[2] or answer.get("ContentLength", 0))
+        if total > WHOLE:
+            answer["Body"].close()
+            self._memo.note_large(key, total)
+            return None
+        data: bytes = self._call(key, lambda c: answer["Body"].read())
+        self._memo.put(key, data)
+        return data
+
     def read_range(self, *, key: str, offset: int, length: int) -> bytes:
         if offset < 0 or length < 0:
             raise ValueError("negative range")
         if length == 0:
             return b""
+        if self._memo is not None:
+            whole = self._whole(key)
+            if whole is not None:
+                return whole[offset:offset + length]
         full = self._k(key)
         span = f"bytes={offset}-{offset + length - 1}"  # RFC 9110 §14.1.2: last byte inclusive
         try:
@@ -200,8 +244,14 @@ class S3ObjectStore:
         data: bytes = self._call(key, lambda c: answer["Body"].read())
         return data
 
-    def open(self, *, key: str) -> BinaryIO:
-        size = self.size(key=key)
+    def open(self, *, key: str, size: int | None = None) -> BinaryIO:
+        """A seekable reader; ``size`` when the caller knows it (the index row) saves a HEAD request."""
+        if self._memo is not None:
+            whole = self._whole(key)
+            if whole is not None:
+                return io.BytesIO(whole)
+            size = self._memo.large(key) if size is None else size
+        size = self.size(key=key) if size is None else size
         reader = RangedReader(size=size, read_range=lambda o, n: self.read_range(key=key, offset=o, length=n),
                               name=key)
         return reader  # type: ignore[return-value]

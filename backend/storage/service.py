@@ -13,6 +13,8 @@ their bytes). Stores are cached per process, so render workers reopen one by its
 
 from __future__ import annotations
 
+import contextlib
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -24,6 +26,7 @@ from backend.storage.private import private_dir
 BlobStore = ObjectStore  # the name callers used before stores had other areas than originals
 
 ORIGINALS, META, DERIVED, PDF = "blobs", "meta", "derived", "pdf"
+STALE_SCRATCH_S = 6 * 3600.0
 BUCKET_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-.")
 
 
@@ -72,13 +75,25 @@ def open_store(locator: str) -> ObjectStore:
         from backend.storage.s3 import S3ObjectStore  # boto3 is imported only where S3 is used
 
         bucket, _, prefix = locator[5:].partition("/")
-        return S3ObjectStore(bucket=bucket, prefix=prefix)
+        store = S3ObjectStore(bucket=bucket, prefix=prefix)
+        # originals never change (content-addressed): small ones are read whole once (storage/memo.py)
+        return store.remember_objects() if prefix.rstrip("/").rsplit("/", 1)[-1] == ORIGINALS else store
     return LocalObjectStore(Path(locator))
 
 
 @lru_cache(maxsize=64)
 def _area(root_locator: str, name: str) -> ObjectStore:
-    return open_store(root_locator).sub(name)
+    root = root_locator.rstrip("/")
+    return open_store(f"{root}/{name}") if root.startswith("s3://") else open_store(root_locator).sub(name)
+
+
+def area_beside(originals: ObjectStore, name: str) -> ObjectStore:
+    """The area ``name`` of the store whose ``blobs`` area is ``originals``; a store used on its own (a
+    test's directory) keeps that area as a sub-area of itself."""
+    locator = originals.locator.rstrip("/")
+    if locator.endswith("/" + ORIGINALS):
+        return open_store(locator[: -len(ORIGINALS)] + name)
+    return originals.sub(name)
 
 
 def storage_at(locator: str) -> Storage:
@@ -93,6 +108,17 @@ def scratch_dir(*, data_dir: Path) -> Path:
     """Node-local scratch for request bodies while they are received and parsed (``<data dir>/spool``).
     Nothing in it outlives its request, so no other node ever needs it; with the local store it sits on
     the same file system as the objects, and a put of a spooled file is a hard link, not a copy."""
+    return _scratch(str(Path(data_dir).resolve()))
+
+
+@lru_cache(maxsize=8)
+def _scratch(data_dir: str) -> Path:
+    """Made once per process; what a killed process left there long ago is removed then."""
     path = Path(data_dir) / "spool"
     private_dir(path)
+    cutoff = time.time() - STALE_SCRATCH_S
+    for entry in path.iterdir():
+        with contextlib.suppress(OSError):  # raced with its owner: harmless
+            if entry.is_file() and entry.stat().st_mtime < cutoff:
+                entry.unlink()
     return path

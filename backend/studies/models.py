@@ -30,6 +30,7 @@ from sqlmodel import Field, SQLModel
 
 from backend.clock import utcnow
 from backend.ids import new_id
+from backend.storage.keys import original_key
 
 
 class Study(SQLModel, table=True):
@@ -96,7 +97,8 @@ class Instance(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("institution_id", "sop_instance_uid", name="uq_instance_institution_uid"),)
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
-    institution_id: str = Field(foreign_key="institution.id", index=True, max_length=32)
+    # No index of its own: the unique (institution_id, sop_instance_uid) index leads with it (migration 0018).
+    institution_id: str = Field(foreign_key="institution.id", max_length=32)
     study_id: str = Field(foreign_key="imaging_study.id", index=True, max_length=32)
     series_id: str = Field(foreign_key="imaging_series.id", index=True, max_length=32)
     sop_instance_uid: str = Field(max_length=64, index=True)
@@ -130,8 +132,7 @@ class Instance(SQLModel, table=True):
     transfer_syntax_uid: str = Field(max_length=64)
     content_datetime: datetime | None = None
 
-    # The original bytes.
-    blob_key: str = Field(max_length=128)
+    # The original bytes (the object key is derived from sha256: the `blob_key` property).
     size: int = Field(sa_column=Column(BigInteger, nullable=False))
     sha256: str = Field(max_length=64)
     # Where Pixel Data sits in the original (renderer fast path, no pydicom re-parse):
@@ -144,3 +145,9 @@ class Instance(SQLModel, table=True):
     pixel_basic_offsets: list[int] | None = _json()
 
     received_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def blob_key(self) -> str:
+        """The original's object key, a function of its SHA-256 (storage/keys.py): not a column, 77 bytes
+        a row saved (issue 17, docs/storage.md)."""
+        return original_key(self.sha256)

@@ -56,7 +56,7 @@ def test_scrub_key_follows_the_instances_in_order() -> None:
 
 def test_urls_name_the_content() -> None:
     inst = Instance(id="i" * 32, institution_id="x", study_id="s", series_id="se", sop_instance_uid="1.2",
-                    sop_class_uid="1.2", kind="image", transfer_syntax_uid="1.2.840.10008.1.2.1", blob_key="k",
+                    sop_class_uid="1.2", kind="image", transfer_syntax_uid="1.2.840.10008.1.2.1",
                     size=1, sha256="f" * 64)
     url = urls.preview_url(person_id="p" * 32, instance=inst, frame=3, window="bone", width=256, fmt="webp")
     assert url == f"/api/v1/people/{'p' * 32}/previews/{'i' * 32}/3/bone/256.webp?v={'f' * 16}.{RENDERER_VERSION}"

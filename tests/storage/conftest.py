@@ -68,8 +68,9 @@ def _empty(store: ObjectStore, *, drop: bool = False) -> None:
 
     assert isinstance(store, S3ObjectStore)
     try:
-        for info in store.list():
-            store.delete(key=info.key)
+        keys = [{"Key": store.prefix + info.key} for info in store.list()]
+        for start in range(0, len(keys), 1000):  # DeleteObjects: up to 1000 keys a request
+            store._bucket.client.delete_objects(Bucket=store.bucket, Delete={"Objects": keys[start:start + 1000]})
         if drop:
             store._bucket.client.delete_bucket(Bucket=store.bucket)
     except Exception:  # noqa: BLE001 - the server may be stopped by the test: the session dir goes anyway

@@ -61,6 +61,7 @@ def make_celery(settings: Settings) -> Celery:
         broker_transport_options={"confirm_publish": True},
         broker_heartbeat=30,
         task_time_limit=settings.job_time_limit_s,
+        worker_proc_alive_timeout=60,  # a child warms up before it says it is alive (warm_child)
     )
     for kind in outbox.KINDS:
         app.task(name=TASKS[kind], bind=True, acks_late=True, reject_on_worker_lost=True,
@@ -113,3 +114,11 @@ def _context() -> Any:
         _CONTEXTS.clear()  # a context inherited through fork belongs to the parent
         _CONTEXTS[pid] = ctx
     return ctx
+
+
+def warm_child() -> None:
+    """Called in each new worker child: its context, and the renderer's first-call caches."""
+    from backend.previews.jobs import warm
+
+    _context()
+    warm()

@@ -17,12 +17,13 @@ TEST_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 TEST_REDIS_URL_PG ?= redis://127.0.0.1:6379/14
 
-.PHONY: help install run test lint pwa-test tests e2e bench clean
+.PHONY: help install run test lint pwa-test tests e2e bench load clean
 
 help:
 	@echo "make run    - serve Yunying on http://127.0.0.1:8000 (SQLite, ./var, WeChat simulator, demo data)"
 	@echo "make test   - every test (SQLite, PostgreSQL and Redis when reachable, browser e2e) and the linters"
 	@echo "make bench  - benchmarks, one JSON object per line"
+	@echo "make load   - the standard load run against LOAD_URL (docs/load.md)"
 	@echo "make install - only the bootstrapping: .venv and the PWA build"
 
 $(PY_STAMP): pyproject.toml
@@ -81,6 +82,13 @@ test: install lint pwa-test tests e2e
 
 bench: install
 	$(PY) -m benchmarks
+
+# The standard load run (issue 18, docs/load.md) against LOAD_URL — `make run` in another terminal, or the
+# cluster's proxy. The CLI here must reach the same deployment (same YUNYING_* settings).
+LOAD_URL ?= http://127.0.0.1:8000
+LOAD_ARGS ?= --users 200 --minutes 10 --hospitals 4 --patients 50
+load: $(PY_STAMP)
+	$(PY) -m tools.load.run --url $(LOAD_URL) --out load-results $(LOAD_ARGS)
 
 clean:
 	rm -rf $(VENV) $(PWA_DIR)/node_modules $(PWA_DIR)/dist .mypy_cache .pytest_cache .ruff_cache

@@ -14,12 +14,15 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from backend.storage import private
+
+if TYPE_CHECKING:
+    from backend.storage.service import Storage
 
 Environment = Literal["development", "test", "production"]
 
@@ -71,6 +74,11 @@ class Settings(BaseSettings):
     # Reverse proxies whose X-Forwarded-For is believed (IPs / CIDRs, comma or space separated): proxies.py.
     trusted_proxies: str = ""
 
+    # Where blobs live (storage/service.py): unset = the data dir; a directory; or s3://BUCKET[/prefix]
+    # with endpoint and credentials from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    # AWS_DEFAULT_REGION.
+    storage_url: str | None = None
+
     # Set by load_settings(): which secrets were generated rather than configured.
     generated_secrets: tuple[str, ...] = ()
 
@@ -89,6 +97,22 @@ class Settings(BaseSettings):
         if not value.startswith(("amqp://", "amqps://", "pyamqp://")):
             raise ValueError("must be an amqp:// or amqps:// URL (RabbitMQ), or unset for in-process work")
         return value
+
+    @field_validator("storage_url")
+    @classmethod
+    def _storage_url_shape(cls, value: str | None) -> str | None:
+        from backend.storage.service import parse_url
+
+        if value:
+            parse_url(value, data_dir=Path("."))  # ValueError says what is wrong
+        return value or None
+
+    @property
+    def storage(self) -> Storage:
+        """The object store and its areas (one per process and locator)."""
+        from backend.storage.service import storage_for
+
+        return storage_for(storage_url=self.storage_url, data_dir=self.data_dir)
 
     @field_validator("trusted_proxies")
     @classmethod

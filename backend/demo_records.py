@@ -36,7 +36,6 @@ from backend.labs.schemas import LabReportIn
 from backend.people import service as people
 from backend.reports import service as reports
 from backend.reports.schemas import ReportIn
-from backend.storage.service import LocalBlobStore
 from backend.studies.models import Study
 from tools import synthetic
 
@@ -74,7 +73,7 @@ def _register(session: Session, settings: Settings, inst: str, local_id: str, ri
 
 def _ingest(*, settings: Settings, engine: Engine, institution_id: str, files: list[Path]) -> None:
     """STOW-RS without HTTP: the same StowBatch the /dicomweb route drives (idempotent by SOP UID)."""
-    batch = StowBatch(settings=settings, engine=engine, blobs=LocalBlobStore(settings.data_dir / "blobs"),
+    batch = StowBatch(settings=settings, engine=engine, blobs=settings.storage.originals,
                       principal=InstitutionPrincipal(institution_id=institution_id, key_id="demo"),
                       base_url=settings.public_url.rstrip("/") + "/dicomweb")
     with tempfile.TemporaryDirectory(prefix="yunying-demo-") as tmp:

@@ -17,7 +17,6 @@ from backend.db import make_engine
 from backend.errors import NotFound
 from backend.middleware import RequestContextMiddleware
 from backend.previews.fastpath import PreviewFastPath
-from backend.storage.service import LocalBlobStore
 from backend.web.static import static_file
 
 log = logging.getLogger("yunying")
@@ -47,7 +46,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     )
     app.state.settings = settings
     app.state.engine = engine or make_engine(settings.effective_database_url)
-    app.state.blobs = LocalBlobStore(settings.data_dir / "blobs")
+    app.state.blobs = settings.storage.originals
     app.state.principal_resolvers = list(PRINCIPAL_RESOLVERS)
     install_handlers(app)
     include_routers(app, settings)

@@ -55,6 +55,10 @@ from benchmarks.httpload import LoadResult, concurrent_get, cookie_header
 BENCH = "previews"
 ROOT = Path(__file__).resolve().parents[1]
 WINDOW = "c40w400"  # window 40/400 as a preview URL segment
+# Orthanc as deployed renders compressed transfer syntaxes through its GDCM plugin (Debian orthanc-gdcm);
+# without it, RLE and JPEG 2000 answer 415 and only uncompressed is compared (issue 17).
+GDCM_PLUGIN = "/usr/share/orthanc/plugins/libOrthancGdcm.so"
+ORTHANC_PLUGINS = [GDCM_PLUGIN] if Path(GDCM_PLUGIN).exists() else []
 VARIANTS = {"uncompressed": "1.2.840.10008.1.2.1", "rle": "1.2.840.10008.1.2.5", "j2k": "1.2.840.10008.1.2.4.90"}
 
 
@@ -221,7 +225,8 @@ def orthanc_server(work: Path) -> Iterator[str | None]:
     port = _free_port()
     cfg = {"Name": "bench", "StorageDirectory": str(work / "orthanc-db"), "IndexDirectory": str(work / "orthanc-db"),
            "HttpPort": port, "DicomPort": _free_port(), "DicomServerEnabled": False, "RemoteAccessAllowed": False,
-           "AuthenticationEnabled": False, "Plugins": [], "StorageCompression": False, "HttpThreadsCount": 50}
+           "AuthenticationEnabled": False, "Plugins": ORTHANC_PLUGINS, "StorageCompression": False,
+           "HttpThreadsCount": 50}
     (work / "orthanc.json").write_text(json.dumps(cfg))
     log = open(work / "orthanc.log", "wb")  # closed in finally
     proc = subprocess.Popen(["Orthanc", str(work / "orthanc.json")],  # noqa: S603,S607 - the Debian package
@@ -311,18 +316,24 @@ def measure(series: dict[str, list[Path]], runs: int, work: Path) -> None:
         hit_rate = None
         for name, layout in layouts.items():
             urls = [t.format(window=WINDOW, width="512", ext="jpg") for t in layout["frame_urls"]]
-            ours_rates, their_rates = [], []
+            ours_rates, their_rates, ours_cpu, their_cpu = [], [], [], []
             for _ in range(runs):  # interleaved, so both see the same machine noise
                 for f in (data_dir / "derived").rglob(f"*-{WINDOW}-512-*"):
                     f.unlink()
-                ours_rates.append(get_ours(urls).rate)
+                result = get_ours(urls)
+                ours_rates.append(result.rate)
+                ours_cpu.append(result.client_cpu)
                 if name in theirs_urls:
-                    their_rates.append(get_theirs(theirs_urls[name]).rate)
+                    result = get_theirs(theirs_urls[name])
+                    their_rates.append(result.rate)
+                    their_cpu.append(result.client_cpu)
             mine = statistics.median(ours_rates)
-            emit(f"cold_{name}", mine, "images/s", clients=2, width=512, window="40/400", **_spread(ours_rates))
+            emit(f"cold_{name}", mine, "images/s", clients=2, width=512, window="40/400", **_spread(ours_rates),
+                 client_cpu_s=round(statistics.median(ours_cpu), 3))
             if their_rates:
                 theirs = statistics.median(their_rates)
-                emit(f"orthanc_cold_{name}", theirs, "images/s", clients=2, orthanc=version, **_spread(their_rates))
+                emit(f"orthanc_cold_{name}", theirs, "images/s", clients=2, orthanc=version, **_spread(their_rates),
+                     client_cpu_s=round(statistics.median(their_cpu), 3), plugins=ORTHANC_PLUGINS)
                 ratios = [a / b for a, b in zip(ours_rates, their_rates, strict=True)]
                 emit(f"ratio_cold_{name}_vs_orthanc", statistics.median(ratios), "x",
                      goal=1.5 if name == "uncompressed" else 1.0, per_run=[round(r, 2) for r in ratios])
@@ -332,7 +343,7 @@ def measure(series: dict[str, list[Path]], runs: int, work: Path) -> None:
                  sheets=len(layout["sheets"]), tile=layout["tile"], goal_bytes=2_500_000)
             hit_rates, lats, total = [], [], 0
             for _ in range(runs):
-                rate, lat, total = get_ours(urls + urls)
+                rate, lat, total, *_ = get_ours(urls + urls)
                 hit_rates.append(rate)
                 lats += lat
             hit_rate = statistics.median(hit_rates)

@@ -1,4 +1,5 @@
-"""A light HTTP/1.1 load client for the benchmarks: GET a list of URLs, split over worker processes.
+"""A light HTTP/1.1 load client for the benchmarks: send a list of requests (GETs of URLs, or uploads
+with their bodies), split over worker processes, and report the client's own CPU beside the figures.
 
 Why not httpx in threads: on the 2-core benchmark machine the client shares the cores with the servers it
 measures. httpx in 2 threads of one process is capped by the GIL at one core and spends most of it on
@@ -8,8 +9,12 @@ keep-alive socket, request bytes built before the clock starts, and a response p
 the status line, Content-Length / Transfer-Encoding and Connection (RFC 9112), counting body bytes
 without decoding them.
 
-    rate, latencies, total_bytes = concurrent_get(base_url="http://127.0.0.1:8000", urls=[...], clients=2,
-                                                  headers={"Cookie": "...", "Accept": "image/jpeg"})
+    result = concurrent_get(base_url="http://127.0.0.1:8000", urls=[...], clients=2,
+                            headers={"Cookie": "...", "Accept": "image/jpeg"})
+    result = concurrent_requests(base_url=..., requests=[("label", build_request(method="POST", body=...))])
+
+The client's CPU (``client_cpu``, seconds of every worker together) is printed beside each benchmark
+figure: a client that needs a core of its own holds back whichever server it measures.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from dataclasses import dataclass
 from http.cookiejar import CookieJar
 from multiprocessing.connection import Connection
 from typing import NamedTuple
-from urllib.parse import quote, urlsplit
+from urllib.parse import SplitResult, quote, urlsplit
 
 _RECV = 256 * 1024
 _MAX_HEAD = 64 * 1024  # a response head larger than this is not a server we benchmark
@@ -34,6 +39,8 @@ class LoadResult(NamedTuple):
     rate: float  # requests/s over the wall time from the common start to the last response
     latencies: list[float]  # seconds, one per request
     total_bytes: int  # body bytes (after de-chunking)
+    wall: float = 0.0  # seconds from the common start to the last response
+    client_cpu: float = 0.0  # CPU seconds the workers used between the start and their last response
 
 
 class HTTPLoadError(RuntimeError):
@@ -60,6 +67,7 @@ class _Outcome:
     total_bytes: int
     failures: int
     first_failure: tuple[float, str] | None  # (when, message)
+    cpu: float
 
 
 def cookie_header(*, jar: CookieJar, path: str) -> str:
@@ -77,17 +85,20 @@ def cookie_header(*, jar: CookieJar, path: str) -> str:
     return "; ".join(pairs)
 
 
-def build_request(*, target: str, host: str, headers: Mapping[str, str]) -> bytes:
-    """GET request bytes, built once per URL before the clock starts."""
+def build_request(*, target: str, host: str, headers: Mapping[str, str], method: str = "GET",
+                  body: bytes = b"") -> bytes:
+    """Request bytes (head and body), built once per request before the clock starts."""
     # Non-ASCII and spaces are percent-encoded as a browser would; reserved characters stay as given.
     target = quote(target, safe="/:?#[]@!$&'()*+,;=%-._~")
-    lines = [f"GET {target} HTTP/1.1", f"Host: {host}"]
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {host}"]
     for name, value in headers.items():
-        if any(c in name + value for c in "\r\n\0") or name.lower() in ("host", "connection"):
+        if any(c in name + value for c in "\r\n\0") or name.lower() in ("host", "connection", "content-length"):
             raise ValueError(f"header not allowed in a load request: {name!r}")
         lines.append(f"{name}: {value}")
+    if body or method not in ("GET", "HEAD"):
+        lines.append(f"Content-Length: {len(body)}")
     lines.append("Connection: keep-alive")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
 class _Connection:
@@ -112,10 +123,11 @@ class _Connection:
             self._sock = None
         self._buf.clear()
 
-    def get(self, request: bytes) -> _Response:
-        """Send a GET and read its response. A connection the server closed while idle (no byte of the
-        response read yet) is re-opened and the request sent again: GET is idempotent, so retrying it on
-        a new connection is allowed (RFC 9110 §9.2.2, RFC 9112 §9.3.1)."""
+    def send(self, request: bytes) -> _Response:
+        """Send a request and read its response. A connection the server closed while idle (no byte of
+        the response read yet) is re-opened and the request sent again: allowed for GET (idempotent, RFC
+        9110 §9.2.2, RFC 9112 §9.3.1), and the benchmarks' uploads are idempotent too (storing the same
+        instance twice leaves one)."""
         fresh = self._sock is None
         if fresh:
             self.open()
@@ -247,13 +259,14 @@ def _worker(*, host: str, port: int, requests: list[tuple[str, bytes]], timeout:
     first: tuple[float, str] | None = None
     barrier.wait(_START_TIMEOUT)
     start = time.perf_counter()
+    cpu_start = time.process_time()
     if setup_error is not None:
         first, failures = (start, setup_error), 1
         requests = []
     for url, request in requests:
         t0 = time.perf_counter()
         try:
-            response = conn.get(request)
+            response = conn.send(request)
         except (OSError, _Closed, HTTPLoadError, ValueError) as exc:
             # A transport failure ends this worker: its counts would no longer mean anything.
             failures += 1
@@ -267,8 +280,9 @@ def _worker(*, host: str, port: int, requests: list[tuple[str, bytes]], timeout:
             if first is None:
                 first = (t0, f"{response.status} {url} {response.excerpt.decode('utf-8', 'replace')}")
     end = time.perf_counter()
+    cpu = time.process_time() - cpu_start
     conn.close()
-    out.send(_Outcome(start, end, latencies, total, failures, first))
+    out.send(_Outcome(start, end, latencies, total, failures, first, cpu))
     out.close()
 
 
@@ -276,20 +290,32 @@ def concurrent_get(*, base_url: str, urls: Sequence[str], clients: int = 2, head
                    timeout: float = 120.0) -> LoadResult:
     """GET every URL of `urls` once (repeats in the list are fetched again), split round-robin over
     `clients` forked processes with one keep-alive connection each. `urls` are paths on `base_url`
-    (http://host:port) or absolute URLs on that same origin. Returns (requests/s over the wall time from
-    the common start to the last response, per-request latencies in seconds, total body bytes); raises
-    HTTPLoadError naming the first failure (status other than 200, or a transport error)."""
-    origin = urlsplit(base_url)
-    if origin.scheme != "http" or not origin.hostname:
-        raise ValueError(f"base_url must be http://host[:port], not {base_url!r}")
-    host_header = origin.netloc
+    (http://host:port) or absolute URLs on that same origin. Raises HTTPLoadError naming the first
+    failure (status other than 200, or a transport error)."""
+    origin = _origin(base_url)
     requests = []
     for url in urls:
         parts = urlsplit(url)
         if parts.scheme and (parts.scheme, parts.netloc) != (origin.scheme, origin.netloc):
             raise ValueError(f"{url} is not on {base_url}")
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        requests.append((url, build_request(target=target, host=host_header, headers=headers or {})))
+        requests.append((url, build_request(target=target, host=origin.netloc, headers=headers or {})))
+    return concurrent_requests(base_url=base_url, requests=requests, clients=clients, timeout=timeout)
+
+
+def _origin(base_url: str) -> SplitResult:
+    origin = urlsplit(base_url)
+    if origin.scheme != "http" or not origin.hostname:
+        raise ValueError(f"base_url must be http://host[:port], not {base_url!r}")
+    return origin
+
+
+def concurrent_requests(*, base_url: str, requests: Sequence[tuple[str, bytes]], clients: int = 2,
+                        timeout: float = 120.0) -> LoadResult:
+    """Send every prepared request (a label for messages, its bytes from :func:`build_request`) once,
+    split round-robin over `clients` forked processes with one keep-alive connection each; every answer
+    must be 200."""
+    origin = _origin(base_url)
     if not requests:
         return LoadResult(0.0, [], 0)
     workers = max(1, min(clients, len(requests)))
@@ -329,4 +355,4 @@ def concurrent_get(*, base_url: str, urls: Sequence[str], clients: int = 2, head
         raise HTTPLoadError(f"{failures} failed requests, first: {firsts[0][1][:300]}")
     latencies = [lat for o in outcomes for lat in o.latencies]
     return LoadResult(len(latencies) / wall if wall > 0 else float("inf"), latencies,
-                      sum(o.total_bytes for o in outcomes))
+                      sum(o.total_bytes for o in outcomes), wall, sum(o.cpu for o in outcomes))

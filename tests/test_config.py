@@ -137,6 +137,17 @@ def test_unknown_environment_value_is_named(tmp_path: Path) -> None:
         load_settings(env="prod", data_dir=tmp_path)
 
 
+def test_storage_url_is_a_directory_or_an_s3_bucket(tmp_path: Path) -> None:
+    for bad in ("http://example.com/x", "s3://", "s3://Upper", "s3://under_score", "s3://a"):
+        with pytest.raises(ConfigError, match="YUNYING_STORAGE_URL"):
+            load_settings(data_dir=tmp_path, storage_url=bad)
+    assert load_settings(data_dir=tmp_path).storage.root.locator == str(tmp_path.resolve())
+    local = load_settings(data_dir=tmp_path, storage_url=str(tmp_path / "objects")).storage
+    assert local.originals.locator == str((tmp_path / "objects" / "blobs").resolve())
+    s3 = load_settings(data_dir=tmp_path, storage_url="s3://yunying-prod/nj/").storage
+    assert (s3.root.locator, s3.derived.locator) == ("s3://yunying-prod/nj", "s3://yunying-prod/nj/derived")
+
+
 def test_short_secret_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="YUNYING_SECRET_KEY"):
         load_settings(data_dir=tmp_path, secret_key="c2hvcnQ")

@@ -25,7 +25,7 @@ from backend.db import session_scope
 from backend.errors import Unauthorized
 from backend.previews.service import Runtime, runtime_for
 from backend.shared_state import SharedState, shared_state
-from backend.storage.service import LocalBlobStore
+from backend.storage.base import ObjectStore
 from backend.wechat.client import HttpFactory, http_factory
 
 __all__ = ["PrincipalResolver"]  # resolvers are typed here for api/router.py
@@ -56,8 +56,8 @@ def get_read_session(engine: EngineDep) -> Iterator[Session]:
         yield session
 
 
-def get_blobs(request: Request) -> LocalBlobStore:
-    blobs: LocalBlobStore = request.app.state.blobs
+def get_blobs(request: Request) -> ObjectStore:
+    blobs: ObjectStore = request.app.state.blobs
     return blobs
 
 
@@ -69,7 +69,7 @@ def get_shared_state(settings: SettingsDep, engine: EngineDep) -> SharedState:
 # response, never a 200 for work that was lost.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="function")]
-BlobsDep = Annotated[LocalBlobStore, Depends(get_blobs)]
+BlobsDep = Annotated[ObjectStore, Depends(get_blobs)]
 SharedStateDep = Annotated[SharedState, Depends(get_shared_state)]
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 
 from backend.api.deps import BlobsDep, get_engine
 from backend.db import check_database
+from backend.storage.errors import StorageUnavailable
 
 log = logging.getLogger("yunying.health")
 router = APIRouter(tags=["health"])
@@ -34,7 +35,7 @@ def healthz(engine: Annotated[Engine, Depends(get_engine)], blobs: BlobsDep) -> 
         database = "error"
     try:
         blobs.check()
-    except OSError as exc:
+    except (OSError, StorageUnavailable) as exc:
         log.warning("health: storage check failed: %s", type(exc).__name__)
         storage = "error"
     ok = database == storage == "ok"

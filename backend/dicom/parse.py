@@ -67,6 +67,7 @@ from backend.dicom.pixels import (
     NativePixels,
     locate_pixels,
 )
+from backend.errors import ServiceUnavailable
 
 _MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"  # PS3.4 Annex F / PS3.10 §8.6
 C000 = FailureReason.CANNOT_UNDERSTAND
@@ -145,6 +146,21 @@ def parse_instance(*, path: Path, limits: ParseLimits | None = None) -> ParsedIn
         raise DicomRejected(A700, "not enough memory to read the header") from exc
     except OSError as exc:
         raise DicomRejected(FailureReason.PROCESSING_FAILURE, f"I/O error while reading: {exc}") from exc
+    except Exception as exc:
+        raise DicomRejected(C000, f"cannot parse DICOM: {type(exc).__name__}: {exc}"[:300]) from exc
+
+
+def parse_stored(source: BinaryIO, *, size: int, limits: ParseLimits | None = None) -> ParsedInstance:
+    """Parse an instance already in the object store from a seekable reader (storage ``open``); the
+    same checks and errors as :func:`parse_instance`. ``path`` of the result is only a label."""
+    limits = limits or ParseLimits()
+    try:
+        guard = GuardedFile(source, size=size, max_read_bytes=limits.max_header_bytes, name="stored")
+        return _parse(guard=guard, path=Path("stored"), size=size, limits=limits)
+    except (DicomRejected, ServiceUnavailable):  # the store being down is a 503, not a bad file
+        raise
+    except (LengthBeyondEnd, HeaderTooLarge, MemoryError, OSError) as exc:
+        raise DicomRejected(C000, f"stored instance unreadable: {type(exc).__name__}") from exc
     except Exception as exc:
         raise DicomRejected(C000, f"cannot parse DICOM: {type(exc).__name__}: {exc}"[:300]) from exc
 

@@ -28,14 +28,14 @@ import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from backend.errors import BadRequest, NotAcceptable
-from backend.previews.cache import DerivedCache
+from backend.previews.cache import DerivedCache, store_down_as_render_error
 from backend.previews.jobs import InstanceRef, frame_source
 from backend.rendering import Limits
+from backend.storage.base import ObjectStore
 from backend.studies.models import Instance
 
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
@@ -157,13 +157,9 @@ def original_fragments(instance: Instance, index: int) -> list[tuple[int, int]] 
     return [(o, n) for o, n in fragments if (o - 8 - first_item) >= start and (end is None or o - 8 - first_item < end)]
 
 
-def read_original(path: Path, fragments: list[tuple[int, int]]) -> bytes:
-    with path.open("rb") as fh:
-        chunks = []
-        for offset, length in fragments:
-            fh.seek(offset)
-            chunks.append(fh.read(length))
-    return b"".join(chunks)
+def read_original(blobs: ObjectStore, key: str, fragments: list[tuple[int, int]]) -> bytes:
+    """The frame's compressed bitstream as stored: one ranged read per fragment."""
+    return b"".join(blobs.read_range(key=key, offset=offset, length=length) for offset, length in fragments)
 
 
 def native_direct(instance: Instance) -> bool:
@@ -173,16 +169,15 @@ def native_direct(instance: Instance) -> bool:
             and instance.bits_allocated in (8, 16, 32) and instance.photometric_interpretation != "YBR_FULL_422")
 
 
-def read_native(path: Path, instance: Instance, index: int) -> bytes:
+def read_native(blobs: ObjectStore, instance: Instance, index: int) -> bytes:
     """Frame ``index`` of native little-endian pixel data, straight from the file (PS3.5 §8.1.1:
     frames back to back), then normalised like a decoded frame. Colour stays as stored (Planar
     Configuration as the header says)."""
     bits = int(instance.bits_allocated or 16)
     samples = int(instance.samples_per_pixel or 1)
     size = int(instance.rows or 0) * int(instance.columns or 0) * samples * bits // 8
-    with path.open("rb") as fh:
-        fh.seek(int(instance.pixel_data_offset or 0) + index * size)
-        data = fh.read(size)
+    data = blobs.read_range(key=instance.blob_key, offset=int(instance.pixel_data_offset or 0) + index * size,
+                            length=size)  # one ranged read
     if len(data) != size:
         raise BadRequest("the stored pixel data is shorter than its header says", code="frame-truncated",
                          zh="像素数据不完整")
@@ -211,11 +206,12 @@ def cells(arr: np.ndarray, *, bits_allocated: int, bits_stored: int | None, sign
     return out.tobytes()
 
 
+@store_down_as_render_error
 def decode_frames(ref: InstanceRef, indices: list[int], bits_allocated: int, bits_stored: int | None,
                   signed: bool, cache_root: str, limits: Limits) -> list[bytes]:
     """Render-pool job: decode ``indices`` of one original with the previews' frame sources (pydicom
     and its plugins, imagecodecs where faster) and return their cells. Picklable in and out."""
-    source = frame_source(ref, cache=DerivedCache(Path(cache_root)), limits=limits)
+    source = frame_source(ref, cache=DerivedCache(cache_root), limits=limits)
     out = []
     for index in indices:
         arr, _ = source.frame(index)

@@ -80,14 +80,13 @@ def _decoded(runtime: service.Runtime, inst: Instance, indices: list[int]) -> It
 
 
 def _parts(runtime: service.Runtime, inst: Instance, indices: list[int], wanted: F.Wanted) -> Iterator[F.Part]:
-    path = runtime.blobs.path(key=inst.blob_key)
     ts = inst.transfer_syntax_uid
     if inst.pixel_encapsulated and wanted.original_ok(ts):
         located = [F.original_fragments(inst, i) for i in indices]
         if all(found is not None for found in located):
             kind = F.original_type(ts, wanted)
             for fragments in located:
-                yield F.Part(kind, F.read_original(path, fragments or []))
+                yield F.Part(kind, F.read_original(runtime.blobs, inst.blob_key, fragments or []))
             return
     if not wanted.uncompressed:
         raise NotAcceptable("this frame is not stored in a compressed syntax the Accept header names; ask for "
@@ -95,7 +94,7 @@ def _parts(runtime: service.Runtime, inst: Instance, indices: list[int], wanted:
     kind = F.uncompressed_type()
     if F.native_direct(inst):
         for i in indices:
-            yield F.Part(kind, F.read_native(path, inst, i))
+            yield F.Part(kind, F.read_native(runtime.blobs, inst, i))
         return
     for data in _decoded(runtime, inst, indices):
         yield F.Part(kind, data)

@@ -139,7 +139,7 @@ def _render_all(runtime: service.Runtime, specs: Sequence[tuple[Instance, S.Prev
     for n, (instance, spec) in enumerate(specs):
         hit = runtime.cache.get(spec.relpath)
         if hit is not None:
-            out.append(hit.read_bytes())
+            out.append(hit)
             continue
         error = service.cached_error(runtime, spec)
         if error is not None:

@@ -45,7 +45,9 @@ from backend.errors import (
 from backend.ingest import parsepool
 from backend.ingest.parsepool import ParseResult
 from backend.ingest.service import StowBatch
-from backend.storage.service import LocalBlobStore
+from backend.storage.base import ObjectStore
+from backend.storage.errors import StorageUnavailable
+from backend.storage.service import scratch_dir
 
 router = APIRouter(prefix="/dicomweb", tags=["dicomweb"])
 log = logging.getLogger("yunying.dicomweb")
@@ -79,7 +81,7 @@ async def stow_study(study: str, request: Request, principal: DicomwebPrincipal,
     return await _stow(request, principal, settings, engine, blobs, study)
 
 
-async def _stow(request: Request, principal: Principal, settings: Settings, engine: Engine, blobs: LocalBlobStore,
+async def _stow(request: Request, principal: Principal, settings: Settings, engine: Engine, blobs: ObjectStore,
                 study_uid: str | None) -> Response:
     if not isinstance(principal, InstitutionPrincipal):
         raise Unauthorized("Only a hospital API key may store instances.",
@@ -95,10 +97,17 @@ async def _stow(request: Request, principal: Principal, settings: Settings, engi
                       path_study_uid=study_uid)
     limits = MultipartLimits(max_part_bytes=settings.max_instance_bytes, max_total_bytes=settings.max_request_bytes)
     try:
-        problem = await _receive(request, batch, boundary=content_type.boundary, directory=blobs.tmp, limits=limits)
+        spool = scratch_dir(data_dir=settings.data_dir)
+        problem = await _receive(request, batch, boundary=content_type.boundary, directory=spool, limits=limits)
         # Whole instances received before a framing error are kept: they are complete, re-uploads are idempotent.
         await run_in_threadpool(batch.flush)
         await run_in_threadpool(_audit_stow, engine, principal, batch)
+    except StorageUnavailable:
+        # Instances indexed by earlier batches are whole (blob first, then row) and stay; the rest is
+        # dropped. The client's retry completes the study: re-uploads of stored instances are no-ops.
+        log.error("STOW-RS: the object store is unavailable")
+        batch.discard()
+        raise
     except SQLAlchemyError as exc:
         log.error("STOW-RS: database error %s", type(exc).__name__)
         batch.discard()
@@ -221,7 +230,7 @@ def search_instances(study: str, series: str, request: Request, principal: Dicom
 
 
 # -- WADO-RS (PS3.18 §10.4) ---------------------------------------------------------------------------
-def _retrieve(request: Request, session: Session, blobs: LocalBlobStore, principal: Principal, study: str,
+def _retrieve(request: Request, session: Session, blobs: ObjectStore, principal: Principal, study: str,
               series: str | None = None, instance: str | None = None) -> Response:
     # Original files only where the share allows downloads — asked before the study is looked at.
     originals.require_originals(session=session, principal=principal)
@@ -234,7 +243,7 @@ def _retrieve(request: Request, session: Session, blobs: LocalBlobStore, princip
     return StreamingResponse(stream, media_type=media, headers=NO_STORE)
 
 
-def _metadata(session: Session, blobs: LocalBlobStore, principal: Principal, study: str, series: str | None = None,
+def _metadata(session: Session, blobs: ObjectStore, principal: Principal, study: str, series: str | None = None,
               instance: str | None = None) -> Response:
     selected = service.select(session=session, principal=principal, event="dicom.wado_metadata", study=study,
                               series=series, instance=instance)

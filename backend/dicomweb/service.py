@@ -15,7 +15,7 @@ from backend.access.service import dicomweb_study_filter
 from backend.dicomweb import qido, wado
 from backend.ingest.service import StowBatch
 from backend.sharing import masking
-from backend.storage.service import LocalBlobStore
+from backend.storage.base import ObjectStore
 
 LEVELS = {"study": ["study"], "series": ["series", "study"], "instance": ["instance", "series", "study"]}
 
@@ -62,7 +62,7 @@ def select(*, session: Session, principal: Principal, event: str, study: str, se
     return selected
 
 
-def metadata(*, blobs: LocalBlobStore, principal: Principal, selected: wado.Selected) -> list[dict[str, Any]]:
+def metadata(*, blobs: ObjectStore, principal: Principal, selected: wado.Selected) -> list[dict[str, Any]]:
     body = wado.metadata(blobs=blobs, instances=[i for i, _ in selected.instances])
     if isinstance(principal, SharePrincipal):  # the patient's identity as the share page shows it
         body = [masking.mask_dataset(item) for item in body]

@@ -21,9 +21,9 @@ from sqlmodel import Session, col, select
 
 from backend.dicom.dicomjson import dataset_to_json
 from backend.dicom.errors import DicomRejected
-from backend.dicom.parse import ParseLimits, parse_instance
+from backend.dicom.parse import ParseLimits, parse_stored
 from backend.errors import NotAcceptable, NotFound
-from backend.storage.service import LocalBlobStore
+from backend.storage.base import ObjectStore
 from backend.studies.models import Instance, Series, Study
 
 CHUNK = 1024 * 1024
@@ -88,16 +88,21 @@ def check_accept_dicom(accept: str | None) -> None:
     )
 
 
-def multipart_stream(*, blobs: LocalBlobStore, instances: list[Instance], boundary: str) -> Iterator[bytes]:
-    """RFC 2387 body: original files, read in 1 MiB chunks (memory stays bounded)."""
-    for instance in instances:
+def multipart_stream(*, blobs: ObjectStore, instances: list[Instance], boundary: str) -> Iterator[bytes]:
+    """RFC 2387 body: original files, streamed in 1 MiB chunks (memory stays bounded). The first original
+    is opened before the answer starts: an unavailable store is a 503, not a cut-off 200."""
+    first = blobs.iter_bytes(key=instances[0].blob_key, chunk=CHUNK) if instances else None
+    return _multipart(blobs, instances, boundary, first)
+
+
+def _multipart(blobs: ObjectStore, instances: list[Instance], boundary: str,
+               first: Iterator[bytes] | None) -> Iterator[bytes]:
+    for n, instance in enumerate(instances):
         yield (
             f"--{boundary}\r\nContent-Type: application/dicom; transfer-syntax={instance.transfer_syntax_uid}\r\n"
             f"Content-Length: {instance.size}\r\n\r\n"
         ).encode("ascii")
-        with blobs.open(key=instance.blob_key) as fh:
-            while chunk := fh.read(CHUNK):
-                yield chunk
+        yield from (first if n == 0 and first is not None else blobs.iter_bytes(key=instance.blob_key, chunk=CHUNK))
         yield b"\r\n"
     yield f"--{boundary}--\r\n".encode("ascii")
 
@@ -106,12 +111,13 @@ def new_boundary() -> str:
     return f"yunying-{secrets.token_hex(16)}"
 
 
-def metadata(*, blobs: LocalBlobStore, instances: list[Instance]) -> list[dict[str, Any]]:
+def metadata(*, blobs: ObjectStore, instances: list[Instance]) -> list[dict[str, Any]]:
     """DICOM JSON of each stored header (file meta excluded, binary values omitted)."""
     out = []
     for instance in instances:
         try:
-            parsed = parse_instance(path=blobs.path(key=instance.blob_key), limits=ParseLimits(strict_uids=False))
+            with blobs.open(key=instance.blob_key) as fh:
+                parsed = parse_stored(fh, size=instance.size, limits=ParseLimits(strict_uids=False))
         except DicomRejected:
             continue  # stored files parsed once already; a file that no longer parses is skipped, not a 500
         out.append(dataset_to_json(parsed.dataset, bulk_data_uri=None))

@@ -41,7 +41,8 @@ from backend.ingest import matching
 from backend.ingest.index import ALREADY_STORED, CONFLICT, Accepted, Indexer
 from backend.ingest.parsepool import ParseResult, parse_file
 from backend.previews import worker as previews_worker
-from backend.storage.service import LocalBlobStore
+from backend.storage.base import ObjectStore
+from backend.storage.errors import ChecksumMismatch
 from backend.studies.models import Instance
 
 log = logging.getLogger("yunying.ingest")
@@ -62,7 +63,7 @@ class StowBatch:
 
     settings: Settings
     engine: Engine
-    blobs: LocalBlobStore
+    blobs: ObjectStore
     principal: InstitutionPrincipal
     base_url: str  # public DICOMweb root
     path_study_uid: str | None = None
@@ -144,17 +145,17 @@ class StowBatch:
 
         def store(item: Accepted) -> Accepted | None:
             try:
-                if self.blobs.exists(key=item.key):
-                    item.temp.unlink(missing_ok=True)  # identical bytes are already durable
-                else:
-                    self.blobs.put_file(key=item.key, source=item.temp)
+                if not self.blobs.exists(key=item.key):  # identical bytes may be durable already
+                    with open(item.temp, "rb") as source:
+                        self.blobs.put_stream(key=item.key, source=source, sha256=item.sha256)
                 return item
-            except OSError as exc:
-                log.error("blob store write failed: %s", type(exc).__name__)
-                item.temp.unlink(missing_ok=True)
-                self._fail(item.parsed.sop_class_uid, item.parsed.sop_instance_uid, FailureReason.OUT_OF_RESOURCES,
-                           "the archive could not write the file (storage error); retry later")
+            except ChecksumMismatch:  # the spooled file changed under us: never index it
+                log.error("blob store write refused: checksum mismatch")
+                self._fail(item.parsed.sop_class_uid, item.parsed.sop_instance_uid, FailureReason.PROCESSING_FAILURE,
+                           "the file changed while it was stored; send it again")
                 return None
+            finally:
+                item.temp.unlink(missing_ok=True)
 
         if len(batch) <= 1:
             results = [store(item) for item in batch]

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 
 from backend.config import Settings
 from backend.previews import service as previews
-from backend.storage.service import LocalBlobStore
+from backend.storage.base import ObjectStore
 
 from . import service as outbox
 
@@ -36,9 +36,9 @@ class Context:
     counts: dict[str, int] = field(default_factory=dict)  # jobs run by kind (tests, diagnostics)
 
 
-def blob_store(settings: Settings) -> LocalBlobStore:
+def blob_store(settings: Settings) -> ObjectStore:
     """The originals, as the web app opens them (main.py)."""
-    return LocalBlobStore(settings.data_dir / "blobs")
+    return settings.storage.originals
 
 
 def worker_context(settings: Settings, engine: Engine) -> Context:

@@ -26,7 +26,7 @@ from backend.previews import spec as preview_spec
 from backend.previews.cache import DerivedCache
 from backend.rendering import RENDERER_VERSION, Limits, RenderError
 from backend.rendering.encode import encode
-from backend.storage.service import LocalBlobStore
+from backend.storage.base import ObjectStore
 from backend.studies.models import Instance, Series
 
 log = logging.getLogger("yunying.pdf")
@@ -124,13 +124,13 @@ def caption(ref: FrameRef, *, lang: str) -> str:
     return f"{series} · {ref.position}/{ref.total}"
 
 
-def render_frames(*, frames: list[FrameRef], blobs: LocalBlobStore, derived_root: Path, max_pixels: int,
+def render_frames(*, frames: list[FrameRef], blobs: ObjectStore, derived_root: ObjectStore | Path, max_pixels: int,
                   lang: str) -> list[KeyImage]:
     cache = DerivedCache(derived_root)
     limits = Limits(max_pixels=max_pixels)
     out: list[KeyImage] = []
     for ref in frames:
-        iref = jobs.InstanceRef(path=str(blobs.path(key=ref.blob_key)), sha256=ref.sha256,
+        iref = jobs.InstanceRef(store=blobs.locator, key=ref.blob_key, sha256=ref.sha256,
                                 transfer_syntax_uid=ref.transfer_syntax_uid,
                                 pixel_data_offset=ref.pixel_data_offset, encapsulated=ref.encapsulated)
         try:

@@ -18,14 +18,14 @@ from backend.config import Settings
 from backend.db import session_scope
 from backend.errors import NotFound
 from backend.pdf import service
-from backend.storage.service import LocalBlobStore
+from backend.storage.base import ObjectStore
 from backend.studies.models import Study
 
 log = logging.getLogger("yunying.pdf")
 LANG = "zh-CN"
 
 
-def prerender_study(*, settings: Settings, engine: Engine, blobs: LocalBlobStore, study_id: str) -> bool:
+def prerender_study(*, settings: Settings, engine: Engine, blobs: ObjectStore, study_id: str) -> bool:
     """Render and record the study's report PDF unless it is cached. False when there is nothing to render."""
     with session_scope(engine) as session:
         study = session.get(Study, study_id)

@@ -24,12 +24,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func
@@ -50,8 +47,8 @@ from backend.pdf.verification import ID_CHARS, InvalidCode, make_code, parse_cod
 from backend.people.masking import mask_name
 from backend.people.models import Person
 from backend.records import service as records
-from backend.storage.private import make_dirs
-from backend.storage.service import LocalBlobStore
+from backend.storage.base import ObjectStore
+from backend.storage.errors import ObjectMissing
 from backend.studies import record_kind as imaging_kind
 from backend.studies.models import Study
 
@@ -103,44 +100,36 @@ class Job:
 
 
 class PdfStore:
-    """Rendered PDFs on disk, named by the SHA-256 of their bytes (``<data dir>/pdf/ab/<hex>.pdf``)."""
+    """Rendered PDFs in the object store's ``pdf`` area, named by the SHA-256 of their bytes
+    (``ab/<hex>.pdf``): content-addressed, so a write that ran twice stores the same object."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
 
-    def path(self, doc_hash: str) -> Path:
+    @staticmethod
+    def key(doc_hash: str) -> str:
         hexdigest = doc_hash.removeprefix("sha256:")
         if len(hexdigest) != 64 or not all(c in "0123456789abcdef" for c in hexdigest):
             raise ValueError("not a sha256 document hash")
-        return self.root / hexdigest[:2] / f"{hexdigest}.pdf"
+        return f"{hexdigest[:2]}/{hexdigest}.pdf"
 
     def read(self, doc_hash: str) -> bytes | None:
-        """The file's bytes if present and intact (a torn or edited file is treated as missing)."""
+        """The document's bytes if present and intact (a torn or edited object is treated as missing)."""
         try:
-            data = self.path(doc_hash).read_bytes()
-        except OSError:
+            data = self.store.get_bytes(key=self.key(doc_hash))
+        except ObjectMissing:
             return None
-        return data if document_hash(data) == doc_hash else None
+        return data if data is not None and document_hash(data) == doc_hash else None
 
     def write(self, data: bytes) -> str:
+        """Durable before the row that names it commits; verified against its own hash on the way in."""
         doc_hash = document_hash(data)
-        target = self.path(doc_hash)
-        make_dirs(target.parent)  # 0700 (storage/private.py); mkstemp's file is 0600
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".pdf")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())  # durable before the row that names it commits
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        self.store.put_bytes(key=self.key(doc_hash), data=data, sha256=doc_hash.removeprefix("sha256:"))
         return doc_hash
 
 
 def store_for(settings: Settings) -> PdfStore:
-    return PdfStore(settings.data_dir / "pdf")
+    return PdfStore(settings.storage.pdf)
 
 
 def _cache_key(*parts: object) -> str:
@@ -208,7 +197,7 @@ def _person(session: Session, access: PersonAccess) -> Person:
     return person
 
 
-def imaging_report_job(*, session: Session, settings: Settings, blobs: LocalBlobStore, access: PersonAccess,
+def imaging_report_job(*, session: Session, settings: Settings, blobs: ObjectStore, access: PersonAccess,
                        study_id: str, lang: str) -> Job:
     records.require_entry(session=session, access=access, kind=imaging_kind.KIND, ref_id=study_id)
     study = session.get(Study, study_id)
@@ -224,7 +213,7 @@ def imaging_report_job(*, session: Session, settings: Settings, blobs: LocalBlob
 
     def build() -> Any:
         frames = key_images.choose_frames(session=session, study_id=study_id)
-        images = key_images.render_frames(frames=frames, blobs=blobs, derived_root=settings.data_dir / "derived",
+        images = key_images.render_frames(frames=frames, blobs=blobs, derived_root=settings.storage.derived,
                                           max_pixels=settings.max_pixels, lang=lang)
         return replace(base, key_images=tuple(images))
 

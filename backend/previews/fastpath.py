@@ -57,7 +57,7 @@ log = logging.getLogger("yunying.previews")
 PATH = re.compile(r"^/api/v1/people/([0-9a-f]{32})/previews/([0-9a-f]{32})/([0-9]{1,6})/([A-Za-z0-9.\-]{1,40})/"
                   r"([a-z0-9]{1,8})\.(jpg|webp)$")
 QUERY_KEYS = frozenset({"v", "placeholder"})
-MAX_INLINE_BYTES = 1024 * 1024  # larger cached files go through the route (FileResponse streams them)
+MAX_INLINE_BYTES = 1024 * 1024  # larger cached objects go through the route
 # Native frames up to this size render here: ~4 ms at most on this machine, far inside any decode-time
 # budget; larger ones (radiographs) go to the pool, whose budget can abandon them (service.RENDER_TIMEOUT_S).
 INLINE_MAX_PIXELS = 1024 * 1024 // 2
@@ -148,6 +148,8 @@ class PreviewFastPath:
             return None, None
         if not views.recorded(principal=access.principal, series_id=facts.series_id):
             return None, (access, facts)
+        if not runtime.cache.local:  # a network read (S3) never blocks the event loop: the thread does it
+            return None, (access, facts)
         spec = _spec_for(ask, facts)
         data = runtime.cache.read(spec.relpath, max_bytes=MAX_INLINE_BYTES)
         if data is None:
@@ -176,7 +178,7 @@ class PreviewFastPath:
         spec = _spec_for(ask, facts)
         data = runtime.cache.read(spec.relpath, max_bytes=MAX_INLINE_BYTES)
         if data is None:
-            if runtime.cache.path(spec.relpath).exists() or service.cached_error(runtime, spec) is not None:
+            if runtime.cache.exists(spec.relpath) or service.cached_error(runtime, spec) is not None:
                 return None  # a large cached file, or a known failure: the route answers
             data = self._render(runtime, facts, spec)
         if data is None:

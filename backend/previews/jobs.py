@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,9 +40,10 @@ from backend.rendering.model import Lut
 from backend.rendering.presets import auto_window
 from backend.rendering.serial import VERSION as INFO_VERSION
 from backend.rendering.serial import frame_info_from_dict, frame_info_to_dict
+from backend.storage.service import open_store
 
 from . import spec as S
-from .cache import DerivedCache
+from .cache import DerivedCache, store_down_as_render_error
 
 # PS3.5 §A.1-A.3: native (unencapsulated) pixel data, frames back to back.
 NATIVE_LE = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}
@@ -55,7 +56,8 @@ JPEG_LOSSLESS = {"1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70"}
 class InstanceRef:
     """What a worker needs to find and decode one original (from the index row)."""
 
-    path: str
+    store: str  # locator of the originals' store (storage/service.open_store)
+    key: str
     sha256: str
     transfer_syntax_uid: str
     pixel_data_offset: int | None
@@ -112,12 +114,8 @@ class EncapsulatedFrameSource:
     def _bytes(self, index: int) -> bytes:
         fragments = self._ref.fragments or ()
         parts = fragments if self._fmt.number_of_frames == 1 else fragments[index:index + 1]
-        with open(self._ref.path, "rb") as fh:
-            chunks = []
-            for offset, length in parts:
-                fh.seek(offset)
-                chunks.append(fh.read(length))
-        return b"".join(chunks)
+        store = open_store(self._ref.store)  # one ranged read per fragment
+        return b"".join(store.read_range(key=self._ref.key, offset=offset, length=length) for offset, length in parts)
 
     def frame(self, index: int) -> tuple[np.ndarray, FrameInfo]:
         info, fmt = self.info(index), self._fmt
@@ -150,17 +148,24 @@ def _info_relpath(sha256: str) -> str:
     return f"info/v{INFO_VERSION}/{sha256[:2]}/{sha256}.json"
 
 
+def _ranges(ref: InstanceRef) -> Callable[[int, int], bytes]:
+    """The raw fast path's reads: one ranged read of the store per frame."""
+    store = open_store(ref.store)
+    return lambda offset, length: store.read_range(key=ref.key, offset=offset, length=length)
+
+
 def raw_ok(ref: InstanceRef) -> bool:
     """Native pixel data at an offset ingest recorded: readable with numpy, no decoder involved."""
     return (not ref.encapsulated and ref.pixel_data_offset is not None
             and (ref.transfer_syntax_uid in NATIVE_LE or ref.transfer_syntax_uid == NATIVE_BE))
 
 
-def _read(path: str, *, header_only: bool) -> pydicom.Dataset:
-    with warnings.catch_warnings():
+def _read(ref: InstanceRef, *, header_only: bool) -> pydicom.Dataset:
+    store = open_store(ref.store)
+    with warnings.catch_warnings(), store.open(key=ref.key) as fh:
         warnings.simplefilter("ignore")
-        # defer_size: the header is parsed, Pixel Data stays on disk (we only need its presence).
-        return pydicom.dcmread(path, force=True, defer_size=1024 if header_only else None)
+        # defer_size: the header is parsed, Pixel Data stays in the store (we only need its presence).
+        return pydicom.dcmread(fh, force=True, defer_size=1024 if header_only else None)
 
 
 def _encapsulated_ok(ref: InstanceRef) -> bool:
@@ -190,11 +195,11 @@ def _raw_infos_uncached(ref: InstanceRef, cache: DerivedCache, limits: Limits) -
     cached = cache.get(rel)
     if cached is not None:
         try:
-            doc = json.loads(cached.read_bytes())
+            doc = json.loads(cached)
             return [frame_info_from_dict(d) for d in doc["infos"]], int(doc["planar"])
-        except (OSError, ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError):
             pass  # unreadable or older layout: parse again
-    ds = _read(ref.path, header_only=True)
+    ds = _read(ref, header_only=True)
     source = DatasetFrameSource(ds, limits=limits)
     infos = [source.info(0)]
     if source.number_of_frames > 1 and "PerFrameFunctionalGroupsSequence" in ds:
@@ -213,7 +218,7 @@ def frame_source(ref: InstanceRef, *, cache: DerivedCache, limits: Limits) -> Fr
         if infos_planar is not None:
             infos, planar = infos_planar
             try:
-                return RawFrameSource(path=ref.path, offset=int(ref.pixel_data_offset or 0), info=infos,
+                return RawFrameSource(path=_ranges(ref), offset=int(ref.pixel_data_offset or 0), info=infos,
                                       big_endian=ref.transfer_syntax_uid == NATIVE_BE,
                                       planar_configuration=planar, limits=limits)
             except UnsupportedImage:
@@ -222,7 +227,7 @@ def frame_source(ref: InstanceRef, *, cache: DerivedCache, limits: Limits) -> Fr
         infos_planar = _raw_infos(ref, cache, limits)
         if infos_planar is not None and EncapsulatedFrameSource.supports(infos_planar[0][0], ref):
             return EncapsulatedFrameSource(ref=ref, infos=infos_planar[0], limits=limits)
-    return DatasetFrameSource(_read(ref.path, header_only=False), limits=limits)
+    return DatasetFrameSource(_read(ref, header_only=False), limits=limits)
 
 
 def resolve_window(window: str, info: FrameInfo, pixels: np.ndarray) -> Window | Lut | None:
@@ -248,11 +253,12 @@ def render_frame_image(source: FrameSource, *, frame: int, window: str, width: i
     return render_array(pixels=pixels, info=info, window=resolve_window(window, info, pixels), width=width)
 
 
+@store_down_as_render_error
 def render_preview(ref: InstanceRef, frame: int, window: str, width: int | None, fmt: S.Fmt, quality: int,
                    cache_root: str, limits: Limits) -> bytes:
     """One preview, written to the cache; the bytes are returned to the requesting web process.
     A RenderError that is a property of the file is remembered next to where the image would be."""
-    cache = DerivedCache(Path(cache_root))
+    cache = DerivedCache(cache_root)
     spec = S.preview_spec(sha256=ref.sha256, frame=frame, window=window, width=width, fmt=fmt, quality=quality)
     try:
         image = render_frame_image(frame_source(ref, cache=cache, limits=limits), frame=frame, window=window,
@@ -265,6 +271,7 @@ def render_preview(ref: InstanceRef, frame: int, window: str, width: int | None,
     return data
 
 
+@store_down_as_render_error
 def render_series_chunk(items: list[tuple[InstanceRef, int]], window: str, outputs: list[tuple[int | None, S.Fmt]],
                         tile_width: int, cache_root: str, limits: Limits) -> list[np.ndarray | None]:
     """Pre-rendering: for each (instance, frame) write the missing `outputs` previews and return a
@@ -272,7 +279,7 @@ def render_series_chunk(items: list[tuple[InstanceRef, int]], window: str, outpu
     output width; smaller outputs and the tile are downsampled from it."""
     from backend.rendering.geometry import output_size, resize
 
-    cache = DerivedCache(Path(cache_root))
+    cache = DerivedCache(cache_root)
     tiles: list[np.ndarray | None] = []
     sources: dict[str, FrameSource] = {}
     big = max((w or S.MAX_WIDTH for w, _ in outputs), default=tile_width)
@@ -297,10 +304,11 @@ def render_series_chunk(items: list[tuple[InstanceRef, int]], window: str, outpu
     return tiles
 
 
+@store_down_as_render_error
 def pack_series_strips(tiles: list[np.ndarray | None], key: str, cache_root: str) -> dict[str, Any]:
     """Scrub strips from the tiles (a black tile where a frame failed); writes sheets, then the layout
     last, so a layout on disk always means its sheets are complete."""
-    cache = DerivedCache(Path(cache_root))
+    cache = DerivedCache(cache_root)
     shape = next((t.shape for t in tiles if t is not None), (S.SCRUB_WIDTH, S.SCRUB_WIDTH))
     frames = [t if t is not None else np.zeros(shape, dtype=np.uint8) for t in tiles]
     strips = pack_scrub_strips(frames=frames, quality=70, fmt="jpeg")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
@@ -32,7 +32,6 @@ from .schemas import ScrubAnswer
 
 router = APIRouter(tags=["previews"])
 IMMUTABLE = service.IMMUTABLE
-SMALL_FILE = 1024 * 1024
 Id = Annotated[str, Path(min_length=1, max_length=64)]
 
 
@@ -44,17 +43,11 @@ def etag_matches(request: Request, etag: str) -> bool:
     return S.etag_listed(request.headers.get("if-none-match", ""), etag)
 
 
-def _image_response(request: Request, *, etag: str, path: Any = None, data: bytes | None = None,
-                    media: str, cache: str = IMMUTABLE) -> Response:
+def _image_response(request: Request, *, etag: str, data: bytes, media: str, cache: str = IMMUTABLE) -> Response:
+    """Previews and sheets are small (tens of kB to about 1 MB): one read of the object, one answer."""
     headers = {"ETag": etag, "Cache-Control": cache}
     if etag_matches(request, etag):
         return Response(status_code=304, headers=headers)
-    if path is not None:
-        # Previews are small (tens of kB): reading them here, already on a worker thread, is cheaper than
-        # FileResponse's extra stat and thread hops per chunk; large files still stream.
-        if path.stat().st_size > SMALL_FILE:
-            return FileResponse(path, media_type=media, headers=headers)
-        data = path.read_bytes()
     return Response(data, media_type=media, headers=headers)
 
 
@@ -95,7 +88,7 @@ def _preview(ctx: _Ctx, person_id: str, instance_id: str, frame: int, window: st
     cache = service.cache_control(access.principal)
     hit = runtime.cache.get(spec.relpath)
     if hit is not None:
-        return _image_response(request, etag=spec.etag, path=hit, media=media, cache=cache)
+        return _image_response(request, etag=spec.etag, data=hit, media=media, cache=cache)
     error = service.cached_error(runtime, spec)
     try:
         if error is not None:
@@ -191,11 +184,11 @@ def _sheet(ctx: _Ctx, person_id: str, series_id: str, window: str, key: str, nam
         valid = False
     if not valid:
         raise NotFound("No such sheet.", zh="未找到该图片", code="sheet-not-found")
-    path = ctx.runtime.cache.get(S.scrub_relpath(key, f"sheet-{int(n)}.jpg"))
-    if path is None:
+    data = ctx.runtime.cache.get(S.scrub_relpath(key, f"sheet-{int(n)}.jpg"))
+    if data is None:
         raise NotFound("No such sheet (fetch the scrub layout first).",
                        zh="未找到该图片，请先加载序列", code="sheet-not-found")
-    return _image_response(ctx.request, etag=f'"{key}-{int(n)}"', path=path, media="image/jpeg",
+    return _image_response(ctx.request, etag=f'"{key}-{int(n)}"', data=data, media="image/jpeg",
                            cache=service.cache_control(access.principal))
 
 

@@ -23,12 +23,13 @@ from backend.access.principals import Principal, SharePrincipal
 from backend.access.service import PersonAccess, authorize_person
 from backend.errors import AppError, NotFound, ServiceUnavailable, Unprocessable
 from backend.rendering import Limits, RenderError
-from backend.storage.service import LocalBlobStore
+from backend.storage.base import ObjectStore
+from backend.storage.errors import StorageUnavailable
 from backend.studies.models import Instance, Series, Study
 
 from . import jobs
 from . import spec as S
-from .cache import DerivedCache
+from .cache import STORE_DOWN, DerivedCache, derived_beside
 from .pool import INTERACTIVE, RenderPool
 
 KIND = "imaging_study"  # the record kind previews belong to (PersonAccess.allows_kind)
@@ -43,7 +44,7 @@ class Runtime:
     """Per-app previews state (app.state.previews): the cache, the pool, the limits."""
 
     cache: DerivedCache
-    blobs: LocalBlobStore
+    blobs: ObjectStore
     pool: RenderPool | None
     limits: Limits
 
@@ -65,10 +66,12 @@ class Runtime:
         return self.pool.submit(fn, *args, priority=priority, timeout=timeout, direct=direct)
 
 
-def make_runtime(*, data_dir: Path, blobs: LocalBlobStore, max_pixels: int, pool_size: int | None = POOL_SIZE,
+def make_runtime(*, data_dir: Path, blobs: ObjectStore, max_pixels: int, pool_size: int | None = POOL_SIZE,
                  timeout: float = RENDER_TIMEOUT_S) -> Runtime:
     pool = RenderPool(size=pool_size, timeout=timeout) if pool_size else None
-    return Runtime(cache=DerivedCache(data_dir / "derived"), blobs=blobs, pool=pool,
+    # The derived area next to the originals' area of the same store (storage/service.py); data_dir is
+    # kept for the callers' sake: nothing is read or written there any more.
+    return Runtime(cache=DerivedCache(derived_beside(blobs)), blobs=blobs, pool=pool,
                    limits=Limits(max_pixels=max_pixels))
 
 
@@ -129,15 +132,15 @@ def person_series(*, session: Session, principal: Principal, person_id: str,
     return access, row[0], check_study(access, row[1])
 
 
-def instance_ref(blobs: LocalBlobStore, instance: Instance) -> jobs.InstanceRef:
+def instance_ref(blobs: ObjectStore, instance: Instance) -> jobs.InstanceRef:
     return _ref(blobs, blob_key=instance.blob_key, sha256=instance.sha256, ts=instance.transfer_syntax_uid,
                 offset=instance.pixel_data_offset, encapsulated=instance.pixel_encapsulated,
                 fragments=instance.pixel_fragments)
 
 
-def _ref(blobs: LocalBlobStore, *, blob_key: str, sha256: str, ts: str, offset: int | None, encapsulated: bool,
+def _ref(blobs: ObjectStore, *, blob_key: str, sha256: str, ts: str, offset: int | None, encapsulated: bool,
          fragments: list[list[int]] | None) -> jobs.InstanceRef:
-    return jobs.InstanceRef(path=str(blobs.path(key=blob_key)), sha256=sha256, transfer_syntax_uid=ts,
+    return jobs.InstanceRef(store=blobs.locator, key=blob_key, sha256=sha256, transfer_syntax_uid=ts,
                             pixel_data_offset=offset, encapsulated=bool(encapsulated),
                             fragments=tuple((int(o), int(n)) for o, n in fragments or ()) or None)
 
@@ -162,7 +165,7 @@ _FACT_COLUMNS: tuple[Any, ...] = (Instance.id, Instance.series_id, Instance.stud
                  Instance.pixel_data_offset, Instance.pixel_encapsulated, Instance.pixel_fragments)
 
 
-def series_facts(*, session: Session, blobs: LocalBlobStore, instance_id: str,
+def series_facts(*, session: Session, blobs: ObjectStore, instance_id: str,
                  inline_max_pixels: int) -> list[Facts]:
     """`person_instance`'s lookup as plain columns, for the asked instance AND the rest of its series
     (one query: a viewer that asks for one slice asks for its neighbours next; a miss per slice cost a
@@ -176,7 +179,7 @@ def series_facts(*, session: Session, blobs: LocalBlobStore, instance_id: str,
     return [_facts(row, blobs=blobs, inline_max_pixels=inline_max_pixels) for row in rows]
 
 
-def _facts(row: Any, *, blobs: LocalBlobStore, inline_max_pixels: int) -> Facts:
+def _facts(row: Any, *, blobs: ObjectStore, inline_max_pixels: int) -> Facts:
     (iid, series_id, study_id, person_id, sha256, frames, rows, columns, blob_key, ts, offset, encapsulated,
      fragments) = row
     ref = _ref(blobs, blob_key=blob_key, sha256=sha256, ts=ts, offset=offset, encapsulated=encapsulated,
@@ -194,6 +197,8 @@ def check_frame(instance: Instance, frame: int) -> None:
 # -- rendering --------------------------------------------------------------------------------------
 def problem(*, reason: str, en: str, zh: str) -> AppError:
     """A render failure as a clear 4xx (5xx only when the service, not the file, is at fault)."""
+    if reason == STORE_DOWN:
+        return StorageUnavailable()
     if reason == "frame_out_of_range":
         return NotFound(en, code="frame-not-found", zh=zh)
     if reason in ("worker_crashed",):
@@ -212,6 +217,8 @@ def render_preview(runtime: Runtime, ref: jobs.InstanceRef, spec: S.PreviewSpec)
     try:
         data: bytes = wait(future, RENDER_TIMEOUT_S)
     except RenderError as exc:
+        if exc.reason == STORE_DOWN:  # a 503, never a placeholder or a remembered failure
+            raise StorageUnavailable() from None
         if exc.reason == "render_timeout":  # the worker was killed before it could note the failure
             runtime.cache.write_error(spec.relpath, {"reason": exc.reason, "en": exc.message_en,
                                                      "zh": exc.message_zh})
@@ -266,10 +273,10 @@ def scrub_key(members: list[Member], window: str) -> str:
 
 
 def scrub_layout(runtime: Runtime, key: str) -> dict[str, Any] | None:
-    path = runtime.cache.get(S.scrub_relpath(key, "layout.json"))
-    if path is None:
+    data = runtime.cache.get(S.scrub_relpath(key, "layout.json"))
+    if data is None:
         return None
-    value: dict[str, Any] = json.loads(path.read_bytes())
+    value: dict[str, Any] = json.loads(data)
     return value
 
 

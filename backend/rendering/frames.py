@@ -12,7 +12,7 @@ Limits are checked from the header *before* anything is decoded.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
@@ -27,6 +27,9 @@ from .color import interleave
 from .errors import DecodeFailed, FrameOutOfRange, LimitExceeded, RenderError, UnsupportedImage
 from .model import FrameInfo, PixelFormat
 from .params import frame_info, pixel_format
+
+# (offset, length) -> bytes: how a caller lends this module a ranged read of an object it stores.
+RangeRead = Callable[[int, int], bytes]
 
 __all__ = [
     "DatasetFrameSource",
@@ -168,7 +171,7 @@ class DatasetFrameSource:
 
 def read_raw_frame(
     *,
-    path: str | Path,
+    path: str | Path | RangeRead,
     offset: int,
     rows: int,
     columns: int,
@@ -195,9 +198,13 @@ def read_raw_frame(
     dtype = np.dtype(f"{'>' if big_endian else '<'}{kind}{bits_allocated // 8}")
     count = rows * columns * samples
     frame_bytes = count * dtype.itemsize
-    with open(path, "rb") as fh:
-        fh.seek(offset + frame_index * frame_bytes)
-        buf = fh.read(frame_bytes)
+    start = offset + frame_index * frame_bytes
+    if callable(path):  # a ranged read of an object store (the caller's I/O; this module does none of its own)
+        buf = path(start, frame_bytes)
+    else:
+        with open(path, "rb") as fh:
+            fh.seek(start)
+            buf = fh.read(frame_bytes)
     if len(buf) != frame_bytes:
         raise DecodeFailed(
             message_en=f"pixel data truncated: frame {frame_index} needs {frame_bytes} bytes, got {len(buf)}",
@@ -221,7 +228,7 @@ class RawFrameSource:
     def __init__(
         self,
         *,
-        path: str | Path,
+        path: str | Path | RangeRead,
         offset: int,
         info: FrameInfo | Sequence[FrameInfo],
         big_endian: bool = False,

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from backend.sharing.dicomdir import Entry, build
-from backend.storage.service import LocalBlobStore
+from backend.storage.base import ObjectStore
 
 CHUNK = 1 << 20
 FILESET_ID = "YUNYING"  # (0004,1130) File-set ID: CS, up to 16 characters
@@ -88,15 +88,23 @@ class _Pipe:
         return out
 
 
-def stream(*, blobs: LocalBlobStore, archive: Plan) -> Iterator[bytes]:
+def stream(*, blobs: ObjectStore, archive: Plan) -> Iterator[bytes]:
+    """The ZIP, streamed. The first original is opened before the answer starts: an unavailable store is
+    a 503, not a cut-off download."""
+    first = blobs.iter_bytes(key=archive.entries[0][1], chunk=CHUNK) if archive.entries else None
+    return _stream(blobs, archive, first)
+
+
+def _stream(blobs: ObjectStore, archive: Plan, first: Iterator[bytes] | None) -> Iterator[bytes]:
     pipe = _Pipe()
     with zipfile.ZipFile(pipe, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:  # type: ignore[call-overload]
         if archive.dicomdir:
             zf.writestr("DICOMDIR", archive.dicomdir)
             yield pipe.drain()
-        for name, key in archive.entries:
-            with blobs.open(key=key) as source, zf.open(name, mode="w", force_zip64=True) as target:
-                while chunk := source.read(CHUNK):
+        for n, (name, key) in enumerate(archive.entries):
+            source = first if n == 0 and first is not None else blobs.iter_bytes(key=key, chunk=CHUNK)
+            with zf.open(name, mode="w", force_zip64=True) as target:
+                for chunk in source:  # one streamed GET per original
                     target.write(chunk)
                     yield pipe.drain()
             yield pipe.drain()

@@ -4,7 +4,6 @@ ordinary patient routes, which the access policy opens to the share session for 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Response, status
@@ -15,7 +14,7 @@ from backend.api.deps import BlobsDep, CurrentPrincipal, ReadablePerson, Session
 from backend.errors import NotFound
 from backend.sharing import archive, service, view
 from backend.sharing.schemas import ShareCreate, ShareCreated, ShareExtend, ShareList, ShareOut, ShareSessionOut
-from backend.storage.service import LocalBlobStore
+from backend.storage.base import ObjectStore
 
 router = APIRouter(tags=["sharing"])
 ShareId = Annotated[str, Path(min_length=1, max_length=64)]
@@ -65,12 +64,10 @@ def share_session(session: SessionDep, settings: SettingsDep, principal: Current
     return view.session_view(session=session, settings=settings, principal=principal)
 
 
-def _zip(blobs: LocalBlobStore, members: list[archive.Member], name: str) -> StreamingResponse:
-    def body() -> Iterator[bytes]:
-        yield from archive.stream(blobs=blobs, archive=archive.plan(members=members))
-
+def _zip(blobs: ObjectStore, members: list[archive.Member], name: str) -> StreamingResponse:
+    body = archive.stream(blobs=blobs, archive=archive.plan(members=members))  # 503 here if the store is down
     headers = {"Cache-Control": NO_STORE, "Content-Disposition": f'attachment; filename="{name}"'}
-    return StreamingResponse(body(), media_type="application/zip", headers=headers)
+    return StreamingResponse(body, media_type="application/zip", headers=headers)
 
 
 @router.get("/share/download.zip", response_class=StreamingResponse,

@@ -1,136 +1,98 @@
-"""Blob store for original DICOM bytes and derived files.
+"""Which object store the service uses (``YUNYING_STORAGE_URL``) and its areas.
 
-The local store writes every blob as temp file → fsync → rename → fsync(directory), so a crash leaves
-either the whole blob or none of it (POSIX rename is atomic within a file system). Keys are relative
-paths chosen by the caller (content-addressed keys for originals). An S3-compatible store implements
-the same :class:`BlobStore` protocol.
+* unset → the data dir (``<data dir>/blobs``, ``<data dir>/derived`` … exactly the layout of earlier
+  versions);
+* a directory → that directory;
+* ``s3://BUCKET[/prefix]`` → the S3 API (endpoint and credentials: the AWS_* variables, s3.py).
+
+One root, several areas (prefixes) with their own rules: ``blobs`` (originals, content-addressed, never
+swept), ``meta`` (series metadata documents, rewritten when a series changes), ``derived`` (previews,
+strips, frame facts: swept by age and renderer version) and ``pdf`` (rendered documents, by the hash of
+their bytes). Stores are cached per process, so render workers reopen one by its locator.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
-import time
-from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
-from typing import BinaryIO, Protocol
 
-from backend.storage.private import make_dirs, private_dir
+from backend.storage.base import ObjectStore
+from backend.storage.local import LocalObjectStore
+from backend.storage.private import private_dir
 
-CHUNK = 1024 * 1024
-STALE_TEMP_SECONDS = 6 * 3600.0
+BlobStore = ObjectStore  # the name callers used before stores had other areas than originals
 
-
-class BlobStore(Protocol):
-    def put_file(self, *, key: str, source: Path) -> None: ...
-    def put_bytes(self, *, key: str, data: bytes) -> None: ...
-    def exists(self, *, key: str) -> bool: ...
-    def open(self, *, key: str) -> BinaryIO: ...
-    def path(self, *, key: str) -> Path: ...
-    def size(self, *, key: str) -> int: ...
-    def delete(self, *, key: str) -> None: ...
-    def check(self) -> None: ...
+ORIGINALS, META, DERIVED, PDF = "blobs", "meta", "derived", "pdf"
+BUCKET_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-.")
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+@dataclass(frozen=True)
+class Storage:
+    root: ObjectStore
+
+    @property
+    def originals(self) -> ObjectStore:
+        return self.area(ORIGINALS)
+
+    @property
+    def meta(self) -> ObjectStore:
+        return self.area(META)
+
+    @property
+    def derived(self) -> ObjectStore:
+        return self.area(DERIVED)
+
+    @property
+    def pdf(self) -> ObjectStore:
+        return self.area(PDF)
+
+    def area(self, name: str) -> ObjectStore:
+        return _area(self.root.locator, name)
 
 
-class LocalBlobStore:
-    def __init__(self, root: Path) -> None:
-        self.root = root.resolve()
-        private_dir(self.root)  # owner-only, as every directory the service writes (storage/private.py)
-        self.tmp = self.root / ".tmp"
-        private_dir(self.tmp)
-        self.sweep_temp()
-
-    def sweep_temp(self, *, older_than: float = STALE_TEMP_SECONDS) -> int:
-        """Remove temp files a killed process left behind. Only old ones: another worker may be
-        streaming an upload into a fresh one right now (its mtime moves while it writes)."""
-        cutoff = time.time() - older_than
-        removed = 0
-        for entry in self.tmp.iterdir():
-            try:
-                if entry.is_file() and entry.stat().st_mtime < cutoff:
-                    entry.unlink()
-                    removed += 1
-            except OSError:
-                continue  # raced with its owner; harmless
-        return removed
-
-    def path(self, *, key: str) -> Path:
-        target = (self.root / key).resolve()
-        if self.root not in target.parents:
-            raise ValueError("blob key escapes the store")
-        return target
-
-    def _commit(self, tmp_path: Path, key: str) -> None:
-        target = self.path(key=key)
-        make_dirs(target.parent)
-        os.replace(tmp_path, target)  # mkstemp made the file 0600
-        _fsync_dir(target.parent)
-
-    def temp_file(self) -> tuple[int, Path]:
-        fd, name = tempfile.mkstemp(dir=self.tmp, prefix="blob-")
-        return fd, Path(name)
-
-    def put_file(self, *, key: str, source: Path) -> None:
-        """Move (same file system) or copy ``source`` into the store durably."""
-        if source.parent.resolve() == self.tmp:
-            with open(source, "rb+") as fh:
-                os.fsync(fh.fileno())
-            self._commit(source, key)
-            return
-        fd, tmp_path = self.temp_file()
-        try:
-            with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
-                while chunk := src.read(CHUNK):
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            self._commit(tmp_path, key)
-        except BaseException:
-            tmp_path.unlink(missing_ok=True)
-            raise
-
-    def put_bytes(self, *, key: str, data: bytes) -> None:
-        fd, tmp_path = self.temp_file()
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            self._commit(tmp_path, key)
-        except BaseException:
-            tmp_path.unlink(missing_ok=True)
-            raise
-
-    def exists(self, *, key: str) -> bool:
-        return self.path(key=key).is_file()
-
-    def open(self, *, key: str) -> BinaryIO:
-        return open(self.path(key=key), "rb")
-
-    def size(self, *, key: str) -> int:
-        return self.path(key=key).stat().st_size
-
-    def delete(self, *, key: str) -> None:
-        self.path(key=key).unlink(missing_ok=True)
-
-    def check(self) -> None:
-        """Raises OSError if the store cannot durably write and read back."""
-        key = ".health/probe"
-        self.put_bytes(key=key, data=b"ok")
-        with self.open(key=key) as fh:
-            if fh.read() != b"ok":
-                raise OSError("blob store read back different bytes")
+def parse_url(url: str | None, *, data_dir: Path) -> str:
+    """The root locator: an absolute directory or ``s3://bucket/prefix``. ValueError names what is wrong."""
+    if not url:
+        return str(Path(data_dir).resolve())
+    if url.startswith("s3://"):
+        bucket = url[5:].split("/", 1)[0]
+        if not (3 <= len(bucket) <= 63 and all(c in BUCKET_CHARS for c in bucket)):  # S3 bucket naming rules
+            raise ValueError("s3://BUCKET[/prefix] with a valid bucket name (3-63 letters, digits, '-' or '.')")
+        return url.rstrip("/")
+    if "://" in url and not url.startswith("file://"):
+        raise ValueError("a local directory or s3://BUCKET[/prefix]")
+    return str(Path(url.removeprefix("file://")).resolve())
 
 
-def iter_file(path: Path, *, chunk: int = CHUNK) -> Iterator[bytes]:
-    with open(path, "rb") as fh:
-        while data := fh.read(chunk):
-            yield data
+@lru_cache(maxsize=64)
+def open_store(locator: str) -> ObjectStore:
+    """The store a locator names, one per process (boto3 clients are thread-safe and reused)."""
+    if locator.startswith("s3://"):
+        from backend.storage.s3 import S3ObjectStore  # boto3 is imported only where S3 is used
+
+        bucket, _, prefix = locator[5:].partition("/")
+        return S3ObjectStore(bucket=bucket, prefix=prefix)
+    return LocalObjectStore(Path(locator))
+
+
+@lru_cache(maxsize=64)
+def _area(root_locator: str, name: str) -> ObjectStore:
+    return open_store(root_locator).sub(name)
+
+
+def storage_at(locator: str) -> Storage:
+    return Storage(root=open_store(locator))
+
+
+def storage_for(*, storage_url: str | None, data_dir: Path) -> Storage:
+    return storage_at(parse_url(storage_url, data_dir=data_dir))
+
+
+def scratch_dir(*, data_dir: Path) -> Path:
+    """Node-local scratch for request bodies while they are received and parsed (``<data dir>/spool``).
+    Nothing in it outlives its request, so no other node ever needs it; with the local store it sits on
+    the same file system as the objects, and a put of a spooled file is a hard link, not a copy."""
+    path = Path(data_dir) / "spool"
+    private_dir(path)
+    return path

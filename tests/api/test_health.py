@@ -19,6 +19,7 @@ def test_healthz_ok_with_security_headers(client: TestClient) -> None:
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes through file modes")
 def test_healthz_503_when_storage_is_read_only(client: TestClient, settings: Settings) -> None:
+    assert client.get("/healthz").status_code == 200  # the store makes its temp directory on first write
     (settings.data_dir / "blobs" / ".tmp").chmod(0o500)
     try:
         response = client.get("/healthz")
@@ -30,6 +31,7 @@ def test_healthz_503_when_storage_is_read_only(client: TestClient, settings: Set
 
 def test_healthz_503_when_storage_is_broken(client: TestClient, settings: Settings) -> None:
     # Replace the store's temp directory with a file: every write fails, as on a full or lost disk.
+    assert client.get("/healthz").status_code == 200  # the store makes its temp directory on first write
     tmp = settings.data_dir / "blobs" / ".tmp"
     tmp.rmdir()
     tmp.write_text("in the way")

@@ -11,13 +11,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from benchmarks.httpload import HTTPLoadError, concurrent_get, cookie_header
+from benchmarks.httpload import HTTPLoadError, build_request, concurrent_get, concurrent_requests, cookie_header
 
 
 @dataclass
 class Log:
     paths: list[str] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
+    bodies: list[bytes] = field(default_factory=list)
     connections: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -59,6 +60,13 @@ def _handler(log: Log) -> type[BaseHTTPRequestHandler]:
             else:
                 self._send(404, b"no such thing")
 
+        def do_POST(self) -> None:  # answers the length of the body it read
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            with log.lock:
+                log.paths.append(self.path)
+                log.bodies.append(body)
+            self._send(200, str(len(body)).encode())
+
         def _send(self, status: int, body: bytes, *, close: bool = False) -> None:
             self.send_response(status)
             self.send_header("Content-Length", str(len(body)))
@@ -87,7 +95,8 @@ def server() -> Iterator[tuple[str, Log]]:
 def test_every_url_once_bytes_counted_and_one_connection_per_client(server: tuple[str, Log]) -> None:
     base, log = server
     urls = [f"/img/{100 + 37 * i}" for i in range(40)]
-    rate, latencies, total = concurrent_get(base_url=base, urls=urls, clients=2)
+    rate, latencies, total, wall, cpu = concurrent_get(base_url=base, urls=urls, clients=2)
+    assert wall > 0 and cpu > 0  # the client's own CPU is reported beside every figure
     assert Counter(log.paths) == Counter(urls) and len(log.paths) == 40
     assert total == sum(100 + 37 * i for i in range(40))
     assert len(latencies) == 40 and all(lat > 0 for lat in latencies)
@@ -117,7 +126,7 @@ def test_headers_are_sent(server: tuple[str, Log]) -> None:
 def test_chunked_bodies_are_parsed(server: tuple[str, Log]) -> None:
     base, log = server
     urls = ["/chunked/0", "/chunked/999", "/chunked/2500", "/img/7", "/chunked/4001"]
-    _, latencies, total = concurrent_get(base_url=base, urls=urls, clients=1)
+    _, latencies, total, _, _ = concurrent_get(base_url=base, urls=urls, clients=1)
     assert total == 999 + 2500 + 7 + 4001 and len(latencies) == 5
     assert log.connections == 1  # the connection stayed usable after each chunked body
 
@@ -142,7 +151,7 @@ def test_a_refused_connection_raises() -> None:
 def test_reconnects_when_the_server_closes(server: tuple[str, Log], kind: str) -> None:
     base, log = server
     urls = [f"/{kind}/{50 + i}" for i in range(10)] + ["/img/3"]
-    _, latencies, total = concurrent_get(base_url=base, urls=urls, clients=1)
+    _, latencies, total, _, _ = concurrent_get(base_url=base, urls=urls, clients=1)
     assert Counter(log.paths) == Counter(urls) and len(latencies) == 11
     assert total == sum(50 + i for i in range(10)) + 3
     assert log.connections == 11  # a new connection after each of the 10 closes
@@ -162,3 +171,17 @@ def test_cookie_header_keeps_the_cookies_a_browser_sends_for_the_path() -> None:
     header = cookie_header(jar=jar, path="/api/v1/previews/x.jpg")
     assert sorted(header.split("; ")) == ["api=a1", "yy_csrf=c1", "yy_session=s1"]
     assert "api=" not in cookie_header(jar=jar, path="/apixyz")  # path-match is by segment (RFC 6265 §5.1.4)
+
+
+def test_uploads_carry_their_prepared_bodies(server: tuple[str, Log]) -> None:
+    base, log = server
+    host = base.removeprefix("http://")
+    bodies = [bytes([i]) * (1000 + 4096 * i) for i in range(6)]
+    requests = [(f"upload {i}", build_request(method="POST", target=f"/up/{i}", host=host, body=body,
+                                              headers={"Content-Type": "application/dicom"}))
+                for i, body in enumerate(bodies)]
+    result = concurrent_requests(base_url=base, requests=requests, clients=2)
+    assert sorted(log.bodies) == sorted(bodies)  # every byte arrived, each body once
+    assert result.total_bytes == sum(len(str(len(b))) for b in bodies) and len(result.latencies) == 6
+    with pytest.raises(ValueError, match="not allowed"):
+        build_request(target="/x", host=host, headers={"Content-Length": "5"}, method="POST", body=b"abc")

@@ -20,7 +20,6 @@ from backend.previews import spec as S
 from backend.previews.cache import DerivedCache
 from backend.previews.worker import prerender_series
 from backend.rendering import Limits
-from backend.storage.service import LocalBlobStore
 from backend.studies.models import Series
 from tests.ingest.test_stow import content_type, multipart_body
 
@@ -69,14 +68,13 @@ def expected_files(engine: Engine, series_id: str) -> list[str]:
     return files
 
 
-def present(cache_root: Path, files: list[str]) -> int:
-    cache = DerivedCache(cache_root)
+def present(cache: DerivedCache, files: list[str]) -> int:
     return sum(cache.get(rel) is not None for rel in files)
 
 
 def reference_render(settings: Settings, engine: Engine, series_id: str, root: Path) -> DerivedCache:
     """The same job, uninterrupted and in this process, into `root`."""
-    runtime = previews.Runtime(cache=DerivedCache(root), blobs=LocalBlobStore(settings.data_dir / "blobs"),
+    runtime = previews.Runtime(cache=DerivedCache(root), blobs=settings.storage.originals,
                                pool=None, limits=Limits(max_pixels=settings.max_pixels))
     prerender_series(engine=engine, runtime=runtime, series_id=series_id)
     return runtime.cache

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 
 from backend.config import Settings
 from backend.notify.service import MESSAGE_TITLE
+from backend.previews.cache import DerivedCache
 from tests.conftest import run_live_server
 from tests.jobs.conftest import Forwarder, queue_depths, run_worker, wait_for
 from tests.jobs.helpers import (
@@ -38,7 +39,7 @@ pytestmark = [pytest.mark.live, pytest.mark.filterwarnings("ignore::DeprecationW
 def test_worker_killed_mid_prerender_finishes_after_restart(settings: Settings, engine: Engine, broker_url: str,
                                                             tmp_path: Path) -> None:
     paths = write_ct_series(out_dir=tmp_path / "ct", seed=31, slices=120, size=256)
-    derived = settings.data_dir / "derived"
+    derived = DerivedCache(settings.storage.derived)
     with run_live_server(settings, extra_env={"YUNYING_BROKER_URL": broker_url}) as web:
         auth = hospital_and_patient(settings, engine, web.url)
         log = settings.data_dir / "worker.log"
@@ -64,7 +65,7 @@ def test_worker_killed_mid_prerender_finishes_after_restart(settings: Settings, 
     # Every output equals what an uninterrupted in-process run of the same job writes.
     reference = reference_render(settings, engine, series_id, tmp_path / "reference")
     for rel in files:
-        assert (derived / rel).read_bytes() == (reference.root / rel).read_bytes(), rel
+        assert derived.get(rel) == reference.get(rel), rel
 
 
 def test_broker_outage_jobs_wait_in_the_outbox_and_are_published_when_it_is_back(
@@ -75,7 +76,7 @@ def test_broker_outage_jobs_wait_in_the_outbox_and_are_published_when_it_is_back
     forwarder = Forwarder((host, int(port or 5672)))
     forwarder.start()
     through = broker_url.replace(f"@{host_port}/", f"@127.0.0.1:{forwarder.port}/")
-    derived = settings.data_dir / "derived"
+    derived = DerivedCache(settings.storage.derived)
     try:
         with run_live_server(settings, extra_env={"YUNYING_BROKER_URL": through}) as web:
             auth = hospital_and_patient(settings, engine, web.url)

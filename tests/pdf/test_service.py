@@ -19,13 +19,12 @@ from backend.pdf import key_images, service
 from backend.pdf.models import PdfDocument
 from backend.pdf.router import content_disposition
 from backend.pdf.verification import make_code
-from backend.storage.service import LocalBlobStore
 from tests.pdf.helpers import World, ct_with_report
 
 
 def _job(s: Session, settings: Settings, w: World, *, lang: str = "zh-CN") -> service.Job:
     access = authorize_person(session=s, principal=OperatorPrincipal(), person_id=w.person_id)
-    return service.imaging_report_job(session=s, settings=settings, blobs=LocalBlobStore(settings.data_dir / "blobs"),
+    return service.imaging_report_job(session=s, settings=settings, blobs=settings.storage.originals,
                                       access=access, study_id=w.study_id, lang=lang)
 
 
@@ -43,7 +42,7 @@ def test_second_delivery_is_a_cache_hit_and_a_lost_file_renders_identically(
     hit = _deliver(engine, settings, w)
     assert (first.cached, hit.cached) == (False, True) and hit.data == first.data
     # The cache directory was wiped: same inputs, same code, same time → the very same bytes.
-    path = service.store_for(settings).path(first.row.document_hash)
+    path = settings.data_dir / "pdf" / service.PdfStore.key(first.row.document_hash)  # the local store's file
     path.unlink()
     again = _deliver(engine, settings, w)
     assert again.cached is False and again.data == first.data and path.is_file()
@@ -112,7 +111,7 @@ def test_key_frames_come_from_the_largest_series(client: TestClient, app: FastAP
 def test_key_images_that_cannot_be_decoded_are_left_out(client: TestClient, app: FastAPI, engine: Engine,
                                                         settings: Settings, tmp_path: Path) -> None:
     w = ct_with_report(client, app, engine)
-    blobs = LocalBlobStore(settings.data_dir / "blobs")
+    blobs = settings.storage.originals
     with session_scope(engine) as s:
         frames = key_images.choose_frames(session=s, study_id=w.study_id)
     broken = replace(frames[0], blob_key=frames[1].blob_key, sha256="0" * 64, pixel_data_offset=10**9)

@@ -29,7 +29,7 @@ def _ref(path: Path) -> jobs.InstanceRef | None:
     except DicomRejected:
         return None
     enc, nat = parsed.encapsulated_pixels, parsed.native_pixels
-    return jobs.InstanceRef(path=str(path), sha256=f"{abs(hash(str(path))):064d}"[:64],
+    return jobs.InstanceRef(store=str(path.parent), key=path.name, sha256=f"{abs(hash(str(path))):064d}"[:64],
                             transfer_syntax_uid=parsed.transfer_syntax_uid,
                             pixel_data_offset=nat.offset if nat else (enc.offset if enc else None),
                             encapsulated=parsed.is_encapsulated,

@@ -166,7 +166,7 @@ def test_cold_native_frames_render_inline_with_the_pools_bytes(app: FastAPI, eng
         inline = client.get(url, headers=owner)
         assert inline.status_code == 200 and inline.headers["content-type"] == "image/webp"
         assert submitted == []  # rendered on the web process's thread, not in the pool
-        for f in (runtime.cache.root).rglob("*-c40w400-256-*"):
+        for f in Path(runtime.cache.root).rglob("*-c40w400-256-*"):
             f.unlink()
         pooled = client.get(url + "&unknown=1", headers=owner)  # the route renders through the pool
         assert pooled.status_code == 200 and len(submitted) == 1

@@ -54,8 +54,8 @@ def test_ingest_queues_prerendering_and_first_open_is_a_cache_hit(app: FastAPI, 
             assert runtime.cache.get(spec.relpath) is not None
         middle = instances[len(instances) // 2]
         thumb = S.preview_spec(sha256=middle.sha256, frame=0, window="default", width=128, fmt="jpeg")
-        thumb_path = runtime.cache.get(thumb.relpath)
-        assert thumb_path is not None
+        assert runtime.cache.get(thumb.relpath) is not None
+        thumb_path = Path(runtime.cache.root) / thumb.relpath  # the local store: a file under the data dir
         before = thumb_path.stat().st_mtime_ns
         detail = client.get(f"/api/v1/people/{person}/studies/{study_of(engine, person).id}").json()
         previews = detail["series"][0]["previews"]
@@ -94,7 +94,7 @@ def _write_then_hang(root: str, relpath: str) -> None:
         time.sleep(60)
 
     os.replace = hang  # type: ignore[assignment]
-    DerivedCache(Path(root)).write(relpath, b"\xff\xd8" + b"x" * 5_000_000)
+    DerivedCache(root).write(relpath, b"\xff\xd8" + b"x" * 5_000_000)
 
 
 def test_a_crash_mid_write_never_leaves_a_served_file(app: FastAPI, engine: Engine, tmp_path: Path) -> None:
@@ -107,13 +107,13 @@ def test_a_crash_mid_write_never_leaves_a_served_file(app: FastAPI, engine: Engi
         ctx = multiprocessing.get_context("spawn")
         child = ctx.Process(target=_write_then_hang, args=(str(runtime.cache.root), spec.relpath))
         child.start()
-        target = runtime.cache.path(spec.relpath)
+        target, temps = Path(runtime.cache.root) / spec.relpath, Path(runtime.cache.root) / ".tmp"
         deadline = time.time() + 30
-        while time.time() < deadline and not (target.parent.exists() and any(target.parent.glob(".tmp-*"))):
+        while time.time() < deadline and not (temps.exists() and any(temps.glob("blob-*"))):
             time.sleep(0.05)
         child.kill()
         child.join()
-        assert list(target.parent.glob(".tmp-*")), "the writer never started"
+        assert list(temps.glob("blob-*")), "the writer never started"
         assert not target.exists()  # the half-done file is only ever a temp file
         r = client.get(f"/api/v1/people/{person}/previews/{inst.id}/0/default/256.jpg")
         assert r.status_code == 200 and Image.open(io.BytesIO(r.content)).width == 64

@@ -71,10 +71,10 @@ def test_cache_rejects_paths_outside_and_short_files(tmp_path: object) -> None:
     cache = DerivedCache(tmp_path)
     for bad in ("/etc/passwd", "../x.jpg", "a/../../x.jpg"):
         with pytest.raises(ValueError):
-            cache.path(bad)
+            cache.key(bad)
     cache.write("a/b.jpg", b"\xff\xd8 jpeg data \xff\xd9")
     assert cache.get("a/b.jpg") is not None
-    cache.path("a/b.jpg").write_bytes(b"\xff\xd8 jpeg da")  # cut short
+    (tmp_path / "a/b.jpg").write_bytes(b"\xff\xd8 jpeg da")  # cut short
     assert cache.get("a/b.jpg") is None
     cache.write("a/c.webp", b"RIFF" + (8).to_bytes(4, "little") + b"WEBPVP8 ")
     assert cache.get("a/c.webp") is not None

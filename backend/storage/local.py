@@ -1,0 +1,275 @@
+"""The object store as a local directory: the embedded default (``make run``).
+
+A write goes to a temp file in ``<root>/.tmp`` → (fsync) → rename → fsync(directory), so a crash leaves
+the whole object or none of it (POSIX rename is atomic within a file system). A stream that is already a
+file on the same file system is hard-linked into ``.tmp`` instead of copied (ingest's spooled parts: the
+commit stays a rename). Everything is owner-only (storage/private.py). Disk errors other than a missing
+object become :class:`StorageUnavailable` (503 + Retry-After), like an S3 outage.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+from backend.storage.base import CHUNK, ObjectInfo, Source, check_key, chunks_of, verify
+from backend.storage.errors import ObjectMissing, StorageUnavailable
+from backend.storage.private import make_dirs, private_dir
+
+STALE_TEMP_SECONDS = 6 * 3600.0
+HIDDEN = (".tmp", ".health")
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class _FromSource(Exception):
+    """An error of the caller's stream (a client gone): passed on as it is, not as a storage failure."""
+
+    def __init__(self, inner: BaseException) -> None:
+        self.inner = inner
+
+
+def _pulled(source: Source) -> Iterator[bytes]:
+    chunks = chunks_of(source)
+    while True:
+        try:
+            data = next(chunks)
+        except StopIteration:
+            return
+        except Exception as exc:
+            raise _FromSource(exc) from exc
+        yield data
+
+
+@contextmanager
+def _errors(key: str) -> Iterator[None]:
+    try:
+        yield
+    except _FromSource as wrapped:
+        raise wrapped.inner from None
+    except FileNotFoundError:
+        raise ObjectMissing(key) from None
+    except IsADirectoryError:
+        raise ObjectMissing(key) from None
+    except OSError as exc:
+        raise StorageUnavailable(f"the image store failed: {errno.errorcode.get(exc.errno or 0, 'EIO')}") from None
+
+
+class LocalObjectStore:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).resolve()
+        self.locator = str(self.root)
+        self._tmp: Path | None = None
+
+    @property
+    def tmp(self) -> Path:
+        """Created on first write: a read-only store (a listing, a sweep) leaves no trace."""
+        if self._tmp is None:
+            private_dir(self.root)  # owner-only, as every directory the service writes (storage/private.py)
+            tmp = self.root / ".tmp"
+            private_dir(tmp)
+            self._tmp = tmp
+            self.sweep_temp()
+        return self._tmp
+
+    def sub(self, prefix: str) -> LocalObjectStore:
+        return LocalObjectStore(self.root / check_key(prefix.strip("/")))
+
+    def _path(self, key: str) -> Path:
+        check_key(key)
+        if key.split("/", 1)[0] in HIDDEN:
+            raise ValueError("bad object key")
+        return self.root / key
+
+    def sweep_temp(self, *, older_than: float = STALE_TEMP_SECONDS) -> int:
+        """Remove temp files a killed process left behind. Only old ones: another worker may be
+        streaming into a fresh one right now (its mtime moves while it writes)."""
+        cutoff, removed = time.time() - older_than, 0
+        tmp = self.root / ".tmp"
+        if not tmp.is_dir():
+            return 0
+        for entry in tmp.iterdir():
+            try:
+                if entry.is_file() and entry.stat().st_mtime < cutoff:
+                    entry.unlink()
+                    removed += 1
+            except OSError:
+                continue  # raced with its owner; harmless
+        return removed
+
+    def _commit(self, tmp_path: Path, key: str, *, durable: bool) -> None:
+        target = self._path(key)
+        try:
+            os.replace(tmp_path, target)
+        except FileNotFoundError:  # first object of its directory: mkdir only then (a syscall per write saved)
+            make_dirs(target.parent)
+            os.replace(tmp_path, target)
+        if durable:
+            _fsync_dir(target.parent)
+
+    def put_bytes(self, *, key: str, data: bytes, sha256: str | None = None, durable: bool = True) -> None:
+        self._path(key)
+        if sha256 is not None:
+            verify(hashlib.sha256(data), sha256)
+        with _errors(key):
+            fd, name = tempfile.mkstemp(dir=self.tmp, prefix="blob-")  # 0600
+            tmp_path = Path(name)
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    out.write(data)
+                    if durable:
+                        out.flush()
+                        os.fsync(out.fileno())
+                self._commit(tmp_path, key, durable=durable)
+            except BaseException:
+                tmp_path.unlink(missing_ok=True)
+                raise
+
+    def _link(self, source: Source) -> Path | None:
+        """A hard link in .tmp to ``source`` when it is a plain file on this file system (no copy)."""
+        name = getattr(source, "name", None)
+        if not isinstance(name, str) or not hasattr(source, "fileno"):
+            return None
+        link = self.tmp / f"link-{os.getpid()}-{time.monotonic_ns()}"
+        try:
+            os.link(name, link)
+        except OSError:
+            return None
+        return link
+
+    def put_stream(self, *, key: str, source: Source, sha256: str | None = None) -> int:
+        self._path(key)
+        with _errors(key):
+            linked = self._link(source)
+            if linked is not None:
+                try:
+                    digest, size = hashlib.sha256(), 0
+                    with open(linked, "rb+") as fh:
+                        while data := fh.read(CHUNK):
+                            digest.update(data)
+                            size += len(data)
+                        os.fsync(fh.fileno())
+                    verify(digest, sha256)
+                    self._commit(linked, key, durable=True)
+                    return size
+                except BaseException:
+                    linked.unlink(missing_ok=True)
+                    raise
+            fd, name = tempfile.mkstemp(dir=self.tmp, prefix="blob-")
+            tmp_path = Path(name)
+            try:
+                digest, size = hashlib.sha256(), 0
+                with os.fdopen(fd, "wb") as out:
+                    for data in _pulled(source):
+                        digest.update(data)
+                        size += len(data)
+                        out.write(data)
+                    out.flush()
+                    os.fsync(out.fileno())
+                verify(digest, sha256)
+                self._commit(tmp_path, key, durable=True)
+                return size
+            except BaseException:
+                tmp_path.unlink(missing_ok=True)
+                raise
+
+    def get_bytes(self, *, key: str, max_bytes: int | None = None) -> bytes | None:
+        """The whole object; None when it is larger than ``max_bytes`` (one open, one read)."""
+        path = self._path(key)
+        with _errors(key), open(path, "rb") as fh:
+            data = fh.read() if max_bytes is None else fh.read(max_bytes + 1)
+        return None if max_bytes is not None and len(data) > max_bytes else data
+
+    def iter_bytes(self, *, key: str, chunk: int = CHUNK) -> Iterator[bytes]:
+        path = self._path(key)
+        with _errors(key):
+            fh = open(path, "rb")  # opened now: a missing object fails here, before a response starts
+        return _iter_file(fh, chunk)
+
+    def read_range(self, *, key: str, offset: int, length: int) -> bytes:
+        if offset < 0 or length < 0:
+            raise ValueError("negative range")
+        path = self._path(key)
+        with _errors(key):
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                return os.pread(fd, length, offset)
+            finally:
+                os.close(fd)
+
+    def open(self, *, key: str) -> BinaryIO:
+        path = self._path(key)
+        with _errors(key):
+            return open(path, "rb")
+
+    def size(self, *, key: str) -> int:
+        path = self._path(key)
+        with _errors(key):
+            if not path.is_file():
+                raise FileNotFoundError(key)
+            return path.stat().st_size
+
+    def exists(self, *, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def delete(self, *, key: str) -> None:
+        with _errors(key):
+            self._path(key).unlink(missing_ok=True)
+
+    def list(self, *, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Objects whose key starts with ``prefix``, in no particular order (walks the deepest folder
+        the prefix names)."""
+        folder = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        start = self.root / folder if folder else self.root
+        if folder:
+            check_key(folder)
+        if not start.is_dir():
+            return
+        for dirpath, dirnames, filenames in os.walk(start):
+            here = Path(dirpath)
+            if here == self.root:
+                dirnames[:] = [d for d in dirnames if d not in HIDDEN]
+            for name in filenames:
+                path = here / name
+                key = path.relative_to(self.root).as_posix()
+                if not key.startswith(prefix) or name.startswith(".tmp-"):
+                    continue
+                try:
+                    st = path.stat()
+                except OSError:
+                    continue  # deleted while we walked
+                yield ObjectInfo(key=key, size=st.st_size, modified=st.st_mtime)
+
+    def check(self) -> None:
+        """Raises StorageUnavailable unless the store durably writes and reads back."""
+        key = ".health/probe"
+        target = self.root / key
+        with _errors(key):
+            fd, name = tempfile.mkstemp(dir=self.tmp, prefix="probe-")
+            with os.fdopen(fd, "wb") as out:
+                out.write(b"ok")
+                out.flush()
+                os.fsync(out.fileno())
+            make_dirs(target.parent)
+            os.replace(name, target)
+            if target.read_bytes() != b"ok":
+                raise OSError(errno.EIO, "read back different bytes")
+
+
+def _iter_file(fh: BinaryIO, chunk: int) -> Iterator[bytes]:
+    with fh:
+        while data := fh.read(chunk):
+            yield data

@@ -1,0 +1,237 @@
+"""The object store on the S3 API (boto3): SeaweedFS in tests, Ceph RGW or a cloud's S3 in production.
+
+Endpoint and credentials come from the standard variables (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``,
+``AWS_SECRET_ACCESS_KEY``, ``AWS_DEFAULT_REGION``); addressing is path-style (``http://host/bucket/key``:
+works with an IP endpoint and every S3 server). The bucket is created on first use when missing.
+
+Atomic writes come with the API: a PUT or a completed multipart upload is visible whole or not at all.
+The SHA-256 the caller states is checked before the object is made visible (a single PUT is sent only
+after its bytes hashed right; a multipart upload is aborted instead of completed); each request also
+carries Content-MD5, which the server checks against what arrived (RFC 1864). Connection failures,
+timeouts, 5xx and refused credentials become :class:`StorageUnavailable` (503 + Retry-After).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, BinaryIO, TypeVar
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from backend.storage.base import CHUNK, ObjectInfo, Source, check_key, chunks_of, verify
+from backend.storage.errors import ObjectMissing, StorageUnavailable
+from backend.storage.reader import RangedReader
+
+PART = 8 * 1024 * 1024  # multipart above this (S3: parts ≥ 5 MiB but the last)
+MISSING = {"NoSuchKey", "404", "NotFound"}
+T = TypeVar("T")
+
+
+def _md5(data: bytes) -> str:
+    return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
+
+
+def make_client() -> Any:
+    config = Config(
+        s3={"addressing_style": "path"},
+        connect_timeout=3, read_timeout=30, retries={"max_attempts": 2, "mode": "standard"},
+        # Content-MD5 instead of the newer default CRC trailers, which not every S3 server speaks.
+        request_checksum_calculation="when_required", response_checksum_validation="when_required",
+    )
+    return boto3.session.Session().client(
+        "s3", endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
+        region_name=os.environ.get("AWS_DEFAULT_REGION") or "us-east-1", config=config)
+
+
+class _Bucket:
+    """The client and the once-per-process bucket check, shared by every prefix of one bucket."""
+
+    def __init__(self, name: str, client: Any) -> None:
+        self.name, self.client = name, client
+        self._ready = False
+        self._lock = threading.Lock()
+
+    def ensure(self) -> None:
+        if self._ready:
+            return
+        with self._lock:
+            if self._ready:
+                return
+            try:
+                self.client.head_bucket(Bucket=self.name)
+            except ClientError as exc:
+                if _code(exc) not in ("404", "NoSuchBucket", "NotFound"):
+                    raise
+                try:
+                    self.client.create_bucket(Bucket=self.name)
+                except ClientError as again:  # another node made it first
+                    if _code(again) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                        raise
+            self._ready = True
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+class S3ObjectStore:
+    def __init__(self, *, bucket: str, prefix: str = "", client: Any = None, _shared: _Bucket | None = None) -> None:
+        self._bucket = _shared or _Bucket(bucket, client or make_client())
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.locator = f"s3://{bucket}/{self.prefix}".rstrip("/")
+
+    @property
+    def bucket(self) -> str:
+        return self._bucket.name
+
+    def sub(self, prefix: str) -> S3ObjectStore:
+        return S3ObjectStore(bucket=self.bucket, prefix=self.prefix + check_key(prefix.strip("/")),
+                             _shared=self._bucket)
+
+    def _call(self, key: str, fn: Callable[[Any], T]) -> T:
+        try:
+            self._bucket.ensure()
+            return fn(self._bucket.client)
+        except ClientError as exc:
+            code = _code(exc)
+            if code in MISSING:
+                raise ObjectMissing(key) from None
+            raise StorageUnavailable(f"the image store refused the request ({code or 'error'})") from None
+        except BotoCoreError as exc:
+            raise StorageUnavailable(f"the image store is unreachable ({type(exc).__name__})") from None
+
+    def _k(self, key: str) -> str:
+        return self.prefix + check_key(key)
+
+    # -- writes -------------------------------------------------------------------------------------
+    def put_bytes(self, *, key: str, data: bytes, sha256: str | None = None, durable: bool = True) -> None:
+        full = self._k(key)
+        if sha256 is not None:
+            verify(hashlib.sha256(data), sha256)
+        self._put(key, full, data)
+
+    def _put(self, key: str, full: str, body: bytes) -> None:
+        self._call(key, lambda c: c.put_object(Bucket=self.bucket, Key=full, Body=body, ContentMD5=_md5(body)))
+
+    def put_stream(self, *, key: str, source: Source, sha256: str | None = None) -> int:
+        full = self._k(key)
+        digest, pending, size = hashlib.sha256(), bytearray(), 0
+        chunks = chunks_of(source)
+        for data in chunks:  # small objects: one PUT after the hash was checked
+            digest.update(data)
+            pending += data
+            size += len(data)
+            if len(pending) >= PART:
+                break
+        else:
+            verify(digest, sha256)
+            self._put(key, full, bytes(pending))
+            return size
+        upload = self._call(key, lambda c: c.create_multipart_upload(Bucket=self.bucket, Key=full))["UploadId"]
+        parts: list[dict[str, Any]] = []
+        try:
+            def send(body: bytes) -> None:
+                number = len(parts) + 1
+                answer = self._call(key, lambda c: c.upload_part(Bucket=self.bucket, Key=full, UploadId=upload,
+                                                                  PartNumber=number, Body=body, ContentMD5=_md5(body)))
+                parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+
+            for data in chunks:
+                digest.update(data)
+                pending += data
+                size += len(data)
+                while len(pending) >= PART:
+                    send(bytes(pending[:PART]))
+                    del pending[:PART]
+            if pending:
+                send(bytes(pending))
+            verify(digest, sha256)  # before completing: a wrong upload never becomes visible
+            self._call(key, lambda c: c.complete_multipart_upload(Bucket=self.bucket, Key=full, UploadId=upload,
+                                                                  MultipartUpload={"Parts": parts}))
+        except BaseException:
+            try:
+                self._bucket.client.abort_multipart_upload(Bucket=self.bucket, Key=full, UploadId=upload)
+            except (ClientError, BotoCoreError):
+                pass  # the store is down: its lifecycle rule (docs/storage.md) drops stale uploads
+            raise
+        return size
+
+    # -- reads --------------------------------------------------------------------------------------
+    def get_bytes(self, *, key: str, max_bytes: int | None = None) -> bytes | None:
+        full = self._k(key)
+        answer = self._call(key, lambda c: c.get_object(Bucket=self.bucket, Key=full))
+        if max_bytes is not None and int(answer.get("ContentLength", 0)) > max_bytes:
+            answer["Body"].close()
+            return None
+        return self._call(key, lambda c: answer["Body"].read())
+
+    def iter_bytes(self, *, key: str, chunk: int = CHUNK) -> Iterator[bytes]:
+        full = self._k(key)
+        answer = self._call(key, lambda c: c.get_object(Bucket=self.bucket, Key=full))
+        return self._stream(key, answer["Body"], chunk)
+
+    def _stream(self, key: str, body: Any, chunk: int) -> Iterator[bytes]:
+        with body:
+            while True:
+                data = self._call(key, lambda c: body.read(chunk))
+                if not data:
+                    return
+                yield data
+
+    def read_range(self, *, key: str, offset: int, length: int) -> bytes:
+        if offset < 0 or length < 0:
+            raise ValueError("negative range")
+        if length == 0:
+            return b""
+        full = self._k(key)
+        span = f"bytes={offset}-{offset + length - 1}"  # RFC 9110 §14.1.2: last byte inclusive
+        try:
+            answer = self._call(key, lambda c: c.get_object(Bucket=self.bucket, Key=full, Range=span))
+        except StorageUnavailable:
+            if offset >= self.size(key=key):  # 416: a range past the end reads nothing, as a file does
+                return b""
+            raise
+        data: bytes = self._call(key, lambda c: answer["Body"].read())
+        return data
+
+    def open(self, *, key: str) -> BinaryIO:
+        size = self.size(key=key)
+        reader = RangedReader(size=size, read_range=lambda o, n: self.read_range(key=key, offset=o, length=n),
+                              name=key)
+        return reader  # type: ignore[return-value]
+
+    def size(self, *, key: str) -> int:
+        full = self._k(key)
+        return int(self._call(key, lambda c: c.head_object(Bucket=self.bucket, Key=full))["ContentLength"])
+
+    def exists(self, *, key: str) -> bool:
+        try:
+            self.size(key=key)
+        except ObjectMissing:
+            return False
+        return True
+
+    def delete(self, *, key: str) -> None:
+        full = self._k(key)
+        self._call(key, lambda c: c.delete_object(Bucket=self.bucket, Key=full))
+
+    def list(self, *, prefix: str = "") -> Iterator[ObjectInfo]:
+        paginator = self._call(prefix, lambda c: c.get_paginator("list_objects_v2"))
+        pages = iter(paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix))
+        while True:
+            page = self._call(prefix, lambda c: next(pages, None))
+            if page is None:
+                return
+            for item in page.get("Contents", []):
+                yield ObjectInfo(key=item["Key"][len(self.prefix):], size=int(item["Size"]),
+                                 modified=item["LastModified"].timestamp())
+
+    def check(self) -> None:
+        """Raises StorageUnavailable unless the bucket answers (and exists: made when missing)."""
+        self._call("", lambda c: c.head_bucket(Bucket=self.bucket))

@@ -1,0 +1,34 @@
+"""What a browser does that the load model needs: log in through WeChat (the simulator) and send the
+CSRF header on unsafe requests. Works on a ``requests.Session`` and on Locust's ``HttpSession`` (a
+subclass), so the population builder and the simulated users log in the same way."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+import requests
+
+CSRF_COOKIE = "yy_csrf"  # CONTRACT.md: double-submit cookie, echoed in X-CSRF-Token
+
+
+def login(http: requests.Session, *, base_url: str, openid: str, **request_kwargs: Any) -> None:
+    """The OAuth dance of CONTRACT.md: /auth/wechat/start → the simulator's authorize URL with
+    ``sim_user`` → our callback, which sets the session cookie. Raises on any refusal."""
+    start = http.get(f"{base_url}/auth/wechat/start?" + urlencode({"next": "/"}), allow_redirects=False,
+                     **request_kwargs)
+    location = start.headers.get("location")
+    if start.status_code != 302 or not location:
+        raise RuntimeError(f"login start answered {start.status_code}")
+    authorize = location + ("&" if "?" in location else "?") + urlencode({"sim_user": openid})
+    done = http.get(authorize, allow_redirects=True, **request_kwargs)
+    if done.status_code >= 400 or CSRF_COOKIE not in http.cookies:
+        raise RuntimeError(f"login for a simulated user ended with {done.status_code}")
+
+
+def csrf(http: requests.Session) -> dict[str, str]:
+    return {"X-CSRF-Token": http.cookies.get(CSRF_COOKIE) or ""}
+
+
+def hospital(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}

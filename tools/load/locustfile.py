@@ -1,0 +1,209 @@
+"""The load model (issue 18): patients, relatives, doctors, hospitals and WeChat, as they use the service.
+
+Run by ``tools/load/run.py`` (``make load``); reads the population file named by ``LOAD_POPULATION`` and
+appends every instance a hospital got a 200 for to ``LOAD_LEDGER`` (JSON lines with its sha256), so the
+run can prove afterwards that nothing acknowledged was lost. docs/load.md gives the reason for each
+weight and think time. Requests are named by what a person does ("preview image", "timeline"), so the
+statistics group them the way the service levels are written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import random
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from locust import HttpUser, between, constant, events, task
+from pydicom import dcmread
+
+from backend.clock import utcnow
+from tools.load.browser import csrf, hospital, login
+from tools.load.population import Patient, Population, lab_body, report_body, seed_of, stow, study_files
+
+POPULATION = Population.load(Path(os.environ["LOAD_POPULATION"]))
+LEDGER = Path(os.environ.get("LOAD_LEDGER", "load-ledger.jsonl"))
+UPLOAD_SLICES = int(os.environ.get("LOAD_UPLOAD_SLICES", "30"))  # a small CT per upload: the client builds it
+SCROLL_LIMIT = int(os.environ.get("LOAD_SCROLL_LIMIT", "300"))  # a whole CT; the short run scrolls fewer
+_next_patient = itertools.count()
+_next_hospital = itertools.count()
+
+
+def _claim() -> Patient:
+    return POPULATION.patients[next(_next_patient) % len(POPULATION.patients)]
+
+
+def _journey_time(user: HttpUser, name: str, started: float) -> None:
+    """A figure no single request has (the first image of a study: detail + strip + first frame)."""
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    user.environment.events.request.fire(request_type="JOURNEY", name=name, response_time=elapsed_ms,
+                                         response_length=0, exception=None, context={})
+
+
+class _Viewer(HttpUser):
+    abstract = True
+
+    def open_study(self, person_id: str, study_id: str, *, frames: int, width: str = "512") -> None:
+        started = time.perf_counter()
+        detail = self.client.get(f"/api/v1/people/{person_id}/studies/{study_id}", name="study detail").json()
+        series = [s for s in detail.get("series", []) if s.get("previews", {}).get("scrub")]
+        if not series:
+            return
+        main = max(series, key=lambda s: s["instance_count"])
+        scrub = self.client.get(main["previews"]["scrub"], name="scrub answer").json()
+        urls = scrub.get("frame_urls", [])
+        if not urls:
+            return
+        ext = scrub["formats"]["jpeg"]
+        middle = len(urls) // 2
+        self.client.get(urls[middle].format(window="default", width=width, ext=ext), name="preview image")
+        _journey_time(self, "first image of a study", started)
+        for url in urls[:frames]:  # scrolling at about 10 slices per second
+            self.client.get(url.format(window="default", width=width, ext=ext), name="preview image")
+            time.sleep(0.1)
+        windows = [w["id"] for w in scrub.get("windows", []) if w["id"] != "default"]
+        if windows:  # switch the window (lung, bone…) and look at the middle again
+            for url in urls[max(0, middle - 10):middle + 10]:
+                self.client.get(url.format(window=windows[0], width=width, ext=ext), name="preview image")
+                time.sleep(0.1)
+
+
+class PatientUser(_Viewer):
+    """Opens the app, the timeline, a CT, scrolls it, switches the window, reads the report PDF and a
+    lab trend; then puts the phone down for a while."""
+
+    weight = 60
+    wait_time = between(20, 60)
+
+    def on_start(self) -> None:
+        self.me = _claim()
+        login(self.client, base_url="", openid=self.me.openid, name="login")
+
+    @task
+    def journey(self) -> None:
+        pid = self.me.person_id
+        self.client.get("/api/v1/me", name="me")
+        items = self.client.get(f"/api/v1/people/{pid}/timeline?limit=20", name="timeline").json()["items"]
+        studies = [i for i in items if i.get("kind") == "study"]
+        if studies:
+            study = random.choice(studies)
+            self.open_study(pid, study["ref_id"], frames=SCROLL_LIMIT)
+            self.client.get(f"/api/v1/people/{pid}/studies/{study['ref_id']}/report.pdf", name="report PDF")
+        self.client.get(f"/api/v1/people/{pid}/labs/trends", name="lab trends")
+
+
+class RelativeUser(_Viewer):
+    """A son or daughter looking at a parent's new study through a grant, less often than the patient."""
+
+    weight = 20
+    wait_time = between(30, 90)
+
+    def on_start(self) -> None:
+        self.of = _claim()
+        login(self.client, base_url="", openid=self.of.relative_openid, name="login")
+
+    @task
+    def journey(self) -> None:
+        people = self.client.get("/api/v1/me", name="me").json().get("people", [])
+        others = [p["id"] for p in people if p.get("relation") != "self"]
+        if not others:
+            return
+        pid = others[0]
+        items = self.client.get(f"/api/v1/people/{pid}/timeline?limit=20", name="timeline").json()["items"]
+        studies = [i for i in items if i.get("kind") == "study"]
+        if studies:
+            self.open_study(pid, studies[0]["ref_id"], frames=min(SCROLL_LIMIT, 40))
+
+
+class DoctorUser(_Viewer):
+    """A doctor on a desktop: opens the share with its code, reads full-size images, downloads the ZIP
+    about one time in ten (to import into the hospital's PACS)."""
+
+    weight = 15
+    wait_time = between(30, 120)
+
+    @task
+    def read_share(self) -> None:
+        share = _claim()
+        self.client.cookies.clear()
+        token_path = "/" + share.share_url.split("/", 3)[3]
+        self.client.get(token_path, name="share page")
+        opened = self.client.post(f"{token_path}/session", json={"access_code": share.share_code},
+                                  headers=csrf(self.client), name="share open")
+        if opened.status_code >= 400:
+            return
+        session = self.client.get("/api/v1/share/session", name="share session").json()
+        for study in session.get("studies", [])[:1]:
+            self.open_study(session["person_id"], study["id"], frames=min(SCROLL_LIMIT, 60), width="1024")
+            if study.get("download_url") and random.random() < 0.1:
+                with self.client.get(study["download_url"], name="share ZIP", stream=True) as res:
+                    for _ in res.iter_content(1 << 20):
+                        pass
+
+
+class HospitalUser(HttpUser):
+    """A hospital's PACS gateway sending studies all day: a study, then its report and a lab panel."""
+
+    fixed_count = int(os.environ.get("LOAD_HOSPITALS", "4"))
+    wait_time = between(5, 15)
+
+    def on_start(self) -> None:
+        self.index = next(_next_hospital) % len(POPULATION.hospitals)
+        self.key = POPULATION.hospitals[self.index].key
+        self.patients = [p for p in POPULATION.patients if p.hospital == self.index] or POPULATION.patients[:1]
+        self.sent = 0
+        self.work = Path(tempfile.mkdtemp(prefix="yy-load-hospital-"))
+
+    @task
+    def send_study(self) -> None:
+        patient = random.choice(self.patients)
+        self.sent += 1
+        seed = seed_of(POPULATION.run, "upload", self.index, self.sent)
+        when = utcnow() - timedelta(hours=2)
+        paths = study_files(out_dir=self.work / str(seed), seed=seed, local_id=patient.local_id, name="负载患者",
+                            resident_id=None, sex="M", birth=date(1970, 1, 1), when=when,
+                            hospital_name=POPULATION.hospitals[self.index].name, slices=UPLOAD_SLICES, size=256)
+        first = dcmread(paths[0], stop_before_pixels=True)
+        res = stow(self.client, base_url="", key=self.key, paths=paths)
+        if res.status_code == 200:
+            with LEDGER.open("a", encoding="utf-8") as ledger:
+                for path in paths:
+                    uid = str(dcmread(path, stop_before_pixels=True).SOPInstanceUID)
+                    ledger.write(json.dumps({"study": str(first.StudyInstanceUID), "instance": uid,
+                                             "series": str(first.SeriesInstanceUID),
+                                             "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                                             "hospital": self.index}) + "\n")
+        for path in paths:
+            path.unlink()
+        study_uid = str(first.StudyInstanceUID)
+        self.client.put(f"/api/v1/institution/reports/by-study-uid/{study_uid}", headers=hospital(self.key),
+                        json=report_body(study_uid=study_uid, local_id=patient.local_id, when=when),
+                        name="hospital report")
+        self.client.put(f"/api/v1/institution/lab-reports/{patient.local_id}-{seed}", headers=hospital(self.key),
+                        json=lab_body(local_id=patient.local_id, when=when, glucose=round(4 + random.random() * 4, 1)),
+                        name="hospital lab")
+
+
+class WeChatUser(HttpUser):
+    """WeChat's servers pushing events (follows, menu clicks, messages) to the callback."""
+
+    weight = 5
+    wait_time = constant(10)
+
+    @task
+    def push(self) -> None:
+        patient = _claim()
+        event: dict[str, Any] = random.choice([{"event": "subscribe"}, {"event": "CLICK", "event_key": "MY_RECORDS"},
+                               {"msg_type": "text", "event": None, "content": "报告"}])
+        self.client.post("/_sim/wechat/push", json={"openid": patient.openid, **event}, name="wechat push")
+
+
+@events.init_command_line_parser.add_listener
+def _options(parser: Any) -> None:
+    del parser  # settings come from the environment (LOAD_*), so the same file serves make load and tests

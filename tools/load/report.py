@@ -1,0 +1,76 @@
+"""The run's report: Markdown with PNG plots (drawn with Pillow, already a dependency) of latency
+percentiles and throughput over time, from Locust's ``--csv-full-history`` file."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageDraw
+
+WIDTH, HEIGHT, PAD = 900, 320, 48
+PALETTE = [(66, 133, 244), (234, 67, 53), (251, 188, 5), (52, 168, 83)]
+# The interactive requests the service levels name: the aggregate would be dominated by STOW uploads.
+LATENCY = [("timeline", "95%"), ("preview image", "95%"), ("preview image", "99%"), ("study detail", "95%")]
+THROUGHPUT = [("Aggregated", "Requests/s"), ("Aggregated", "Failures/s")]
+
+
+def _series(history: Path, lines: list[tuple[str, str]]) -> tuple[list[float], dict[str, list[float]]]:
+    """Per line (request name, column): its value at each of the history's timestamps (0 before the
+    first request of that name)."""
+    by_time: dict[float, dict[tuple[str, str], float]] = {}
+    with history.open(encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            at = by_time.setdefault(float(row["Timestamp"]), {})
+            for name, column in lines:
+                raw = row.get(column, "")
+                if row["Name"] == name and raw not in ("", "N/A"):
+                    at[(name, column)] = float(raw)
+    times = sorted(by_time)
+    values = {f"{name} {column}": [by_time[t].get((name, column), 0.0) for t in times] for name, column in lines}
+    start = times[0] if times else 0.0
+    return [t - start for t in times], values
+
+
+def plot(*, history: Path, lines: list[tuple[str, str]], unit: str, target: Path) -> None:
+    """One line per (request name, column) over the run's seconds; a plain chart read at a glance."""
+    times, values = _series(history, lines)
+    image = Image.new("RGB", (WIDTH, HEIGHT), "white")
+    draw = ImageDraw.Draw(image)
+    top = max((max(v) for v in values.values() if v), default=1.0) or 1.0
+    span = max(times[-1] if times else 1.0, 1.0)
+    draw.rectangle([PAD, PAD // 2, WIDTH - PAD // 2, HEIGHT - PAD], outline=(160, 160, 160))
+    for step in range(5):
+        y = HEIGHT - PAD - (HEIGHT - 1.5 * PAD) * step / 4
+        draw.line([PAD, y, WIDTH - PAD // 2, y], fill=(230, 230, 230))
+        draw.text((4, y - 6), f"{top * step / 4:.0f}", fill=(80, 80, 80))
+    for index, (label, series) in enumerate(values.items()):
+        colour = PALETTE[index % len(PALETTE)]
+        points = [(PAD + (WIDTH - 1.5 * PAD) * t / span, HEIGHT - PAD - (HEIGHT - 1.5 * PAD) * v / top)
+                  for t, v in zip(times, series, strict=True)]
+        if len(points) > 1:
+            draw.line(points, fill=colour, width=2)
+        draw.text((PAD + 10 + index * 200, 4), f"{label} ({unit})", fill=colour)
+    draw.text((WIDTH // 2 - 40, HEIGHT - PAD + 16), f"seconds (0-{span:.0f})", fill=(80, 80, 80))
+    image.save(target)
+
+
+def write_report(*, out: Path, verdict: dict[str, Any], title: str) -> Path:
+    history = out / "locust_stats_history.csv"
+    if history.exists():
+        plot(history=history, lines=LATENCY, unit="ms", target=out / "latency.png")
+        plot(history=history, lines=THROUGHPUT, unit="/s", target=out / "throughput.png")
+    lines = [f"# Load run: {title}", "", "| check | result |", "|---|---|",
+             f"| requests | {verdict['requests']} |", f"| failed requests | {verdict['failures']} |",
+             f"| server errors (5xx, refused) | {verdict['server_errors']} |",
+             f"| instances acknowledged / lost | {verdict['acknowledged']} / {len(verdict['lost'])} |",
+             f"| audit chain | {'verifies' if verdict['audit_ok'] else 'BROKEN'} |", "",
+             "| service level | limit | measured | met |", "|---|---|---|---|"]
+    for level in verdict["levels"]:
+        lines.append(f"| {level['name']} p{level['percentile'].rstrip('%')} | {level['limit_ms']} ms | "
+                     f"{level['ms'] if level['ms'] is not None else 'n/a'} ms | {'yes' if level['met'] else 'no'} |")
+    lines += ["", "![latency percentiles over time](latency.png)", "", "![throughput](throughput.png)", ""]
+    target = out / "report.md"
+    target.write_text("\n".join(lines), encoding="utf-8")
+    return target

@@ -112,12 +112,12 @@ def _serve(env: dict[str, str], tmp: Path, *args: str) -> Iterator[str]:
 
 def _settle(data_dir: Path) -> None:
     """A freshly seeded server pre-renders the demo's previews in its worker processes (the
-    ``preview_pending`` queue, backend/previews/worker.py): wait until that queue is empty (at
+    ``prerender`` jobs of the outbox, backend/jobs): wait until that queue is empty (at
     most 5 minutes) and a little more, so that the work does not land on whichever candidate runs first."""
     deadline = time.monotonic() + 300
     with sqlite3.connect(data_dir / "yunying.db", timeout=30) as db:
         while time.monotonic() < deadline:
-            (left,) = db.execute("SELECT count(*) FROM preview_pending").fetchone()
+            (left,) = db.execute("SELECT count(*) FROM job_outbox WHERE kind = 'prerender'").fetchone()
             if not left:
                 break
             time.sleep(2)

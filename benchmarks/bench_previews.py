@@ -207,7 +207,7 @@ def wait_prerendered(data_dir: Path, timeout: float) -> float:
     db = sqlite3.connect(data_dir / "yunying.db")
     try:
         while time.perf_counter() - t0 < timeout:
-            (pending,) = db.execute("select count(*) from preview_pending").fetchone()
+            (pending,) = db.execute("select count(*) from job_outbox where kind = 'prerender'").fetchone()
             if pending == 0:
                 return time.perf_counter() - t0
             time.sleep(0.25)

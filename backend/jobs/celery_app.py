@@ -34,7 +34,8 @@ log = logging.getLogger("yunying.jobs")
 
 EXCHANGE = Exchange("yunying", type="direct", durable=True)
 TASKS = {kind: f"yunying.{kind}" for kind in outbox.KINDS}
-# Seconds; prerender and pdf take the setting. A notice is one HTTP call; a sweep walks a directory tree.
+# Seconds; prerender and pdf take the setting (YUNYING_JOB_TIME_LIMIT_S). A notice is one HTTP call; a
+# sweep walks a directory tree.
 SHORT_LIMITS = {outbox.NOTIFY: 60, outbox.SWEEP: 1800}
 RETRIES = 5  # a job that raised (e.g. the database briefly unreachable) is retried this often, backing off
 
@@ -65,7 +66,7 @@ def make_celery(settings: Settings) -> Celery:
     )
     for kind in outbox.KINDS:
         app.task(name=TASKS[kind], bind=True, acks_late=True, reject_on_worker_lost=True,
-                 time_limit=min(SHORT_LIMITS.get(kind, settings.job_time_limit_s), settings.job_time_limit_s),
+                 time_limit=SHORT_LIMITS.get(kind, settings.job_time_limit_s),
                  max_retries=RETRIES)(_task_body(kind))
     return app
 

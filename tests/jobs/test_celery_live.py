@@ -94,3 +94,31 @@ def test_broker_outage_jobs_wait_in_the_outbox_and_are_published_when_it_is_back
                 wait_for(lambda: len(templates(web.url)) == 1, 30, "the WeChat notice")
     finally:
         forwarder.cut()
+
+
+def test_a_job_over_its_hard_time_limit_is_killed_and_the_worker_goes_on(
+        settings: Settings, engine: Engine, broker_url: str, tmp_path: Path) -> None:
+    """A pre-render longer than YUNYING_JOB_TIME_LIMIT_S (0.2 s; 200 frames take ~0.6 s here), as a decoder
+    stuck in C code would be: the
+    worker child running it is killed and replaced, the job is not retried, and the next study's jobs
+    run on the fresh child."""
+    big = write_ct_series(out_dir=tmp_path / "big", seed=33, slices=200, size=256)
+    small = write_ct_series(out_dir=tmp_path / "small", seed=34, slices=3, size=64)
+    env = {"YUNYING_BROKER_URL": broker_url, "YUNYING_JOB_TIME_LIMIT_S": "0.2"}
+    derived = DerivedCache(settings.storage.derived)
+    with run_live_server(settings, extra_env=env) as web:
+        auth = hospital_and_patient(settings, engine, web.url)
+        log = settings.data_dir / "worker.log"
+        with run_worker(web.env, log) as worker:
+            stow(web.url, auth, big)
+            (big_series,) = series_ids(engine)
+            wait_for(lambda: "Hard time limit (0.2s) exceeded for yunying.prerender" in log.read_text(errors="replace"),
+                     60, "the time limit to stop the pre-render")
+            stow(web.url, auth, small)
+            (small_series,) = [s for s in series_ids(engine) if s != big_series]
+            files = expected_files(engine, small_series)
+            wait_for(lambda: present(derived, files) == len(files), 60, "the next study's previews")
+            wait_for(lambda: len(templates(web.url)) == 2, 30, "a notice per study")
+            assert worker.process.poll() is None
+            assert present(derived, expected_files(engine, big_series)) < len(expected_files(engine, big_series))
+            assert queue_depths(broker_url).get("yunying.prerender", (0, 0)) == (0, 0)  # not retried

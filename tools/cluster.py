@@ -58,8 +58,6 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
     return True
 
 
@@ -155,14 +153,11 @@ class Cluster:
             raise RuntimeError(f"rabbitmqctl {args[0]} failed: {done.stderr.strip()[:300]}")
 
     def _create_vhost(self) -> None:
-        if not self._vhost_exists():
+        listed = subprocess.run(["rabbitmqctl", "list_vhosts", "-q"], capture_output=True, text=True, timeout=60,
+                                check=False)
+        if self.vhost not in listed.stdout.split():
             self._rabbitmqctl("add_vhost", self.vhost)
         self._rabbitmqctl("set_permissions", "-p", self.vhost, self.amqp.split(":", 1)[0], ".*", ".*", ".*")
-
-    def _vhost_exists(self) -> bool:
-        done = subprocess.run(["rabbitmqctl", "list_vhosts", "-q"], capture_output=True, text=True, timeout=60,
-                              check=False)
-        return self.vhost in done.stdout.split()
 
     # -- processes -------------------------------------------------------------------------------------
     def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> int:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+from datetime import timedelta
 from typing import Any
 
 from celery import Celery, Task
@@ -37,6 +38,7 @@ TASKS = {kind: f"yunying.{kind}" for kind in outbox.KINDS}
 # Seconds; prerender and pdf take the setting (YUNYING_JOB_TIME_LIMIT_S). A notice is one HTTP call; a
 # sweep walks a directory tree.
 SHORT_LIMITS = {outbox.NOTIFY: 60, outbox.SWEEP: 1800}
+MAX_REDELIVERIES = 3  # runs of one message whose worker process died, before it is given up (logged)
 RETRIES = 5  # a job that raised (e.g. the database briefly unreachable) is retried this often, backing off
 
 
@@ -65,7 +67,7 @@ def make_celery(settings: Settings) -> Celery:
         worker_proc_alive_timeout=60,  # a child warms up before it says it is alive (warm_child)
     )
     for kind in outbox.KINDS:
-        app.task(name=TASKS[kind], bind=True, acks_late=True, reject_on_worker_lost=True,
+        app.task(name=TASKS[kind], bind=True, shared=False, acks_late=True, reject_on_worker_lost=True,
                  time_limit=SHORT_LIMITS.get(kind, settings.job_time_limit_s),
                  max_retries=RETRIES)(_task_body(kind))
     return app
@@ -75,8 +77,13 @@ def _task_body(kind: str) -> Any:
     def body(self: Task, key: str) -> None:
         from . import runners
 
+        ctx = _context()
+        if not _may_run_again(self, ctx):
+            log.error("%s job %s given up: its worker process died %d times running it", kind, self.request.id,
+                      MAX_REDELIVERIES)
+            return
         try:
-            runners.run(_context(), kind=kind, key=key)
+            runners.run(ctx, kind=kind, key=key)
         except Exception as exc:
             retries = int(getattr(self.request, "retries", 0) or 0)
             log.warning("%s job failed (attempt %d): %s", kind, retries + 1, type(exc).__name__)
@@ -86,6 +93,18 @@ def _task_body(kind: str) -> Any:
 
     body.__name__ = f"run_{kind}"
     return body
+
+
+def _may_run_again(task: Task, ctx: Any) -> bool:
+    """A message redelivered because the process running it died (kill -9, OOM, a segfault in a codec) is
+    run again (no job lost) — at most MAX_REDELIVERIES times: bytes that crash a decoder every time must
+    not take a worker child down forever. Counted in the shared state (Redis, else the database)."""
+    if not (getattr(task.request, "delivery_info", None) or {}).get("redelivered"):
+        return True
+    from backend.shared_state import shared_state
+
+    state = shared_state(redis_url=ctx.settings.redis_url, engine=ctx.engine)
+    return state.hit(f"job-redelivered:{task.request.id}", window=timedelta(days=1), limit=MAX_REDELIVERIES)
 
 
 def publish(app: Celery, *, kind: str, key: str, job_id: str) -> None:

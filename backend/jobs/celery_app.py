@@ -8,13 +8,13 @@ relay publishes with publisher confirms (`confirm_publish`): a job leaves the ou
 has taken responsibility for it. `worker_prefetch_multiplier=1`: a worker holds one message per process,
 so a long pre-render never hides other jobs from an idle worker.
 
-The hard `time_limit` (YUNYING_JOB_TIME_LIMIT_S, shorter for notices and sweeps) kills the worker child
+The hard `time_limit` (YUNYING_JOB_TIME_LIMIT_S; notices and sweeps have their own) kills the worker child
 running a job that is stuck, e.g. inside a decoder's C code, and the pool starts a fresh child. Such a
 job is not retried (acknowledged as failed): the same bytes would get stuck again; its previews are
 rendered, or refused with a stated reason, when a patient asks (the web node's budget, previews/pool.py).
 
-Only the worker imports this module's tasks' bodies' dependencies (runners.py); a web node uses the app
-to publish.
+A web node makes the app only to publish; the task bodies import what they run (runners.py) when a
+worker runs them.
 """
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _stop_group(pid: int, *, grace_s: float = 10.0) -> None:
+def _stop_group(pid: int, *, grace_s: float = 5.0) -> None:
     with suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace_s

@@ -30,15 +30,17 @@ def sweep_derived(*, cache: DerivedCache, max_age: timedelta = MAX_AGE, now: flo
     now = time.time() if now is None else now
     current = (f"r{RENDERER_VERSION}/", f"info/v{INFO_VERSION}/")
     counts = {"other_version": 0, "old": 0, "old_error": 0}
+    doomed: list[tuple[str, str]] = []
     for info in cache.store.list():
         if not info.key.startswith(current):
-            reason = "other_version"
+            doomed.append((info.key, "other_version"))
         elif info.key.endswith(ERROR_SUFFIX) and info.modified < now - ERROR_MAX_AGE.total_seconds():
-            reason = "old_error"
+            doomed.append((info.key, "old_error"))
         elif info.modified < now - max_age.total_seconds():
-            reason = "old"
-        else:
-            continue
-        cache.store.delete(key=info.key)
+            doomed.append((info.key, "old"))
+    # A scrub layout goes before its sheets: a layout always means its sheets are there (jobs.py writes
+    # the sheets first), also while a sweep runs.
+    for key, reason in sorted(doomed, key=lambda item: not item[0].endswith("/layout.json")):
+        cache.store.delete(key=key)
         counts[reason] += 1
     return counts

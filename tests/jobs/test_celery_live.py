@@ -28,6 +28,7 @@ from tests.jobs.helpers import (
     present,
     reference_render,
     series_ids,
+    started,
     stow,
     templates,
 )
@@ -38,7 +39,7 @@ pytestmark = [pytest.mark.live, pytest.mark.filterwarnings("ignore::DeprecationW
 
 def test_worker_killed_mid_prerender_finishes_after_restart(settings: Settings, engine: Engine, broker_url: str,
                                                             tmp_path: Path) -> None:
-    paths = write_ct_series(out_dir=tmp_path / "ct", seed=31, slices=120, size=256)
+    paths = write_ct_series(out_dir=tmp_path / "ct", seed=31, slices=200, size=256)
     derived = DerivedCache(settings.storage.derived)
     with run_live_server(settings, extra_env={"YUNYING_BROKER_URL": broker_url}) as web:
         auth = hospital_and_patient(settings, engine, web.url)
@@ -48,7 +49,7 @@ def test_worker_killed_mid_prerender_finishes_after_restart(settings: Settings, 
             (series_id,) = series_ids(engine)
             files = expected_files(engine, series_id)
             # Kill the worker as soon as it has written some previews, long before the series is done.
-            wait_for(lambda: present(derived, files) >= 2, 90, "pre-rendering to start")
+            wait_for(lambda: started(derived, files[1:-1]), 90, "pre-rendering to start", interval=0.01)
             worker.kill()
         done_before = present(derived, files)
         assert done_before < len(files), "the kill came too late: pre-rendering had finished"
@@ -98,11 +99,11 @@ def test_broker_outage_jobs_wait_in_the_outbox_and_are_published_when_it_is_back
 
 def test_a_job_over_its_hard_time_limit_is_killed_and_the_worker_goes_on(
         settings: Settings, engine: Engine, broker_url: str, tmp_path: Path) -> None:
-    """A pre-render longer than YUNYING_JOB_TIME_LIMIT_S (0.2 s; 200 frames take ~0.6 s here), as a decoder
+    """A pre-render longer than YUNYING_JOB_TIME_LIMIT_S (0.2 s; 300 frames take ~1 s here), as a decoder
     stuck in C code would be: the
     worker child running it is killed and replaced, the job is not retried, and the next study's jobs
     run on the fresh child."""
-    big = write_ct_series(out_dir=tmp_path / "big", seed=33, slices=200, size=256)
+    big = write_ct_series(out_dir=tmp_path / "big", seed=33, slices=300, size=256)
     small = write_ct_series(out_dir=tmp_path / "small", seed=34, slices=3, size=64)
     env = {"YUNYING_BROKER_URL": broker_url, "YUNYING_JOB_TIME_LIMIT_S": "0.2"}
     derived = DerivedCache(settings.storage.derived)

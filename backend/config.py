@@ -89,15 +89,6 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
-    @field_validator("broker_url")
-    @classmethod
-    def _broker_url_shape(cls, value: str | None) -> str | None:
-        if not value:
-            return None
-        if not value.startswith(("amqp://", "amqps://", "pyamqp://")):
-            raise ValueError("must be an amqp:// or amqps:// URL (RabbitMQ), or unset for in-process work")
-        return value
-
     @field_validator("storage_url")
     @classmethod
     def _storage_url_shape(cls, value: str | None) -> str | None:
@@ -113,6 +104,15 @@ class Settings(BaseSettings):
         from backend.storage.service import storage_for
 
         return storage_for(storage_url=self.storage_url, data_dir=self.data_dir)
+
+    @field_validator("broker_url")
+    @classmethod
+    def _broker_url_shape(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("amqp://", "amqps://", "pyamqp://")):
+            raise ValueError("must be an amqp:// or amqps:// URL (RabbitMQ), or unset for in-process work")
+        return value
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -135,24 +135,31 @@ def _synthetic_studies(tmp: Path, ct_slices: int) -> list[DemoStudy]:
 
 
 def _fixture_studies() -> list[DemoStudy]:
-    mr = sorted((FIXTURES / "dcm_qa_agfa" / "Siemens").glob("*.img"))
-    us = FIXTURES / "pydicom" / "examples_ybr_color.dcm"
-    knee = FIXTURES / "dcm_qa_ts" / "1.dcm"
+    """Real scanner images whose anatomy fits the exam each is named for (issue 19 item 2): an axial brain
+    MR (one time point of a GE EPI series, 15 slices), an adult echocardiogram cine, a shoulder MR. No
+    phantoms or QC acquisitions. Each file's PatientID is its hospital's local ID (registered in
+    seed_records), and each report is dated on the study's own day."""
+    brain = sorted((FIXTURES / "dcm_qa_stc" / "GE_mr_0004").glob("*.dcm"))[:15]
+    echo = FIXTURES / "pydicom" / "examples_ybr_color.dcm"
+    shoulder = FIXTURES / "pydicom-data" / "MR2_J2KI.dcm"
     out = []
-    if mr:
-        out.append(DemoStudy(GULOU, "1693354", mr, _report(
+    if len(brain) == 15:
+        out.append(DemoStudy(GULOU, "DEV", brain, _report(
             "头颅MR平扫", "双侧大脑半球对称，灰白质分界清楚，脑室系统未见扩大，中线结构居中。"
             "双侧基底节区见数个点状长T2信号。",
-            "双侧基底节区少许腔隙性缺血灶，请结合临床。", datetime(2020, 6, 30, 16, 0, tzinfo=CST), "陈静", "刘洋")))
-    if us.is_file():
-        out.append(DemoStudy(ZDYY, "204", [us], _report(
-            "肝胆胰脾超声", "肝脏形态大小正常，实质回声细密增强，后方回声衰减。"
-            "胆囊壁光滑，胆总管不扩张。胰腺、脾脏未见异常。",
-            "脂肪肝（轻度）。", datetime(2016, 5, 3, 10, 0, tzinfo=CST), "杨帆", "黄蕾")))
-    if knee.is_file():
-        out.append(DemoStudy(ZDYY, "crlab", [knee], _report(
-            "MR平扫", "所见层面结构清晰，信号未见明显异常。", "所见层面MR平扫未见明显异常。",
-            datetime(2014, 3, 10, 15, 0, tzinfo=CST), "杨帆", "黄蕾")))
+            "双侧基底节区少许腔隙性缺血灶，建议定期复查。", datetime(2018, 9, 18, 16, 0, tzinfo=CST), "陈静", "刘洋")))
+    if echo.is_file():
+        out.append(DemoStudy(ZDYY, "204", [echo], _report(
+            "超声心动图", "各房室腔大小正常，室间隔及左室后壁厚度正常，室壁运动协调。"
+            "主动脉根部内径正常。各瓣膜形态及启闭未见明显异常。彩色多普勒：二尖瓣见少量反流。左室射血分数（LVEF）62%。",
+            "心脏结构及收缩功能未见明显异常；二尖瓣少量反流。", datetime(2016, 5, 3, 10, 0, tzinfo=CST),
+            "杨帆", "黄蕾")))
+    if shoulder.is_file():
+        out.append(DemoStudy(ZDYY, "5MR2", [shoulder], _report(
+            "右肩关节MR平扫", "右肩关节诸骨骨质信号未见异常。冈上肌腱走行区信号增高，连续性尚存；"
+            "肩峰下-三角肌下滑囊见少量积液。肱二头肌长头腱未见异常。",
+            "右肩冈上肌腱损伤（部分撕裂不除外），肩峰下滑囊少量积液，建议3个月后复查。",
+            datetime(2004, 8, 26, 15, 0, tzinfo=CST), "杨帆", "黄蕾")))
     return out
 
 
@@ -256,8 +263,8 @@ def _outpatient_labs() -> list[tuple[str, str, dict[str, Any]]]:
 def seed_records(*, settings: Settings, engine: Engine, ct_slices: int = 300) -> str:
     with session_scope(engine) as s:
         inst = _institutions(s)
-        for hospital, local_id in [(NJ1, "NJ0001234"), (JSPH, "JS0088231"), (GULOU, "GL0562019"), (GULOU, "1693354"),
-                                   (ZDYY, "204"), (ZDYY, "crlab")]:
+        for hospital, local_id in [(NJ1, "NJ0001234"), (JSPH, "JS0088231"), (GULOU, "GL0562019"), (GULOU, "DEV"),
+                                   (ZDYY, "204"), (ZDYY, "5MR2")]:
             _register(s, settings, inst[hospital], local_id, ZHANG_WEI, "张伟")
         _register(s, settings, inst[NJ1], "NJ0007788", WANG_FANG, "王芳")
     with tempfile.TemporaryDirectory(prefix="yunying-demo-synth-") as tmp:

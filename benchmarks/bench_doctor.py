@@ -112,7 +112,7 @@ def _serve(env: dict[str, str], tmp: Path, *args: str) -> Iterator[str]:
 
 def _settle(data_dir: Path) -> None:
     """A freshly seeded server pre-renders the demo's previews in its worker processes (the
-    ``prerender`` jobs of the outbox, backend/jobs): wait until that queue is empty (at
+    ``prerender`` rows of the job outbox, backend/jobs/): wait until none is left (at
     most 5 minutes) and a little more, so that the work does not land on whichever candidate runs first."""
     deadline = time.monotonic() + 300
     with sqlite3.connect(data_dir / "yunying.db", timeout=30) as db:

@@ -20,9 +20,10 @@ from backend.auth.models import Account, Binding
 from backend.family import rules
 from backend.family.models import Grant
 from backend.institutions.models import Institution
-from backend.people.masking import mask_account_name
+from backend.people.masking import mask_account_name, mask_distinct
 from backend.people.models import Person
 from backend.records.models import TimelineEntry
+from backend.sharing.models import Share
 
 MAX_LIMIT = 100
 MAX_SEQ = 2**63 - 1  # audit_event.seq is a BIGINT (PostgreSQL) / a 64-bit INTEGER (SQLite)
@@ -41,6 +42,7 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "lab.report.pdf": ("下载了检验报告PDF", "downloaded a lab report PDF"),
     "summary.pdf": ("下载了健康档案摘要", "downloaded the health summary"),
     "share.open": ("打开了分享链接", "opened a share link"),
+    "share.code_failed": ("输错了访问码", "typed a wrong access code"),
     "share.session.read": ("查看了分享内容", "viewed the share"),
     "share.download": ("下载了分享的影像", "downloaded shared images"),
     "dicom.wado": ("调阅了影像文件", "retrieved image files"),
@@ -53,6 +55,8 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "person.contacts.read": ("查看了联系方式", "viewed the contact details"),
 }
 CONTACT_EVENTS = ("person.phone_set", "person.phone_proposed", "person.phone_changed", "person.phone_rejected")
+# Not reads, but part of a doctor's visit the person should see (issue 19 item 3).
+SHARE_EVENTS = ("share.code_failed",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +68,7 @@ class Actor:
     masked_name: str | None = None
     share_ref: str | None = None
     institution_name: str | None = None
+    recipient: str | None = None  # the share's label, "鼓楼医院 王医生"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +97,17 @@ def _account_name(session: Session, account_id: str) -> str | None:
     return mask_account_name(account.nickname) if account and account.nickname else None
 
 
+def _relative_name(session: Session, account_id: str) -> str | None:
+    """A relative told apart from another of the same relationship (issue 19 item 3: two children both
+    "张*"): the first and the last character, 张*娜 / 张*明; a two-character name stays 张*."""
+    person_id = session.exec(select(Binding.person_id).where(
+        Binding.account_id == account_id, col(Binding.revoked_at).is_(None))).first()
+    person = session.get(Person, person_id) if person_id else None
+    account = session.get(Account, account_id)
+    name = (person.name if person else account.nickname if account else None) or ""
+    return mask_distinct(name) if name.strip() else None
+
+
 def _actor(session: Session, row: AuditEvent, cache: dict[tuple[str, str], Actor]) -> Actor:
     key = (row.actor_kind, f"{row.actor_id}:{row.via_grant_id}:{row.via_share_id}")
     if key in cache:
@@ -101,14 +117,19 @@ def _actor(session: Session, row: AuditEvent, cache: dict[tuple[str, str], Actor
         grant = session.get(Grant, row.via_grant_id)
         relationship = grant.relationship if grant else "other"
         label = rules.relationship_label(relationship)[0]
-        name = _account_name(session, row.actor_id) or "家人"
+        name = _relative_name(session, row.actor_id) or "家人"
         actor = Actor(kind="relative", display=f"{name} ({label})", relationship=relationship,
                       relationship_label=label, masked_name=name)
     elif row.actor_kind == "account":
         actor = Actor(kind="self", display="本人")
-    elif row.actor_kind == "share":
-        ref = (row.via_share_id or row.actor_id)[:4]
-        actor = Actor(kind="share", display=f"医生（分享 #{ref}）", share_ref=ref)
+    elif row.actor_kind == "share" or (row.actor_kind == "anonymous" and row.via_share_id):
+        # A wrong access code is typed before any session exists: still the visit of that share's link.
+        share_id = row.via_share_id or row.actor_id
+        share = session.get(Share, share_id)
+        recipient = share.recipient if share else None
+        ref = share_id[:4]
+        label = f"分享 #{ref} · {recipient}" if recipient else f"分享 #{ref}"
+        actor = Actor(kind="share", display=f"医生（{label}）", share_ref=ref, recipient=recipient)
     elif row.actor_kind == "institution":
         inst = session.get(Institution, row.actor_id)
         name = inst.name if inst else "医院"
@@ -145,7 +166,7 @@ def _titles(session: Session, person_id: str, rows: list[AuditEvent]) -> dict[tu
 
 def read_log(session: Session, *, person_id: str, before: int | None, limit: int) -> tuple[list[LogItem], int | None]:
     """One page, newest first; the cursor is the last row's ``seq`` (stable: the chain only grows)."""
-    shown = (col(AuditEvent.action) == audit.READ) | col(AuditEvent.event_type).in_(CONTACT_EVENTS)
+    shown = (col(AuditEvent.action) == audit.READ) | col(AuditEvent.event_type).in_(CONTACT_EVENTS + SHARE_EVENTS)
     query = select(AuditEvent).where(AuditEvent.person_id == person_id, shown)
     if before is not None:
         query = query.where(col(AuditEvent.seq) < before)
@@ -161,6 +182,8 @@ def read_log(session: Session, *, person_id: str, before: int | None, limit: int
             id=row.event_id, seq=row.seq, at=row.at, event_type=row.event_type, action_label=zh, action_label_en=en,
             object_type=row.object_type, object_id=row.object_id,
             title=titles.get((row.object_type or "", row.object_id or "")), actor=_actor(session, row, cache),
-            via_grant_id=row.via_grant_id, via_share_id=row.via_share_id,
+            # DICOMweb reads name the share as their actor, not as via_share_id: one share, one name.
+            via_grant_id=row.via_grant_id,
+            via_share_id=row.via_share_id or (row.actor_id if row.actor_kind == "share" else None),
         ))
     return items, (rows[-1].seq if more and rows else None)

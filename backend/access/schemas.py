@@ -15,6 +15,7 @@ class ActorOut(BaseModel):
     masked_name: str | None = None
     share_ref: str | None = None
     institution_name: str | None = None
+    recipient: str | None = None  # a share's label, e.g. 鼓楼医院 王医生
 
 
 class AccessLogItem(BaseModel):

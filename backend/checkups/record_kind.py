@@ -21,11 +21,18 @@ def summarize(*, session: Session, ref_id: str) -> registry.EntrySummary | None:
     summary = "；".join(checkup.conclusions[:2]) or "未见明显异常"
     if len(checkup.conclusions) > 2:
         summary += f" 等{len(checkup.conclusions)}项结论"
+    # The conclusions are the physician's words (Chinese, quoted as written); what the platform adds is not.
+    n = checkup.abnormal_count
+    summary_en = (f"{n} finding(s) to note: " if n else "No notable findings: ") + "; ".join(checkup.conclusions[:2])
+    if not checkup.conclusions:
+        summary_en = "No notable findings"
+    elif len(checkup.conclusions) > 2:
+        summary_en += f" and {len(checkup.conclusions) - 2} more"
     return registry.EntrySummary(
         occurred_at=checkup.exam_date, title=checkup.package_name, summary=summary, status=checkup.status,
         institution_id=checkup.institution_id, local_patient_id=checkup.local_patient_id,
         data={"conclusion_count": len(checkup.conclusions), "abnormal_count": checkup.abnormal_count,
-              "section_count": len(checkup.sections)},
+              "section_count": len(checkup.sections), "summary_en": summary_en},
     )
 
 

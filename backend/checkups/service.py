@@ -3,6 +3,7 @@ person's read of one."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from sqlmodel import Session, select
@@ -29,6 +30,20 @@ class PutResult:
     lab_ids: list[str]
 
 
+# A conclusion that says all is well (未见明显异常, 各项检查结果正常 …) is not a finding.
+_NORMAL = re.compile(r"^\s*(?:\d+[.、．]\s*)?"
+                     r"(?:未见.{0,4}异常|(?:各项)?(?:检查)?(?:结果)?(?:均)?(?:在)?正常(?:范围)?)\s*[。.]?\s*$")
+
+
+def abnormal_count(body: CheckupIn) -> int:
+    """The findings to note — the 总检结论 the physician listed, so the card's count and the conclusions
+    agree (issue 19 item 2); without conclusions, the flagged items of the sections."""
+    findings = [c for c in body.conclusions if c.strip() and not _NORMAL.match(c)]
+    if body.conclusions:
+        return len(findings)
+    return sum(1 for s in body.sections for i in s.items if i.flag in ABNORMAL_FLAGS)
+
+
 def put_checkup(*, session: Session, principal: InstitutionPrincipal, checkup_id: str, body: CheckupIn) -> PutResult:
     institution_id = principal.institution_id
     for panel in body.lab_panels:
@@ -53,7 +68,7 @@ def put_checkup(*, session: Session, principal: InstitutionPrincipal, checkup_id
         row.sections = [s.model_dump(mode="json") for s in body.sections]
         row.conclusions = list(body.conclusions)
         row.recommendations = list(body.recommendations)
-        row.abnormal_count = sum(1 for s in body.sections for i in s.items if i.flag in ABNORMAL_FLAGS)
+        row.abnormal_count = abnormal_count(body)
         session.add(row)
         session.flush()
         entry = records.sync(session=session, kind=KIND, ref_id=row.id)

@@ -23,6 +23,7 @@ from backend.family.models import Grant
 from backend.notify.service import notify_once
 
 GRANT_STARTED, GRANT_REQUEST, PROXY_DIGEST = "grant_started", "grant_request", "proxy_digest"
+GRANT_ENDED = "grant_ended"
 
 
 def _person_accounts(session: Session, person_id: str) -> list[str]:
@@ -46,6 +47,13 @@ def grant_started(session: Session, *, grant: Grant) -> None:
 def grant_requested(session: Session, *, grant: Grant) -> None:
     _enqueue(session, person_id=grant.grantor_person_id, event_key=f"grant:{grant.id}:requested",
              kind=GRANT_REQUEST)
+
+
+def grant_ended(session: Session, *, grant: Grant) -> None:
+    """The relative is told at once that the person stopped sharing (issue 19 item 1): without it their next
+    tap just fails. One notice per grant (the outbox key), to the relative's account only."""
+    notify_once(session, event_key=f"grant:{grant.id}:ended", account_id=grant.grantee_account_id,
+                person_id=grant.grantor_person_id, kind=GRANT_ENDED)
 
 
 def elder_sms(session: Session, *, sms: SmsSender, phone: str, grant: Grant) -> None:

@@ -302,6 +302,8 @@ def end(session: Session, *, grant_id: str, principal: AccountPrincipal) -> Gran
         audit.record(session, principal=principal, action=audit.DELETE, event_type=f"grant.{new_status}",
                      person_id=grant.grantor_person_id, object_type="grant", object_id=grant.id)
         _end_grantee_shares(session, grant=grant, principal=principal, reason=f"grant-{new_status}")
+        if new_status == REVOKED:  # a relative who left knows it already
+            notices.grant_ended(session, grant=grant)
     return grant
 
 

@@ -39,7 +39,7 @@ class Context:
 
 
 def blob_store(settings: Settings) -> ObjectStore:
-    """The originals, as the web app opens them (main.py)."""
+    """The originals, as the web app opens them (main.py): the object store's originals area."""
     return settings.storage.originals
 
 

@@ -24,11 +24,25 @@ def items_of(session: Session, lab_id: str) -> list[LabItem]:
     return list(session.exec(select(LabItem).where(LabItem.lab_report_id == lab_id).order_by(col(LabItem.seq))).all())
 
 
-def abnormal_summary(items: list[LabItem], limit: int = 3) -> str:
+def shown_value(item: LabItem) -> str:
+    """The value as the trends show it (issue 19 item 2: one truth): in the analyte's canonical unit when the
+    hospital's unit converts (a mg/dL glucose reads in mmol/L, as on its trend), else as sent — with its unit."""
+    if item.norm_value is not None and item.norm_unit:
+        return f"{round(item.norm_value, 2):g} {item.norm_unit}"  # 6.8273 (from mg/dL) reads 6.83
+    return f"{item.value_text} {item.unit}" if item.unit else item.value_text
+
+
+def abnormal_summary(items: list[LabItem], limit: int = 3, *, en: bool = False) -> str:
+    """The card's line: how many results are out of range and the first few with value, unit and arrow."""
     abnormal = [i for i in items if i.flag in values.ABNORMAL_FLAGS]
     if not abnormal:
-        return "各项结果均在参考范围内"
-    shown = "、".join(f"{i.name} {i.value_text}{values.FLAG_ARROW.get(i.flag or '', '')}" for i in abnormal[:limit])
+        return "All results within the reference ranges" if en else "各项结果均在参考范围内"
+    arrows = values.FLAG_ARROW_EN if en else values.FLAG_ARROW
+    shown = ("; " if en else "、").join(f"{i.name} {shown_value(i)}{arrows.get(i.flag or '', '')}"
+                                        for i in abnormal[:limit])
+    if en:
+        more = f" and {len(abnormal) - limit} more" if len(abnormal) > limit else ""
+        return f"{len(abnormal)} out of range: {shown}{more}"
     more = f" 等{len(abnormal)}项" if len(abnormal) > limit else ""
     return f"{len(abnormal)}项异常：{shown}{more}"
 
@@ -47,6 +61,7 @@ def summarize(*, session: Session, ref_id: str) -> registry.EntrySummary | None:
         institution_id=lab.institution_id, local_patient_id=lab.local_patient_id,
         tags=[lab.specimen] if lab.specimen and " " not in lab.specimen else [],
         data={"abnormal_count": lab.abnormal_count, "item_count": len(items),
+              "summary_en": abnormal_summary(items, en=True),
               "critical": any(i.flag == "critical" for i in items), "specimen": lab.specimen,
               "mutual_recognition_mark": lab.mutual_recognition_mark, "checkup_id": lab.checkup_id},
     )

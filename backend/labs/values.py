@@ -53,3 +53,4 @@ def derive_flag(value: float | None, low: float | None, high: float | None) -> s
 
 ABNORMAL_FLAGS = frozenset({"H", "L", "HH", "LL", "critical", "A"})
 FLAG_ARROW = {"H": "↑", "HH": "↑↑", "L": "↓", "LL": "↓↓", "critical": "(危急)", "A": "(异常)"}
+FLAG_ARROW_EN = {**FLAG_ARROW, "critical": " (critical)", "A": " (abnormal)"}

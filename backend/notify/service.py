@@ -84,6 +84,7 @@ NOTICES: dict[str, tuple[str, str]] = {
     "record:checkup": ("您有新的体检报告", "/"),
     "grant_started": ("有家人开始查看您的健康记录", "/family"),
     "grant_request": ("有家人申请查看您的健康记录", "/family"),
+    "grant_ended": ("家人已停止与您共享健康记录", "/welcome"),
     "proxy_digest": ("家人查看了您的健康记录", "/access"),
     "share_opened": ("您分享的影像已被打开", "/shares"),
 }

@@ -39,6 +39,15 @@ def sheet_url(*, person_id: str, series_id: str, window: str, key: str, n: int) 
     return f"{API}/people/{person_id}/series/{series_id}/scrub/{window}/{key}/{n}.jpg"
 
 
+def series_image_count(*, series: Series) -> int:
+    """How many images the viewer shows for the series: the frames of its image instances, exactly as the
+    scrub layout counts them (issue 19 item 2: a card must not say 4 where the viewer has 100)."""
+    from .service import frame_list, series_members
+
+    session = object_session(series)
+    return len(frame_list(series_members(session, series.id))) if session is not None else 0  # type: ignore[arg-type]
+
+
 def series_previews(*, person_id: str, study: Study, series: Series) -> SeriesPreviews:
     """Named URLs for one series of the study detail: `thumbnail` (128, placeholder on failure),
     `preview` / `preview_webp` (middle frame, default window, 512 wide) and `scrub` (layout JSON with

@@ -38,7 +38,7 @@ def read_timeline(
     )
     counts = None
     if not cursor:
-        found = service.counts(session=session, access=access)
+        found = service.counts(session=session, access=access, filters=filters)
         counts = Counts(total=found.total, by_kind=found.by_kind, by_year=found.by_year)
     access.audit(session, event_type="timeline.read", object_type="person", object_id=access.person_id,
                  detail={"items": len(page.entries), "filters": {k: v for k, v in filters.as_scope().items() if v}})

@@ -77,6 +77,7 @@ class StudyTimelineData(BaseModel):
     instance_count: int
     has_report: bool
     mutual_recognition_mark: str | None  # 互认标识 of the report, when the hospital sent one
+    summary_en: str | None  # the platform's summary in English when it wrote one (no report yet)
 
 
 class LabTimelineData(BaseModel):
@@ -90,6 +91,7 @@ class LabTimelineData(BaseModel):
     specimen: str | None
     mutual_recognition_mark: str | None
     checkup_id: str | None  # the checkup this panel belongs to, if any
+    summary_en: str | None  # the summary line in English (issue 19 item 7)
 
 
 class CheckupTimelineData(BaseModel):
@@ -100,6 +102,7 @@ class CheckupTimelineData(BaseModel):
     conclusion_count: int
     abnormal_count: int
     section_count: int
+    summary_en: str | None  # the summary line in English (issue 19 item 7)
 
 
 class StudyTimelineItem(TimelineItemOf[Literal["imaging_study"], StudyTimelineData]):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -297,17 +297,21 @@ class TimelineCounts:
     total: int
 
 
-def counts(*, session: Session, access: PersonAccess) -> TimelineCounts:
+def counts(*, session: Session, access: PersonAccess, filters: TimelineFilters | None = None) -> TimelineCounts:
+    """Per kind (the filter chips: every kind, under the other filters) and per year (the year headers: what
+    the list shows, so under every filter — issue 19 item 2: a year must not say 12 above 3 cards)."""
+    filters = filters or TimelineFilters()
     rows = session.exec(
         select(TimelineEntry.kind, TimelineEntry.year, func.count())
-        .where(*access_clauses(access))
+        .where(*access_clauses(access), *_filter_clauses(replace(filters, kinds=())))
         .group_by(col(TimelineEntry.kind), col(TimelineEntry.year))
     ).all()
     by_kind: dict[str, int] = {}
     by_year: dict[str, int] = {}
     for kind, year, n in rows:
         by_kind[kind] = by_kind.get(kind, 0) + n
-        by_year[str(year)] = by_year.get(str(year), 0) + n
+        if not filters.kinds or kind in filters.kinds:
+            by_year[str(year)] = by_year.get(str(year), 0) + n
     return TimelineCounts(by_kind=by_kind, by_year=dict(sorted(by_year.items(), reverse=True)),
                           total=sum(by_kind.values()))
 

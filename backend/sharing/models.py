@@ -1,6 +1,7 @@
-"""Share tables. The token and the access code are never stored: the token as a SHA-256 lookup digest
-(192 random bits, so a plain digest cannot be reversed), the code as an argon2 hash (6 digits are
-guessable offline from a plain digest)."""
+"""Share tables. The token and the access code are never stored in the clear: the token as a SHA-256
+lookup digest (192 random bits, so a plain digest cannot be reversed) and as AES-GCM ciphertext (for
+showing the link again to the patient who made it), the code only as an argon2 hash (6 digits are
+guessable offline from a plain digest; a forgotten code is reset, never shown again)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,11 @@ class Share(SQLModel, table=True):
     include_reports: bool = True
     allow_download: bool = False
     note_cipher: bytes | None = None  # the note for the doctor, AES-GCM (may name findings)
+    # Who the patient gave it to ("鼓楼医院 王医生"), shown wherever the share is named (issue 19 item 3).
+    recipient: str | None = Field(default=None, max_length=64)
+    # The token again, AES-GCM, so the patient can show the link and QR code once more; lookups still use
+    # only the digest. NULL for shares made before (their link cannot be shown again).
+    token_cipher: bytes | None = None
     expires_at: datetime = Field(index=True)
     max_opens: int | None = None
     opens: int = 0

@@ -13,7 +13,16 @@ from backend.access.principals import AccountPrincipal, Principal
 from backend.api.deps import BlobsDep, CurrentPrincipal, ReadablePerson, SessionDep, SettingsDep
 from backend.errors import NotFound
 from backend.sharing import archive, service, view
-from backend.sharing.schemas import ShareCreate, ShareCreated, ShareExtend, ShareList, ShareOut, ShareSessionOut
+from backend.sharing.schemas import (
+    ShareCodeReset,
+    ShareCreate,
+    ShareCreated,
+    ShareExtend,
+    ShareLink,
+    ShareList,
+    ShareOut,
+    ShareSessionOut,
+)
 from backend.storage.base import ObjectStore
 
 router = APIRouter(tags=["sharing"])
@@ -54,6 +63,22 @@ def extend_share(share_id: ShareId, body: ShareExtend, session: SessionDep, sett
                  principal: CurrentPrincipal) -> ShareOut:
     return service.extend(session=session, settings=settings, principal=_account(principal), share_id=share_id,
                           expires_in=body.expires_in, max_opens=body.max_opens)
+
+
+@router.get("/shares/{share_id}/link", response_model=ShareLink)
+def share_link(share_id: ShareId, session: SessionDep, settings: SettingsDep, principal: CurrentPrincipal,
+               response: Response) -> ShareLink:
+    """An active share's link and QR code again (the access code is not kept: reset it instead)."""
+    response.headers["Cache-Control"] = NO_STORE
+    return service.link(session=session, settings=settings, principal=_account(principal), share_id=share_id)
+
+
+@router.post("/shares/{share_id}/access-code", response_model=ShareCodeReset)
+def reset_access_code(share_id: ShareId, session: SessionDep, principal: CurrentPrincipal,
+                      response: Response) -> ShareCodeReset:
+    """A new access code, shown once; the old one stops working."""
+    response.headers["Cache-Control"] = NO_STORE
+    return service.reset_code(session=session, principal=_account(principal), share_id=share_id)
 
 
 @router.get("/share/session", response_model=ShareSessionOut)

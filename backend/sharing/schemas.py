@@ -26,6 +26,19 @@ class ShareCreate(BaseModel):
     max_opens: int | None = Field(default=None, ge=1, le=1000)
     allow_download: bool = False
     note: str | None = Field(default=None, max_length=500)
+    recipient: str | None = Field(default=None, max_length=64, description="who it is for, e.g. 鼓楼医院 王医生")
+
+
+class ShareLink(BaseModel):
+    """An active share's link and QR code, shown again to the patient (never its access code)."""
+
+    url: str
+    qr_svg: str
+    qr_png: str
+
+
+class ShareCodeReset(BaseModel):
+    access_code: str  # the new code, shown once: the old one stops working at once
 
 
 class ShareCreated(BaseModel):
@@ -73,6 +86,8 @@ class ShareOut(BaseModel):
     opens: int
     first_opened_at: datetime | None
     note: str | None
+    recipient: str | None
+    can_show_link: bool  # active and made since links are kept (as ciphertext) for showing again
     open_log: list[ShareOpen]
     views: list[ShareView]
 

@@ -25,12 +25,22 @@ from backend.qr import qr_images
 from backend.records import service as records
 from backend.sharing import rules
 from backend.sharing.models import Share, ShareSession, ShareStudy
-from backend.sharing.schemas import ExpiresIn, ShareCreate, ShareCreated, ShareOpen, ShareOut, ShareView
+from backend.sharing.schemas import (
+    ExpiresIn,
+    ShareCodeReset,
+    ShareCreate,
+    ShareCreated,
+    ShareLink,
+    ShareOpen,
+    ShareOut,
+    ShareView,
+)
 
 PRESETS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "72h": timedelta(hours=72), "7d": timedelta(days=7)}
 MIN_CUSTOM = timedelta(minutes=5)
 MAX_EXPIRY = timedelta(days=30)
 NOTE_AAD = b"share-note"
+TOKEN_AAD = b"share-token"
 LOG_LIMIT = 200
 
 
@@ -104,6 +114,8 @@ def create(*, session: Session, settings: Settings, access: PersonAccess, body: 
         include_reports=body.include_reports, allow_download=body.allow_download,
         note_cipher=encrypt(key=key, plaintext=body.note, associated_data=NOTE_AAD) if body.note else None,
         expires_at=utcnow() + expiry_delta(body.expires_in), max_opens=body.max_opens,
+        recipient=(body.recipient or "").strip() or None,
+        token_cipher=encrypt(key=key, plaintext=token, associated_data=TOKEN_AAD),
     )
     session.add(share)
     session.flush()
@@ -149,7 +161,8 @@ def share_out(session: Session, settings: Settings, share: Share) -> ShareOut:
         study_ids=sorted(rules.study_ids(session, share_id=share.id)), include_reports=share.include_reports,
         allow_download=share.allow_download, has_access_code=share.code_hash is not None, max_opens=share.max_opens,
         opens=share.opens, first_opened_at=aware(share.first_opened_at) if share.first_opened_at else None,
-        note=note, open_log=opens, views=views,
+        note=note, recipient=share.recipient, open_log=opens, views=views,
+        can_show_link=share.token_cipher is not None and share_status(session, share) == "active",
     )
 
 
@@ -202,3 +215,37 @@ def extend(*, session: Session, settings: Settings, principal: AccountPrincipal,
     session.add(share)
     access.audit(session, event_type="share.extend", action=audit.UPDATE, object_type="share", object_id=share.id)
     return share_out(session, settings, share)
+
+
+def _active(session: Session, share: Share) -> None:
+    if share_status(session, share) != "active":
+        raise Forbidden("This share has ended.", code="share-ended", zh="此分享已结束。")
+
+
+def link(*, session: Session, settings: Settings, principal: AccountPrincipal, share_id: str) -> ShareLink:
+    """The link and QR code of an active share, again (issue 19 item 3) — for the patient who manages it
+    only (the policy decides on every request; anyone else gets 404). Audited."""
+    share, access = _managed(session, principal, share_id)
+    _active(session, share)
+    if share.token_cipher is None:
+        raise NotFound("This share's link was not kept.", code="share-link-unavailable",
+                       zh="此分享创建较早，链接无法再次显示，请新建分享。")
+    token = decrypt(key=settings.secret_bytes("encryption_key"), ciphertext=share.token_cipher,
+                    associated_data=TOKEN_AAD)
+    access.audit(session, event_type="share.link.read", object_type="share", object_id=share.id)
+    url = share_url(settings, token)
+    qr = qr_images(url=url)
+    return ShareLink(url=url, qr_svg=qr.svg, qr_png=qr.png_data_uri)
+
+
+def reset_code(*, session: Session, principal: AccountPrincipal, share_id: str) -> ShareCodeReset:
+    """A new access code for an active share (the old one is only a hash: it cannot be shown). The old
+    code stops working at once; open sessions go on."""
+    share, access = _managed(session, principal, share_id)
+    _active(session, share)
+    code = f"{secrets.randbelow(1_000_000):06d}"
+    share.code_hash, share.updated_at = hash_secret(code), utcnow()
+    session.add(share)
+    access.audit(session, event_type="share.code.reset", action=audit.UPDATE, object_type="share",
+                 object_id=share.id)
+    return ShareCodeReset(access_code=code)

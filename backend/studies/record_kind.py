@@ -84,6 +84,8 @@ def summarize(*, session: Session, ref_id: str) -> registry.EntrySummary | None:
             "series_count": study.series_count,
             "instance_count": study.instance_count,
             "has_report": report is not None,
+            # The report's text is the hospital's (quoted as written); the platform's own words in English.
+            "summary_en": None if report else "Report not yet available",
             "mutual_recognition_mark": report.mutual_recognition_mark if report else None,
         },
     )

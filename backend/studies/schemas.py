@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from backend.previews.schemas import SeriesPreviews
 from backend.records.schemas import InstitutionRef
@@ -19,6 +19,8 @@ class SeriesOut(BaseModel):
     modality: str | None
     body_part: str | None
     instance_count: int
+    image_count: int = Field(description="Images the viewer shows: frames of the image instances (a 30-frame "
+                                         "clip is 30, a structured report 0) — what a series card counts")
     previews: SeriesPreviews
 
 

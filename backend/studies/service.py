@@ -41,19 +41,22 @@ def _institution(session: Session, institution_id: str) -> InstitutionRef:
 def study_detail(*, session: Session, access: PersonAccess, study_id: str) -> StudyDetail:
     """The study with its series (and their preview URLs) and its report — unless the share was made
     without reports (PersonAccess.reports). Audited as study.read."""
-    _, study = _load(session, access, study_id)
+    entry, study = _load(session, access, study_id)
     # A share made without reports shows the images only (PersonAccess.reports).
     report = record_kind.latest_report(session, study.id) if access.reports else None
     history = reports.versions(session=session, report_id=report.id) if report else []
     access.audit(session, event_type="study.read", object_type=record_kind.KIND, object_id=study.id)
     return StudyDetail(
         id=study.id, study_instance_uid=study.study_instance_uid, accession_number=study.accession_number,
-        occurred_at=record_kind.occurred_at(study), title=record_kind.title(study), description=study.description,
+        # One truth (issue 19 item 2): the title is the timeline's — the RIS exam name patients know, the
+        # DICOM description only when there is none; the scanner's own wording stays in `description`.
+        occurred_at=record_kind.occurred_at(study), title=entry.title, description=study.description,
         modalities=record_kind.modalities(study), body_part=study.body_part,
         referring_physician=study.referring_physician, institution=_institution(session, study.institution_id),
         series=[SeriesOut(
             id=s.id, series_instance_uid=s.series_instance_uid, number=s.series_number, description=s.description,
             modality=s.modality, body_part=s.body_part, instance_count=s.instance_count,
+            image_count=preview_urls.series_image_count(series=s),
             previews=preview_urls.series_previews(person_id=access.person_id, study=study, series=s),
         ) for s in record_kind.series_of(session, study.id)],
         report=ReportOut.model_validate(report, from_attributes=True) if report else None,

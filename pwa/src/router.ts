@@ -2,6 +2,7 @@
 import { createRouter, createWebHistory, type RouteLocationNormalized } from 'vue-router'
 import { i18n } from './shared/i18n'
 import { useSession } from './auth/session'
+import { shareMode } from './shared/accessLost'
 
 declare module 'vue-router' {
   interface RouteMeta {
@@ -53,6 +54,9 @@ export const router = createRouter({
       component: () => import('./imaging/viewer/ViewerView.vue'),
       meta: { title: 'titles.viewer', public: true, fullscreen: true },
     },
+    // Issue 19: the landing page of an account that sees nobody's records yet, and "access ended".
+    { path: '/welcome', name: 'welcome', component: () => import('./family/LandingView.vue'), meta: { title: 'titles.welcome', unbound: true } },
+    { path: '/ended/:pid', name: 'access-ended', component: () => import('./family/AccessEndedView.vue'), meta: { title: 'titles.ended', unbound: true } },
     { path: '/settings', name: 'settings', component: () => import('./settings/SettingsView.vue'), meta: { title: 'titles.settings', unbound: true } },
     { path: '/:rest(.*)*', name: 'not-found', component: () => import('./shared/NotFoundView.vue'), meta: { title: 'titles.notFound', public: true } },
   ],
@@ -67,8 +71,9 @@ router.beforeEach(async (to) => {
     return true // network trouble: let the page show its own error state
   }
   if (session.state === 'signed-out') return { name: 'login', query: { next: to.fullPath } }
-  // Nobody to show records for yet: identity binding first (relatives with grants skip it).
-  if (!to.meta.unbound && session.people.length === 0) return { name: 'binding' }
+  // Nobody to show records for yet: the landing page (bind oneself, or the three ways to a relative's
+  // records) — a relative is not pushed into identity binding (issue 19 item 4).
+  if (!to.meta.unbound && session.people.length === 0) return { name: 'welcome' }
   return true
 })
 
@@ -78,4 +83,7 @@ export function setTitle(route: RouteLocationNormalized, extra?: string) {
   document.title = extra ? `${extra} · ${app}` : page === app ? app : `${page} · ${app}`
 }
 
-router.afterEach((to) => setTitle(to))
+router.afterEach((to) => {
+  setTitle(to)
+  shareMode.value = to.path.startsWith('/doctor')
+})

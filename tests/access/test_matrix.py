@@ -238,6 +238,9 @@ MATRIX: dict[tuple[str, str], tuple[Cells, Req]] = {
     ("DELETE", API + "/shares/{share_id}"): (everyone(404, owner=204), Req(fresh=_fresh_share)),
     ("POST", API + "/shares/{share_id}/extend"): (everyone(404, owner=200),
                                                   Req(json={"expires_in": "72h"}, fresh=_fresh_share)),
+    # issue 19: the link again, a new access code: the sharer only, everyone else the same 404
+    ("GET", API + "/shares/{share_id}/link"): (everyone(404, owner=200), Req(fresh=_fresh_share)),
+    ("POST", API + "/shares/{share_id}/access-code"): (everyone(404, owner=200), Req(fresh=_fresh_share)),
     ("GET", API + "/share/session"): (everyone(401, share=200), Req()),
     ("GET", API + "/share/download.zip"): (everyone(401, share=403), Req()),  # made without download
     # the share was made without download: refused before the study is even looked at

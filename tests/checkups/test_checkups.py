@@ -55,7 +55,9 @@ def test_checkup_on_timeline_with_its_lab_panel(client: httpx.Client, app: FastA
     assert timeline["counts"]["by_kind"] == {"checkup": 1, "lab_result": 1}
 
     detail = client.get(f"/api/v1/people/{person}/checkups/{checkup_id}").json()
-    assert detail["abnormal_count"] == 2 and detail["recommendations"][0] == "低盐饮食，监测血压"
+    # The count is the conclusions' (issue 19 item 2: "3 项异常" above three conclusions, not 2 flagged items).
+    assert detail["abnormal_count"] == 3 == len(detail["conclusions"]) == kinds["checkup"]["data"]["abnormal_count"]
+    assert detail["recommendations"][0] == "低盐饮食，监测血压"
     assert detail["sections"][0]["items"][0]["result"] == "148/92"
     assert [p["id"] for p in detail["lab_panels"]] == [lab_id]
     assert detail["lab_panels"][0]["items"][0]["flag"] == "H"
@@ -73,3 +75,16 @@ def test_bad_checkups_and_other_peoples_checkups(client: httpx.Client, app: Fast
     hers = client.put(url, headers=key, json=checkup(local_patient_id="T2", lab_panels=[])).json()["id"]
     read_as(app, engine, me)
     assert client.get(f"/api/v1/people/{me}/checkups/{hers}").status_code == 404
+
+
+def test_the_abnormal_count_follows_the_conclusions() -> None:
+    from backend.checkups.schemas import CheckupIn
+    from backend.checkups.service import abnormal_count
+
+    def count(**overrides: Any) -> int:
+        return abnormal_count(CheckupIn.model_validate(checkup(**overrides)))
+
+    assert count() == 3
+    assert count(conclusions=["未见明显异常。"]) == 0
+    assert count(conclusions=["1. 各项检查结果均在正常范围", "2. 脂肪肝（轻度）"]) == 1
+    assert count(conclusions=[]) == 2  # none written: the flagged items of the sections

@@ -45,8 +45,11 @@ describe('an unbound account binds 王芳 (demo-new)', () => {
     await s?.context.close()
   })
 
-  step('logs in through the WeChat simulator and lands on identity binding', async () => {
+  step('logs in through the WeChat simulator, lands on the welcome page, chooses identity binding', async () => {
     await login(s.page, 'demo-new', { onPicker: (p) => shot(p, '01-wechat-simulator-picker') })
+    await s.page.waitForURL((u) => u.pathname === '/welcome') // issue 19: not pushed into binding
+    await shot(s.page, '01b-welcome')
+    await s.page.locator('[data-testid=landing-bind]').click()
     await s.page.waitForURL((u) => u.pathname === '/bind')
     await s.page.locator('input[name=name]').waitFor()
     await shot(s.page, '02-binding')
@@ -82,10 +85,16 @@ describe('张伟 reads his records (demo-patient)', () => {
   const step = steps()
   let s
   const previews = [] // preview image requests the viewer made, in order
+  const scrubs = [] // scrub-strip requests (issue 19 item 8: one on open, none aborted)
+  const failedMe = [] // answers of /api/v1/me that were not 200 (issue 19 item 8: none before login)
   before(async () => {
     s = await phone(browser)
     s.page.on('request', (r) => {
       if (/\/api\/v1\/people\/[^/]+\/previews\//.test(r.url())) previews.push(r.url())
+      if (/\/series\/[^/]+\/scrub\?/.test(r.url())) scrubs.push(r.url())
+    })
+    s.page.on('response', (r) => {
+      if (new URL(r.url()).pathname === '/api/v1/me' && r.status() !== 200) failedMe.push(r.status())
     })
   })
   after(async () => {
@@ -97,12 +106,16 @@ describe('张伟 reads his records (demo-patient)', () => {
     await login(page, 'demo-patient')
     await page.waitForURL((u) => u.pathname === '/timeline')
     await page.locator('.item').first().waitFor()
+    assert.deepEqual(failedMe, [], 'no 401 from /api/v1/me before or after login')
     await shot(page, '05-timeline')
     await page.getByRole('button', { name: /^影像/ }).click()
     await page.locator('.item.kind-imaging_study', { hasText: '胸部正位片' }).waitFor()
     const titles = await page.locator('.item .title').allInnerTexts()
     for (const t of ['胸部CT增强', '胸部CT平扫', '胸部正位片']) assert.ok(titles.includes(t), `${t} missing from ${titles}`)
     assert.equal(await page.locator('.item:not(.kind-imaging_study)').count(), 0, 'the imaging chip filters')
+    // Year headers count what the filter shows (issue 19 item 2).
+    const years = await page.locator('section.year').evaluateAll((els) => els.map((el) => [el.querySelector('.year-n').textContent.trim(), el.querySelectorAll('.item').length]))
+    for (const [label, n] of years) assert.equal(label, `${n} 条`, JSON.stringify(years))
     await shot(page, '06-timeline-imaging')
   })
 
@@ -127,6 +140,7 @@ describe('张伟 reads his records (demo-patient)', () => {
       return false
     }, null, { timeout: SLOW })
     await shot(page, '07-viewer')
+    assert.equal(scrubs.length, 1, `the scrub strip is asked for once on open: ${scrubs.join(' ')}`)
   })
 
   step('a vertical swipe scrolls 50 slices', async () => {
@@ -201,10 +215,23 @@ describe('张伟 reads his records (demo-patient)', () => {
     assert.equal((await answer.body()).subarray(0, 4).toString('latin1'), '%PDF')
   })
 
+  step('the brain MR: titled as on the timeline, its card counts the viewer\'s images (issue 19 item 2)', async () => {
+    const { page } = s
+    await page.goto(`${BASE}/timeline`)
+    await page.locator('.item', { hasText: '头颅MR平扫' }).click()
+    await page.waitForURL(/\/studies\//)
+    assert.equal((await page.locator('h1').innerText()).trim(), '头颅MR平扫')
+    assert.equal((await page.locator('a.series .frames').first().innerText()).trim(), '15 幅')
+    await shot(page, '11b-study-brain-mr')
+  })
+
   step('a lab result shows a trend chart', async () => {
     const { page } = s
     await page.goto(`${BASE}/timeline`)
     await page.getByRole('button', { name: /^化验/ }).click()
+    // Cards carry units, in the trends' units (a mg/dL glucose reads in mmol/L).
+    const summaries = await page.locator('.item.kind-lab_result .summary').allInnerTexts()
+    assert.ok(summaries.some((t) => t.includes('mmol/L')) && !summaries.some((t) => t.includes('mg/dL')), summaries.join(' | '))
     // A result with an out-of-range value: its items open with their trend.
     await page.locator('.item.kind-lab_result .abn').first().click()
     await page.waitForURL(/\/labs\//)
@@ -231,6 +258,10 @@ describe('张伟 reads his records (demo-patient)', () => {
     await page.getByRole('button', { name: /^Imaging/ }).waitFor()
     await page.locator('.item').first().waitFor()
     await shot(page, '15-timeline-en')
+    // The platform's own lines in English too (issue 19 item 7): lab counts are not Chinese sentences.
+    await page.getByRole('button', { name: /^Lab/ }).click()
+    const labLines = await page.locator('.item.kind-lab_result .summary').allInnerTexts()
+    assert.ok(labLines.length && labLines.every((t) => !t.includes('项异常') && !t.includes('参考范围内')), labLines.join(' | '))
     assert.deepEqual(s.errors, [], 'no uncaught errors in the page')
   })
 })

@@ -41,7 +41,7 @@ trap 'exit 130' INT TERM
 rm -rf "$ARTIFACTS"
 mkdir -p "$ARTIFACTS"
 
-PORT=$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=${E2E_PORT:-$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}  # E2E_PORT: a fixed port
 BASE=http://127.0.0.1:$PORT
 # Only the temporary directory: never a database or Redis from the caller's environment.
 unset YUNYING_DATABASE_URL YUNYING_REDIS_URL

@@ -29,3 +29,11 @@ def test_a_long_nickname_is_masked_to_two_stars_in_grants_and_the_access_log(cli
                                  name="张强"))
     [grant] = client.get(f"/api/v1/people/{father}/grants", headers=owner_h).json()
     assert grant["grantee_name"] == "张*"
+
+
+def test_two_relatives_of_one_relationship_are_told_apart_in_the_history() -> None:
+    """Issue 19 item 3: two children 张晓娜 and 张晓明 are not both "张* (子女)" in the access history."""
+    from backend.people.masking import mask_distinct
+
+    assert [mask_distinct(n) for n in ("张晓娜", "张晓明", "欧阳晓锋", "张伟", "张小明（演示·家属）")] == [
+        "张*娜", "张*明", "欧*锋", "张*", "张**"]

@@ -77,6 +77,23 @@ def test_leave_expiry_and_strangers(client, engine, settings) -> None:
     assert client.get(timeline, headers=daughter_h).status_code == 404
 
 
+def test_the_relative_is_told_when_the_person_revokes(client, engine, settings) -> None:
+    """Issue 19 item 1: a revoked relative gets one WeChat notice that leads to the app's explanation;
+    a relative who leaves gets none (they did it themselves)."""
+    _, father, _, owner, daughter, grant_id = _proxy_world(engine, settings)
+    owner_h = h.cookie_headers(engine, settings, owner)
+    for _ in range(2):  # revoking twice tells once
+        assert client.delete(f"/api/v1/grants/{grant_id}", headers=owner_h).status_code == 204
+    with session_scope(engine, readonly=True) as s:
+        rows = s.exec(select(Notification).where(Notification.account_id == daughter)).all()
+    assert [(r.kind, r.person_id, r.event_key) for r in rows] == [("grant_ended", father, f"grant:{grant_id}:ended")]
+    other = h.grant(engine, person_id=father, account_id=daughter)
+    daughter_h = h.cookie_headers(engine, settings, daughter)
+    assert client.delete(f"/api/v1/grants/{other}", headers=daughter_h).status_code == 204
+    with session_scope(engine, readonly=True) as s:
+        assert len(s.exec(select(Notification).where(Notification.account_id == daughter)).all()) == 1
+
+
 def test_access_log_names_the_relative_and_the_study(client, engine, settings) -> None:
     _, father, study_id, owner, daughter, grant_id = _proxy_world(engine, settings)
     owner_h, daughter_h = h.cookie_headers(engine, settings, owner), h.cookie_headers(engine, settings, daughter)
@@ -95,7 +112,7 @@ def test_access_log_names_the_relative_and_the_study(client, engine, settings) -
     assert item["event_type"] == "study.read" and item["title"] and "CT" in item["title"]
     assert item["actor"] == {"kind": "relative", "display": "张* (子女)", "relationship": "child",
                              "relationship_label": "子女", "masked_name": "张*", "share_ref": None,
-                             "institution_name": None}
+                             "institution_name": None, "recipient": None}
     assert item["via"] == "grant" and item["via_grant_id"] == grant_id and item["object_id"] == study_id
     # reading the log is not itself listed as a read of the records
     again = client.get(f"/api/v1/people/{father}/access-log", headers=owner_h).json()

@@ -66,7 +66,7 @@ def test_worker_killed_mid_prerender_finishes_after_restart(settings: Settings, 
     # Every output equals what an uninterrupted in-process run of the same job writes.
     reference = reference_render(settings, engine, series_id, tmp_path / "reference")
     for rel in files:
-        assert derived.get(rel) == reference.get(rel), rel
+        assert derived.get(rel) == reference.get(rel) is not None, rel
 
 
 def test_broker_outage_jobs_wait_in_the_outbox_and_are_published_when_it_is_back(

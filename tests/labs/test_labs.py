@@ -58,7 +58,9 @@ def test_panel_is_stored_whole_and_unmatched_until_registration(client: httpx.Cl
     read_as(app, engine, person)
     [item] = client.get(f"/api/v1/people/{person}/timeline?kind=lab_result").json()["items"]
     assert item["ref_id"] == lab_id and item["title"] == "生化全套"
-    assert item["summary"].startswith("2项异常：空腹血糖 7.8↑、低密度脂蛋白胆固醇 4.10↑")
+    # With units, in the trends' canonical units (issue 19 item 2), and in English too (item 7).
+    assert item["summary"].startswith("2项异常：空腹血糖 7.8 mmol/L↑、低密度脂蛋白胆固醇 4.1 mmol/L↑")
+    assert item["data"]["summary_en"].startswith("2 out of range: 空腹血糖 7.8 mmol/L↑; 低密度脂蛋白胆固醇 4.1 mmol/L↑")
     detail = client.get(f"/api/v1/people/{person}/labs/{lab_id}").json()
     by_code = {i["code"]: i for i in detail["items"]}
     assert by_code["HBsAg"]["value"] == "阴性" and by_code["HBsAg"]["value_number"] is None

@@ -15,6 +15,7 @@ from backend.notify.service import MESSAGE_TITLE, notice_for
         ("new_record", "record:lab_result:l1", "您有新的化验结果", "/"),
         ("new_record", "record:checkup:c1", "您有新的体检报告", "/"),
         ("grant_started", "grant:g1:started", "有家人开始查看您的健康记录", "/family"),
+        ("grant_ended", "grant:g1:ended", "家人已停止与您共享健康记录", "/welcome"),
         ("share_opened", "share:x:opened", "您分享的影像已被打开", "/shares"),
         ("proxy_digest", "digest:2026-11-27", "家人查看了您的健康记录", "/access"),
     ],

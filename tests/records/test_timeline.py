@@ -105,6 +105,12 @@ def test_filters_by_kind_institution_modality_and_dates(client: httpx.Client, ap
     assert client.get(url, params={"from": "2020-01-01", "to": "2019-01-01"}).status_code == 400
     names = {i["institution"]["name"] for i in client.get(url).json()["items"]}
     assert names == {"南京市第一医院", "江苏省人民医院"}
+    # Year headers count what the filtered list shows; the kind chips count every kind (issue 19 item 2).
+    assert client.get(url).json()["counts"]["by_year"] == {"2020": 4, "2015": 4}
+    counts = client.get(url, params={"institution": second}).json()["counts"]
+    assert counts["by_year"] == {"2020": 4} and counts["by_kind"] == {"imaging_study": 4}
+    counts = client.get(url, params={"kind": "lab_result"}).json()["counts"]
+    assert counts["by_year"] == {} and counts["by_kind"] == {"imaging_study": 8}
 
 
 def test_unmatched_records_join_when_the_hospital_registers(client: httpx.Client, app: FastAPI,

@@ -94,7 +94,7 @@ def test_data_that_outgrew_its_model_goes_out_whole() -> None:
     from backend.records.schemas import TimelineResponse
 
     data = {"modalities": ["CT"], "body_part": "CHEST", "series_count": 1, "instance_count": 3,
-            "has_report": False, "mutual_recognition_mark": None, "added_later": [1, 2]}
+            "has_report": False, "mutual_recognition_mark": None, "summary_en": None, "added_later": [1, 2]}
     item = {"id": "e1", "kind": "imaging_study", "kind_label": "影像检查", "kind_label_en": "Imaging study",
             "ref_id": "s1", "occurred_at": "2024-01-02T03:04:05+00:00", "title": "胸部CT", "summary": "",
             "status": None, "institution": None, "detail_url": None, "data": data}

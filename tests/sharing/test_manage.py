@@ -141,3 +141,46 @@ def test_extend_raises_the_open_limit_of_a_used_up_share(world: ShareWorld, clie
         res = client.post(url, json={"expires_in": "24h", "max_opens": 2}, headers=world.owner_headers())
         assert res.status_code == 200 and res.json()["max_opens"] == 2
         assert open_share(second, token).status_code == 303
+
+
+def test_link_again_and_reset_code_only_for_the_sharer(world: ShareWorld, doctor: TestClient) -> None:
+    """Issue 19 item 3, attack first: a stranger (another person's account), the doctor's share session and
+    no session at all get 404 for someone's share link and code; the sharer gets the same link and QR
+    again (kept as ciphertext, never in the clear), and a new code that replaces the old one at once."""
+    made = world.create(with_access_code=True, recipient=" 鼓楼医院 王医生 ")
+    link, reset = f"/api/v1/shares/{made['id']}/link", f"/api/v1/shares/{made['id']}/access-code"
+    stranger = world.headers_of(world.stranger)
+    assert world.client.get(link, headers=stranger).status_code == 404
+    assert world.client.post(reset, headers=stranger).status_code == 404
+    assert world.client.get(link).status_code == 404  # no session: the same 404
+    opened = doctor.post(f"/s/{token_of(made['url'])}/session", json={"access_code": made["access_code"]})
+    assert opened.status_code == 200
+    assert doctor.get(link).status_code == 404 and doctor.post(reset).status_code in (403, 404)
+    row = _share_row(world, made["id"])
+    token = token_of(made["url"])
+    assert row.recipient == "鼓楼医院 王医生" and row.token_cipher and token.encode() not in row.token_cipher
+
+    again = world.client.get(link, headers=world.owner_headers())
+    assert again.status_code == 200 and again.json()["url"] == made["url"]
+    assert again.headers["Cache-Control"] == "no-store" and "access_code" not in again.json()
+    listed = world.client.get(f"/api/v1/people/{world.person_id}/shares", headers=world.owner_headers()).json()
+    assert (listed["items"][0]["recipient"], listed["items"][0]["can_show_link"]) == ("鼓楼医院 王医生", True)
+
+    new = world.client.post(reset, headers=world.owner_headers()).json()["access_code"]
+    assert len(new) == 6 and new.isdigit()
+    fresh = TestClient(world.client.app)
+    if new != made["access_code"]:
+        assert fresh.post(f"/s/{token}/session", json={"access_code": made["access_code"]}).status_code == 403
+    assert fresh.post(f"/s/{token}/session", json={"access_code": new}).status_code == 200
+    with session_scope(world.engine, readonly=True) as s:
+        kinds = {e.event_type for e in s.exec(select(AuditEvent).where(AuditEvent.object_id == made["id"])).all()}
+    assert {"share.link.read", "share.code.reset"} <= kinds
+    # The access history names the visit by its recipient and shows the wrong code typed.
+    log = world.client.get(f"/api/v1/people/{world.person_id}/access-log", headers=world.owner_headers()).json()
+    wrong = [i for i in log["items"] if i["event_type"] == "share.code_failed"]
+    assert wrong and wrong[0]["actor"]["kind"] == "share" and wrong[0]["actor"]["recipient"] == "鼓楼医院 王医生"
+    assert wrong[0]["action_label"] == "输错了访问码" and "鼓楼医院 王医生" in wrong[0]["actor"]["display"]
+
+    assert world.client.delete(f"/api/v1/shares/{made['id']}", headers=world.owner_headers()).status_code == 204
+    assert world.client.get(link, headers=world.owner_headers()).status_code == 403  # ended: nothing to show
+    assert world.client.post(reset, headers=world.owner_headers()).status_code == 403

@@ -1,7 +1,7 @@
 """jobs: the transactional outbox replaces the pre-render queue and the notification poller
 
 Revision ID: 0019_jobs_outbox
-Revises: 0016_realname
+Revises: 0017_patients_shares
 Create Date: 2026-12-06 08:10:00
 
 Waiting pre-render rows become `prerender` jobs, and every pending notification gets its `notify` job,
@@ -15,7 +15,7 @@ from alembic import op
 
 
 revision: str = '0019_jobs_outbox'
-down_revision: str | None = '0016_realname'
+down_revision: str | None = '0017_patients_shares'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

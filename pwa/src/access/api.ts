@@ -18,6 +18,8 @@ export interface AccessEntry {
   masked_name: string | null
   via: string
   via_share_id: string | null
+  /** a share's label, "鼓楼医院 王医生" */
+  recipient?: string | null
 }
 
 function entry(i: Item): AccessEntry {
@@ -25,7 +27,7 @@ function entry(i: Item): AccessEntry {
     id: i.id, at: i.at, event_type: i.event_type, action: { zh: i.action_label, en: i.action_label_en }, title: i.title ?? null,
     who: i.actor.display, who_kind: i.actor.kind, relationship_label: i.actor.relationship_label ?? null, via: i.via,
     relationship: i.actor.relationship ?? null, masked_name: i.actor.masked_name ?? null,
-    via_share_id: i.via_share_id ?? null,
+    via_share_id: i.via_share_id ?? null, recipient: i.actor.recipient ?? null,
   }
 }
 

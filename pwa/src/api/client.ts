@@ -11,6 +11,7 @@
 import createClient, { type Client, type Middleware } from 'openapi-fetch'
 import type { paths } from './schema'
 import { ApiError, NetworkError, type Problem } from './errors'
+import { reportFailure } from '@/shared/accessLost'
 
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 
@@ -96,6 +97,7 @@ export function sessionMiddleware(refresh: () => Promise<boolean> = refreshSessi
       }
       const problem = await problemOf(response)
       if (response.status === 401) hooks.unauthorized?.(path)
+      reportFailure(request.url, response.status) // a revoked grant or withdrawn share: said at once
       throw new ApiError(problem)
     },
     onError({ error, id }) {

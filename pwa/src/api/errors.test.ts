@@ -12,8 +12,11 @@ describe('ApiError', () => {
     expect(e.localized('en')).toBe('Too many attempts.')
   })
 
-  it('shows the detail when a problem has no message (an answer not from this backend)', () => {
-    expect(new ApiError({ status: 502, detail: 'Bad gateway at the proxy' }).localized('zh-CN')).toBe('Bad gateway at the proxy')
+  it('says a plain sentence for the status when a problem has no message (an answer not from this backend)', () => {
+    // No message of our own: a plain sentence for the status, never the raw server text (issue 19 item 1).
+    expect(new ApiError({ status: 502, detail: 'Bad gateway at the proxy' }).localized('zh-CN')).toBe('服务暂时不可用，请稍后再试')
+    expect(new ApiError({ status: 404, detail: 'No such person.' }).localized('zh-CN')).toBe('找不到这条记录，或您已无权查看')
+    expect(new ApiError({ status: 404, detail: 'No such person.' }).localized('en')).not.toContain('No such person')
   })
 
   it('falls back to the title, then the status', () => {

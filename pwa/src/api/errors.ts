@@ -14,6 +14,16 @@ export interface Problem {
   [extra: string]: unknown
 }
 
+const GENERIC: Record<number, [string, string]> = {
+  400: ['请求有误，请检查后重试', 'Something is not right. Please check and try again.'],
+  401: ['登录已过期，请重新登录', 'Your session expired. Please sign in again.'],
+  403: ['您没有权限进行此操作', 'You are not allowed to do this.'],
+  404: ['找不到这条记录，或您已无权查看', 'Not found, or no longer yours to see.'],
+  410: ['此链接已失效', 'This link is no longer valid.'],
+  429: ['操作过于频繁，请稍后再试', 'Too many attempts. Please try again later.'],
+  500: ['服务暂时不可用，请稍后再试', 'The service is unavailable right now. Please try again later.'],
+}
+
 export class ApiError extends Error {
   readonly status: number
   readonly code: string | null
@@ -31,11 +41,14 @@ export class ApiError extends Error {
     return this.status === 401
   }
 
-  /** The problem's text in the reader's language. */
+  /** The problem's text in the reader's language; an answer without one (a proxy's error page, a bare
+   * status) gets a plain sentence for its status — never the server's raw English text (issue 19). */
   localized(locale: string): string {
     const text = this.problem.message
-    if (!text) return this.message
-    return locale.startsWith('zh') ? text.zh : text.en
+    const zh = locale.startsWith('zh')
+    if (text && typeof text.zh === 'string' && typeof text.en === 'string') return zh ? text.zh : text.en
+    const [z, e] = GENERIC[this.status] ?? (this.status >= 500 ? GENERIC[500] : GENERIC[400])
+    return zh ? z : e
   }
 }
 

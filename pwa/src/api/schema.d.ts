@@ -1511,6 +1511,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/shares/{share_id}/link": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Share Link
+         * @description An active share's link and QR code again (the access code is not kept: reset it instead).
+         */
+        get: operations["share_link_api_v1_shares__share_id__link_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/shares/{share_id}/access-code": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reset Access Code
+         * @description A new access code, shown once; the old one stops working.
+         */
+        post: operations["reset_access_code_api_v1_shares__share_id__access_code_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/share/session": {
         parameters: {
             query?: never;
@@ -1638,6 +1678,8 @@ export interface components {
             share_ref?: string | null;
             /** Institution Name */
             institution_name?: string | null;
+            /** Recipient */
+            recipient?: string | null;
         };
         /** AttachedPanelIn */
         AttachedPanelIn: {
@@ -1785,6 +1827,8 @@ export interface components {
             abnormal_count: number;
             /** Section Count */
             section_count: number;
+            /** Summary En */
+            summary_en: string | null;
         };
         /** CheckupTimelineItem */
         CheckupTimelineItem: {
@@ -2220,6 +2264,8 @@ export interface components {
             mutual_recognition_mark: string | null;
             /** Checkup Id */
             checkup_id: string | null;
+            /** Summary En */
+            summary_en: string | null;
         };
         /** LabTimelineItem */
         LabTimelineItem: {
@@ -2771,6 +2817,11 @@ export interface components {
             body_part: string | null;
             /** Instance Count */
             instance_count: number;
+            /**
+             * Image Count
+             * @description Images the viewer shows: frames of the image instances (a 30-frame clip is 30, a structured report 0) — what a series card counts
+             */
+            image_count: number;
             previews: components["schemas"]["SeriesPreviews"];
         };
         /**
@@ -2797,6 +2848,11 @@ export interface components {
              * Format: date-time
              */
             expires_at: string;
+        };
+        /** ShareCodeReset */
+        ShareCodeReset: {
+            /** Access Code */
+            access_code: string;
         };
         /** ShareCreate */
         ShareCreate: {
@@ -2835,6 +2891,11 @@ export interface components {
             allow_download: boolean;
             /** Note */
             note?: string | null;
+            /**
+             * Recipient
+             * @description who it is for, e.g. 鼓楼医院 王医生
+             */
+            recipient?: string | null;
         };
         /** ShareCreated */
         ShareCreated: {
@@ -2862,6 +2923,18 @@ export interface components {
             expires_in: ("1h" | "24h" | "72h" | "7d") | number;
             /** Max Opens */
             max_opens?: number | null;
+        };
+        /**
+         * ShareLink
+         * @description An active share's link and QR code, shown again to the patient (never its access code).
+         */
+        ShareLink: {
+            /** Url */
+            url: string;
+            /** Qr Svg */
+            qr_svg: string;
+            /** Qr Png */
+            qr_png: string;
         };
         /** ShareList */
         ShareList: {
@@ -2921,6 +2994,10 @@ export interface components {
             first_opened_at: string | null;
             /** Note */
             note: string | null;
+            /** Recipient */
+            recipient: string | null;
+            /** Can Show Link */
+            can_show_link: boolean;
             /** Open Log */
             open_log: components["schemas"]["ShareOpen"][];
             /** Views */
@@ -3050,6 +3127,8 @@ export interface components {
             has_report: boolean;
             /** Mutual Recognition Mark */
             mutual_recognition_mark: string | null;
+            /** Summary En */
+            summary_en: string | null;
         };
         /** StudyTimelineItem */
         StudyTimelineItem: {
@@ -6020,6 +6099,68 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ShareOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    share_link_api_v1_shares__share_id__link_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                share_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShareLink"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    reset_access_code_api_v1_shares__share_id__access_code_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                share_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShareCodeReset"];
                 };
             };
             /** @description Validation Error */

@@ -2,6 +2,7 @@
 import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
 import { ApiError } from '@/api/errors'
+import { readCookie } from '@/api/client'
 import { getMe, type Me } from './api'
 
 export const useSession = defineStore('session', () => {
@@ -34,9 +35,15 @@ export const useSession = defineStore('session', () => {
     }
   }
 
-  /** Loads /me the first time it is needed; concurrent callers share one request. */
+  /** Loads /me the first time it is needed; concurrent callers share one request. Without the session's
+   * readable cookie (yy_csrf, set and cleared with the session: backend/auth/web.py) there is no session
+   * to ask about: signed out at once, no 401 in the console before login (issue 19 item 8). */
   function ensure(): Promise<void> {
     if (state.value !== 'unknown') return Promise.resolve()
+    if (!readCookie('yy_csrf')) {
+      state.value = 'signed-out'
+      return Promise.resolve()
+    }
     inflight ??= refresh().finally(() => (inflight = null))
     return inflight
   }

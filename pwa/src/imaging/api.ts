@@ -2,6 +2,7 @@
 // their priors, and the previews the viewer draws (backend/imaging/previews: scrub answer, frame URLs).
 import { api, ok } from '@/api/client'
 import type { components } from '@/api/schema'
+import { onForget } from '@/shared/accessLost'
 
 type S = components['schemas']
 /** A study as the API answers it, plus the link of its report PDF (null without a report). */
@@ -17,6 +18,10 @@ export type ScrubLayout = Pick<ScrubAnswer, 'frame_count' | 'tile' | 'sheets' | 
 // study page does not wait for the same request again.
 const recentStudies = new Map<string, { at: number; study: Study }>()
 const RECENT_MS = 60_000
+// Access ended: the remembered answers go at once (else Back would show the report again).
+onForget((personId) => {
+  for (const k of [...recentStudies.keys()]) if (personId === null || k.startsWith(`${personId}\u0000`)) recentStudies.delete(k)
+})
 
 export async function getStudy(personId: string, studyId: string, signal?: AbortSignal): Promise<Study> {
   const key = `${personId}\u0000${studyId}`

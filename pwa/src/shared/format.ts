@@ -14,3 +14,18 @@ export function formatDate(iso: string | null | undefined): string {
 export function yearOf(iso: string | null | undefined): string {
   return iso ? iso.slice(0, 4) : ''
 }
+
+// DICOM Body Part Examined (PS3.16 Annex L, CID 4031) codes the demo and hospitals send, in words.
+const BODY_PARTS: Record<string, [string, string]> = {
+  CHEST: ['胸部', 'Chest'], BRAIN: ['头颅', 'Brain'], HEAD: ['头部', 'Head'], ABDOMEN: ['腹部', 'Abdomen'],
+  PELVIS: ['盆腔', 'Pelvis'], HEART: ['心脏', 'Heart'], SHOULDER: ['肩关节', 'Shoulder'], KNEE: ['膝关节', 'Knee'],
+  NECK: ['颈部', 'Neck'], LSPINE: ['腰椎', 'Lumbar spine'], CSPINE: ['颈椎', 'Cervical spine'], TSPINE: ['胸椎', 'Thoracic spine'],
+  LIVER: ['肝脏', 'Liver'], BREAST: ['乳腺', 'Breast'], HAND: ['手', 'Hand'], FOOT: ['足', 'Foot'],
+}
+
+/** "CHEST" → 胸部 / Chest; a code we do not know is shown as sent. */
+export function bodyPartLabel(code: string | null | undefined): string {
+  if (!code) return ''
+  const found = BODY_PARTS[code.trim().toUpperCase()]
+  return found ? found[i18n.global.locale.value === 'en' ? 1 : 0] : code
+}

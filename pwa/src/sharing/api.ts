@@ -13,17 +13,25 @@ export interface NewShare {
   expires_in: Expiry
   with_access_code: boolean
   allow_download: boolean
+  /** how many times the link may be opened; null: no limit */
+  max_opens?: number | null
+  /** who it is for, shown wherever the share is named ("鼓楼医院 王医生") */
+  recipient?: string | null
 }
 
+/** The choices the wizard offers for the number of opens (null: no limit). */
+export const MAX_OPENS: (number | null)[] = [null, 1, 3, 5, 10]
+
+const qrUri = (svg: string) => (svg.startsWith('data:') ? svg : `data:image/svg+xml;charset=utf-8,${encodeURIComponent(svg)}`)
+
 /** The answer to "create": `access_code` is shown once (the server keeps only its hash). */
-export type CreatedShare = S['ShareCreated'] & { study_count: number }
+export type CreatedShare = S['ShareCreated'] & { study_count: number; recipient: string | null }
 
 export async function createShare(personId: string, s: NewShare): Promise<CreatedShare> {
   const body: S['ShareCreate'] = { ...s, all: false, include_reports: true }
   const r = await ok(api.POST('/api/v1/people/{person_id}/shares', { params: { path: { person_id: personId } }, body }))
   // qr_svg is an SVG document (qr_png a data: URI); an <img> wants a URI either way.
-  const qr = r.qr_svg.startsWith('data:') ? r.qr_svg : `data:image/svg+xml;charset=utf-8,${encodeURIComponent(r.qr_svg)}`
-  return { ...r, qr_svg: qr, study_count: r.study_ids.length }
+  return { ...r, qr_svg: qrUri(r.qr_svg), study_count: r.study_ids.length, recipient: s.recipient ?? null }
 }
 
 /** An open of the link or a view through it, with the browser named. */
@@ -63,4 +71,15 @@ export async function revokeShare(id: string): Promise<void> {
 
 export function extendShare(id: string, expires_in: Expiry): Promise<S['ShareOut']> {
   return ok(api.POST('/api/v1/shares/{share_id}/extend', { params: { path: { share_id: id } }, body: { expires_in } }))
+}
+
+/** An active share's link and QR code again (issue 19 item 3); never its access code. */
+export async function shareLink(id: string): Promise<S['ShareLink']> {
+  const r = await ok(api.GET('/api/v1/shares/{share_id}/link', { params: { path: { share_id: id } } }))
+  return { ...r, qr_svg: qrUri(r.qr_svg) }
+}
+
+/** A new access code (shown once); the old one stops working at once. */
+export async function resetCode(id: string): Promise<string> {
+  return (await ok(api.POST('/api/v1/shares/{share_id}/access-code', { params: { path: { share_id: id } } }))).access_code
 }

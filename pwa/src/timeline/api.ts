@@ -39,6 +39,13 @@ export function itemModality(item: TimelineItem): string | null {
   return Array.isArray(mods) && mods.length ? mods.join('/') : null
 }
 
+/** The card's summary in the reader's language: in English, the platform's own English line where it
+ * wrote one (counts, "report not yet available"); the hospital's words stay as written (issue 19 item 7). */
+export function itemSummary(item: TimelineItem, locale: string): string {
+  const en = (item.data as Record<string, unknown>).summary_en
+  return locale === 'en' && typeof en === 'string' && en ? en : item.summary
+}
+
 /** Abnormal results shown on the card (lab panels and checkups count them; 0 otherwise). */
 export function abnormalCount(item: TimelineItem): number {
   if (isKind(item, 'lab_result') || isKind(item, 'checkup')) return item.data.abnormal_count

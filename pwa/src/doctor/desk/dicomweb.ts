@@ -3,6 +3,8 @@
 // §10.4.1.1.2). The share session is the browser's cookie; every request stays on this origin.
 // gzip is negotiated by the browser itself (backend/imaging/dicomweb_gzip.py answers it).
 
+import { reportFailure } from '@/shared/accessLost'
+
 export type DicomJson = Record<string, { vr: string; Value?: unknown[] }>
 
 export class DicomwebError extends Error {
@@ -20,7 +22,10 @@ export function seriesPath(study: string, series: string): string {
 
 async function get(url: string, accept: string, signal?: AbortSignal): Promise<Response> {
   const r = await fetch(url, { credentials: 'same-origin', headers: { Accept: accept }, signal })
-  if (!r.ok) throw new DicomwebError(r.status, `${r.status} ${url}`)
+  if (!r.ok) {
+    reportFailure(url, r.status) // the share may have ended: the doctor is told, not shown a broken pane
+    throw new DicomwebError(r.status, `${r.status} ${url}`)
+  }
   return r
 }
 

@@ -33,7 +33,7 @@ export async function deskStudy(personId: string, studyId: string, title?: strin
       .filter((x) => !IMAGE_MODALITIES.has((x.modality ?? '').toUpperCase()) && x.previews?.scrub)
       .map((x) => ({
         id: x.id, uid: x.series_instance_uid, number: x.number ?? null, description: x.description ?? null,
-        modality: x.modality ?? null, count: x.instance_count, thumbnail: x.previews?.thumbnail ?? null,
+        modality: x.modality ?? null, count: x.image_count, thumbnail: x.previews?.thumbnail ?? null,
       })),
     report: s.report ? { findings: s.report.findings, impression: s.report.impression, physician: s.report.reporting_physician ?? null } : null,
   }

@@ -3,6 +3,7 @@
 // eviction), so memory stays bounded on a 1,000-slice series. Requests that fall out of the
 // prefetch window are aborted, so a fast scroll does not queue hundreds of stale downloads.
 
+import { reportFailure } from '@/shared/accessLost'
 import { refreshSession } from '@/api/client'
 
 export type Decoded = ImageBitmap | HTMLImageElement
@@ -136,8 +137,9 @@ export class PreviewCache {
 /** A preview request; after a 401 (the 15-minute access cookie ran out) renew the session once. */
 async function fetchImage(url: string, signal: AbortSignal): Promise<Response> {
   const res = await fetch(url, { credentials: 'same-origin', signal })
-  if (res.status === 401 && (await refreshSession())) return fetch(url, { credentials: 'same-origin', signal })
-  return res
+  const answer = res.status === 401 && (await refreshSession()) ? await fetch(url, { credentials: 'same-origin', signal }) : res
+  if (!answer.ok) reportFailure(url, answer.status) // access may have ended meanwhile: the app says so
+  return answer
 }
 
 async function decode(blob: Blob): Promise<Decoded> {

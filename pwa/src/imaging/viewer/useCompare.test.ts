@@ -13,7 +13,7 @@ const { useCompare } = await import('./useCompare')
 
 function series(id: string, modality: string, description: string, scrub = true): Series {
   return {
-    id, series_instance_uid: id, number: 1, description, modality, body_part: null, instance_count: 1,
+    id, series_instance_uid: id, number: 1, description, modality, body_part: null, instance_count: 1, image_count: 1,
     previews: scrub ? { scrub: `/api/v1/people/p1/series/${id}/scrub?window=default` } : {},
   }
 }

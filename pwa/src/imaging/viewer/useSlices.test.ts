@@ -20,7 +20,7 @@ const { useSlices } = await import('./useSlices')
 function series(id: string, frames: number, scrub = true): Series {
   const base = `/api/v1/people/p1/series/${id}`
   return {
-    id, series_instance_uid: `1.2.${id}`, number: 1, description: 'CT', modality: 'CT', body_part: null, instance_count: frames,
+    id, series_instance_uid: `1.2.${id}`, number: 1, description: 'CT', modality: 'CT', body_part: null, instance_count: frames, image_count: frames,
     previews: scrub ? { thumbnail: `${base}/thumb`, preview: `${base}/middle.jpg`, preview_webp: `${base}/middle.webp`, scrub: `${base}/scrub?window=default` } : {},
   }
 }

@@ -27,7 +27,7 @@ export function useSlices(inp: SliceInputs) {
   const scrubError = ref<unknown>(null)
   const placeholder = shallowRef<HTMLImageElement | null>(null) // the series' middle-frame preview, shown first
   const drawnWin = ref<string | null>(null) // the window of what is on the canvas now
-  const total = computed(() => scrub.value?.frame_count ?? inp.series.value?.instance_count ?? 0)
+  const total = computed(() => scrub.value?.frame_count ?? inp.series.value?.image_count ?? 0)
   let cache: PreviewCache | null = null
   let cacheWindow = DEFAULT_WINDOW
   // The previous cache (other window or size), frozen: its image of the current slice is a better
@@ -123,7 +123,7 @@ export function useSlices(inp: SliceInputs) {
     reset()
     loads = new AbortController()
     const signal = loads.signal
-    inp.frame.value = asked ?? Math.floor((s?.instance_count ?? 1) / 2)
+    inp.frame.value = asked ?? Math.floor((s?.image_count ?? 1) / 2)
     const scrubUrl = s?.previews.scrub
     if (!s || !scrubUrl) return
     void loadPlaceholder(s)

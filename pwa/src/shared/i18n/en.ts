@@ -9,7 +9,7 @@ const en: typeof zh = {
   },
   titles: {
     login: 'Sign in', binding: 'Verify identity', timeline: 'My records', study: 'Study', viewer: 'Images', lab: 'Lab result',
-    checkup: 'Checkup', settings: 'Settings', notFound: 'Not found',
+    checkup: 'Checkup', settings: 'Settings', notFound: 'Not found', welcome: 'Welcome to Yunying', ended: 'Access ended',
     family: 'Family', invite: 'Invite', requestAccess: 'Ask for access', guardian: 'Add a child', acceptInvite: 'Invitation', shareNew: 'Share with a doctor', shares: 'My shares', access: 'Access history', doctor: 'Doctor view',
   },
   auth: {
@@ -72,6 +72,24 @@ const en: typeof zh = {
     about: 'About Yunying', version: 'Version',
   },
   notFound: { text: 'This page does not exist', home: 'Go home' },
+  errors: {
+    404: 'This record was not found: it may have been removed, or you may no longer see it.', 403: 'You are not allowed to do this.', 401: 'Your session expired. Please sign in again.',
+    410: 'This link is no longer valid.', 429: 'Too many attempts. Please try again later.', 400: 'Something in the form is not right. Please check and try again.', 500: 'The service is unavailable right now. Please try again later.',
+  },
+  ended: {
+    title: '{name} stopped sharing with you', titleExpired: 'Your access to {name}\'s records has expired', titleUnknown: 'You can no longer see these records',
+    endedOn: 'Stopped on {date}', expiredOn: 'Expired on {date}',
+    text: 'Their images, reports and results are no longer shown to you, and nothing of them is kept on this phone.',
+    ask: 'To see them again, ask them to invite you again from the Family page in Yunying, or send a request.',
+    others: 'See another relative\'s records', request: 'Request access', waysIn: 'Other ways in',
+  },
+  landing: {
+    ownTitle: 'See my own records', ownText: 'Once your identity is confirmed, the exams of every hospital appear here. Do it now or later.', bind: 'Confirm my identity',
+    familyTitle: 'Three ways to see a relative\'s records', pending: '{n} request(s) waiting for your relative to confirm.',
+    inviteTitle: '1. Your relative invites you', inviteText: 'Ask them to tap "Invite a relative" on the Family page in Yunying and send you the QR code or link; open it in WeChat and accept.',
+    requestTitle: '2. You ask your relative', requestText: 'Enter their name and resident ID; once they confirm, you can see their records.', request: 'Request access',
+    guardianTitle: '3. Guardian of a child', guardianText: 'A child under 14: the guardian confirms with the phone registered at the hospital.', guardian: 'Add my child (guardian)',
+  },
   // Part 2 (issue 11): family, sharing, doctor mode, access history.
   handoff: {
     sendWeChat: 'Send in WeChat', copy: 'Copy link', copied: 'Link copied', copyFailed: 'Could not copy: press and hold the link to copy it',
@@ -117,18 +135,21 @@ const en: typeof zh = {
     nStudies: '{n} studies', andMore: 'and {n} more',
     revoke: 'Withdraw', revokeTitle: 'Withdraw this share?', revokeText: 'The link stops working at once, also for a doctor who is looking right now.', revoked: 'Withdrawn',
     extend: 'Extend', extendTitle: 'Extend from now by', extended: 'Extended',
+    step3: '3. How many opens', noLimit: 'No limit', nOpens: '{n} open | {n} opens', step4: '4. Who is it for (optional)', recipientPh: 'e.g. Dr Wang, Gulou Hospital', forWhom: 'For: {who}',
+    showLink: 'Show QR code', reset: 'Reset code', resetTitle: 'Reset the access code?', resetText: 'The old code stops working at once; a doctor already viewing is not affected. The new code is shown only once.',
+    newCode: 'New access code', codeNotShown: 'The access code is not shown again; if it is lost, reset it in My shares.',
   },
   doctor: {
     mode: 'Doctor view', male: 'Male', female: 'Female', age: '{n} y', until: 'This viewing session ends {at}', studies: 'Studies',
     hasReport: 'Report available', zipAll: 'Download all images (DICOM ZIP)', zipStudy: 'Download DICOM (ZIP)', pdf: 'Report PDF', physician: 'Reported by {name}',
     reportHidden: 'The patient did not share this study\'s report', privacy: 'Shared by the patient for their care. Every view is recorded and shown to the patient.',
     goneTitle: 'This share has ended', goneText: 'The patient withdrew this link, or it expired. The images and reports are no longer available.',
-    goneAsk: 'If you still need them, ask the patient who shared them to share again.',
+    goneAsk: 'If you still need them, ask the patient to share again, then scan the new QR code or open the new link.',
     keys: 'Viewer: wheel or ↑↓ / PgUp PgDn to page through slices, drag to set window/level, keys 1–7 for presets, Esc to go back',
   },
   access: {
     intro: 'Every look at your records is listed here: who, when, and what.', filter: 'Filter by who', self: 'You',
-    shareNo: 'Share link #{n}', empty: 'Nobody else has looked at your records yet', opened: 'opened the share link', times: 'once | {n} times', others: 'Others', withSelf: 'Including me', more: 'Load more',
+    shareNo: 'Share link #{n}', empty: 'Nobody else has looked at your records yet', opened: 'opened the share link', times: 'once | {n} times', read: 'read {what}', images: 'viewed images once | viewed images {n} times', downloads: 'downloaded once | downloaded {n} times', wrongCodes: 'typed a wrong code once | typed a wrong code {n} times', others: 'Others', withSelf: 'Including me', more: 'Load more',
   },
   nav: { family: 'Family', shares: 'My shares', access: 'Access history', share: 'Share with a doctor' },
 }

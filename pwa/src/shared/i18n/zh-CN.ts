@@ -7,7 +7,7 @@ export default {
   },
   titles: {
     login: '登录', binding: '身份绑定', timeline: '我的记录', study: '检查详情', viewer: '影像', lab: '化验结果',
-    checkup: '体检报告', settings: '设置', notFound: '页面不存在',
+    checkup: '体检报告', settings: '设置', notFound: '页面不存在', welcome: '欢迎使用云影', ended: '无法继续查看',
     family: '家人', invite: '邀请家人', requestAccess: '申请查看', guardian: '绑定孩子', acceptInvite: '家人邀请', shareNew: '分享给医生', shares: '我的分享', access: '访问记录', doctor: '医生查看',
   },
   auth: {
@@ -70,6 +70,25 @@ export default {
     about: '关于云影', version: '版本',
   },
   notFound: { text: '您访问的页面不存在', home: '回到首页' },
+  // Issue 19: what failed requests say (never the server's raw text), access that ended, the landing page.
+  errors: {
+    404: '找不到这条记录：它可能已被删除，或您已无权查看。', 403: '您没有权限进行此操作。', 401: '登录已过期，请重新登录。',
+    410: '此链接已失效。', 429: '操作过于频繁，请稍后再试。', 400: '填写的内容有误，请检查后重试。', 500: '服务暂时不可用，请稍后再试。',
+  },
+  ended: {
+    title: '{name} 已停止与您共享', titleExpired: '您查看 {name} 记录的期限已到', titleUnknown: '您已无法查看这些记录',
+    endedOn: '{date} 停止共享', expiredOn: '{date} 到期',
+    text: 'TA 的影像、报告和检查记录已不再向您显示，本机也不再保留。',
+    ask: '如需继续查看，请联系 TA，请 TA 在云影“家人”页重新邀请您；您也可以发起查看申请。',
+    others: '查看其他家人的记录', request: '申请查看', waysIn: '查看其他方式',
+  },
+  landing: {
+    ownTitle: '查看我自己的记录', ownText: '核实身份后，各医院为您做的检查会自动汇总到这里。可以现在绑定，也可以以后再说。', bind: '绑定本人身份',
+    familyTitle: '查看家人的记录，有三种方式', pending: '您有 {n} 个查看申请正在等待家人确认。',
+    inviteTitle: '1. 家人邀请您', inviteText: '请家人在云影“家人”页点“邀请家人查看”，把二维码或链接发给您，用微信打开并接受即可。',
+    requestTitle: '2. 您向家人申请', requestText: '填写家人的姓名和身份证号，家人确认后您就能查看。', request: '申请查看家人的记录',
+    guardianTitle: '3. 孩子的监护人', guardianText: '14 周岁以下孩子的记录，由监护人凭医院登记的联系手机验证后查看。', guardian: '绑定孩子（监护人）',
+  },
   // Part 2 (issue 11): family, sharing, doctor mode, access history.
   handoff: {
     sendWeChat: '发送给微信好友', copy: '复制链接', copied: '链接已复制', copyFailed: '无法复制，请长按链接手动复制',
@@ -115,18 +134,21 @@ export default {
     nStudies: '{n} 项检查', andMore: '等 {n} 项',
     revoke: '撤回', revokeTitle: '撤回此分享？', revokeText: '撤回后链接立即失效，正在查看的医生也将无法继续查看。', revoked: '已撤回',
     extend: '延长', extendTitle: '从现在起再延长', extended: '已延长',
+    step3: '3. 可打开次数', noLimit: '不限次数', nOpens: '{n} 次', step4: '4. 分享给谁（可选）', recipientPh: '如：鼓楼医院 王医生', forWhom: '分享给：{who}',
+    showLink: '显示二维码', reset: '重置访问码', resetTitle: '重置访问码？', resetText: '旧访问码将立即失效，已在查看的医生不受影响。新访问码只显示一次。',
+    newCode: '新的访问码', codeNotShown: '访问码不会再次显示；如忘记，请在“我的分享”中重置访问码。',
   },
   doctor: {
     mode: '医生查看', male: '男', female: '女', age: '{n} 岁', until: '本次查看有效至 {at}', studies: '检查',
     hasReport: '有报告', zipAll: '下载全部原始影像（ZIP）', zipStudy: '下载 DICOM（ZIP）', pdf: '报告 PDF', physician: '报告医生：{name}',
     reportHidden: '患者未分享此检查的报告', privacy: '此页面由患者分享，仅供诊疗参考；每次查看均会记录并告知患者。',
-    goneTitle: '无法查看：分享已结束', goneText: '此分享链接已被患者撤回或已过期，影像和报告不再可见。',
-    goneAsk: '如仍需查看，请联系分享给您的患者，请其重新分享。',
+    goneTitle: '分享已结束', goneText: '此分享链接已被患者撤回或已过期，影像和报告不再可见，本页也已清除。',
+    goneAsk: '如仍需查看，请联系患者重新分享，并扫描新的二维码或打开新的链接。',
     keys: '看图：滚轮或 ↑↓ / PgUp PgDn 翻页，按住鼠标拖动调窗宽窗位，数字键 1–7 切换预设窗，Esc 返回',
   },
   access: {
     intro: '每一次查看您的记录都会记在这里：谁、什么时候、看了什么。', filter: '按查看人筛选', self: '本人',
-    shareNo: '分享链接 #{n}', empty: '还没有他人查看过您的记录', opened: '打开了分享链接', times: '{n} 次', others: '他人的查看', withSelf: '含本人', more: '加载更多',
+    shareNo: '分享链接 #{n}', empty: '还没有他人查看过您的记录', opened: '打开了分享链接', times: '{n} 次', read: '查看了 {what}', images: '浏览影像 {n} 次', downloads: '下载 {n} 次', wrongCodes: '输错访问码 {n} 次', others: '他人的查看', withSelf: '含本人', more: '加载更多',
   },
   nav: { family: '家人', shares: '我的分享', access: '访问记录', share: '分享给医生' },
 }

@@ -17,7 +17,7 @@ TEST_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 TEST_REDIS_URL_PG ?= redis://127.0.0.1:6379/14
 
-.PHONY: help install run test lint pwa-test tests e2e bench load clean
+.PHONY: help install run test lint pwa-test tests e2e bench load clean cluster cluster-status cluster-down
 
 help:
 	@echo "make run    - serve Yunying on http://127.0.0.1:8000 (SQLite, ./var, WeChat simulator, demo data)"
@@ -25,6 +25,7 @@ help:
 	@echo "make bench  - benchmarks, one JSON object per line"
 	@echo "make load   - the standard load run against LOAD_URL (docs/load.md)"
 	@echo "make install - only the bootstrapping: .venv and the PWA build"
+	@echo "make cluster - nginx + 2 web nodes + 1 worker + SeaweedFS S3 on loopback (PostgreSQL, Redis, RabbitMQ of this machine); make cluster-down"
 
 $(PY_STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -89,6 +90,17 @@ LOAD_URL ?= http://127.0.0.1:8000
 LOAD_ARGS ?= --users 200 --minutes 10 --hospitals 4 --patients 50
 load: $(PY_STAMP)
 	$(PY) -m tools.load.run --url $(LOAD_URL) --out load-results $(LOAD_ARGS)
+
+# The whole topology on loopback ports (tools/cluster.py): CLUSTER_PORT_BASE (8800), CLUSTER_DIR (var/cluster),
+# CLUSTER_PG_URL, CLUSTER_REDIS_URL, CLUSTER_AMQP. Needs nginx (Debian package) and RabbitMQ's rabbitmqctl.
+cluster: install
+	$(PY) -m tools.cluster up
+
+cluster-status: $(PY_STAMP)
+	$(PY) -m tools.cluster status
+
+cluster-down: $(PY_STAMP)
+	$(PY) -m tools.cluster down
 
 clean:
 	rm -rf $(VENV) $(PWA_DIR)/node_modules $(PWA_DIR)/dist .mypy_cache .pytest_cache .ruff_cache

@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     # (`yunying worker`, backend/jobs). The hard time limit of one job, in seconds: a job stuck in a
     # decoder is killed with the worker's child process, which is replaced.
     broker_url: str | None = None
-    job_time_limit_s: int = Field(default=600, gt=0)
+    job_time_limit_s: float = Field(default=600.0, gt=0)
 
     # Reverse proxies whose X-Forwarded-For is believed (IPs / CIDRs, comma or space separated): proxies.py.
     trusted_proxies: str = ""

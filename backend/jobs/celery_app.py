@@ -8,19 +8,20 @@ relay publishes with publisher confirms (`confirm_publish`): a job leaves the ou
 has taken responsibility for it. `worker_prefetch_multiplier=1`: a worker holds one message per process,
 so a long pre-render never hides other jobs from an idle worker.
 
-The hard `time_limit` (YUNYING_JOB_TIME_LIMIT_S, shorter for notices and sweeps) kills the worker child
+The hard `time_limit` (YUNYING_JOB_TIME_LIMIT_S; notices and sweeps have their own) kills the worker child
 running a job that is stuck, e.g. inside a decoder's C code, and the pool starts a fresh child. Such a
 job is not retried (acknowledged as failed): the same bytes would get stuck again; its previews are
 rendered, or refused with a stated reason, when a patient asks (the web node's budget, previews/pool.py).
 
-Only the worker imports this module's tasks' bodies' dependencies (runners.py); a web node uses the app
-to publish.
+A web node makes the app only to publish; the task bodies import what they run (runners.py) when a
+worker runs them.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from datetime import timedelta
 from typing import Any
 
 from celery import Celery, Task
@@ -34,8 +35,10 @@ log = logging.getLogger("yunying.jobs")
 
 EXCHANGE = Exchange("yunying", type="direct", durable=True)
 TASKS = {kind: f"yunying.{kind}" for kind in outbox.KINDS}
-# Seconds; prerender and pdf take the setting. A notice is one HTTP call; a sweep walks a directory tree.
+# Seconds; prerender and pdf take the setting (YUNYING_JOB_TIME_LIMIT_S). A notice is one HTTP call; a
+# sweep walks a directory tree.
 SHORT_LIMITS = {outbox.NOTIFY: 60, outbox.SWEEP: 1800}
+MAX_REDELIVERIES = 3  # runs of one message whose worker process died, before it is given up (logged)
 RETRIES = 5  # a job that raised (e.g. the database briefly unreachable) is retried this often, backing off
 
 
@@ -61,10 +64,11 @@ def make_celery(settings: Settings) -> Celery:
         broker_transport_options={"confirm_publish": True},
         broker_heartbeat=30,
         task_time_limit=settings.job_time_limit_s,
+        worker_proc_alive_timeout=60,  # a child warms up before it says it is alive (warm_child)
     )
     for kind in outbox.KINDS:
-        app.task(name=TASKS[kind], bind=True, acks_late=True, reject_on_worker_lost=True,
-                 time_limit=min(SHORT_LIMITS.get(kind, settings.job_time_limit_s), settings.job_time_limit_s),
+        app.task(name=TASKS[kind], bind=True, shared=False, acks_late=True, reject_on_worker_lost=True,
+                 time_limit=SHORT_LIMITS.get(kind, settings.job_time_limit_s),
                  max_retries=RETRIES)(_task_body(kind))
     return app
 
@@ -73,8 +77,13 @@ def _task_body(kind: str) -> Any:
     def body(self: Task, key: str) -> None:
         from . import runners
 
+        ctx = _context()
+        if not _may_run_again(self, ctx):
+            log.error("%s job %s given up: its worker process died %d times running it", kind, self.request.id,
+                      MAX_REDELIVERIES)
+            return
         try:
-            runners.run(_context(), kind=kind, key=key)
+            runners.run(ctx, kind=kind, key=key)
         except Exception as exc:
             retries = int(getattr(self.request, "retries", 0) or 0)
             log.warning("%s job failed (attempt %d): %s", kind, retries + 1, type(exc).__name__)
@@ -84,6 +93,18 @@ def _task_body(kind: str) -> Any:
 
     body.__name__ = f"run_{kind}"
     return body
+
+
+def _may_run_again(task: Task, ctx: Any) -> bool:
+    """A message redelivered because the process running it died (kill -9, OOM, a segfault in a codec) is
+    run again (no job lost) — at most MAX_REDELIVERIES times: bytes that crash a decoder every time must
+    not take a worker child down forever. Counted in the shared state (Redis, else the database)."""
+    if not (getattr(task.request, "delivery_info", None) or {}).get("redelivered"):
+        return True
+    from backend.shared_state import shared_state
+
+    state = shared_state(redis_url=ctx.settings.redis_url, engine=ctx.engine)
+    return state.hit(f"job-redelivered:{task.request.id}", window=timedelta(days=1), limit=MAX_REDELIVERIES)
 
 
 def publish(app: Celery, *, kind: str, key: str, job_id: str) -> None:
@@ -113,3 +134,11 @@ def _context() -> Any:
         _CONTEXTS.clear()  # a context inherited through fork belongs to the parent
         _CONTEXTS[pid] = ctx
     return ctx
+
+
+def warm_child() -> None:
+    """Called in each new worker child: its context, and the renderer's first-call caches."""
+    from backend.previews.jobs import warm
+
+    _context()
+    warm()

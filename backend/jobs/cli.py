@@ -39,7 +39,7 @@ def worker(
 
     from celery import signals
 
-    from .celery_app import make_celery
+    from .celery_app import make_celery, warm_child
     from .relay import Jobs
 
     app = make_celery(settings)
@@ -53,6 +53,7 @@ def worker(
 
     def child_started(**_: Any) -> None:
         engine.dispose(close=False)  # the parent's pooled connections are not the child's to use or close
+        warm_child()  # settings, database, decoders and encoders ready before the first job, not during it
 
     signals.worker_ready.connect(ready, weak=False)
     signals.worker_shutting_down.connect(stopping, weak=False)

@@ -117,8 +117,9 @@ class Jobs:
             try:
                 runners.run(self._context(), kind=job.kind, key=job.key)
             except Exception:  # one bad job must not stop its lane
-                log.exception("%s job failed", job.kind)
-                outbox.release(self.engine, job, retry_in=FAILED_RETRY, failed=True)
+                log.exception("%s job failed (attempt %d of %d)", job.kind, job.attempts + 1, outbox.MAX_ATTEMPTS)
+                # 30 s, 1, 2, 4 min: a store or database outage of several minutes loses no job
+                outbox.release(self.engine, job, retry_in=FAILED_RETRY * 2 ** job.attempts, failed=True)
             else:
                 outbox.finish(self.engine, job)
             done += 1

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -25,6 +26,7 @@ from backend.storage.base import ObjectStore
 from . import service as outbox
 
 log = logging.getLogger("yunying.jobs")
+DERIVED_SWEEP_EVERY = timedelta(hours=23)
 
 
 @dataclass
@@ -71,10 +73,16 @@ def run(ctx: Context, *, kind: str, key: str) -> None:
 
 
 def sweep(ctx: Context) -> None:
-    """Cache sweeping: leftovers of interrupted writes in the derived cache, and the short-lived rows
-    the database fallback of shared state accumulates (auth/housekeeping.py). Originals are never touched."""
+    """Cache sweeping: leftovers of interrupted writes in the derived cache and the short-lived rows the
+    database fallback of shared state accumulates (auth/housekeeping.py), every time; once a day, the
+    derived cache by renderer version and age (previews/sweep.py). Originals are never touched."""
     from backend.auth.housekeeping import prune
+    from backend.previews.sweep import sweep_derived
+    from backend.shared_state import shared_state
 
     removed = ctx.runtime.cache.sweep_temp()
     pruned = prune(engine=ctx.engine)
     log.info("sweep: %d temporary files, %d expired rows (pid %d)", removed, pruned, os.getpid())
+    state = shared_state(redis_url=ctx.settings.redis_url, engine=ctx.engine)
+    if state.claim_once("sweep-derived", ttl=DERIVED_SWEEP_EVERY):  # one node a day walks the derived area
+        log.info("sweep of the derived cache: %s", sweep_derived(cache=ctx.runtime.cache))

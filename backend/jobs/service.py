@@ -29,7 +29,7 @@ from .models import JobOutbox
 PRERENDER, NOTIFY, PDF, SWEEP = "prerender", "notify", "pdf", "sweep"
 KINDS = (PRERENDER, NOTIFY, PDF, SWEEP)
 QUEUES = {kind: f"yunying.{kind}" for kind in KINDS}
-MAX_ATTEMPTS = 3  # in-process failures of one row before it is dropped (logged)
+MAX_ATTEMPTS = 5  # in-process failures of one row before it is dropped (logged by the runner)
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,9 +68,14 @@ def expected_files(engine: Engine, series_id: str) -> list[str]:
     return files
 
 
-def present(cache_root: Path, files: list[str]) -> int:
-    cache = DerivedCache(cache_root)
+def present(cache: DerivedCache, files: list[str]) -> int:
+    """How many of `files` exist, complete (read and checked: DerivedCache.get)."""
     return sum(cache.get(rel) is not None for rel in files)
+
+
+def started(cache: DerivedCache, files: list[str]) -> bool:
+    """Any of `files` written yet (a cheap existence check, for polling fast)."""
+    return any(cache.exists(rel) for rel in files)
 
 
 def reference_render(settings: Settings, engine: Engine, series_id: str, root: Path) -> DerivedCache:

@@ -28,6 +28,7 @@ from tests.jobs.helpers import (
     present,
     reference_render,
     series_ids,
+    started,
     stow,
     templates,
 )
@@ -38,8 +39,8 @@ pytestmark = [pytest.mark.live, pytest.mark.filterwarnings("ignore::DeprecationW
 
 def test_worker_killed_mid_prerender_finishes_after_restart(settings: Settings, engine: Engine, broker_url: str,
                                                             tmp_path: Path) -> None:
-    paths = write_ct_series(out_dir=tmp_path / "ct", seed=31, slices=120, size=256)
-    derived = settings.data_dir / "derived"
+    paths = write_ct_series(out_dir=tmp_path / "ct", seed=31, slices=200, size=256)
+    derived = DerivedCache(settings.storage.derived)
     with run_live_server(settings, extra_env={"YUNYING_BROKER_URL": broker_url}) as web:
         auth = hospital_and_patient(settings, engine, web.url)
         log = settings.data_dir / "worker.log"
@@ -48,7 +49,7 @@ def test_worker_killed_mid_prerender_finishes_after_restart(settings: Settings, 
             (series_id,) = series_ids(engine)
             files = expected_files(engine, series_id)
             # Kill the worker as soon as it has written some previews, long before the series is done.
-            wait_for(lambda: present(derived, files) >= 2, 90, "pre-rendering to start")
+            wait_for(lambda: started(derived, files[1:-1]), 90, "pre-rendering to start", interval=0.01)
             worker.kill()
         done_before = present(derived, files)
         assert done_before < len(files), "the kill came too late: pre-rendering had finished"
@@ -64,9 +65,8 @@ def test_worker_killed_mid_prerender_finishes_after_restart(settings: Settings, 
     assert inbox[0]["data"]["first"]["value"] == MESSAGE_TITLE
     # Every output equals what an uninterrupted in-process run of the same job writes.
     reference = reference_render(settings, engine, series_id, tmp_path / "reference")
-    written = DerivedCache(settings.storage.derived)
     for rel in files:
-        assert written.get(rel) == reference.get(rel) is not None, rel
+        assert derived.get(rel) == reference.get(rel) is not None, rel
 
 
 def test_broker_outage_jobs_wait_in_the_outbox_and_are_published_when_it_is_back(
@@ -77,7 +77,7 @@ def test_broker_outage_jobs_wait_in_the_outbox_and_are_published_when_it_is_back
     forwarder = Forwarder((host, int(port or 5672)))
     forwarder.start()
     through = broker_url.replace(f"@{host_port}/", f"@127.0.0.1:{forwarder.port}/")
-    derived = settings.data_dir / "derived"
+    derived = DerivedCache(settings.storage.derived)
     try:
         with run_live_server(settings, extra_env={"YUNYING_BROKER_URL": through}) as web:
             auth = hospital_and_patient(settings, engine, web.url)
@@ -95,3 +95,31 @@ def test_broker_outage_jobs_wait_in_the_outbox_and_are_published_when_it_is_back
                 wait_for(lambda: len(templates(web.url)) == 1, 30, "the WeChat notice")
     finally:
         forwarder.cut()
+
+
+def test_a_job_over_its_hard_time_limit_is_killed_and_the_worker_goes_on(
+        settings: Settings, engine: Engine, broker_url: str, tmp_path: Path) -> None:
+    """A pre-render longer than YUNYING_JOB_TIME_LIMIT_S (0.2 s; 300 frames take ~1 s here), as a decoder
+    stuck in C code would be: the
+    worker child running it is killed and replaced, the job is not retried, and the next study's jobs
+    run on the fresh child."""
+    big = write_ct_series(out_dir=tmp_path / "big", seed=33, slices=300, size=256)
+    small = write_ct_series(out_dir=tmp_path / "small", seed=34, slices=3, size=64)
+    env = {"YUNYING_BROKER_URL": broker_url, "YUNYING_JOB_TIME_LIMIT_S": "0.2"}
+    derived = DerivedCache(settings.storage.derived)
+    with run_live_server(settings, extra_env=env) as web:
+        auth = hospital_and_patient(settings, engine, web.url)
+        log = settings.data_dir / "worker.log"
+        with run_worker(web.env, log) as worker:
+            stow(web.url, auth, big)
+            (big_series,) = series_ids(engine)
+            wait_for(lambda: "Hard time limit (0.2s) exceeded for yunying.prerender" in log.read_text(errors="replace"),
+                     60, "the time limit to stop the pre-render")
+            stow(web.url, auth, small)
+            (small_series,) = [s for s in series_ids(engine) if s != big_series]
+            files = expected_files(engine, small_series)
+            wait_for(lambda: present(derived, files) == len(files), 60, "the next study's previews")
+            wait_for(lambda: len(templates(web.url)) == 2, 30, "a notice per study")
+            assert worker.process.poll() is None
+            assert present(derived, expected_files(engine, big_series)) < len(expected_files(engine, big_series))
+            assert queue_depths(broker_url).get("yunying.prerender", (0, 0)) == (0, 0)  # not retried

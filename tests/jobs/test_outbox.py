@@ -76,3 +76,24 @@ def test_worker_refuses_without_a_broker(settings: Settings) -> None:
                           text=True, timeout=60, check=False)
     assert done.returncode == 2
     assert "YUNYING_BROKER_URL is not set" in done.stderr
+
+
+def test_a_job_whose_process_keeps_dying_is_given_up_after_three_redeliveries(settings: Settings,
+                                                                               engine: Engine) -> None:
+    from backend.jobs.celery_app import MAX_REDELIVERIES, TASKS, _may_run_again
+    from backend.jobs.runners import worker_context
+
+    with_broker = settings.model_copy(update={"broker_url": "amqp://guest:guest@127.0.0.1:5672//"})
+    task = make_celery(with_broker).tasks[TASKS[outbox.PRERENDER]]
+    ctx = worker_context(settings, engine)
+    task.push_request(id="first-delivery", delivery_info={"redelivered": False})
+    try:
+        assert all(_may_run_again(task, ctx) for _ in range(10))  # first deliveries are never counted
+    finally:
+        task.pop_request()
+    task.push_request(id="crashes-its-decoder", delivery_info={"redelivered": True})
+    try:
+        runs = [_may_run_again(task, ctx) for _ in range(MAX_REDELIVERIES + 2)]
+    finally:
+        task.pop_request()
+    assert runs == [True] * MAX_REDELIVERIES + [False, False]

@@ -1,0 +1,295 @@
+"""The whole topology on one machine, on loopback ports: an nginx front proxy (deploy/nginx/yunying.conf),
+two `yunying serve` web nodes, one `yunying worker`, SeaweedFS S3 (tools/seaweed.py), and this
+machine's PostgreSQL (a database of its own), Redis and RabbitMQ (a vhost of its own).
+
+    python -m tools.cluster up [--dir var/cluster] [--port-base 8800]   # `make cluster`
+    python -m tools.cluster status
+    python -m tools.cluster down [--purge]                              # --purge: drop the database and vhost too
+
+Ports: the proxy on BASE, the web nodes on BASE+1 and BASE+2, SeaweedFS on BASE+10…BASE+17. Each node
+has a data directory of its own (only its request spool lives there): nothing a node needs is on
+another node's disk. Settings: CLUSTER_PG_URL (a PostgreSQL server, default the local one as
+postgres), CLUSTER_REDIS_URL (default redis://127.0.0.1:6379/13; `none` for none), CLUSTER_AMQP
+(default guest:guest@127.0.0.1:5672). Tests drive the same class (`Cluster`).
+"""
+# ruff: noqa: S603, S607 - starts our own CLI, nginx and rabbitmqctl from PATH
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import suppress
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+NGINX_CONF = ROOT / "deploy" / "nginx" / "yunying.conf"
+READY_S = 90.0
+
+
+def _wait(check: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"{what} not ready after {timeout:.0f} s")
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/healthz", timeout=2) as answer:  # noqa: S310 - our loopback node
+            return bool(answer.status == 200)
+    except OSError:
+        return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _stop_group(pid: int, *, grace_s: float = 5.0) -> None:
+    with suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and _alive(pid):
+        with suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.1)
+    with suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+    with suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+
+
+class Cluster:
+    def __init__(self, root: Path, *, port_base: int, database: str = "yunying_cluster",
+                 vhost: str = "yunying-cluster", pg_url: str | None = None, redis_url: str | None = None,
+                 amqp: str | None = None, web_nodes: int = 2) -> None:
+        self.root = Path(root).resolve()
+        self.port_base, self.database, self.vhost = port_base, database, vhost
+        self.pg_url = pg_url or os.environ.get("CLUSTER_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+        redis = redis_url or os.environ.get("CLUSTER_REDIS_URL", "redis://127.0.0.1:6379/13")
+        self.redis_url = None if redis == "none" else redis
+        self.amqp = amqp or os.environ.get("CLUSTER_AMQP", "guest:guest@127.0.0.1:5672")
+        self.web_ports = [port_base + 1 + n for n in range(web_nodes)]
+        self.state_file = self.root / "state.json"
+
+    # -- addresses and settings ------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port_base}"
+
+    def node_url(self, n: int) -> str:
+        return f"http://127.0.0.1:{self.web_ports[n]}"
+
+    @property
+    def database_url(self) -> str:
+        return self.pg_url.rsplit("/", 1)[0] + "/" + self.database
+
+    def _secrets(self) -> dict[str, str]:
+        """One set of secrets for every node (CONTRACT: every node of one deployment uses the same values)."""
+        path = self.root / "secrets.json"
+        if path.exists():
+            stored: dict[str, str] = json.loads(path.read_text())
+            return stored
+        made = {name: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+                for name in ("YUNYING_SECRET_KEY", "YUNYING_ENCRYPTION_KEY", "YUNYING_BLIND_INDEX_KEY",
+                             "S3_SECRET")}
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump(made, out)
+        return made
+
+    def _seaweed(self) -> Any:
+        from tools.seaweed import SeaweedS3
+
+        return SeaweedS3(self.root / "s3", port_base=self.port_base + 10, access_key="yunying-cluster",
+                         secret_key=self._secrets()["S3_SECRET"])
+
+    def env(self, data_dir: Path) -> dict[str, str]:
+        keys = self._secrets()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("YUNYING_", "AWS_"))}
+        env.update({
+            "YUNYING_ENV": "development", "YUNYING_DATA_DIR": str(data_dir), "YUNYING_PUBLIC_URL": self.url,
+            "YUNYING_DATABASE_URL": self.database_url, "YUNYING_STORAGE_URL": "s3://yunying-cluster",
+            "YUNYING_BROKER_URL": f"amqp://{self.amqp}/{self.vhost}", "YUNYING_TRUSTED_PROXIES": "127.0.0.1",
+            **{k: v for k, v in keys.items() if k.startswith("YUNYING_")}, **self._seaweed().env(),
+        })
+        if self.redis_url:
+            env["YUNYING_REDIS_URL"] = self.redis_url
+        return env
+
+    # -- shared services -------------------------------------------------------------------------------
+    def _create_database(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.pg_url.replace("+psycopg", ""), autocommit=True, connect_timeout=5) as conn:
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.database,)).fetchone() is None:
+                conn.execute(f'CREATE DATABASE "{self.database}"')
+
+    def _drop_database(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.pg_url.replace("+psycopg", ""), autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+
+    def _rabbitmqctl(self, *args: str) -> None:
+        done = subprocess.run(["rabbitmqctl", *args], capture_output=True, text=True, timeout=60, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"rabbitmqctl {args[0]} failed: {done.stderr.strip()[:300]}")
+
+    def _create_vhost(self) -> None:
+        listed = subprocess.run(["rabbitmqctl", "list_vhosts", "-q"], capture_output=True, text=True, timeout=60,
+                                check=False)
+        if self.vhost not in listed.stdout.split():
+            self._rabbitmqctl("add_vhost", self.vhost)
+        self._rabbitmqctl("set_permissions", "-p", self.vhost, self.amqp.split(":", 1)[0], ".*", ".*", ".*")
+
+    # -- processes -------------------------------------------------------------------------------------
+    def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> int:
+        logs = self.root / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        with open(logs / f"{name}.log", "ab") as out:
+            proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+        return proc.pid
+
+    def _state(self) -> dict[str, Any]:
+        if not self.state_file.exists():
+            return {}
+        state: dict[str, Any] = json.loads(self.state_file.read_text())
+        return state
+
+    def _save(self, state: dict[str, Any]) -> None:
+        self.state_file.write_text(json.dumps(state, indent=1))
+
+    def start_web(self, n: int, *, wait: bool = True) -> int:
+        data = self.root / f"web{n + 1}"
+        pid = self._spawn(f"web{n + 1}", [sys.executable, "-m", "backend.cli", "serve", "--host", "127.0.0.1",
+                                          "--port", str(self.web_ports[n])], self.env(data))
+        state = self._state()
+        state.setdefault("pids", {})[f"web{n + 1}"] = pid
+        self._save(state)
+        if wait:
+            _wait(lambda: _healthy(self.node_url(n)), READY_S, f"web node {n + 1}")
+        return pid
+
+    def spool(self, n: int) -> Path:
+        """Web node n's request spool (backend/storage/service.py scratch_dir): files while it receives."""
+        return self.root / f"web{n + 1}" / "spool"
+
+    def kill_web(self, n: int) -> None:
+        """kill -9 of one web node (every process of it)."""
+        pid = int(self._state()["pids"][f"web{n + 1}"])
+        with suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        with suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+
+    def _nginx_conf(self) -> Path:
+        state_dir = self.root / "nginx"
+        state_dir.mkdir(parents=True, exist_ok=True)
+        # nginx's workers run as an unprivileged user when the master runs as root: they traverse here.
+        for path in (self.root, state_dir):
+            path.chmod(0o711)
+        servers = "\n".join(f"        server 127.0.0.1:{port} max_fails=1 fail_timeout=10s;" for port in self.web_ports)
+        text = (NGINX_CONF.read_text().replace("@@STATE@@", str(state_dir)).replace("@@SERVERS@@", servers)
+                .replace("@@LISTEN@@", f"127.0.0.1:{self.port_base}"))
+        conf = state_dir / "nginx.conf"
+        conf.write_text(text)
+        return conf
+
+    def up(self) -> None:
+        if shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists():
+            raise RuntimeError("nginx is not installed (Debian: apt-get install nginx)")
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        pids: dict[str, int] = dict(self._state().get("pids", {}))
+        if pids and any(_alive(pid) for pid in pids.values()):
+            raise RuntimeError(f"the cluster in {self.root} is running already (tools/cluster.py down)")
+        self._save({"pids": {}, "port_base": self.port_base, "database": self.database, "vhost": self.vhost})
+        seaweed = self._seaweed().start()
+        self._save({**self._state(), "pids": {"seaweed": seaweed.process.pid}})
+        self._create_database()
+        self._create_vhost()
+        env = self.env(self.root / "admin")
+        subprocess.run([sys.executable, "-m", "backend.cli", "migrate"], cwd=ROOT, env=env, check=True,
+                       capture_output=True, timeout=300)
+        for n in range(len(self.web_ports)):  # every process starts at once; then each is waited for
+            self.start_web(n, wait=False)
+        worker = self._spawn("worker", [sys.executable, "-m", "backend.cli", "worker", "--concurrency", "2"],
+                             self.env(self.root / "worker"))
+        state = self._state()
+        state["pids"]["worker"] = worker
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        state["pids"]["nginx"] = self._spawn("nginx", [nginx, "-c", str(self._nginx_conf()), "-g", "daemon off;"],
+                                             env)
+        self._save(state)
+        for n in range(len(self.web_ports)):
+            _wait(lambda n=n: _healthy(self.node_url(n)), READY_S, f"web node {n + 1}")
+        _wait(lambda: _healthy(self.url), READY_S, "the proxy")
+        log = self.root / "logs" / "worker.log"
+        _wait(lambda: log.exists() and " ready." in log.read_text(errors="replace"), READY_S, "the worker")
+
+    def down(self, *, purge: bool = False) -> None:
+        state = self._state()
+        pids = state.get("pids", {})
+        for name in ("nginx", "worker", *sorted(k for k in pids if k.startswith("web")), "seaweed"):
+            if name in pids:
+                _stop_group(int(pids[name]))
+        if "seaweed" in pids:
+            self._seaweed().stop()  # nothing left to end; removes the sockets weed leaves in the temp dir
+        self._save({**state, "pids": {}})
+        if purge:
+            with suppress(Exception):
+                self._drop_database()
+            with suppress(Exception):
+                self._rabbitmqctl("delete_vhost", self.vhost)
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def status(self) -> dict[str, Any]:
+        pids = self._state().get("pids", {})
+        return {"proxy": self.url, "healthy": _healthy(self.url),
+                "processes": {name: ("up" if _alive(int(pid)) else "down") for name, pid in pids.items()}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="The Yunying topology on loopback ports.")
+    parser.add_argument("action", choices=["up", "down", "status"])
+    parser.add_argument("--dir", type=Path, default=Path(os.environ.get("CLUSTER_DIR", "var/cluster")))
+    parser.add_argument("--port-base", type=int, default=int(os.environ.get("CLUSTER_PORT_BASE", "8800")))
+    parser.add_argument("--purge", action="store_true", help="down: also drop the database, vhost and files")
+    args = parser.parse_args(argv)
+    saved = Cluster(args.dir, port_base=args.port_base)._state()
+    cluster = Cluster(args.dir, port_base=int(saved.get("port_base", args.port_base)))
+    if args.action == "up":
+        try:
+            cluster.up()
+        except Exception as exc:  # noqa: BLE001 - whatever failed, say it and take down what started
+            print(f"cluster: {exc}", file=sys.stderr)
+            cluster.down()
+            return 1
+        print(json.dumps({"proxy": cluster.url, "web": [cluster.node_url(n) for n in range(2)],
+                          "logs": str(cluster.root / "logs")}))
+    elif args.action == "down":
+        cluster.down(purge=args.purge)
+    else:
+        print(json.dumps(cluster.status()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -75,14 +75,18 @@ def run(ctx: Context, *, kind: str, key: str) -> None:
 def sweep(ctx: Context) -> None:
     """Cache sweeping: leftovers of interrupted writes in the derived cache and the short-lived rows the
     database fallback of shared state accumulates (auth/housekeeping.py), every time; once a day, the
-    derived cache by renderer version and age (previews/sweep.py). Originals are never touched."""
+    derived and PDF areas by renderer version and age (storage/sweep.py, as `yunying storage sweep`).
+    Originals are never touched."""
     from backend.auth.housekeeping import prune
-    from backend.previews.sweep import sweep_derived
     from backend.shared_state import shared_state
+    from backend.storage.sweep import current_derived_prefixes
+    from backend.storage.sweep import sweep as sweep_store
 
     removed = ctx.runtime.cache.sweep_temp()
     pruned = prune(engine=ctx.engine)
     log.info("sweep: %d temporary files, %d expired rows (pid %d)", removed, pruned, os.getpid())
     state = shared_state(redis_url=ctx.settings.redis_url, engine=ctx.engine)
     if state.claim_once("sweep-derived", ttl=DERIVED_SWEEP_EVERY):  # one node a day walks the derived area
-        log.info("sweep of the derived cache: %s", sweep_derived(cache=ctx.runtime.cache))
+        report = sweep_store(storage=ctx.settings.storage, current=current_derived_prefixes())
+        log.info("sweep of the derived cache: %d of %d objects deleted, %s", report.deleted, report.examined,
+                 report.by_reason)

@@ -7,7 +7,7 @@
   leads with it, so PostgreSQL and SQLite answer every lookup by institution from that one.
 
 Revision ID: 0018_storage_instance_index
-Revises: 0016_realname
+Revises: 0019_jobs_outbox
 Create Date: 2026-12-06 08:10:00
 """
 from collections.abc import Sequence
@@ -17,7 +17,7 @@ from alembic import op
 
 
 revision: str = '0018_storage_instance_index'
-down_revision: str | None = '0016_realname'
+down_revision: str | None = '0019_jobs_outbox'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

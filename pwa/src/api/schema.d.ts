@@ -1330,6 +1330,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/grants/{grant_id}/visibility": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** What one relative sees: record kinds and hidden studies (the person) */
+        put: operations["set_visibility_api_v1_grants__grant_id__visibility_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/grants/{grant_id}": {
         parameters: {
             query?: never;
@@ -2013,6 +2030,16 @@ export interface components {
             /** Ended At */
             ended_at: string | null;
             consent: components["schemas"]["ConsentEvidence"];
+            /**
+             * Hidden Study Ids
+             * @description records the person hid from this relative
+             */
+            hidden_study_ids?: string[];
+            /**
+             * Last Viewed At
+             * @description when the relative last looked (the person's side only)
+             */
+            last_viewed_at?: string | null;
         };
         /** GuardianIn */
         GuardianIn: {
@@ -3280,6 +3307,22 @@ export interface components {
             input?: unknown;
             /** Context */
             ctx?: Record<string, never>;
+        };
+        /**
+         * VisibilityIn
+         * @description What one relative sees (issue 19 item 4): record kinds, and records hidden one by one.
+         */
+        VisibilityIn: {
+            /**
+             * Scope
+             * @description all | imaging | kinds
+             * @default all
+             */
+            scope: string;
+            /** Kinds */
+            kinds?: string[];
+            /** Hidden Study Ids */
+            hidden_study_ids?: string[];
         };
         /** WindowChoice */
         WindowChoice: {
@@ -5752,6 +5795,41 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["GrantOut"][];
+                };
+            };
+        };
+    };
+    set_visibility_api_v1_grants__grant_id__visibility_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                grant_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VisibilityIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GrantOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };

@@ -9,7 +9,7 @@ const en: typeof zh = {
   },
   titles: {
     login: 'Sign in', binding: 'Verify identity', timeline: 'My records', study: 'Study', viewer: 'Images', lab: 'Lab result',
-    checkup: 'Checkup', settings: 'Settings', notFound: 'Not found', welcome: 'Welcome to Yunying', ended: 'Access ended',
+    checkup: 'Checkup', settings: 'Settings', notFound: 'Not found', welcome: 'Welcome to Yunying', ended: 'Access ended', visibility: 'What a relative sees',
     family: 'Family', invite: 'Invite', requestAccess: 'Ask for access', guardian: 'Add a child', acceptInvite: 'Invitation', shareNew: 'Share with a doctor', shares: 'My shares', access: 'Access history', doctor: 'Doctor view',
   },
   auth: {
@@ -119,6 +119,9 @@ const en: typeof zh = {
     theirName: 'Their full name', sendRequest: 'Send request', requestSent: 'Request sent. If the details match and they confirm, you can switch to their records on the timeline.',
     guardianIntro: 'Children under 14 can be added by a guardian. We send a code to the phone the hospital registered for the child.',
     childName: 'The child\'s full name', iAmChild: 'You are the child\'s', becomeGuardian: 'Confirm',
+    lastLooked: 'Last looked: {at}', neverLooked: 'Has not looked yet', whatTheySee: 'What they see', hiddenN: '{n} study hidden | {n} studies hidden',
+    whatTitle: 'What {who} sees', whatIntro: 'Takes effect at once: the next time they open the app they see only what you choose.', kindsQ: 'Kinds of record they may see',
+    studiesQ: 'Imaging studies they may see (untick to hide one from them)', save: 'Save', saved: 'Saved', chooseKind: 'Choose at least one kind of record',
   },
   share: {
     step1: '1. Choose studies to share', all: 'Select all', none: 'Clear', step2: '2. Link valid for',

@@ -31,6 +31,9 @@ def _register_domain_commands() -> None:
     from backend.family.cli import family_app
 
     app.add_typer(family_app, name="family")
+    from backend.reminders.cli import reminders_app
+
+    app.add_typer(reminders_app, name="reminders")
 
 
 @app.command()

@@ -225,6 +225,7 @@ MATRIX: dict[tuple[str, str], tuple[Cells, Req]] = {
     ("GET", P + "/series/{series_id}/scrub"): (person(narrow=404), Req()),
     ("GET", P + "/series/{series_id}/scrub/{window}/{key}/{name}"): (person(narrow=404), Req()),
     ("GET", P + "/labs/trends"): (person(narrow=200, share=200), Req()),
+    ("GET", P + "/reminders"): (person(narrow=200, share=200), Req()),  # issue 19: policy-filtered
     ("GET", P + "/labs/{lab_id}"): (person(narrow=200), Req()),
     ("GET", P + "/checkups/{checkup_id}"): (person(narrow=404), Req()),
     ("GET", P + "/export/fhir"): (person(narrow=200, share=200), Req()),

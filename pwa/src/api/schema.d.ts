@@ -1432,6 +1432,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/people/{person_id}/reminders": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Follow-ups the reports advise, with their due dates */
+        get: operations["reminders_api_v1_people__person_id__reminders_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/people/{person_id}/access-log": {
         parameters: {
             query?: never;
@@ -2589,6 +2606,49 @@ export interface components {
             verify_result: string;
             /** Consent Version */
             consent_version: string;
+        };
+        /** ReminderOut */
+        ReminderOut: {
+            /** Study Id */
+            study_id: string;
+            /** Title */
+            title: string;
+            /**
+             * Study Date
+             * Format: date
+             */
+            study_date: string;
+            /**
+             * Due
+             * Format: date
+             */
+            due: string;
+            /**
+             * Phrase
+             * @description the report's own words, e.g. 建议12个月后复查 → 12个月后复查
+             */
+            phrase: string;
+            /**
+             * Stated
+             * @description the interval was in the report; false: '定期' with our default of 6 months
+             */
+            stated: boolean;
+            /**
+             * Status
+             * @description open (not yet due) / due / done (a comparable study came after it)
+             */
+            status: string;
+            /** Done By */
+            done_by: string | null;
+            /** Done Title */
+            done_title: string | null;
+            /** Detail Url */
+            detail_url: string;
+        };
+        /** RemindersOut */
+        RemindersOut: {
+            /** Items */
+            items: components["schemas"]["ReminderOut"][];
         };
         /** ReportIn */
         ReportIn: {
@@ -5982,6 +6042,37 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["GrantOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    reminders_api_v1_people__person_id__reminders_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                person_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RemindersOut"];
                 };
             };
             /** @description Validation Error */

@@ -70,6 +70,11 @@ export default {
     about: '关于云影', version: '版本',
   },
   notFound: { text: '您访问的页面不存在', home: '回到首页' },
+  glossary: { hint: '点按带下划线的词，查看通俗解释', notDiagnosis: '这是这个词的一般含义，不是对您检查结果的诊断。您的情况请以医生的意见为准。', source: '来源：' },
+  reminders: {
+    title: '复查提醒', advice: '报告建议：{words}', dueOn: '{date} 到期', dueSince: '已于 {date} 到期，请安排复查', done: '已完成：{what}',
+    assumed: '报告未写明间隔，按 6 个月提醒', note: '提醒来自医生报告中的建议，具体请遵医嘱。',
+  },
   // Issue 19: what failed requests say (never the server's raw text), access that ended, the landing page.
   errors: {
     404: '找不到这条记录：它可能已被删除，或您已无权查看。', 403: '您没有权限进行此操作。', 401: '登录已过期，请重新登录。',

@@ -29,6 +29,9 @@ from backend.studies.models import Study
 
 KIND = record_kind.KIND
 FOLLOWUP_DUE = "followup_due"
+# A follow-up that fell due longer ago than this is not announced: the first run of the job must not
+# wake everyone about advice from years past (the timeline still lists it).
+NOTICE_WINDOW = timedelta(days=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +91,9 @@ def for_person(*, session: Session, access: PersonAccess) -> list[Reminder]:
 
 
 def send_due(*, engine: Engine, today: date | None = None) -> int:
-    """Queue a WeChat notice for every open follow-up due by ``today`` (CST), to everyone who may read
-    the study. Cron-able; running it again adds nothing (outbox key per study). Returns notices added."""
+    """Queue a WeChat notice for every open follow-up that fell due in the 30 days up to ``today`` (CST),
+    to everyone who may read the study. Cron-able, daily; running it again adds nothing (outbox key per
+    study). Returns notices added."""
     today = today or cst_date(utcnow())
     added = 0
     with session_scope(engine) as session:
@@ -102,7 +106,7 @@ def send_due(*, engine: Engine, today: date | None = None) -> int:
                 TimelineEntry.kind == KIND, TimelineEntry.person_id == person_id)
                 .order_by(col(TimelineEntry.sort_key).desc())).all())
             for reminder in _reminders(session, entries):
-                if reminder.done_by is not None or reminder.due > today:
+                if reminder.done_by is not None or not today - NOTICE_WINDOW < reminder.due <= today:
                     continue
                 for account_id, _relation in accounts_for_person(session=session, person_id=person_id, kind=KIND):
                     added += notify_once(session, event_key=f"followup:{reminder.study_id}:due",

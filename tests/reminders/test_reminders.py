@@ -37,12 +37,13 @@ def test_reminders_from_reports_due_notice_and_done_by_a_new_study(client: httpx
     assert items["头颅MR平扫"]["phrase"] == "定期复查" and items["头颅MR平扫"]["stated"] is False
     assert "胸部正位片" not in items  # no advice, no reminder
 
-    assert send_due(engine=engine, today=date(2025, 5, 14)) == 2  # the MR (定期) and the shoulder are due by then
+    assert send_due(engine=engine, today=date(2025, 5, 14)) == 0  # the MR and shoulder fell due years ago: quiet
     assert send_due(engine=engine, today=date(2025, 5, 15)) == 1  # the CT's day
     assert send_due(engine=engine, today=date(2025, 6, 1)) == 0  # once each, ever
+    assert send_due(engine=engine, today=date(2019, 3, 20)) == 1  # the brain MR's 定期 (6 months), in its window
     with session_scope(engine, readonly=True) as s:
         keys = {n.event_key for n in s.exec(select(Notification).where(Notification.kind == "followup_due"))}
-    assert {k.split(":")[0] for k in keys} == {"followup"} and len(keys) == 3
+    assert {k.split(":")[0] for k in keys} == {"followup"} and len(keys) == 2
 
     # The follow-up CT arrives: the reminder is done, the chest X-ray or a brain study would not do.
     make_study(engine, institution_id=nj1, uid="1.2.826.0.1.19.5", local_patient_id="NJ0001234",

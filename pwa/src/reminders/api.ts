@@ -8,9 +8,11 @@ export async function getReminders(personId: string, signal?: AbortSignal): Prom
   return (await ok(api.GET('/api/v1/people/{person_id}/reminders', { params: { path: { person_id: personId } }, signal }))).items
 }
 
-/** What the timeline shows: open and due follow-ups, soonest first, and the last one done. */
-export function shownReminders(all: Reminder[]): Reminder[] {
-  const pending = all.filter((r) => r.status !== 'done').sort((a, b) => a.due.localeCompare(b.due))
+/** What the timeline shows: open and due follow-ups, soonest first (not those long past: a follow-up due
+ * more than two years ago is history, not a reminder), and the last one done. */
+export function shownReminders(all: Reminder[], today = new Date()): Reminder[] {
+  const cutoff = new Date(today.getTime() - 730 * 86400_000).toISOString().slice(0, 10)
+  const pending = all.filter((r) => r.status !== 'done' && r.due >= cutoff).sort((a, b) => a.due.localeCompare(b.due))
   const done = all.filter((r) => r.status === 'done').sort((a, b) => b.due.localeCompare(a.due)).slice(0, 1)
   return [...pending, ...done]
 }

@@ -37,6 +37,9 @@ def _register_domain_commands() -> None:
     from backend.storage.cli import storage_app
 
     app.add_typer(storage_app, name="storage")
+    from backend.reminders.cli import reminders_app
+
+    app.add_typer(reminders_app, name="reminders")
 
 
 @app.command()

@@ -48,6 +48,7 @@ class PersonAccess:
     via_share_id: str | None = None
     kinds: frozenset[str] | None = None  # record kinds readable; None = every kind
     study_ids: frozenset[str] | None = None  # for shares: exactly these studies; None = not limited
+    hidden_refs: frozenset[str] = frozenset()  # records the person hid from this relative (issue 19 item 4)
     may_share: bool = False
     may_grant: bool = False
     guardian: bool = False  # through a guardianship of a minor (may read the access log)
@@ -108,6 +109,7 @@ def _account_access(session: Session, principal: AccountPrincipal, person_id: st
             return PersonAccess(
                 person_id=person_id, principal=principal, relation=grant.relationship, via_grant_id=grant.id,
                 kinds=family_rules.scope_kinds(grant.scope, grant.kinds), may_share=grant.may_share,
+                hidden_refs=family_rules.hidden_refs(grant.hidden_refs),
                 may_grant=grant.may_grant, guardian=grant.kind == GUARDIAN,
                 manages_grants=grant.kind == GUARDIAN and family_rules.ward_under_consent_age(grant),
             )

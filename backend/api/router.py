@@ -25,6 +25,7 @@ from backend.people import router as people_router
 from backend.previews import router as previews_router
 from backend.previews import worker as previews_worker
 from backend.records import router as records_router
+from backend.reminders import router as reminders_router
 from backend.reports import router as reports_router
 from backend.sharing import cors as share_cors
 from backend.sharing import pages as share_pages
@@ -64,6 +65,7 @@ def include_routers(app: FastAPI, settings: Settings) -> None:
     api_v1.include_router(fhir_router.router)
     api_v1.include_router(auth_router.api_router)
     api_v1.include_router(family_router.router)
+    api_v1.include_router(reminders_router.router)
     api_v1.include_router(access_router.router)
     api_v1.include_router(wechat_router.api_router)
     api_v1.include_router(sharing_router.router)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Index, text
+from sqlalchemy import Index, Text, text
 from sqlmodel import Field, SQLModel
 
 from backend.clock import utcnow
@@ -47,6 +47,9 @@ class Grant(SQLModel, table=True):
     kind: str = Field(max_length=16)  # invitation / request / guardian / elder
     scope: str = Field(default=SCOPE_ALL, max_length=16)
     kinds: str | None = Field(default=None, max_length=200)  # comma-separated record kinds when scope == "kinds"
+    # Records the person hid from this relative (comma-separated timeline ref ids: studies, issue 19 item 4);
+    # the access policy leaves them out of every read through the grant.
+    hidden_refs: str | None = Field(default=None, sa_type=Text)
     expires_at: datetime | None = None
     status: str = Field(default=PENDING, max_length=16, index=True)
     may_share: bool = False

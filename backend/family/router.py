@@ -15,7 +15,7 @@ from backend.auth.sms import sms_sender
 from backend.clock import aware, utcnow
 from backend.config import Settings
 from backend.errors import NotFound
-from backend.family import paths, rules, service, views
+from backend.family import paths, rules, service, views, visibility
 from backend.family.models import ELDER, GUARDIAN
 from backend.family.schemas import (
     ElderIn,
@@ -27,6 +27,7 @@ from backend.family.schemas import (
     RequestIn,
     RequestOut,
     TermsIn,
+    VisibilityIn,
 )
 from backend.people.masking import mask_name
 from backend.people.models import Person
@@ -97,13 +98,23 @@ def list_grants(access: ReadablePerson, session: SessionDep, response: Response)
     if not isinstance(access.principal, AccountPrincipal):  # a doctor's share session has no business here
         raise NotFound("No such person.", zh="未找到此人的档案", code="person-not-found")
     response.headers["Cache-Control"] = "no-store"
-    return [views.grant_out(session, g) for g in service.grants_of_person(session, access=access)]
+    grants = service.grants_of_person(session, access=access)
+    seen = visibility.last_viewed(session, grant_ids=[g.id for g in grants])  # the person's side only
+    return [views.grant_out(session, g, last_viewed_at=seen.get(g.id)) for g in grants]
 
 
 @router.get("/grants", response_model=list[GrantOut], summary="Grants this account holds (as a relative)")
 def held_grants(session: SessionDep, who: CurrentAccount, response: Response) -> list[GrantOut]:
     response.headers["Cache-Control"] = "no-store"
     return [views.grant_out(session, g) for g in service.grants_held(session, account_id=who.account_id)]
+
+
+@router.put("/grants/{grant_id}/visibility", response_model=GrantOut,
+            summary="What one relative sees: record kinds and hidden studies (the person)")
+def set_visibility(grant_id: GrantId, body: VisibilityIn, session: SessionDep, who: CurrentAccount) -> GrantOut:
+    grant = visibility.update(session, grant_id=grant_id, principal=who, scope=body.scope, kinds=body.kinds,
+                              hidden=body.hidden_study_ids)
+    return views.grant_out(session, grant)
 
 
 @router.delete("/grants/{grant_id}", status_code=204, summary="Revoke (the person) or leave (the relative)")

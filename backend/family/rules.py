@@ -80,6 +80,11 @@ def inverse_relation(relationship: str) -> str:
     return RELATIONSHIPS.get(relationship, RELATIONSHIPS["other"])[2]
 
 
+def hidden_refs(value: str | None) -> frozenset[str]:
+    """The record ids a grant does not show (stored comma-separated)."""
+    return frozenset(r for r in (value or "").split(",") if r)
+
+
 def scope_kinds(scope: str, kinds: str | None) -> frozenset[str] | None:
     """The record kinds a scope lets a proxy read; None = every kind."""
     if scope == SCOPE_ALL:

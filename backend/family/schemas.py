@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, Field
 
@@ -91,3 +92,15 @@ class GrantOut(BaseModel):
     created_at: datetime
     ended_at: datetime | None
     consent: ConsentEvidence
+    hidden_study_ids: list[str] = Field(default_factory=list, description="records the person hid from this relative")
+    last_viewed_at: datetime | None = Field(default=None, description="when the relative last looked (the person's "
+                                            "side only)")
+
+
+class VisibilityIn(BaseModel):
+    """What one relative sees (issue 19 item 4): record kinds, and records hidden one by one."""
+
+    scope: str = Field(default="all", max_length=16, description="all | imaging | kinds")
+    kinds: list[str] = Field(default_factory=list, max_length=10)
+    hidden_study_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(default_factory=list,
+                                                                                       max_length=500)

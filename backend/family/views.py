@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlmodel import Session, select
 
 from backend.auth.models import Account, Binding
@@ -22,7 +24,7 @@ def account_name(session: Session, account_id: str) -> str | None:
     return mask_account_name(account.nickname) if account and account.nickname else None
 
 
-def grant_out(session: Session, grant: Grant) -> GrantOut:
+def grant_out(session: Session, grant: Grant, *, last_viewed_at: datetime | None = None) -> GrantOut:
     person = session.get(Person, grant.grantor_person_id)
     zh, en = rules.relationship_label(grant.relationship)
     return GrantOut(
@@ -35,4 +37,5 @@ def grant_out(session: Session, grant: Grant) -> GrantOut:
         consent=ConsentEvidence(method=grant.consent_method, account_id=grant.consent_account_id,
                                 statement=grant.consent_statement, phone_masked=grant.consent_phone_masked,
                                 at=grant.consented_at, teen_confirmed_at=grant.teen_confirmed_at),
+        hidden_study_ids=sorted(rules.hidden_refs(grant.hidden_refs)), last_viewed_at=last_viewed_at,
     )

@@ -85,6 +85,7 @@ NOTICES: dict[str, tuple[str, str]] = {
     "grant_started": ("有家人开始查看您的健康记录", "/family"),
     "grant_request": ("有家人申请查看您的健康记录", "/family"),
     "grant_ended": ("家人已停止与您共享健康记录", "/welcome"),
+    "followup_due": ("您有一项复查已到期", "/timeline"),
     "proxy_digest": ("家人查看了您的健康记录", "/access"),
     "share_opened": ("您分享的影像已被打开", "/shares"),
 }

@@ -103,7 +103,8 @@ def cache_control(principal: Principal, *, default: str = IMMUTABLE) -> str:
 def study_visible(access: PersonAccess, *, study_id: str, study_person_id: str | None) -> bool:
     """The study belongs to the person and the access covers imaging (and, for shares, this study)."""
     return (study_person_id == access.person_id and access.allows_kind(KIND)
-            and (access.study_ids is None or study_id in access.study_ids))
+            and (access.study_ids is None or study_id in access.study_ids)
+            and study_id not in access.hidden_refs)  # hidden from this relative (issue 19 item 4)
 
 
 def check_study(access: PersonAccess, study: Study | None) -> Study:

@@ -171,6 +171,8 @@ def access_clauses(access: PersonAccess) -> list[Any]:
     if access.study_ids is not None:
         clauses.append(col(TimelineEntry.kind) == SHARE_SCOPED_KIND)
         clauses.append(col(TimelineEntry.ref_id).in_(sorted(access.study_ids)))
+    if access.hidden_refs:  # records the person hid from this relative: as if they did not exist
+        clauses.append(col(TimelineEntry.ref_id).not_in(sorted(access.hidden_refs)))
     return clauses
 
 

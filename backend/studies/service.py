@@ -65,6 +65,11 @@ def study_detail(*, session: Session, access: PersonAccess, study_id: str) -> St
     )
 
 
+def comparison_key(study: Study) -> tuple[str | None, frozenset[str]]:
+    """(body part, modality groups): what makes two studies comparable (priors, follow-ups)."""
+    return _comparison_key(study)
+
+
 def _comparison_key(study: Study) -> tuple[str | None, frozenset[str]]:
     body = (study.body_part or "").strip().upper() or None
     return body, frozenset(MODALITY_GROUPS.get(m, m) for m in record_kind.image_modalities(study))

@@ -38,6 +38,7 @@ export const router = createRouter({
     { path: '/people/:pid/checkups/:id', name: 'checkup', component: () => import('./checkups/CheckupView.vue'), meta: { title: 'titles.checkup' } },
     // Part 2: family, sharing, access history (issue 11).
     { path: '/family', name: 'family', component: () => import('./family/FamilyView.vue'), meta: { title: 'titles.family', unbound: true } },
+    { path: '/family/grants/:id', name: 'family-visibility', component: () => import('./family/VisibilityView.vue'), meta: { title: 'titles.visibility' } },
     { path: '/family/invite', name: 'family-invite', component: () => import('./family/InviteView.vue'), meta: { title: 'titles.invite' } },
     { path: '/family/request', name: 'family-request', component: () => import('./family/RequestView.vue'), meta: { title: 'titles.requestAccess', unbound: true } },
     { path: '/family/guardian', name: 'family-guardian', component: () => import('./family/GuardianView.vue'), meta: { title: 'titles.guardian', unbound: true } },

@@ -225,6 +225,7 @@ MATRIX: dict[tuple[str, str], tuple[Cells, Req]] = {
     ("GET", P + "/series/{series_id}/scrub"): (person(narrow=404), Req()),
     ("GET", P + "/series/{series_id}/scrub/{window}/{key}/{name}"): (person(narrow=404), Req()),
     ("GET", P + "/labs/trends"): (person(narrow=200, share=200), Req()),
+    ("GET", P + "/reminders"): (person(narrow=200, share=200), Req()),  # issue 19: policy-filtered
     ("GET", P + "/labs/{lab_id}"): (person(narrow=200), Req()),
     ("GET", P + "/checkups/{checkup_id}"): (person(narrow=404), Req()),
     ("GET", P + "/export/fhir"): (person(narrow=200, share=200), Req()),
@@ -274,6 +275,9 @@ MATRIX: dict[tuple[str, str], tuple[Cells, Req]] = {
     ("GET", P + "/grants"): (person(narrow=200), Req()),  # a share session: 404 (not an account)
     ("GET", API + "/grants"): (accounts(200), Req()),
     ("DELETE", API + "/grants/{grant_id}"): (accounts(404, owner=204, anonymous=401), Req(fresh=_fresh_grant)),
+    # issue 19 item 4: what one relative sees, set by the person only
+    ("PUT", API + "/grants/{grant_id}/visibility"): (accounts(404, owner=200, anonymous=401),
+                                                     Req(json={"scope": "imaging"}, fresh=_fresh_grant)),
     ("POST", API + "/guardianships/otp"): (accounts(200, anonymous=401),
                                            Req(json=lambda w: nobody(age=6))),
     ("POST", API + "/guardianships"): (accounts(400, anonymous=401), Req(json=lambda w: {

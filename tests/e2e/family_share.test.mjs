@@ -110,7 +110,17 @@ describe('family access and a share with a doctor', () => {
     await page.goto(`${BASE}/family`)
     const card = page.locator('[data-testid=grant-mine]').first()
     await card.getByText('可以查看全部记录').waitFor()
+    await card.locator('[data-testid=last-looked]').getByText('最近查看：').waitFor() // issue 19 item 4
     await shot(page, 'family-06-who-sees-me')
+    // What this relative sees: the CT hidden from her alone, at once.
+    await card.locator('[data-testid=visibility]').click()
+    await page.locator('label.row', { hasText: CT }).first().locator('input').uncheck()
+    await shot(page, 'family-06b-what-they-see')
+    await page.locator('[data-testid=save-visibility]').click()
+    await page.waitForURL((u) => u.pathname === '/family')
+    await card.getByText('隐藏了 1 项检查').waitFor()
+    const seen = await (await relative.page.request.get(`${BASE}/api/v1/people/${personId}/timeline?kind=imaging_study`)).json()
+    assert.ok(!seen.items.some((i) => i.title === CT), 'the hidden CT is gone from the relative\'s timeline')
     await card.locator('[data-testid=revoke]').click()
     await confirmDialog(page)
     await page.getByText('目前只有您自己能看您的记录。').waitFor()

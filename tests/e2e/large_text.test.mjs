@@ -77,6 +77,13 @@ for (const locale of ['zh-CN', 'en']) {
       assert.ok(large >= 1.5 * normal - 0.01, `large text ${large}px vs normal ${normal}px`)
     })
 
+    it('says the platform\'s own words in the reader\'s language (reminders, counts)', async () => {
+      await s.page.goto(`${BASE}/timeline`)
+      await s.page.locator('[data-testid=reminder]').first().waitFor()
+      const text = await s.page.locator('[data-testid=reminders]').innerText()
+      assert.ok(locale === 'en' ? text.includes('Follow-up reminders') && !text.includes('复查提醒') : text.includes('复查提醒'), text)
+    })
+
     it('shows every screen without anything sticking out or cut off', async () => {
       const problems = []
       for (const [name, url] of screens) {

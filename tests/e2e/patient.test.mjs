@@ -107,6 +107,11 @@ describe('张伟 reads his records (demo-patient)', () => {
     await page.waitForURL((u) => u.pathname === '/timeline')
     await page.locator('.item').first().waitFor()
     assert.deepEqual(failedMe, [], 'no 401 from /api/v1/me before or after login')
+    // Follow-ups from the reports (issue 19 item 5): the 2024 CT's advice is due; the 2019 CT's was done
+    // by the 2024 CT, a comparable study that came after it.
+    const reminders = page.locator('[data-testid=reminders]')
+    await reminders.locator('[data-testid=reminder]', { hasText: '胸部CT增强' }).getByText('12个月后复查').waitFor()
+    await reminders.locator('[data-testid=reminder]', { hasText: '胸部CT平扫' }).getByText('已完成：胸部CT增强').waitFor()
     await shot(page, '05-timeline')
     await page.getByRole('button', { name: /^影像/ }).click()
     await page.locator('.item.kind-imaging_study', { hasText: '胸部正位片' }).waitFor()
@@ -203,6 +208,14 @@ describe('张伟 reads his records (demo-patient)', () => {
     const report = page.locator('section[aria-labelledby=report-h]')
     await report.getByText('磨玻璃', { exact: false }).first().waitFor()
     await shot(page, '11-study-report')
+    // A report word on tap: what it means in general, with its source, never a diagnosis (issue 19 item 5).
+    await report.locator('[data-testid=term]', { hasText: '磨玻璃' }).first().click()
+    const gloss = page.locator('[data-testid=glossary]')
+    await gloss.getByText('不是对您检查结果的诊断').waitFor()
+    await gloss.getByText('来源：').waitFor()
+    await shot(page, '11a-glossary')
+    await page.locator('.van-popup__close-icon:visible').click()
+    await gloss.waitFor({ state: 'hidden' })
     const link = report.locator('a.pdf')
     const [download] = await Promise.all([page.waitForEvent('download'), link.click()])
     const file = await readFile(await download.path())
@@ -260,6 +273,8 @@ describe('张伟 reads his records (demo-patient)', () => {
     await shot(page, '15-timeline-en')
     // The platform's own lines in English too (issue 19 item 7): lab counts are not Chinese sentences.
     await page.getByRole('button', { name: /^Lab/ }).click()
+    await page.locator('.item:not(.kind-lab_result)').first().waitFor({ state: 'detached' })
+    await page.locator('.item.kind-lab_result .summary').first().waitFor()
     const labLines = await page.locator('.item.kind-lab_result .summary').allInnerTexts()
     assert.ok(labLines.length && labLines.every((t) => !t.includes('项异常') && !t.includes('参考范围内')), labLines.join(' | '))
     assert.deepEqual(s.errors, [], 'no uncaught errors in the page')

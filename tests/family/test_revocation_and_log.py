@@ -165,3 +165,32 @@ def test_a_checked_paper_report_shows_as_public(client, engine, settings) -> Non
                        headers=h.cookie_headers(engine, settings, owner)).json()["items"][0]
     assert (first["actor"]["kind"], first["via"], first["action_label"]) == ("public", "public", "核验了纸质报告")
     assert "CT" in first["title"]
+
+
+def test_the_person_chooses_what_a_relative_sees_and_when_they_last_looked(client, engine, settings) -> None:
+    """Issue 19 item 4, attack first: the relative (or a stranger) cannot widen or even see the setting (404);
+    a study the person hid is gone from every read through the grant, the next request; kinds narrow it
+    further; the person sees when the relative last looked."""
+    _, father, study_id, owner, daughter, grant_id = _proxy_world(engine, settings)
+    owner_h, daughter_h = h.cookie_headers(engine, settings, owner), h.cookie_headers(engine, settings, daughter)
+    stranger_h = h.cookie_headers(engine, settings, h.account(engine, "o-stranger"))
+    url = f"/api/v1/grants/{grant_id}/visibility"
+    for who in (daughter_h, stranger_h):
+        assert client.put(url, headers=who, json={"scope": "all", "hidden_study_ids": []}).status_code == 404
+    detail = f"/api/v1/people/{father}/studies/{study_id}"
+    assert client.get(detail, headers=daughter_h).status_code == 200
+    [listed] = client.get(f"/api/v1/people/{father}/grants", headers=owner_h).json()
+    assert listed["last_viewed_at"] is not None and listed["hidden_study_ids"] == []
+
+    assert client.put(url, headers=owner_h, json={"hidden_study_ids": ["not-a-record"]}).status_code == 404
+    res = client.put(url, headers=owner_h, json={"scope": "all", "hidden_study_ids": [study_id]})
+    assert res.status_code == 200 and res.json()["hidden_study_ids"] == [study_id]
+    timeline = client.get(f"/api/v1/people/{father}/timeline", headers=daughter_h).json()
+    assert study_id not in {i["ref_id"] for i in timeline["items"]}
+    assert client.get(detail, headers=daughter_h).status_code == 404
+    assert client.get(f"{detail}/report.pdf", headers=daughter_h).status_code == 404
+    assert client.get(detail, headers=owner_h).status_code == 200  # the person still sees it
+    res = client.put(url, headers=owner_h, json={"scope": "kinds", "kinds": ["lab_result"], "hidden_study_ids": []})
+    assert res.status_code == 200 and res.json()["kinds"] == ["lab_result"]
+    assert client.get(detail, headers=daughter_h).status_code == 404
+    assert client.put(url, headers=owner_h, json={"scope": "kinds", "kinds": ["x"]}).status_code == 422

@@ -1330,6 +1330,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/grants/{grant_id}/visibility": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** What one relative sees: record kinds and hidden studies (the person) */
+        put: operations["set_visibility_api_v1_grants__grant_id__visibility_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/grants/{grant_id}": {
         parameters: {
             query?: never;
@@ -1409,6 +1426,23 @@ export interface paths {
         put?: never;
         /** Act for an elder without a phone (their consent statement recorded) */
         post: operations["proxy_for_elder_api_v1_elder_proxies_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/people/{person_id}/reminders": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Follow-ups the reports advise, with their due dates */
+        get: operations["reminders_api_v1_people__person_id__reminders_get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -2013,6 +2047,16 @@ export interface components {
             /** Ended At */
             ended_at: string | null;
             consent: components["schemas"]["ConsentEvidence"];
+            /**
+             * Hidden Study Ids
+             * @description records the person hid from this relative
+             */
+            hidden_study_ids?: string[];
+            /**
+             * Last Viewed At
+             * @description when the relative last looked (the person's side only)
+             */
+            last_viewed_at?: string | null;
         };
         /** GuardianIn */
         GuardianIn: {
@@ -2562,6 +2606,49 @@ export interface components {
             verify_result: string;
             /** Consent Version */
             consent_version: string;
+        };
+        /** ReminderOut */
+        ReminderOut: {
+            /** Study Id */
+            study_id: string;
+            /** Title */
+            title: string;
+            /**
+             * Study Date
+             * Format: date
+             */
+            study_date: string;
+            /**
+             * Due
+             * Format: date
+             */
+            due: string;
+            /**
+             * Phrase
+             * @description the report's own words, e.g. 建议12个月后复查 → 12个月后复查
+             */
+            phrase: string;
+            /**
+             * Stated
+             * @description the interval was in the report; false: '定期' with our default of 6 months
+             */
+            stated: boolean;
+            /**
+             * Status
+             * @description open (not yet due) / due / done (a comparable study came after it)
+             */
+            status: string;
+            /** Done By */
+            done_by: string | null;
+            /** Done Title */
+            done_title: string | null;
+            /** Detail Url */
+            detail_url: string;
+        };
+        /** RemindersOut */
+        RemindersOut: {
+            /** Items */
+            items: components["schemas"]["ReminderOut"][];
         };
         /** ReportIn */
         ReportIn: {
@@ -3280,6 +3367,22 @@ export interface components {
             input?: unknown;
             /** Context */
             ctx?: Record<string, never>;
+        };
+        /**
+         * VisibilityIn
+         * @description What one relative sees (issue 19 item 4): record kinds, and records hidden one by one.
+         */
+        VisibilityIn: {
+            /**
+             * Scope
+             * @description all | imaging | kinds
+             * @default all
+             */
+            scope: string;
+            /** Kinds */
+            kinds?: string[];
+            /** Hidden Study Ids */
+            hidden_study_ids?: string[];
         };
         /** WindowChoice */
         WindowChoice: {
@@ -5756,6 +5859,41 @@ export interface operations {
             };
         };
     };
+    set_visibility_api_v1_grants__grant_id__visibility_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                grant_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VisibilityIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GrantOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     end_grant_api_v1_grants__grant_id__delete: {
         parameters: {
             query?: never;
@@ -5904,6 +6042,37 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["GrantOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    reminders_api_v1_people__person_id__reminders_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                person_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RemindersOut"];
                 };
             };
             /** @description Validation Error */

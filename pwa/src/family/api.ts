@@ -72,3 +72,8 @@ export async function guardianOtp(body: S['OtpIn']): Promise<void> {
 export function becomeGuardian(body: S['GuardianIn']): Promise<Grant> {
   return ok(api.POST('/api/v1/guardianships', { body }))
 }
+
+/** What one relative sees (issue 19 item 4): record kinds and studies hidden one by one (the person only). */
+export function setVisibility(id: string, body: S['VisibilityIn']): Promise<Grant> {
+  return ok(api.PUT('/api/v1/grants/{grant_id}/visibility', { params: { path: { grant_id: id } }, body }))
+}

@@ -9,7 +9,7 @@ const en: typeof zh = {
   },
   titles: {
     login: 'Sign in', binding: 'Verify identity', timeline: 'My records', study: 'Study', viewer: 'Images', lab: 'Lab result',
-    checkup: 'Checkup', settings: 'Settings', notFound: 'Not found', welcome: 'Welcome to Yunying', ended: 'Access ended',
+    checkup: 'Checkup', settings: 'Settings', notFound: 'Not found', welcome: 'Welcome to Yunying', ended: 'Access ended', visibility: 'What a relative sees',
     family: 'Family', invite: 'Invite', requestAccess: 'Ask for access', guardian: 'Add a child', acceptInvite: 'Invitation', shareNew: 'Share with a doctor', shares: 'My shares', access: 'Access history', doctor: 'Doctor view',
   },
   auth: {
@@ -35,7 +35,8 @@ const en: typeof zh = {
     consentCheck: 'I have read and agree to the consent above, including the processing of my sensitive personal information',
     consentRequired: 'Please read and tick the consent first',
     submit: 'Verify and bind', success: 'Identity verified',
-    errors: {
+  
+  errors: {
       'otp-invalid': 'Wrong or expired code', 'otp-locked': 'Too many attempts: request a new code', 'otp-rate-limited': 'Codes requested too often. Try again later.',
       'otp-malformed': 'The code has 6 digits', 'resident-id-invalid': 'This ID number is not valid. Please check it.', 'name-invalid': 'Please enter your name',
       'guardian-required': 'Under 14: a guardian binds for you', 'already-bound': 'This WeChat account is already bound', 'person-already-bound': 'This person is bound to another WeChat account. Contact your hospital if this is wrong.',
@@ -72,7 +73,11 @@ const en: typeof zh = {
     about: 'About Yunying', version: 'Version',
   },
   notFound: { text: 'This page does not exist', home: 'Go home' },
-  errors: {
+  glossary: { hint: 'Tap an underlined word for a plain explanation', notDiagnosis: 'This is what the word means in general, not a diagnosis of your results. Ask your doctor about your own case.', source: 'Source: ' },
+  reminders: {
+    title: 'Follow-up reminders', advice: 'the report advises: {words}', dueOn: 'due {date}', dueSince: 'due since {date}: please book it', done: 'done: {what}',
+    assumed: 'no interval in the report: reminding after 6 months', note: 'Reminders come from your doctors\' reports; follow your doctor\'s advice.',
+  },  errors: {
     404: 'This record was not found: it may have been removed, or you may no longer see it.', 403: 'You are not allowed to do this.', 401: 'Your session expired. Please sign in again.',
     410: 'This link is no longer valid.', 429: 'Too many attempts. Please try again later.', 400: 'Something in the form is not right. Please check and try again.', 500: 'The service is unavailable right now. Please try again later.',
   },
@@ -119,6 +124,9 @@ const en: typeof zh = {
     theirName: 'Their full name', sendRequest: 'Send request', requestSent: 'Request sent. If the details match and they confirm, you can switch to their records on the timeline.',
     guardianIntro: 'Children under 14 can be added by a guardian. We send a code to the phone the hospital registered for the child.',
     childName: 'The child\'s full name', iAmChild: 'You are the child\'s', becomeGuardian: 'Confirm',
+    lastLooked: 'Last looked: {at}', neverLooked: 'Has not looked yet', whatTheySee: 'What they see', hiddenN: '{n} study hidden | {n} studies hidden',
+    whatTitle: 'What {who} sees', whatIntro: 'Takes effect at once: the next time they open the app they see only what you choose.', kindsQ: 'Kinds of record they may see',
+    studiesQ: 'Imaging studies they may see (untick to hide one from them)', save: 'Save', saved: 'Saved', chooseKind: 'Choose at least one kind of record',
   },
   share: {
     step1: '1. Choose studies to share', all: 'Select all', none: 'Clear', step2: '2. Link valid for',

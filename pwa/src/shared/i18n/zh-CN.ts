@@ -7,7 +7,7 @@ export default {
   },
   titles: {
     login: '登录', binding: '身份绑定', timeline: '我的记录', study: '检查详情', viewer: '影像', lab: '化验结果',
-    checkup: '体检报告', settings: '设置', notFound: '页面不存在', welcome: '欢迎使用云影', ended: '无法继续查看',
+    checkup: '体检报告', settings: '设置', notFound: '页面不存在', welcome: '欢迎使用云影', ended: '无法继续查看', visibility: '家人可以看什么',
     family: '家人', invite: '邀请家人', requestAccess: '申请查看', guardian: '绑定孩子', acceptInvite: '家人邀请', shareNew: '分享给医生', shares: '我的分享', access: '访问记录', doctor: '医生查看',
   },
   auth: {
@@ -70,6 +70,11 @@ export default {
     about: '关于云影', version: '版本',
   },
   notFound: { text: '您访问的页面不存在', home: '回到首页' },
+  glossary: { hint: '点按带下划线的词，查看通俗解释', notDiagnosis: '这是这个词的一般含义，不是对您检查结果的诊断。您的情况请以医生的意见为准。', source: '来源：' },
+  reminders: {
+    title: '复查提醒', advice: '报告建议：{words}', dueOn: '{date} 到期', dueSince: '已于 {date} 到期，请安排复查', done: '已完成：{what}',
+    assumed: '报告未写明间隔，按 6 个月提醒', note: '提醒来自医生报告中的建议，具体请遵医嘱。',
+  },
   // Issue 19: what failed requests say (never the server's raw text), access that ended, the landing page.
   errors: {
     404: '找不到这条记录：它可能已被删除，或您已无权查看。', 403: '您没有权限进行此操作。', 401: '登录已过期，请重新登录。',
@@ -118,6 +123,9 @@ export default {
     theirName: '家人的姓名', sendRequest: '发送申请', requestSent: '申请已发送。如信息无误，对方确认后您就能在“我的记录”中切换查看。',
     guardianIntro: '14 周岁以下的孩子可由监护人绑定。我们会向医院登记的孩子联系手机发送验证码。',
     childName: '孩子的姓名', iAmChild: '您是孩子的', becomeGuardian: '确认绑定',
+    lastLooked: '最近查看：{at}', neverLooked: '还没有查看过', whatTheySee: '查看范围', hiddenN: '隐藏了 {n} 项检查',
+    whatTitle: '{who} 可以看什么', whatIntro: '修改后立即生效：对方下一次打开时就只能看到您选择的内容。', kindsQ: '可以查看的记录类型',
+    studiesQ: '可以查看的影像检查（取消勾选即对 TA 隐藏）', save: '保存', saved: '已保存', chooseKind: '请至少选择一种记录类型',
   },
   share: {
     step1: '1. 选择要分享的检查', all: '全选', none: '全不选', step2: '2. 链接有效期',

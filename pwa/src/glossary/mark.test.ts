@@ -1,0 +1,17 @@
+import { describe, expect, it } from 'vitest'
+import { markTerms } from './mark'
+import { SOURCES, TERMS } from './terms'
+
+describe('glossary words in a report (issue 19 item 5)', () => {
+  it('marks the longest known word, once, and keeps every character', () => {
+    const text = '右肺上叶磨玻璃结节，边界清楚；另见钙化灶及磨玻璃结节。'
+    const pieces = markTerms(text, TERMS)
+    expect(pieces.map((p) => p.text).join('')).toBe(text)
+    expect(pieces.filter((p) => p.term).map((p) => p.text)).toEqual(['磨玻璃结节', '钙化灶'])
+  })
+
+  it('has a source and both languages for every word, and no word twice', () => {
+    for (const t of TERMS) expect([t.zh.length > 5, t.en.length > 5, !!SOURCES[t.source]]).toEqual([true, true, true])
+    expect(new Set(TERMS.map((t) => t.term)).size).toBe(TERMS.length)
+  })
+})

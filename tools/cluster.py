@@ -188,17 +188,36 @@ class Cluster:
             _wait(lambda: _healthy(self.node_url(n)), READY_S, f"web node {n + 1}")
         return pid
 
+    @classmethod
+    def attach(cls, root: Path) -> Cluster:
+        """The cluster `up` started in ``root`` (another process's: a load run's fault script)."""
+        state: dict[str, Any] = json.loads((Path(root) / "state.json").read_text())
+        return cls(root, port_base=int(state["port_base"]), database=state["database"], vhost=state["vhost"],
+                   pg_url=state.get("pg_url"), redis_url=state.get("redis_url"), amqp=state.get("amqp"))
+
+    def start_worker(self) -> int:
+        pid = self._spawn("worker", [sys.executable, "-m", "backend.cli", "worker", "--concurrency", "2"],
+                          self.env(self.root / "worker"))
+        state = self._state()
+        state.setdefault("pids", {})["worker"] = pid
+        self._save(state)
+        return pid
+
+    def kill(self, target: str) -> None:
+        """kill -9 of a component and every process of it: ``web-N`` (1-based) or ``worker``."""
+        pid = int(self._state()["pids"][target.replace("-", "")])
+        with suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        with suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+
     def spool(self, n: int) -> Path:
         """Web node n's request spool (backend/storage/service.py scratch_dir): files while it receives."""
         return self.root / f"web{n + 1}" / "spool"
 
     def kill_web(self, n: int) -> None:
         """kill -9 of one web node (every process of it)."""
-        pid = int(self._state()["pids"][f"web{n + 1}"])
-        with suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
-        with suppress(ChildProcessError):
-            os.waitpid(pid, 0)
+        self.kill(f"web-{n + 1}")
 
     def _nginx_conf(self) -> Path:
         state_dir = self.root / "nginx"
@@ -220,7 +239,8 @@ class Cluster:
         pids: dict[str, int] = dict(self._state().get("pids", {}))
         if pids and any(_alive(pid) for pid in pids.values()):
             raise RuntimeError(f"the cluster in {self.root} is running already (tools/cluster.py down)")
-        self._save({"pids": {}, "port_base": self.port_base, "database": self.database, "vhost": self.vhost})
+        self._save({"pids": {}, "port_base": self.port_base, "database": self.database, "vhost": self.vhost,
+                    "pg_url": self.pg_url, "redis_url": self.redis_url or "none", "amqp": self.amqp})
         seaweed = self._seaweed().start()
         self._save({**self._state(), "pids": {"seaweed": seaweed.process.pid}})
         self._create_database()
@@ -230,10 +250,8 @@ class Cluster:
                        capture_output=True, timeout=300)
         for n in range(len(self.web_ports)):  # every process starts at once; then each is waited for
             self.start_web(n, wait=False)
-        worker = self._spawn("worker", [sys.executable, "-m", "backend.cli", "worker", "--concurrency", "2"],
-                             self.env(self.root / "worker"))
+        self.start_worker()
         state = self._state()
-        state["pids"]["worker"] = worker
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         state["pids"]["nginx"] = self._spawn("nginx", [nginx, "-c", str(self._nginx_conf()), "-g", "daemon off;"],
                                              env)

@@ -11,6 +11,9 @@ from backend.clock import utcnow
 from backend.ids import new_id
 
 PENDING, SENT, REFUSED, FAILED = "pending", "sent", "refused", "failed"
+# Claimed by a sender that is talking to WeChat right now. A row still "sending" after SEND_LEASE had its
+# sender die mid-send (notify/service.send_one): whether WeChat accepted it cannot be known.
+SENDING = "sending"
 
 
 class Notification(SQLModel, table=True):

@@ -29,7 +29,7 @@ from backend.config import Settings
 from backend.db import insert_missing, session_scope
 from backend.ids import new_id
 from backend.jobs import service as outbox
-from backend.notify.models import FAILED, PENDING, REFUSED, SENT, Notification
+from backend.notify.models import FAILED, PENDING, REFUSED, SENDING, SENT, Notification
 from backend.shared_state import shared_state
 from backend.wechat.client import Credentials, HttpFactory, WeChatUnavailable
 
@@ -41,6 +41,9 @@ TEMPLATE_NEW_RECORD = "yunying-new-record"
 MESSAGE_TITLE = "您有新的影像检查结果"
 USER_REFUSED = 43101
 MAX_ATTEMPTS = 8
+# How long a claimed row stays "sending": longer than a send may take (the WeChat client's timeouts and
+# the notify job's hard time limit), so only a dead sender's row outlives it.
+SEND_LEASE = timedelta(minutes=5)
 BASE_BACKOFF = timedelta(seconds=30)
 BATCH = 50
 
@@ -140,24 +143,31 @@ def send_one(*, settings: Settings, engine: Engine, notification_id: str, http: 
     * a notice already sent (or refused, or given up) is not sent again (the row's status);
     * two runs at once: the row is claimed with a compare-and-set on `attempts` that moves
       `next_attempt_at` forward, so exactly one of them sends;
-    * a run that finds the row claimed and not yet due (its sender died, or a retry is pending) queues
-      the job again for that moment, so nothing is lost and nothing is sent early.
-    The one window left: a sender killed after WeChat accepted the message and before "sent" was
-    committed sends it again after the backoff (WeChat's template API has no idempotency key).
+    * a run that finds the row not yet due (a retry is pending, or another sender holds it) queues the
+      job again for that moment, so nothing is lost and nothing is sent early;
+    * at most once: the claim marks the row ``sending`` for SEND_LEASE. A sender killed after WeChat
+      accepted the message and before "sent" was committed leaves it ``sending``; WeChat's template API
+      has no idempotency key, so whether the patient got it cannot be known — the row is then closed as
+      failed and never sent again (issue 17: no notice twice; one lost in a crash is the lesser harm).
     Returns sent, refused, failed, retry, later, or done (nothing to do)."""
     now = now or utcnow()
     with session_scope(engine) as session:
         row = session.get(Notification, notification_id)
-        if row is None or row.status != PENDING:
+        if row is None or row.status not in (PENDING, SENDING):
             return "done"
         if aware(row.next_attempt_at) > aware(now):
             outbox.enqueue(session, kind=outbox.NOTIFY, key=row.id, delay=aware(row.next_attempt_at) - aware(now))
             return "later"
+        if row.status == SENDING:  # its sender died mid-send (the lease ran out)
+            row.status, row.last_error = FAILED, "the sender died while sending: not sent again (at most once)"
+            session.add(row)
+            log.warning("notification %s: sender died mid-send; closed without a second send", row.id)
+            return FAILED
         won = session.execute(
             update(Notification)
             .where(col(Notification.id) == row.id, col(Notification.attempts) == row.attempts,
                    col(Notification.status) == PENDING)
-            .values(attempts=row.attempts + 1, next_attempt_at=now + backoff(row.attempts + 1))
+            .values(status=SENDING, attempts=row.attempts + 1, next_attempt_at=now + SEND_LEASE)
         )
         if won.rowcount != 1:  # type: ignore[attr-defined]
             return "done"  # another run claimed it; if it dies, its own job is delivered again
@@ -177,8 +187,9 @@ def send_one(*, settings: Settings, engine: Engine, notification_id: str, http: 
         elif current.attempts >= MAX_ATTEMPTS:
             current.status, current.last_error = FAILED, error
             outcome = FAILED
-        else:
-            current.last_error = error
+        else:  # not delivered (WeChat unreachable or an error answer): pending again, after the backoff
+            current.status, current.last_error = PENDING, error
+            current.next_attempt_at = utcnow() + backoff(current.attempts)
             outbox.enqueue(session, kind=outbox.NOTIFY, key=current.id, delay=backoff(current.attempts))
         session.add(current)
     return outcome

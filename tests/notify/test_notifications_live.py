@@ -88,3 +88,32 @@ def test_concurrent_dispatchers_send_each_message_once(settings, engine, live_se
         list(pool.map(lambda _: dispatch_pending(settings=here, engine=engine), range(3)))
     _wait_status(engine, SENT)
     assert len(httpx.get(f"{live_server.url}/_sim/wechat/inbox", params={"kind": "template"}).json()) == 6
+
+
+def test_a_sender_that_died_mid_send_is_never_followed_by_a_second_send(settings, engine, live_server) -> None:  # type: ignore[no-untyped-def]
+    """At most once (issue 17): a row still "sending" after its lease belonged to a sender killed while
+    WeChat may already have accepted the message; it is closed as failed, never sent again."""
+    from datetime import timedelta
+
+    from backend.clock import utcnow
+    from backend.notify.models import FAILED, SENDING
+    from backend.notify.service import SEND_LEASE, send_one
+
+    seed_wechat(settings=settings, engine=engine)
+    with session_scope(engine) as session:
+        notify_new_record(session=session, person_id=_demo_person(engine), record_kind="diagnostic_report",
+                          record_id="r-died")
+    with session_scope(engine) as session:  # what a sender killed between WeChat's answer and its commit leaves
+        row = session.exec(select(Notification)).one()
+        row.status, row.attempts, row.next_attempt_at = SENDING, 1, utcnow() + SEND_LEASE
+        session.add(row)
+        row_id = row.id
+    live = settings.model_copy(update={"public_url": live_server.url})
+    assert send_one(settings=live, engine=engine, notification_id=row_id) == "later"  # a live sender may hold it
+    later = utcnow() + SEND_LEASE + timedelta(seconds=1)
+    assert send_one(settings=live, engine=engine, notification_id=row_id, now=later) == FAILED
+    assert send_one(settings=live, engine=engine, notification_id=row_id, now=later) == "done"
+    with session_scope(engine, readonly=True) as session:
+        row = session.exec(select(Notification)).one()
+    assert row.status == FAILED and "died while sending" in (row.last_error or "")
+    assert httpx.get(f"{live_server.url}/_sim/wechat/inbox", params={"kind": "template"}).json() == []

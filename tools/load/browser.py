@@ -21,8 +21,13 @@ def login(http: requests.Session, *, base_url: str, openid: str, **request_kwarg
     if start.status_code != 302 or not location:
         raise RuntimeError(f"login start answered {start.status_code}")
     authorize = location + ("&" if "?" in location else "?") + urlencode({"sim_user": openid})
-    done = http.get(authorize, allow_redirects=True, **request_kwargs)
-    if done.status_code >= 400 or CSRF_COOKIE not in http.cookies:
+    code = http.get(authorize, allow_redirects=False, **request_kwargs)
+    callback = code.headers.get("location")
+    if code.status_code != 302 or not callback:
+        raise RuntimeError(f"the simulator's authorize answered {code.status_code}")
+    # The callback sets the session and redirects to the app; the app's page itself is not the API's load.
+    done = http.get(callback, allow_redirects=False, **request_kwargs)
+    if done.status_code not in (302, 303) or CSRF_COOKIE not in http.cookies:
         raise RuntimeError(f"login for a simulated user ended with {done.status_code}")
 
 

@@ -25,7 +25,7 @@ from pydicom import dcmread
 
 from backend.clock import utcnow
 from tools.load.browser import csrf, hospital, login
-from tools.load.population import Patient, Population, lab_body, report_body, seed_of, stow, study_files
+from tools.load.population import Patient, Population, lab_body, report_body, seed_of, stow_request, study_files
 
 POPULATION = Population.load(Path(os.environ["LOAD_POPULATION"]))
 LEDGER = Path(os.environ.get("LOAD_LEDGER", "load-ledger.jsonl"))
@@ -160,6 +160,28 @@ class HospitalUser(HttpUser):
         self.sent = 0
         self.work = Path(tempfile.mkdtemp(prefix="yy-load-hospital-"))
 
+    def _stow(self, paths: list[Path]) -> int:
+        """STOW-RS, retried as a PACS gateway (and `yunying upload`) does when the answer is 502/503/504
+        or the connection drops: a node dying mid-upload. Storing the same instances again is safe
+        (idempotent by SOP Instance UID). An interrupted attempt is kept in the statistics under its own
+        name, not as a failure: the hospital saw its study stored."""
+        body, headers = stow_request(key=self.key, paths=paths)
+        status = 0
+        for attempt in range(4):
+            name = "STOW" if attempt == 0 else "STOW (retry)"
+            with self.client.post("/dicomweb/studies", data=body, headers=headers, name=name, timeout=120,
+                                  catch_response=True) as res:
+                status = res.status_code
+                if status in (0, 502, 503, 504) and attempt < 3:
+                    res.success()
+                    self.environment.events.request.fire(request_type="POST", name="STOW interrupted (retried)",
+                                                         response_time=0, response_length=0, exception=None,
+                                                         context={})
+                    time.sleep(2 ** attempt)
+                    continue
+                return status
+        return status
+
     @task
     def send_study(self) -> None:
         patient = random.choice(self.patients)
@@ -170,8 +192,7 @@ class HospitalUser(HttpUser):
                             resident_id=None, sex="M", birth=date(1970, 1, 1), when=when,
                             hospital_name=POPULATION.hospitals[self.index].name, slices=UPLOAD_SLICES, size=256)
         first = dcmread(paths[0], stop_before_pixels=True)
-        res = stow(self.client, base_url="", key=self.key, paths=paths)
-        if res.status_code == 200:
+        if self._stow(paths) == 200:
             with LEDGER.open("a", encoding="utf-8") as ledger:
                 for path in paths:
                     uid = str(dcmread(path, stop_before_pixels=True).SOPInstanceUID)

@@ -95,13 +95,17 @@ def study_files(*, out_dir: Path, seed: int, local_id: str, name: str, resident_
     return write_ct_series(out_dir=out_dir, seed=seed, slices=slices, size=size, patient=patient, study=study)
 
 
-def stow(http: requests.Session, *, base_url: str, key: str, paths: list[Path],
-         timeout: float = 120) -> requests.Response:
+def stow_request(*, key: str, paths: list[Path]) -> tuple[bytes, dict[str, str]]:
+    """A STOW-RS body and its headers (PS3.18 10.5): one multipart/related part per file."""
     boundary = new_boundary()
     body = b"".join(encode_multipart(paths, boundary=boundary))
-    return http.post(f"{base_url}/dicomweb/studies", data=body, timeout=timeout,
-                     headers={**hospital(key), "Content-Type": related_content_type(boundary),
-                              "Accept": "application/dicom+json"})
+    return body, {**hospital(key), "Content-Type": related_content_type(boundary), "Accept": "application/dicom+json"}
+
+
+def stow(http: requests.Session, *, base_url: str, key: str, paths: list[Path],
+         timeout: float = 120) -> requests.Response:
+    body, headers = stow_request(key=key, paths=paths)
+    return http.post(f"{base_url}/dicomweb/studies", data=body, timeout=timeout, headers=headers)
 
 
 def report_body(*, study_uid: str, local_id: str, when: datetime) -> dict[str, Any]:

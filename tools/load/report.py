@@ -33,13 +33,20 @@ def _series(history: Path, lines: list[tuple[str, str]]) -> tuple[list[float], d
     return [t - start for t in times], values
 
 
-def plot(*, history: Path, lines: list[tuple[str, str]], unit: str, target: Path) -> None:
-    """One line per (request name, column) over the run's seconds; a plain chart read at a glance."""
+def plot(*, history: Path, lines: list[tuple[str, str]], unit: str, target: Path,
+         windows: list[dict[str, Any]] | None = None) -> None:
+    """One line per (request name, column) over the run's seconds, fault windows shaded; a plain chart
+    read at a glance."""
     times, values = _series(history, lines)
     image = Image.new("RGB", (WIDTH, HEIGHT), "white")
     draw = ImageDraw.Draw(image)
     top = max((max(v) for v in values.values() if v), default=1.0) or 1.0
     span = max(times[-1] if times else 1.0, 1.0)
+    for window in windows or []:  # the fault, from the kill until the component answered again
+        x0 = PAD + (WIDTH - 1.5 * PAD) * min(window["start_s"], span) / span
+        x1 = PAD + (WIDTH - 1.5 * PAD) * min(window["end_s"] if window["end_s"] is not None else span, span) / span
+        draw.rectangle([x0, PAD // 2, max(x1, x0 + 2), HEIGHT - PAD], fill=(255, 228, 225))
+        draw.text((x0 + 2, HEIGHT - PAD - 14), f"kill -9 {window['target']}", fill=(180, 40, 40))
     draw.rectangle([PAD, PAD // 2, WIDTH - PAD // 2, HEIGHT - PAD], outline=(160, 160, 160))
     for step in range(5):
         y = HEIGHT - PAD - (HEIGHT - 1.5 * PAD) * step / 4
@@ -59,8 +66,9 @@ def plot(*, history: Path, lines: list[tuple[str, str]], unit: str, target: Path
 def write_report(*, out: Path, verdict: dict[str, Any], title: str) -> Path:
     history = out / "locust_stats_history.csv"
     if history.exists():
-        plot(history=history, lines=LATENCY, unit="ms", target=out / "latency.png")
-        plot(history=history, lines=THROUGHPUT, unit="/s", target=out / "throughput.png")
+        windows = [f for f in verdict.get("faults", []) if "target" in f]
+        plot(history=history, lines=LATENCY, unit="ms", target=out / "latency.png", windows=windows)
+        plot(history=history, lines=THROUGHPUT, unit="/s", target=out / "throughput.png", windows=windows)
     lines = [f"# Load run: {title}", "", "| check | result |", "|---|---|",
              f"| requests | {verdict['requests']} |", f"| failed requests | {verdict['failures']} |",
              f"| server errors (5xx, refused) | {verdict['server_errors']} |",
@@ -70,6 +78,17 @@ def write_report(*, out: Path, verdict: dict[str, Any], title: str) -> Path:
     for level in verdict["levels"]:
         lines.append(f"| {level['name']} p{level['percentile'].rstrip('%')} | {level['limit_ms']} ms | "
                      f"{level['ms'] if level['ms'] is not None else 'n/a'} ms | {'yes' if level['met'] else 'no'} |")
+    faults = verdict.get("faults", [])
+    if faults:
+        lines += ["", "| fault (seconds into the run) | from | back at | down for |", "|---|---|---|---|"]
+        for fault in faults:
+            if "error" in fault:
+                lines.append(f"| FAILED: {fault['error']} | | | |")
+                continue
+            end = fault["end_s"]
+            down = f"{end - fault['start_s']:.1f} s" if end is not None else "not restarted"
+            back = end if end is not None else "-"
+            lines.append(f"| kill -9 {fault['target']} | {fault['start_s']} | {back} | {down} |")
     lines += ["", "![latency percentiles over time](latency.png)", "", "![throughput](throughput.png)", ""]
     target = out / "report.md"
     target.write_text("\n".join(lines), encoding="utf-8")

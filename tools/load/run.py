@@ -23,6 +23,8 @@ import os
 import re
 import subprocess
 import sys
+import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +34,7 @@ import requests
 
 from tools.load import population as populations
 from tools.load.browser import hospital
+from tools.load.faults import FaultScript, script
 from tools.load.report import write_report
 
 # issue 18: the standard run's service levels (name in the load model, percentile, ms)
@@ -49,22 +52,35 @@ class Verdict:
     lost: list[str]
     audit_ok: bool
     levels: list[dict[str, object]]
+    faults: list[dict[str, object]]
 
     @property
     def passed(self) -> bool:
         return (self.server_errors == 0 and self.failures <= self.requests * 0.001 and not self.lost
-                and self.audit_ok)
+                and self.audit_ok and not any(f.get("error") for f in self.faults))
 
 
 def run_locust(*, url: str, out: Path, population: Path, users: int, seconds: int, hospitals: int,
-               scroll: int) -> None:
+               scroll: int, faults: FaultScript | None = None) -> None:
     env = {**os.environ, "LOAD_POPULATION": str(population), "LOAD_LEDGER": str(out / "ledger.jsonl"),
            "LOAD_HOSPITALS": str(hospitals), "LOAD_SCROLL_LIMIT": str(scroll)}
     locustfile = Path(__file__).with_name("locustfile.py")
-    subprocess.run([str(Path(sys.executable).with_name("locust")), "-f", str(locustfile), "--headless",  # noqa: S603
-                    "--host", url, "-u", str(users + hospitals), "-r", str(max(1, users // 10)),
-                    "-t", f"{seconds}s", "--csv", str(out / "locust"), "--csv-full-history", "--only-summary",
-                    "--stop-timeout", "30", "--exit-code-on-error", "0"], check=True, env=env)
+    command = [str(Path(sys.executable).with_name("locust")), "-f", str(locustfile), "--headless", "--host", url,
+               "-u", str(users + hospitals), "-r", str(max(1, users // 10)), "-t", f"{seconds}s",
+               "--csv", str(out / "locust"), "--csv-full-history", "--only-summary", "--stop-timeout", "30",
+               "--exit-code-on-error", "0"]
+    locust = subprocess.Popen(command, env=env)  # noqa: S603 - Locust from this venv
+    stop = threading.Event()
+    script = threading.Thread(target=faults.run, args=(time.monotonic(), stop)) if faults else None
+    if script:
+        script.start()
+    try:
+        if locust.wait() != 0:
+            raise RuntimeError(f"locust exited with {locust.returncode}")
+    finally:
+        stop.set()
+        if script:
+            script.join()
 
 
 def _parts(body: bytes, content_type: str) -> list[bytes]:
@@ -110,7 +126,7 @@ def read_stats(out: Path) -> tuple[int, int, int, dict[str, dict[str, str]]]:
     return int(total.get("Request Count", 0)), int(total.get("Failure Count", 0)), server_errors, rows
 
 
-def verdict(*, url: str, out: Path, keys: list[str], yunying: Path) -> Verdict:
+def verdict(*, url: str, out: Path, keys: list[str], yunying: Path, faults: FaultScript | None = None) -> Verdict:
     count, failures, server_errors, rows = read_stats(out)
     acknowledged, lost = lost_instances(url=url, ledger=out / "ledger.jsonl", keys=keys)
     audit = subprocess.run([str(yunying), "audit", "verify"], capture_output=True, text=True)  # noqa: S603
@@ -120,8 +136,12 @@ def verdict(*, url: str, out: Path, keys: list[str], yunying: Path) -> Verdict:
         measured = float(value) if value not in ("", "N/A") else None
         levels.append({"name": name, "percentile": percentile, "limit_ms": limit, "ms": measured,
                        "met": measured is not None and measured <= limit})
+    windows: list[dict[str, object]] = [{"target": w.target, "start_s": round(w.start_s, 1),
+                                         "end_s": None if w.end_s is None else round(w.end_s, 1)}
+                                        for w in (faults.windows if faults else [])]
+    windows += [{"error": error} for error in (faults.errors if faults else [])]
     return Verdict(requests=count, failures=failures, server_errors=server_errors, acknowledged=acknowledged,
-                   lost=lost, audit_ok=audit.returncode == 0, levels=levels)
+                   lost=lost, audit_ok=audit.returncode == 0, levels=levels, faults=windows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,7 +154,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--patients", type=int, default=50)
     parser.add_argument("--slices", type=int, default=300, help="slices of each person's CT (the scroll)")
     parser.add_argument("--population", type=Path, help="reuse a population file instead of building one")
+    parser.add_argument("--cluster-dir", type=Path, help="the cluster (tools/cluster.py) the faults act on")
+    parser.add_argument("--fault", action="append", default=[], help="SECONDS:ACTION (tools/load/faults.py)")
     args = parser.parse_args(argv)
+    if args.fault and not args.cluster_dir:
+        parser.error("--fault needs --cluster-dir")
+    faults = script(cluster_dir=args.cluster_dir, specs=args.fault) if args.fault else None
     url = args.url.rstrip("/")
     args.out.mkdir(parents=True, exist_ok=True)
     yunying = Path(sys.executable).with_name("yunying")
@@ -145,8 +170,8 @@ def main(argv: list[str] | None = None) -> int:
         built.save(population_file)
     people = populations.Population.load(population_file)
     run_locust(url=url, out=args.out, population=population_file, users=args.users, seconds=int(args.minutes * 60),
-               hospitals=args.hospitals, scroll=args.slices)
-    result = verdict(url=url, out=args.out, keys=[h.key for h in people.hospitals], yunying=yunying)
+               hospitals=args.hospitals, scroll=args.slices, faults=faults)
+    result = verdict(url=url, out=args.out, keys=[h.key for h in people.hospitals], yunying=yunying, faults=faults)
     write_report(out=args.out, verdict=result.__dict__, title=f"{args.users} users, {args.hospitals} hospitals, "
                  f"{args.minutes:g} min against {url}")
     print(json.dumps({**result.__dict__, "lost": len(result.lost), "passed": result.passed}, ensure_ascii=False))

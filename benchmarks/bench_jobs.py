@@ -112,7 +112,32 @@ def one_run(files: list[Path], work: Path, broker: str | None) -> float:
             expected = _expected(files, data / "derived")
             _wait_until(lambda: all(p.exists() for p in expected)
                         and any((data / "derived").rglob("layout.json")), 300)
-            return time.monotonic() - stored
+            took = time.monotonic() - stored
+            if broker:
+                ROUND_TRIPS.extend(_round_trips(broker, worker_log))
+            return took
+
+
+ROUND_TRIPS: list[float] = []
+
+
+def _round_trips(broker: str, worker_log: Path, count: int = 30) -> list[float]:
+    """Milliseconds from a request to the worker until its reply (a remote-control ping through RabbitMQ):
+    the least a broker adds to any job whose caller waits for it, e.g. an interactive render."""
+    from celery import Celery
+
+    node = next(line.split(" ready.")[0].rsplit(" ", 1)[-1] for line in worker_log.read_text().splitlines()
+                if " ready." in line)
+    app = Celery("bench", broker=broker, set_as_current=False)
+    app.control.ping(destination=[node], timeout=5)  # connections made, queues declared
+    out = []
+    for _ in range(count):
+        t0 = time.perf_counter()
+        replies = app.control.broadcast("ping", destination=[node], reply=True, limit=1, timeout=2)
+        if replies:
+            out.append((time.perf_counter() - t0) * 1000)
+    app.close()
+    return out
 
 
 def _healthy(url: str) -> bool:
@@ -155,6 +180,9 @@ def run() -> None:
                 seconds = [one_run(files, work, url) for _ in range(runs)]
                 emit("ingest_to_previews", statistics.median(seconds), "s", mode=mode, slices=slices, size=512,
                      runs=len(seconds), min=round(min(seconds), 2), max=round(max(seconds), 2), debounce_s=3)
+        if ROUND_TRIPS:
+            emit("broker_round_trip_p50", statistics.median(ROUND_TRIPS), "ms", samples=len(ROUND_TRIPS),
+                 max=round(max(ROUND_TRIPS), 1), note="request to a worker and its reply through RabbitMQ")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -7,6 +7,8 @@ in several STOW requests is rendered once.
     .venv/bin/python -c "from benchmarks import bench_jobs; bench_jobs.run()"
 
 BENCH_JOBS_SLICES (default 100) slices of 512x512 CT; BENCH_JOBS_RUNS (default 2) runs each.
+BENCH_JOBS_CLUSTER=1 also measures on `make cluster`'s topology (SeaweedFS S3, PostgreSQL; needs nginx),
+on ports from BENCH_JOBS_CLUSTER_PORT (8850).
 """
 # ruff: noqa: S603, S607 - this benchmark starts our own CLI and rabbitmqctl from PATH
 
@@ -112,7 +114,32 @@ def one_run(files: list[Path], work: Path, broker: str | None) -> float:
             expected = _expected(files, data / "derived")
             _wait_until(lambda: all(p.exists() for p in expected)
                         and any((data / "derived").rglob("layout.json")), 300)
-            return time.monotonic() - stored
+            took = time.monotonic() - stored
+            if broker:
+                ROUND_TRIPS.extend(_round_trips(broker, worker_log))
+            return took
+
+
+ROUND_TRIPS: list[float] = []
+
+
+def _round_trips(broker: str, worker_log: Path, count: int = 30) -> list[float]:
+    """Milliseconds from a request to the worker until its reply (a remote-control ping through RabbitMQ):
+    the least a broker adds to any job whose caller waits for it, e.g. an interactive render."""
+    from celery import Celery
+
+    node = next(line.split(" ready.")[0].rsplit(" ", 1)[-1] for line in worker_log.read_text().splitlines()
+                if " ready." in line)
+    app = Celery("bench", broker=broker, set_as_current=False)
+    app.control.ping(destination=[node], timeout=5)  # connections made, queues declared
+    out = []
+    for _ in range(count):
+        t0 = time.perf_counter()
+        replies = app.control.broadcast("ping", destination=[node], reply=True, limit=1, timeout=2)
+        if replies:
+            out.append((time.perf_counter() - t0) * 1000)
+    app.close()
+    return out
 
 
 def _healthy(url: str) -> bool:
@@ -139,6 +166,41 @@ def _vhost() -> Iterator[str | None]:
         subprocess.run(["rabbitmqctl", "delete_vhost", name], capture_output=True, check=False)
 
 
+def cluster_run(files: list[Path], work: Path) -> float:
+    """The same measure on `make cluster`'s topology (tools/cluster.py): through nginx to two web nodes,
+    one worker, SeaweedFS S3 and PostgreSQL; its own database and vhost, removed afterwards."""
+    from backend.previews import spec as S
+    from backend.previews.cache import DerivedCache
+    from backend.storage.s3 import S3ObjectStore, make_client
+    from tools.cluster import Cluster
+
+    tag = uuid.uuid4().hex[:8]
+    cluster = Cluster(work / "cluster", port_base=int(os.environ.get("BENCH_JOBS_CLUSTER_PORT", "8850")),
+                      database=f"yy_bench_{tag}", vhost=f"yy-bench-{tag}")
+    try:
+        cluster.up()
+        env = cluster.env(cluster.root / "admin")
+        created = subprocess.run([*CLI, "institution", "create", "基准医院", "--json"], env=env, cwd=ROOT, check=True,
+                                 capture_output=True, text=True)
+        saved = {k: os.environ.get(k) for k in env if k.startswith("AWS_")}
+        os.environ.update({k: v for k, v in env.items() if k.startswith("AWS_")})
+        try:
+            cache = DerivedCache(S3ObjectStore(bucket="yunying-cluster", client=make_client()).sub("derived"))
+        finally:
+            for k, v in saved.items():
+                os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+        rels = [S.preview_spec(sha256=hashlib.sha256(p.read_bytes()).hexdigest(), frame=0, window=S.DEFAULT_WINDOW,
+                               width=S.DEFAULT_WIDTH, fmt="jpeg").relpath for p in files]
+        subprocess.run([*CLI, "upload", "--url", cluster.url, "--key", json.loads(created.stdout)["api_key"],
+                        "--batch-files", str(len(files)), str(files[0].parent)], env=env, cwd=ROOT, check=True,
+                       capture_output=True)
+        stored = time.monotonic()
+        _wait_until(lambda: all(cache.exists(rel) for rel in rels), 300)
+        return time.monotonic() - stored
+    finally:
+        cluster.down(purge=True)
+
+
 def run() -> None:
     from tools import synthetic
 
@@ -155,6 +217,14 @@ def run() -> None:
                 seconds = [one_run(files, work, url) for _ in range(runs)]
                 emit("ingest_to_previews", statistics.median(seconds), "s", mode=mode, slices=slices, size=512,
                      runs=len(seconds), min=round(min(seconds), 2), max=round(max(seconds), 2), debounce_s=3)
+            if os.environ.get("BENCH_JOBS_CLUSTER") == "1" and broker is not None:
+                seconds = [cluster_run(files, work) for _ in range(runs)]
+                emit("ingest_to_previews", statistics.median(seconds), "s", mode="cluster (nginx, 2 web, 1 worker, S3)",
+                     slices=slices, size=512, runs=len(seconds), min=round(min(seconds), 2),
+                     max=round(max(seconds), 2), debounce_s=3)
+        if ROUND_TRIPS:
+            emit("broker_round_trip_p50", statistics.median(ROUND_TRIPS), "ms", samples=len(ROUND_TRIPS),
+                 max=round(max(ROUND_TRIPS), 1), note="request to a worker and its reply through RabbitMQ")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

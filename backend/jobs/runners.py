@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -27,6 +29,7 @@ from . import service as outbox
 
 log = logging.getLogger("yunying.jobs")
 DERIVED_SWEEP_EVERY = timedelta(hours=23)
+RENDER_THREADS = 4  # per worker child: see ThreadedRuntime
 
 
 @dataclass
@@ -43,11 +46,29 @@ def blob_store(settings: Settings) -> ObjectStore:
     return settings.storage.originals
 
 
-def worker_context(settings: Settings, engine: Engine) -> Context:
-    """A Celery worker's child: renders inline (no render pool; the task's hard time limit replaces a
-    stuck decoder by replacing the whole child process)."""
-    runtime = previews.make_runtime(data_dir=settings.data_dir, blobs=blob_store(settings),
-                                    max_pixels=settings.max_pixels, pool_size=None)
+@dataclass
+class ThreadedRuntime(previews.Runtime):
+    """A Celery worker child's previews runtime: the chunks of a series render on a few threads of the
+    child itself, no render processes (the task's hard time limit replaces a stuck decoder by replacing
+    the whole child). Threads, because with an object store most of a chunk is waiting on reads of
+    originals and writes of previews; decoding and encoding release the GIL for much of the rest."""
+
+    threads: ThreadPoolExecutor | None = None
+
+    def run(self, fn: Callable[..., Any], *args: Any, priority: int = 0, timeout: float | None = None,
+            direct: bool = False) -> Future[Any]:
+        if self.threads is None:
+            return super().run(fn, *args, priority=priority, timeout=timeout, direct=direct)
+        return self.threads.submit(fn, *args)
+
+
+def worker_context(settings: Settings, engine: Engine, *, threads: int = RENDER_THREADS) -> Context:
+    """A Celery worker child's context (celery_app._context), made after the fork."""
+    plain = previews.make_runtime(data_dir=settings.data_dir, blobs=blob_store(settings),
+                                  max_pixels=settings.max_pixels, pool_size=None)
+    runtime = ThreadedRuntime(cache=plain.cache, blobs=plain.blobs, pool=None, limits=plain.limits,
+                              threads=ThreadPoolExecutor(threads, thread_name_prefix="yunying-render")
+                              if threads > 1 else None)
     return Context(settings=settings, engine=engine, runtime=runtime)
 
 

@@ -91,6 +91,7 @@ for (const locale of ['zh-CN', 'en']) {
         await s.page.locator('.page-main').first().waitFor()
         await s.page.waitForLoadState('networkidle')
         await s.page.waitForTimeout(150) // fonts and lazy parts settle
+        if (name === 'checkup') await s.page.locator('[data-testid=vitals] svg').nth(2).waitFor() // BP, weight, BMI (item 5)
         for (const p of await s.page.evaluate(measure)) problems.push(`${name}: ${p}`)
         await shot(s.page, `large-${locale}-${name}`)
       }

@@ -1024,6 +1024,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/people/{person_id}/checkups/vitals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Blood pressure, weight and BMI over the years, from the checkups */
+        get: operations["read_vitals_api_v1_people__person_id__checkups_vitals_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/people/{person_id}/checkups/{checkup_id}": {
         parameters: {
             query?: never;
@@ -3384,6 +3401,40 @@ export interface components {
             /** Hidden Study Ids */
             hidden_study_ids?: string[];
         };
+        /** VitalPoint */
+        VitalPoint: {
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /** Value */
+            value: number;
+            /** Checkup Id */
+            checkup_id: string;
+        };
+        /** VitalSeries */
+        VitalSeries: {
+            /** Key */
+            key: string;
+            /** Name */
+            name: string;
+            /** Name En */
+            name_en: string;
+            /** Unit */
+            unit: string;
+            /** Ref Low */
+            ref_low: number | null;
+            /** Ref High */
+            ref_high: number | null;
+            /** Points */
+            points: components["schemas"]["VitalPoint"][];
+        };
+        /** VitalsOut */
+        VitalsOut: {
+            /** Series */
+            series: components["schemas"]["VitalSeries"][];
+        };
         /** WindowChoice */
         WindowChoice: {
             /** Id */
@@ -5319,6 +5370,37 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["CheckupPutResult"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    read_vitals_api_v1_people__person_id__checkups_vitals_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                person_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VitalsOut"];
                 };
             };
             /** @description Validation Error */

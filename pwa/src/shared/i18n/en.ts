@@ -65,7 +65,7 @@ const en: typeof zh = {
     loadingTrend: 'Loading trend…',
     trend: 'Trend', trendOf: '{name}: results over time', noTrend: 'Only one result so far: no trend yet',
   },
-  checkups: { conclusion: 'Summary', recommendations: 'Advice', section: 'Examinations', labs: 'Lab panels', abnormal: '{n} abnormal' },
+  checkups: { vitals: 'Vitals over the years', conclusion: 'Summary', recommendations: 'Advice', section: 'Examinations', labs: 'Lab panels', abnormal: '{n} abnormal' },
   settings: {
     language: 'Language', largeText: 'Large text', largeTextHint: 'Bigger text and buttons everywhere', account: 'Account', person: 'Bound to',
     notBound: 'Not bound', logout: 'Sign out', logoutConfirm: 'Sign out now?', withdraw: 'Withdraw consent and unbind',

@@ -62,7 +62,7 @@ export default {
     loadingTrend: '正在加载趋势…',
     trend: '趋势', trendOf: '{name} 历次结果趋势', noTrend: '只有一次结果，暂无趋势',
   },
-  checkups: { conclusion: '总检结论', recommendations: '健康建议', section: '检查项目', labs: '化验项目', abnormal: '{n} 项异常' },
+  checkups: { vitals: '历年体征趋势', conclusion: '总检结论', recommendations: '健康建议', section: '检查项目', labs: '化验项目', abnormal: '{n} 项异常' },
   settings: {
     language: '语言', largeText: '大字模式', largeTextHint: '放大全部文字和按钮', account: '账号', person: '已绑定',
     notBound: '未绑定', logout: '退出登录', logoutConfirm: '确定退出登录吗？', withdraw: '撤回同意并解除绑定',

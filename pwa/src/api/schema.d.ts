@@ -967,6 +967,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/people/{person_id}/studies/{study_id}/report/pages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Imaging Report Pages
+         * @description The report PDF's pages as images (WeChat's browser blocks PDF downloads): how many, and their URLs.
+         */
+        get: operations["imaging_report_pages_api_v1_people__person_id__studies__study_id__report_pages_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/people/{person_id}/studies/{study_id}/report/pages/{page}.png": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Imaging Report Page
+         * @description One page of the report PDF as a PNG image (the access policy decides on every request; audited).
+         */
+        get: operations["imaging_report_page_api_v1_people__person_id__studies__study_id__report_pages__page__png_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/people/{person_id}/labs/{lab_id}/report.pdf": {
         parameters: {
             query?: never;
@@ -2422,6 +2462,16 @@ export interface components {
              * @description Seconds the code (if one was sent) stays valid
              */
             expires_in: number;
+        };
+        /**
+         * PagesOut
+         * @description A PDF's pages as image URLs, in order (issue 19 item 6).
+         */
+        PagesOut: {
+            /** Count */
+            count: number;
+            /** Pages */
+            pages: string[];
         };
         /**
          * PatientLinkOut
@@ -5240,6 +5290,77 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    imaging_report_pages_api_v1_people__person_id__studies__study_id__report_pages_get: {
+        parameters: {
+            query?: {
+                /** @description Labels of the document: zh-CN (default) or en. */
+                lang?: "zh-CN" | "en";
+            };
+            header?: never;
+            path: {
+                study_id: string;
+                person_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PagesOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    imaging_report_page_api_v1_people__person_id__studies__study_id__report_pages__page__png_get: {
+        parameters: {
+            query?: {
+                /** @description Labels of the document: zh-CN (default) or en. */
+                lang?: "zh-CN" | "en";
+            };
+            header?: never;
+            path: {
+                study_id: string;
+                page: number;
+                person_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/png": unknown;
+                };
             };
             /** @description Validation Error */
             422: {

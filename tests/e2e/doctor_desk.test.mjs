@@ -109,7 +109,7 @@ async function drag(page, from, to) {
 /** Opens a series in the active viewport: by its label (thumbnail title), or the first of a study. */
 async function openSeries(page, { series, study }) {
   const button = series
-    ? page.locator(`[data-testid=desk-series][title="${series}"]`)
+    ? page.locator(`[data-testid=desk-series][title="${series}"]`).first() // the demo's shoulder MR is also uploaded here
     : page.locator('[data-testid=desk-study]', { hasText: study }).locator('[data-testid=desk-series]').first()
   const uid = await button.getAttribute('data-series')
   await button.click()
@@ -222,7 +222,7 @@ describe('the doctor reads on a desk PC and on a phone', () => {
 
   step('orientation markers on real axial and sagittal fixtures', async () => {
     const { page } = doctor
-    await openSeries(page, { series: 'ax_asc_35sl' }) // dcm_qa_ts/1.dcm, axial MR (IOP 1,0,0 / 0,.994,-.108)
+    await openSeries(page, { study: CT }) // the demo's axial CT (IOP 1,0,0 / 0,1,0)
     assert.deepEqual(await markers(page), { top: 'A', bottom: 'P', left: 'R', right: 'L' })
     await openSeries(page, { series: 'Scout' }) // CT2N/6293, sagittal (IOP 0,-1,0 / 0,0,-1)
     assert.deepEqual(await markers(page), { top: 'H', bottom: 'F', left: 'P', right: 'A' })

@@ -249,6 +249,8 @@ describe('张伟 reads his records (demo-patient)', () => {
     const { page } = s
     await page.goto(`${BASE}/timeline`)
     await page.getByRole('button', { name: /^化验/ }).click()
+    await page.locator('.item:not(.kind-lab_result)').first().waitFor({ state: 'detached' })
+    await page.locator('.item.kind-lab_result .summary').first().waitFor()
     // Cards carry units, in the trends' units (a mg/dL glucose reads in mmol/L).
     const summaries = await page.locator('.item.kind-lab_result .summary').allInnerTexts()
     assert.ok(summaries.some((t) => t.includes('mmol/L')) && !summaries.some((t) => t.includes('mg/dL')), summaries.join(' | '))

@@ -136,12 +136,12 @@ def _synthetic_studies(tmp: Path, ct_slices: int) -> list[DemoStudy]:
 
 def _fixture_studies() -> list[DemoStudy]:
     """Real scanner images whose anatomy fits the exam each is named for (issue 19 item 2): an axial brain
-    MR (one time point of a GE EPI series, 15 slices), an adult echocardiogram cine, a shoulder MR. No
-    phantoms or QC acquisitions. Each file's PatientID is its hospital's local ID (registered in
+    MR (one time point of a GE EPI series, 15 slices) and an adult echocardiogram cine. No phantoms or
+    QC acquisitions (the shoulder MR fixture is what the doctor-desk test uploads as a hospital would).
+    Each file's PatientID is its hospital's local ID (registered in
     seed_records), and each report is dated on the study's own day."""
     brain = sorted((FIXTURES / "dcm_qa_stc" / "GE_mr_0004").glob("*.dcm"))[:15]
     echo = FIXTURES / "pydicom" / "examples_ybr_color.dcm"
-    shoulder = FIXTURES / "pydicom-data" / "MR2_J2KI.dcm"
     out = []
     if len(brain) == 15:
         out.append(DemoStudy(GULOU, "DEV", brain, _report(
@@ -154,12 +154,6 @@ def _fixture_studies() -> list[DemoStudy]:
             "主动脉根部内径正常。各瓣膜形态及启闭未见明显异常。彩色多普勒：二尖瓣见少量反流。左室射血分数（LVEF）62%。",
             "心脏结构及收缩功能未见明显异常；二尖瓣少量反流。", datetime(2016, 5, 3, 10, 0, tzinfo=CST),
             "杨帆", "黄蕾")))
-    if shoulder.is_file():
-        out.append(DemoStudy(ZDYY, "5MR2", [shoulder], _report(
-            "右肩关节MR平扫", "右肩关节诸骨骨质信号未见异常。冈上肌腱走行区信号增高，连续性尚存；"
-            "肩峰下-三角肌下滑囊见少量积液。肱二头肌长头腱未见异常。",
-            "右肩冈上肌腱损伤（部分撕裂不除外），肩峰下滑囊少量积液，建议3个月后复查。",
-            datetime(2004, 8, 26, 15, 0, tzinfo=CST), "杨帆", "黄蕾")))
     return out
 
 
@@ -264,7 +258,7 @@ def seed_records(*, settings: Settings, engine: Engine, ct_slices: int = 300) ->
     with session_scope(engine) as s:
         inst = _institutions(s)
         for hospital, local_id in [(NJ1, "NJ0001234"), (JSPH, "JS0088231"), (GULOU, "GL0562019"), (GULOU, "DEV"),
-                                   (ZDYY, "204"), (ZDYY, "5MR2")]:
+                                   (ZDYY, "204")]:
             _register(s, settings, inst[hospital], local_id, ZHANG_WEI, "张伟")
         _register(s, settings, inst[NJ1], "NJ0007788", WANG_FANG, "王芳")
     with tempfile.TemporaryDirectory(prefix="yunying-demo-synth-") as tmp:

@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response, status
 
 from backend.api.deps import ReadablePerson, SessionDep
-from backend.checkups import service
-from backend.checkups.schemas import CheckupIn, CheckupOut, CheckupPutResult
+from backend.checkups import service, vitals
+from backend.checkups.schemas import CheckupIn, CheckupOut, CheckupPutResult, VitalPoint, VitalSeries, VitalsOut
 from backend.institutions.deps import CurrentInstitution
 
 router = APIRouter(tags=["checkups"])
@@ -25,6 +25,18 @@ def put_checkup(checkup_id: CheckupId, body: CheckupIn, session: SessionDep, ins
     response.status_code = status.HTTP_201_CREATED if stored.created else status.HTTP_200_OK
     return CheckupPutResult(id=stored.row.id, version=stored.row.version, changed=stored.changed,
                             person_matched=stored.person_id is not None, lab_ids=result.lab_ids)
+
+
+@router.get("/people/{person_id}/checkups/vitals", response_model=VitalsOut,
+            summary="Blood pressure, weight and BMI over the years, from the checkups")
+def read_vitals(access: ReadablePerson, session: SessionDep, response: Response) -> VitalsOut:
+    response.headers["Cache-Control"] = "no-store"
+    out = []
+    for s in vitals.vitals(session=session, access=access):
+        zh, en, unit, low, high = vitals.VITALS[s.key]
+        out.append(VitalSeries(key=s.key, name=zh, name_en=en, unit=unit, ref_low=low, ref_high=high,
+                               points=[VitalPoint(at=at, value=v, checkup_id=c) for at, v, c in s.points]))
+    return VitalsOut(series=out)
 
 
 @router.get("/people/{person_id}/checkups/{checkup_id}", response_model=CheckupOut)

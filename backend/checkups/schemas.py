@@ -72,3 +72,23 @@ class CheckupOut(BaseModel):
     abnormal_count: int
     version: int
     lab_panels: list[LabReportOut]
+
+
+class VitalPoint(BaseModel):
+    at: datetime
+    value: float
+    checkup_id: str
+
+
+class VitalSeries(BaseModel):
+    key: str  # systolic / diastolic / weight / bmi
+    name: str
+    name_en: str
+    unit: str
+    ref_low: float | None
+    ref_high: float | None
+    points: list[VitalPoint]
+
+
+class VitalsOut(BaseModel):
+    series: list[VitalSeries]

@@ -26,8 +26,8 @@ from backend.access.context import current_request
 from backend.access.principals import Anonymous
 from backend.api.deps import BlobsDep, ReadablePerson, SessionDep, SettingsDep, SharedStateDep
 from backend.clock import CST
-from backend.pdf import naming, render, service
-from backend.pdf.schemas import DownloadQuery, Lang, LangQuery
+from backend.pdf import naming, pages, render, service
+from backend.pdf.schemas import DownloadQuery, Lang, LangQuery, PagesOut
 from backend.pdf.verification import display_code
 
 router = APIRouter(tags=["pdf"])
@@ -90,6 +90,35 @@ def imaging_report_pdf(access: ReadablePerson, study_id: RecordId, session: Sess
     pdf = service.deliver(session=session, settings=settings, job=job)
     _audit(access, session, pdf, event_type="study.report.pdf", object_type=AUDIT_OBJECT_TYPES[service.IMAGING])
     return _answer(request, pdf, download=download)
+
+
+@router.get("/people/{person_id}/studies/{study_id}/report/pages", response_model=PagesOut)
+def imaging_report_pages(access: ReadablePerson, study_id: RecordId, session: SessionDep, settings: SettingsDep,
+                         blobs: BlobsDep, response: Response, lang: LangQuery = "zh-CN") -> PagesOut:
+    """The report PDF's pages as images (WeChat's browser blocks PDF downloads): how many, and their URLs."""
+    job = service.imaging_report_job(session=session, settings=settings, blobs=blobs, access=access,
+                                     study_id=study_id, lang=lang)
+    pdf = service.deliver(session=session, settings=settings, job=job)
+    _audit(access, session, pdf, event_type="study.report.pages", object_type=AUDIT_OBJECT_TYPES[service.IMAGING])
+    response.headers["Cache-Control"] = "no-store"
+    base = f"/api/v1/people/{access.person_id}/studies/{study_id}/report/pages"
+    tag = pdf.etag.strip('"')[:16]
+    return PagesOut(count=(n := pages.page_count(pdf.data)),
+                    pages=[f"{base}/{i}.png?lang={lang}&v={tag}" for i in range(1, n + 1)])
+
+
+@router.get("/people/{person_id}/studies/{study_id}/report/pages/{page}.png", response_class=Response,
+            responses={200: {"content": {"image/png": {}}}})
+def imaging_report_page(access: ReadablePerson, study_id: RecordId, page: Annotated[int, PathParam(ge=1, le=50)],
+                        session: SessionDep, settings: SettingsDep, blobs: BlobsDep,
+                        lang: LangQuery = "zh-CN") -> Response:
+    """One page of the report PDF as a PNG image (the access policy decides on every request; audited)."""
+    job = service.imaging_report_job(session=session, settings=settings, blobs=blobs, access=access,
+                                     study_id=study_id, lang=lang)
+    pdf = service.deliver(session=session, settings=settings, job=job)
+    image = pages.page_png(pdf.data, page)
+    _audit(access, session, pdf, event_type="study.report.page", object_type=AUDIT_OBJECT_TYPES[service.IMAGING])
+    return Response(content=image, media_type="image/png", headers={"Cache-Control": "no-store"})
 
 
 @router.get("/people/{person_id}/labs/{lab_id}/report.pdf", response_class=Response, responses=PDF_RESPONSES)

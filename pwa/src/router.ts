@@ -28,6 +28,7 @@ export const router = createRouter({
       component: () => import('./imaging/StudyView.vue'),
       meta: { title: 'titles.study' },
     },
+    { path: '/people/:pid/studies/:sid/report', name: 'report-pages', component: () => import('./imaging/ReportPagesView.vue'), meta: { title: 'titles.reportPages' } },
     {
       path: '/people/:pid/studies/:sid/series/:series',
       name: 'viewer',

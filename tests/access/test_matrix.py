@@ -228,8 +228,12 @@ MATRIX: dict[tuple[str, str], tuple[Cells, Req]] = {
     ("GET", P + "/reminders"): (person(narrow=200, share=200), Req()),  # issue 19: policy-filtered
     ("GET", P + "/labs/{lab_id}"): (person(narrow=200), Req()),
     ("GET", P + "/checkups/{checkup_id}"): (person(narrow=404), Req()),
+    ("GET", P + "/checkups/vitals"): (person(narrow=200, share=200), Req()),  # issue 19: policy-filtered
     ("GET", P + "/export/fhir"): (person(narrow=200, share=200), Req()),
     ("GET", P + "/studies/{study_id}/report.pdf"): (person(narrow=404), Req()),
+    ("GET", P + "/studies/{study_id}/report/pages"): (person(narrow=404), Req()),  # issue 19 item 6
+    ("GET", P + "/studies/{study_id}/report/pages/{page}.png"): (person(narrow=404),
+                                                                Req(fresh=lambda w: {"page": "1"})),
     ("GET", P + "/labs/{lab_id}/report.pdf"): (person(narrow=200), Req()),
     ("GET", P + "/summary.pdf"): (person(narrow=200, share=200), Req()),
     ("GET", "/v/{code:path}"): (everyone(404), Req()),  # public verification page; an unknown code

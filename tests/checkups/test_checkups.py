@@ -88,3 +88,23 @@ def test_the_abnormal_count_follows_the_conclusions() -> None:
     assert count(conclusions=["未见明显异常。"]) == 0
     assert count(conclusions=["1. 各项检查结果均在正常范围", "2. 脂肪肝（轻度）"]) == 1
     assert count(conclusions=[]) == 2  # none written: the flagged items of the sections
+
+
+def test_vitals_over_the_years(client: httpx.Client, app: FastAPI, engine: Engine) -> None:
+    """Issue 19 item 5: blood pressure, weight and BMI from the checkups' general section, oldest first;
+    BMI from height and weight when the hospital gave none."""
+    _, key = hospital(engine, "江苏省人民医院健康管理中心")
+    general = {"name": "一般检查", "items": [{"name": "身高", "result": "172", "unit": "cm"},
+                                         {"name": "体重", "result": "80", "unit": "kg"},
+                                         {"name": "血压", "result": "132/84", "unit": "mmHg"}]}
+    older = checkup(exam_date="2023-05-10T08:00:00+08:00", sections=[general], lab_panels=[])
+    assert client.put("/api/v1/institution/checkups/TJ-2023", headers=key, json=older).status_code == 201
+    assert client.put("/api/v1/institution/checkups/TJ-2024", headers=key, json=checkup()).status_code == 201
+    person = register(client, key, "T1", ZHANG_WEI, "张伟")
+    read_as(app, engine, person)
+    series = {s["key"]: s for s in client.get(f"/api/v1/people/{person}/checkups/vitals").json()["series"]}
+    assert [p["value"] for p in series["systolic"]["points"]] == [132, 148]
+    assert [p["value"] for p in series["diastolic"]["points"]] == [84, 92]
+    assert [p["value"] for p in series["bmi"]["points"]] == [27.0, 26.1]  # 80 / 1.72² then as given
+    assert series["bmi"]["ref_high"] == 23.9 and series["systolic"]["unit"] == "mmHg"
+    assert [p["value"] for p in series["weight"]["points"]] == [80]

@@ -1,6 +1,6 @@
 // The doctor's reading workstation (issue 20) against a live backend with the demo data, Chromium at
 // 1440×900: a share of every imaging study of 张伟 (the demo's 300-slice CT and its 2019 prior, the
-// CR, the MR studies, among them the real oblique-sagittal shoulder MR) plus a real sagittal CT a hospital uploads here through the public
+// CR, the MR studies) plus two real sagittal fixtures a hospital uploads here through the public
 // contract (institution key, registration, STOW-RS). Checked: a length on the CT with known Pixel
 // Spacing to 1 %; ROIs on the phantom's air, lung and fat to 5 HU of their defined values
 // (tools/synthetic.py); compare scrolls two studies in step by slice position; orientation
@@ -15,6 +15,7 @@ import { BASE, cjkFont, launch, login, phone, shot } from './lib.mjs'
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const YUNYING = `${ROOT}.venv/bin/yunying`
 const SAGITTAL_CT = `${ROOT}tests/data/dicom/pydicom/dicomdirtests/98892001/CT2N/6293` // IOP 0,-1,0 / 0,0,-1
+const SAGITTAL_MR = `${ROOT}tests/data/dicom/pydicom-data/MR2_J2KI.dcm` // oblique sagittal, IOP .569,.822,0 / 0,0,-1
 const ZHANG_WEI = { resident_id: '320106196203150013', name: '张伟', sex: 'M', birth_date: '1962-03-15' }
 const CT = '胸部CT增强' // 300 slices, 0.7 mm pixels, 1 mm slices (synthetic.py)
 const PRIOR = '胸部CT平扫' // its 2019 prior: 100 slices, 3 mm apart
@@ -42,17 +43,16 @@ function steps() {
   })
 }
 
-/** A hospital sends a sagittal CT for 张伟 (CONTRACT.md: institution create, PUT registration, upload). The oblique
- * sagittal shoulder MR (pydicom-data/MR2_J2KI.dcm) is one of the demo's own studies (backend/demo_records.py). */
+/** A hospital sends the sagittal fixtures for 张伟 (CONTRACT.md: institution create, PUT registration, upload). */
 async function hospitalSendsSagittals() {
   const made = JSON.parse(execFileSync(YUNYING, ['institution', 'create', 'e2e 阅片中心', '--json'], { cwd: ROOT, encoding: 'utf8' }))
-  for (const local of ['98890234']) {
+  for (const local of ['98890234', '5MR2']) {
     const r = await fetch(`${BASE}/api/v1/institution/patients/${local}`, {
       method: 'PUT', headers: { Authorization: `Bearer ${made.api_key}`, 'Content-Type': 'application/json' }, body: JSON.stringify(ZHANG_WEI),
     })
     assert.ok(r.status === 200 || r.status === 201, `registration ${local}: ${r.status} ${await r.text()}`)
   }
-  execFileSync(YUNYING, ['upload', '--url', BASE, '--key', made.api_key, SAGITTAL_CT], { cwd: ROOT, stdio: 'pipe' })
+  execFileSync(YUNYING, ['upload', '--url', BASE, '--key', made.api_key, SAGITTAL_CT, SAGITTAL_MR], { cwd: ROOT, stdio: 'pipe' })
 }
 
 /** The patient shares every imaging study (no access code, no downloads) and hands over the link. */
@@ -109,7 +109,7 @@ async function drag(page, from, to) {
 /** Opens a series in the active viewport: by its label (thumbnail title), or the first of a study. */
 async function openSeries(page, { series, study }) {
   const button = series
-    ? page.locator(`[data-testid=desk-series][title="${series}"]`)
+    ? page.locator(`[data-testid=desk-series][title="${series}"]`).first() // the demo's shoulder MR is also uploaded here
     : page.locator('[data-testid=desk-study]', { hasText: study }).locator('[data-testid=desk-series]').first()
   const uid = await button.getAttribute('data-series')
   await button.click()
@@ -222,7 +222,7 @@ describe('the doctor reads on a desk PC and on a phone', () => {
 
   step('orientation markers on real axial and sagittal fixtures', async () => {
     const { page } = doctor
-    await openSeries(page, { series: 'Axial EPI-FMRI (Interleaved I to S)' }) // dcm_qa_stc/GE_mr_0004, axial brain MR (IOP 1,0,0 / 0,1,0)
+    await openSeries(page, { study: CT }) // the demo's axial CT (IOP 1,0,0 / 0,1,0)
     assert.deepEqual(await markers(page), { top: 'A', bottom: 'P', left: 'R', right: 'L' })
     await openSeries(page, { series: 'Scout' }) // CT2N/6293, sagittal (IOP 0,-1,0 / 0,0,-1)
     assert.deepEqual(await markers(page), { top: 'H', bottom: 'F', left: 'P', right: 'A' })

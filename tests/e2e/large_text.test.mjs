@@ -56,7 +56,7 @@ for (const locale of ['zh-CN', 'en']) {
       const first = (kind, pick = () => true) => items.find((i) => i.kind === kind && pick(i))
       const path = (i) => new URL(i.detail_url, BASE).pathname.replace('/api/v1', '')
       const ct = first('imaging_study', (i) => i.title === '胸部CT增强')
-      screens.push(['timeline', '/timeline'], ['study', path(ct)], ['lab', path(first('lab_result', (i) => i.data.abnormal_count > 0))],
+      screens.push(['timeline', '/timeline'], ['study', path(ct)], ['report', `${path(ct)}/report`], ['lab', path(first('lab_result', (i) => i.data.abnormal_count > 0))],
         ['checkup', path(first('checkup', (i) => i.data.abnormal_count > 1))], ['family', '/family'], ['shares', '/shares'],
         ['share-new', '/share/new'], ['access', '/access'], ['settings', '/settings'], ['welcome', '/welcome'])
     })
@@ -91,6 +91,7 @@ for (const locale of ['zh-CN', 'en']) {
         await s.page.locator('.page-main').first().waitFor()
         await s.page.waitForLoadState('networkidle')
         await s.page.waitForTimeout(150) // fonts and lazy parts settle
+        if (name === 'checkup') await s.page.locator('[data-testid=vitals] svg').nth(2).waitFor() // BP, weight, BMI (item 5)
         for (const p of await s.page.evaluate(measure)) problems.push(`${name}: ${p}`)
         await shot(s.page, `large-${locale}-${name}`)
       }

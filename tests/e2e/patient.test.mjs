@@ -226,6 +226,13 @@ describe('张伟 reads his records (demo-patient)', () => {
     assert.equal(answer.status(), 200)
     assert.match(answer.headers()['content-type'], /^application\/pdf/)
     assert.equal((await answer.body()).subarray(0, 4).toString('latin1'), '%PDF')
+    // In WeChat a PDF cannot be opened: the report's pages as images in the app (issue 19 item 6).
+    await report.locator('[data-testid=report-pages]').click()
+    await page.waitForURL(/\/report$/)
+    await page.waitForFunction(() => { const img = document.querySelector('[data-testid=report-page]'); return img && img.complete && img.naturalWidth > 500 }, null, { timeout: 60_000 })
+    await page.getByRole('button', { name: '在浏览器打开' }).waitFor()
+    await page.getByRole('button', { name: '发送给朋友' }).waitFor()
+    await shot(page, '11c-report-pages')
   })
 
   step('the brain MR: titled as on the timeline, its card counts the viewer\'s images (issue 19 item 2)', async () => {
@@ -242,6 +249,8 @@ describe('张伟 reads his records (demo-patient)', () => {
     const { page } = s
     await page.goto(`${BASE}/timeline`)
     await page.getByRole('button', { name: /^化验/ }).click()
+    await page.locator('.item:not(.kind-lab_result)').first().waitFor({ state: 'detached' })
+    await page.locator('.item.kind-lab_result .summary').first().waitFor()
     // Cards carry units, in the trends' units (a mg/dL glucose reads in mmol/L).
     const summaries = await page.locator('.item.kind-lab_result .summary').allInnerTexts()
     assert.ok(summaries.some((t) => t.includes('mmol/L')) && !summaries.some((t) => t.includes('mg/dL')), summaries.join(' | '))

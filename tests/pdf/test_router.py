@@ -179,3 +179,24 @@ def test_app_startup_warms_the_renderer_once_per_process(client: TestClient) -> 
     from backend.pdf import router as pdf_router
 
     assert pdf_router._warm_up_started.is_set()  # set by the startup hook of the client's app
+
+
+def test_report_pages_as_images_for_wechat(client: TestClient, app: FastAPI, engine: Engine) -> None:
+    """Issue 19 item 6: the report's pages as PNG images (WeChat's browser blocks PDF downloads), through the
+    same access decision as the PDF — another person's id is the same 404 — and audited."""
+    poppler.require_poppler()
+    w = ct_with_report(client, app, engine)
+    base = w.pdf_url.replace("/report.pdf", "/report/pages")
+    r = client.get(base)
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
+    body = r.json()
+    assert body["count"] >= 1 and len(body["pages"]) == body["count"]
+    page = client.get(body["pages"][0])
+    assert page.status_code == 200 and page.headers["content-type"] == "image/png"
+    assert page.content[:8] == b"\x89PNG\r\n\x1a\n" and page.headers["cache-control"] == "no-store"
+    assert client.get(f"{base}/40.png").status_code == 404
+    assert client.get(f"{base}/0.png").status_code == 422
+    other = register(client, w.key, "P-WANG", WANG_FANG, "王芳")
+    assert client.get(base.replace(w.person_id, other)).status_code == 404
+    assert client.get(f"{base.replace(w.person_id, other)}/1.png").status_code == 404
+    assert [e["object_id"] for e in _events(engine, w.person_id, "study.report.page")] == [w.study_id]

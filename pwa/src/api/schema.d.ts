@@ -967,6 +967,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/people/{person_id}/studies/{study_id}/report/pages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Imaging Report Pages
+         * @description The report PDF's pages as images (WeChat's browser blocks PDF downloads): how many, and their URLs.
+         */
+        get: operations["imaging_report_pages_api_v1_people__person_id__studies__study_id__report_pages_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/people/{person_id}/studies/{study_id}/report/pages/{page}.png": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Imaging Report Page
+         * @description One page of the report PDF as a PNG image (the access policy decides on every request; audited).
+         */
+        get: operations["imaging_report_page_api_v1_people__person_id__studies__study_id__report_pages__page__png_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/people/{person_id}/labs/{lab_id}/report.pdf": {
         parameters: {
             query?: never;
@@ -1017,6 +1057,23 @@ export interface paths {
         get?: never;
         /** Put Checkup */
         put: operations["put_checkup_api_v1_institution_checkups__checkup_id__put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/people/{person_id}/checkups/vitals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Blood pressure, weight and BMI over the years, from the checkups */
+        get: operations["read_vitals_api_v1_people__person_id__checkups_vitals_get"];
+        put?: never;
         post?: never;
         delete?: never;
         options?: never;
@@ -2407,6 +2464,16 @@ export interface components {
             expires_in: number;
         };
         /**
+         * PagesOut
+         * @description A PDF's pages as image URLs, in order (issue 19 item 6).
+         */
+        PagesOut: {
+            /** Count */
+            count: number;
+            /** Pages */
+            pages: string[];
+        };
+        /**
          * PatientLinkOut
          * @description The hospital's own link, echoing only what this request sent (masked): never the stored name, another
          *     hospital's phone, the verified phone, or the platform's person id (DESIGN.md rule 7).
@@ -3383,6 +3450,40 @@ export interface components {
             kinds?: string[];
             /** Hidden Study Ids */
             hidden_study_ids?: string[];
+        };
+        /** VitalPoint */
+        VitalPoint: {
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /** Value */
+            value: number;
+            /** Checkup Id */
+            checkup_id: string;
+        };
+        /** VitalSeries */
+        VitalSeries: {
+            /** Key */
+            key: string;
+            /** Name */
+            name: string;
+            /** Name En */
+            name_en: string;
+            /** Unit */
+            unit: string;
+            /** Ref Low */
+            ref_low: number | null;
+            /** Ref High */
+            ref_high: number | null;
+            /** Points */
+            points: components["schemas"]["VitalPoint"][];
+        };
+        /** VitalsOut */
+        VitalsOut: {
+            /** Series */
+            series: components["schemas"]["VitalSeries"][];
         };
         /** WindowChoice */
         WindowChoice: {
@@ -5201,6 +5302,77 @@ export interface operations {
             };
         };
     };
+    imaging_report_pages_api_v1_people__person_id__studies__study_id__report_pages_get: {
+        parameters: {
+            query?: {
+                /** @description Labels of the document: zh-CN (default) or en. */
+                lang?: "zh-CN" | "en";
+            };
+            header?: never;
+            path: {
+                study_id: string;
+                person_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PagesOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    imaging_report_page_api_v1_people__person_id__studies__study_id__report_pages__page__png_get: {
+        parameters: {
+            query?: {
+                /** @description Labels of the document: zh-CN (default) or en. */
+                lang?: "zh-CN" | "en";
+            };
+            header?: never;
+            path: {
+                study_id: string;
+                page: number;
+                person_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/png": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     lab_report_pdf_api_v1_people__person_id__labs__lab_id__report_pdf_get: {
         parameters: {
             query?: {
@@ -5319,6 +5491,37 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["CheckupPutResult"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    read_vitals_api_v1_people__person_id__checkups_vitals_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                person_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VitalsOut"];
                 };
             };
             /** @description Validation Error */

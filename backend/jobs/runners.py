@@ -96,8 +96,9 @@ def run(ctx: Context, *, kind: str, key: str) -> None:
 def sweep(ctx: Context) -> None:
     """Cache sweeping: leftovers of interrupted writes in the derived cache and the short-lived rows the
     database fallback of shared state accumulates (auth/housekeeping.py), every time; once a day, the
-    derived and PDF areas by renderer version and age (storage/sweep.py, as `yunying storage sweep`).
-    Originals are never touched."""
+    derived and PDF areas by renderer version and age (storage/sweep.py, as `yunying storage sweep`), and
+    the notices of follow-ups that fell due (reminders/service.py, as `yunying reminders due`). Originals
+    are never touched."""
     from backend.auth.housekeeping import prune
     from backend.shared_state import shared_state
     from backend.storage.sweep import current_derived_prefixes
@@ -111,3 +112,7 @@ def sweep(ctx: Context) -> None:
         report = sweep_store(storage=ctx.settings.storage, current=current_derived_prefixes())
         log.info("sweep of the derived cache: %d of %d objects deleted, %s", report.deleted, report.examined,
                  report.by_reason)
+    if state.claim_once("reminders-due", ttl=DERIVED_SWEEP_EVERY):  # the daily follow-up notices, one node
+        from backend.reminders.service import send_due
+
+        log.info("follow-up notices queued: %d", send_due(engine=ctx.engine))

@@ -3,12 +3,25 @@ runs the job (a claim in the shared state), temporary leftovers and expired rows
 
 from __future__ import annotations
 
-from sqlalchemy.engine import Engine
+from datetime import datetime, timedelta
 
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from backend.access.principals import InstitutionPrincipal
+from backend.auth.demo import seed_wechat
+from backend.clock import CST
 from backend.config import Settings
+from backend.db import session_scope
+from backend.demo_records import NJ1, seed_records
+from backend.institutions.models import Institution
 from backend.jobs import runners
 from backend.jobs import service as outbox
+from backend.notify.models import Notification
 from backend.previews.cache import DerivedCache
+from backend.reports.schemas import ReportIn
+from backend.reports.service import put_report
+from tests.records.helpers import make_study
 
 JPEG = b"\xff\xd8" + b"\x00" * 10 + b"\xff\xd9"
 
@@ -23,3 +36,26 @@ def test_the_derived_sweep_runs_once_a_day(settings: Settings, engine: Engine) -
     runners.run(ctx, kind=outbox.SWEEP, key="derived")  # another node, the same day: only the light part
     assert cache.exists("r0-retired/p/ab/again.jpg")
     assert ctx.counts == {outbox.SWEEP: 2}
+
+
+def test_the_daily_job_queues_the_follow_up_notices_once(settings: Settings, engine: Engine) -> None:
+    """`yunying reminders due` needs no cron: the jobs clock's daily work queues the notices of
+    follow-ups that fell due (issue 19 item 5), once, whichever node runs it."""
+    seed_wechat(settings=settings, engine=engine)  # demo-patient bound to 张伟 (who reads his own studies)
+    seed_records(settings=settings, engine=engine, ct_slices=4)
+    with session_scope(engine, readonly=True) as s:
+        nj1 = s.exec(select(Institution).where(Institution.name == NJ1)).one()
+    taken = datetime.now(CST) - timedelta(days=360)  # "建议12个月后复查": due a few days ago
+    uid = "1.2.826.0.1.19.9"
+    study_id = make_study(engine, institution_id=nj1.id, uid=uid, local_patient_id="NJ0001234", when=taken)
+    with session_scope(engine) as s:
+        put_report(session=s, principal=InstitutionPrincipal(institution_id=nj1.id, key_id="test"),
+                   study_instance_uid=uid, body=ReportIn(
+                       study_instance_uid=uid, status="final", impression="右肺上叶微小结节，建议12个月后复查。",
+                       reported_at=taken + timedelta(hours=2)))
+    ctx = runners.worker_context(settings, engine)
+    runners.run(ctx, kind=outbox.SWEEP, key="derived")
+    runners.run(ctx, kind=outbox.SWEEP, key="derived")  # the same day again: nothing more
+    with session_scope(engine, readonly=True) as s:
+        due = s.exec(select(Notification).where(Notification.kind == "followup_due")).all()
+    assert [n.event_key for n in due] == [f"followup:{study_id}:due"]

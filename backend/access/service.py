@@ -183,11 +183,13 @@ def people_for_account(*, session: Session, account_id: str) -> list[tuple[str, 
     return people
 
 
-def accounts_for_person(*, session: Session, person_id: str, kind: str | None = None) -> list[tuple[str, str]]:
+def accounts_for_person(*, session: Session, person_id: str, kind: str | None = None,
+                        ref_id: str | None = None) -> list[tuple[str, str]]:
     """Every account that may read this person's records, as (account_id, relation) — who gets told
     when a new record arrives. Relatives count while their grant is active and its scope covers
     ``kind`` (without a kind: only relatives whose scope is every kind, so a lab-only proxy never
-    learns that an imaging study exists)."""
+    learns that an imaging study exists), and not if the person hid the record ``ref_id`` from them
+    (issue 19 item 4: even a content-free notice would say the hidden record exists)."""
     rows = session.exec(
         select(Binding.account_id).where(Binding.person_id == person_id, Binding.revoked_at.is_(None))  # type: ignore[union-attr]
     ).all()
@@ -198,7 +200,8 @@ def accounts_for_person(*, session: Session, person_id: str, kind: str | None = 
     for grant in grants:
         kinds = family_rules.scope_kinds(grant.scope, grant.kinds)
         covered = kinds is None or (kind is not None and kind in kinds)
-        if covered and family_rules.effective_status(grant) == ACTIVE:
+        hidden = ref_id is not None and ref_id in family_rules.hidden_refs(grant.hidden_refs)
+        if covered and not hidden and family_rules.effective_status(grant) == ACTIVE:
             found.append((grant.grantee_account_id, grant.relationship))
     return found
 

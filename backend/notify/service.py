@@ -70,7 +70,8 @@ def notify_new_record(
     scope_kind = record_kind if record_kind != "record" else None
     return sum(notify_once(session, event_key=event_key, account_id=account_id, person_id=person_id,
                            kind="new_record")
-               for account_id, _relation in accounts_for_person(session=session, person_id=person_id, kind=scope_kind))
+               for account_id, _relation in accounts_for_person(session=session, person_id=person_id, kind=scope_kind,
+                                                                ref_id=record_id))
 
 
 def backoff(attempts: int) -> timedelta:

@@ -108,7 +108,8 @@ def send_due(*, engine: Engine, today: date | None = None) -> int:
             for reminder in _reminders(session, entries):
                 if reminder.done_by is not None or not today - NOTICE_WINDOW < reminder.due <= today:
                     continue
-                for account_id, _relation in accounts_for_person(session=session, person_id=person_id, kind=KIND):
+                for account_id, _relation in accounts_for_person(session=session, person_id=person_id, kind=KIND,
+                                                                 ref_id=reminder.study_id):
                     added += notify_once(session, event_key=f"followup:{reminder.study_id}:due",
                                          account_id=account_id, person_id=person_id, kind=FOLLOWUP_DUE)
     return added

@@ -19,7 +19,7 @@ from backend.auth.sms import SmsSender
 from backend.clock import CST
 from backend.db import session_scope
 from backend.family import rules
-from backend.family.models import Grant
+from backend.family.models import LIVE_STATUSES, Grant
 from backend.notify.service import notify_once
 
 GRANT_STARTED, GRANT_REQUEST, PROXY_DIGEST = "grant_started", "grant_request", "proxy_digest"
@@ -54,6 +54,24 @@ def grant_ended(session: Session, *, grant: Grant) -> None:
     tap just fails. One notice per grant (the outbox key), to the relative's account only."""
     notify_once(session, event_key=f"grant:{grant.id}:ended", account_id=grant.grantee_account_id,
                 person_id=grant.grantor_person_id, kind=GRANT_ENDED)
+
+
+EXPIRY_NOTICE_WINDOW = timedelta(days=7)  # grants that ended by time longer ago are not announced any more
+
+
+def expired_grants(session: Session, *, now: datetime) -> int:
+    """A grant that ends by its own time (``expires_at``) is told to the relative like a revoked one
+    (issue 19 item 1). Run by the jobs' periodic work every few minutes; one notice per grant (the outbox
+    key), and only for grants that ended within EXPIRY_NOTICE_WINDOW, so a first run after an upgrade
+    does not announce years-old endings. Returns notices added."""
+    rows = session.exec(select(Grant).where(
+        col(Grant.status).in_(LIVE_STATUSES), col(Grant.expires_at).is_not(None),
+        col(Grant.expires_at) <= now, col(Grant.expires_at) > now - EXPIRY_NOTICE_WINDOW)).all()
+    added = 0
+    for grant in rows:
+        added += notify_once(session, event_key=f"grant:{grant.id}:ended", account_id=grant.grantee_account_id,
+                             person_id=grant.grantor_person_id, kind=GRANT_ENDED)
+    return added
 
 
 def elder_sms(session: Session, *, sms: SmsSender, phone: str, grant: Grant) -> None:

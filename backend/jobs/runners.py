@@ -21,7 +21,9 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from backend.clock import utcnow
 from backend.config import Settings
+from backend.db import session_scope
 from backend.previews import service as previews
 from backend.storage.base import ObjectStore
 
@@ -94,18 +96,25 @@ def run(ctx: Context, *, kind: str, key: str) -> None:
 
 
 def sweep(ctx: Context) -> None:
-    """Cache sweeping: leftovers of interrupted writes in the derived cache and the short-lived rows the
-    database fallback of shared state accumulates (auth/housekeeping.py), every time; once a day, the
-    derived and PDF areas by renderer version and age (storage/sweep.py, as `yunying storage sweep`), and
-    the notices of follow-ups that fell due (reminders/service.py, as `yunying reminders due`). Originals
-    are never touched."""
+    """The periodic housekeeping job (the jobs clock asks for it every few minutes).
+
+    Every time: leftovers of interrupted writes in the derived cache, the short-lived rows of the shared
+    state's database fallback (auth/housekeeping.py), and the notices to relatives whose grant ran out
+    (family/notices.py). Once a day, on one node: the derived and PDF areas by renderer version and age
+    (storage/sweep.py, as `yunying storage sweep`) and the notices of follow-ups that fell due
+    (reminders/service.py, as `yunying reminders due`). Originals are never touched."""
     from backend.auth.housekeeping import prune
+    from backend.family.notices import expired_grants
     from backend.shared_state import shared_state
     from backend.storage.sweep import current_derived_prefixes
     from backend.storage.sweep import sweep as sweep_store
 
     removed = ctx.runtime.cache.sweep_temp()
     pruned = prune(engine=ctx.engine)
+    with session_scope(ctx.engine) as session:  # relatives whose grant just ran out are told (family/notices.py)
+        ended = expired_grants(session, now=utcnow())
+    if ended:
+        log.info("grants ended by time, relatives told: %d", ended)
     log.info("sweep: %d temporary files, %d expired rows (pid %d)", removed, pruned, os.getpid())
     state = shared_state(redis_url=ctx.settings.redis_url, engine=ctx.engine)
     if state.claim_once("sweep-derived", ttl=DERIVED_SWEEP_EVERY):  # one node a day walks the derived area

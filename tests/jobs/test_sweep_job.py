@@ -59,3 +59,24 @@ def test_the_daily_job_queues_the_follow_up_notices_once(settings: Settings, eng
     with session_scope(engine, readonly=True) as s:
         due = s.exec(select(Notification).where(Notification.kind == "followup_due")).all()
     assert [n.event_key for n in due] == [f"followup:{study_id}:due"]
+
+
+def test_a_grant_that_runs_out_is_told_to_the_relative_once(settings: Settings, engine: Engine) -> None:
+    """Issue 19 item 1: a grant ending by its own time is said like a revoked one — to the relative, once;
+    one that ended long before (an upgrade's first run) is not announced."""
+    from backend.clock import utcnow
+    from tests.family import helpers as h
+
+    inst = h.hospital(engine)
+    father = h.person(engine, settings, inst, local_id="P9", resident_id=h.rid_for(h.years_ago(72)), name="张建国")
+    h.account(engine, "o-father9", bind_to=father)
+    daughter, son = h.account(engine, "o-daughter9"), h.account(engine, "o-son9")
+    ended = h.grant(engine, person_id=father, account_id=daughter, expires_at=utcnow() - timedelta(hours=1))
+    h.grant(engine, person_id=father, account_id=son, expires_at=utcnow() - timedelta(days=60))
+    h.grant(engine, person_id=father, account_id=h.account(engine, "o-niece9"), expires_at=utcnow() + timedelta(days=1))
+    ctx = runners.worker_context(settings, engine)
+    runners.run(ctx, kind=outbox.SWEEP, key="derived")
+    runners.run(ctx, kind=outbox.SWEEP, key="derived")
+    with session_scope(engine, readonly=True) as s:
+        told = s.exec(select(Notification).where(Notification.kind == "grant_ended")).all()
+    assert [(n.event_key, n.account_id) for n in told] == [(f"grant:{ended}:ended", daughter)]

@@ -177,6 +177,17 @@ def test_qido_limit_offset_and_rendered_numbers(fz: Fuzz) -> None:
     _none(_sweep(fz.doctor, urls, {}))
 
 
+def test_report_page_numbers(fz: Fuzz) -> None:
+    """The report's pages as images (issue 19 item 6): a page number beyond the document, zero, negative,
+    past 64 bits or not a number is a 4xx problem, never a 500."""
+    pid, study = fz.world.person_id, fz.world.studies["a"]
+    base = f"/api/v1/people/{pid}/studies/{study}/report/pages"
+    urls = [f"{base}/{_q(v)}.png" for v in [*TEXT, "0", "51", "2", "1.5", "-1"]]
+    urls += [f"{base}?lang={_q(v)}" for v in TEXT]
+    _none(_sweep(fz.api, urls, fz.owner))
+    _none(_sweep(fz.doctor, urls[:10], {}))
+
+
 STORED: list[int] = []  # statuses of the body fuzz: some hostile-but-valid numbers must be stored
 
 
@@ -247,6 +258,7 @@ def test_every_declared_numeric_parameter_is_fuzzed(fz: Fuzz) -> None:
         ("GET", "/api/v1/people/{person_id}/timeline", "limit"),
         ("GET", "/api/v1/people/{person_id}/access-log", "limit"),
         ("GET", "/api/v1/people/{person_id}/previews/{instance_id}/{frame}/{window}/{name}", "frame"),
+        ("GET", "/api/v1/people/{person_id}/studies/{study_id}/report/pages/{page}.png", "page"),
         ("POST", "/api/v1/people/{person_id}/shares", "expires_in"),
         ("POST", "/api/v1/people/{person_id}/shares", "max_opens"),
         ("POST", "/api/v1/shares/{share_id}/extend", "expires_in"),

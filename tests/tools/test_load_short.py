@@ -23,8 +23,10 @@ def test_short_load_run_loses_nothing(live_server, tmp_path: Path) -> None:  # t
          "--minutes", "1", "--hospitals", "2", "--patients", "3", "--slices", "12"],
         cwd=ROOT, env=live_server.env, capture_output=True, text=True, timeout=280,
     )
-    assert run.returncode in (0, 1), run.stderr[-3000:]
+    said = f"run's output:\n{run.stderr[-4000:]}\nserver log:\n{live_server.log.read_text()[-3000:]}"
+    assert run.returncode in (0, 1) and run.stdout.strip(), said
     verdict = json.loads(run.stdout.strip().splitlines()[-1])
+    assert verdict["locust_exit"] == 0, said
     assert verdict["server_errors"] == 0, (out / "locust_failures.csv").read_text()
     assert verdict["lost"] == 0
     assert verdict["audit_ok"]

@@ -27,6 +27,8 @@ from typing import Any
 
 import requests
 from pydicom import dcmread
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from backend.auth.binding import CONSENT_VERSION
 from backend.clock import CST
@@ -122,9 +124,21 @@ def lab_body(*, local_id: str, when: datetime, glucose: float) -> dict[str, Any]
                        "reference_range": "3.9-6.1"}]}
 
 
+def _session() -> requests.Session:
+    """The population is the run's setup, not its measurement: a dropped connection, a timeout or a
+    502/503/504 (honouring Retry-After) is tried again, as a hospital's gateway and a person would, so a
+    run on a loaded machine does not end before it starts. Every other refusal still raises."""
+    retry = Retry(total=4, backoff_factor=1, status_forcelist=(502, 503, 504), allowed_methods=None,
+                  raise_on_status=False)
+    http = requests.Session()
+    http.mount("http://", HTTPAdapter(max_retries=retry))
+    http.mount("https://", HTTPAdapter(max_retries=retry))
+    return http
+
+
 def _person(*, base_url: str, yunying_run: str, index: int, hospitals: list[Hospital], work: Path,
             slices: int, size: int) -> Patient:
-    http = requests.Session()
+    http = _session()
     home = index % len(hospitals)
     sex = "M" if index % 2 else "F"
     unique = seed_of(yunying_run, "person", index)  # resident IDs differ between runs on one database
@@ -164,7 +178,7 @@ def _person(*, base_url: str, yunying_run: str, index: int, hospitals: list[Hosp
     invite = http.post(f"{base_url}/api/v1/people/{person_id}/invitations", headers=csrf(http), timeout=30,
                        json={"relationship": "child", "scope": "all"})
     invite.raise_for_status()
-    relative = requests.Session()
+    relative = _session()
     relative_openid = f"load-{yunying_run}-r{index}"
     login(relative, base_url=base_url, openid=relative_openid)
     relative.post(f"{base_url}/api/v1/invitations/{invite.json()['token']}/accept", headers=csrf(relative),

@@ -53,15 +53,17 @@ class Verdict:
     audit_ok: bool
     levels: list[dict[str, object]]
     faults: list[dict[str, object]]
+    locust_exit: int = 0  # 2: an exception escaped a simulated user (its output says which)
 
     @property
     def passed(self) -> bool:
         return (self.server_errors == 0 and self.failures <= self.requests * 0.001 and not self.lost
-                and self.audit_ok and not any(f.get("error") for f in self.faults))
+                and self.audit_ok and not any(f.get("error") for f in self.faults) and self.locust_exit == 0)
 
 
 def run_locust(*, url: str, out: Path, population: Path, users: int, seconds: int, hospitals: int,
-               scroll: int, faults: FaultScript | None = None) -> None:
+               scroll: int, faults: FaultScript | None = None) -> int:
+    """Locust's exit code: the verdict is still drawn when it is not 0, so what was measured is kept."""
     env = {**os.environ, "LOAD_POPULATION": str(population), "LOAD_LEDGER": str(out / "ledger.jsonl"),
            "LOAD_HOSPITALS": str(hospitals), "LOAD_SCROLL_LIMIT": str(scroll)}
     locustfile = Path(__file__).with_name("locustfile.py")
@@ -75,8 +77,7 @@ def run_locust(*, url: str, out: Path, population: Path, users: int, seconds: in
     if script:
         script.start()
     try:
-        if locust.wait() != 0:
-            raise RuntimeError(f"locust exited with {locust.returncode}")
+        return locust.wait()
     finally:
         stop.set()
         if script:
@@ -126,7 +127,8 @@ def read_stats(out: Path) -> tuple[int, int, int, dict[str, dict[str, str]]]:
     return int(total.get("Request Count", 0)), int(total.get("Failure Count", 0)), server_errors, rows
 
 
-def verdict(*, url: str, out: Path, keys: list[str], yunying: Path, faults: FaultScript | None = None) -> Verdict:
+def verdict(*, url: str, out: Path, keys: list[str], yunying: Path, faults: FaultScript | None = None,
+            locust_exit: int = 0) -> Verdict:
     count, failures, server_errors, rows = read_stats(out)
     acknowledged, lost = lost_instances(url=url, ledger=out / "ledger.jsonl", keys=keys)
     audit = subprocess.run([str(yunying), "audit", "verify"], capture_output=True, text=True)  # noqa: S603
@@ -141,7 +143,8 @@ def verdict(*, url: str, out: Path, keys: list[str], yunying: Path, faults: Faul
                                         for w in (faults.windows if faults else [])]
     windows += [{"error": error} for error in (faults.errors if faults else [])]
     return Verdict(requests=count, failures=failures, server_errors=server_errors, acknowledged=acknowledged,
-                   lost=lost, audit_ok=audit.returncode == 0, levels=levels, faults=windows)
+                   lost=lost, audit_ok=audit.returncode == 0, levels=levels, faults=windows,
+                   locust_exit=locust_exit)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -169,9 +172,10 @@ def main(argv: list[str] | None = None) -> int:
                                   patients=args.patients, slices=args.slices, size=256)
         built.save(population_file)
     people = populations.Population.load(population_file)
-    run_locust(url=url, out=args.out, population=population_file, users=args.users, seconds=int(args.minutes * 60),
-               hospitals=args.hospitals, scroll=args.slices, faults=faults)
-    result = verdict(url=url, out=args.out, keys=[h.key for h in people.hospitals], yunying=yunying, faults=faults)
+    code = run_locust(url=url, out=args.out, population=population_file, users=args.users,
+                      seconds=int(args.minutes * 60), hospitals=args.hospitals, scroll=args.slices, faults=faults)
+    result = verdict(url=url, out=args.out, keys=[h.key for h in people.hospitals], yunying=yunying, faults=faults,
+                     locust_exit=code)
     write_report(out=args.out, verdict=result.__dict__, title=f"{args.users} users, {args.hospitals} hospitals, "
                  f"{args.minutes:g} min against {url}")
     print(json.dumps({**result.__dict__, "lost": len(result.lost), "passed": result.passed}, ensure_ascii=False))

@@ -3,8 +3,10 @@ institutions, uploads and the background worker. Start-up problems print one cle
 
 from __future__ import annotations
 
+import copy
 import logging
 import sys
+from typing import Any
 
 import typer
 
@@ -77,7 +79,21 @@ def serve(
         server_header=False,
         # Access logs carry URLs, and share tokens travel in URLs: the app logs requests itself.
         access_log=False,
+        log_config=_log_config(),
     )
+
+
+def _log_config() -> dict[str, Any]:
+    """uvicorn's logging plus the app's own loggers at INFO. Applied in every worker process: with
+    ``--workers`` > 1 the workers are fresh interpreters that never ran the basicConfig above."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["yunying"] = {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+    config["handlers"]["yunying"] = {"class": "logging.StreamHandler", "formatter": "yunying",
+                                     "stream": "ext://sys.stderr"}
+    config["loggers"]["yunying"] = {"handlers": ["yunying"], "level": "INFO", "propagate": False}
+    return config
 
 
 @demo_app.command("seed")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from pathlib import Path
 
@@ -29,9 +30,9 @@ from backend.dicom.dicomjson import stow_http_status, stow_response_json, stow_r
 from backend.dicom.multipart import (
     MultipartError,
     MultipartLimits,
+    MultipartReader,
     Part,
     parse_related_content_type,
-    read_multipart,
 )
 from backend.dicomweb import service, wado
 from backend.errors import (
@@ -51,6 +52,7 @@ from backend.storage.service import scratch_dir
 
 router = APIRouter(prefix="/dicomweb", tags=["dicomweb"])
 log = logging.getLogger("yunying.dicomweb")
+stage_log = logging.getLogger("yunying.ingest.stages")
 DICOM_JSON = "application/dicom+json"
 DICOM_XML = "application/dicom+xml"
 NO_STORE = {"Cache-Control": "no-store"}
@@ -93,6 +95,7 @@ async def _stow(request: Request, principal: Principal, settings: Settings, engi
         content_type = parse_related_content_type(request.headers.get("content-type"))
     except MultipartError as exc:
         raise _multipart_problem(exc) from None
+    started = time.perf_counter()
     batch = StowBatch(settings=settings, engine=engine, blobs=blobs, principal=principal, base_url=_base(settings),
                       path_study_uid=study_uid)
     limits = MultipartLimits(max_part_bytes=settings.max_instance_bytes, max_total_bytes=settings.max_request_bytes)
@@ -115,6 +118,9 @@ async def _stow(request: Request, principal: Principal, settings: Settings, engi
                                    code="database-unavailable")
         error.headers = {"Retry-After": "30"}
         raise error from None
+    # CPU/wall ms by stage (backend/ingest/stages.py): the capacity model's per-stage costs
+    stage_log.info("stow instances=%d failed=%d wall_ms=%.1f %s", len(batch.stored), len(batch.failed),
+                   1000 * (time.perf_counter() - started), batch.clock.line())
     if problem is not None:
         problem.extra["stored"] = len(batch.stored)
         return problem_response(problem, instance=request.url.path)
@@ -142,19 +148,25 @@ async def _receive(
             await run_in_threadpool(batch.flush)
 
     problem: AppError | None = None
+    reader = MultipartReader(boundary=boundary, directory=directory, limits=limits)
     try:
-        async for part in read_multipart(request.stream(), boundary=boundary, directory=directory, limits=limits):
-            parsing = None
-            if part.path is not None and not part.rejected:
-                parsing = asyncio.ensure_future(parsepool.parse_async(part.path, batch.limits))
-            window.append((part, parsing))
-            while len(window) > PARSE_WINDOW:
-                await take_oldest()
+        async for chunk in request.stream():
+            with batch.clock.stage("receive"):  # hash + temp-file write of the parts' bytes
+                parts = reader.feed(chunk)
+            for part in parts:
+                parsing = None
+                if part.path is not None and not part.rejected:
+                    parsing = asyncio.ensure_future(parsepool.parse_async(part.path, batch.limits, batch.clock))
+                window.append((part, parsing))
+                while len(window) > PARSE_WINDOW:
+                    await take_oldest()
+        reader.finish()
     except MultipartError as exc:
         problem = _multipart_problem(exc)
     except ClientDisconnect:
         problem = BadRequest("the client went away before the request was complete", code="client-disconnected")
     finally:
+        reader.abort()  # the part in progress, if any; parts already handed out are the batch's
         while window:
             await take_oldest()
     return problem

@@ -22,6 +22,7 @@ from backend.config import Settings
 from backend.dicom.metadata import InstanceMetadata
 from backend.dicom.parse import ParsedInstance
 from backend.ingest.rows import instance_row, series_row, study_row
+from backend.ingest.stages import StageClock
 from backend.people import service as people
 from backend.studies import record_kind
 from backend.studies.models import Instance, Series, Study
@@ -52,6 +53,7 @@ class Indexer:
     study_uids: set[str] = field(default_factory=set)
     matched: list[tuple[str, str]] = field(default_factory=list)  # (person id, study id) joined in this batch
     rows: dict[str, Instance] = field(default_factory=dict)  # SOP Instance UID -> the row inserted now
+    clock: StageClock = field(default_factory=StageClock)  # the request's (ingest/stages.py): MPI measured apart
 
     def index(self, batch: list[Accepted]) -> list[tuple[Accepted, str | None]]:
         """Insert the batch's rows: all at once in one savepoint (the usual case), else one by one so
@@ -154,7 +156,8 @@ class Indexer:
             if winner is None:
                 raise
             return winner
-        self._match(study, item.meta)
+        with self.clock.stage("index.mpi"):
+            self._match(study, item.meta)
         return study
 
     def _match(self, study: Study, meta: InstanceMetadata) -> None:

@@ -34,6 +34,7 @@ from backend.dicom.dicomjson import dataset_to_json
 from backend.dicom.errors import DicomRejected, FailureReason
 from backend.dicom.metadata import InstanceMetadata, extract_metadata
 from backend.dicom.parse import ParsedInstance, ParseLimits, parse_instance
+from backend.ingest.stages import StageClock
 
 log = logging.getLogger("yunying.ingest")
 
@@ -90,10 +91,17 @@ def _reset(broken: ProcessPoolExecutor) -> None:
     broken.shutdown(wait=False, cancel_futures=True)
 
 
-async def parse_async(path: Path, limits: ParseLimits) -> ParseResult:
+def _timed(path: Path, limits: ParseLimits, clock: StageClock) -> ParseResult:
+    with clock.stage("parse"):
+        return parse_file(path, limits)
+
+
+async def parse_async(path: Path, limits: ParseLimits, clock: StageClock | None = None) -> ParseResult:
     executor = _executor()
     loop = asyncio.get_running_loop()
     if executor is None:
+        if clock is not None:
+            return await loop.run_in_executor(None, _timed, path, limits, clock)
         return await loop.run_in_executor(None, parse_file, path, limits)
     try:
         return await loop.run_in_executor(executor, parse_file, path, limits)

@@ -40,6 +40,7 @@ from backend.dicom.parse import ParsedInstance, ParseLimits
 from backend.ingest import matching
 from backend.ingest.index import ALREADY_STORED, CONFLICT, Accepted, Indexer
 from backend.ingest.parsepool import ParseResult, parse_file
+from backend.ingest.stages import StageClock
 from backend.previews import worker as previews_worker
 from backend.storage.base import ObjectStore
 from backend.storage.errors import ChecksumMismatch
@@ -74,6 +75,7 @@ class StowBatch:
     _pending: list[Accepted] = field(default_factory=list)
     _pending_bytes: int = 0
     _duplicates: list[ParsedInstance] = field(default_factory=list)
+    clock: StageClock = field(default_factory=StageClock)
 
     @property
     def limits(self) -> ParseLimits:
@@ -82,7 +84,8 @@ class StowBatch:
     # -- step 2 -----------------------------------------------------------------------------------
     def accept(self, part: Part) -> None:
         """Handle one part synchronously (parse inline): for callers without an event loop."""
-        result = None if part.rejected or part.path is None else parse_file(part.path, self.limits)
+        with self.clock.stage("parse"):
+            result = None if part.rejected or part.path is None else parse_file(part.path, self.limits)
         self.take(part, result)
         if self.full:
             self.flush()
@@ -145,6 +148,10 @@ class StowBatch:
         Returns the items whose blob is now durable; the others fail with 0xA700."""
 
         def store(item: Accepted) -> Accepted | None:
+            with self.clock.stage("store"):
+                return stored(item)
+
+        def stored(item: Accepted) -> Accepted | None:
             try:
                 if not self.blobs.exists(key=item.key):  # identical bytes may be durable already
                     with open(item.temp, "rb") as source:
@@ -174,7 +181,8 @@ class StowBatch:
         if not self._pending:
             return
         pending, self._pending, self._pending_bytes = self._pending, [], 0
-        known = self._existing_shas([item.parsed.sop_instance_uid for item in pending])
+        with self.clock.stage("index"):
+            known = self._existing_shas([item.parsed.sop_instance_uid for item in pending])
         fresh: list[Accepted] = []
         for item in pending:
             existing = known.get(item.parsed.sop_instance_uid)
@@ -191,9 +199,9 @@ class StowBatch:
             return
         outcomes: list[tuple[Accepted, str | None]] = []  # None = stored, else a note
         conflicts: list[Accepted] = []
-        with session_scope(self.engine) as session:
+        with self.clock.stage("index"), session_scope(self.engine) as session:
             indexer = Indexer(session=session, settings=self.settings,
-                              institution_id=self.principal.institution_id)
+                              institution_id=self.principal.institution_id, clock=self.clock)
             for item, verdict in indexer.index(batch):
                 if verdict == CONFLICT:
                     conflicts.append(item)
@@ -205,7 +213,8 @@ class StowBatch:
             matched = list(dict.fromkeys(indexer.matched))
             # Pre-rendering of the series that grew: outbox rows in this transaction (backend/jobs), so the
             # job exists if and only if the instances do.
-            previews_worker.enqueue_studies(session=session, study_ids=indexer.touched)
+            with self.clock.stage("index.outbox"):
+                previews_worker.enqueue_studies(session=session, study_ids=indexer.touched)
             documents = _document_entries(outcomes, indexer.rows)
         self.studies |= indexer.study_uids
         for item, note in outcomes:
@@ -213,10 +222,12 @@ class StowBatch:
         for item in conflicts:
             self._conflict_response(item.parsed)
         if matched:
-            matching.announce(engine=self.engine, matched=matched)
-        meta = area_beside(self.blobs, META)
-        for series_id, entries in documents.items():  # after the commit: a document never names a row-less instance
-            seriesdoc.add(meta, series_id, entries)
+            with self.clock.stage("mpi"):  # the new-study notices of the persons matched above
+                matching.announce(engine=self.engine, matched=matched)
+        with self.clock.stage("document"):
+            meta = area_beside(self.blobs, META)
+            for series_id, entries in documents.items():  # after the commit: never names a row-less instance
+                seriesdoc.add(meta, series_id, entries)
 
     # -- outcomes ---------------------------------------------------------------------------------
     def _ok(self, parsed: ParsedInstance, note: str | None) -> None:

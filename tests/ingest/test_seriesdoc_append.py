@@ -1,0 +1,50 @@
+"""The series metadata document is appended to at ingest (issue 21): each STOW batch adds one gzip member
+with its lines instead of re-encoding the whole document; a later line for a UID wins; version 1
+documents (one JSON object) are still read, and upgraded on the next append."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+from backend.storage.local import LocalObjectStore
+from backend.studies import seriesdoc
+
+
+def _entry(uid: str, sha: str) -> seriesdoc.Entry:
+    return seriesdoc.Entry(sop_instance_uid=uid, sha256=sha, dicom_json={"00080018": {"vr": "UI", "Value": [uid]}},
+                           facts={"size": 1})
+
+
+def test_batches_are_appended_and_the_last_line_wins(tmp_path: Path) -> None:
+    meta = LocalObjectStore(tmp_path)
+    seriesdoc.add(meta, "s1", [_entry("1.1", "a"), _entry("1.2", "b")])
+    first = meta.get_bytes(key=seriesdoc.key("s1"))
+    assert first is not None
+    seriesdoc.add(meta, "s1", [_entry("1.3", "c"), _entry("1.1", "a2")])
+    data = meta.get_bytes(key=seriesdoc.key("s1"))
+    assert data is not None and data.startswith(first)  # the stored bytes are kept: an append, not a rewrite
+    doc = seriesdoc.read(meta, "s1")
+    assert sorted(doc) == ["1.1", "1.2", "1.3"]
+    assert doc["1.1"]["sha256"] == "a2" and doc["1.3"]["json"]["00080018"]["Value"] == ["1.3"]
+    assert doc["1.2"]["facts"] == {"size": 1}
+
+
+def test_a_version_1_document_is_read_and_upgraded_on_append(tmp_path: Path) -> None:
+    meta = LocalObjectStore(tmp_path)
+    old = {"v": 1, "series_id": "s1", "instances": {"1.1": {"sha256": "a", "json": {}, "facts": {}}}}
+    meta.put_bytes(key=seriesdoc.key("s1"), data=gzip.compress(json.dumps(old).encode()))
+    assert seriesdoc.read(meta, "s1") == old["instances"]
+    seriesdoc.add(meta, "s1", [_entry("1.2", "b")])
+    data = meta.get_bytes(key=seriesdoc.key("s1"))
+    assert data is not None and gzip.decompress(data).startswith(b'{"v":2,')
+    assert sorted(seriesdoc.read(meta, "s1")) == ["1.1", "1.2"]
+
+
+def test_an_unreadable_document_is_replaced_not_appended_to(tmp_path: Path) -> None:
+    meta = LocalObjectStore(tmp_path)
+    meta.put_bytes(key=seriesdoc.key("s1"), data=b"not gzip")
+    assert seriesdoc.read(meta, "s1") == {}
+    seriesdoc.add(meta, "s1", [_entry("1.2", "b")])
+    assert sorted(seriesdoc.read(meta, "s1")) == ["1.2"]

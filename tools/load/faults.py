@@ -1,5 +1,5 @@
 """Faults during a load run, each scripted at a second of the run (issue 18), against a cluster that
-`tools/cluster.py` brought up:
+`tools/cluster/` brought up:
 
     --cluster-dir var/cluster --fault 60:kill-worker --fault 90:start-worker --fault 120:kill-web-1
 

@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--patients", type=int, default=50)
     parser.add_argument("--slices", type=int, default=300, help="slices of each person's CT (the scroll)")
     parser.add_argument("--population", type=Path, help="reuse a population file instead of building one")
-    parser.add_argument("--cluster-dir", type=Path, help="the cluster (tools/cluster.py) the faults act on")
+    parser.add_argument("--cluster-dir", type=Path, help="the cluster (tools/cluster/) the faults act on")
     parser.add_argument("--fault", action="append", default=[], help="SECONDS:ACTION (tools/load/faults.py)")
     args = parser.parse_args(argv)
     if args.fault and not args.cluster_dir:

@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from backend.errors import (
@@ -120,6 +121,16 @@ def install_handlers(app: FastAPI) -> None:
         log.warning("database unavailable (%s) on %s %s", type(exc.orig).__name__, request.method, request.url.path)
         error = ServiceUnavailable("The database is briefly unavailable; retry shortly.",
                                    zh="数据库暂时不可用，请稍后再试", code="database-unavailable")
+        error.headers = {"Retry-After": str(DATABASE_RETRY_S)}
+        return problem_response(error, instance=request.url.path)
+
+    @app.exception_handler(PoolTimeout)
+    async def _busy(request: Request, exc: PoolTimeout) -> JSONResponse:
+        # Every database connection of this node stayed busy for the pool's whole timeout: the node is
+        # overloaded. A 503 the client may retry (and a load balancer may count), not a 500.
+        log.warning("database pool exhausted on %s %s", request.method, request.url.path)
+        error = ServiceUnavailable("The service is busy; retry shortly.", zh="服务繁忙，请稍后再试",
+                                   code="busy")
         error.headers = {"Retry-After": str(DATABASE_RETRY_S)}
         return problem_response(error, instance=request.url.path)
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from backend.errors import Conflict
 
@@ -43,6 +44,10 @@ def _add_probe_routes(app: FastAPI) -> None:
     @router.get("/_probe/database-down")
     def database_down() -> None:
         raise OperationalError("SELECT … 张三", {}, ConnectionRefusedError("connection refused"))
+
+    @router.get("/_probe/pool-exhausted")
+    def pool_exhausted() -> None:
+        raise PoolTimeout("QueuePool limit of size 10 overflow 10 reached")
 
     @router.get("/_probe/disk-full")
     def disk_full() -> None:
@@ -122,6 +127,16 @@ def test_a_database_that_is_briefly_gone_is_a_503_to_retry(app: FastAPI) -> None
     assert _assert_problem(response, 503)["type"].endswith("/database-unavailable")
     assert int(response.headers["retry-after"]) > 0
     assert "张三" not in response.text and "SELECT" not in response.text
+
+
+def test_an_exhausted_connection_pool_is_a_503_busy(app: FastAPI) -> None:
+    """Found by the standard load run (issue 18): 200 users logging in at once kept every connection of a
+    node busy past the pool's timeout, and those requests answered 500."""
+    _add_probe_routes(app)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        response = c.get("/_probe/pool-exhausted")
+    assert _assert_problem(response, 503)["type"].endswith("/busy")
+    assert int(response.headers["retry-after"]) > 0
 
 
 def test_a_full_disk_is_a_503_to_retry_and_other_os_errors_stay_500(app: FastAPI) -> None:

@@ -32,6 +32,8 @@ from pathlib import Path
 
 import requests
 
+from tools.cluster import Cluster
+from tools.load import cluster_checks
 from tools.load import population as populations
 from tools.load.browser import hospital
 from tools.load.faults import FaultScript, script
@@ -53,6 +55,8 @@ class Verdict:
     audit_ok: bool
     levels: list[dict[str, object]]
     faults: list[dict[str, object]]
+    errors: dict[str, int]
+    cluster: dict[str, object]  # on the cluster: memory, backlog drain, notices (cluster_checks.py)
 
     @property
     def passed(self) -> bool:
@@ -61,7 +65,8 @@ class Verdict:
 
 
 def run_locust(*, url: str, out: Path, population: Path, users: int, seconds: int, hospitals: int,
-               scroll: int, faults: FaultScript | None = None) -> None:
+               scroll: int, faults: FaultScript | None = None,
+               memory: cluster_checks.MemorySampler | None = None) -> None:
     env = {**os.environ, "LOAD_POPULATION": str(population), "LOAD_LEDGER": str(out / "ledger.jsonl"),
            "LOAD_HOSPITALS": str(hospitals), "LOAD_SCROLL_LIMIT": str(scroll)}
     locustfile = Path(__file__).with_name("locustfile.py")
@@ -71,16 +76,18 @@ def run_locust(*, url: str, out: Path, population: Path, users: int, seconds: in
                "--exit-code-on-error", "0"]
     locust = subprocess.Popen(command, env=env)  # noqa: S603 - Locust from this venv
     stop = threading.Event()
-    script = threading.Thread(target=faults.run, args=(time.monotonic(), stop)) if faults else None
-    if script:
-        script.start()
+    started = time.monotonic()
+    threads = [threading.Thread(target=faults.run, args=(started, stop))] if faults else []
+    threads += [threading.Thread(target=memory.run, args=(started, stop))] if memory else []
+    for thread in threads:
+        thread.start()
     try:
         if locust.wait() != 0:
             raise RuntimeError(f"locust exited with {locust.returncode}")
     finally:
         stop.set()
-        if script:
-            script.join()
+        for thread in threads:
+            thread.join()
 
 
 def _parts(body: bytes, content_type: str) -> list[bytes]:
@@ -114,20 +121,25 @@ def lost_instances(*, url: str, ledger: Path, keys: list[str]) -> tuple[int, lis
     return sum(len(v) for v in wanted.values()), lost
 
 
-def read_stats(out: Path) -> tuple[int, int, int, dict[str, dict[str, str]]]:
+def read_stats(out: Path) -> tuple[int, int, int, dict[str, dict[str, str]], dict[str, int]]:
+    """Requests, failures, server errors, the stats rows by name, and failures by (name, status)."""
     rows = {row["Name"]: row for row in csv.DictReader((out / "locust_stats.csv").open(encoding="utf-8"))}
     total = rows.get("Aggregated", {})
     server_errors = 0
+    by_status: dict[str, int] = defaultdict(int)
     with (out / "locust_failures.csv").open(encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
             status = _STATUS.search(row["Error"])
             if status is None or status.group(1).startswith("5"):  # a refused connection counts as a server error
                 server_errors += int(row["Occurrences"])
-    return int(total.get("Request Count", 0)), int(total.get("Failure Count", 0)), server_errors, rows
+            by_status[f"{row['Name']}: {status.group(1) if status else 'no answer'}"] += int(row["Occurrences"])
+    return (int(total.get("Request Count", 0)), int(total.get("Failure Count", 0)), server_errors, rows,
+            dict(by_status))
 
 
-def verdict(*, url: str, out: Path, keys: list[str], yunying: Path, faults: FaultScript | None = None) -> Verdict:
-    count, failures, server_errors, rows = read_stats(out)
+def verdict(*, url: str, out: Path, keys: list[str], yunying: Path, faults: FaultScript | None = None,
+            cluster: dict[str, object] | None = None) -> Verdict:
+    count, failures, server_errors, rows, errors = read_stats(out)
     acknowledged, lost = lost_instances(url=url, ledger=out / "ledger.jsonl", keys=keys)
     audit = subprocess.run([str(yunying), "audit", "verify"], capture_output=True, text=True)  # noqa: S603
     levels = []
@@ -136,12 +148,16 @@ def verdict(*, url: str, out: Path, keys: list[str], yunying: Path, faults: Faul
         measured = float(value) if value not in ("", "N/A") else None
         levels.append({"name": name, "percentile": percentile, "limit_ms": limit, "ms": measured,
                        "met": measured is not None and measured <= limit})
-    windows: list[dict[str, object]] = [{"target": w.target, "start_s": round(w.start_s, 1),
+    windows: list[dict[str, object]] = [{"target": w.target, "kind": w.kind, "start_s": round(w.start_s, 1),
                                          "end_s": None if w.end_s is None else round(w.end_s, 1)}
                                         for w in (faults.windows if faults else [])]
+    history = out / "locust_stats_history.csv"
+    if windows and history.exists():
+        windows = cluster_checks.fault_effects(history, windows)
     windows += [{"error": error} for error in (faults.errors if faults else [])]
     return Verdict(requests=count, failures=failures, server_errors=server_errors, acknowledged=acknowledged,
-                   lost=lost, audit_ok=audit.returncode == 0, levels=levels, faults=windows)
+                   lost=lost, audit_ok=audit.returncode == 0, levels=levels, faults=windows, errors=errors,
+                   cluster=cluster or {})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -160,6 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.fault and not args.cluster_dir:
         parser.error("--fault needs --cluster-dir")
     faults = script(cluster_dir=args.cluster_dir, specs=args.fault) if args.fault else None
+    cluster = Cluster.attach(args.cluster_dir) if args.cluster_dir else None
+    if cluster is not None:  # the CLI this run calls (institutions, audit verify) acts on that deployment
+        os.environ.update(cluster.env(cluster.root / "admin"))
+    memory = cluster_checks.MemorySampler(cluster, args.out) if cluster else None
     url = args.url.rstrip("/")
     args.out.mkdir(parents=True, exist_ok=True)
     yunying = Path(sys.executable).with_name("yunying")
@@ -170,8 +190,14 @@ def main(argv: list[str] | None = None) -> int:
         built.save(population_file)
     people = populations.Population.load(population_file)
     run_locust(url=url, out=args.out, population=population_file, users=args.users, seconds=int(args.minutes * 60),
-               hospitals=args.hospitals, scroll=args.slices, faults=faults)
-    result = verdict(url=url, out=args.out, keys=[h.key for h in people.hospitals], yunying=yunying, faults=faults)
+               hospitals=args.hospitals, scroll=args.slices, faults=faults, memory=memory)
+    checks: dict[str, object] = {}
+    if cluster is not None and memory is not None:
+        checks["backlog_drain_s"] = cluster_checks.drain_seconds(cluster)  # from the end: the uploads stopped
+        checks["notices"] = cluster_checks.notices(cluster)
+        checks["memory"] = memory.verdict(warmup_s=min(60.0, args.minutes * 60 / 4))
+    result = verdict(url=url, out=args.out, keys=[h.key for h in people.hospitals], yunying=yunying, faults=faults,
+                     cluster=checks)
     write_report(out=args.out, verdict=result.__dict__, title=f"{args.users} users, {args.hospitals} hospitals, "
                  f"{args.minutes:g} min against {url}")
     print(json.dumps({**result.__dict__, "lost": len(result.lost), "passed": result.passed}, ensure_ascii=False))

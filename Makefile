@@ -91,10 +91,12 @@ LOAD_ARGS ?= --users 200 --minutes 10 --hospitals 4 --patients 50
 load: $(PY_STAMP)
 	$(PY) -m tools.load.run --url $(LOAD_URL) --out load-results $(LOAD_ARGS)
 
-# The whole topology on loopback ports (tools/cluster.py): CLUSTER_PORT_BASE (8800), CLUSTER_DIR (var/cluster),
+# The whole topology on loopback ports (tools/cluster/): CLUSTER_PORT_BASE (8800), CLUSTER_DIR (var/cluster),
 # CLUSTER_PG_URL, CLUSTER_REDIS_URL, CLUSTER_AMQP. Needs nginx (Debian package) and RabbitMQ's rabbitmqctl.
+# CLUSTER_ARGS=--private: PostgreSQL, Redis and RabbitMQ of its own, which fault runs may stop (docs/load.md).
+CLUSTER_ARGS ?=
 cluster: install
-	$(PY) -m tools.cluster up
+	$(PY) -m tools.cluster up $(CLUSTER_ARGS)
 
 cluster-status: $(PY_STAMP)
 	$(PY) -m tools.cluster status

@@ -9,10 +9,12 @@ own short transaction.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import ParamSpec, Protocol, TypeVar
 
 from sqlalchemy import delete, func, insert, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -24,6 +26,7 @@ from sqlmodel import Session, col, select
 from backend.auth.models import Lease, RateEvent, SharedValue
 from backend.clock import aware, utcnow
 from backend.db import session_scope
+from backend.errors import ServiceUnavailable
 
 _PREFIX = "yy:"
 # Redis: delete the lock only if we still hold it (the lease may have expired and been re-taken).
@@ -31,6 +34,24 @@ _RELEASE_LUA = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call(
 # Redis: give one hit back only while the window lasts (a DECR of an expired key would create one
 # without an expiry).
 _UNHIT_LUA = "if redis.call('exists', KEYS[1]) == 1 then return redis.call('decr', KEYS[1]) else return 0 end"
+
+
+RETRY_AFTER_S = 15
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+class SharedStateUnavailable(ServiceUnavailable):
+    """Redis cannot be reached (issue 18: Redis stopped). Logins, one-time codes and rate-limited actions
+    answer this clear 503 with Retry-After instead of a 500; nothing is counted or claimed, so the
+    retry is whole. Reads that need no shared state (timeline, images) never meet it."""
+
+    code = "shared-state-unavailable"
+
+    def __init__(self) -> None:
+        super().__init__("Sign-in and verification are briefly unavailable; retry shortly.",
+                         zh="登录与验证服务暂时不可用，请稍后再试")
+        self.headers = {"Retry-After": str(RETRY_AFTER_S)}
 
 
 class SharedState(Protocol):
@@ -134,12 +155,28 @@ class DatabaseState:
         return True
 
 
+def _reachable(method: Callable[_P, _T]) -> Callable[_P, _T]:
+    """Turn a Redis connection failure into SharedStateUnavailable (a 503), whatever the command."""
+    import redis
+
+    @functools.wraps(method)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        try:
+            return method(*args, **kwargs)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise SharedStateUnavailable() from exc
+
+    return wrapper
+
+
 class RedisState:
     def __init__(self, url: str) -> None:
         import redis
 
-        self.redis = redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=3)
+        # Short timeouts: with Redis gone a login must answer its 503 at once, not hold a worker thread.
+        self.redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=1)
 
+    @_reachable
     def get(self, name: str) -> tuple[str, datetime] | None:
         raw = self.redis.get(_PREFIX + "v:" + name)
         if raw is None:
@@ -147,21 +184,26 @@ class RedisState:
         value, _, expires = raw.decode().rpartition("|")
         return value, datetime.fromisoformat(expires)
 
+    @_reachable
     def put(self, name: str, value: str, *, expires_at: datetime) -> None:
         seconds = max(1, int((expires_at - utcnow()).total_seconds()))
         self.redis.set(_PREFIX + "v:" + name, f"{value}|{expires_at.isoformat()}", ex=seconds)
 
+    @_reachable
     def acquire(self, name: str, *, ttl: timedelta) -> str | None:
         holder = secrets.token_hex(16)
         ok = self.redis.set(_PREFIX + "lock:" + name, holder, nx=True, px=int(ttl.total_seconds() * 1000))
         return holder if ok else None
 
+    @_reachable
     def release(self, name: str, holder: str) -> None:
         self.redis.eval(_RELEASE_LUA, 1, _PREFIX + "lock:" + name, holder)
 
+    @_reachable
     def claim_once(self, name: str, *, ttl: timedelta) -> bool:
         return bool(self.redis.set(_PREFIX + "once:" + name, "1", nx=True, ex=int(ttl.total_seconds())))
 
+    @_reachable
     def hit(self, key: str, *, window: timedelta, limit: int, session: Session | None = None) -> bool:
         del session
         # Fixed window: INCR (atomic), and start the window's clock on the first hit.
@@ -172,6 +214,7 @@ class RedisState:
         count = int(pipe.execute()[0])
         return count <= limit
 
+    @_reachable
     def unhit(self, key: str) -> None:
         self.redis.eval(_UNHIT_LUA, 1, _PREFIX + "rate:" + key)
 

@@ -167,7 +167,7 @@ def _vhost() -> Iterator[str | None]:
 
 
 def cluster_run(files: list[Path], work: Path) -> float:
-    """The same measure on `make cluster`'s topology (tools/cluster.py): through nginx to two web nodes,
+    """The same measure on `make cluster`'s topology (tools/cluster/): through nginx to two web nodes,
     one worker, SeaweedFS S3 and PostgreSQL; its own database and vhost, removed afterwards."""
     from backend.previews import spec as S
     from backend.previews.cache import DerivedCache

@@ -1,16 +1,19 @@
 """The one place errors become HTTP answers: ``application/problem+json`` (RFC 9457) for AppErrors
 (backend/errors.py), request validation, unknown routes, values the database refuses, lost uniqueness
-races, and — type only, never a message that could carry PHI — anything unexpected (a generic 500).
+races, a part that is briefly gone (the database restarting, a full disk: 503 with Retry-After, issue 18),
+and — type only, never a message that could carry PHI — anything unexpected (a generic 500).
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from backend.errors import (
@@ -32,6 +35,9 @@ from backend.errors import (
 )
 
 log = logging.getLogger("yunying.errors")
+DATABASE_RETRY_S = 5  # a PostgreSQL restart (fast shutdown) takes seconds; pool_pre_ping reconnects after it
+DISK_RETRY_S = 60
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 def problem_response(error: AppError, *, instance: str | None = None) -> JSONResponse:
@@ -107,6 +113,38 @@ def install_handlers(app: FastAPI) -> None:
         error = Conflict("The request conflicts with a concurrent change; retry it.",
                          zh="与同时进行的修改冲突，请重试", code="conflict")
         return problem_response(error, instance=request.url.path)
+
+    @app.exception_handler(OperationalError)
+    async def _database_down(request: Request, exc: OperationalError) -> JSONResponse:
+        # The connection failed or was cut (a restart, a failover): nothing was committed for this request,
+        # so the client's retry is whole. Serialization failures and deadlocks are transient the same way.
+        log.warning("database unavailable (%s) on %s %s", type(exc.orig).__name__, request.method, request.url.path)
+        error = ServiceUnavailable("The database is briefly unavailable; retry shortly.",
+                                   zh="数据库暂时不可用，请稍后再试", code="database-unavailable")
+        error.headers = {"Retry-After": str(DATABASE_RETRY_S)}
+        return problem_response(error, instance=request.url.path)
+
+    @app.exception_handler(PoolTimeout)
+    async def _busy(request: Request, exc: PoolTimeout) -> JSONResponse:
+        # Every database connection of this node stayed busy for the pool's whole timeout: the node is
+        # overloaded. A 503 the client may retry (and a load balancer may count), not a 500.
+        log.warning("database pool exhausted on %s %s", request.method, request.url.path)
+        error = ServiceUnavailable("The service is busy; retry shortly.", zh="服务繁忙，请稍后再试",
+                                   code="busy")
+        error.headers = {"Retry-After": str(DATABASE_RETRY_S)}
+        return problem_response(error, instance=request.url.path)
+
+    @app.exception_handler(OSError)
+    async def _os_error(request: Request, exc: OSError) -> JSONResponse:
+        if exc.errno in _DISK_FULL:
+            # A node's disk is full (its request spool, a local store): PS3.4 A700 "Out of Resources" —
+            # a 503 the hospital's gateway retries; what was acknowledged before stays whole.
+            log.error("disk full on %s %s", request.method, request.url.path)
+            error = ServiceUnavailable("The server is out of disk space; retry later.",
+                                       zh="服务器存储空间不足，请稍后再试", code="out-of-resources")
+            error.headers = {"Retry-After": str(DISK_RETRY_S)}
+            return problem_response(error, instance=request.url.path)
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -21,6 +21,7 @@ PAGES: dict[str, tuple[int, str, str, str]] = {
     "config": (502, "服务配置错误", "请稍后再试，或联系客服。", "The service's WeChat configuration is wrong."),
     "wechat-error": (502, "微信登录失败", "请稍后再试。", "WeChat login failed."),
     "unavailable": (503, "微信暂时无法连接", "请稍后再试。", "WeChat cannot be reached right now."),
+    "busy": (503, "登录暂时不可用", "请稍后再试。", "Sign-in is briefly unavailable; please try again shortly."),
     "snapshot": (
         200, "请使用完整服务",
         "您正在浏览朋友圈快照页。请点击页面底部的「使用完整服务」，授权后即可查看您的影像记录。",
@@ -38,4 +39,5 @@ def problem_page(kind: str) -> HTMLResponse:
         f'<main data-problem="{html.escape(kind)}"><h1>{html.escape(title)}</h1><p>{html.escape(advice)}</p>'
         f'<p lang="en">{html.escape(english)}</p></main></body></html>'
     )
-    return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+    headers = {"Cache-Control": "no-store", **({"Retry-After": "15"} if status == 503 else {})}
+    return HTMLResponse(body, status_code=status, headers=headers)

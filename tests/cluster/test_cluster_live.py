@@ -1,4 +1,4 @@
-"""The cluster (tools/cluster.py: nginx, two web nodes, a worker, SeaweedFS S3, PostgreSQL, RabbitMQ):
+"""The cluster (tools/cluster/: nginx, two web nodes, a worker, SeaweedFS S3, PostgreSQL, RabbitMQ):
 kill -9 of the web node receiving a 300-instance STOW-RS upload through the proxy. The client's retry
 (`yunying upload` retries 502/503/504 and dropped connections) completes on the other node; every
 instance is stored once and reads back byte for byte; the dead node left nothing behind that another

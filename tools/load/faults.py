@@ -1,12 +1,15 @@
 """Faults during a load run, each scripted at a second of the run (issue 18), against a cluster that
-`tools/cluster.py` brought up:
+`tools/cluster/` brought up:
 
     --cluster-dir var/cluster --fault 60:kill-worker --fault 90:start-worker --fault 120:kill-web-1
 
-Actions: ``kill-web-N`` / ``start-web-N`` (kill -9 of web node N, 1-based, and its restart) and
-``kill-worker`` / ``start-worker``. Each action is stamped with when it really happened; a ``start-…``
-ends the window its ``kill-…`` opened, and the window lasts until the component answers again. The
-report shades the windows, so what users saw during each one can be read off the plots.
+Actions: ``kill-web-N`` / ``start-web-N`` (kill -9 of web node N, 1-based, and its restart),
+``kill-worker`` / ``start-worker``, ``stop-s3`` / ``start-s3`` (SeaweedFS), and — on a cluster with
+private services (``tools.cluster up --private``) — ``stop-redis`` / ``start-redis``, ``stop-postgres`` /
+``start-postgres``, ``stop-rabbitmq`` / ``start-rabbitmq`` and ``restart-postgres`` (one action: its
+window lasts until PostgreSQL answers again). Each action is stamped with when it really happened; a
+``start-…`` ends the window its ``kill-…``/``stop-…`` opened, and the window lasts until the component
+answers again. The report shades the windows, so what users saw during each one can be read off the plots.
 """
 
 from __future__ import annotations
@@ -22,11 +25,11 @@ from tools.cluster import Cluster
 @dataclass(frozen=True)
 class Fault:
     at_s: float
-    action: str  # kill-web-N, start-web-N, kill-worker, start-worker
+    action: str  # kill-web-N, start-web-N, kill-worker, start-worker, stop-X, start-X, restart-postgres
 
     @property
     def target(self) -> str:
-        return self.action.split("-", 1)[1]  # web-1, worker
+        return self.action.split("-", 1)[1]  # web-1, worker, s3, redis, postgres, rabbitmq
 
 
 @dataclass
@@ -34,6 +37,7 @@ class Window:
     target: str
     start_s: float
     end_s: float | None = None
+    kind: str = "kill"  # kill (-9), stop, restart
 
 
 @dataclass
@@ -55,11 +59,18 @@ class FaultScript:
 
     def _do(self, fault: Fault, started: float) -> None:
         kind, target = fault.action.split("-", 1)
-        if kind == "kill":
-            self.windows.append(Window(target=target, start_s=time.monotonic() - started))
-            self.cluster.kill(target)
-            return
-        if target == "worker":
+        if kind in ("kill", "stop", "restart"):
+            self.windows.append(Window(target=target, start_s=time.monotonic() - started, kind=kind))
+            if kind == "kill":
+                self.cluster.kill(target)
+                return
+            if kind == "stop":
+                self.cluster.stop_service(target)
+                return
+            self.cluster.restart_service(target)  # returns once it answers again: the window ends there
+        elif target in SERVICES:
+            self.cluster.start_service(target)
+        elif target == "worker":
             self.cluster.start_worker()
         else:
             self.cluster.start_web(int(target.removeprefix("web-")) - 1)  # waits until the node answers
@@ -68,14 +79,24 @@ class FaultScript:
                 window.end_s = time.monotonic() - started
 
 
+SERVICES = ("s3", "redis", "postgres", "rabbitmq")
+
+
+def _valid(kind: str, target: str) -> bool:
+    if kind in ("kill", "start") and (target == "worker" or target.removeprefix("web-").isdigit()):
+        return True
+    return (kind in ("stop", "start") and target in SERVICES) or (kind == "restart" and target == "postgres")
+
+
 def parse(specs: list[str]) -> list[Fault]:
     faults = []
     for spec in specs:
         at, _, action = spec.partition(":")
         kind, _, target = action.partition("-")
-        if kind not in ("kill", "start") or not (target == "worker" or target.removeprefix("web-").isdigit()):
+        if not _valid(kind, target):
             raise ValueError(f"--fault SECONDS:ACTION, ACTION one of kill-web-N, start-web-N, kill-worker, "
-                             f"start-worker; not {spec!r}")
+                             f"start-worker, stop-|start-(s3|redis|postgres|rabbitmq), restart-postgres; "
+                             f"not {spec!r}")
         faults.append(Fault(at_s=float(at), action=action))
     return faults
 

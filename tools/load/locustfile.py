@@ -32,6 +32,7 @@ POPULATION = Population.load(Path(os.environ["LOAD_POPULATION"]))
 LEDGER = Path(os.environ.get("LOAD_LEDGER", "load-ledger.jsonl"))
 UPLOAD_SLICES = int(os.environ.get("LOAD_UPLOAD_SLICES", "30"))  # a small CT per upload: the client builds it
 SCROLL_LIMIT = int(os.environ.get("LOAD_SCROLL_LIMIT", "300"))  # a whole CT; the short run scrolls fewer
+STOW_ATTEMPTS = 8  # a PACS gateway keeps a study until it is stored: minutes of retries, not seconds
 _next_patient = itertools.count()
 _next_hospital = itertools.count()
 
@@ -181,17 +182,20 @@ class HospitalUser(HttpUser):
         name, not as a failure: the hospital saw its study stored."""
         body, headers = stow_request(key=self.key, paths=paths)
         status = 0
-        for attempt in range(4):
+        for attempt in range(STOW_ATTEMPTS):
             name = "STOW" if attempt == 0 else "STOW (retry)"
             with self.client.post("/dicomweb/studies", data=body, headers=headers, name=name, timeout=120,
                                   catch_response=True) as res:
                 status = res.status_code
-                if status in (0, 502, 503, 504) and attempt < 3:
+                if status in (0, 502, 503, 504) and attempt < STOW_ATTEMPTS - 1:
                     res.success()
                     self.environment.events.request.fire(request_type="POST", name="STOW interrupted (retried)",
                                                          response_time=0, response_length=0, exception=None,
                                                          context={})
-                    time.sleep(2 ** attempt)
+                    # As a gateway does: after the server's Retry-After when it sent one (a store or
+                    # database briefly gone), else backing off; at most 30 s between tries.
+                    after = res.headers.get("retry-after", "") if res.headers else ""
+                    time.sleep(min(30, int(after) if after.isdigit() else 2 ** attempt))
                     continue
                 return status
         return status

@@ -33,6 +33,11 @@ def _series(history: Path, lines: list[tuple[str, str]]) -> tuple[list[float], d
     return [t - start for t in times], values
 
 
+def fault_label(window: dict[str, Any]) -> str:
+    kind = window.get("kind", "kill")
+    return f"kill -9 {window['target']}" if kind == "kill" else f"{kind} {window['target']}"
+
+
 def plot(*, history: Path, lines: list[tuple[str, str]], unit: str, target: Path,
          windows: list[dict[str, Any]] | None = None) -> None:
     """One line per (request name, column) over the run's seconds, fault windows shaded; a plain chart
@@ -46,7 +51,7 @@ def plot(*, history: Path, lines: list[tuple[str, str]], unit: str, target: Path
         x0 = PAD + (WIDTH - 1.5 * PAD) * min(window["start_s"], span) / span
         x1 = PAD + (WIDTH - 1.5 * PAD) * min(window["end_s"] if window["end_s"] is not None else span, span) / span
         draw.rectangle([x0, PAD // 2, max(x1, x0 + 2), HEIGHT - PAD], fill=(255, 228, 225))
-        draw.text((x0 + 2, HEIGHT - PAD - 14), f"kill -9 {window['target']}", fill=(180, 40, 40))
+        draw.text((x0 + 2, HEIGHT - PAD - 14), fault_label(window), fill=(180, 40, 40))
     draw.rectangle([PAD, PAD // 2, WIDTH - PAD // 2, HEIGHT - PAD], outline=(160, 160, 160))
     for step in range(5):
         y = HEIGHT - PAD - (HEIGHT - 1.5 * PAD) * step / 4
@@ -81,15 +86,40 @@ def write_report(*, out: Path, verdict: dict[str, Any], title: str) -> Path:
                      f"{level['ms'] if level['ms'] is not None else 'n/a'} ms | {'yes' if level['met'] else 'no'} |")
     faults = verdict.get("faults", [])
     if faults:
-        lines += ["", "| fault (seconds into the run) | from | back at | down for |", "|---|---|---|---|"]
+        lines += ["", "| fault | from (s into the run) | back at | down for | failed requests from its start "
+                  "until none failed for 10 s | normal after back |", "|---|---|---|---|---|---|"]
         for fault in faults:
             if "error" in fault:
-                lines.append(f"| FAILED: {fault['error']} | | | |")
+                lines.append(f"| FAILED: {fault['error']} | | | | | |")
                 continue
             end = fault["end_s"]
             down = f"{end - fault['start_s']:.1f} s" if end is not None else "not restarted"
             back = end if end is not None else "-"
-            lines.append(f"| kill -9 {fault['target']} | {fault['start_s']} | {back} | {down} |")
+            failed = ", ".join(f"{name} {n}" for name, n in sorted(fault.get("failed", {}).items())) or "none"
+            normal = fault.get("normal_after_back_s")
+            lines.append(f"| {fault_label(fault)} | {fault['start_s']} | {back} | {down} | {failed} | "
+                         f"{'-' if normal is None else f'{normal} s'} |")
+    if verdict.get("errors"):
+        lines += ["", "| failed requests by name and status (all of the run) | count |", "|---|---|"]
+        lines += [f"| {name} | {count} |" for name, count in sorted(verdict["errors"].items())]
+    checks = verdict.get("cluster") or {}
+    if checks:
+        drain = checks.get("backlog_drain_s")
+        notices = checks.get("notices", {})
+        lines += ["", "| after the run | result |", "|---|---|",
+                  f"| pre-render backlog drained after the uploads stopped | "
+                  f"{'not within 10 min' if drain is None else f'{drain} s'} |",
+                  f"| WeChat notices: marked sent / possibly sent (sender killed mid-send) / received | "
+                  f"{notices.get('sent')} / {notices.get('possibly_sent')} / {notices.get('received')} |",
+                  f"| notices sent twice | {notices.get('sent_twice')} |"]
+        lines += ["", "| node | (re)started at | RSS after warm-up | RSS at the end | growth | within 20 % |",
+                  "|---|---|---|---|---|---|"]
+        for node in checks.get("memory", []):
+            warm, growth = node["after_warmup_mb"], node["growth"]
+            warm_text = "-" if warm is None else f"{warm} MB (at {node['at_s']} s)"
+            growth_text = "-" if growth is None else f"{growth * 100:+.0f} %"
+            lines.append(f"| {node['node']} | {node['restarted_at_s'] or 'start'} s | {warm_text} | "
+                         f"{node['end_mb']} MB | {growth_text} | {'yes' if node['within_20pct'] else 'no'} |")
     lines += ["", "![latency percentiles over time](latency.png)", "", "![throughput](throughput.png)", ""]
     target = out / "report.md"
     target.write_text("\n".join(lines), encoding="utf-8")

@@ -32,6 +32,8 @@ from pathlib import Path
 
 import requests
 
+from tools.cluster import Cluster
+from tools.load import cluster_checks
 from tools.load import population as populations
 from tools.load.browser import hospital
 from tools.load.faults import FaultScript, script
@@ -53,7 +55,9 @@ class Verdict:
     audit_ok: bool
     levels: list[dict[str, object]]
     faults: list[dict[str, object]]
-    locust_exit: int = 0  # 2: an exception escaped a simulated user (its output says which)
+    errors: dict[str, int]
+    cluster: dict[str, object]  # on the cluster: memory, backlog drain, notices (cluster_checks.py)
+    locust_exit: int = 0  # not 0: Locust itself failed (its output says why)
 
     @property
     def passed(self) -> bool:
@@ -62,7 +66,8 @@ class Verdict:
 
 
 def run_locust(*, url: str, out: Path, population: Path, users: int, seconds: int, hospitals: int,
-               scroll: int, faults: FaultScript | None = None) -> int:
+               scroll: int, faults: FaultScript | None = None,
+               memory: cluster_checks.MemorySampler | None = None) -> int:
     """Locust's exit code: the verdict is still drawn when it is not 0, so what was measured is kept."""
     env = {**os.environ, "LOAD_POPULATION": str(population), "LOAD_LEDGER": str(out / "ledger.jsonl"),
            "LOAD_HOSPITALS": str(hospitals), "LOAD_SCROLL_LIMIT": str(scroll)}
@@ -73,15 +78,17 @@ def run_locust(*, url: str, out: Path, population: Path, users: int, seconds: in
                "--exit-code-on-error", "0"]
     locust = subprocess.Popen(command, env=env)  # noqa: S603 - Locust from this venv
     stop = threading.Event()
-    script = threading.Thread(target=faults.run, args=(time.monotonic(), stop)) if faults else None
-    if script:
-        script.start()
+    started = time.monotonic()
+    threads = [threading.Thread(target=faults.run, args=(started, stop))] if faults else []
+    threads += [threading.Thread(target=memory.run, args=(started, stop))] if memory else []
+    for thread in threads:
+        thread.start()
     try:
         return locust.wait()
     finally:
         stop.set()
-        if script:
-            script.join()
+        for thread in threads:
+            thread.join()
 
 
 def _parts(body: bytes, content_type: str) -> list[bytes]:
@@ -115,21 +122,25 @@ def lost_instances(*, url: str, ledger: Path, keys: list[str]) -> tuple[int, lis
     return sum(len(v) for v in wanted.values()), lost
 
 
-def read_stats(out: Path) -> tuple[int, int, int, dict[str, dict[str, str]]]:
+def read_stats(out: Path) -> tuple[int, int, int, dict[str, dict[str, str]], dict[str, int]]:
+    """Requests, failures, server errors, the stats rows by name, and failures by (name, status)."""
     rows = {row["Name"]: row for row in csv.DictReader((out / "locust_stats.csv").open(encoding="utf-8"))}
     total = rows.get("Aggregated", {})
     server_errors = 0
+    by_status: dict[str, int] = defaultdict(int)
     with (out / "locust_failures.csv").open(encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
             status = _STATUS.search(row["Error"])
             if status is None or status.group(1).startswith("5"):  # a refused connection counts as a server error
                 server_errors += int(row["Occurrences"])
-    return int(total.get("Request Count", 0)), int(total.get("Failure Count", 0)), server_errors, rows
+            by_status[f"{row['Name']}: {status.group(1) if status else 'no answer'}"] += int(row["Occurrences"])
+    return (int(total.get("Request Count", 0)), int(total.get("Failure Count", 0)), server_errors, rows,
+            dict(by_status))
 
 
 def verdict(*, url: str, out: Path, keys: list[str], yunying: Path, faults: FaultScript | None = None,
-            locust_exit: int = 0) -> Verdict:
-    count, failures, server_errors, rows = read_stats(out)
+            cluster: dict[str, object] | None = None, locust_exit: int = 0) -> Verdict:
+    count, failures, server_errors, rows, errors = read_stats(out)
     acknowledged, lost = lost_instances(url=url, ledger=out / "ledger.jsonl", keys=keys)
     audit = subprocess.run([str(yunying), "audit", "verify"], capture_output=True, text=True)  # noqa: S603
     levels = []
@@ -138,13 +149,16 @@ def verdict(*, url: str, out: Path, keys: list[str], yunying: Path, faults: Faul
         measured = float(value) if value not in ("", "N/A") else None
         levels.append({"name": name, "percentile": percentile, "limit_ms": limit, "ms": measured,
                        "met": measured is not None and measured <= limit})
-    windows: list[dict[str, object]] = [{"target": w.target, "start_s": round(w.start_s, 1),
+    windows: list[dict[str, object]] = [{"target": w.target, "kind": w.kind, "start_s": round(w.start_s, 1),
                                          "end_s": None if w.end_s is None else round(w.end_s, 1)}
                                         for w in (faults.windows if faults else [])]
+    history = out / "locust_stats_history.csv"
+    if windows and history.exists():
+        windows = cluster_checks.fault_effects(history, windows)
     windows += [{"error": error} for error in (faults.errors if faults else [])]
     return Verdict(requests=count, failures=failures, server_errors=server_errors, acknowledged=acknowledged,
-                   lost=lost, audit_ok=audit.returncode == 0, levels=levels, faults=windows,
-                   locust_exit=locust_exit)
+                   lost=lost, audit_ok=audit.returncode == 0, levels=levels, faults=windows, errors=errors,
+                   cluster=cluster or {}, locust_exit=locust_exit)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,12 +171,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--patients", type=int, default=50)
     parser.add_argument("--slices", type=int, default=300, help="slices of each person's CT (the scroll)")
     parser.add_argument("--population", type=Path, help="reuse a population file instead of building one")
-    parser.add_argument("--cluster-dir", type=Path, help="the cluster (tools/cluster.py) the faults act on")
+    parser.add_argument("--cluster-dir", type=Path, help="the cluster (tools/cluster/) the faults act on")
     parser.add_argument("--fault", action="append", default=[], help="SECONDS:ACTION (tools/load/faults.py)")
     args = parser.parse_args(argv)
     if args.fault and not args.cluster_dir:
         parser.error("--fault needs --cluster-dir")
     faults = script(cluster_dir=args.cluster_dir, specs=args.fault) if args.fault else None
+    cluster = Cluster.attach(args.cluster_dir) if args.cluster_dir else None
+    if cluster is not None:  # the CLI this run calls (institutions, audit verify) acts on that deployment
+        os.environ.update(cluster.env(cluster.root / "admin"))
+    memory = cluster_checks.MemorySampler(cluster, args.out) if cluster else None
     url = args.url.rstrip("/")
     args.out.mkdir(parents=True, exist_ok=True)
     yunying = Path(sys.executable).with_name("yunying")
@@ -173,9 +191,15 @@ def main(argv: list[str] | None = None) -> int:
         built.save(population_file)
     people = populations.Population.load(population_file)
     code = run_locust(url=url, out=args.out, population=population_file, users=args.users,
-                      seconds=int(args.minutes * 60), hospitals=args.hospitals, scroll=args.slices, faults=faults)
+                      seconds=int(args.minutes * 60), hospitals=args.hospitals, scroll=args.slices, faults=faults,
+                      memory=memory)
+    checks: dict[str, object] = {}
+    if cluster is not None and memory is not None:
+        checks["backlog_drain_s"] = cluster_checks.drain_seconds(cluster)  # from the end: the uploads stopped
+        checks["notices"] = cluster_checks.notices(cluster)
+        checks["memory"] = memory.verdict(warmup_s=min(60.0, args.minutes * 60 / 4))
     result = verdict(url=url, out=args.out, keys=[h.key for h in people.hospitals], yunying=yunying, faults=faults,
-                     locust_exit=code)
+                     cluster=checks, locust_exit=code)
     write_report(out=args.out, verdict=result.__dict__, title=f"{args.users} users, {args.hospitals} hospitals, "
                  f"{args.minutes:g} min against {url}")
     print(json.dumps({**result.__dict__, "lost": len(result.lost), "passed": result.passed}, ensure_ascii=False))

@@ -12,6 +12,7 @@ import time
 from typing import Annotated, Any
 from urllib.parse import urlencode, urlsplit
 
+import requests
 import xmltodict
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -220,5 +221,10 @@ def push(request: Request, settings: SettingsDep, body: Push) -> JSONResponse:
     )
     query = {"timestamp": timestamp, "nonce": nonce, "encrypt_type": "aes", "msg_signature": signature}
     http = http_factory(request.app.state)()
-    res = http.post(f"{settings.public_url}/wechat/callback", params=query, data=outer.encode(), timeout=5)
+    try:
+        res = http.post(f"{settings.public_url}/wechat/callback", params=query, data=outer.encode(), timeout=5)
+    except requests.Timeout:
+        # WeChat waits 5 s for the answer, then gives up on this try (and retries later): a 504 saying so,
+        # not a simulator crash.
+        return JSONResponse({"status": None, "body": "", "timed_out": True}, status_code=504)
     return JSONResponse({"status": res.status_code, "body": res.text})

@@ -1,8 +1,10 @@
 """The whole topology on one machine, on loopback ports: an nginx front proxy (deploy/nginx/yunying.conf),
 two `yunying serve` web nodes, one `yunying worker`, SeaweedFS S3 (tools/seaweed.py), and this
-machine's PostgreSQL (a database of its own), Redis and RabbitMQ (a vhost of its own).
+machine's PostgreSQL (a database of its own), Redis and RabbitMQ (a vhost of its own) — or, with
+``--private`` (``private=`` here), instances of those three of its own that faults may stop
+(tools/cluster/services.py).
 
-    python -m tools.cluster up [--dir var/cluster] [--port-base 8800]   # `make cluster`
+    python -m tools.cluster up [--dir var/cluster] [--port-base 8800] [--private]   # `make cluster`
     python -m tools.cluster status
     python -m tools.cluster down [--purge]                              # --purge: drop the database and vhost too
 
@@ -10,13 +12,12 @@ Ports: the proxy on BASE, the web nodes on BASE+1 and BASE+2, SeaweedFS on BASE+
 has a data directory of its own (only its request spool lives there): nothing a node needs is on
 another node's disk. Settings: CLUSTER_PG_URL (a PostgreSQL server, default the local one as
 postgres), CLUSTER_REDIS_URL (default redis://127.0.0.1:6379/13; `none` for none), CLUSTER_AMQP
-(default guest:guest@127.0.0.1:5672). Tests drive the same class (`Cluster`).
+(default guest:guest@127.0.0.1:5672). Tests and the load run's fault script drive the same class.
 """
 # ruff: noqa: S603, S607 - starts our own CLI, nginx and rabbitmqctl from PATH
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
 import os
@@ -31,7 +32,9 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from tools.cluster.services import PrivateServices
+
+ROOT = Path(__file__).resolve().parents[2]
 NGINX_CONF = ROOT / "deploy" / "nginx" / "yunying.conf"
 READY_S = 90.0
 
@@ -78,13 +81,21 @@ def _stop_group(pid: int, *, grace_s: float = 5.0) -> None:
 class Cluster:
     def __init__(self, root: Path, *, port_base: int, database: str = "yunying_cluster",
                  vhost: str = "yunying-cluster", pg_url: str | None = None, redis_url: str | None = None,
-                 amqp: str | None = None, web_nodes: int = 2) -> None:
+                 amqp: str | None = None, web_nodes: int = 2, private: tuple[str, ...] = ()) -> None:
         self.root = Path(root).resolve()
         self.port_base, self.database, self.vhost = port_base, database, vhost
+        self.private = tuple(private)
+        self.services = PrivateServices(self.root / "services", port_base=port_base)
         self.pg_url = pg_url or os.environ.get("CLUSTER_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
         redis = redis_url or os.environ.get("CLUSTER_REDIS_URL", "redis://127.0.0.1:6379/13")
         self.redis_url = None if redis == "none" else redis
         self.amqp = amqp or os.environ.get("CLUSTER_AMQP", "guest:guest@127.0.0.1:5672")
+        if "postgres" in self.private:
+            self.pg_url = self.services.pg_url
+        if "redis" in self.private:
+            self.redis_url = self.services.redis_url
+        if "rabbitmq" in self.private:
+            self.amqp = self.services.amqp
         self.web_ports = [port_base + 1 + n for n in range(web_nodes)]
         self.state_file = self.root / "state.json"
 
@@ -147,14 +158,25 @@ class Cluster:
         with psycopg.connect(self.pg_url.replace("+psycopg", ""), autocommit=True, connect_timeout=5) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
 
+    def rabbitmqctl(self, *args: str) -> subprocess.CompletedProcess[str]:
+        if "rabbitmq" in self.private:
+            return self.services.rabbitmqctl(*args)
+        return subprocess.run(["rabbitmqctl", *args], capture_output=True, text=True, timeout=60, check=False)
+
     def _rabbitmqctl(self, *args: str) -> None:
-        done = subprocess.run(["rabbitmqctl", *args], capture_output=True, text=True, timeout=60, check=False)
+        done = self.rabbitmqctl(*args)
         if done.returncode != 0:
             raise RuntimeError(f"rabbitmqctl {args[0]} failed: {done.stderr.strip()[:300]}")
 
+    def queue_depths(self) -> dict[str, tuple[int, int]]:
+        """{queue: (ready, unacknowledged)} of the cluster's vhost."""
+        out = self.rabbitmqctl("list_queues", "-p", self.vhost, "-q", "name", "messages_ready",
+                               "messages_unacknowledged")
+        return {p[0]: (int(p[1]), int(p[2])) for p in (line.split() for line in out.stdout.splitlines())
+                if len(p) == 3 and p[1].isdigit()}
+
     def _create_vhost(self) -> None:
-        listed = subprocess.run(["rabbitmqctl", "list_vhosts", "-q"], capture_output=True, text=True, timeout=60,
-                                check=False)
+        listed = self.rabbitmqctl("list_vhosts", "-q")
         if self.vhost not in listed.stdout.split():
             self._rabbitmqctl("add_vhost", self.vhost)
         self._rabbitmqctl("set_permissions", "-p", self.vhost, self.amqp.split(":", 1)[0], ".*", ".*", ".*")
@@ -193,7 +215,8 @@ class Cluster:
         """The cluster `up` started in ``root`` (another process's: a load run's fault script)."""
         state: dict[str, Any] = json.loads((Path(root) / "state.json").read_text())
         return cls(root, port_base=int(state["port_base"]), database=state["database"], vhost=state["vhost"],
-                   pg_url=state.get("pg_url"), redis_url=state.get("redis_url"), amqp=state.get("amqp"))
+                   pg_url=state.get("pg_url"), redis_url=state.get("redis_url"), amqp=state.get("amqp"),
+                   private=tuple(state.get("private", ())))
 
     def start_worker(self) -> int:
         pid = self._spawn("worker", [sys.executable, "-m", "backend.cli", "worker", "--concurrency", "2"],
@@ -210,6 +233,39 @@ class Cluster:
             os.killpg(pid, signal.SIGKILL)
         with suppress(ChildProcessError):
             os.waitpid(pid, 0)
+
+    # -- faults on the shared services (private ones only: the machine's are never stopped) ----------------
+    def stop_service(self, name: str) -> None:
+        """Stop ``s3`` (SeaweedFS) or a private ``postgres``, ``redis`` or ``rabbitmq``."""
+        if name == "s3":
+            with suppress(KeyError):
+                _stop_group(int(self._state()["pids"]["seaweed"]))
+            self._seaweed().stop()  # removes the sockets weed leaves behind
+            return
+        self._private(name).stop(name)
+
+    def start_service(self, name: str) -> None:
+        """Start it again; returns once it answers."""
+        if name == "s3":
+            seaweed = self._seaweed().start()
+            state = self._state()
+            state.setdefault("pids", {})["seaweed"] = seaweed.process.pid
+            self._save(state)
+            return
+        self._private(name).start(name)
+
+    def restart_service(self, name: str) -> None:
+        if name == "s3":
+            self.stop_service(name)
+            self.start_service(name)
+        else:
+            self._private(name).restart(name)
+
+    def _private(self, name: str) -> PrivateServices:
+        if name not in self.private:
+            raise RuntimeError(f"{name} is the machine's shared one, never stopped: start the cluster with "
+                               f"a private {name} (--private)")
+        return self.services
 
     def spool(self, n: int) -> Path:
         """Web node n's request spool (backend/storage/service.py scratch_dir): files while it receives."""
@@ -238,9 +294,12 @@ class Cluster:
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         pids: dict[str, int] = dict(self._state().get("pids", {}))
         if pids and any(_alive(pid) for pid in pids.values()):
-            raise RuntimeError(f"the cluster in {self.root} is running already (tools/cluster.py down)")
+            raise RuntimeError(f"the cluster in {self.root} is running already (python -m tools.cluster down)")
         self._save({"pids": {}, "port_base": self.port_base, "database": self.database, "vhost": self.vhost,
-                    "pg_url": self.pg_url, "redis_url": self.redis_url or "none", "amqp": self.amqp})
+                    "pg_url": self.pg_url, "redis_url": self.redis_url or "none", "amqp": self.amqp,
+                    "private": list(self.private)})
+        for name in self.private:
+            self.services.start(name)
         seaweed = self._seaweed().start()
         self._save({**self._state(), "pids": {"seaweed": seaweed.process.pid}})
         self._create_database()
@@ -271,11 +330,15 @@ class Cluster:
         if "seaweed" in pids:
             self._seaweed().stop()  # nothing left to end; removes the sockets weed leaves in the temp dir
         self._save({**state, "pids": {}})
+        for name in self.private:
+            with suppress(Exception):
+                self.services.stop(name)
         if purge:
             with suppress(Exception):
                 self._drop_database()
             with suppress(Exception):
                 self._rabbitmqctl("delete_vhost", self.vhost)
+            self.services.purge()
             shutil.rmtree(self.root, ignore_errors=True)
 
     def status(self) -> dict[str, Any]:
@@ -283,31 +346,3 @@ class Cluster:
         return {"proxy": self.url, "healthy": _healthy(self.url),
                 "processes": {name: ("up" if _alive(int(pid)) else "down") for name, pid in pids.items()}}
 
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="The Yunying topology on loopback ports.")
-    parser.add_argument("action", choices=["up", "down", "status"])
-    parser.add_argument("--dir", type=Path, default=Path(os.environ.get("CLUSTER_DIR", "var/cluster")))
-    parser.add_argument("--port-base", type=int, default=int(os.environ.get("CLUSTER_PORT_BASE", "8800")))
-    parser.add_argument("--purge", action="store_true", help="down: also drop the database, vhost and files")
-    args = parser.parse_args(argv)
-    saved = Cluster(args.dir, port_base=args.port_base)._state()
-    cluster = Cluster(args.dir, port_base=int(saved.get("port_base", args.port_base)))
-    if args.action == "up":
-        try:
-            cluster.up()
-        except Exception as exc:  # noqa: BLE001 - whatever failed, say it and take down what started
-            print(f"cluster: {exc}", file=sys.stderr)
-            cluster.down()
-            return 1
-        print(json.dumps({"proxy": cluster.url, "web": [cluster.node_url(n) for n in range(2)],
-                          "logs": str(cluster.root / "logs")}))
-    elif args.action == "down":
-        cluster.down(purge=args.purge)
-    else:
-        print(json.dumps(cluster.status()))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

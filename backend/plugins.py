@@ -12,6 +12,7 @@ from backend.labs import record_kind as labs
 from backend.people import service as people
 from backend.records import hooks as records_hooks
 from backend.records import registry
+from backend.reminders import service as reminders
 from backend.studies import record_kind as imaging
 
 RECORD_KINDS: tuple[registry.RecordKind, ...] = (imaging.RECORD_KIND, labs.RECORD_KIND, checkups.RECORD_KIND)
@@ -25,7 +26,13 @@ PERSON_LINKED_HOOKS: tuple[people.PersonLinkedHook, ...] = (
 )
 
 
+# Told when a person's timeline entries change (records/registry.py): derived rows follow in the same
+# transaction — the follow-up reminders the daily notice job reads (reminders/models.py).
+ENTRY_HOOKS: tuple[registry.EntriesChanged, ...] = (reminders.on_entries_changed,)
+
+
 def install() -> None:
     for kind in RECORD_KINDS:
         registry.register(kind)
     people.install_hooks(PERSON_LINKED_HOOKS)
+    registry.install_entry_hooks(ENTRY_HOOKS)

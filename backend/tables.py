@@ -16,6 +16,7 @@ from backend.pdf import models as pdf_models
 from backend.people import models as people_models
 from backend.previews import models as preview_models
 from backend.records import models as records_models
+from backend.reminders import models as reminder_models
 from backend.reports import models as report_models
 from backend.sharing import models as sharing_models
 from backend.studies import models as imaging_models
@@ -35,6 +36,7 @@ __all__ = [
     "people_models",
     "preview_models",
     "records_models",
+    "reminder_models",
     "report_models",
     "sharing_models",
     "wechat_models",

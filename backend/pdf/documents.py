@@ -216,3 +216,52 @@ class HealthSummary:
         for entry in sorted(self.entries, key=lambda e: e.date, reverse=True):
             years.setdefault(entry.year, []).append(entry)
         return list(years.items())
+
+
+@dataclass(frozen=True, slots=True)
+class CheckupItem:
+    name: str  # 身高 / 血压 / 心电图
+    result: str  # as reported ("146/92", "窦性心律，正常心电图")
+    unit: str | None = None
+    reference: str | None = None
+    flag: LabFlag = LabFlag.NORMAL
+
+
+@dataclass(frozen=True, slots=True)
+class CheckupSection:
+    name: str  # 一般检查 / 内科 / 眼科 / 心电图
+    items: Sequence[CheckupItem] = ()
+    doctor: str | None = None
+    summary: str | None = None  # 小结
+
+
+@dataclass(frozen=True, slots=True)
+class CheckupPanel:
+    """A lab panel of the checkup (printed only when the reader's access covers lab results)."""
+
+    title: str
+    items: Sequence[LabItem] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CheckupReport:
+    """体检报告: the package, its sections, the chief physician's conclusions and advice."""
+
+    hospital_name: str
+    package_name: str  # 套餐, e.g. 中老年男性体检套餐
+    patient: PatientInfo
+    exam_date: datetime
+    checkup_id: str | None = None  # 体检号
+    reported_at: datetime | None = None
+    chief_physician: str | None = None  # 主检医师
+    conclusions: Sequence[str] = ()  # 主检结论
+    recommendations: Sequence[str] = ()  # 健康建议
+    sections: Sequence[CheckupSection] = ()
+    panels: Sequence[CheckupPanel] = ()
+    abnormal_count: int = 0
+
+    def __post_init__(self) -> None:
+        _check_text(**{f"conclusion{i}": c for i, c in enumerate(self.conclusions)},
+                    **{f"advice{i}": c for i, c in enumerate(self.recommendations)})
+        if sum(len(p.items) for p in self.panels) + sum(len(s.items) for s in self.sections) > MAX_LAB_ITEMS * 2:
+            raise ValueError(f"at most {MAX_LAB_ITEMS * 2} checkup items")

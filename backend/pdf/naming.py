@@ -12,7 +12,7 @@ import re
 import unicodedata
 from datetime import date, datetime
 
-from backend.pdf.documents import HealthSummary, ImagingReport, LabReport
+from backend.pdf.documents import CheckupReport, HealthSummary, ImagingReport, LabReport
 
 MAX_STEM_CHARS = 80
 # Path separators, characters Windows forbids in names, controls and quotes: never in a file name.
@@ -38,6 +38,10 @@ def imaging_filename(report: ImagingReport) -> str:
 
 def lab_filename(report: LabReport) -> str:
     return _stem(report.patient.name, report.title, when=report.collected_at or report.reported_at) + ".pdf"
+
+
+def checkup_filename(report: CheckupReport, *, label: str = "体检报告") -> str:
+    return _stem(report.patient.name, label, report.package_name, when=report.exam_date) + ".pdf"
 
 
 def summary_filename(summary: HealthSummary, *, label: str = "健康档案摘要") -> str:

@@ -44,9 +44,11 @@ def _png(data: bytes, page: int) -> bytes:
     with tempfile.TemporaryDirectory(prefix="yunying-pages-") as tmp:
         src = Path(tmp) / "doc.pdf"
         src.write_bytes(data)
-        out = subprocess.run([_tool("pdftoppm"), "-png",  # noqa: S603 (fixed arguments, no shell) "-r", str(DPI), "-f", str(page), "-l", str(page),
-                              "-singlefile", str(src), str(Path(tmp) / "page")],
-                             capture_output=True, timeout=TIMEOUT, check=False)
+        # Fixed arguments, no shell. (Keep the arguments out of the noqa comment: once they sat in it,
+        # and every page was rendered as page 1 at the default resolution.)
+        args = [_tool("pdftoppm"), "-png", "-r", str(DPI), "-f", str(page), "-l", str(page), "-singlefile",
+                str(src), str(Path(tmp) / "page")]
+        out = subprocess.run(args, capture_output=True, timeout=TIMEOUT, check=False)  # noqa: S603
         image = Path(tmp) / "page.png"
         if out.returncode != 0 or not image.is_file():
             raise NotFound("No such page.", zh="没有这一页", code="page-not-found")

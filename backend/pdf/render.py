@@ -29,12 +29,12 @@ from weasyprint.text.fonts import FontConfiguration
 
 from backend.clock import CST
 from backend.pdf.assets import FONTS_DIR, REPORTS_DIR, ResourceRefused, base_url, fetch_resource, recording_fetcher
-from backend.pdf.documents import DocumentMeta, HealthSummary, ImagingReport, LabReport
+from backend.pdf.documents import CheckupReport, DocumentMeta, HealthSummary, ImagingReport, LabReport
 from backend.pdf.verification import display_code
 from backend.qr import qr_svg_data_uri
 
 LANGS = ("zh-CN", "en")
-TEMPLATES = frozenset({"imaging_report.html", "lab_report.html", "health_summary.html"})
+TEMPLATES = frozenset({"imaging_report.html", "lab_report.html", "health_summary.html", "checkup_report.html"})
 _MAX_DEPTH = 12
 # China Standard Time, UTC+8 all year (no daylight saving since 1991): a fixed offset needs no tzdata.
 _SUPERSCRIPT_RUN = re.compile("[⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻]+")
@@ -209,3 +209,7 @@ def render_lab_report(*, report: LabReport, doc: DocumentMeta, lang: str = "zh-C
 
 def render_health_summary(*, summary: HealthSummary, doc: DocumentMeta, lang: str = "zh-CN") -> bytes:
     return render_pdf(template="health_summary.html", context={"summary": summary, "doc": doc}, lang=lang)
+
+
+def render_checkup_report(*, report: CheckupReport, doc: DocumentMeta, lang: str = "zh-CN") -> bytes:
+    return render_pdf(template="checkup_report.html", context={"report": report, "doc": doc}, lang=lang)

@@ -1,4 +1,4 @@
-"""PDF routes: the three documents of a person (``/api/v1/people/{person_id}/…pdf``) and the public
+"""PDF routes: the four documents of a person (``/api/v1/people/{person_id}/…pdf``) and the public
 verification page ``/v/{code}`` (CONTRACT.md).
 
 Delivery headers: ``Content-Disposition`` with the Chinese file name as RFC 6266 §4.3 recommends —
@@ -101,8 +101,11 @@ def imaging_report_pages(access: ReadablePerson, study_id: RecordId, session: Se
     pdf = service.deliver(session=session, settings=settings, job=job)
     _audit(access, session, pdf, event_type="study.report.pages", object_type=AUDIT_OBJECT_TYPES[service.IMAGING])
     response.headers["Cache-Control"] = "no-store"
-    base = f"/api/v1/people/{access.person_id}/studies/{study_id}/report/pages"
-    tag = pdf.etag.strip('"')[:16]
+    return _pages(f"/api/v1/people/{access.person_id}/studies/{study_id}/report/pages", pdf, lang)
+
+
+def _pages(base: str, pdf: service.PdfFile, lang: str) -> PagesOut:
+    tag = pdf.etag.strip('"')[:16]  # a new version of the document gets new page URLs
     return PagesOut(count=(n := pages.page_count(pdf.data)),
                     pages=[f"{base}/{i}.png?lang={lang}&v={tag}" for i in range(1, n + 1)])
 
@@ -131,6 +134,42 @@ def lab_report_pdf(access: ReadablePerson, lab_id: RecordId, session: SessionDep
     return _answer(request, pdf, download=download)
 
 
+@router.get("/people/{person_id}/checkups/{checkup_id}/report.pdf", response_class=Response, responses=PDF_RESPONSES)
+def checkup_report_pdf(access: ReadablePerson, checkup_id: RecordId, session: SessionDep, settings: SettingsDep,
+                       request: Request, lang: LangQuery = "zh-CN", download: DownloadQuery = False) -> Response:
+    """A checkup as a PDF (健康体检报告): who may read the checkup may read this; others get 404."""
+    job = service.checkup_report_job(session=session, settings=settings, access=access, checkup_id=checkup_id,
+                                     lang=lang)
+    pdf = service.deliver(session=session, settings=settings, job=job)
+    _audit(access, session, pdf, event_type="checkup.report.pdf", object_type=AUDIT_OBJECT_TYPES[service.CHECKUP])
+    return _answer(request, pdf, download=download)
+
+
+@router.get("/people/{person_id}/checkups/{checkup_id}/report/pages", response_model=PagesOut)
+def checkup_report_pages(access: ReadablePerson, checkup_id: RecordId, session: SessionDep, settings: SettingsDep,
+                         response: Response, lang: LangQuery = "zh-CN") -> PagesOut:
+    """The checkup PDF's pages as images (for WeChat's browser, as the study report's)."""
+    job = service.checkup_report_job(session=session, settings=settings, access=access, checkup_id=checkup_id,
+                                     lang=lang)
+    pdf = service.deliver(session=session, settings=settings, job=job)
+    _audit(access, session, pdf, event_type="checkup.report.pages", object_type=AUDIT_OBJECT_TYPES[service.CHECKUP])
+    response.headers["Cache-Control"] = "no-store"
+    return _pages(f"/api/v1/people/{access.person_id}/checkups/{checkup_id}/report/pages", pdf, lang)
+
+
+@router.get("/people/{person_id}/checkups/{checkup_id}/report/pages/{page}.png", response_class=Response,
+            responses={200: {"content": {"image/png": {}}}})
+def checkup_report_page(access: ReadablePerson, checkup_id: RecordId, page: Annotated[int, PathParam(ge=1, le=50)],
+                        session: SessionDep, settings: SettingsDep, lang: LangQuery = "zh-CN") -> Response:
+    """One page of the checkup PDF as a PNG image (decided and audited on every request)."""
+    job = service.checkup_report_job(session=session, settings=settings, access=access, checkup_id=checkup_id,
+                                     lang=lang)
+    pdf = service.deliver(session=session, settings=settings, job=job)
+    image = pages.page_png(pdf.data, page)
+    _audit(access, session, pdf, event_type="checkup.report.page", object_type=AUDIT_OBJECT_TYPES[service.CHECKUP])
+    return Response(content=image, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+
 @router.get("/people/{person_id}/summary.pdf", response_class=Response, responses=PDF_RESPONSES)
 def health_summary_pdf(access: ReadablePerson, session: SessionDep, settings: SettingsDep, request: Request,
                        lang: LangQuery = "zh-CN", download: DownloadQuery = False) -> Response:
@@ -147,7 +186,8 @@ def health_summary_pdf(access: ReadablePerson, session: SessionDep, settings: Se
 # limit holds across workers. Setting candidates: YUNYING_VERIFY_RATE_LIMIT / _WINDOW.
 VERIFY_RATE_LIMIT = 30
 # The record kind each document is about, as the other audit events name it (the access log titles it).
-AUDIT_OBJECT_TYPES = {service.IMAGING: "imaging_study", service.LAB: "lab_result", service.SUMMARY: "person"}
+AUDIT_OBJECT_TYPES = {service.IMAGING: "imaging_study", service.LAB: "lab_result", service.SUMMARY: "person",
+                      service.CHECKUP: "checkup"}
 VERIFY_RATE_WINDOW = timedelta(minutes=1)
 
 

@@ -34,6 +34,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from backend.access.service import PersonAccess
+from backend.checkups import record_kind as checkup_kind
+from backend.checkups.models import Checkup
 from backend.clock import utcnow
 from backend.config import Settings
 from backend.errors import NotFound
@@ -55,6 +57,7 @@ from backend.studies.models import Study
 IMAGING = "imaging_report"
 LAB = "lab_report"
 SUMMARY = "health_summary"
+CHECKUP = "checkup_report"
 _KEY_DOMAIN = b"yunying/pdf-verification-key/v1"
 
 
@@ -245,6 +248,29 @@ def lab_report_job(*, session: Session, settings: Settings, access: PersonAccess
                     document_date=sources.china_date(lab.collected_at or lab.reported_at),
                     masked_patient_name=mask_name(person.name), report_status=lab.status),
         build=lambda: doc, render=lambda d, meta: render.render_lab_report(report=d, doc=meta, lang=lang),
+    )
+
+
+def checkup_report_job(*, session: Session, settings: Settings, access: PersonAccess, checkup_id: str,
+                       lang: str) -> Job:
+    """The checkup's PDF: the same access decision as the checkup record (``require_entry``); its lab
+    panels only for an access that covers lab results (the content hash, and so the cache key, differ)."""
+    records.require_entry(session=session, access=access, kind=checkup_kind.KIND, ref_id=checkup_id)
+    checkup = session.get(Checkup, checkup_id)
+    if checkup is None:
+        raise NotFound("No such record.", zh="未找到该记录", code="record-not-found")
+    person = _person(session, access)
+    doc = sources.checkup_source(session=session, person=person, checkup=checkup,
+                                 with_labs=access.allows_kind(lab_kind.KIND))
+    return Job(
+        kind=CHECKUP, person_id=person.id, object_id=checkup.id, version=checkup.version, lang=lang,
+        cache_key=_cache_key(CHECKUP, checkup.id, checkup.version, content_hash(doc), templates_fingerprint(), lang,
+                             settings.public_url),
+        filename=naming.checkup_filename(doc, label="体检报告" if lang != "en" else "checkup"),
+        facts=Facts(institution_name=doc.hospital_name, title=f"{doc.package_name}",
+                    document_date=sources.china_date(checkup.exam_date),
+                    masked_patient_name=mask_name(person.name), report_status=checkup.status),
+        build=lambda: doc, render=lambda d, meta: render.render_checkup_report(report=d, doc=meta, lang=lang),
     )
 
 

@@ -14,12 +14,17 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from backend.checkups.models import Checkup
 from backend.clock import CST
 from backend.labs import record_kind as lab_kind
 from backend.labs.models import LabItem as LabItemRow
 from backend.labs.models import LabReport as LabReportRow
 from backend.pdf.documents import (
     MAX_SUMMARY_ENTRIES,
+    CheckupItem,
+    CheckupPanel,
+    CheckupReport,
+    CheckupSection,
     HealthSummary,
     ImagingReport,
     LabFlag,
@@ -163,3 +168,31 @@ def summary_source(*, session: Session, person: Person, clauses: list[Any]) -> H
     return HealthSummary(patient=patient_info(person, at=max(dates) if dates else None, local_patient_id=None),
                          entries=entries, period_start=min(dates) if dates else None,
                          period_end=max(dates) if dates else None)
+
+
+def checkup_source(*, session: Session, person: Person, checkup: Checkup, with_labs: bool) -> CheckupReport:
+    """The checkup as printed; its lab panels only when the reader's access covers lab results."""
+    names = records.institution_names(session=session, ids={checkup.institution_id})
+    sections = [CheckupSection(
+        name=str(s.get("name") or "-"), doctor=s.get("doctor"), summary=s.get("summary"),
+        items=tuple(CheckupItem(name=str(i.get("name") or "-"), result=str(i.get("result") or ""), unit=i.get("unit"),
+                                reference=i.get("reference"),
+                                flag=_LAB_FLAGS.get(str(i.get("flag") or "N").upper(), LabFlag.ABNORMAL))
+                    for i in s.get("items") or []),
+    ) for s in checkup.sections]
+    panels = []
+    if with_labs:
+        labs = session.exec(select(LabReportRow).where(LabReportRow.checkup_id == checkup.id)
+                            .order_by(col(LabReportRow.reported_at))).all()
+        for lab in labs:
+            panels.append(CheckupPanel(title=lab.panel_name, items=tuple(
+                LabItem(name=i.name, value=i.value_text, unit=i.unit, reference_range=_reference(i),
+                        flag=_lab_flag(i), code=i.code) for i in lab_kind.items_of(session, lab.id))))
+    return CheckupReport(
+        hospital_name=names.get(checkup.institution_id) or "-", package_name=checkup.package_name,
+        patient=patient_info(person, at=checkup.exam_date, local_patient_id=checkup.local_patient_id),
+        exam_date=china_time(checkup.exam_date), checkup_id=checkup.checkup_id,
+        reported_at=checkup.reported_at and china_time(checkup.reported_at), chief_physician=checkup.chief_physician,
+        conclusions=tuple(checkup.conclusions), recommendations=tuple(checkup.recommendations),
+        sections=tuple(sections), panels=tuple(panels), abnormal_count=checkup.abnormal_count,
+    )

@@ -83,3 +83,25 @@ def require(name: str) -> RecordKind:
 
 def all_kinds() -> list[RecordKind]:
     return [_KINDS[name] for name in sorted(_KINDS)]
+
+
+class EntriesChanged(Protocol):
+    """Told when a person's timeline entries of ``kind`` (None: of any kind) appeared, moved, changed
+    their text or left — not when only counts changed (an instance more). Runs in the writer's
+    transaction, so what it derives commits with the change or not at all."""
+
+    def __call__(self, *, session: Session, kind: str | None, person_id: str) -> None: ...
+
+
+_ENTRY_HOOKS: list[EntriesChanged] = []
+
+
+def install_entry_hooks(hooks: Sequence[EntriesChanged]) -> None:
+    """Called at start-up with the explicit list in ``backend/plugins.py`` (again is harmless)."""
+    _ENTRY_HOOKS[:] = list(hooks)
+
+
+def entries_changed(*, session: Session, kind: str | None, person_ids: set[str | None]) -> None:
+    for person_id in sorted(p for p in person_ids if p):
+        for hook in _ENTRY_HOOKS:
+            hook(session=session, kind=kind, person_id=person_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, replace
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -76,10 +76,23 @@ def link_unmatched(*, session: Session, institution_id: str, local_patient_id: s
         )
         .values(person_id=person_id, updated_at=utcnow())
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    joined = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    if joined:
+        registry.entries_changed(session=session, kind=None, person_ids={person_id})
+    return joined
 
 
 # -- writing -----------------------------------------------------------------------------------
+
+
+def _meaning(entry: TimelineEntry) -> tuple[Any, ...]:
+    """What derived data (reminders) may depend on: whose, when, what and what it says — not the
+    counts that change with every arriving instance."""
+    data = entry.data or {}
+    at = entry.occurred_at  # naive UTC from SQLite, aware from PostgreSQL or a fresh assignment
+    at = at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo else at
+    return (entry.person_id, at, entry.title, entry.summary, entry.status, entry.tags,
+            data.get("body_part"), data.get("has_report"))
 
 
 def sync(*, session: Session, kind: str, ref_id: str) -> TimelineEntry | None:
@@ -92,12 +105,15 @@ def sync(*, session: Session, kind: str, ref_id: str) -> TimelineEntry | None:
     if summary is None:
         if entry is not None:
             session.delete(entry)
+            session.flush()
+            registry.entries_changed(session=session, kind=kind, person_ids={entry.person_id})
         return None
     if entry is None:
         entry_id = new_id()
         entry = TimelineEntry(id=entry_id, kind=kind, ref_id=ref_id, occurred_at=summary.occurred_at,
                               year=0, sort_key="", title="")
     was_visible = entry.person_id is not None
+    before = _meaning(entry)
     person_id = summary.person_id or entry.person_id or resolve_person(
         session=session, institution_id=summary.institution_id, local_patient_id=summary.local_patient_id,
         resident_id_index=summary.resident_id_index,
@@ -116,6 +132,8 @@ def sync(*, session: Session, kind: str, ref_id: str) -> TimelineEntry | None:
     entry.updated_at = utcnow()
     session.add(entry)
     session.flush()
+    if _meaning(entry) != before:
+        registry.entries_changed(session=session, kind=kind, person_ids={before[0], person_id})
     if person_id and not was_visible:
         # A record newly on someone's timeline: the people who may read it get a WeChat notice
         # (outbox row in this transaction; idempotent per record, so ingest's own call adds nothing).

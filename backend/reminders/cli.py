@@ -1,6 +1,7 @@
 """``yunying reminders due``: queue the WeChat notices of follow-ups that fell due (cron-able, daily).
 
-Safe to run any number of times: the outbox keeps one notice per study."""
+Safe to run any number of times: the outbox keeps one notice per study. ``yunying reminders rebuild``
+rewrites the stored reminder rows the due job reads (after the upgrade that added them)."""
 
 from __future__ import annotations
 
@@ -24,3 +25,13 @@ def due(day: str = typer.Option("", "--day", help="YYYY-MM-DD (China Standard Ti
         fail(f"--day must be YYYY-MM-DD, not {day!r}")
     added = send_due(engine=engine_or_exit(settings_or_exit()), today=chosen)
     typer.echo(f"follow-up notices queued: {added}")
+
+
+@reminders_app.command("rebuild")
+def rebuild() -> None:
+    """Rewrite every person's follow-up reminder rows from their reports (once after upgrading to the
+    release that stores them; safe to run again)."""
+    from backend.reminders.service import rebuild as rebuild_rows
+
+    kept = rebuild_rows(engine=engine_or_exit(settings_or_exit()))
+    typer.echo(f"follow-up reminders stored: {kept}")

@@ -29,6 +29,7 @@ export const router = createRouter({
       meta: { title: 'titles.study' },
     },
     { path: '/people/:pid/studies/:sid/report', name: 'report-pages', component: () => import('./imaging/ReportPagesView.vue'), meta: { title: 'titles.reportPages' } },
+    { path: '/people/:pid/checkups/:cid/report', name: 'checkup-report-pages', component: () => import('./imaging/ReportPagesView.vue'), meta: { title: 'titles.checkupPages' } },
     {
       path: '/people/:pid/studies/:sid/series/:series',
       name: 'viewer',

@@ -235,6 +235,11 @@ MATRIX: dict[tuple[str, str], tuple[Cells, Req]] = {
     ("GET", P + "/studies/{study_id}/report/pages/{page}.png"): (person(narrow=404),
                                                                 Req(fresh=lambda w: {"page": "1"})),
     ("GET", P + "/labs/{lab_id}/report.pdf"): (person(narrow=200), Req()),
+    # issue 19 item 6: the checkup's PDF and its pages, the checkup's own decision (narrow: labs only)
+    ("GET", P + "/checkups/{checkup_id}/report.pdf"): (person(narrow=404), Req()),
+    ("GET", P + "/checkups/{checkup_id}/report/pages"): (person(narrow=404), Req()),
+    ("GET", P + "/checkups/{checkup_id}/report/pages/{page}.png"): (person(narrow=404),
+                                                                   Req(fresh=lambda w: {"page": "1"})),
     ("GET", P + "/summary.pdf"): (person(narrow=200, share=200), Req()),
     ("GET", "/v/{code:path}"): (everyone(404), Req()),  # public verification page; an unknown code
     # --- sharing: the person (not proxies, by default) shares; a doctor's session reads -------

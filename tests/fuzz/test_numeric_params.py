@@ -186,6 +186,15 @@ def test_report_page_numbers(fz: Fuzz) -> None:
     urls += [f"{base}?lang={_q(v)}" for v in TEXT]
     _none(_sweep(fz.api, urls, fz.owner))
     _none(_sweep(fz.doctor, urls[:10], {}))
+    # The checkup PDF's pages too (issue 19 item 6, second round).
+    body = {"local_patient_id": "99000", "package_name": "体检", "exam_date": "2024-05-10T08:00:00+08:00",
+            "conclusions": ["血压偏高"]}
+    res = fz.api.put("/api/v1/institution/checkups/FZ-PAGES", json=body, headers=fz.hospital)
+    assert res.status_code in (200, 201), res.text
+    base = f"/api/v1/people/{pid}/checkups/{res.json()['id']}/report/pages"
+    urls = [f"{base}/{_q(v)}.png" for v in [*TEXT, "0", "51", "2", "1.5", "-1"]]
+    urls += [f"{base}?lang={_q(v)}" for v in TEXT]
+    _none(_sweep(fz.api, urls, fz.owner))
 
 
 STORED: list[int] = []  # statuses of the body fuzz: some hostile-but-valid numbers must be stored
@@ -259,6 +268,7 @@ def test_every_declared_numeric_parameter_is_fuzzed(fz: Fuzz) -> None:
         ("GET", "/api/v1/people/{person_id}/access-log", "limit"),
         ("GET", "/api/v1/people/{person_id}/previews/{instance_id}/{frame}/{window}/{name}", "frame"),
         ("GET", "/api/v1/people/{person_id}/studies/{study_id}/report/pages/{page}.png", "page"),
+        ("GET", "/api/v1/people/{person_id}/checkups/{checkup_id}/report/pages/{page}.png", "page"),
         ("POST", "/api/v1/people/{person_id}/shares", "expires_in"),
         ("POST", "/api/v1/people/{person_id}/shares", "max_opens"),
         ("POST", "/api/v1/shares/{share_id}/extend", "expires_in"),

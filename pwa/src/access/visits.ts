@@ -28,7 +28,7 @@ export interface Visit<R extends VisitRow> {
 }
 
 const GAP_MS = 30 * 60_000
-const DOWNLOADS = new Set(['share.download', 'study.report.pdf', 'lab.report.pdf', 'summary.pdf'])
+const DOWNLOADS = new Set(['share.download', 'study.report.pdf', 'lab.report.pdf', 'summary.pdf', 'checkup.report.pdf'])
 // Scrolling images: the phone viewer's series views, the desk's DICOMweb reads.
 const IMAGES = new Set(['series.view', 'dicom.wado'])
 

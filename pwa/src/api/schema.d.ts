@@ -1027,6 +1027,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/people/{person_id}/checkups/{checkup_id}/report.pdf": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Checkup Report Pdf
+         * @description A checkup as a PDF (健康体检报告): who may read the checkup may read this; others get 404.
+         */
+        get: operations["checkup_report_pdf_api_v1_people__person_id__checkups__checkup_id__report_pdf_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/people/{person_id}/checkups/{checkup_id}/report/pages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Checkup Report Pages
+         * @description The checkup PDF's pages as images (for WeChat's browser, as the study report's).
+         */
+        get: operations["checkup_report_pages_api_v1_people__person_id__checkups__checkup_id__report_pages_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/people/{person_id}/checkups/{checkup_id}/report/pages/{page}.png": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Checkup Report Page
+         * @description One page of the checkup PDF as a PNG image (decided and audited on every request).
+         */
+        get: operations["checkup_report_page_api_v1_people__person_id__checkups__checkup_id__report_pages__page__png_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/people/{person_id}/summary.pdf": {
         parameters: {
             query?: never;
@@ -5405,6 +5465,121 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    checkup_report_pdf_api_v1_people__person_id__checkups__checkup_id__report_pdf_get: {
+        parameters: {
+            query?: {
+                /** @description Labels of the document: zh-CN (default) or en. */
+                lang?: "zh-CN" | "en";
+                /** @description true: Content-Disposition attachment (save), else inline. */
+                download?: boolean;
+            };
+            header?: never;
+            path: {
+                checkup_id: string;
+                person_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The PDF (Content-Disposition names it). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/pdf": unknown;
+                };
+            };
+            /** @description If-None-Match matched the ETag. */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    checkup_report_pages_api_v1_people__person_id__checkups__checkup_id__report_pages_get: {
+        parameters: {
+            query?: {
+                /** @description Labels of the document: zh-CN (default) or en. */
+                lang?: "zh-CN" | "en";
+            };
+            header?: never;
+            path: {
+                checkup_id: string;
+                person_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PagesOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    checkup_report_page_api_v1_people__person_id__checkups__checkup_id__report_pages__page__png_get: {
+        parameters: {
+            query?: {
+                /** @description Labels of the document: zh-CN (default) or en. */
+                lang?: "zh-CN" | "en";
+            };
+            header?: never;
+            path: {
+                checkup_id: string;
+                page: number;
+                person_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/png": unknown;
+                };
             };
             /** @description Validation Error */
             422: {

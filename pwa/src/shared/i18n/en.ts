@@ -9,7 +9,7 @@ const en: typeof zh = {
   },
   titles: {
     login: 'Sign in', binding: 'Verify identity', timeline: 'My records', study: 'Study', viewer: 'Images', lab: 'Lab result',
-    checkup: 'Checkup', settings: 'Settings', notFound: 'Not found', welcome: 'Welcome to Yunying', reportPages: 'Report', ended: 'Access ended', visibility: 'What a relative sees',
+    checkup: 'Checkup', settings: 'Settings', notFound: 'Not found', welcome: 'Welcome to Yunying', checkupPages: 'Checkup report', reportPages: 'Report', ended: 'Access ended', visibility: 'What a relative sees',
     family: 'Family', invite: 'Invite', requestAccess: 'Ask for access', guardian: 'Add a child', acceptInvite: 'Invitation', shareNew: 'Share with a doctor', shares: 'My shares', access: 'Access history', doctor: 'Doctor view',
   },
   auth: {
@@ -65,7 +65,7 @@ const en: typeof zh = {
     loadingTrend: 'Loading trend…',
     trend: 'Trend', trendOf: '{name}: results over time', noTrend: 'Only one result so far: no trend yet',
   },
-  checkups: { vitals: 'Vitals over the years', conclusion: 'Summary', recommendations: 'Advice', section: 'Examinations', labs: 'Lab panels', abnormal: '{n} abnormal' },
+  checkups: { vitals: 'Vitals over the years', conclusion: 'Summary', recommendations: 'Advice', section: 'Examinations', labs: 'Lab panels', abnormal: '{n} abnormal', pages: 'View report pages', pdf: 'Download checkup PDF' },
   settings: {
     language: 'Language', largeText: 'Large text', largeTextHint: 'Bigger text and buttons everywhere', account: 'Account', person: 'Bound to',
     notBound: 'Not bound', logout: 'Sign out', logoutConfirm: 'Sign out now?', withdraw: 'Withdraw consent and unbind',
@@ -74,6 +74,7 @@ const en: typeof zh = {
   },
   notFound: { text: 'This page does not exist', home: 'Go home' },
   reportPages: {
+    checkupFileName: 'Checkup report',
     openBrowser: 'Open in browser', send: 'Send to a friend', saveHint: 'The report is shown as images; long-press one to save it.', page: 'Report page {n} of {total}',
     browserHint: 'Tap ··· at the top right and choose "Open in browser" to view and save the PDF', sendHint: 'Tap ··· at the top right, open in the browser, then send the PDF file',
     noShare: 'This browser cannot send files directly; download the PDF first', fileName: 'Report',

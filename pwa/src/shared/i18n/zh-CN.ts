@@ -7,7 +7,7 @@ export default {
   },
   titles: {
     login: '登录', binding: '身份绑定', timeline: '我的记录', study: '检查详情', viewer: '影像', lab: '化验结果',
-    checkup: '体检报告', settings: '设置', notFound: '页面不存在', welcome: '欢迎使用云影', reportPages: '报告单', ended: '无法继续查看', visibility: '家人可以看什么',
+    checkup: '体检报告', settings: '设置', notFound: '页面不存在', welcome: '欢迎使用云影', checkupPages: '体检报告单', reportPages: '报告单', ended: '无法继续查看', visibility: '家人可以看什么',
     family: '家人', invite: '邀请家人', requestAccess: '申请查看', guardian: '绑定孩子', acceptInvite: '家人邀请', shareNew: '分享给医生', shares: '我的分享', access: '访问记录', doctor: '医生查看',
   },
   auth: {
@@ -62,7 +62,7 @@ export default {
     loadingTrend: '正在加载趋势…',
     trend: '趋势', trendOf: '{name} 历次结果趋势', noTrend: '只有一次结果，暂无趋势',
   },
-  checkups: { vitals: '历年体征趋势', conclusion: '总检结论', recommendations: '健康建议', section: '检查项目', labs: '化验项目', abnormal: '{n} 项异常' },
+  checkups: { vitals: '历年体征趋势', conclusion: '总检结论', recommendations: '健康建议', section: '检查项目', labs: '化验项目', abnormal: '{n} 项异常', pages: '查看报告单', pdf: '下载体检报告 PDF' },
   settings: {
     language: '语言', largeText: '大字模式', largeTextHint: '放大全部文字和按钮', account: '账号', person: '已绑定',
     notBound: '未绑定', logout: '退出登录', logoutConfirm: '确定退出登录吗？', withdraw: '撤回同意并解除绑定',
@@ -71,6 +71,7 @@ export default {
   },
   notFound: { text: '您访问的页面不存在', home: '回到首页' },
   reportPages: {
+    checkupFileName: '体检报告',
     openBrowser: '在浏览器打开', send: '发送给朋友', saveHint: '报告单以图片显示；长按图片可保存到手机。', page: '报告单第 {n} 页，共 {total} 页',
     browserHint: '点击右上角“···”，选择“在浏览器打开”，即可查看和保存 PDF', sendHint: '点击右上角“···”，选择“在浏览器打开”后发送 PDF 文件给朋友',
     noShare: '此浏览器不支持直接发送，请先下载 PDF', fileName: '检查报告',

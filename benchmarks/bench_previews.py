@@ -10,7 +10,10 @@ from the API (study detail -> scrub layout -> frame URL templates), as the PWA g
 Figures (medians of BENCH_PREVIEWS_RUNS >= 3 runs, min/max alongside):
 - prerender_seconds: ingest to "every series pre-rendered" (thumbnails, strips, 512 previews);
 - cold_<variant>: images/s of 512-wide JPEG, window 40/400 (a window pre-rendering did not make),
-  two concurrent clients, the cached files of that window deleted before each run;
+  two concurrent clients, the cached files of that window deleted before each run; compressed frames
+  that pre-rendering decoded are kept (previews/decoded.py) and read back instead of decoded again;
+- cold_never_decoded_<variant> (compressed only): the same with the kept decoded frames deleted too,
+  so every frame runs the decoder (what a frame nobody pre-rendered costs);
 - hit_*: the same URLs again (cache hits): images/s and p50/p99 latency;
 - bytes per 512 preview (JPEG q85, WebP q80) and the scrub strips' total bytes for the series;
 - orthanc_cold_<variant>: Orthanc's /instances/{id}/rendered?width=512&window-center=40&window-width=400
@@ -55,6 +58,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
+from benchmarks.ct_variants import jpeg_baseline_copy, jpeg_lossless_copy
 from benchmarks.httpload import LoadResult, concurrent_get, cookie_header
 
 BENCH = "previews"
@@ -113,77 +117,6 @@ def write_series(out: Path, slices: int) -> dict[str, list[Path]]:
             else:
                 emit("cold_jpeg_baseline", 0, "images/s", skipped="imagecodecs' JPEG 8-bit encoder not installed")
     return series
-
-
-def jpeg_baseline_copy(paths: list[Path], out: Path) -> list[Path]:
-    """A JPEG baseline (Process 1, .50: 8-bit lossy) copy, as some archives keep CT for the web. 8 bits
-    cannot hold CT's range, so stored = (HU + 1024) / 8, clipped to 0..255, with Rescale Slope 8 and
-    Intercept -1024 (PS3.3 C.11.1.1.2: HU = 8 * stored - 1024); quality 90, 4:0:0 (one component)."""
-    try:
-        import imagecodecs  # type: ignore[import-not-found,unused-ignore]
-        import numpy as np
-        import pydicom
-        from pydicom.encaps import encapsulate
-    except ImportError:
-        return []
-    if not getattr(imagecodecs, "JPEG8", None) or not imagecodecs.JPEG8.available:
-        return []
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for path in paths:
-        ds = pydicom.dcmread(path)
-        hu = ds.pixel_array.astype("<f4") * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
-        stored = np.clip(np.rint((hu + 1024) / 8), 0, 255).astype("u1")
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
-        ds.RescaleSlope, ds.RescaleIntercept = 8, -1024
-        ds.PixelData = encapsulate([imagecodecs.jpeg8_encode(stored, level=90)])
-        ds["PixelData"].VR = "OB"
-        ds.file_meta.TransferSyntaxUID = pydicom.uid.UID("1.2.840.10008.1.2.4.50")
-        ds.SeriesInstanceUID = f"{ds.SeriesInstanceUID}.50"
-        ds.SOPInstanceUID = f"{ds.SOPInstanceUID}.50"
-        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        ds.SeriesNumber = 10
-        ds.SeriesDescription = f"{ds.SeriesDescription} (JPEG Baseline)"
-        target = out / path.name
-        ds.save_as(target, enforce_file_format=True)
-        written.append(target)
-    return written
-
-
-def jpeg_lossless_copy(paths: list[Path], out: Path) -> list[Path]:
-    """A JPEG lossless (Process 14) copy of the series, encoded with imagecodecs (pydicom has no
-    encoder for it). imagecodecs' encoder uses predictor 6, so the transfer syntax is .57 (any
-    predictor), not .70 (predictor 1 only). Its encoder takes unsigned samples: the phantom's stored
-    values (HU + 1024, a little noise below 0) are shifted by 1024 and the intercept by -1024 (same HU)."""
-    try:
-        import imagecodecs  # type: ignore[import-not-found,unused-ignore]
-        import pydicom
-        from pydicom.encaps import encapsulate
-    except ImportError:
-        return []
-    if not getattr(imagecodecs, "LJPEG", None) or not imagecodecs.LJPEG.available:
-        return []
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for path in paths:
-        ds = pydicom.dcmread(path)
-        pixels = ds.pixel_array.astype("<i4") + 1024  # shifted into unsigned range, intercept follows: same HU
-        if pixels.min() < 0 or pixels.max() > 65535:
-            return []
-        ds.PixelRepresentation = 0
-        ds.RescaleIntercept = float(ds.RescaleIntercept) - 1024
-        ds.PixelData = encapsulate([imagecodecs.ljpeg_encode(pixels.astype("<u2"), bitspersample=16)])
-        ds["PixelData"].VR = "OB"
-        ds.file_meta.TransferSyntaxUID = pydicom.uid.UID("1.2.840.10008.1.2.4.57")
-        ds.SeriesInstanceUID = f"{ds.SeriesInstanceUID}.57"
-        ds.SOPInstanceUID = f"{ds.SOPInstanceUID}.57"
-        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        ds.SeriesNumber = 9
-        ds.SeriesDescription = f"{ds.SeriesDescription} (JPEG Lossless)"
-        target = out / path.name
-        ds.save_as(target, enforce_file_format=True)
-        written.append(target)
-    return written
 
 
 # -- our server -----------------------------------------------------------------------------------------
@@ -373,13 +306,19 @@ def measure(series: dict[str, list[Path]], runs: int, work: Path) -> None:
         hit_rate = None
         for name, layout in layouts.items():
             urls = [t.format(window=WINDOW, width="512", ext="jpg") for t in layout["frame_urls"]]
-            ours_rates, their_rates, ours_cpu, their_cpu = [], [], [], []
+            ours_rates, their_rates, ours_cpu, their_cpu, first_rates = [], [], [], [], []
+            kept = name != "uncompressed"  # compressed frames pre-rendering decoded are kept (previews/decoded.py)
             for _ in range(runs):  # interleaved, so both see the same machine noise
                 for f in (data_dir / "derived").rglob(f"*-{WINDOW}-512-*"):
                     f.unlink()
                 result = get_ours(urls)
                 ours_rates.append(result.rate)
                 ours_cpu.append(result.client_cpu)
+                if kept:  # and frames never decoded before: the decoder's own speed, as Orthanc has it
+                    derived = data_dir / "derived"
+                    for f in [*derived.rglob(f"*-{WINDOW}-512-*"), *derived.rglob("*.zst")]:
+                        f.unlink()
+                    first_rates.append(get_ours(urls).rate)
                 if name in theirs_urls:
                     result = get_theirs(theirs_urls[name])
                     their_rates.append(result.rate)
@@ -393,6 +332,13 @@ def measure(series: dict[str, list[Path]], runs: int, work: Path) -> None:
                      client_cpu_s=round(statistics.median(their_cpu), 3), plugins=plugins)
                 ratios = [a / b for a, b in zip(ours_rates, their_rates, strict=True)]
                 emit(f"ratio_cold_{name}_vs_orthanc", statistics.median(ratios), "x", goal=GOAL,
+                     reference="Orthanc + GDCM", per_run=[round(r, 2) for r in ratios])
+            if first_rates:
+                emit(f"cold_never_decoded_{name}", statistics.median(first_rates), "images/s", clients=2,
+                     **_spread(first_rates), note="kept decoded frames deleted too: every frame decoded now")
+            if first_rates and their_rates:
+                ratios = [a / b for a, b in zip(first_rates, their_rates, strict=True)]
+                emit(f"ratio_cold_never_decoded_{name}_vs_orthanc", statistics.median(ratios), "x", goal=GOAL,
                      reference="Orthanc + GDCM", per_run=[round(r, 2) for r in ratios])
             if name != "uncompressed":
                 continue

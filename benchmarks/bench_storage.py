@@ -13,13 +13,22 @@ started here, tools/seaweed.py), and what one instance costs the database.
 - ``cold_render_local`` / ``cold_render_s3`` (images/s, ratio goal ≥ 0.8) and ``cache_hit_local`` /
   ``cache_hit_s3`` (p50, p99): WADO-RS ``/rendered`` of the first 60 instances, rendered inline.
 
-    python -m benchmarks.bench_storage   (env: BENCH_STORAGE_SLICES=300, BENCH_STORAGE_SIZE=256, BENCH_PG_URL)
+Runs alternate local, S3, local, S3 … (``BENCH_STORAGE_RUNS``, at least 3), each on a fresh directory or
+bucket, so both stores see the same machine noise; figures are medians, ratios the medians of per-run
+ratios. Beside each figure: this process's CPU seconds (``client_cpu_s``: the service and its S3 client)
+and, for S3, the SeaweedFS server's (``server_cpu_s``, from /proc): on a 2-core machine the object
+store's own CPU competes with the service, which a production store on its own hosts does not.
+
+    python -m benchmarks.bench_storage   (env: BENCH_STORAGE_SLICES=300, BENCH_STORAGE_SIZE=256,
+                                          BENCH_STORAGE_RUNS=3, BENCH_PG_URL)
 """
 
 from __future__ import annotations
 
 import json
 import os
+import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -65,7 +74,27 @@ def _db_bytes(url: str) -> tuple[float, float | None, dict[str, float]]:
     return total / count, (float(row) if row is not None else None), columns
 
 
-def _run(store: str, paths: list[Path], work: Path, s3_url: str | None) -> dict[str, Any]:
+def _proc_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process and its reaped children (proc(5): fields 14-17)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu(server: int | None) -> tuple[float, float]:
+    """(this process's CPU seconds, the S3 server's) now."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return own.ru_utime + own.ru_stime, _proc_cpu(server) if server else 0.0
+
+
+def _cpu_since(server: int | None, before: tuple[float, float]) -> tuple[float, float]:
+    now = _cpu(server)
+    return now[0] - before[0], now[1] - before[1]
+
+
+def _run(store: str, paths: list[Path], work: Path, s3_url: str | None, server: int | None = None) -> dict[str, Any]:
     from fastapi.testclient import TestClient
 
     from backend import migrate
@@ -102,9 +131,10 @@ def _run(store: str, paths: list[Path], work: Path, s3_url: str | None) -> dict[
     body = _body(paths, "bench")
     out: dict[str, Any] = {}
     with TestClient(app, base_url="http://testserver") as client:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _cpu(server)
         res = client.post("/dicomweb/studies", content=body, headers=headers)
         out["ingest_s"] = time.perf_counter() - started
+        out["ingest_cpu"] = _cpu_since(server, cpu)
         assert res.status_code == 200, res.text[:300]
         import pydicom
 
@@ -131,10 +161,11 @@ def _run(store: str, paths: list[Path], work: Path, s3_url: str | None) -> dict[
                     for u in uids]
         accept = {"Authorization": f"Bearer {key}", "Accept": "image/jpeg"}
         seen.clear()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _cpu(server)
         for u in rendered:
             assert client.get(u, headers=accept).status_code == 200
         out["cold_s"] = time.perf_counter() - started
+        out["cold_cpu"] = _cpu_since(server, cpu)
         out["cold_requests"] = dict(seen)
         hits = []
         for u in rendered:
@@ -154,12 +185,24 @@ def _run(store: str, paths: list[Path], work: Path, s3_url: str | None) -> dict[
     return out
 
 
+def _median(runs: list[dict[str, Any]], key: str) -> float:
+    return float(statistics.median(r[key] for r in runs))
+
+
+def _cpu_extra(runs: list[dict[str, Any]], key: str) -> dict[str, float]:
+    return {"client_cpu_s": round(statistics.median(r[key][0] for r in runs), 3),
+            "server_cpu_s": round(statistics.median(r[key][1] for r in runs), 3)}
+
+
 def main() -> int:
     from tools.seaweed import SeaweedS3
     from tools.synthetic import write_ct_series
 
     slices = int(os.environ.get("BENCH_STORAGE_SLICES", "300"))
     size = int(os.environ.get("BENCH_STORAGE_SIZE", "256"))
+    runs = max(3, int(os.environ.get("BENCH_STORAGE_RUNS", "3")))
+    local: list[dict[str, Any]] = []
+    s3: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="yy-bench-storage-") as tmp:
         work = Path(tmp)
         paths = write_ct_series(out_dir=work / "ct", seed=17, slices=slices, size=size)
@@ -167,32 +210,42 @@ def main() -> int:
         server = SeaweedS3(work / "seaweed")
         server.start()
         os.environ.update(server.env())
+        pid = server.process.pid if server.process else None
         try:
-            local = _run("local", paths, work, None)
-            s3 = _run("s3", paths, work, f"s3://yy-bench-{uuid.uuid4().hex[:8]}/bench")
+            for n in range(runs):  # alternating: both stores see the same machine noise
+                local.append(_run(f"local-{n}", paths, work, None))
+                s3.append(_run(f"s3-{n}", paths, work, f"s3://yy-bench-{uuid.uuid4().hex[:8]}/bench", pid))
         finally:
             server.stop()
-    extra = {"instances": slices, "size": size, "megabytes": round(megabytes, 1)}
-    emit("ingest_local", megabytes / local["ingest_s"], "MB/s", **extra)
-    emit("ingest_s3", megabytes / s3["ingest_s"], "MB/s", **extra)
-    emit("ingest_s3_vs_local", local["ingest_s"] / s3["ingest_s"], "ratio", goal=0.8, **extra)
-    emit("metadata_s3_requests", s3["metadata_requests"], "requests", goal=5, **extra)
-    emit("metadata_s3", s3["metadata_s"] * 1000, "ms", local_ms=round(local["metadata_s"] * 1000, 1), **extra)
+    extra = {"instances": slices, "size": size, "megabytes": round(megabytes, 1), "runs": runs}
+    emit("ingest_local", megabytes / _median(local, "ingest_s"), "MB/s", **_cpu_extra(local, "ingest_cpu"), **extra)
+    emit("ingest_s3", megabytes / _median(s3, "ingest_s"), "MB/s", **_cpu_extra(s3, "ingest_cpu"), **extra)
+    ratios = [a["ingest_s"] / b["ingest_s"] for a, b in zip(local, s3, strict=True)]
+    emit("ingest_s3_vs_local", statistics.median(ratios), "ratio", goal=0.8,
+         per_run=[round(r, 2) for r in ratios], **extra)
+    last = s3[-1]
+    emit("metadata_s3_requests", last["metadata_requests"], "requests", goal=5, **extra)
+    emit("metadata_s3", _median(s3, "metadata_s") * 1000, "ms", local_ms=round(_median(local, "metadata_s") * 1000, 1),
+         **extra)
     renders = min(RENDERS, slices)
-    emit("cold_render_local", renders / local["cold_s"], "images/s", **extra)
-    emit("cold_render_s3", renders / s3["cold_s"], "images/s",
-         s3_requests_per_image={k: round(v / renders, 2) for k, v in s3["cold_requests"].items()}, **extra)
-    emit("cold_render_s3_vs_local", local["cold_s"] / s3["cold_s"], "ratio", goal=0.8, **extra)
-    for name, run in (("local", local), ("s3", s3)):
-        hits = run["hits"]
+    emit("cold_render_local", renders / _median(local, "cold_s"), "images/s", **_cpu_extra(local, "cold_cpu"), **extra)
+    emit("cold_render_s3", renders / _median(s3, "cold_s"), "images/s", **_cpu_extra(s3, "cold_cpu"),
+         s3_requests_per_image={k: round(v / renders, 2) for k, v in last["cold_requests"].items()}, **extra)
+    ratios = [a["cold_s"] / b["cold_s"] for a, b in zip(local, s3, strict=True)]
+    emit("cold_render_s3_vs_local", statistics.median(ratios), "ratio", goal=0.8,
+         per_run=[round(r, 2) for r in ratios], **extra)
+    for name, group in (("local", local), ("s3", s3)):
+        hits = sorted(h for run in group for h in run["hits"])
         emit(f"cache_hit_{name}", hits[len(hits) // 2] * 1000, "ms p50",
-             p99_ms=round(hits[min(len(hits) - 1, round(0.99 * (len(hits) - 1)))] * 1000, 2), **extra)
-    emit("object_bytes_per_instance", s3["object_bytes"] / slices, "bytes",
-         series_document_bytes_per_instance=round(s3["meta_bytes"] / slices, 1), **extra)
-    emit("db_bytes_per_instance", local["db_bytes"], "bytes",
+             p99_ms=round(hits[min(len(hits) - 1, round(0.99 * (len(hits) - 1)))] * 1000, 2), requests=len(hits),
+             **extra)
+    emit("object_bytes_per_instance", last["object_bytes"] / slices, "bytes",
+         series_document_bytes_per_instance=round(last["meta_bytes"] / slices, 1), **extra)
+    first = local[0]
+    emit("db_bytes_per_instance", first["db_bytes"], "bytes",
          database="postgresql" if os.environ.get("BENCH_PG_URL") else "sqlite",
-         avg_row_bytes=round(local["db_row"], 1) if local["db_row"] else None,
-         largest_columns={k: round(v, 1) for k, v in local["db_columns"].items()}, **extra)
+         avg_row_bytes=round(first["db_row"], 1) if first["db_row"] else None,
+         largest_columns={k: round(v, 1) for k, v in first["db_columns"].items()}, **extra)
     return 0
 
 

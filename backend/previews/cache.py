@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,7 +28,16 @@ from backend.storage.errors import ObjectMissing, StorageUnavailable
 from backend.storage.local import LocalObjectStore
 from backend.storage.service import DERIVED, area_beside, open_store
 
-ERROR_SUFFIX = ".err"
+ERROR_SUFFIX = ".err"  # where earlier versions kept a remembered failure (the sweep still removes them)
+# A remembered failure now lives at the image's own key, marked so no image can be mistaken for one (a
+# JPEG starts FF D8, a WebP "RIFF", JSON "{"): one lookup answers "image, failure or nothing".
+ERROR_MARK = b"YYERR1\n"
+# How long a lookup's answer also answers the next question about that key in this process: the route
+# asks "image?" then "remembered failure?" and the hot path "image?", "too large?", "failure?" of one
+# key within a millisecond or two — on S3 each was a request. A failure another node records meanwhile
+# costs at most one more render attempt.
+RECENT_S = 2.0
+RECENT_MAX = 4096
 STORE_DOWN = "storage_unavailable"
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -72,11 +82,52 @@ def _suffix(relpath: str) -> str:
     return "." + name.rsplit(".", 1)[-1] if "." in name else ""
 
 
+_MISSING, _LARGE = b"", b"\0"  # what a recent lookup found besides an image or a failure
+
+
 class DerivedCache:
     def __init__(self, root: ObjectStore | str | Path) -> None:
         if isinstance(root, Path):
             root = str(root).replace("s3:/", "s3://", 1) if str(root).startswith("s3:/") else str(root)
         self.store: ObjectStore = open_store(root) if isinstance(root, str) else root
+        # relpath -> (when, _MISSING | _LARGE | a failure's JSON): see RECENT_S
+        self._recent: dict[str, tuple[float, bytes]] = {}
+        self._lock = threading.Lock()
+
+    def _note(self, relpath: str, found: bytes) -> None:
+        with self._lock:
+            if len(self._recent) >= RECENT_MAX:
+                self._recent.clear()
+            self._recent[relpath] = (time.monotonic(), found)
+
+    def _recently(self, relpath: str, *, within_s: float | None = None) -> bytes | None:
+        """What a lookup of this key found an instant ago in this process (None: ask the store)."""
+        with self._lock:
+            found = self._recent.get(relpath)
+        if found is None or time.monotonic() - found[0] > (RECENT_S if within_s is None else within_s):
+            return None
+        return found[1]
+
+    def _forget(self, relpath: str) -> None:
+        with self._lock:
+            self._recent.pop(relpath, None)
+
+    def _image(self, relpath: str, data: bytes | None) -> bytes | None:
+        """The bytes when they are a whole image/document; a failure mark or a short object is noted
+        (the short one removed: a write cut short by a power loss, render again)."""
+        if data is None:  # larger than the caller's limit
+            self._note(relpath, _LARGE)
+            return None
+        if data.startswith(ERROR_MARK):
+            self._note(relpath, data[len(ERROR_MARK):])
+            return None
+        if _ends_right(_suffix(relpath), head=data[:8], tail=data[-2:], size=len(data)):
+            if self._recent:
+                self._forget(relpath)
+            return data
+        self.store.delete(key=relpath)
+        self._note(relpath, _MISSING)
+        return None
 
     @property
     def root(self) -> str:
@@ -95,52 +146,57 @@ class DerivedCache:
         return relpath
 
     def get(self, relpath: str) -> bytes | None:
-        """The cached object's bytes, if present and complete (see `_ends_right`)."""
+        """The cached object's bytes, if present and complete (see `_ends_right`); None for nothing, a
+        short object (removed) or a remembered failure (`get_error` then answers without a request)."""
         try:
             data = self.store.get_bytes(key=self.key(relpath))
         except ObjectMissing:
+            self._note(relpath, _MISSING)
             return None
-        if data is not None and _ends_right(_suffix(relpath), head=data[:8], tail=data[-2:], size=len(data)):
-            return data
-        self.store.delete(key=relpath)  # short after a power loss: render again
-        return None
+        return self._image(relpath, data if data is not None else b"")
 
     def read(self, relpath: str, *, max_bytes: int) -> bytes | None:
         """The cached bytes when present, complete and at most `max_bytes` (one open, one read: the hot
-        path of a cache hit). None otherwise; a short object is removed as in `get`."""
+        path of a cache hit). None otherwise, as in `get`; `exists` then answers without a request."""
         try:
             data = self.store.get_bytes(key=self.key(relpath), max_bytes=max_bytes)
         except ObjectMissing:
+            self._note(relpath, _MISSING)
             return None
-        if data is None:
-            return None
-        if _ends_right(_suffix(relpath), head=data[:8], tail=data[-2:], size=len(data)):
-            return data
-        self.store.delete(key=relpath)
-        return None
+        return self._image(relpath, data)
 
     def exists(self, relpath: str) -> bool:
+        """Whether anything is stored under the key: an image (of any size) or a remembered failure."""
+        found = self._recently(relpath)
+        if found is not None:
+            return found != _MISSING
         return self.store.exists(key=self.key(relpath))
 
     def write(self, relpath: str, data: bytes, *, durable: bool = False) -> None:
         """Atomic publish (see the module docstring for why not durable by default)."""
+        self._forget(relpath)
         self.store.put_bytes(key=self.key(relpath), data=data, durable=durable)
 
     def write_error(self, relpath: str, detail: dict[str, Any]) -> None:
         """Remember a failure that is a property of the file (bad data, limits, timeout) so the
-        same request does not burn a worker again; errors are versioned like the images."""
+        same request does not burn a worker again; errors are versioned like the images. Kept at the
+        image's own key (ERROR_MARK): a later successful render replaces it."""
         if detail.get("reason") == STORE_DOWN:
             return  # the store, not the file: try again next time
         body = {**detail, "at": time.time()}
-        self.write(relpath + ERROR_SUFFIX, json.dumps(body, ensure_ascii=False).encode())
+        self.write(relpath, ERROR_MARK + json.dumps(body, ensure_ascii=False).encode())
 
     def get_error(self, relpath: str, *, max_age_s: float = 3600.0) -> dict[str, Any] | None:
-        """A remembered failure, for an hour: limits and load change, so failures are retried later."""
-        data = self.get(relpath + ERROR_SUFFIX)
-        if data is None:
+        """A remembered failure, for an hour: limits and load change, so failures are retried later.
+        Right after `get`/`read` of the same key this costs no request (RECENT_S)."""
+        found = self._recently(relpath)
+        if found is None:
+            self.get(relpath)
+            found = self._recently(relpath, within_s=float("inf"))  # what that lookup found
+        if not found or found == _LARGE:
             return None
         try:
-            value = json.loads(data)
+            value = json.loads(found)
         except ValueError:
             return None
         if not isinstance(value, dict) or float(value.pop("at", 0)) < time.time() - max_age_s:

@@ -21,8 +21,10 @@ The same decisions, not new ones:
 
 Rendering on a miss: native (uncompressed) pixel data at the offset ingest recorded is rendered here,
 on a worker thread of this process (numpy and libjpeg-turbo release the GIL; no header parse, no
-decoder that hostile bytes could crash, time bounded by the pixel limit); every other transfer syntax
-goes to the render pool with its decode-time budget, as the route does.
+decoder that hostile bytes could crash, time bounded by the pixel limit); so are compressed frames
+that a render worker decoded before (pre-rendering does every frame) and kept in the derived cache
+(decoded.py: our own bytes, read back with zstd, size-checked); every other frame goes to the render
+pool with its decode-time budget, as the route does.
 """
 
 from __future__ import annotations
@@ -212,11 +214,16 @@ class PreviewFastPath:
         return access, facts
 
     def _render(self, runtime: service.Runtime, facts: Facts, spec: S.PreviewSpec) -> bytes | None:
-        inline = facts.inline and self._inline.acquire(blocking=False)
+        inline = (facts.inline or facts.packed) and self._inline.acquire(blocking=False)
         try:
-            if inline:
-                return jobs.render_preview(facts.ref, spec.frame, spec.window, spec.width, spec.fmt, spec.quality,
-                                           str(runtime.cache.root), runtime.limits)
+            args = (facts.ref, spec.frame, spec.window, spec.width, spec.fmt, spec.quality, str(runtime.cache.root),
+                    runtime.limits)
+            if inline and facts.inline:
+                return jobs.render_preview(*args)
+            if inline:  # compressed: here only from a frame decoded before (decoded.py), never the decoder
+                data = jobs.render_decoded_preview(*args)
+                if data is not None:
+                    return data
             return service.render_preview(runtime, facts.ref, spec)
         except (RenderError, AppError):
             return None  # the route renders the same failure as problem+json or a placeholder

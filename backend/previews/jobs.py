@@ -7,7 +7,9 @@ Frame sources, fastest first:
 1. the raw fast path: native (uncompressed) pixel data at the offset ingest recorded, read with
    numpy; the header facts (FrameInfo, serial.py) are parsed once per original and kept next to
    the previews as JSON (content-addressed by the original's sha256, so never stale);
-2. pydicom's decoders (imagecodecs for JPEG lossless where installed) for everything else.
+2. compressed grey frames decoded before (pre-rendering, another window), read back from the derived
+   cache (decoded.py), so a frame is decoded once;
+3. pydicom's decoders (imagecodecs for RLE and JPEG lossless where installed) for everything else.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from backend.rendering.serial import VERSION as INFO_VERSION
 from backend.rendering.serial import frame_info_from_dict, frame_info_to_dict
 from backend.storage.service import open_store
 
+from . import decoded
 from . import spec as S
 from .cache import DerivedCache, store_down_as_render_error
 
@@ -230,6 +233,18 @@ def frame_source(ref: InstanceRef, *, cache: DerivedCache, limits: Limits) -> Fr
                                       planar_configuration=planar, limits=limits)
             except UnsupportedImage:
                 pass  # e.g. YBR_FULL_422 or 1-bit native data: pydicom below knows how
+    if ref.encapsulated and decoded.enabled():
+        # Compressed: frames decoded earlier (pre-rendering, another window) are read back, the others
+        # decoded once and kept (decoded.py); the header facts come from the frame-facts JSON.
+        known = _raw_infos(ref, cache, limits)
+        if known is not None and decoded.eligible(known[0][0]):
+            return decoded.CachedFrames(sha256=ref.sha256, infos=known[0], cache=cache,
+                                        decode=lambda: _decoding_source(ref, cache=cache, limits=limits))
+    return _decoding_source(ref, cache=cache, limits=limits)
+
+
+def _decoding_source(ref: InstanceRef, *, cache: DerivedCache, limits: Limits) -> FrameSource:
+    """A source that decodes the original's compressed pixel data."""
     if _encapsulated_ok(ref):
         infos_planar = _raw_infos(ref, cache, limits)
         if infos_planar is not None and EncapsulatedFrameSource.supports(infos_planar[0][0], ref):
@@ -273,6 +288,27 @@ def render_preview(ref: InstanceRef, frame: int, window: str, width: int | None,
     except RenderError as exc:
         cache.write_error(spec.relpath, {"reason": exc.reason, "en": exc.message_en, "zh": exc.message_zh})
         raise
+    data = encode(image, fmt=fmt, quality=quality)
+    cache.write(spec.relpath, data)
+    return data
+
+
+@store_down_as_render_error
+def render_decoded_preview(ref: InstanceRef, frame: int, window: str, width: int | None, fmt: S.Fmt, quality: int,
+                           cache_root: str, limits: Limits) -> bytes | None:
+    """`render_preview` for the web process's own threads (previews/fastpath.py): only from a frame
+    decoded earlier (decoded.py), never running a decoder on the original's bytes; None when the frame
+    was never decoded (the render pool does it then)."""
+    cache = DerivedCache(cache_root)
+    known = _raw_infos(ref, cache, limits)
+    if known is None or not decoded.eligible(known[0][0]):
+        return None
+    source = decoded.CachedFrames(sha256=ref.sha256, infos=known[0], cache=cache, decode=decoded.never_decode)
+    try:
+        image = render_frame_image(source, frame=frame, window=window, width=width)
+    except decoded.NotDecoded:
+        return None
+    spec = S.preview_spec(sha256=ref.sha256, frame=frame, window=window, width=width, fmt=fmt, quality=quality)
     data = encode(image, fmt=fmt, quality=quality)
     cache.write(spec.relpath, data)
     return data

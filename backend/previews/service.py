@@ -28,7 +28,7 @@ from backend.storage.errors import StorageUnavailable
 from backend.storage.keys import original_key
 from backend.studies.models import Instance, Series, Study
 
-from . import jobs
+from . import decoded, jobs
 from . import spec as S
 from .cache import STORE_DOWN, DerivedCache, derived_beside
 from .pool import INTERACTIVE, RenderPool
@@ -160,6 +160,8 @@ class Facts:
     has_pixels: bool
     inline: bool  # native pixels small enough to render on the web process's threads (fastpath.py)
     ref: jobs.InstanceRef
+    # compressed pixels small enough to render on those threads from a frame decoded earlier (decoded.py)
+    packed: bool = False
 
 
 _FACT_COLUMNS: tuple[Any, ...] = (Instance.id, Instance.series_id, Instance.study_id, Study.person_id, Instance.sha256,
@@ -185,9 +187,11 @@ def _facts(row: Any, *, blobs: ObjectStore, inline_max_pixels: int) -> Facts:
     (iid, series_id, study_id, person_id, sha256, frames, rows, columns, ts, offset, encapsulated, fragments) = row
     ref = _ref(blobs, blob_key=original_key(sha256), sha256=sha256, ts=ts, offset=offset, encapsulated=encapsulated,
                fragments=fragments)
+    small = (rows or 0) * (columns or 0) <= inline_max_pixels
     return Facts(instance_id=iid, series_id=series_id, study_id=study_id, study_person_id=person_id, sha256=sha256,
                  frames=frames or 1, has_pixels=rows is not None, ref=ref,
-                 inline=jobs.raw_ok(ref) and (rows or 0) * (columns or 0) <= inline_max_pixels)
+                 inline=jobs.raw_ok(ref) and small,
+                 packed=bool(encapsulated) and decoded.enabled() and small)
 
 
 def check_frame(instance: Instance, frame: int) -> None:

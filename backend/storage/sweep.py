@@ -21,6 +21,12 @@ DAY = 86_400.0
 DERIVED_MAX_AGE_S = 90 * DAY  # previews are cheap to redo (a few ms each), storage at 21 TB/day is not
 PDF_MAX_AGE_S = 30 * DAY
 ERROR_MAX_AGE_S = 3600.0  # remembered render failures are ignored after an hour anyway (previews/cache.py)
+# Decoded frames of compressed originals (previews/decoded.py, keys ``r<v>/px/…``) are large — ~225 kB
+# per 512x512 slice, about the compressed original's size — and pay off while a study is being looked
+# at, which is mostly the days after the exam: a shorter age than the previews' (a frame swept is
+# decoded again on its next render, ~2-16 ms).
+DECODED_MAX_AGE_S = 7 * DAY
+DECODED_PART = "/px/"
 ERROR_SUFFIX = ".err"
 
 
@@ -41,7 +47,8 @@ def sweep(*, storage: Storage, current: Iterable[str], derived_max_age_s: float 
           pdf_max_age_s: float = PDF_MAX_AGE_S, now: float | None = None, dry_run: bool = False) -> SweepReport:
     """Delete from ``derived/`` every object outside the ``current`` key prefixes (an older renderer or
     frame-facts version: ``r3/``, ``info/v1/`` …), current ones older than ``derived_max_age_s``,
-    remembered failures older than an hour; from ``pdf/`` documents older than ``pdf_max_age_s``."""
+    decoded frames older than a week, remembered failures older than an hour; from ``pdf/`` documents
+    older than ``pdf_max_age_s``."""
     moment = time.time() if now is None else now
     live = tuple(current)
     report = SweepReport()
@@ -52,6 +59,8 @@ def sweep(*, storage: Storage, current: Iterable[str], derived_max_age_s: float 
             reason = "old_version"
         elif info.key.endswith(ERROR_SUFFIX) and age > ERROR_MAX_AGE_S:
             reason = "old_error"
+        elif DECODED_PART in info.key and age > min(DECODED_MAX_AGE_S, derived_max_age_s):
+            reason = "decoded_age"
         elif age > derived_max_age_s:
             reason = "age"
         else:

@@ -73,3 +73,15 @@ def test_the_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert CliRunner().invoke(app, ["storage", "sweep"]).exit_code == 0
     assert len(list(storage.derived.list())) == 1
     assert CliRunner().invoke(app, ["storage", "check"]).exit_code == 0
+
+
+def test_decoded_frames_go_after_a_week_previews_stay(tmp_path: Path) -> None:
+    storage = Storage(root=open_store(str(tmp_path / "local")))
+    live = current_derived_prefixes()[0]
+    frame, preview = f"{live}px/ab/abcd/0.v1.zst", f"{live}p/ab/abcd/0-default-512-q85.jpg"
+    for key in (frame, preview):
+        storage.derived.put_bytes(key=key, data=b"\xff\xd8x\xff\xd9")
+        _age(storage, "derived", key, 8)
+    report = sweep(storage=storage, current=current_derived_prefixes(), now=NOW)
+    assert report.by_reason == {"decoded_age": 1}
+    assert [i.key for i in storage.derived.list()] == [preview]

@@ -241,6 +241,7 @@ for (const locale of ['zh-CN', 'en']) {
       }
       await chips.nth(1).click() // imaging
       await page.locator('.item:not(.kind-imaging_study)').first().waitFor({ state: 'detached' })
+      await page.locator('.item.kind-imaging_study').nth(1).waitFor() // the filtered page has loaded
       assert.equal(number(await chips.nth(1).innerText()), await page.locator('.item').count(), 'imaging')
       assert.equal(await page.locator('.item').count(), 2)
     })

@@ -57,7 +57,8 @@ for (const locale of ['zh-CN', 'en']) {
       const path = (i) => new URL(i.detail_url, BASE).pathname.replace('/api/v1', '')
       const ct = first('imaging_study', (i) => i.title === '胸部CT增强')
       screens.push(['timeline', '/timeline'], ['study', path(ct)], ['report', `${path(ct)}/report`], ['lab', path(first('lab_result', (i) => i.data.abnormal_count > 0))],
-        ['checkup', path(first('checkup', (i) => i.data.abnormal_count > 1))], ['family', '/family'], ['shares', '/shares'],
+        ['checkup', path(first('checkup', (i) => i.data.abnormal_count > 1))],
+        ['checkup-pages', `${path(first('checkup', (i) => i.data.abnormal_count > 1))}/report`], ['family', '/family'], ['family-invite', '/family/invite'], ['family-request', '/family/request'], ['shares', '/shares'],
         ['share-new', '/share/new'], ['access', '/access'], ['settings', '/settings'], ['welcome', '/welcome'])
     })
     after(async () => {

@@ -168,6 +168,9 @@ export class Stack {
     // the frame and (when not known yet) the instance's metadata travel together: one round trip
     const known = e.slice
     const fetching = !known || raw(known) ? frame(this.study, this.series, e.sop, e.frame, this.aborter.signal) : null
+    // If the metadata fails first (the desk closed, the share ended: aborted), nobody awaits the frame:
+    // mark its rejection handled, or the page reports an unhandled AbortError.
+    fetching?.catch(() => {})
     const s = await this.ensureMeta(index)
     if (!s) return
     if (raw(s) && fetching) {

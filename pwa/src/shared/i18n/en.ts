@@ -75,7 +75,7 @@ const en: typeof zh = {
   notFound: { text: 'This page does not exist', home: 'Go home' },
   reportPages: {
     checkupFileName: 'Checkup report',
-    openBrowser: 'Open in browser', send: 'Send to a friend', saveHint: 'The report is shown as images; long-press one to save it.', page: 'Report page {n} of {total}',
+    openBrowser: 'Open in browser', send: 'Send to a friend', saveHint: 'The report is shown as images: tap one to enlarge it and pinch to zoom; long-press to save it.', page: 'Report page {n} of {total}',
     browserHint: 'Tap ··· at the top right and choose "Open in browser" to view and save the PDF', sendHint: 'Tap ··· at the top right, open in the browser, then send the PDF file',
     noShare: 'This browser cannot send files directly; download the PDF first', fileName: 'Report',
   },

@@ -72,7 +72,7 @@ export default {
   notFound: { text: '您访问的页面不存在', home: '回到首页' },
   reportPages: {
     checkupFileName: '体检报告',
-    openBrowser: '在浏览器打开', send: '发送给朋友', saveHint: '报告单以图片显示；长按图片可保存到手机。', page: '报告单第 {n} 页，共 {total} 页',
+    openBrowser: '在浏览器打开', send: '发送给朋友', saveHint: '报告单以图片显示：点按放大，双指缩放；长按图片可保存到手机。', page: '报告单第 {n} 页，共 {total} 页',
     browserHint: '点击右上角“···”，选择“在浏览器打开”，即可查看和保存 PDF', sendHint: '点击右上角“···”，选择“在浏览器打开”后发送 PDF 文件给朋友',
     noShare: '此浏览器不支持直接发送，请先下载 PDF', fileName: '检查报告',
   },

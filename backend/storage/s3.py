@@ -92,9 +92,10 @@ def _http_pool(client: Any) -> urllib3.PoolManager:
     bundle = getattr(verify, "_verify", True)
     return urllib3.PoolManager(
         maxsize=POOL_CONNECTIONS, block=False, timeout=urllib3.Timeout(connect=3, read=30),
-        # as the client's "standard" retries for an idempotent GET: connection failures and 5xx once more
+        # as the client's "standard" retries (GET and PUT of whole bytes are idempotent): a connection
+        # failure (a keep-alive connection the server closed meanwhile) or a 5xx once more
         retries=urllib3.Retry(total=1, connect=1, read=1, status=1, redirect=0, raise_on_status=False,
-                              status_forcelist=(500, 502, 503, 504), allowed_methods=frozenset({"GET"})),
+                              status_forcelist=(500, 502, 503, 504), allowed_methods=frozenset({"GET", "PUT"})),
         cert_reqs="CERT_REQUIRED" if bundle is not False else "CERT_NONE",
         ca_certs=bundle if isinstance(bundle, str) else get_cert_path(True))
 
@@ -242,8 +243,26 @@ class S3ObjectStore:
         self._put(key, full, data)
 
     def _put(self, key: str, full: str, body: bytes) -> None:
-        self._call(key, lambda c: c.put_object(Bucket=self.bucket, Key=full, Body=body, ContentMD5=_md5(body),
-                                               ContentType=media_type(full)))
+        """One PUT by signed URL (as the GETs: 80 PUTs of a 26 kB preview cost 0.46-0.51 ms of client
+        CPU against 0.79-0.86 through put_object; 525 kB: 1.0 against 1.2-1.5). Content-MD5 and the
+        media type are signed headers: the server refuses the body if it does not match the MD5 (400
+        BadDigest) and the request if either header was changed (403)."""
+        for count in COUNTED:
+            count("PutObject")
+        headers = {"Content-MD5": _md5(body), "Content-Type": media_type(full)}
+        try:
+            self._bucket.ensure()
+            url = self._bucket.client.generate_presigned_url(
+                "put_object", ExpiresIn=PRESIGN_S,
+                Params={"Bucket": self.bucket, "Key": full, "ContentMD5": headers["Content-MD5"],
+                        "ContentType": headers["Content-Type"]})
+            answer = self._bucket.http.request("PUT", url, body=body, headers=headers)
+        except ClientError as exc:
+            raise StorageUnavailable(f"the image store refused the request ({_code(exc) or 'error'})") from None
+        except (BotoCoreError, urllib3.exceptions.HTTPError) as exc:
+            raise StorageUnavailable(f"the image store is unreachable ({type(exc).__name__})") from None
+        if answer.status != 200:
+            raise StorageUnavailable(f"the image store refused the request (HTTP {answer.status})")
 
     def put_stream(self, *, key: str, source: Source, sha256: str | None = None) -> int:
         full = self._k(key)

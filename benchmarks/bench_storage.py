@@ -102,8 +102,8 @@ def _run(store: str, paths: list[Path], work: Path, s3_url: str | None, server: 
     from backend.db import make_engine, session_scope
     from backend.institutions.service import create_institution
     from backend.main import create_app
-    from backend.storage.s3 import count_requests
     from backend.storage.service import open_store
+    from backend.storage.signed import count_requests
 
     data = work / store
     pg = os.environ.get("BENCH_PG_URL")
@@ -142,7 +142,7 @@ def _run(store: str, paths: list[Path], work: Path, s3_url: str | None, server: 
         head = pydicom.dcmread(paths[0], stop_before_pixels=True)
         url = f"/dicomweb/studies/{head.StudyInstanceUID}/series/{head.SeriesInstanceUID}/metadata"
         counting = ExitStack()  # every request to S3: boto3's and the signed-URL GETs (storage/s3.py)
-        seen: dict[str, int] = counting.enter_context(count_requests(open_store(s3_url))) if s3_url else {}  # type: ignore[arg-type]
+        seen: dict[str, int] = counting.enter_context(count_requests(open_store(s3_url))) if s3_url else {}
         started = time.perf_counter()
         meta = client.get(url, headers={"Authorization": f"Bearer {key}"})
         out["metadata_s"] = time.perf_counter() - started

@@ -19,15 +19,13 @@ import io
 import os
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any, BinaryIO, TypeVar
 
 import boto3
-import urllib3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
-from botocore.httpsession import get_cert_path
 
+from backend.storage import signed
 from backend.storage.base import CHUNK, ObjectInfo, Source, check_key, chunks_of, verify
 from backend.storage.errors import ObjectMissing, StorageUnavailable
 from backend.storage.memo import WHOLE, ObjectMemo
@@ -45,7 +43,7 @@ def _md5(data: bytes) -> str:
 # Connections kept per process: ingest stores up to 8 originals at once (ingest/service.py) while the
 # render threads and the hot path read; with botocore's default of 10 a busier moment discarded a
 # connection after its request and the next one paid a new TCP handshake.
-POOL_CONNECTIONS = 32
+POOL_CONNECTIONS = signed.POOL_CONNECTIONS
 # Media types by key suffix. Every PUT states one: without it SeaweedFS sniffs the first 128 bytes and
 # gzips the whole object when they compress well — a DICOM file's preamble is 128 zero bytes, so every
 # original was gzipped on write and gunzipped on each read (measured: ~1 ms of server CPU per 512x512 CT
@@ -58,15 +56,6 @@ OCTETS = "application/octet-stream"
 def media_type(key: str) -> str:
     name = key.rsplit("/", 1)[-1]
     return MEDIA_TYPES.get("." + name.rsplit(".", 1)[-1], OCTETS) if "." in name else OCTETS
-
-
-# GETs of small objects (previews, frame facts, originals read whole, frame ranges) go by a signed URL on
-# a plain urllib3 pool instead of through boto3's call machinery (events, serialisers, response parsing).
-# Measured, 100 GETs of a 26 kB preview from SeaweedFS: 1.0-1.1 ms of client CPU per get_object against
-# 0.5 ms for signing a URL (0.1 ms) and sending it. The signature is SigV4 like every other request, made
-# with the same credentials, valid for PRESIGN_S and used at once; it never leaves the process.
-PRESIGN_S = 300
-COUNTED: list[Callable[[str], None]] = []  # request counters (tests, benchmarks): see count_requests
 
 
 def make_client() -> Any:
@@ -87,25 +76,12 @@ def make_client() -> Any:
         region_name=os.environ.get("AWS_DEFAULT_REGION") or "us-east-1", config=config)
 
 
-def _http_pool(client: Any) -> urllib3.PoolManager:
-    verify = getattr(getattr(client, "_endpoint", None), "http_session", None)
-    bundle = getattr(verify, "_verify", True)
-    return urllib3.PoolManager(
-        maxsize=POOL_CONNECTIONS, block=False, timeout=urllib3.Timeout(connect=3, read=30),
-        # as the client's "standard" retries (GET and PUT of whole bytes are idempotent): a connection
-        # failure (a keep-alive connection the server closed meanwhile) or a 5xx once more
-        retries=urllib3.Retry(total=1, connect=1, read=1, status=1, redirect=0, raise_on_status=False,
-                              status_forcelist=(500, 502, 503, 504), allowed_methods=frozenset({"GET", "PUT"})),
-        cert_reqs="CERT_REQUIRED" if bundle is not False else "CERT_NONE",
-        ca_certs=bundle if isinstance(bundle, str) else get_cert_path(True))
-
-
 class _Bucket:
     """The client and the once-per-process bucket check, shared by every prefix of one bucket."""
 
     def __init__(self, name: str, client: Any) -> None:
         self.name, self.client = name, client
-        self.http = _http_pool(client)
+        self.http = signed.http_pool(client)
         self._ready = False
         self._lock = threading.Lock()
 
@@ -145,28 +121,6 @@ def _shared_bucket(name: str) -> _Bucket:
         return found
 
 
-@contextmanager
-def count_requests(store: S3ObjectStore) -> Iterator[dict[str, int]]:
-    """Every request the store's process sends to its bucket, by S3 operation, while the block runs:
-    boto3's (its event hooks) and the signed-URL GETs alike (tests and benchmarks count with this)."""
-    seen: dict[str, int] = {}
-
-    def note(name: str) -> None:
-        seen[name] = seen.get(name, 0) + 1
-
-    def hook(model: Any, **_: Any) -> None:
-        note(model.name)
-
-    client = store._bucket.client
-    client.meta.events.register("before-call.s3.*", hook)
-    COUNTED.append(note)
-    try:
-        yield seen
-    finally:
-        COUNTED.remove(note)
-        client.meta.events.unregister("before-call.s3.*", hook)
-
-
 class S3ObjectStore:
     def __init__(self, *, bucket: str, prefix: str = "", client: Any = None, _shared: _Bucket | None = None) -> None:
         self._bucket = _shared or (_Bucket(bucket, client) if client is not None else _shared_bucket(bucket))
@@ -197,44 +151,6 @@ class S3ObjectStore:
     def _k(self, key: str) -> str:
         return self.prefix + check_key(key)
 
-    def _signed_get(self, key: str, full: str, *, span: str | None = None,
-                    max_bytes: int | None = None) -> tuple[bytes | None, int | None]:
-        """One GET by signed URL: (the body, or None when it is over ``max_bytes``; the total size from
-        Content-Range when ranged). 404 → ObjectMissing; a range past the end (416) → b""; anything else
-        that is not 200/206, or no answer → StorageUnavailable, as through boto3 (`_call`)."""
-        for count in COUNTED:
-            count("GetObject")
-        try:
-            self._bucket.ensure()
-            url = self._bucket.client.generate_presigned_url(
-                "get_object", Params={"Bucket": self.bucket, "Key": full}, ExpiresIn=PRESIGN_S)
-            answer = self._bucket.http.request("GET", url, headers={"Range": span} if span else None,
-                                               preload_content=False)
-        except ClientError as exc:
-            raise StorageUnavailable(f"the image store refused the request ({_code(exc) or 'error'})") from None
-        except (BotoCoreError, urllib3.exceptions.HTTPError) as exc:
-            raise StorageUnavailable(f"the image store is unreachable ({type(exc).__name__})") from None
-        try:
-            if answer.status == 404:
-                raise ObjectMissing(key)
-            if answer.status == 416:  # a range past the end (or an empty object): nothing to read
-                return b"", 0
-            if answer.status not in (200, 206):
-                raise StorageUnavailable(f"the image store refused the request (HTTP {answer.status})")
-            total = str(answer.headers.get("Content-Range", "")).rpartition("/")[2]
-            length = int(answer.headers.get("Content-Length", -1))
-            if max_bytes is not None and length > max_bytes:
-                answer.close()  # not read: the connection is not reused
-                return None, int(total) if total.isdigit() else length
-            data = answer.read()
-            if length >= 0 and len(data) != length:
-                raise StorageUnavailable("the image store sent a short answer")
-            return data, int(total) if total.isdigit() else len(data)
-        except urllib3.exceptions.HTTPError as exc:
-            raise StorageUnavailable(f"the image store is unreachable ({type(exc).__name__})") from None
-        finally:
-            answer.release_conn()
-
     # -- writes -------------------------------------------------------------------------------------
     def put_bytes(self, *, key: str, data: bytes, sha256: str | None = None, durable: bool = True) -> None:
         full = self._k(key)
@@ -243,26 +159,9 @@ class S3ObjectStore:
         self._put(key, full, data)
 
     def _put(self, key: str, full: str, body: bytes) -> None:
-        """One PUT by signed URL (as the GETs: 80 PUTs of a 26 kB preview cost 0.46-0.51 ms of client
-        CPU against 0.79-0.86 through put_object; 525 kB: 1.0 against 1.2-1.5). Content-MD5 and the
-        media type are signed headers: the server refuses the body if it does not match the MD5 (400
-        BadDigest) and the request if either header was changed (403)."""
-        for count in COUNTED:
-            count("PutObject")
-        headers = {"Content-MD5": _md5(body), "Content-Type": media_type(full)}
-        try:
-            self._bucket.ensure()
-            url = self._bucket.client.generate_presigned_url(
-                "put_object", ExpiresIn=PRESIGN_S,
-                Params={"Bucket": self.bucket, "Key": full, "ContentMD5": headers["Content-MD5"],
-                        "ContentType": headers["Content-Type"]})
-            answer = self._bucket.http.request("PUT", url, body=body, headers=headers)
-        except ClientError as exc:
-            raise StorageUnavailable(f"the image store refused the request ({_code(exc) or 'error'})") from None
-        except (BotoCoreError, urllib3.exceptions.HTTPError) as exc:
-            raise StorageUnavailable(f"the image store is unreachable ({type(exc).__name__})") from None
-        if answer.status != 200:
-            raise StorageUnavailable(f"the image store refused the request (HTTP {answer.status})")
+        """One PUT by signed URL (signed.py), Content-MD5 and the media type signed."""
+        signed.put(self._bucket, key=key, full=full, body=body,
+                   headers={"Content-MD5": _md5(body), "Content-Type": media_type(full)})
 
     def put_stream(self, *, key: str, source: Source, sha256: str | None = None) -> int:
         full = self._k(key)
@@ -310,7 +209,7 @@ class S3ObjectStore:
 
     # -- reads --------------------------------------------------------------------------------------
     def get_bytes(self, *, key: str, max_bytes: int | None = None) -> bytes | None:
-        data, _ = self._signed_get(key, self._k(key), max_bytes=max_bytes)
+        data, _ = signed.get(self._bucket, key=key, full=self._k(key), max_bytes=max_bytes)
         return data
 
     def iter_bytes(self, *, key: str, chunk: int = CHUNK) -> Iterator[bytes]:
@@ -339,7 +238,7 @@ class S3ObjectStore:
         found = self._memo.get(key)
         if found is not None or self._memo.large(key) is not None:
             return found
-        data, total = self._signed_get(key, self._k(key), span=f"bytes=0-{WHOLE - 1}")
+        data, total = signed.get(self._bucket, key=key, full=self._k(key), span=f"bytes=0-{WHOLE - 1}")
         if data is None or total is None or total > WHOLE:
             self._memo.note_large(key, total or WHOLE + 1)
             return None
@@ -356,7 +255,8 @@ class S3ObjectStore:
             if whole is not None:
                 return whole[offset:offset + length]
         span = f"bytes={offset}-{offset + length - 1}"  # RFC 9110 §14.1.2: last byte inclusive
-        data, _ = self._signed_get(key, self._k(key), span=span)  # 416 (past the end): b"", as a file reads
+        # a range past the end (416) reads nothing, as a file does
+        data, _ = signed.get(self._bucket, key=key, full=self._k(key), span=span)
         return data or b""
 
     def open(self, *, key: str, size: int | None = None) -> BinaryIO:
@@ -372,8 +272,8 @@ class S3ObjectStore:
         return reader  # type: ignore[return-value]
 
     def size(self, *, key: str) -> int:
-        full = self._k(key)
-        return int(self._call(key, lambda c: c.head_object(Bucket=self.bucket, Key=full))["ContentLength"])
+        """One HEAD by signed URL (ingest asks it of every original before storing it)."""
+        return signed.head(self._bucket, key=key, full=self._k(key))
 
     def exists(self, *, key: str) -> bool:
         try:

@@ -173,14 +173,14 @@ def test_a_missing_bucket_is_created_an_existing_one_used(s3_server: object) -> 
 
 def test_originals_on_s3_are_read_whole_once(s3_url: str) -> None:
     """An original read for its header and then its pixels costs one request (storage/memo.py)."""
-    from backend.storage.s3 import count_requests
     from backend.storage.service import open_store
+    from backend.storage.signed import count_requests
 
     originals = open_store(s3_url + "/blobs")
     small, big = os.urandom(300_000), os.urandom(5 * 1024 * 1024)
     originals.put_bytes(key="dicom/small", data=small)
     originals.put_stream(key="dicom/big", source=iter([big]))
-    with count_requests(originals) as seen:  # type: ignore[arg-type]
+    with count_requests(originals) as seen:
         with originals.open(key="dicom/small") as fh:
             fh.seek(128)
             assert fh.read(4) == small[128:132]

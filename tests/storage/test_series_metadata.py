@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from backend.config import Settings, load_settings
-from backend.storage.s3 import count_requests
 from backend.storage.service import open_store
+from backend.storage.signed import count_requests
 from backend.studies import seriesdoc
 from tests.family import helpers as h
 from tools.synthetic import write_ct_series
@@ -31,7 +31,7 @@ def settings(tmp_path: Path, database_url: str, s3_url: str) -> Settings:
 @pytest.fixture
 def s3_requests(s3_url: str) -> Iterator[dict[str, int]]:
     """Every request the service's S3 client sends, by operation (botocore's event hooks)."""
-    with count_requests(open_store(s3_url)) as seen:  # type: ignore[arg-type]
+    with count_requests(open_store(s3_url)) as seen:
         yield seen
 
 

@@ -197,6 +197,16 @@ def wait_prerendered(data_dir: Path, timeout: float) -> float:
     raise RuntimeError("pre-rendering did not finish")
 
 
+def wait_files(root: Path, pattern: str, count: int, timeout: float) -> float:
+    """Seconds until `count` files match `pattern` under `root` (polled)."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        if sum(1 for _ in root.rglob(pattern)) >= count:
+            return time.perf_counter() - t0
+        time.sleep(0.5)
+    raise RuntimeError(f"fewer than {count} {pattern} files after {timeout:g} s")
+
+
 @contextmanager
 def orthanc_server(work: Path) -> Iterator[str | None]:
     """Orthanc from the Debian package, only ever started inside the loopback-only namespace."""
@@ -245,8 +255,16 @@ def setup_ours(url: str, env: dict[str, str], data_dir: Path, series: dict[str, 
     r.raise_for_status()
     slices = len(next(iter(series.values())))
     prerender = wait_prerendered(data_dir, timeout=900)
+    # the outbox row goes when a job is handed over, not when it is done: wait for its last output too,
+    # the decoded frame of every compressed frame (previews/decoded.py), so no run competes with it
+    from backend.previews import decoded
+
+    compressed = sum(len(paths) for name, paths in series.items() if name != "uncompressed")
+    if decoded.enabled():
+        prerender += wait_files(data_dir / "derived", "*.zst", compressed, timeout=900)
     emit("prerender_after_upload", prerender, "s", frames=sum(len(p) for p in series.values()),
-         upload_s=round(upload_s, 1), note="end of upload until every series is pre-rendered (default window)")
+         upload_s=round(upload_s, 1),
+         note="end of upload until every series is pre-rendered (default window) and its frames kept")
     cookies = login(url, "demo-patient")
     layouts: dict[str, dict[str, Any]] = {}
     with httpx.Client(base_url=url, cookies=cookies, timeout=120) as c:

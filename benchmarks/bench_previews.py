@@ -41,6 +41,7 @@ hello-world under uvicorn does 12,000 req/s with wrk).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -326,6 +327,7 @@ def measure(series: dict[str, list[Path]], runs: int, work: Path) -> None:
             urls = [t.format(window=WINDOW, width="512", ext="jpg") for t in layout["frame_urls"]]
             ours_rates, their_rates, ours_cpu, their_cpu, first_rates = [], [], [], [], []
             kept = name != "uncompressed"  # compressed frames pre-rendering decoded are kept (previews/decoded.py)
+            shas = {hashlib.sha256(p.read_bytes()).hexdigest() for p in series[name]} if kept else set()
             for _ in range(runs):  # interleaved, so both see the same machine noise
                 for f in (data_dir / "derived").rglob(f"*-{WINDOW}-512-*"):
                     f.unlink()
@@ -334,7 +336,9 @@ def measure(series: dict[str, list[Path]], runs: int, work: Path) -> None:
                 ours_cpu.append(result.client_cpu)
                 if kept:  # and frames never decoded before: the decoder's own speed, as Orthanc has it
                     derived = data_dir / "derived"
-                    for f in [*derived.rglob(f"*-{WINDOW}-512-*"), *derived.rglob("*.zst")]:
+                    # this series' kept frames only (keys r<v>/px/<sha[:2]>/<sha>/…): the other series keep theirs
+                    for f in [*derived.rglob(f"*-{WINDOW}-512-*"),
+                              *(g for sha in shas for g in derived.glob(f"r*/px/{sha[:2]}/{sha}/*.zst"))]:
                         f.unlink()
                     first_rates.append(get_ours(urls).rate)
                 if name in theirs_urls:

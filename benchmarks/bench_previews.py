@@ -61,14 +61,11 @@ import httpx
 
 from benchmarks.ct_variants import jpeg_baseline_copy, jpeg_lossless_copy
 from benchmarks.httpload import LoadResult, concurrent_get, cookie_header
+from benchmarks.orthanc_ref import orthanc_server, store_instance
 
 BENCH = "previews"
 ROOT = Path(__file__).resolve().parents[1]
 WINDOW = "c40w400"  # window 40/400 as a preview URL segment
-# Orthanc as deployed renders compressed transfer syntaxes through its GDCM plugin (Debian orthanc-gdcm);
-# without it, RLE and JPEG 2000 answer 415 and only uncompressed is compared (issue 17).
-GDCM_PLUGIN = "/usr/share/orthanc/plugins/libOrthancGdcm.so"
-ORTHANC_PLUGINS = [GDCM_PLUGIN] if Path(GDCM_PLUGIN).exists() else []
 VARIANTS = {"uncompressed": "1.2.840.10008.1.2.1", "rle": "1.2.840.10008.1.2.5", "j2k": "1.2.840.10008.1.2.4.90"}
 GOAL = 1.2  # ours / Orthanc+GDCM, cold 512 previews, every transfer syntax (issue 17)
 # What issue 17 quotes when no reference can be measured here (Orthanc 1.10 + GDCM on this kind of machine).
@@ -208,40 +205,6 @@ def wait_files(root: Path, pattern: str, count: int, timeout: float) -> float:
     raise RuntimeError(f"fewer than {count} {pattern} files after {timeout:g} s")
 
 
-@contextmanager
-def orthanc_server(work: Path) -> Iterator[str | None]:
-    """Orthanc from the Debian package, only ever started inside the loopback-only namespace."""
-    if shutil.which("Orthanc") is None or os.environ.get("BENCH_PREVIEWS_NETNS") != "1":
-        yield None
-        return
-    port = _free_port()
-    cfg = {"Name": "bench", "StorageDirectory": str(work / "orthanc-db"), "IndexDirectory": str(work / "orthanc-db"),
-           "HttpPort": port, "DicomPort": _free_port(), "DicomServerEnabled": False, "RemoteAccessAllowed": False,
-           "AuthenticationEnabled": False, "Plugins": ORTHANC_PLUGINS, "StorageCompression": False,
-           "HttpThreadsCount": 50}
-    (work / "orthanc.json").write_text(json.dumps(cfg))
-    log = open(work / "orthanc.log", "wb")  # closed in finally
-    proc = subprocess.Popen(["Orthanc", str(work / "orthanc.json")],  # noqa: S603,S607 - the Debian package
-                            stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                if httpx.get(f"{base}/system", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-
-
 def setup_ours(url: str, env: dict[str, str], data_dir: Path, series: dict[str, list[Path]]) -> tuple[
         httpx.Cookies, dict[str, dict[str, Any]]]:
     created = subprocess.run([sys.executable, "-m", "backend.cli", "institution", "create", "基准医院",
@@ -306,7 +269,7 @@ def measure(series: dict[str, list[Path]], runs: int, work: Path) -> None:
                     orthanc = None
             for name, paths in series.items() if orthanc is not None else ():
                 with httpx.Client(base_url=str(orthanc), timeout=120) as c:
-                    ids = [_orthanc_store(c, p) for p in paths]
+                    ids = [store_instance(c, p) for p in paths]
                     urls = [f"/instances/{i}/rendered?width=512&window-center=40&window-width=400" for i in ids]
                     check = c.get(urls[0], headers={"Accept": "image/jpeg"})
                 if check.status_code == 200 and check.headers.get("content-type") == "image/jpeg":
@@ -382,17 +345,6 @@ def measure(series: dict[str, list[Path]], runs: int, work: Path) -> None:
             if "uncompressed" in theirs_urls:
                 again = [get_theirs(theirs_urls[name]).rate for _ in range(runs)]
                 emit("ratio_hit_vs_orthanc_cold", hit_rate / statistics.median(again), "x", goal=3.0)
-
-
-def _orthanc_store(client: httpx.Client, path: Path) -> str:
-    """POST /instances, resent on Orthanc 1.10's occasional 500 when two requests race to create one
-    storage folder (a known quirk of a fresh storage directory)."""
-    for _ in range(3):
-        answer = client.post("/instances", content=path.read_bytes())
-        if answer.status_code == 200:
-            return str(answer.json()["ID"])
-    answer.raise_for_status()
-    raise RuntimeError("Orthanc refused an instance")
 
 
 def _match_layouts(layouts: dict[str, dict[str, Any]], series: dict[str, list[Path]]) -> dict[str, dict[str, Any]]:

@@ -41,6 +41,7 @@ hello-world under uvicorn does 12,000 req/s with wrk).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -60,14 +61,11 @@ import httpx
 
 from benchmarks.ct_variants import jpeg_baseline_copy, jpeg_lossless_copy
 from benchmarks.httpload import LoadResult, concurrent_get, cookie_header
+from benchmarks.orthanc_ref import orthanc_server, store_instance
 
 BENCH = "previews"
 ROOT = Path(__file__).resolve().parents[1]
 WINDOW = "c40w400"  # window 40/400 as a preview URL segment
-# Orthanc as deployed renders compressed transfer syntaxes through its GDCM plugin (Debian orthanc-gdcm);
-# without it, RLE and JPEG 2000 answer 415 and only uncompressed is compared (issue 17).
-GDCM_PLUGIN = "/usr/share/orthanc/plugins/libOrthancGdcm.so"
-ORTHANC_PLUGINS = [GDCM_PLUGIN] if Path(GDCM_PLUGIN).exists() else []
 VARIANTS = {"uncompressed": "1.2.840.10008.1.2.1", "rle": "1.2.840.10008.1.2.5", "j2k": "1.2.840.10008.1.2.4.90"}
 GOAL = 1.2  # ours / Orthanc+GDCM, cold 512 previews, every transfer syntax (issue 17)
 # What issue 17 quotes when no reference can be measured here (Orthanc 1.10 + GDCM on this kind of machine).
@@ -197,38 +195,14 @@ def wait_prerendered(data_dir: Path, timeout: float) -> float:
     raise RuntimeError("pre-rendering did not finish")
 
 
-@contextmanager
-def orthanc_server(work: Path) -> Iterator[str | None]:
-    """Orthanc from the Debian package, only ever started inside the loopback-only namespace."""
-    if shutil.which("Orthanc") is None or os.environ.get("BENCH_PREVIEWS_NETNS") != "1":
-        yield None
-        return
-    port = _free_port()
-    cfg = {"Name": "bench", "StorageDirectory": str(work / "orthanc-db"), "IndexDirectory": str(work / "orthanc-db"),
-           "HttpPort": port, "DicomPort": _free_port(), "DicomServerEnabled": False, "RemoteAccessAllowed": False,
-           "AuthenticationEnabled": False, "Plugins": ORTHANC_PLUGINS, "StorageCompression": False,
-           "HttpThreadsCount": 50}
-    (work / "orthanc.json").write_text(json.dumps(cfg))
-    log = open(work / "orthanc.log", "wb")  # closed in finally
-    proc = subprocess.Popen(["Orthanc", str(work / "orthanc.json")],  # noqa: S603,S607 - the Debian package
-                            stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                if httpx.get(f"{base}/system", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+def wait_files(root: Path, pattern: str, count: int, timeout: float) -> float:
+    """Seconds until `count` files match `pattern` under `root` (polled)."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        if sum(1 for _ in root.rglob(pattern)) >= count:
+            return time.perf_counter() - t0
+        time.sleep(0.5)
+    raise RuntimeError(f"fewer than {count} {pattern} files after {timeout:g} s")
 
 
 def setup_ours(url: str, env: dict[str, str], data_dir: Path, series: dict[str, list[Path]]) -> tuple[
@@ -245,8 +219,16 @@ def setup_ours(url: str, env: dict[str, str], data_dir: Path, series: dict[str, 
     r.raise_for_status()
     slices = len(next(iter(series.values())))
     prerender = wait_prerendered(data_dir, timeout=900)
+    # the outbox row goes when a job is handed over, not when it is done: wait for its last output too,
+    # the decoded frame of every compressed frame (previews/decoded.py), so no run competes with it
+    from backend.previews import decoded
+
+    compressed = sum(len(paths) for name, paths in series.items() if name != "uncompressed")
+    if decoded.enabled():
+        prerender += wait_files(data_dir / "derived", "*.zst", compressed, timeout=900)
     emit("prerender_after_upload", prerender, "s", frames=sum(len(p) for p in series.values()),
-         upload_s=round(upload_s, 1), note="end of upload until every series is pre-rendered (default window)")
+         upload_s=round(upload_s, 1),
+         note="end of upload until every series is pre-rendered (default window) and its frames kept")
     cookies = login(url, "demo-patient")
     layouts: dict[str, dict[str, Any]] = {}
     with httpx.Client(base_url=url, cookies=cookies, timeout=120) as c:
@@ -287,7 +269,7 @@ def measure(series: dict[str, list[Path]], runs: int, work: Path) -> None:
                     orthanc = None
             for name, paths in series.items() if orthanc is not None else ():
                 with httpx.Client(base_url=str(orthanc), timeout=120) as c:
-                    ids = [_orthanc_store(c, p) for p in paths]
+                    ids = [store_instance(c, p) for p in paths]
                     urls = [f"/instances/{i}/rendered?width=512&window-center=40&window-width=400" for i in ids]
                     check = c.get(urls[0], headers={"Accept": "image/jpeg"})
                 if check.status_code == 200 and check.headers.get("content-type") == "image/jpeg":
@@ -308,6 +290,7 @@ def measure(series: dict[str, list[Path]], runs: int, work: Path) -> None:
             urls = [t.format(window=WINDOW, width="512", ext="jpg") for t in layout["frame_urls"]]
             ours_rates, their_rates, ours_cpu, their_cpu, first_rates = [], [], [], [], []
             kept = name != "uncompressed"  # compressed frames pre-rendering decoded are kept (previews/decoded.py)
+            shas = {hashlib.sha256(p.read_bytes()).hexdigest() for p in series[name]} if kept else set()
             for _ in range(runs):  # interleaved, so both see the same machine noise
                 for f in (data_dir / "derived").rglob(f"*-{WINDOW}-512-*"):
                     f.unlink()
@@ -316,7 +299,9 @@ def measure(series: dict[str, list[Path]], runs: int, work: Path) -> None:
                 ours_cpu.append(result.client_cpu)
                 if kept:  # and frames never decoded before: the decoder's own speed, as Orthanc has it
                     derived = data_dir / "derived"
-                    for f in [*derived.rglob(f"*-{WINDOW}-512-*"), *derived.rglob("*.zst")]:
+                    # this series' kept frames only (keys r<v>/px/<sha[:2]>/<sha>/…): the other series keep theirs
+                    for f in [*derived.rglob(f"*-{WINDOW}-512-*"),
+                              *(g for sha in shas for g in derived.glob(f"r*/px/{sha[:2]}/{sha}/*.zst"))]:
                         f.unlink()
                     first_rates.append(get_ours(urls).rate)
                 if name in theirs_urls:
@@ -360,17 +345,6 @@ def measure(series: dict[str, list[Path]], runs: int, work: Path) -> None:
             if "uncompressed" in theirs_urls:
                 again = [get_theirs(theirs_urls[name]).rate for _ in range(runs)]
                 emit("ratio_hit_vs_orthanc_cold", hit_rate / statistics.median(again), "x", goal=3.0)
-
-
-def _orthanc_store(client: httpx.Client, path: Path) -> str:
-    """POST /instances, resent on Orthanc 1.10's occasional 500 when two requests race to create one
-    storage folder (a known quirk of a fresh storage directory)."""
-    for _ in range(3):
-        answer = client.post("/instances", content=path.read_bytes())
-        if answer.status_code == 200:
-            return str(answer.json()["ID"])
-    answer.raise_for_status()
-    raise RuntimeError("Orthanc refused an instance")
 
 
 def _match_layouts(layouts: dict[str, dict[str, Any]], series: dict[str, list[Path]]) -> dict[str, dict[str, Any]]:

@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import Counter
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +103,7 @@ def _run(store: str, paths: list[Path], work: Path, s3_url: str | None, server: 
     from backend.institutions.service import create_institution
     from backend.main import create_app
     from backend.storage.service import open_store
+    from backend.storage.signed import count_requests
 
     data = work / store
     pg = os.environ.get("BENCH_PG_URL")
@@ -140,14 +141,8 @@ def _run(store: str, paths: list[Path], work: Path, s3_url: str | None, server: 
 
         head = pydicom.dcmread(paths[0], stop_before_pixels=True)
         url = f"/dicomweb/studies/{head.StudyInstanceUID}/series/{head.SeriesInstanceUID}/metadata"
-        seen: Counter[str] = Counter()
-        if s3_url:
-            client_s3 = open_store(s3_url)._bucket.client  # type: ignore[attr-defined]
-
-            def count(model: Any, **_: Any) -> None:
-                seen[model.name] += 1
-
-            client_s3.meta.events.register("before-call.s3.*", count)
+        counting = ExitStack()  # every request to S3: boto3's and the signed-URL GETs (storage/s3.py)
+        seen: dict[str, int] = counting.enter_context(count_requests(open_store(s3_url))) if s3_url else {}
         started = time.perf_counter()
         meta = client.get(url, headers={"Authorization": f"Bearer {key}"})
         out["metadata_s"] = time.perf_counter() - started
@@ -167,6 +162,7 @@ def _run(store: str, paths: list[Path], work: Path, s3_url: str | None, server: 
         out["cold_s"] = time.perf_counter() - started
         out["cold_cpu"] = _cpu_since(server, cpu)
         out["cold_requests"] = dict(seen)
+        counting.close()
         hits = []
         for u in rendered:
             t0 = time.perf_counter()

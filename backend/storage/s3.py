@@ -25,6 +25,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from backend.storage import signed
 from backend.storage.base import CHUNK, ObjectInfo, Source, check_key, chunks_of, verify
 from backend.storage.errors import ObjectMissing, StorageUnavailable
 from backend.storage.memo import WHOLE, ObjectMemo
@@ -42,7 +43,7 @@ def _md5(data: bytes) -> str:
 # Connections kept per process: ingest stores up to 8 originals at once (ingest/service.py) while the
 # render threads and the hot path read; with botocore's default of 10 a busier moment discarded a
 # connection after its request and the next one paid a new TCP handshake.
-POOL_CONNECTIONS = 32
+POOL_CONNECTIONS = signed.POOL_CONNECTIONS
 # Media types by key suffix. Every PUT states one: without it SeaweedFS sniffs the first 128 bytes and
 # gzips the whole object when they compress well — a DICOM file's preamble is 128 zero bytes, so every
 # original was gzipped on write and gunzipped on each read (measured: ~1 ms of server CPU per 512x512 CT
@@ -80,6 +81,7 @@ class _Bucket:
 
     def __init__(self, name: str, client: Any) -> None:
         self.name, self.client = name, client
+        self.http = signed.http_pool(client)
         self._ready = False
         self._lock = threading.Lock()
 
@@ -157,8 +159,9 @@ class S3ObjectStore:
         self._put(key, full, data)
 
     def _put(self, key: str, full: str, body: bytes) -> None:
-        self._call(key, lambda c: c.put_object(Bucket=self.bucket, Key=full, Body=body, ContentMD5=_md5(body),
-                                               ContentType=media_type(full)))
+        """One PUT by signed URL (signed.py), Content-MD5 and the media type signed."""
+        signed.put(self._bucket, key=key, full=full, body=body,
+                   headers={"Content-MD5": _md5(body), "Content-Type": media_type(full)})
 
     def put_stream(self, *, key: str, source: Source, sha256: str | None = None) -> int:
         full = self._k(key)
@@ -206,12 +209,8 @@ class S3ObjectStore:
 
     # -- reads --------------------------------------------------------------------------------------
     def get_bytes(self, *, key: str, max_bytes: int | None = None) -> bytes | None:
-        full = self._k(key)
-        answer = self._call(key, lambda c: c.get_object(Bucket=self.bucket, Key=full))
-        if max_bytes is not None and int(answer.get("ContentLength", 0)) > max_bytes:
-            answer["Body"].close()
-            return None
-        return self._call(key, lambda c: answer["Body"].read())
+        data, _ = signed.get(self._bucket, key=key, full=self._k(key), max_bytes=max_bytes)
+        return data
 
     def iter_bytes(self, *, key: str, chunk: int = CHUNK) -> Iterator[bytes]:
         full = self._k(key)
@@ -239,14 +238,10 @@ class S3ObjectStore:
         found = self._memo.get(key)
         if found is not None or self._memo.large(key) is not None:
             return found
-        full = self._k(key)
-        answer = self._call(key, lambda c: c.get_object(Bucket=self.bucket, Key=full, Range=f"bytes=0-{WHOLE - 1}"))
-        total = int(str(answer.get("ContentRange", "")).rpartition("/")[2] or answer.get("ContentLength", 0))
-        if total > WHOLE:
-            answer["Body"].close()
-            self._memo.note_large(key, total)
+        data, total = signed.get(self._bucket, key=key, full=self._k(key), span=f"bytes=0-{WHOLE - 1}")
+        if data is None or total is None or total > WHOLE:
+            self._memo.note_large(key, total or WHOLE + 1)
             return None
-        data: bytes = self._call(key, lambda c: answer["Body"].read())
         self._memo.put(key, data)
         return data
 
@@ -259,16 +254,10 @@ class S3ObjectStore:
             whole = self._whole(key)
             if whole is not None:
                 return whole[offset:offset + length]
-        full = self._k(key)
         span = f"bytes={offset}-{offset + length - 1}"  # RFC 9110 §14.1.2: last byte inclusive
-        try:
-            answer = self._call(key, lambda c: c.get_object(Bucket=self.bucket, Key=full, Range=span))
-        except StorageUnavailable:
-            if offset >= self.size(key=key):  # 416: a range past the end reads nothing, as a file does
-                return b""
-            raise
-        data: bytes = self._call(key, lambda c: answer["Body"].read())
-        return data
+        # a range past the end (416) reads nothing, as a file does
+        data, _ = signed.get(self._bucket, key=key, full=self._k(key), span=span)
+        return data or b""
 
     def open(self, *, key: str, size: int | None = None) -> BinaryIO:
         """A seekable reader; ``size`` when the caller knows it (the index row) saves a HEAD request."""
@@ -283,8 +272,8 @@ class S3ObjectStore:
         return reader  # type: ignore[return-value]
 
     def size(self, *, key: str) -> int:
-        full = self._k(key)
-        return int(self._call(key, lambda c: c.head_object(Bucket=self.bucket, Key=full))["ContentLength"])
+        """One HEAD by signed URL (ingest asks it of every original before storing it)."""
+        return signed.head(self._bucket, key=key, full=self._k(key))
 
     def exists(self, *, key: str) -> bool:
         try:

@@ -16,6 +16,7 @@ from backend.dicom.parse import parse_instance
 from backend.previews import decoded, jobs
 from backend.previews.cache import DerivedCache
 from backend.rendering import DatasetFrameSource, FrameSource, Limits, RawFrameSource, RenderError, to_display
+from benchmarks.ct_variants import jpeg_baseline_copy
 from tests.conftest import DICOM
 from tools.synthetic import write_ct_series
 
@@ -53,9 +54,12 @@ def _reference(path: Path, frame: int) -> np.ndarray:
 def test_fast_sources_match_pydicom_on_every_fixture(tmp_path: Path) -> None:
     rle_ct = write_ct_series(out_dir=tmp_path / "rle", seed=3, slices=2, size=64,
                              transfer_syntax="1.2.840.10008.1.2.5")
+    # JPEG baseline (8-bit lossy) of the same phantom: its fragment is decoded without dcmread
+    baseline = jpeg_baseline_copy(write_ct_series(out_dir=tmp_path / "native", seed=3, slices=2, size=64),
+                                  tmp_path / "jpeg50")
     cache = DerivedCache(tmp_path / "cache")
     kinds: dict[str, int] = {}
-    for path in [*FILES, *rle_ct]:
+    for path in [*FILES, *rle_ct, *baseline]:
         ref = _ref(path)
         if ref is None:
             continue
@@ -92,3 +96,7 @@ def test_fast_sources_match_pydicom_on_every_fixture(tmp_path: Path) -> None:
         assert kinds.get("CachedFrames", 0) >= 10 and kinds.get("read back", 0) >= 10, kinds
     if jobs.fast_codecs() is not None:
         assert kinds.get("EncapsulatedFrameSource", 0) >= 6, kinds  # RLE + JPEG lossless fixtures
+    for path in baseline if jobs._libjpeg() is not None else []:
+        ref = _ref(path)
+        assert ref is not None
+        assert type(jobs._decoding_source(ref, cache=cache, limits=Limits())).__name__ == "EncapsulatedFrameSource"

@@ -4,10 +4,8 @@ is completed from the originals and written back."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pydicom
 import pytest
@@ -16,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from backend.config import Settings, load_settings
 from backend.storage.service import open_store
+from backend.storage.signed import count_requests
 from backend.studies import seriesdoc
 from tests.family import helpers as h
 from tools.synthetic import write_ct_series
@@ -30,17 +29,10 @@ def settings(tmp_path: Path, database_url: str, s3_url: str) -> Settings:
 
 
 @pytest.fixture
-def s3_requests(s3_url: str) -> Iterator[Counter[str]]:
+def s3_requests(s3_url: str) -> Iterator[dict[str, int]]:
     """Every request the service's S3 client sends, by operation (botocore's event hooks)."""
-    seen: Counter[str] = Counter()
-    client = open_store(s3_url)._bucket.client  # type: ignore[attr-defined]
-
-    def count(model: Any, **_: Any) -> None:
-        seen[model.name] += 1
-
-    client.meta.events.register("before-call.s3.*", count)
-    yield seen
-    client.meta.events.unregister("before-call.s3.*", count)
+    with count_requests(open_store(s3_url)) as seen:
+        yield seen
 
 
 def _stow(client: TestClient, headers: dict[str, str], paths: list[Path]) -> None:
@@ -53,7 +45,7 @@ def _stow(client: TestClient, headers: dict[str, str], paths: list[Path]) -> Non
 
 
 def test_series_metadata_is_a_handful_of_reads(client: TestClient, engine: Engine, settings: Settings,
-                                               s3_url: str, s3_requests: Counter[str], tmp_path: Path) -> None:
+                                               s3_url: str, s3_requests: dict[str, int], tmp_path: Path) -> None:
     paths = write_ct_series(out_dir=tmp_path / "ct", seed=7, slices=SLICES, size=32)
     inst = h.hospital(engine)
     _stow(client, inst.headers, paths[:200])

@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     broker_url: str | None = None
     job_time_limit_s: float = Field(default=600.0, gt=0)
 
+    # PostgreSQL: the audit events of pure reads are written by one group writer per process, many reads
+    # to one chain write (access/audit_group.py). Off: each read writes its own (the benchmark's reference).
+    audit_group_commit: bool = True
+
     # Reverse proxies whose X-Forwarded-For is believed (IPs / CIDRs, comma or space separated): proxies.py.
     trusted_proxies: str = ""
 

@@ -9,7 +9,7 @@ readers never queue behind writers. PostgreSQL is reached through psycopg 3.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -61,10 +61,17 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
+SCOPED = "yunying_scoped"  # session.info: made by session_scope, which runs AFTER_RELEASE callbacks
+AFTER_RELEASE = "yunying_after_release"  # session.info: callables to run once committed and closed
+
+
 @contextmanager
 def session_scope(engine: Engine, *, readonly: bool = False) -> Iterator[Session]:
-    """A unit of work that commits once at the end (or rolls back on error)."""
+    """A unit of work that commits once at the end (or rolls back on error). What must follow the commit
+    but need no connection (waiting for a read's audit events: access/audit_group.py) runs after the
+    session has given its connection back, so waiting never holds one of the pool's connections."""
     with Session(engine, expire_on_commit=False) as session:
+        session.info[SCOPED] = True
         if readonly:
             mark_readonly(session)
         try:
@@ -73,6 +80,9 @@ def session_scope(engine: Engine, *, readonly: bool = False) -> Iterator[Session
         except BaseException:
             session.rollback()
             raise
+        after: list[Callable[[], None]] = session.info.pop(AFTER_RELEASE, [])
+    for callback in after:
+        callback()
 
 
 def _insert(session: Session, model: Any) -> Any:

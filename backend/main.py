@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from sqlalchemy.engine import Engine
 
 from backend import __version__, plugins
+from backend.access import audit
 from backend.api.problems import install_handlers
 from backend.api.router import PRINCIPAL_RESOLVERS, include_routers
 from backend.config import Settings, get_settings
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.engine = engine or make_engine(settings.effective_database_url)
     app.state.blobs = settings.storage.originals
     app.state.principal_resolvers = list(PRINCIPAL_RESOLVERS)
+    audit.GROUP_COMMIT = settings.audit_group_commit  # one setting per process: every app of it shares it
     install_handlers(app)
     include_routers(app, settings)
     _mount_pwa(app)

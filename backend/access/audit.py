@@ -8,7 +8,10 @@ microseconds). ``seq`` runs without gaps and ``audit_head`` remembers the tip, s
 truncated row is detected by :func:`verify_chain`.
 
 Writers are serialized: SQLite transactions already start with BEGIN IMMEDIATE (db.py); PostgreSQL
-takes a transaction-scoped advisory lock.
+takes a transaction-scoped advisory lock. On PostgreSQL, when that lock is busy, the events of a
+transaction that only read are written by a group writer after it commits, many reads to one chain
+write, and the request waits for that write (audit_group.py); otherwise — the lock free, or the
+transaction wrote anything — a transaction writes its own events in its own commit.
 """
 
 from __future__ import annotations
@@ -23,14 +26,19 @@ from typing import Any
 from sqlalchemy import event, text
 from sqlmodel import Session, select
 
+from backend.access import audit_group
 from backend.access.context import current_request
 from backend.access.models import AuditEvent, AuditHead
 from backend.access.principals import Principal
 from backend.clock import utcnow
+from backend.db import AFTER_RELEASE, SCOPED
 from backend.ids import new_id
 
 GENESIS = "0" * 64
 _PENDING = "yunying_audit_pending"
+_DEFERRED = "yunying_audit_deferred"
+_LOCKED = "yunying_audit_chain_locked"
+GROUP_COMMIT = True  # PostgreSQL: reads' events through audit_group (YUNYING_AUDIT_GROUP_COMMIT, set by create_app)
 _PG_LOCK_KEY = 0x59554E59  # "YUNY": the audit chain's advisory lock id
 
 # EventActionCode, PS3.15 A.5.3 / RFC 3881 §5.1.1
@@ -127,12 +135,17 @@ def chain_hash(row: AuditEvent) -> str:
 
 
 def _lock_chain(session: Session) -> None:
+    if session.info.get(_LOCKED):  # taken already by this transaction (_may_defer)
+        return
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
 
 
 def _write_pending(session: Session) -> None:
-    pending: list[PendingEvent] = session.info.pop(_PENDING, [])
+    _write_events(session, session.info.pop(_PENDING, []))
+
+
+def _write_events(session: Session, pending: list[PendingEvent]) -> None:
     if not pending:
         return
     _lock_chain(session)
@@ -169,14 +182,53 @@ def _write_pending(session: Session) -> None:
     session.add(head)
 
 
+def _may_defer(session: Session) -> bool:
+    """Whether this transaction's events may go to the group writer: PostgreSQL, every event a read, no
+    pending ORM change — and the chain is busy. When its lock is free the events are written here at
+    once (a lone reader pays nothing for the hand-off); when another transaction holds it, a read that
+    wrote nothing (no transaction id assigned) joins the next group write instead of queueing for it."""
+    if not GROUP_COMMIT or session.info.get(audit_group.WRITER):
+        return False
+    if session.get_bind().dialect.name != "postgresql":
+        return False
+    if any(item.action != READ for item in session.info[_PENDING]):
+        return False
+    if session.new or session.dirty or session.deleted:
+        return False
+    if session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY}).scalar():
+        session.info[_LOCKED] = True
+        return False
+    return session.execute(text("SELECT txid_current_if_assigned()")).scalar() is None
+
+
 @event.listens_for(Session, "before_commit")
 def _before_commit(session: Session) -> None:
     if session.info.get(_PENDING):
-        _write_pending(session)
+        if _may_defer(session):
+            session.info[_DEFERRED] = session.info.pop(_PENDING)
+        else:
+            _write_pending(session)
+    session.info.pop(_LOCKED, None)
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    deferred: list[PendingEvent] = session.info.pop(_DEFERRED, [])
+    if not deferred:
+        return
+    # The read committed; its answer waits for its audit events to be durable — once its connection is
+    # back in the pool (db.session_scope), else here.
+    writer = audit_group.writer_for(session.get_bind().engine, _write_events)
+    if session.info.get(SCOPED):
+        session.info.setdefault(AFTER_RELEASE, []).append(lambda: writer.submit(deferred))
+    else:
+        writer.submit(deferred)
 
 
 def discard_pending(session: Session) -> None:
     session.info.pop(_PENDING, None)
+    session.info.pop(_DEFERRED, None)
+    session.info.pop(_LOCKED, None)
 
 
 @event.listens_for(Session, "after_rollback")

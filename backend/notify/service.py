@@ -30,7 +30,7 @@ from backend.db import insert_missing, session_scope
 from backend.ids import new_id
 from backend.jobs import service as outbox
 from backend.notify.models import FAILED, PENDING, REFUSED, SENDING, SENT, Notification
-from backend.shared_state import shared_state
+from backend.shared_state import SharedStateUnavailable, shared_state
 from backend.wechat.client import Credentials, HttpFactory, WeChatUnavailable
 
 log = logging.getLogger("yunying.notify")
@@ -217,4 +217,9 @@ def _send(settings: Settings, credentials: Credentials, row_id: str, openid: str
         return "retry", f"errcode {code}"
     except (WeChatUnavailable, requests.RequestException) as exc:
         return "retry", type(exc).__name__
+    except SharedStateUnavailable:
+        # Redis gone while fetching the access token: nothing reached WeChat. Pending again — not left
+        # "sending", which the next run would close as died mid-send and never send (found by the
+        # standard load run: 92 notices lost to a 60 s Redis outage).
+        return "retry", "shared state unavailable"
     return SENT, None

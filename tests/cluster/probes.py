@@ -41,6 +41,8 @@ class Window:
 
     name: str
     start: float
+    down: float | None = None  # when the part was down (the stop returned)
+    starting: float | None = None  # when its start began (it may answer before the start returns)
     back: float | None = None
     normal: float | None = None  # first moment after ``back`` from which every kind answered as usual
     seen: list[Seen] = field(default_factory=list)
@@ -168,7 +170,9 @@ class Probes:
         prober = threading.Thread(target=loop, daemon=True)
         prober.start()
         down()  # type: ignore[operator]
+        window.down = time.monotonic()
         time.sleep(hold_s)
+        window.starting = time.monotonic()
         up()  # type: ignore[operator]
         window.back = time.monotonic()
         deadline = window.back + normal_timeout_s

@@ -117,3 +117,21 @@ def test_a_sender_that_died_mid_send_is_never_followed_by_a_second_send(settings
         row = session.exec(select(Notification)).one()
     assert row.status == FAILED and "died while sending" in (row.last_error or "")
     assert httpx.get(f"{live_server.url}/_sim/wechat/inbox", params={"kind": "template"}).json() == []
+
+
+def test_redis_gone_leaves_the_notice_pending_not_lost(settings, engine) -> None:  # type: ignore[no-untyped-def]
+    """Found by the standard load run (issue 18): with Redis stopped the access-token lookup failed after
+    the row was claimed, the row stayed "sending", and the next run closed it as died mid-send — never
+    sent. Nothing reached WeChat, so it is pending again with a backoff, and sent once Redis is back."""
+    from tests.conftest import free_port
+
+    seed_wechat(settings=settings, engine=engine)
+    redis_gone = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
+    with session_scope(engine) as session:
+        notify_new_record(session=session, person_id=_demo_person(engine), record_kind="diagnostic_report",
+                          record_id="r-redis")
+    counts = dispatch_pending(settings=redis_gone, engine=engine)
+    assert counts["retry"] == 1
+    with session_scope(engine, readonly=True) as session:
+        row = session.exec(select(Notification)).one()
+    assert row.status == PENDING and row.last_error == "shared state unavailable"

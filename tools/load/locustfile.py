@@ -157,9 +157,15 @@ class DoctorUser(_Viewer):
         for study in session.get("studies", [])[:1]:
             self.open_study(session["person_id"], study["id"], frames=min(SCROLL_LIMIT, 60), width="1024")
             if study.get("download_url") and random.random() < 0.1:
-                with self.client.get(study["download_url"], name="share ZIP", stream=True) as res:
+                # Locust 2.x needs catch_response for a with-block; the status decides as for any request.
+                with self.client.get(study["download_url"], name="share ZIP", stream=True,
+                                     catch_response=True) as res:
                     for _ in res.iter_content(1 << 20):
                         pass
+                    if res.status_code >= 400:
+                        res.failure(f"HTTP {res.status_code}")
+                    else:
+                        res.success()
 
 
 class HospitalUser(HttpUser):

@@ -1,0 +1,117 @@
+"""Group commit of read events on PostgreSQL (backend/access/audit_group.py): reads behind a busy chain
+share one chain write; the reader's commit returns only once its events are durable; a failed batch
+fails the reads; a lone read, and a transaction that wrote anything, write their own events in their
+own commit."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from backend.access import audit, audit_group
+from backend.access.principals import AccountPrincipal
+from backend.db import session_scope
+
+ALICE = AccountPrincipal(account_id="a" * 32)
+
+
+@pytest.fixture
+def pg(engine: Engine) -> Engine:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("group commit is PostgreSQL's (SQLite serializes every writer anyway)")
+    return engine
+
+
+def _read(engine: Engine, n: int, *, action: str = audit.READ) -> None:
+    with session_scope(engine) as session:
+        session.execute(text("SELECT 1"))
+        audit.record(session, principal=ALICE, action=action, event_type="study.read", person_id="p1",
+                     object_type="study", object_id=f"s{n}")
+
+
+def _count(engine: Engine) -> int:
+    with session_scope(engine, readonly=True) as session:
+        return int(session.execute(text("SELECT count(*) FROM audit_event")).scalar_one())
+
+
+def test_reads_behind_a_busy_chain_share_one_write_each_durable_before_its_commit_returns(
+        pg: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    batches: list[int] = []
+    original = audit._write_events
+
+    def counting(session: Session, pending: list[Any]) -> None:
+        if session.info.get(audit_group.WRITER):
+            batches.append(len(pending))
+        original(session, pending)
+
+    monkeypatch.setattr(audit, "_write_events", counting)
+    audit_group._writers.pop(pg, None)  # a writer bound to the counting function
+    seen_after_commit: list[bool] = []
+
+    def reader(n: int) -> None:
+        _read(pg, n)
+        with session_scope(pg, readonly=True) as session:  # durable before the reader's commit returned
+            seen_after_commit.append(session.execute(
+                text("SELECT count(*) FROM audit_event WHERE object_id = :o"), {"o": f"s{n}"}).scalar_one() == 1)
+
+    with pg.connect() as holder:  # another transaction holds the chain's lock: the chain is busy
+        holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": audit._PG_LOCK_KEY})
+        threads = [threading.Thread(target=reader, args=(n,)) for n in range(40)]
+        for thread in threads:
+            thread.start()
+        time.sleep(1.5)
+        assert seen_after_commit == []  # nobody answered before its audit event was written
+        holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": audit._PG_LOCK_KEY})
+        holder.commit()
+    for thread in threads:
+        thread.join()
+    audit_group._writers.pop(pg, None)
+    assert seen_after_commit == [True] * 40
+    assert sum(batches) == 40 and len(batches) < 40  # reads shared chain writes
+    with session_scope(pg, readonly=True) as session:
+        assert audit.verify_chain(session).ok
+
+
+def test_a_lone_read_writes_its_own_event_at_once(pg: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    def never(*args: Any) -> None:
+        raise AssertionError("the chain was free: no hand-off")
+
+    monkeypatch.setattr(audit_group.GroupWriter, "submit", never)
+    _read(pg, 3)
+    assert _count(pg) == 1
+
+
+def test_a_failed_batch_fails_the_read(pg: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(session: Session, pending: list[Any]) -> None:
+        raise RuntimeError("the database went away")
+
+    audit_group._writers.pop(pg, None)
+    monkeypatch.setattr(audit, "_write_events", broken)
+    monkeypatch.setattr(audit, "_may_defer", lambda session: True)  # as when the chain is busy
+    with pytest.raises(RuntimeError, match="went away"):
+        _read(pg, 1)
+    audit_group._writers.pop(pg, None)
+
+
+def test_a_transaction_that_wrote_writes_its_own_events(pg: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    def never(*args: Any) -> None:
+        raise AssertionError("a writing transaction must not wait for the group writer")
+
+    monkeypatch.setattr(audit_group.GroupWriter, "submit", never)
+    with pg.connect() as holder:  # the chain busy for a second: these wait for it rather than hand off
+        holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": audit._PG_LOCK_KEY})
+        release = threading.Timer(1.0, lambda: (holder.execute(
+            text("SELECT pg_advisory_unlock(:k)"), {"k": audit._PG_LOCK_KEY}), holder.commit()))
+        release.start()
+        with session_scope(pg) as session:  # a transaction id assigned, as by any write
+            session.execute(text("SELECT txid_current()"))
+            audit.record(session, principal=ALICE, action=audit.READ, event_type="study.read", person_id="p1")
+        release.join()
+    _read(pg, 2, action=audit.CREATE)  # not a read: written in its own commit
+    assert _count(pg) == 2

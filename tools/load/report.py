@@ -79,7 +79,7 @@ def write_report(*, out: Path, verdict: dict[str, Any], title: str) -> Path:
              f"| server errors (5xx, refused) | {verdict['server_errors']} |",
              f"| instances acknowledged / lost | {verdict['acknowledged']} / {len(verdict['lost'])} |",
              f"| audit chain | {'verifies' if verdict['audit_ok'] else 'BROKEN'} |",
-             f"| Locust's exit code (2: a simulated user crashed) | {verdict.get('locust_exit', 0)} |", "",
+             f"| Locust's exit code (0: it ran to the end) | {verdict.get('locust_exit', 0)} |", "",
              "| service level | limit | measured | met |", "|---|---|---|---|"]
     for level in verdict["levels"]:
         lines.append(f"| {level['name']} p{level['percentile'].rstrip('%')} | {level['limit_ms']} ms | "

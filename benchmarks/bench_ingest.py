@@ -16,10 +16,20 @@
 - Orthanc 1.10 listens on every interface whatever its configuration: the whole benchmark re-runs itself
   inside a fresh network namespace with only loopback (``unshare -n``), both servers and all clients
   inside. Without Orthanc or the rights for a namespace, ours is measured alone and a ``skipped`` line
-  says why. SQLite for both (our embedded default, Orthanc's default index).
+  says why.
+- **Three setups**, interleaved within each run: SQLite for both (our embedded default, Orthanc's default
+  index); PostgreSQL for both (ours, and Orthanc with the Debian ``orthanc-postgresql`` index plugin), each
+  on a database of its own that is dropped and created for every measurement (``<prefix>_ours``,
+  ``<prefix>_orthanc``), reached through the server's Unix socket, which the network namespace does not
+  hide; and ours on the object store (SeaweedFS, ``tools/seaweed.py``, ``YUNYING_STORAGE_URL``) against
+  ours on the local directory. A setup that cannot run prints a ``skipped`` line with the reason.
+- **Per-stage costs**: each STOW-RS request logs its stages' CPU and wall ms (backend/ingest/stages.py);
+  they are summed per instance and printed beside our figures (``stages_cpu_wall_ms_per_instance``).
 
     python -m benchmarks.bench_ingest        (env: BENCH_INGEST_SLICES=300, BENCH_INGEST_RUNS=3,
-                                              BENCH_INGEST_CLIENTS=1,2,4)
+        BENCH_INGEST_CLIENTS=1,2,4, BENCH_INGEST_SETUPS=sqlite,postgresql,s3, BENCH_INGEST_WORKERS=1,
+        BENCH_INGEST_PG=postgresql+psycopg://postgres@/postgres?host=/var/run/postgresql ("off": none),
+        BENCH_INGEST_PG_PREFIX=bench_ingest)
 """
 
 # ruff: noqa: S603, S607 - this benchmark starts our own CLI, Orthanc and iproute2/util-linux from PATH

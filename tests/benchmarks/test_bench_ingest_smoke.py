@@ -7,7 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from backend.ingest.stages import STAGES
-from benchmarks.bench_ingest import measure_server, stage_costs, stow_requests, yunying
+from benchmarks.bench_ingest import stow_requests
+from benchmarks.ingest_servers import measure_server, stage_costs, yunying
 from tools.synthetic import write_ct_series
 
 

@@ -31,8 +31,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from benchmarks.bench_ingest import BATCH, measure_server, settle, stage_costs, stow_requests, yunying
+from benchmarks.bench_ingest import BATCH, stow_requests
 from benchmarks.httpload import concurrent_requests
+from benchmarks.ingest_servers import measure_server, settle, stage_costs, yunying
 
 # (label, substring of a frame "function (file:line)"): a sample counts for a stage when a frame of its
 # stack matches; the first matching stage from the leaf upwards wins.

@@ -99,3 +99,25 @@ def test_a_first_login_of_one_account_from_two_tabs(engine, database_backend) ->
     assert _at_once(engine, lambda s, i: oauth.upsert_account(s, identity=identity)) == [None] * 8
     with session_scope(engine, readonly=True) as session:
         assert len(session.exec(select(Account).where(Account.openid == "double-tap")).all()) == 1
+
+
+def test_a_counter_bump_holds_no_lock_for_the_request(engine) -> None:  # type: ignore[no-untyped-def]
+    """The simulator's counter row is bumped by every code exchange: bumped inside the request's
+    transaction, its lock lasted until the request's answer was committed, and a rush of logins queued
+    behind it until the server wedged (issue 18). Bumped first, it commits on its own."""
+    from sqlalchemy import text
+    from sqlmodel import Session
+
+    from backend.auth.simulator import service as sim
+    from backend.auth.simulator.models import SimCounter
+    from backend.db import session_scope
+
+    with Session(engine) as request_session:
+        sim.bump(request_session, "own-transaction")
+        with session_scope(engine) as other:  # another request's bump: it waited for the lock
+            if engine.dialect.name == "postgresql":
+                other.execute(text("SET LOCAL lock_timeout = '2s'"))  # fail, not hang, on that wait
+            sim.bump(other, "own-transaction")
+        request_session.rollback()
+    with session_scope(engine, readonly=True) as session:
+        assert session.get(SimCounter, "own-transaction").value == 2  # type: ignore[union-attr]

@@ -4,11 +4,13 @@ binding.py."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
-from sqlmodel import Session
+from sqlalchemy.engine import Engine
+from starlette.concurrency import run_in_threadpool
 
 from backend.access.service import people_for_account
 from backend.api.deps import (
@@ -43,7 +45,8 @@ from backend.db import session_scope
 from backend.errors import PROBLEM_JSON, ServiceUnavailable, Unauthorized
 from backend.people.masking import mask_name
 from backend.people.models import Person
-from backend.wechat.client import Credentials
+from backend.threads import run_limited
+from backend.wechat.client import Credentials, outbound
 
 web_router = APIRouter(prefix="/auth", tags=["auth"])
 api_router = APIRouter(prefix="/me", tags=["me"])
@@ -64,34 +67,61 @@ def wechat_start(settings: SettingsDep, next: Annotated[str | None, Query(max_le
     return response
 
 
-def _has_session(request: Request, session: Session, settings: Settings) -> bool:
+def _has_session(request: Request, engine: Engine, settings: Settings) -> bool:
     token = request.cookies.get(web.SESSION_COOKIE)
-    return bool(token) and sessions.resolve_access(session, settings=settings, token=token or "") is not None
+    if not token:
+        return False
+    with session_scope(engine) as session:
+        return sessions.resolve_access(session, settings=settings, token=token) is not None
+
+
+# Logins that write at once, per worker. A first login's transaction ends with the audit chain's lock
+# (one writer at a time across all nodes), so more of them at once only hold more pooled connections
+# while they queue for it — the connections every other request needs (issue 18: 503 busy). The rest
+# wait in the event loop holding nothing.
+LOGIN_WRITERS = 4
+
+
+def _log_in(engine: Engine, settings: Settings, identity: oauth.WeChatIdentity) -> sessions.IssuedTokens:
+    with session_scope(engine) as session:
+        account = oauth.upsert_account(session, identity=identity)
+        tokens = sessions.start_session(session, settings=settings, account_id=account.id)
+        # Written now, not by the commit's flush: that runs after the audit chain's lock is taken, and
+        # every statement under that lock is one more wait for every other login.
+        session.flush()
+        return tokens
 
 
 @web_router.get("/wechat/callback", summary="WeChat redirects here with code and state")
-def wechat_callback(
+async def wechat_callback(
     request: Request,
-    session: SessionDep,
+    engine: EngineDep,
     settings: SettingsDep,
     state: SharedStateDep,
     http: WeChatHttpDep,
     code: Annotated[str | None, Query(max_length=256)] = None,
     oauth_state: Annotated[str | None, Query(alias="state", max_length=128)] = None,
 ) -> Response:
+    """Issue 18, a rush of first logins: the code exchange waits on WeChat (up to its timeout) holding
+    no database connection and no thread of the worker's shared pool — it runs under its own limiter
+    (:func:`backend.wechat.client.outbound`). Held across that wait, connections emptied the pool (503
+    busy) and threads starved every other request, the simulator's answers included. The account and its
+    session are then written in one short transaction."""
     try:
         next_path = oauth.check_state(settings, cookie=request.cookies.get(web.STATE_COOKIE), state=oauth_state)
-        identity = oauth.exchange_code(
-            settings, state_store=state, code=code, redirect_uri=_callback_url(settings), http=http,
-        )
+        identity = await outbound(partial(
+            oauth.exchange_code, settings, state_store=state, code=code, redirect_uri=_callback_url(settings),
+            http=http,
+        ))
     except oauth.LoginProblem as problem:
-        if problem.kind in ("code-used", "state-missing") and _has_session(request, session, settings):
+        if problem.kind in ("code-used", "state-missing") and await run_in_threadpool(
+            _has_session, request, engine, settings
+        ):
             return RedirectResponse("/", status_code=302)  # the page loaded twice: already logged in
         return problem_page(problem.kind)
     except ServiceUnavailable:  # shared state (Redis) gone: a page that says so, not a JSON problem
         return problem_page("busy")
-    account = oauth.upsert_account(session, identity=identity)
-    tokens = sessions.start_session(session, settings=settings, account_id=account.id)
+    tokens = await run_limited("login-writes", LOGIN_WRITERS, partial(_log_in, engine, settings, identity))
     response = RedirectResponse(next_path, status_code=302)
     web.set_session_cookies(response, settings, tokens)
     response.delete_cookie(web.STATE_COOKIE, path="/auth/wechat")

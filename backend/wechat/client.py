@@ -27,6 +27,7 @@ from wechatpy.exceptions import WeChatClientException
 from backend.clock import utcnow
 from backend.config import Settings
 from backend.shared_state import SharedState
+from backend.threads import run_limited
 
 T = TypeVar("T")
 
@@ -36,6 +37,16 @@ LEASE_TTL = timedelta(seconds=15)
 TOKEN_ERRORS = frozenset({40001, 40014, 42001})  # invalid credential / invalid token / token expired
 
 HttpFactory = Callable[[], requests.Session]
+
+# Threads that wait on WeChat from an async endpoint (the login's code exchange): a limiter of their own,
+# so a rush of logins waiting on WeChat never takes the threads every other request (the simulator's
+# answers to those very logins included) runs on. Per worker process.
+OUTBOUND_THREADS = 32
+
+
+async def outbound(call: Callable[[], T]) -> T:
+    """Run a blocking WeChat call in a thread of the outbound limiter."""
+    return await run_limited("wechat-outbound", OUTBOUND_THREADS, call)
 
 
 def http_factory(app_state: Any) -> HttpFactory:
@@ -66,8 +77,22 @@ def make_oauth(
     oauth = WeChatOAuth(settings.wechat_appid, settings.wechat_secret, redirect_uri, scope="snsapi_base", state=state)
     oauth.API_BASE_URL = api_base(settings) + "/"
     oauth.OAUTH_BASE_URL = authorize_base(settings) + "/connect/"
-    oauth._http = (http or requests.Session)()
+    oauth._http = _with_timeout((http or requests.Session)())
     return oauth
+
+
+def _with_timeout(session: requests.Session) -> requests.Session:
+    """wechatpy's WeChatOAuth sends its requests with no timeout (WeChatClient takes one): an exchange
+    that WeChat never answered held its worker thread for ever. Under a rush of logins those threads
+    were all a worker had, and the answers they waited for could not be served (issue 18)."""
+    send = session.request
+
+    def request(method: str, url: str, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", TIMEOUT_SECONDS)
+        return send(method, url, **kwargs)
+
+    session.request = request  # type: ignore[method-assign,assignment]
+    return session
 
 
 def make_client(settings: Settings, *, access_token: str, http: HttpFactory | None = None) -> WeChatClient:

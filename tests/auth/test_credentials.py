@@ -52,3 +52,31 @@ def test_one_bounded_retry_on_a_token_error(wechat) -> None:  # type: ignore[no-
     assert result["errcode"] == 0
     stats = _stats(client)
     assert stats["cgi-bin.message.template.send"] == 2 and stats["cgi-bin.stable_token"] == 1
+
+
+def test_the_login_code_exchange_gives_up_after_wechats_timeout(settings: Settings, engine) -> None:  # type: ignore[no-untyped-def]
+    """wechatpy's OAuth client sends with no timeout: a WeChat that never answered held the login's
+    thread for ever, and under a rush of logins a worker's every thread (issue 18)."""
+    import requests
+
+    from backend.auth import oauth
+    from backend.wechat.client import TIMEOUT_SECONDS
+
+    timeouts: list[object] = []
+
+    class Recorder(requests.adapters.HTTPAdapter):
+        def send(self, request, **kwargs):  # type: ignore[no-untyped-def]
+            timeouts.append(kwargs.get("timeout"))
+            raise requests.ConnectionError("never answered")
+
+    def http() -> requests.Session:
+        session = requests.Session()
+        session.mount("http://", Recorder())
+        session.mount("https://", Recorder())
+        return session
+
+    with pytest.raises(oauth.LoginProblem) as problem:
+        oauth.exchange_code(settings, state_store=DatabaseState(engine), code="a-code", http=http,
+                            redirect_uri=f"{settings.public_url}/auth/wechat/callback")
+    assert problem.value.kind == "unavailable"
+    assert timeouts == [TIMEOUT_SECONDS]

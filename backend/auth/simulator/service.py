@@ -41,8 +41,21 @@ def err(code: int, message: str) -> dict[str, Any]:
 
 
 def bump(session: Session, name: str) -> None:
-    upsert(session, SimCounter, values={"name": name, "value": 1}, keys=["name"],
-           update={"value": SimCounter.value + 1})
+    """Count one call. The counter row is the hottest row there is (every login's code exchange bumps
+    the same one), and an UPDATE's row lock lasts until its transaction ends: bumped inside the
+    request's transaction, every other exchange queued behind a lock held until that request's answer
+    was serialized and committed — with each waiter holding a pooled connection and a worker thread,
+    a rush of logins emptied both and the holder never got the thread it needed to commit (issue 18).
+    So the bump commits on its own, before the request's transaction begins (every caller bumps
+    first: the request holds no connection while it waits for the counter's lock)."""
+    if session.in_transaction():  # a caller already inside its transaction: count within it
+        upsert(session, SimCounter, values={"name": name, "value": 1}, keys=["name"],
+               update={"value": SimCounter.value + 1})
+        return
+    with Session(session.get_bind()) as own:
+        upsert(own, SimCounter, values={"name": name, "value": 1}, keys=["name"],
+               update={"value": SimCounter.value + 1})
+        own.commit()
 
 
 def counters(session: Session) -> dict[str, int]:

@@ -252,7 +252,10 @@ describe('family access and a share with a doctor', () => {
     await shot(page, 'family-15b-link-again')
     await page.locator('.van-popup__close-icon').click()
     await card.locator('[data-testid=reset-code]').click()
-    await confirmDialog(page)
+    // The question's confirm; the new code's dialog follows at once (Vant may reuse the same dialog
+    // element), so wait for the new code rather than for the question's dialog to hide.
+    await page.locator('.van-dialog__confirm:visible').click()
+    await page.locator('[data-testid=new-code]').waitFor()
     const fresh = (await page.locator('[data-testid=new-code]').innerText()).trim()
     assert.match(fresh, /^\d{6}$/)
     await shot(page, 'family-15c-new-code')

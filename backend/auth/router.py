@@ -102,11 +102,13 @@ async def wechat_callback(
     code: Annotated[str | None, Query(max_length=256)] = None,
     oauth_state: Annotated[str | None, Query(alias="state", max_length=128)] = None,
 ) -> Response:
-    """Issue 18, a rush of first logins: the code exchange waits on WeChat (up to its timeout) holding
-    no database connection and no thread of the worker's shared pool — it runs under its own limiter
-    (:func:`backend.wechat.client.outbound`). Held across that wait, connections emptied the pool (503
-    busy) and threads starved every other request, the simulator's answers included. The account and its
-    session are then written in one short transaction."""
+    """Exchanges WeChat's one-time code for the person's identity, starts a session and returns to the
+    page the login began on; a problem page (in Chinese first) when the code or state is not valid."""
+    # Issue 18, a rush of first logins: the code exchange waits on WeChat (up to its timeout) holding no
+    # database connection and no thread of the worker's shared pool — it runs under its own limiter
+    # (backend.wechat.client.outbound). Held across that wait, connections emptied the pool (503 busy) and
+    # threads starved every other request, the simulator's answers included. The account and its session
+    # are then written in one short transaction.
     try:
         next_path = oauth.check_state(settings, cookie=request.cookies.get(web.STATE_COOKIE), state=oauth_state)
         identity = await outbound(partial(

@@ -517,11 +517,8 @@ export interface paths {
         };
         /**
          * WeChat redirects here with code and state
-         * @description Issue 18, a rush of first logins: the code exchange waits on WeChat (up to its timeout) holding
-         *     no database connection and no thread of the worker's shared pool — it runs under its own limiter
-         *     (:func:`backend.wechat.client.outbound`). Held across that wait, connections emptied the pool (503
-         *     busy) and threads starved every other request, the simulator's answers included. The account and its
-         *     session are then written in one short transaction.
+         * @description Exchanges WeChat's one-time code for the person's identity, starts a session and returns to the
+         *     page the login began on; a problem page (in Chinese first) when the code or state is not valid.
          */
         get: operations["wechat_callback_auth_wechat_callback_get"];
         put?: never;

@@ -34,6 +34,7 @@ from .cache import STORE_DOWN, DerivedCache, derived_beside
 from .pool import INTERACTIVE, RenderPool
 
 KIND = "imaging_study"  # the record kind previews belong to (PersonAccess.allows_kind)
+BUSY_RETRY_S = 2  # a busy or restarted render worker: a render a moment later usually succeeds
 RENDER_TIMEOUT_S = 10.0  # decode-time budget of one frame (setting candidate: YUNYING_RENDER_TIMEOUT_S)
 POOL_SIZE = max(1, min(2, os.cpu_count() or 1))  # setting candidate: YUNYING_RENDER_WORKERS
 CHUNK = 16  # frames per pre-render job: small enough that a click waits behind at most one chunk
@@ -206,8 +207,10 @@ def problem(*, reason: str, en: str, zh: str) -> AppError:
         return StorageUnavailable()
     if reason == "frame_out_of_range":
         return NotFound(en, code="frame-not-found", zh=zh)
-    if reason in ("worker_crashed",):
-        return ServiceUnavailable(en, code=f"preview-{reason.replace('_', '-')}", zh=zh)
+    if reason in ("worker_crashed", "render_busy"):  # the service, not the file: retry shortly
+        error = ServiceUnavailable(en, code=f"preview-{reason.replace('_', '-')}", zh=zh)
+        error.headers = {"Retry-After": str(BUSY_RETRY_S)}
+        return error
     return Unprocessable(en, code=f"preview-{reason.replace('_', '-')}", zh=zh, reason=reason)
 
 

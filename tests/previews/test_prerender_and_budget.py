@@ -87,6 +87,27 @@ def test_render_over_budget_is_abandoned_with_a_reason_or_a_placeholder(app: Fas
         assert time.perf_counter() - t0 < 0.5
 
 
+def test_a_render_starved_of_cpu_is_a_503_to_retry_not_a_remembered_failure(
+        app: FastAPI, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A busy machine (the standard load run's 422s, issue 18): the worker got no CPU within 4× its
+    budget. The answer is a 503 with Retry-After, and the next request renders the image."""
+    from backend.previews import pool
+
+    cr = write_chest_cr(out_dir=tmp_path, seed=5, rows=1024, columns=1024)
+    with started(app, pool=1) as client:
+        person, _ = patient_with_study(client, app, engine, [cr])
+        inst = instances_of(engine, series_of(engine, study_of(engine, person).id)[0].id)[0]
+        url = f"/api/v1/people/{person}/previews/{inst.id}/0/default/512.jpg"
+        monkeypatch.setattr(pool, "_cpu_seconds", lambda pid: 0.0)  # as if the worker never ran
+        monkeypatch.setattr(app.state.previews.pool, "timeout", 0.05)
+        r = client.get(url)
+        assert r.status_code == 503, r.text
+        assert r.json()["type"].endswith("preview-render-busy") and r.json()["message"]["zh"]
+        assert int(r.headers["retry-after"]) > 0
+        monkeypatch.undo()
+        assert client.get(url).status_code == 200  # nothing was remembered against the file
+
+
 def _write_then_hang(root: str, relpath: str) -> None:
     import os
 

@@ -16,13 +16,20 @@ from contextlib import contextmanager
 
 import pytest
 
-from backend.previews.pool import BACKGROUND, RenderPool, RenderTimeout, WorkerCrashed
+from backend.previews.pool import BACKGROUND, STARVED_FACTOR, RenderPool, RenderStarved, RenderTimeout, WorkerCrashed
 
 
 def _nap(seconds: float) -> tuple[int, float]:
     """Sleep, then (this worker's pid, the monotonic time the job ended: one clock for all processes)."""
     time.sleep(seconds)
     return os.getpid(), time.monotonic()
+
+
+def _spin(seconds: float) -> None:
+    """Burn `seconds` of this process's own CPU, as a decoder kept busy by hostile data does."""
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
 
 
 def _kill_self() -> None:
@@ -102,7 +109,7 @@ def test_a_direct_job_over_budget_is_killed_and_the_next_gets_a_fresh_process() 
     with pool_of(1, timeout=30.0) as pool:
         pid = pool.submit(os.getpid, direct=True).result()
         t0 = time.monotonic()
-        slow = pool.submit(time.sleep, 60, direct=True, timeout=0.5)
+        slow = pool.submit(_spin, 60, direct=True, timeout=0.5)
         assert slow.done() and time.monotonic() - t0 < 10
         with pytest.raises(RenderTimeout):
             slow.result()
@@ -110,6 +117,23 @@ def test_a_direct_job_over_budget_is_killed_and_the_next_gets_a_fresh_process() 
         fresh = pool.submit(os.getpid, direct=True).result()
         assert fresh != pid and _workers() == [fresh]
         assert pool.counts == {"direct": 3, "queued": 0}
+
+
+def test_a_job_starved_of_cpu_is_the_services_failure_not_the_files() -> None:
+    """The budget counts the job's own CPU. A job that got no CPU (a machine at load 12 in the standard
+    run) is not a decoder stuck on bad data: it must not end as render_timeout, which is remembered as
+    the file's failure (a 422 for an hour); it is abandoned later, after STARVED_FACTOR × the budget of
+    wall time, as the service's (a 503 the client retries)."""
+    with pool_of(1, timeout=30.0) as pool:
+        pid = pool.submit(os.getpid, direct=True).result()
+        t0 = time.monotonic()
+        idle = pool.submit(time.sleep, 60, direct=True, timeout=0.5)
+        waited = time.monotonic() - t0
+        with pytest.raises(RenderStarved):
+            idle.result()
+        assert 0.5 * STARVED_FACTOR <= waited < 0.5 * STARVED_FACTOR + 10
+        assert not _alive(pid)  # the slot is still freed: killed and reaped
+        assert pool.submit(os.getpid, direct=True).result() != pid
 
 
 @pytest.mark.parametrize("crash", [_kill_self, _segfault], ids=["kill-9", "segfault"])

@@ -61,17 +61,26 @@ def _journey_time(user: HttpUser, name: str, started: float) -> None:
                                          response_length=0, exception=None, context={})
 
 
+def _answer(response: Any) -> dict[str, Any]:
+    """A JSON answer's body, or {} when the request failed (already counted by Locust under its name): the
+    person's journey stops there, as the app shows its error, instead of raising in the task."""
+    if response.status_code != 200:
+        return {}
+    body = response.json()
+    return body if isinstance(body, dict) else {}
+
+
 class _Viewer(HttpUser):
     abstract = True
 
     def open_study(self, person_id: str, study_id: str, *, frames: int, width: str = "512") -> None:
         started = time.perf_counter()
-        detail = self.client.get(f"/api/v1/people/{person_id}/studies/{study_id}", name="study detail").json()
+        detail = _answer(self.client.get(f"/api/v1/people/{person_id}/studies/{study_id}", name="study detail"))
         series = [s for s in detail.get("series", []) if s.get("previews", {}).get("scrub")]
         if not series:
             return
         main = max(series, key=lambda s: s["instance_count"])
-        scrub = self.client.get(main["previews"]["scrub"], name="scrub answer").json()
+        scrub = _answer(self.client.get(main["previews"]["scrub"], name="scrub answer"))
         urls = scrub.get("frame_urls", [])
         if not urls:
             return
@@ -104,7 +113,7 @@ class PatientUser(_Viewer):
     def journey(self) -> None:
         pid = self.me.person_id
         self.client.get("/api/v1/me", name="me")
-        items = self.client.get(f"/api/v1/people/{pid}/timeline?limit=20", name="timeline").json()["items"]
+        items = _answer(self.client.get(f"/api/v1/people/{pid}/timeline?limit=20", name="timeline")).get("items", [])
         studies = [i for i in items if i.get("kind") == "study"]
         if studies:
             study = random.choice(studies)
@@ -125,12 +134,12 @@ class RelativeUser(_Viewer):
 
     @task
     def journey(self) -> None:
-        people = self.client.get("/api/v1/me", name="me").json().get("people", [])
+        people = _answer(self.client.get("/api/v1/me", name="me")).get("people", [])
         others = [p["id"] for p in people if p.get("relation") != "self"]
         if not others:
             return
         pid = others[0]
-        items = self.client.get(f"/api/v1/people/{pid}/timeline?limit=20", name="timeline").json()["items"]
+        items = _answer(self.client.get(f"/api/v1/people/{pid}/timeline?limit=20", name="timeline")).get("items", [])
         studies = [i for i in items if i.get("kind") == "study"]
         if studies:
             self.open_study(pid, studies[0]["ref_id"], frames=min(SCROLL_LIMIT, 40))
@@ -153,7 +162,7 @@ class DoctorUser(_Viewer):
                                   headers=csrf(self.client), name="share open")
         if opened.status_code >= 400:
             return
-        session = self.client.get("/api/v1/share/session", name="share session").json()
+        session = _answer(self.client.get("/api/v1/share/session", name="share session"))
         for study in session.get("studies", [])[:1]:
             self.open_study(session["person_id"], study["id"], frames=min(SCROLL_LIMIT, 60), width="1024")
             if study.get("download_url") and random.random() < 0.1:

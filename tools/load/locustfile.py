@@ -104,7 +104,7 @@ class PatientUser(_Viewer):
     def journey(self) -> None:
         pid = self.me.person_id
         self.client.get("/api/v1/me", name="me")
-        items = self.client.get(f"/api/v1/people/{pid}/timeline?limit=20", name="timeline").json()["items"]
+        items = self.client.get(f"/api/v1/people/{pid}/timeline?limit=20", name="timeline").json().get("items", [])
         studies = [i for i in items if i.get("kind") == "study"]
         if studies:
             study = random.choice(studies)
@@ -130,7 +130,7 @@ class RelativeUser(_Viewer):
         if not others:
             return
         pid = others[0]
-        items = self.client.get(f"/api/v1/people/{pid}/timeline?limit=20", name="timeline").json()["items"]
+        items = self.client.get(f"/api/v1/people/{pid}/timeline?limit=20", name="timeline").json().get("items", [])
         studies = [i for i in items if i.get("kind") == "study"]
         if studies:
             self.open_study(pid, studies[0]["ref_id"], frames=min(SCROLL_LIMIT, 40))
@@ -246,7 +246,14 @@ class WeChatUser(HttpUser):
         patient = _claim()
         event: dict[str, Any] = random.choice([{"event": "subscribe"}, {"event": "CLICK", "event_key": "MY_RECORDS"},
                                {"msg_type": "text", "event": None, "content": "报告"}])
-        self.client.post("/_sim/wechat/push", json={"openid": patient.openid, **event}, name="wechat push")
+        # WeChat fixes a message's identity when it makes it (MsgId; CreateTime, which with the sender keys
+        # an event) and sends the same again when it retries — as the proxy does when a node died with the
+        # push in flight (deploy/nginx): our callback drops the second copy.
+        identity: dict[str, Any] = {"create_time": int(time.time())}
+        if event.get("msg_type") == "text":
+            identity["msg_id"] = random.randrange(1, 10**15)
+        self.client.post("/_sim/wechat/push", json={"openid": patient.openid, **event, **identity},
+                         name="wechat push")
 
 
 @events.init_command_line_parser.add_listener

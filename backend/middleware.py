@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from backend.access.context import RequestMeta, reset_request, set_request
 from backend.api.problems import problem_response
 from backend.errors import BadRequest, PayloadTooLarge
-from backend.proxies import client_address
+from backend.proxies import client_address, proxy_request_id
 
 CSP = (
     "default-src 'self'; script-src 'self' https://res.wx.qq.com; style-src 'self' 'unsafe-inline'; "
@@ -97,7 +97,9 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
-        request_id = uuid.uuid4().hex
+        # The front proxy's id when it is trusted: one id for the client's request across the nodes it was
+        # sent to (a resend after a node died, proxies.py); else one of our own.
+        request_id = proxy_request_id(scope) or uuid.uuid4().hex
         meta = RequestMeta(
             request_id=request_id,
             network_address=client_address(scope),  # behind a trusted proxy: X-Forwarded-For (proxies.py)

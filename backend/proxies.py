@@ -9,6 +9,11 @@ is not itself a trusted proxy is the client; whatever stands further left was wr
 and is ignored (the de-facto X-Forwarded-For rules, as in nginx's ``real_ip_recursive``; RFC 7239 §5.2
 describes the same chain for ``Forwarded``, which is not read here). uvicorn runs with
 ``proxy_headers=False`` (cli.py), so nothing else rewrites the peer.
+
+The same trust decides whose ``X-Request-Id`` is taken: the front proxy's (nginx ``$request_id``) names
+one client request however often the proxy sends it, so a request sent again to a second node after the
+first died carries the id of the first try (deploy/nginx/yunying.conf) — what lets a share open know it
+is a resend (sharing/entry.py). From anyone else the header is ignored and the node makes its own id.
 """
 
 from __future__ import annotations
@@ -51,6 +56,24 @@ def _address(text: str) -> Address | None:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return address.ipv4_mapped  # ::ffff:10.1.2.3 is 10.1.2.3 (a dual-stack socket's IPv4 peer)
     return address
+
+
+_REQUEST_ID = re.compile(r"[0-9A-Za-z._-]{8,64}")
+
+
+def proxy_request_id(scope: Any, *, trusted: tuple[Network, ...] | None = None) -> str | None:
+    """The front proxy's ``X-Request-Id`` for an ASGI ``scope`` when the TCP peer is a trusted proxy
+    and the id is well formed (8–64 of ``[0-9A-Za-z._-]``), else None."""
+    if trusted is None:
+        settings = getattr(getattr(scope.get("app"), "state", None), "settings", None)
+        trusted = getattr(settings, "trusted_networks", ())
+    client = scope.get("client")
+    peer = _address(str(client[0])) if client and client[0] else None
+    if peer is None or not trusted or not _trusted(peer, trusted):
+        return None
+    given = [value.decode("latin-1").strip() for name, value in scope.get("headers") or ()
+             if name.lower() == b"x-request-id"]
+    return given[0] if len(given) == 1 and _REQUEST_ID.fullmatch(given[0]) else None
 
 
 def _trusted(address: Address, networks: Iterable[Network]) -> bool:

@@ -56,9 +56,10 @@ STARVED_FACTOR = 4.0
 
 
 # glibc mallopt(3) parameters (malloc.h) and the values a worker sets: see tune_malloc.
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
 _MMAP_THRESHOLD = 16 << 20
 _TRIM_THRESHOLD = 32 << 20
+_ARENA_MAX = 2
 
 
 def tune_malloc() -> bool:
@@ -70,7 +71,13 @@ def tune_malloc() -> bool:
     ~160 (native CT) to ~700 (RLE) page faults per preview: measured 5.0 ms in a worker against 2.5 ms
     in the web process for the same RLE render, 2.5 ms of it system time. With these thresholds
     the buffers are reused (0 faults, render time as in the web process); a worker keeps at most
-    ~32 MB of freed memory, and frames larger than 16 MB per buffer still get their own mmap()."""
+    ~32 MB of freed memory, and frames larger than 16 MB per buffer still get their own mmap().
+
+    That bound is per malloc arena, and glibc gives each new thread an arena of its own, up to 8 per
+    core: a web process (it calls this too, for its inline renders) whose thread pool filled during a
+    fault — 40 requests waiting out a Redis, PostgreSQL or object-store timeout at once — kept up to
+    32 MB in each of 16 arenas, a step in its resident set that it never gave back (issue 18). Two
+    arenas: Python allocates under the GIL, so threads rarely contend for one."""
     import ctypes
     import platform
 
@@ -79,7 +86,8 @@ def tune_malloc() -> bool:
     try:
         libc = ctypes.CDLL(None)
         return bool(libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
-                    and libc.mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD))
+                    and libc.mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
+                    and libc.mallopt(_M_ARENA_MAX, _ARENA_MAX))
     except (OSError, AttributeError):
         return False
 

@@ -10,10 +10,19 @@ waits for another: the shared-state counters open their own on the database fall
   every worker sees them.
 - Opens: ``UPDATE share SET opens = opens + 1 WHERE … AND (max_opens IS NULL OR opens < max_opens)``
   — the database decides; of 50 simultaneous opens of a ``max_opens=1`` share exactly one matches.
+- A resend is not a second try: the front proxy sends a POST again to another node when the node it
+  went to died before answering (deploy/nginx/yunying.conf), with the same request id (proxies.py).
+  The first try may have counted the attempt, the wrong code, or the open before it died; the resend
+  counts none of them again. Its open finds the first try's session (its id is derived from the
+  request id) and gives it a new secret — the first secret never reached the doctor — so a
+  ``max_opens=1`` share is not used up by the proxy's resend. One reservation may stay counted (the
+  first try died between reserving and giving back a right code's attempt): one of five, for at most
+  the 15 minutes of the window.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -28,12 +37,14 @@ from backend.clock import aware, utcnow
 from backend.crypto import lookup_digest, random_token, verify_secret
 from backend.db import session_scope
 from backend.errors import Forbidden, Gone, TooManyRequests
+from backend.ids import new_id
 from backend.notify.service import notify_once
 from backend.shared_state import SharedState
 from backend.sharing import rules
 from backend.sharing.models import Share, ShareSession
 
 CODE_FAILURES = 5
+RESEND_WITHIN = timedelta(minutes=5)  # a proxy's resend follows its first try within seconds
 CODE_LOCK = timedelta(minutes=15)
 ADDRESS_FAILURES = 20
 ADDRESS_BLOCK = timedelta(minutes=15)
@@ -102,14 +113,16 @@ def _locked() -> TooManyRequests:
                      "访问码错误次数过多，此链接已锁定 15 分钟。", CODE_LOCK)
 
 
-def check_code(*, engine: Engine, state: SharedState, share_id: str, code: str | None, address: str | None) -> None:
+def check_code(*, engine: Engine, state: SharedState, share_id: str, code: str | None, address: str | None,
+               request_id: str | None = None) -> None:
     """Raise unless ``code`` is the share's access code (or it has none). Locked shares refuse even
     the right code until the lock ends.
 
     Every attempt is reserved in the shared state *before* the code is verified (an atomic count:
     Redis INCR, or the database under a lock — see shared_state.hit), so however many attempts arrive
     at once, at most CODE_FAILURES codes are verified per lock window. A right code gives its
-    reservation back; a wrong one keeps it."""
+    reservation back; a wrong one keeps it. A resend of a request (the same ``request_id``: the module
+    docstring) verifies the code again but reserves and counts nothing a second time."""
     lock = f"share-lock:{share_id}"
     if state.get(lock) is not None:
         raise _locked()
@@ -120,13 +133,17 @@ def check_code(*, engine: Engine, state: SharedState, share_id: str, code: str |
     if code_hash is None:
         return
     attempts = f"share-code:{share_id}"
-    if not state.hit(attempts, window=CODE_LOCK, limit=CODE_FAILURES):
+    first = request_id is None or state.claim_once(f"share-try:{share_id}:{request_id}", ttl=CODE_LOCK)
+    if first and not state.hit(attempts, window=CODE_LOCK, limit=CODE_FAILURES):
         if state.get(lock) is None:
             state.put(lock, "1", expires_at=utcnow() + CODE_LOCK)
         raise _locked()
     if code and code.isdigit() and len(code) == 6 and verify_secret(code, code_hash):
-        state.unhit(attempts)
+        if first:
+            state.unhit(attempts)
         return
+    if not first:  # the first try counted this wrong code (and audited it) before its node died
+        raise Forbidden("Wrong access code.", code="share-code-wrong", zh="访问码错误。")
     count_failure(state, address=address)
     with session_scope(engine) as session:
         audit.record(session, principal=Anonymous(), action=audit.EXECUTE, event_type="share.code_failed",
@@ -135,15 +152,41 @@ def check_code(*, engine: Engine, state: SharedState, share_id: str, code: str |
     raise Forbidden("Wrong access code.", code="share-code-wrong", zh="访问码错误。")
 
 
-def open_share(*, engine: Engine, share_id: str, user_agent: str | None) -> Opened:
+def _session_id(share_id: str, request_id: str) -> str:
+    """The session a request opens, the same for its resend: 32 hex digits like new_id()."""
+    return hashlib.sha256(f"share-open:{share_id}:{request_id}".encode()).hexdigest()[:32]
+
+
+def opened_by(*, engine: Engine, share_id: str, request_id: str | None) -> bool:
+    """Whether this request (its first try, on a node that died before answering) opened the share:
+    then its resend may finish the open of a share that the first try used up."""
+    if not request_id:
+        return False
+    with session_scope(engine, readonly=True) as session:
+        earlier = session.get(ShareSession, _session_id(share_id, request_id))
+        return earlier is not None and aware(earlier.created_at) > utcnow() - RESEND_WITHIN
+
+
+def open_share(*, engine: Engine, share_id: str, user_agent: str | None, request_id: str | None = None) -> Opened:
     """Count one open, atomically, and start a share session. Raises Gone (410) when the share is
-    expired, revoked or used up — decided by the conditional UPDATE, not by an earlier read."""
+    expired, revoked or used up — decided by the conditional UPDATE, not by an earlier read. A resend
+    (the same ``request_id``) whose first try's session committed gets that session with a new secret,
+    and counts no second open."""
     now = utcnow()
     secret = random_token(rules.SESSION_PREFIX, nbytes=32)
     with session_scope(engine) as session:
-        current = session.get(Share, share_id)
+        # The share's row lock first: a first try still committing on a dying node's connection is
+        # waited for, so its session is seen below (READ COMMITTED reads what committed before each statement).
+        current = session.get(Share, share_id, with_for_update=True)
         if current is None or share_status(session, current) == rules.REVOKED:  # its creator may not share now
             raise gone(rules.REVOKED)
+        session_id = _session_id(share_id, request_id) if request_id else None
+        earlier = session.get(ShareSession, session_id) if session_id else None
+        if earlier is not None and earlier.share_id == share_id and aware(earlier.created_at) > now - RESEND_WITHIN:
+            earlier.secret_digest = lookup_digest(secret)  # the first secret died with its node, unseen
+            session.add(earlier)
+            return Opened(share_id=share_id, session_id=earlier.id, secret=secret,
+                          expires_at=aware(earlier.expires_at))
         counted = session.execute(
             update(Share)
             .where(col(Share.id) == share_id, col(Share.revoked_at).is_(None), col(Share.expires_at) > now,
@@ -159,7 +202,7 @@ def open_share(*, engine: Engine, share_id: str, user_agent: str | None) -> Open
             share.first_opened_at = now
             session.add(share)
         expires_at = min(now + rules.SESSION_TTL, aware(share.expires_at))
-        row = ShareSession(share_id=share_id, secret_digest=lookup_digest(secret),
+        row = ShareSession(id=session_id or new_id(), share_id=share_id, secret_digest=lookup_digest(secret),
                            user_agent=(user_agent or None) and user_agent[:256], expires_at=expires_at)
         session.add(row)
         session.flush()

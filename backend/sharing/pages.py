@@ -26,7 +26,7 @@ from backend.api.deps import EngineDep, SettingsDep, SharedStateDep
 from backend.config import Settings
 from backend.db import session_scope
 from backend.errors import AppError, BadRequest, NotFound
-from backend.proxies import client_address
+from backend.proxies import client_address, proxy_request_id
 from backend.shared_state import SharedState
 from backend.sharing import entry, rules
 from backend.sharing.schemas import SessionCreate, SessionCreated
@@ -95,10 +95,13 @@ class _Entry:
     settings: Settings
     state: SharedState
     address: str | None  # the proxy-aware client address (proxies.py): rate limits count it
+    # The front proxy's id of this request: the same on its resend to another node (proxies.py, entry.py)
+    request_id: str | None = None
 
 
 def _entry(request: Request, engine: EngineDep, settings: SettingsDep, state: SharedStateDep) -> _Entry:
-    return _Entry(engine=engine, settings=settings, state=state, address=client_address(request.scope))
+    return _Entry(engine=engine, settings=settings, state=state, address=client_address(request.scope),
+                  request_id=proxy_request_id(request.scope))
 
 
 EntryDep = Annotated[_Entry, Depends(_entry)]
@@ -192,8 +195,12 @@ def _start_session(request: Request, ctx: _Entry, token: str, code: str | None, 
     found = entry.lookup(engine=engine, token=token)
     if found is None:
         raise _unknown(state, address)
-    if found.status != rules.ACTIVE:
+    if found.status != rules.ACTIVE and not (
+            found.status == rules.USED_UP
+            and entry.opened_by(engine=engine, share_id=found.share_id, request_id=ctx.request_id)):
         raise entry.gone(found.status)
-    entry.check_code(engine=engine, state=state, share_id=found.share_id, code=code, address=address)
-    opened = entry.open_share(engine=engine, share_id=found.share_id, user_agent=request.headers.get("user-agent"))
+    entry.check_code(engine=engine, state=state, share_id=found.share_id, code=code, address=address,
+                     request_id=ctx.request_id)
+    opened = entry.open_share(engine=engine, share_id=found.share_id, user_agent=request.headers.get("user-agent"),
+                              request_id=ctx.request_id)
     return _opened_response(request, settings, opened, as_json=as_json)

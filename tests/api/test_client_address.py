@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from backend.config import ConfigError, load_settings
-from backend.proxies import client_address, parse_trusted
+from backend.proxies import client_address, parse_trusted, proxy_request_id
 
 TRUSTED = parse_trusted("10.0.0.0/8, 192.0.2.7 2001:db8::/32")
 
@@ -60,3 +60,21 @@ def test_the_setting_is_read_and_a_bad_entry_is_named(tmp_path: Path) -> None:
     assert [str(n) for n in settings.trusted_networks] == ["127.0.0.1/32", "10.0.0.0/8"]
     with pytest.raises(ConfigError, match="YUNYING_TRUSTED_PROXIES"):
         load_settings(data_dir=tmp_path, trusted_proxies="10.0.0.0/8, nginx.internal")
+
+
+@pytest.mark.parametrize(("peer", "ids", "expected"), [
+    ("10.1.2.3", ["0123456789abcdef0123456789abcdef"], "0123456789abcdef0123456789abcdef"),  # nginx's $request_id
+    ("203.0.113.9", ["0123456789abcdef0123456789abcdef"], None),  # not our proxy: the client's own words
+    ("10.1.2.3", [], None),
+    ("10.1.2.3", ["short"], None),
+    ("10.1.2.3", ["x" * 65], None),
+    ("10.1.2.3", ["0123456789abcdef\nInjected: 1"], None),
+    ("10.1.2.3", ["0123456789abcdef", "fedcba9876543210"], None),  # two: which one the proxy wrote is unknown
+    (None, ["0123456789abcdef"], None),
+])
+def test_the_request_id_of_a_trusted_proxy_only(peer: str | None, ids: list[str], expected: str | None) -> None:
+    """The front proxy's id names a request across the nodes it is sent to (a resend after a node died):
+    believed only from a trusted proxy, which replaces whatever the client sent."""
+    scope = {"type": "http", "client": (peer, 50000) if peer else None,
+             "headers": [(b"x-request-id", value.encode("latin-1")) for value in ids]}
+    assert proxy_request_id(scope, trusted=TRUSTED) == expected

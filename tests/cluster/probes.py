@@ -12,14 +12,15 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
 import requests
 from pydicom import dcmread
 
-from tools.load.browser import csrf, login
-from tools.load.population import Population, stow
+from tools.load.browser import csrf, hospital, login
+from tools.load.population import Population, lab_body, report_body, stow
 from tools.load.run import lost_instances
 from tools.synthetic import write_ct_series
 
@@ -149,6 +150,56 @@ class Probes:
 
     def _stow(self, url: str) -> requests.Response:
         return self.send(self.new_study(), url=url)
+
+    # -- the writes a dying node may have in flight (each answers (kind, status)) ------------------------
+    def doctor(self) -> tuple[requests.Session, str]:
+        """A doctor's browser on the share's page (its CSRF cookie set), ready to send the code."""
+        doctor = requests.Session()
+        path = "/" + self.patient.share_url.split("/", 3)[3]
+        page = doctor.get(self.url + path, timeout=30)
+        assert page.status_code == 200, page.text[:300]
+        return doctor, path
+
+    def share_open(self, doctor: tuple[requests.Session, str]) -> tuple[str, int]:
+        http, path = doctor
+        res = http.post(f"{self.url}{path}/session", json={"access_code": self.patient.share_code},
+                        headers=csrf(http), timeout=60)
+        return "share open", res.status_code
+
+    def hospital_lab(self, n: int) -> tuple[str, int]:
+        res = requests.put(f"{self.url}/api/v1/institution/lab-reports/{self.patient.local_id}-inflight-{n}",
+                           headers=hospital(self.key), timeout=60,
+                           json=lab_body(local_id=self.patient.local_id, when=datetime.now(UTC), glucose=5.0 + n / 10))
+        return "hospital lab", res.status_code
+
+    def report(self) -> dict[str, object]:
+        """The final report of the patient's study, as the hospital's RIS sends it (again and again)."""
+        return report_body(study_uid=self.patient.study_uids[0], local_id=self.patient.local_id,
+                           when=datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
+
+    def hospital_report(self, body: dict[str, object]) -> tuple[str, int]:
+        uid = self.patient.study_uids[0]
+        res = requests.put(f"{self.url}/api/v1/institution/reports/by-study-uid/{uid}", headers=hospital(self.key),
+                           json=body, timeout=60)
+        return "hospital report", res.status_code
+
+    def wechat_push(self, msg_id: int) -> tuple[str, int]:
+        """WeChat's push through the simulator; the status is our callback's answer to it (0: none)."""
+        res = requests.post(f"{self.url}/_sim/wechat/push", timeout=60, json={
+            "openid": self.patient.openid, "msg_type": "text", "event": None, "content": "报告", "msg_id": msg_id,
+            "create_time": int(time.time())})
+        inner = res.json().get("status") if res.status_code == 200 else None
+        return "wechat push", res.status_code if inner is None or res.status_code != 200 else int(inner)
+
+    def stow_once(self) -> tuple[str, int]:
+        """A hospital's STOW-RS; streamed through the proxy, so a cut one is sent again by the hospital."""
+        paths = self.new_study()
+        first = self.send(paths).status_code
+        if first in (502, 503):
+            self.refused.remove(paths)
+            again = self.send(paths).status_code
+            return f"stow (sent again after {first})", again
+        return "stow", first
 
     # -- a fault ----------------------------------------------------------------------------------------
     def watch(self, name: str, *, down: object, up: object, hold_s: float, kinds: tuple[str, ...] = KINDS,

@@ -16,13 +16,15 @@ from tools.load.faults import parse
 def test_every_scripted_fault_of_the_standard_run_parses() -> None:
     specs = ["90:kill-web-2", "105:start-web-2", "165:kill-worker", "180:start-worker", "240:restart-postgres",
              "300:stop-redis", "360:start-redis", "420:stop-s3", "450:start-s3", "10:stop-rabbitmq",
-             "20:start-rabbitmq", "30:stop-postgres", "33:start-postgres"]
+             "20:start-rabbitmq", "30:stop-postgres", "33:start-postgres", "510:fill-disk-1", "540:free-disk-1"]
     faults = parse(specs)
     assert [f.target for f in faults][:9] == ["web-2", "web-2", "worker", "worker", "postgres", "redis", "redis",
                                                "s3", "s3"]
+    assert [(f.action, f.target) for f in faults[-2:]] == [("fill-disk-1", "disk-1"), ("free-disk-1", "disk-1")]
 
 
-@pytest.mark.parametrize("spec", ["10:kill-redis", "10:restart-s3", "10:stop-worker", "10:kill-web-x", "10:boom"])
+@pytest.mark.parametrize("spec", ["10:kill-redis", "10:restart-s3", "10:stop-worker", "10:kill-web-x", "10:boom",
+                                  "10:fill-disk-x", "10:kill-disk-1", "10:fill-web-1"])
 def test_a_fault_that_cannot_be_done_is_refused_before_the_run(spec: str) -> None:
     with pytest.raises(ValueError, match="ACTION"):
         parse([spec])

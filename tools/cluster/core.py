@@ -226,9 +226,13 @@ class Cluster:
         self._save(state)
         return pid
 
+    def pid(self, target: str) -> int:
+        """The process (and process group) id of ``web-N`` (1-based) or ``worker``."""
+        return int(self._state()["pids"][target.replace("-", "")])
+
     def kill(self, target: str) -> None:
         """kill -9 of a component and every process of it: ``web-N`` (1-based) or ``worker``."""
-        pid = int(self._state()["pids"][target.replace("-", "")])
+        pid = self.pid(target)
         with suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
         with suppress(ChildProcessError):
@@ -270,6 +274,27 @@ class Cluster:
     def spool(self, n: int) -> Path:
         """Web node n's request spool (backend/storage/service.py scratch_dir): files while it receives."""
         return self.root / f"web{n + 1}" / "spool"
+
+    def fill_spool(self, n: int, *, size_mb: int = 2, left_kb: int = 16) -> None:
+        """A disk that fills: web node n's request spool on a tmpfs of ``size_mb``, filled but for ``left_kb``.
+        A STOW-RS that reaches this node cannot spool its parts (503 out-of-resources); requests that
+        need no disk go on. Needs root (mount); RuntimeError says why not."""
+        spool = self.spool(n)
+        spool.mkdir(parents=True, exist_ok=True)
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode=0700", "tmpfs", str(spool)],
+                                 capture_output=True, text=True, check=False)
+        if mounted.returncode != 0:
+            raise RuntimeError(f"cannot mount a small tmpfs here (needs root): {mounted.stderr.strip()[:200]}")
+        with (spool / "ballast").open("wb") as out:
+            out.write(b"\0" * (size_mb * 1024 * 1024 - left_kb * 1024))
+
+    def free_spool(self, n: int) -> None:
+        """The space is back: the ballast removed and the tmpfs unmounted (lazily: a request still
+        writing there finishes on it)."""
+        spool = self.spool(n)
+        with suppress(FileNotFoundError):
+            (spool / "ballast").unlink()
+        subprocess.run(["umount", "-l", str(spool)], capture_output=True, check=False)
 
     def kill_web(self, n: int) -> None:
         """kill -9 of one web node (every process of it)."""

@@ -7,7 +7,9 @@ Actions: ``kill-web-N`` / ``start-web-N`` (kill -9 of web node N, 1-based, and i
 ``kill-worker`` / ``start-worker``, ``stop-s3`` / ``start-s3`` (SeaweedFS), and — on a cluster with
 private services (``tools.cluster up --private``) — ``stop-redis`` / ``start-redis``, ``stop-postgres`` /
 ``start-postgres``, ``stop-rabbitmq`` / ``start-rabbitmq`` and ``restart-postgres`` (one action: its
-window lasts until PostgreSQL answers again). Each action is stamped with when it really happened; a
+window lasts until PostgreSQL answers again); ``fill-disk-N`` / ``free-disk-N``: web node N's request
+spool on a small tmpfs filled but for 16 kB, and the space freed again (needs root: Cluster.fill_spool).
+Each action is stamped with when it really happened; a
 ``start-…`` ends the window its ``kill-…``/``stop-…`` opened, and the window lasts until the component
 answers again. The report shades the windows, so what users saw during each one can be read off the plots.
 """
@@ -25,11 +27,12 @@ from tools.cluster import Cluster
 @dataclass(frozen=True)
 class Fault:
     at_s: float
-    action: str  # kill-web-N, start-web-N, kill-worker, start-worker, stop-X, start-X, restart-postgres
+    action: str  # kill-web-N, start-web-N, kill-worker, start-worker, stop-X, start-X, restart-postgres,
+    # fill-disk-N, free-disk-N
 
     @property
     def target(self) -> str:
-        return self.action.split("-", 1)[1]  # web-1, worker, s3, redis, postgres, rabbitmq
+        return self.action.split("-", 1)[1]  # web-1, worker, s3, redis, postgres, rabbitmq, disk-1
 
 
 @dataclass
@@ -37,7 +40,7 @@ class Window:
     target: str
     start_s: float
     end_s: float | None = None
-    kind: str = "kill"  # kill (-9), stop, restart
+    kind: str = "kill"  # kill (-9), stop, restart, fill
 
 
 @dataclass
@@ -59,8 +62,11 @@ class FaultScript:
 
     def _do(self, fault: Fault, started: float) -> None:
         kind, target = fault.action.split("-", 1)
-        if kind in ("kill", "stop", "restart"):
+        if kind in ("kill", "stop", "restart", "fill"):
             self.windows.append(Window(target=target, start_s=time.monotonic() - started, kind=kind))
+            if kind == "fill":
+                self.cluster.fill_spool(_node(target))
+                return
             if kind == "kill":
                 self.cluster.kill(target)
                 return
@@ -68,12 +74,14 @@ class FaultScript:
                 self.cluster.stop_service(target)
                 return
             self.cluster.restart_service(target)  # returns once it answers again: the window ends there
+        elif kind == "free":
+            self.cluster.free_spool(_node(target))
         elif target in SERVICES:
             self.cluster.start_service(target)
         elif target == "worker":
             self.cluster.start_worker()
         else:
-            self.cluster.start_web(int(target.removeprefix("web-")) - 1)  # waits until the node answers
+            self.cluster.start_web(_node(target))  # waits until the node answers
         for window in self.windows:
             if window.target == target and window.end_s is None:
                 window.end_s = time.monotonic() - started
@@ -82,8 +90,15 @@ class FaultScript:
 SERVICES = ("s3", "redis", "postgres", "rabbitmq")
 
 
+def _node(target: str) -> int:
+    """``web-2`` or ``disk-2`` → 1 (0-based web node)."""
+    return int(target.split("-", 1)[1]) - 1
+
+
 def _valid(kind: str, target: str) -> bool:
     if kind in ("kill", "start") and (target == "worker" or target.removeprefix("web-").isdigit()):
+        return True
+    if kind in ("fill", "free") and target.removeprefix("disk-").isdigit():
         return True
     return (kind in ("stop", "start") and target in SERVICES) or (kind == "restart" and target == "postgres")
 
@@ -95,7 +110,8 @@ def parse(specs: list[str]) -> list[Fault]:
         kind, _, target = action.partition("-")
         if not _valid(kind, target):
             raise ValueError(f"--fault SECONDS:ACTION, ACTION one of kill-web-N, start-web-N, kill-worker, "
-                             f"start-worker, stop-|start-(s3|redis|postgres|rabbitmq), restart-postgres; "
+                             f"start-worker, stop-|start-(s3|redis|postgres|rabbitmq), restart-postgres, "
+                             f"fill-|free-disk-N; "
                              f"not {spec!r}")
         faults.append(Fault(at_s=float(at), action=action))
     return faults

@@ -59,7 +59,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
-from benchmarks.ct_variants import jpeg_baseline_copy, jpeg_lossless_copy
+from benchmarks.ct_variants import VARIANTS as COPIES
+from benchmarks.ct_variants import compressed_copy
 from benchmarks.httpload import LoadResult, concurrent_get, cookie_header
 from benchmarks.orthanc_ref import orthanc_server, store_instance
 
@@ -105,15 +106,14 @@ def write_series(out: Path, slices: int) -> dict[str, list[Path]]:
                                            series_number=2 + n)
         except UnsupportedEncoding:
             emit(f"cold_{name}", 0, "images/s", skipped="encoder not installed")
-        if name == "uncompressed":
-            lossless = jpeg_lossless_copy(series[name], out / "jpeg_lossless")
-            if lossless:
-                series["jpeg_lossless"] = lossless
-            baseline = jpeg_baseline_copy(series[name], out / "jpeg_baseline")
-            if baseline:
-                series["jpeg_baseline"] = baseline
+        if name != "uncompressed":
+            continue
+        for copy in COPIES:  # the copies pydicom cannot encode itself (ct_variants.py)
+            paths = compressed_copy(series[name], out / copy, variant=copy)
+            if paths:
+                series[copy] = paths
             else:
-                emit("cold_jpeg_baseline", 0, "images/s", skipped="imagecodecs' JPEG 8-bit encoder not installed")
+                emit(f"cold_{copy}", 0, "images/s", skipped=f"imagecodecs' {COPIES[copy].codec} encoder not installed")
     return series
 
 

@@ -36,7 +36,8 @@ servers, so their own cost flattens every ratio: httpx in 2 threads of one proce
 of a core and got 153 cache hits/s where `wrk -t2 -c2` got 276/s from the same URL (a bare ASGI
 hello-world under uvicorn does 12,000 req/s with wrk).
 
-    python -m benchmarks.bench_previews        (env: BENCH_PREVIEWS_SLICES=300, BENCH_PREVIEWS_RUNS=3)
+    python -m benchmarks.bench_previews        (env: BENCH_PREVIEWS_SLICES=300, BENCH_PREVIEWS_RUNS=3;
+                                                BENCH_PREVIEWS_ONLY=jpeg_baseline for a quick look at some)
 """
 
 from __future__ import annotations
@@ -96,11 +97,20 @@ def _pct(values: list[float], p: float) -> float:
 
 
 # -- the CT ---------------------------------------------------------------------------------------------
+def wanted(name: str) -> bool:
+    """BENCH_PREVIEWS_ONLY=jpeg_baseline,rle: a quick run of some variants (uncompressed always: the
+    compressed copies are made from it); unset: all."""
+    only = os.environ.get("BENCH_PREVIEWS_ONLY", "")
+    return not only or name == "uncompressed" or name in only.split(",")
+
+
 def write_series(out: Path, slices: int) -> dict[str, list[Path]]:
     from tools.synthetic import UnsupportedEncoding, write_ct_series
 
     series: dict[str, list[Path]] = {}
     for n, (name, ts) in enumerate(VARIANTS.items()):
+        if not wanted(name):
+            continue
         try:
             series[name] = write_ct_series(out_dir=out / name, seed=101, slices=slices, transfer_syntax=ts,
                                            series_number=2 + n)
@@ -108,7 +118,7 @@ def write_series(out: Path, slices: int) -> dict[str, list[Path]]:
             emit(f"cold_{name}", 0, "images/s", skipped="encoder not installed")
         if name != "uncompressed":
             continue
-        for copy in COPIES:  # the copies pydicom cannot encode itself (ct_variants.py)
+        for copy in filter(wanted, COPIES):  # the copies pydicom cannot encode itself (ct_variants.py)
             paths = compressed_copy(series[name], out / copy, variant=copy)
             if paths:
                 series[copy] = paths

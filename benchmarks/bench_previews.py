@@ -36,7 +36,8 @@ servers, so their own cost flattens every ratio: httpx in 2 threads of one proce
 of a core and got 153 cache hits/s where `wrk -t2 -c2` got 276/s from the same URL (a bare ASGI
 hello-world under uvicorn does 12,000 req/s with wrk).
 
-    python -m benchmarks.bench_previews        (env: BENCH_PREVIEWS_SLICES=300, BENCH_PREVIEWS_RUNS=3)
+    python -m benchmarks.bench_previews        (env: BENCH_PREVIEWS_SLICES=300, BENCH_PREVIEWS_RUNS=3;
+                                                BENCH_PREVIEWS_ONLY=jpeg_baseline for a quick look at some)
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
-from benchmarks.ct_variants import jpeg_baseline_copy, jpeg_lossless_copy
+from benchmarks.ct_variants import VARIANTS as COPIES
+from benchmarks.ct_variants import compressed_copy
 from benchmarks.httpload import LoadResult, concurrent_get, cookie_header
 from benchmarks.orthanc_ref import orthanc_server, store_instance
 
@@ -95,25 +97,33 @@ def _pct(values: list[float], p: float) -> float:
 
 
 # -- the CT ---------------------------------------------------------------------------------------------
+def wanted(name: str) -> bool:
+    """BENCH_PREVIEWS_ONLY=jpeg_baseline,rle: a quick run of some variants (uncompressed always: the
+    compressed copies are made from it); unset: all."""
+    only = os.environ.get("BENCH_PREVIEWS_ONLY", "")
+    return not only or name == "uncompressed" or name in only.split(",")
+
+
 def write_series(out: Path, slices: int) -> dict[str, list[Path]]:
     from tools.synthetic import UnsupportedEncoding, write_ct_series
 
     series: dict[str, list[Path]] = {}
     for n, (name, ts) in enumerate(VARIANTS.items()):
+        if not wanted(name):
+            continue
         try:
             series[name] = write_ct_series(out_dir=out / name, seed=101, slices=slices, transfer_syntax=ts,
                                            series_number=2 + n)
         except UnsupportedEncoding:
             emit(f"cold_{name}", 0, "images/s", skipped="encoder not installed")
-        if name == "uncompressed":
-            lossless = jpeg_lossless_copy(series[name], out / "jpeg_lossless")
-            if lossless:
-                series["jpeg_lossless"] = lossless
-            baseline = jpeg_baseline_copy(series[name], out / "jpeg_baseline")
-            if baseline:
-                series["jpeg_baseline"] = baseline
+        if name != "uncompressed":
+            continue
+        for copy in filter(wanted, COPIES):  # the copies pydicom cannot encode itself (ct_variants.py)
+            paths = compressed_copy(series[name], out / copy, variant=copy)
+            if paths:
+                series[copy] = paths
             else:
-                emit("cold_jpeg_baseline", 0, "images/s", skipped="imagecodecs' JPEG 8-bit encoder not installed")
+                emit(f"cold_{copy}", 0, "images/s", skipped=f"imagecodecs' {COPIES[copy].codec} encoder not installed")
     return series
 
 

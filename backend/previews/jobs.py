@@ -9,7 +9,8 @@ Frame sources, fastest first:
    the previews as JSON (content-addressed by the original's sha256, so never stale);
 2. compressed grey frames decoded before (pre-rendering, another window), read back from the derived
    cache (decoded.py), so a frame is decoded once;
-3. pydicom's decoders (imagecodecs for RLE and JPEG lossless where installed) for everything else.
+3. pydicom's decoders (imagecodecs for RLE, JPEG lossless and grey JPEG baseline where installed) for
+   everything else.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from backend.rendering import (
     RawFrameSource,
     RenderError,
     Window,
+    fastcodecs,
     find_preset,
     pack_scrub_strips,
     render_array,
@@ -83,33 +85,21 @@ def fast_codecs() -> Any:
     return imagecodecs
 
 
-def _libjpeg() -> Any:
-    """pylibjpeg-libjpeg, the decoder pydicom itself uses for JPEG baseline here: called on the fragment
-    directly, the samples are pydicom's exactly (not libjpeg-turbo's, whose IDCT differs by ±1 in
-    places), without parsing the file first — measured on a 512x512 8-bit slice: 7.7 ms against 14.2 ms
-    for dcmread + pixel_array."""
-    try:
-        import libjpeg  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
-    return libjpeg
-
-
 def _codec_ready(ts: str) -> bool:
-    if ts == JPEG_BASELINE:
-        return _libjpeg() is not None
+    if ts == JPEG_BASELINE:  # libjpeg-turbo through imagecodecs (rendering/fastcodecs.py)
+        return fastcodecs.baseline_available()
     codecs = fast_codecs()
     name = "DICOMRLE" if ts == RLE else "LJPEG" if ts in JPEG_LOSSLESS else None
     return bool(codecs is not None and name and getattr(codecs, name, None) and getattr(codecs, name).available)
 
 
 class EncapsulatedFrameSource:
-    """RLE Lossless (PS3.5 Annex G), JPEG lossless (Process 14) and JPEG baseline (Process 1, grey) frames
-    straight from the fragments
-    ingest located: no dcmread. Frame i is fragment i when there is one fragment per frame (always
-    so for RLE, PS3.5 §A.4.2); a single-frame object may split its frame over several fragments.
-    One sample per pixel only (grey or palette indices); colour goes through pydicom, which also
-    does the photometric bookkeeping."""
+    """RLE Lossless (PS3.5 Annex G), JPEG lossless (Process 14) and JPEG baseline (Process 1, grey:
+    libjpeg-turbo, rendering/fastcodecs.py) frames straight from the fragments ingest located: no
+    dcmread. Frame i is fragment i when there is one fragment per frame (always so for RLE, PS3.5
+    §A.4.2); a single-frame object may split its frame over several fragments. One sample per pixel
+    only (grey or palette indices); colour goes through pydicom, which also does the photometric
+    bookkeeping."""
 
     def __init__(self, *, ref: InstanceRef, infos: list[FrameInfo], limits: Limits) -> None:
         self._ref, self._infos = ref, infos
@@ -146,22 +136,13 @@ class EncapsulatedFrameSource:
                 dtype = np.dtype(f"<{'i' if fmt.signed else 'u'}{fmt.bits_allocated // 8}")
                 arr = np.frombuffer(codecs.dicomrle_decode(data, dtype.str), dtype=dtype)
                 return arr.reshape(fmt.rows, fmt.columns), info
-            if self._ref.transfer_syntax_uid == JPEG_BASELINE:
-                if fmt.bits_allocated != 8:
-                    raise ValueError("JPEG baseline holds 8-bit samples only")
-                arr = np.asarray(_libjpeg().decode(data))
-            else:
-                arr = np.asarray(codecs.ljpeg_decode(data))
-            if arr.shape != (fmt.rows, fmt.columns):
-                raise ValueError(f"decoded shape {arr.shape} is not {fmt.rows}x{fmt.columns}")
+            if not fastcodecs.can_decode(self._ref.transfer_syntax_uid, fmt):
+                raise ValueError(f"no fast decoder for {self._ref.transfer_syntax_uid} at {fmt.bits_allocated} bits")
+            # JPEG lossless, or grey JPEG baseline through libjpeg-turbo; sign-extended like pydicom's samples
+            arr = fastcodecs.decode_codestream(data, tsyntax=self._ref.transfer_syntax_uid, fmt=fmt)
         except Exception as exc:
             raise DecodeFailed(message_en=f"pixel data cannot be decoded: {str(exc)[:200]}",
                                message_zh="像素数据无法解码（文件可能已损坏）") from exc
-        if fmt.signed:  # two's-complement codes of Bits Stored bits (PS3.5 §8.2.1): sign-extend
-            width = 8 * arr.dtype.itemsize
-            shift = width - min(fmt.bits_stored, width)
-            view = arr.view(np.int8 if width == 8 else np.int16)
-            arr = np.right_shift(np.left_shift(view, shift), shift) if shift else view
         return arr, info
 
 

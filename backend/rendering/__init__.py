@@ -23,7 +23,9 @@ from .model import FrameInfo, Lut, Window
 from .presets import Preset, default_voi, find_preset, presets_for, window_from_query
 from .scrub import ScrubStrips, pack_scrub_strips
 
-RENDERER_VERSION = "1"  # part of every preview cache key: bump when the output changes
+# Part of every preview cache key: bump when the output changes. 2: grey JPEG baseline is decoded by
+# libjpeg-turbo (fastcodecs.py), whose samples differ from libjpeg 9's by up to 1 in places.
+RENDERER_VERSION = "2"
 
 __all__ = [
     "RENDERER_VERSION",

@@ -116,7 +116,7 @@ def decode_frame(ds: Dataset, *, index: int, fmt: PixelFormat) -> tuple[np.ndarr
         ds.file_meta = meta
     if fastcodecs.can_decode(tsyntax, fmt):
         try:
-            return fastcodecs.decode(ds, index=index, fmt=fmt), fmt.photometric
+            return fastcodecs.decode(ds, index=index, fmt=fmt, tsyntax=tsyntax), fmt.photometric
         except Exception:  # noqa: BLE001, S110 - fall back to the reference decoder below
             pass
     try:

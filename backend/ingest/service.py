@@ -153,7 +153,9 @@ class StowBatch:
 
         def stored(item: Accepted) -> Accepted | None:
             try:
-                if not self.blobs.exists(key=item.key):  # identical bytes may be durable already
+                # identical bytes may be durable already; where writing them again is as cheap as asking
+                # (S3), they are simply written again (storage/base.py probe_before_put)
+                if not (self.blobs.probe_before_put and self.blobs.exists(key=item.key)):
                     with open(item.temp, "rb") as source:
                         self.blobs.put_stream(key=item.key, source=source, sha256=item.sha256)
                 return item

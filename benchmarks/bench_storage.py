@@ -20,7 +20,7 @@ and, for S3, the SeaweedFS server's (``server_cpu_s``, from /proc): on a 2-core 
 store's own CPU competes with the service, which a production store on its own hosts does not.
 
     python -m benchmarks.bench_storage   (env: BENCH_STORAGE_SLICES=300, BENCH_STORAGE_SIZE=256,
-                                          BENCH_STORAGE_RUNS=3, BENCH_PG_URL)
+                                          BENCH_STORAGE_RUNS=3, BENCH_PG_URL, BENCH_STORAGE_S3_PORT_BASE)
 """
 
 from __future__ import annotations
@@ -102,6 +102,7 @@ def _run(store: str, paths: list[Path], work: Path, s3_url: str | None, server: 
     from backend.db import make_engine, session_scope
     from backend.institutions.service import create_institution
     from backend.main import create_app
+    from backend.previews.cache import settle
     from backend.storage.service import open_store
     from backend.storage.signed import count_requests
 
@@ -159,6 +160,7 @@ def _run(store: str, paths: list[Path], work: Path, s3_url: str | None, server: 
         started, cpu = time.perf_counter(), _cpu(server)
         for u in rendered:
             assert client.get(u, headers=accept).status_code == 200
+        settle()  # the previews' PUTs that follow the answers (previews/cache.py write_behind) count too
         out["cold_s"] = time.perf_counter() - started
         out["cold_cpu"] = _cpu_since(server, cpu)
         out["cold_requests"] = dict(seen)
@@ -203,7 +205,8 @@ def main() -> int:
         work = Path(tmp)
         paths = write_ct_series(out_dir=work / "ct", seed=17, slices=slices, size=size)
         megabytes = sum(p.stat().st_size for p in paths) / 1e6
-        server = SeaweedS3(work / "seaweed")
+        base = os.environ.get("BENCH_STORAGE_S3_PORT_BASE")  # eight ports from here; else free ones
+        server = SeaweedS3(work / "seaweed", port_base=int(base) if base else None)
         server.start()
         os.environ.update(server.env())
         pid = server.process.pid if server.process else None

@@ -137,15 +137,27 @@ async def _receive(
     request: Request, batch: StowBatch, *, boundary: str, directory: Path, limits: MultipartLimits
 ) -> AppError | None:
     """Read the parts while up to ``PARSE_WINDOW`` earlier ones are parsed (threads or processes); take
-    their results in request order and flush full batches in a thread. Returns the request-level
-    problem (framing error, client gone) or None. Complete parts are kept even then."""
+    their results in request order and flush full batches in a thread while the next batch is received
+    and parsed. Returns the request-level problem (framing error, client gone) or None. Complete parts
+    are kept even then."""
     window: deque[tuple[Part, asyncio.Future[ParseResult] | None]] = deque()
+    flushing: asyncio.Future[None] | None = None
+
+    async def flush_behind() -> None:
+        # One flush at a time, in request order (each looks up what the earlier ones indexed); while it
+        # stores and indexes, the event loop goes on receiving and parsing: on S3 a flush is mostly
+        # waiting for PUTs, on a local disk for fsyncs.
+        nonlocal flushing
+        if flushing is not None:
+            running, flushing = flushing, None
+            await running
+        flushing = asyncio.ensure_future(run_in_threadpool(batch.flush_detached, batch.detach()))
 
     async def take_oldest() -> None:
         part, future = window.popleft()
         batch.take(part, await future if future is not None else None)
         if batch.full:
-            await run_in_threadpool(batch.flush)
+            await flush_behind()
 
     problem: AppError | None = None
     reader = MultipartReader(boundary=boundary, directory=directory, limits=limits)
@@ -167,8 +179,12 @@ async def _receive(
         problem = BadRequest("the client went away before the request was complete", code="client-disconnected")
     finally:
         reader.abort()  # the part in progress, if any; parts already handed out are the batch's
-        while window:
-            await take_oldest()
+        try:
+            while window:
+                await take_oldest()
+        finally:
+            if flushing is not None:  # never left running past the request (its outcome is the response's)
+                await flushing
     return problem
 
 

@@ -59,6 +59,14 @@ FSYNC_THREADS = 8
 blob_key = original_key  # the content address of an original (storage/keys.py)
 
 
+@dataclass(frozen=True)
+class Detached:
+    """Accepted instances taken out of a batch for one flush (:meth:`StowBatch.detach`)."""
+
+    pending: list[Accepted]
+    duplicates: list[ParsedInstance]
+
+
 @dataclass
 class StowBatch:
     """Collects the outcome of one STOW-RS request. Methods are blocking (run them in a thread)."""
@@ -153,7 +161,9 @@ class StowBatch:
 
         def stored(item: Accepted) -> Accepted | None:
             try:
-                if not self.blobs.exists(key=item.key):  # identical bytes may be durable already
+                # identical bytes may be durable already; where writing them again is as cheap as asking
+                # (S3), they are simply written again (storage/base.py probe_before_put)
+                if not (self.blobs.probe_before_put and self.blobs.exists(key=item.key)):
                     with open(item.temp, "rb") as source:
                         self.blobs.put_stream(key=item.key, source=source, sha256=item.sha256)
                 return item
@@ -175,12 +185,23 @@ class StowBatch:
     # -- step 3 -----------------------------------------------------------------------------------
     def flush(self) -> None:
         """Index the accepted instances in one transaction; their outcomes are final after commit."""
-        for parsed in self._duplicates:
+        self.flush_detached(self.detach())
+
+    def detach(self) -> Detached:
+        """Take the accepted instances (and the same-UID conflicts to answer) out of the batch, for a
+        :meth:`flush_detached` that may run in a thread while later parts are taken (dicomweb/router.py)."""
+        detached = Detached(pending=self._pending, duplicates=self._duplicates)
+        self._pending, self._pending_bytes, self._duplicates = [], 0, []
+        return detached
+
+    def flush_detached(self, detached: Detached) -> None:
+        """:meth:`flush` of what :meth:`detach` took. One at a time, in the order detached: each
+        looks up the UIDs the earlier ones indexed."""
+        for parsed in detached.duplicates:
             self._conflict(parsed)
-        self._duplicates = []
-        if not self._pending:
+        pending = detached.pending
+        if not pending:
             return
-        pending, self._pending, self._pending_bytes = self._pending, [], 0
         with self.clock.stage("index"):
             known = self._existing_shas([item.parsed.sop_instance_uid for item in pending])
         fresh: list[Accepted] = []

@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
+import os
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -40,6 +43,39 @@ RECENT_S = 2.0
 RECENT_MAX = 4096
 STORE_DOWN = "storage_unavailable"
 F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("yunying.previews")
+
+# Writes behind (DerivedCache.write_behind): threads of this process that PUT just-rendered previews to a
+# network store after the render answered. Made on first use (a render worker forks first); Python joins
+# them at exit, so a process that ends normally finishes its writes.
+BEHIND_THREADS = 4
+_behind: ThreadPoolExecutor | None = None
+_pending: set[Future[None]] = set()
+_behind_lock = threading.Lock()
+
+
+def _forget_behind_in_child() -> None:
+    """A forked child (a render worker) has none of its parent's threads: it starts its own pool."""
+    global _behind, _pending, _behind_lock
+    _behind, _pending, _behind_lock = None, set(), threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_behind_in_child)
+
+
+def _put_behind(store: ObjectStore, key: str, data: bytes) -> None:
+    try:
+        store.put_bytes(key=key, data=data, durable=False)
+    except Exception as exc:  # noqa: BLE001 - derived data: the next miss renders it again
+        log.warning("preview cache write failed (%s): rendered again on the next miss", type(exc).__name__)
+
+
+def settle(timeout: float = 60.0) -> None:
+    """Wait until every write behind of this process is done (tests and benchmarks read the store next)."""
+    with _behind_lock:
+        waiting = list(_pending)
+    for future in waiting:
+        future.result(timeout=timeout)
 
 
 class StoreDown(RenderError):
@@ -177,6 +213,25 @@ class DerivedCache:
         self._forget(relpath)
         self.store.put_bytes(key=self.key(relpath), data=data, durable=durable)
 
+    def write_behind(self, relpath: str, data: bytes) -> None:
+        """`write`, but on a network store (S3) the PUT is sent by a thread of this process while the caller
+        answers with the bytes it has: a cold preview's viewer does not wait for the store's round trip
+        and the render thread goes on to the next job. Until the PUT lands another request for the same
+        key renders it again (the same bytes: keys are content-addressed); a failed PUT is logged and
+        forgotten — derived data, rendered again on the next miss. A local directory writes at once (a
+        file write without fsync costs less than handing it over)."""
+        if self.local:
+            self.write(relpath, data)
+            return
+        global _behind
+        self._forget(relpath)
+        with _behind_lock:
+            if _behind is None:
+                _behind = ThreadPoolExecutor(max_workers=BEHIND_THREADS, thread_name_prefix="yy-derived-put")
+            future = _behind.submit(_put_behind, self.store, self.key(relpath), data)
+            _pending.add(future)
+        future.add_done_callback(_done_behind)
+
     def write_error(self, relpath: str, detail: dict[str, Any]) -> None:
         """Remember a failure that is a property of the file (bad data, limits, timeout) so the
         same request does not burn a worker again; errors are versioned like the images. Kept at the
@@ -209,6 +264,11 @@ class DerivedCache:
             return self.store.sweep_temp(older_than=older_than_s)
         return 0
 
+
+
+def _done_behind(future: Future[None]) -> None:
+    with _behind_lock:
+        _pending.discard(future)
 
 
 def derived_beside(originals: ObjectStore) -> ObjectStore:

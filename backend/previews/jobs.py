@@ -291,7 +291,7 @@ def render_preview(ref: InstanceRef, frame: int, window: str, width: int | None,
         cache.write_error(spec.relpath, {"reason": exc.reason, "en": exc.message_en, "zh": exc.message_zh})
         raise
     data = encode(image, fmt=fmt, quality=quality)
-    cache.write(spec.relpath, data)
+    cache.write_behind(spec.relpath, data)  # the requester gets the bytes now; the store's copy follows
     return data
 
 
@@ -312,7 +312,7 @@ def render_decoded_preview(ref: InstanceRef, frame: int, window: str, width: int
         return None
     spec = S.preview_spec(sha256=ref.sha256, frame=frame, window=window, width=width, fmt=fmt, quality=quality)
     data = encode(image, fmt=fmt, quality=quality)
-    cache.write(spec.relpath, data)
+    cache.write_behind(spec.relpath, data)
     return data
 
 

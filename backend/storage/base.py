@@ -30,6 +30,10 @@ class ObjectInfo:
 class ObjectStore(Protocol):
     #: Reopens the same store in another process: ``service.open_store(locator)``.
     locator: str
+    #: Whether a writer of content-addressed bytes should ask :meth:`exists` before writing them: a local
+    #: directory yes (writing again is a copy and an fsync), S3 no (a PUT of the same bytes replaces the
+    #: object with itself, atomically, and asking first costs a HEAD for every new object).
+    probe_before_put: bool
 
     def put_bytes(self, *, key: str, data: bytes, sha256: str | None = None, durable: bool = True) -> None: ...
     def put_stream(self, *, key: str, source: Source, sha256: str | None = None) -> int: ...

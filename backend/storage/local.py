@@ -69,6 +69,8 @@ def _errors(key: str) -> Iterator[None]:
 
 
 class LocalObjectStore:
+    probe_before_put = True  # a rewrite of existing bytes is a copy plus an fsync (storage/base.py)
+
     def __init__(self, root: Path) -> None:
         self.root = Path(root).resolve()
         self.locator = str(self.root)

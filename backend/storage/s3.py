@@ -122,6 +122,11 @@ def _shared_bucket(name: str) -> _Bucket:
 
 
 class S3ObjectStore:
+    # Ingest stores each new original without a HEAD first (storage/base.py): a PUT of bytes already at
+    # their content address rewrites them with themselves (atomic, RFC 9110 §9.3.4 idempotent), which
+    # happens only when no index row refers to them yet (another hospital's copy, a crash's leftover).
+    probe_before_put = False
+
     def __init__(self, *, bucket: str, prefix: str = "", client: Any = None, _shared: _Bucket | None = None) -> None:
         self._bucket = _shared or (_Bucket(bucket, client) if client is not None else _shared_bucket(bucket))
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""

@@ -65,8 +65,10 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
     if reason:
         pytest.skip(reason)
     tag = uuid.uuid4().hex[:10]
-    made = Cluster(tmp_path / "cluster", port_base=_port_base(), database=f"yy_cluster_{tag}",
-                   vhost=f"yy-cluster-{tag}", pg_url=PG, redis_url=os.environ.get("YUNYING_TEST_REDIS_URL", "none"))
+    prefix = os.environ.get("YUNYING_TEST_CLUSTER_PREFIX", "yy")  # a shared machine: each runner's own names
+    made = Cluster(tmp_path / "cluster", port_base=_port_base(), database=f"{prefix}_cluster_{tag}",
+                   vhost=f"{prefix}-cluster-{tag}", pg_url=PG,
+                   redis_url=os.environ.get("YUNYING_TEST_REDIS_URL", "none"))
     try:
         made.up()
         yield made

@@ -64,3 +64,16 @@ def test_a_web_node_killed_mid_stow_the_retry_completes_on_the_other(cluster: Cl
     with psycopg.connect(cluster.database_url.replace("+psycopg", "")) as conn:
         rows = conn.execute("SELECT sop_instance_uid, count(*) FROM imaging_instance GROUP BY 1").fetchall()
     assert len(rows) == 300 and all(count == 1 for _, count in rows)
+
+
+def test_the_proxy_routes_to_the_nodes_it_is_told(cluster: Cluster) -> None:
+    """`Cluster.route` (bench_cluster.py's one node against two): with only node 2 in the upstream and
+    node 2 killed, the proxy has nowhere to send a request (502), though node 1 is up; with both in
+    it again, node 1 answers."""
+    cluster.route([1])
+    assert httpx.get(f"{cluster.url}/healthz", timeout=10).status_code == 200
+    cluster.kill_web(1)
+    assert httpx.get(cluster.node_url(0) + "/healthz", timeout=10).status_code == 200
+    assert httpx.get(f"{cluster.url}/healthz", timeout=10).status_code == 502
+    cluster.route([0, 1])
+    assert all(httpx.get(f"{cluster.url}/healthz", timeout=10).status_code == 200 for _ in range(4))

@@ -15,6 +15,7 @@ from sqlmodel import col, select
 
 from backend.config import Settings, load_settings
 from backend.db import session_scope
+from backend.previews.cache import settle
 from backend.storage.service import open_store
 from backend.studies.models import Instance
 from tests.ingest.test_stow_live import _parts
@@ -58,6 +59,7 @@ def test_stow_wado_previews_pdf_and_zip_on_s3(client: TestClient, engine: object
         assert inst is not None
     preview = client.get(f"/api/v1/people/{world.person_id}/previews/{inst.id}/0/default/256.jpg", headers=owner)
     assert preview.status_code == 200 and preview.content[:2] == b"\xff\xd8"
+    settle()  # the preview's PUT follows the answer (previews/cache.py write_behind)
     assert any(i.key.endswith(".jpg") for i in open_store(s3_url).sub("derived").list())
 
     # the report PDF (key images decoded from S3), kept in S3's pdf area

@@ -78,6 +78,17 @@ def _stop_group(pid: int, *, grace_s: float = 5.0) -> None:
         os.waitpid(pid, 0)
 
 
+def _children(pid: int) -> list[Path]:
+    """/proc entries of the processes whose parent is ``pid`` (nginx's workers), proc(5)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with suppress(OSError):
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(entry)
+    return found
+
+
 class Cluster:
     def __init__(self, root: Path, *, port_base: int, database: str = "yunying_cluster",
                  vhost: str = "yunying-cluster", pg_url: str | None = None, redis_url: str | None = None,
@@ -300,18 +311,34 @@ class Cluster:
         """kill -9 of one web node (every process of it)."""
         self.kill(f"web-{n + 1}")
 
-    def _nginx_conf(self) -> Path:
+    def _nginx_conf(self, nodes: list[int] | None = None) -> Path:
         state_dir = self.root / "nginx"
         state_dir.mkdir(parents=True, exist_ok=True)
         # nginx's workers run as an unprivileged user when the master runs as root: they traverse here.
         for path in (self.root, state_dir):
             path.chmod(0o711)
-        servers = "\n".join(f"        server 127.0.0.1:{port} max_fails=1 fail_timeout=10s;" for port in self.web_ports)
+        ports = [self.web_ports[n] for n in (range(len(self.web_ports)) if nodes is None else nodes)]
+        servers = "\n".join(f"        server 127.0.0.1:{port} max_fails=1 fail_timeout=10s;" for port in ports)
         text = (NGINX_CONF.read_text().replace("@@STATE@@", str(state_dir)).replace("@@SERVERS@@", servers)
                 .replace("@@LISTEN@@", f"127.0.0.1:{self.port_base}"))
         conf = state_dir / "nginx.conf"
         conf.write_text(text)
         return conf
+
+    def route(self, nodes: list[int]) -> None:
+        """Send the proxy's requests to these web nodes only (0-based), the others left running idle:
+        the configuration is rewritten and nginx reloaded (SIGHUP: new workers take the new upstream, the
+        old ones finish their requests and exit). bench_cluster.py compares one node with two this way."""
+        if not nodes or any(n not in range(len(self.web_ports)) for n in nodes):
+            raise ValueError(f"no such web nodes: {nodes}")
+        self._nginx_conf(nodes)
+        pid = int(self._state()["pids"]["nginx"])
+        pid_file = self.root / "nginx" / "nginx.pid"
+        before = {p.name for p in _children(pid)}
+        os.kill(pid, signal.SIGHUP)
+        # reloaded when no worker of before the signal is left (each exits once its requests are done)
+        _wait(lambda: not before & {p.name for p in _children(pid)}, 30, "the proxy's reload")
+        _wait(lambda: pid_file.exists() and _healthy(self.url), 30, "the proxy after its reload")
 
     def up(self) -> None:
         if shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists():

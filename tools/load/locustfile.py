@@ -255,7 +255,14 @@ class WeChatUser(HttpUser):
         patient = _claim()
         event: dict[str, Any] = random.choice([{"event": "subscribe"}, {"event": "CLICK", "event_key": "MY_RECORDS"},
                                {"msg_type": "text", "event": None, "content": "报告"}])
-        self.client.post("/_sim/wechat/push", json={"openid": patient.openid, **event}, name="wechat push")
+        # WeChat fixes a message's identity when it makes it (MsgId; CreateTime, which with the sender keys
+        # an event) and sends the same again when it retries — as the proxy does when a node died with the
+        # push in flight (deploy/nginx): our callback drops the second copy.
+        identity: dict[str, Any] = {"create_time": int(time.time())}
+        if event.get("msg_type") == "text":
+            identity["msg_id"] = random.randrange(1, 10**15)
+        self.client.post("/_sim/wechat/push", json={"openid": patient.openid, **event, **identity},
+                         name="wechat push")
 
 
 @events.init_command_line_parser.add_listener

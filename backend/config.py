@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     max_pixels: int = Field(default=512 * 1024 * 1024, gt=0)
     max_json_bytes: int = Field(default=1024 * 1024, gt=0)
 
+    # STOW-RS: processes that parse uploaded headers beside each web process (backend/ingest/parsepool.py);
+    # 0 parses in the web process's threads (issue 21 measured both: docs/ingest.md).
+    parse_processes: int = Field(default=0, ge=0, le=64)
+
     # /docs and /openapi.json: on in development and tests, off in production unless switched on.
     api_docs: bool | None = None
 

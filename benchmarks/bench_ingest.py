@@ -28,6 +28,7 @@
 
     python -m benchmarks.bench_ingest        (env: BENCH_INGEST_SLICES=300, BENCH_INGEST_RUNS=3,
         BENCH_INGEST_CLIENTS=1,2,4, BENCH_INGEST_SETUPS=sqlite,postgresql,s3, BENCH_INGEST_WORKERS=1,
+        BENCH_INGEST_PARSE_PROCESSES=0,
         BENCH_INGEST_PG=postgresql+psycopg://postgres@/postgres?host=/var/run/postgresql ("off": none),
         BENCH_INGEST_PG_PREFIX=bench_ingest)
 """
@@ -70,6 +71,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BATCH = 25
 NETNS = "BENCH_INGEST_NETNS"
 WORKERS = 1  # `yunying serve --workers` (BENCH_INGEST_WORKERS)
+PARSE_PROCESSES = 0  # YUNYING_PARSE_PROCESSES of our server (BENCH_INGEST_PARSE_PROCESSES)
 
 
 def emit(metric: str, value: float, unit: str, **extra: Any) -> None:
@@ -102,8 +104,10 @@ class Ours:
 
 
 def measure_ours(files: list[Path], warmup: list[Path], work: Path, clients: int, mb: float, *,
-                 database_url: str | None = None, storage_url: str | None = None, workers: int = 1) -> Ours:
-    with yunying(work, database_url=database_url, storage_url=storage_url, workers=workers) as server:
+                 database_url: str | None = None, storage_url: str | None = None, workers: int = 1,
+                 parse_processes: int = 0) -> Ours:
+    with yunying(work, database_url=database_url, storage_url=storage_url, workers=workers,
+                 extra_env={"YUNYING_PARSE_PROCESSES": str(parse_processes)}) as server:
         # a long-running server has its imports and parse threads ready: so does this one (one request
         # per worker process, one client each)
         for _ in range(workers):
@@ -168,7 +172,7 @@ class Setup:
 
 
 def measure(files: list[Path], warmup: list[Path], work: Path, *, runs: int, clients_list: list[int],
-            with_orthanc: bool, setups: list[Setup], workers: int) -> None:
+            with_orthanc: bool, setups: list[Setup], workers: int, parse_processes: int = 0) -> None:
     mb = sum(p.stat().st_size for p in files) / 1e6
     version = None
     for clients in clients_list:
@@ -177,7 +181,8 @@ def measure(files: list[Path], warmup: list[Path], work: Path, *, runs: int, cli
         for _ in range(runs):  # interleaved: every system sees the same machine noise
             for setup in setups:
                 ours[setup.name].append(measure_ours(files, warmup, work, clients, mb, database_url=setup.database_url,
-                                                     storage_url=setup.storage_url, workers=workers))
+                                                     storage_url=setup.storage_url, workers=workers,
+                                                     parse_processes=parse_processes))
                 if with_orthanc and setup.name != "s3":
                     theirs[setup.name].append(measure_orthanc(files, warmup, work, clients, mb,
                                                               database_url=setup.orthanc_database_url))
@@ -187,7 +192,7 @@ def measure(files: list[Path], warmup: list[Path], work: Path, *, runs: int, cli
             store = "s3" if setup.storage_url else "local"
             suffix = "" if setup.name == "sqlite" else f"_{setup.name}"
             _report(f"stow{suffix}", clients, mine, instances=len(files), mb=round(mb, 1), batch=BATCH,
-                    database=database, store=store, workers=workers,
+                    database=database, store=store, workers=workers, parse_processes=parse_processes,
                     cpu_ms_per_instance=round(statistics.median(
                         m.server_cores * (mb / m.mb_per_s) * 1000 / len(files) for m in mine), 2),
                     stages_cpu_wall_ms_per_instance=_median_stages(ours[setup.name]))
@@ -258,6 +263,7 @@ def run() -> None:
     runs = max(3, int(os.environ.get("BENCH_INGEST_RUNS", "3")))
     clients_list = [int(c) for c in os.environ.get("BENCH_INGEST_CLIENTS", "1,2,4").split(",")]
     workers = int(os.environ.get("BENCH_INGEST_WORKERS", str(WORKERS)))
+    parse_processes = int(os.environ.get("BENCH_INGEST_PARSE_PROCESSES", str(PARSE_PROCESSES)))
     wanted = os.environ.get("BENCH_INGEST_SETUPS", "sqlite,postgresql,s3").split(",")
     has_orthanc = shutil.which("Orthanc") is not None and shutil.which("unshare") is not None
 
@@ -277,6 +283,7 @@ def run() -> None:
                 if s3_url:
                     setups.append(Setup("s3", storage_url=s3_url))
                 measure(files, warmup, work, runs=runs, clients_list=clients_list, setups=setups, workers=workers,
+                        parse_processes=parse_processes,
                         with_orthanc=has_orthanc and os.environ.get(NETNS) == "1")
 
     if has_orthanc and _in_namespace(go):

@@ -103,14 +103,14 @@ def measure_server(url: str, pid: int, requests: list[tuple[str, bytes]], client
 
 
 def reset_postgres(url: str) -> None:
-    """Drop and create the database ``url`` names (a benchmark's own, e.g. bench_h1_ours): every
-    measurement starts on an empty database, as on SQLite."""
+    """Drop and create the database ``url`` names (a benchmark's own, e.g. bench_ingest_ours or, with a
+    prefix of one's own, hi_bench_ours): every measurement starts on an empty database, as on SQLite."""
     import psycopg
 
     parsed = make_url(url)
     name = parsed.database
-    if not name or not name.startswith("bench"):
-        raise ValueError(f"refusing to reset {name!r}: benchmark databases are named bench*")
+    if not name or "bench" not in name.split("_")[:2]:
+        raise ValueError(f"refusing to reset {name!r}: benchmark databases are named [prefix_]bench_*")
     admin = parsed.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -214,31 +214,30 @@ def dataset_to_json(
     the file. ``pixel_data_uri`` adds (7FE0,0010) as a BulkDataURI when the header was read without
     Pixel Data (``parse_instance`` never loads it).
     """
-    copy = Dataset()
+    # One pass over the elements, each converted once (pydicom caches it in ``ds``), no copy of the data
+    # set: at ingest this runs for every instance (issue 21: it was a third of the parse stage). Not
+    # pydicom's Dataset.to_json_dict: its suppress_invalid_tags switches pydicom's process-global
+    # reading mode for the duration, which races with the parse threads.
+    model: JsonObject = {}
     deferred: list[tuple[int, str]] = []
-    for tag in ds.keys():
-        element = ds.get_item(tag, keep_deferred=True)
-        if isinstance(element, RawDataElement) and element.value is None and element.length:
-            deferred.append((int(tag), element.VR or "UN"))
-            continue
-        copy[tag] = element
-    implicit, little = ds.original_encoding
-    copy.set_original_encoding(implicit, little, ds.original_character_set)
 
     def handler(element: DataElement) -> str:
         assert bulk_data_uri is not None
         return bulk_data_uri(int(element.tag))
 
-    if bulk_data_uri is None:
-        for tag in list(copy.keys()):
-            element = copy.get_item(tag)
-            if element.VR in _BULK_VRS and _binary_length(element) > bulk_threshold:
-                del copy[tag]
-    model: JsonObject = copy.to_json_dict(
-        bulk_data_threshold=bulk_threshold,
-        bulk_data_element_handler=handler if bulk_data_uri is not None else None,
-        suppress_invalid_tags=True,
-    )
+    for tag in ds.keys():
+        raw = ds.get_item(tag, keep_deferred=True)
+        if isinstance(raw, RawDataElement) and raw.value is None and raw.length:
+            deferred.append((int(tag), raw.VR or "UN"))
+            continue
+        if bulk_data_uri is None and raw is not None and raw.VR in _BULK_VRS and _binary_length(raw) > bulk_threshold:
+            continue
+        try:
+            model[f"{int(tag):08X}"] = ds[tag].to_json_dict(
+                bulk_data_element_handler=handler if bulk_data_uri is not None else None,
+                bulk_data_threshold=bulk_threshold)
+        except Exception:  # noqa: BLE001, S112 - an undecodable value is left out, as pydicom's suppress_invalid_tags
+            continue
     if bulk_data_uri is not None:
         for deferred_tag, vr in deferred:
             model[f"{deferred_tag:08X}"] = {"vr": vr, "BulkDataURI": bulk_data_uri(deferred_tag)}

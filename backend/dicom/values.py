@@ -12,8 +12,10 @@ from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from typing import Any
 
+from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
+from pydicom.tag import BaseTag
 
 # ISO 2022 escape sequences (ESC, intermediates 0x20-0x2F, final 0x30-0x7E), PS3.5 §6.1.2.5.3.
 # pydicom decodes GB 2312 (ISO 2022 IR 58) fragments but leaves the "ESC $ ) A" designators in.
@@ -23,10 +25,21 @@ _TM = re.compile(r"^(\d{2})(\d{2})?(\d{2})?(?:\.(\d{1,6}))?$")
 _DT = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.(\d{1,6}))?([+-]\d{4})?$")
 
 
+_TAGS: dict[str, BaseTag | None] = {}
+
+
 def get(ds: Dataset, keyword: str) -> Any:
-    """The element's value, or None if absent or undecodable."""
+    """The element's value, or None if absent or undecodable. By tag, not ``ds.get(keyword)``: that goes
+    through ``__getattr__`` and an AttributeError for every absent keyword, and the index asks for ~70
+    keywords per instance at ingest, most of them absent (issue 21: the parse stage's CPU)."""
+    tag = _TAGS.get(keyword)
+    if tag is None:
+        number = tag_for_keyword(keyword)
+        if number is None:
+            return None
+        tag = _TAGS[keyword] = BaseTag(number)
     try:
-        return ds.get(keyword)
+        return ds[tag].value if tag in ds else None
     except Exception:  # noqa: BLE001 - any conversion error means "unknown"
         return None
 

@@ -168,7 +168,8 @@ async def _receive(
             for part in parts:
                 parsing = None
                 if part.path is not None and not part.rejected:
-                    parsing = asyncio.ensure_future(parsepool.parse_async(part.path, batch.limits, batch.clock))
+                    parsing = asyncio.ensure_future(parsepool.parse_async(
+                        part.path, batch.limits, batch.clock, processes=batch.settings.parse_processes))
                 window.append((part, parsing))
                 while len(window) > PARSE_WINDOW:
                     await take_oldest()

@@ -8,7 +8,8 @@ replaced by an empty one), so nothing large crosses the process boundary.
 
 A worker that dies (a file that crashes the parser, the OOM killer) breaks the pool: the instance
 being parsed fails with 0x0110 Processing failure, and the next call starts a fresh pool.
-``PROCESSES = 0`` (the default) parses in the web process's thread pool instead: on the 2-core
+The setting ``parse_processes`` (``YUNYING_PARSE_PROCESSES``) says how many; 0 (the default) parses in
+the web process's thread pool instead: on the 2-core
 benchmark machine, shared with other work, the process pool measured no better than threads
 (1 client 43 vs 49 MB/s, 2 clients 77 vs 62 MB/s, medians of 3 interleaved runs, noise ±50%), so the
 simpler path is the default; set it to the number of spare cores on a dedicated ingest host. The pool
@@ -37,8 +38,6 @@ from backend.dicom.parse import ParsedInstance, ParseLimits, parse_instance
 from backend.ingest.stages import StageClock
 
 log = logging.getLogger("yunying.ingest")
-
-PROCESSES = 0  # worker processes for parsing; 0 = threads in the web process (see above)
 
 _pool: ProcessPoolExecutor | None = None
 _lock = threading.Lock()
@@ -73,13 +72,13 @@ def parse_file(path: Path, limits: ParseLimits) -> ParseResult:
     return ParseResult(parsed=slim, meta=meta, dicom_json=dicom_json)
 
 
-def _executor() -> ProcessPoolExecutor | None:
+def _executor(processes: int) -> ProcessPoolExecutor | None:
     global _pool
-    if PROCESSES <= 0:
+    if processes <= 0:
         return None
     with _lock:
         if _pool is None:
-            _pool = ProcessPoolExecutor(max_workers=PROCESSES, mp_context=multiprocessing.get_context("forkserver"))
+            _pool = ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("forkserver"))
         return _pool
 
 
@@ -96,8 +95,11 @@ def _timed(path: Path, limits: ParseLimits, clock: StageClock) -> ParseResult:
         return parse_file(path, limits)
 
 
-async def parse_async(path: Path, limits: ParseLimits, clock: StageClock | None = None) -> ParseResult:
-    executor = _executor()
+async def parse_async(path: Path, limits: ParseLimits, clock: StageClock | None = None, *,
+                      processes: int = 0) -> ParseResult:
+    """Parse in the web process's threads (``processes`` 0: the setting ``parse_processes``) or in a pool of
+    that many processes, started on first use."""
+    executor = _executor(processes)
     loop = asyncio.get_running_loop()
     if executor is None:
         if clock is not None:

@@ -22,7 +22,6 @@ the database transaction so the SQLite write lock (BEGIN IMMEDIATE) is held only
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,7 +42,6 @@ from backend.ingest.parsepool import ParseResult, parse_file
 from backend.ingest.stages import StageClock
 from backend.previews import worker as previews_worker
 from backend.storage.base import ObjectStore
-from backend.storage.errors import ChecksumMismatch
 from backend.storage.keys import original_key
 from backend.storage.service import META, area_beside
 from backend.studies import seriesdoc
@@ -53,7 +51,6 @@ log = logging.getLogger("yunying.ingest")
 
 BATCH = 64  # instances per index transaction
 BATCH_BYTES = 256 * 1024**2
-FSYNC_THREADS = 8
 
 
 blob_key = original_key  # the content address of an original (storage/keys.py)
@@ -151,36 +148,28 @@ class StowBatch:
         return dict(rows)
 
     def _make_durable(self, batch: list[Accepted]) -> list[Accepted]:
-        """fsync → rename → fsync(dir) for every new blob, several at once: concurrent fsyncs share
-        the file system's journal commits (ext4/XFS), ~10× faster than one after the other.
-        Returns the items whose blob is now durable; the others fail with 0xA700."""
-
-        def store(item: Accepted) -> Accepted | None:
-            with self.clock.stage("store"):
-                return stored(item)
-
-        def stored(item: Accepted) -> Accepted | None:
+        """Every new blob durable under its content address, the whole batch in one call of the store
+        (storage ``put_files``: on the local directory the files' fsyncs run at once, then the renames,
+        then one fsync per directory; on S3 concurrent PUTs). On the local directory bytes already stored
+        under the address are not written again.
+        Returns the items whose blob is now durable; the others fail with 0x0110 (processing failure)."""
+        with self.clock.stage("store"):
             try:
                 # identical bytes may be durable already; where writing them again is as cheap as asking
                 # (S3), they are simply written again (storage/base.py probe_before_put)
-                if not (self.blobs.probe_before_put and self.blobs.exists(key=item.key)):
-                    with open(item.temp, "rb") as source:
-                        self.blobs.put_stream(key=item.key, source=source, sha256=item.sha256)
-                return item
-            except ChecksumMismatch:  # the spooled file changed under us: never index it
+                todo = [item for item in batch
+                        if not (self.blobs.probe_before_put and self.blobs.exists(key=item.key))]
+                stored = self.blobs.put_files(files=[(item.key, item.temp, item.sha256) for item in todo])
+            finally:
+                for item in batch:
+                    item.temp.unlink(missing_ok=True)
+        refused = {id(item) for item, ok in zip(todo, stored, strict=True) if not ok}
+        for item in batch:
+            if id(item) in refused:  # the spooled file changed under us: never index it
                 log.error("blob store write refused: checksum mismatch")
                 self._fail(item.parsed.sop_class_uid, item.parsed.sop_instance_uid, FailureReason.PROCESSING_FAILURE,
                            "the file changed while it was stored; send it again")
-                return None
-            finally:
-                item.temp.unlink(missing_ok=True)
-
-        if len(batch) <= 1:
-            results = [store(item) for item in batch]
-        else:
-            with ThreadPoolExecutor(max_workers=min(FSYNC_THREADS, len(batch))) as pool:
-                results = list(pool.map(store, batch))
-        return [item for item in results if item is not None]
+        return [item for item in batch if id(item) not in refused]
 
     # -- step 3 -----------------------------------------------------------------------------------
     def flush(self) -> None:

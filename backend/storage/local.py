@@ -14,25 +14,40 @@ import hashlib
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from backend.storage.base import CHUNK, ObjectInfo, Source, check_key, chunks_of, verify
-from backend.storage.errors import ObjectMissing, StorageUnavailable
+from backend.storage.errors import ChecksumMismatch, ObjectMissing, StorageUnavailable
 from backend.storage.private import make_dirs, private_dir
 
 STALE_TEMP_SECONDS = 6 * 3600.0
 HIDDEN = (".tmp", ".health")
 
 
-def _fsync_dir(path: Path) -> None:
+def _fsync(path: Path) -> None:
+    """fsync a directory or a file through a read-only descriptor (what Linux allows for both)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+SYNC_THREADS = 8
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def _each(action: Callable[[T], R], items: list[T]) -> list[R]:
+    """``action`` on every item, from up to SYNC_THREADS threads at once; the first error is raised."""
+    if len(items) <= 1:
+        return [action(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(SYNC_THREADS, len(items))) as pool:
+        return list(pool.map(action, items))
 
 
 class _FromSource(Exception):
@@ -120,7 +135,7 @@ class LocalObjectStore:
             make_dirs(target.parent)
             os.replace(tmp_path, target)
         if durable:
-            _fsync_dir(target.parent)
+            _fsync(target.parent)
 
     def put_bytes(self, *, key: str, data: bytes, sha256: str | None = None, durable: bool = True) -> None:
         self._path(key)
@@ -155,38 +170,80 @@ class LocalObjectStore:
     def put_stream(self, *, key: str, source: Source, sha256: str | None = None) -> int:
         self._path(key)
         with _errors(key):
-            linked = self._link(source)
-            if linked is not None:
-                try:
-                    digest, size = hashlib.sha256(), 0
-                    with open(linked, "rb+") as fh:
-                        while data := fh.read(CHUNK):
-                            digest.update(data)
-                            size += len(data)
-                        os.fsync(fh.fileno())
-                    verify(digest, sha256)
-                    self._commit(linked, key, durable=True)
-                    return size
-                except BaseException:
-                    linked.unlink(missing_ok=True)
-                    raise
-            fd, name = tempfile.mkstemp(dir=self.tmp, prefix="blob-")
-            tmp_path = Path(name)
+            staged, size = self._stage(source, sha256)
             try:
-                digest, size = hashlib.sha256(), 0
-                with os.fdopen(fd, "wb") as out:
-                    for data in _pulled(source):
-                        digest.update(data)
-                        size += len(data)
-                        out.write(data)
-                    out.flush()
-                    os.fsync(out.fileno())
-                verify(digest, sha256)
-                self._commit(tmp_path, key, durable=True)
-                return size
+                self._commit(staged, key, durable=True)
             except BaseException:
-                tmp_path.unlink(missing_ok=True)
+                staged.unlink(missing_ok=True)
                 raise
+            return size
+
+    def put_files(self, *, files: Sequence[tuple[str, Path, str]]) -> list[bool]:
+        """Store several files of this file system at once (ingest's spooled parts): ``(key, path,
+        sha256)`` each. Returns per file True (durable under its key) or False (its bytes no longer
+        match ``sha256``: not stored). Each file goes the way of :meth:`put_stream` — verified temp →
+        fsync → rename → fsync(directory) — but phased over the batch: the files are linked, re-hashed
+        and fsynced from a few threads at once (hashlib and fsync release the GIL; concurrent fsyncs
+        share the journal's commits on ext4/XFS), then renamed, then every directory is fsynced once,
+        again from a few threads (one journal commit covers all the renames made before it)."""
+        for key, _, _ in files:
+            self._path(key)
+
+        def stage(item: tuple[str, Path, str]) -> Path | BaseException | None:
+            try:
+                with open(item[1], "rb") as source:
+                    return self._stage(source, item[2])[0]
+            except ChecksumMismatch:
+                return None
+            except Exception as exc:  # noqa: BLE001 - every staged file is removed, then it is raised
+                return exc
+
+        with _errors(files[0][0] if files else ""):
+            staged = _each(stage, list(files))
+            try:
+                failed = next((r for r in staged if isinstance(r, BaseException)), None)
+                if failed is not None:
+                    raise failed
+                directories: dict[Path, None] = {}
+                for (key, _, _), temp in zip(files, staged, strict=True):
+                    if isinstance(temp, Path):
+                        self._commit(temp, key, durable=False)
+                        directories[self._path(key).parent] = None
+                _each(_fsync, list(directories))
+            except BaseException:
+                for temp in staged:
+                    if isinstance(temp, Path):
+                        temp.unlink(missing_ok=True)  # those already renamed are not in .tmp any more
+                raise
+        return [isinstance(temp, Path) for temp in staged]
+
+    def _stage(self, source: Source, sha256: str | None) -> tuple[Path, int]:
+        """The source's bytes in a fsynced temp file of ``.tmp`` whose SHA-256 was checked: a hard link
+        when the source is a file here (its bytes re-read for the hash: what refuses a spooled file that
+        changed), else a copy. The caller commits or unlinks it."""
+        linked = self._link(source)
+        out: BinaryIO
+        chunks: Iterator[bytes] | None
+        if linked is not None:
+            staged, out, chunks = linked, open(linked, "rb+"), None  # closed by the with below
+        else:
+            fd, name = tempfile.mkstemp(dir=self.tmp, prefix="blob-")  # 0600
+            staged, out, chunks = Path(name), os.fdopen(fd, "wb"), _pulled(source)
+        try:
+            digest, size = hashlib.sha256(), 0
+            with out:
+                for data in chunks if chunks is not None else chunks_of(out):
+                    digest.update(data)
+                    size += len(data)
+                    if chunks is not None:
+                        out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            verify(digest, sha256)
+            return staged, size
+        except BaseException:
+            staged.unlink(missing_ok=True)
+            raise
 
     def get_bytes(self, *, key: str, max_bytes: int | None = None) -> bytes | None:
         """The whole object; None when it is larger than ``max_bytes`` (one open, one read)."""

@@ -18,7 +18,9 @@ import hashlib
 import io
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 import boto3
@@ -27,12 +29,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from backend.storage import signed
 from backend.storage.base import CHUNK, ObjectInfo, Source, check_key, chunks_of, verify
-from backend.storage.errors import ObjectMissing, StorageUnavailable
+from backend.storage.errors import ChecksumMismatch, ObjectMissing, StorageUnavailable
 from backend.storage.memo import WHOLE, ObjectMemo
 from backend.storage.reader import RangedReader
 
 PART = 8 * 1024 * 1024  # multipart above this (S3: parts ≥ 5 MiB but the last)
 MISSING = {"NoSuchKey", "404", "NotFound"}
+PUT_THREADS = 8  # put_files: PUTs in flight at once
 T = TypeVar("T")
 
 
@@ -211,6 +214,25 @@ class S3ObjectStore:
                 pass  # the store is down: its lifecycle rule (docs/storage.md) drops stale uploads
             raise
         return size
+
+    def put_files(self, *, files: Sequence[tuple[str, Path, str]]) -> list[bool]:
+        """Several files at once (ingest's spooled parts), each one verified PUT as in :meth:`put_stream`,
+        from a few threads (each PUT waits on the network, not on the GIL). True per stored file, False
+        when its bytes no longer match its SHA-256 (not stored)."""
+
+        def put(item: tuple[str, Path, str]) -> bool:
+            key, path, sha256 = item
+            try:
+                with open(path, "rb") as source:
+                    self.put_stream(key=key, source=source, sha256=sha256)
+            except ChecksumMismatch:
+                return False
+            return True
+
+        if len(files) <= 1:
+            return [put(item) for item in files]
+        with ThreadPoolExecutor(max_workers=min(PUT_THREADS, len(files))) as pool:
+            return list(pool.map(put, files))
 
     # -- reads --------------------------------------------------------------------------------------
     def get_bytes(self, *, key: str, max_bytes: int | None = None) -> bytes | None:

@@ -116,7 +116,11 @@ def add(meta: ObjectStore, series_id: str, entries: Iterable[Entry]) -> None:
             write(meta, series_id, {**read(meta, series_id), **new})
             return
         member = gzip.compress((b"" if current else _header(series_id)) + _lines(new), compresslevel=6)
-        meta.put_bytes(key=key(series_id), data=current + member)
+        # Atomic (rename) but not fsynced: the document is a cache of the rows and the originals, which
+        # are durable. After a crash an unsynced document is the old one, or unreadable (read() gives {}),
+        # or a member short (gzip's EOFError, the same): the next read rebuilds it. The fsync of the file
+        # and of its directory cost every STOW batch a journal commit on the request path (issue 21).
+        meta.put_bytes(key=key(series_id), data=current + member, durable=False)
     except StorageUnavailable:
         log.warning("series document not written (store unavailable): completed on the next read")
 

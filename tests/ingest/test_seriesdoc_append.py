@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 from pathlib import Path
+
+import pytest
 
 from backend.storage.local import LocalObjectStore
 from backend.studies import seriesdoc
@@ -48,3 +51,21 @@ def test_an_unreadable_document_is_replaced_not_appended_to(tmp_path: Path) -> N
     assert seriesdoc.read(meta, "s1") == {}
     seriesdoc.add(meta, "s1", [_entry("1.2", "b")])
     assert sorted(seriesdoc.read(meta, "s1")) == ["1.2"]
+
+
+def test_the_append_is_not_fsynced_and_a_torn_one_reads_as_missing(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The document is a cache (the rows and the durable originals rebuild it): ingest does not pay a
+    journal commit for it. What a crash can leave — a last member cut short — reads as no document, so
+    the next read completes it from the originals instead of serving half of it."""
+    meta = LocalObjectStore(tmp_path)
+    seriesdoc.add(meta, "s1", [_entry("1.1", "a")])  # creates the store's folders (their fsyncs not counted)
+    synced: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd)))
+    seriesdoc.add(meta, "s1", [_entry("1.2", "b")])
+    assert synced == []
+    data = meta.get_bytes(key=seriesdoc.key("s1"))
+    assert data is not None and sorted(seriesdoc.read(meta, "s1")) == ["1.1", "1.2"]
+    meta.put_bytes(key=seriesdoc.key("s1"), data=data[:-7])  # the second member cut short
+    assert seriesdoc.read(meta, "s1") == {}

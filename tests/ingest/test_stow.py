@@ -282,19 +282,18 @@ def test_database_failure_is_503_with_retry_after(
         assert s.exec(select(Instance)).all() == []
 
 
-def test_parse_in_worker_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_parse_in_worker_processes() -> None:
     """The process-pool path returns the same verdicts as inline parsing (results cross processes)."""
     import asyncio
 
     from backend.dicom.parse import ParseLimits
     from backend.ingest import parsepool
 
-    monkeypatch.setattr(parsepool, "PROCESSES", 2)
     bad = DICOM / "pydicom" / "MR_truncated.dcm"
 
     async def both() -> list[parsepool.ParseResult]:
-        return list(await asyncio.gather(parsepool.parse_async(CT_3SLICE[0], ParseLimits()),
-                                         parsepool.parse_async(bad, ParseLimits())))
+        return list(await asyncio.gather(parsepool.parse_async(CT_3SLICE[0], ParseLimits(), processes=2),
+                                         parsepool.parse_async(bad, ParseLimits(), processes=2)))
 
     try:
         good, broken = asyncio.run(both())

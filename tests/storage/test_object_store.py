@@ -58,6 +58,30 @@ def test_a_file_source(store: ObjectStore, tmp_path: Path) -> None:
     assert store.get_bytes(key="f") == b"x" * 70_000
 
 
+def test_a_batch_of_files_each_verified(store: ObjectStore, tmp_path: Path) -> None:
+    """put_files (ingest's batches): every file stored whole under its key, a file whose bytes no longer
+    match its SHA-256 refused alone (nothing visible), no temp file left, the spool files the caller's."""
+    files, expected = [], {}
+    for n in range(5):
+        data = os.urandom(3_000 + n)
+        spooled = tmp_path / f"part-{n}.dcm"
+        spooled.write_bytes(data)
+        key = f"dicom/{n % 2}/{hashlib.sha256(data).hexdigest()}"
+        files.append((key, spooled, hashlib.sha256(data).hexdigest()))
+        expected[key] = data
+    changed = files[3]
+    changed[1].write_bytes(b"changed after the hash was taken")
+    assert store.put_files(files=files) == [True, True, True, False, True]
+    assert not store.exists(key=changed[0])
+    for key, _, _ in files[:3] + files[4:]:
+        assert store.get_bytes(key=key) == expected[key]
+    assert {i.key for i in store.list()} == {k for k, _, _ in files} - {changed[0]}
+    assert all(path.exists() for _, path, _ in files)
+    if isinstance(store, LocalObjectStore):
+        assert not any((store.root / ".tmp").iterdir())
+    assert store.put_files(files=[]) == []
+
+
 @pytest.mark.parametrize("size", [5_000, BIG])
 def test_checksum_mismatch_is_refused_and_nothing_is_visible(store: ObjectStore, size: int) -> None:
     store.put_bytes(key="k", data=b"the original")

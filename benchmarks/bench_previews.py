@@ -36,8 +36,7 @@ servers, so their own cost flattens every ratio: httpx in 2 threads of one proce
 of a core and got 153 cache hits/s where `wrk -t2 -c2` got 276/s from the same URL (a bare ASGI
 hello-world under uvicorn does 12,000 req/s with wrk).
 
-    python -m benchmarks.bench_previews        (env: BENCH_PREVIEWS_SLICES=300, BENCH_PREVIEWS_RUNS=3;
-                                                BENCH_PREVIEWS_ONLY=jpeg_baseline for a quick look at some)
+    python -m benchmarks.bench_previews        (env: BENCH_PREVIEWS_SLICES=300, BENCH_PREVIEWS_RUNS=3)
 """
 
 from __future__ import annotations
@@ -98,8 +97,7 @@ def _pct(values: list[float], p: float) -> float:
 
 # -- the CT ---------------------------------------------------------------------------------------------
 def wanted(name: str) -> bool:
-    """BENCH_PREVIEWS_ONLY=jpeg_baseline,rle: a quick run of some variants (uncompressed always: the
-    compressed copies are made from it); unset: all."""
+    """BENCH_PREVIEWS_ONLY=jpeg_baseline,rle: a quick run of some (uncompressed always); unset: all."""
     only = os.environ.get("BENCH_PREVIEWS_ONLY", "")
     return not only or name == "uncompressed" or name in only.split(",")
 

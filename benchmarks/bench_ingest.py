@@ -6,7 +6,9 @@
   and the length. Its CPU is printed beside every figure (``client_cpu_s``): the first version of this
   benchmark used httpx with a file read inside the timed loop, which cost 5–6× the CPU of this client
   and held Orthanc back more than it held us back.
-- **Ours**: STOW-RS in batches of ``BATCH`` instances; **Orthanc**: one file per request, its documented
+- **Ours**: STOW-RS in batches of ``BATCH`` instances, one ``yunying serve`` worker with one parse process
+  (``YUNYING_PARSE_PROCESSES=1``: the ingest deployment docs/ingest.md documents, measured there against
+  none); **Orthanc**: one file per request, its documented
   way to receive files over HTTP. Clients 1, 2 and 4, each with its share of the requests.
 - **Fresh servers for every measurement** (a re-upload of the same bytes is a cheap "already stored"),
   warmed with a small series first; runs interleaved ours / Orthanc, medians of ``BENCH_INGEST_RUNS``
@@ -28,7 +30,7 @@
 
     python -m benchmarks.bench_ingest        (env: BENCH_INGEST_SLICES=300, BENCH_INGEST_RUNS=3,
         BENCH_INGEST_CLIENTS=1,2,4, BENCH_INGEST_SETUPS=sqlite,postgresql,s3, BENCH_INGEST_WORKERS=1,
-        BENCH_INGEST_PARSE_PROCESSES=0,
+        BENCH_INGEST_PARSE_PROCESSES=1,
         BENCH_INGEST_PG=postgresql+psycopg://postgres@/postgres?host=/var/run/postgresql ("off": none),
         BENCH_INGEST_PG_PREFIX=bench_ingest)
 """
@@ -71,7 +73,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BATCH = 25
 NETNS = "BENCH_INGEST_NETNS"
 WORKERS = 1  # `yunying serve --workers` (BENCH_INGEST_WORKERS)
-PARSE_PROCESSES = 0  # YUNYING_PARSE_PROCESSES of our server (BENCH_INGEST_PARSE_PROCESSES)
+PARSE_PROCESSES = 1  # YUNYING_PARSE_PROCESSES of our server (BENCH_INGEST_PARSE_PROCESSES); docs/ingest.md round 2
 
 
 def emit(metric: str, value: float, unit: str, **extra: Any) -> None:

@@ -2,17 +2,17 @@
 
 Parsing a header (pydicom) and extracting the index fields is pure-Python CPU work: in the web
 process it competes for the GIL with the multipart reader that is receiving the next parts. A small
-process pool (``PROCESSES`` workers) parses files that are already on disk and sends back only
+process pool (``parse_processes`` workers) parses files that are already on disk and sends back only
 what the index needs — the data set itself stays in the worker (it is
 replaced by an empty one), so nothing large crosses the process boundary.
 
 A worker that dies (a file that crashes the parser, the OOM killer) breaks the pool: the instance
 being parsed fails with 0x0110 Processing failure, and the next call starts a fresh pool.
 The setting ``parse_processes`` (``YUNYING_PARSE_PROCESSES``) says how many; 0 (the default) parses in
-the web process's thread pool instead: on the 2-core
-benchmark machine, shared with other work, the process pool measured no better than threads
-(1 client 43 vs 49 MB/s, 2 clients 77 vs 62 MB/s, medians of 3 interleaved runs, noise ±50%), so the
-simpler path is the default; set it to the number of spare cores on a dedicated ingest host. The pool
+the web process's thread pool instead, which starts nothing (the embedded default, the tests). On the
+quiet 2-core machine one process measured better than threads (docs/ingest.md, round 2: 0.74 -> 0.86x
+Orthanc at one client, 0.46 -> 0.57x at four, 1.5 cores instead of 1.2: the parse threads no longer
+fight the event loop for the GIL), so an ingest node sets it to 1 per ``yunying serve`` worker. The pool
 uses the ``forkserver`` start method: forking a multi-threaded web server is unsafe.
 """
 

@@ -4,8 +4,6 @@ untrusted peer changes nothing. Runs on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +15,7 @@ from backend.access.models import AuditEvent
 from backend.config import Settings, load_settings
 from backend.db import session_scope
 from backend.sharing.entry import ADDRESS_FAILURES
-from tests.sharing.world import ShareWorld, build, open_share, token_of
-
-PROXY = ("10.20.0.5", 40000)  # the hospital's nginx, trusted
-OUTSIDE = ("203.0.113.50", 40000)  # anyone on the internet, not trusted
+from tests.sharing.world import OUTSIDE, PROXY, ShareWorld, build, open_share, peer, token_of
 
 
 @pytest.fixture
@@ -32,15 +27,6 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 @pytest.fixture
 def world(client: Any, engine: Any, settings: Settings) -> ShareWorld:
     return build(client, engine, settings)
-
-
-@contextmanager
-def peer(app: Any, address: tuple[str, int]) -> Iterator[TestClient]:
-    c = TestClient(app, base_url="http://testserver", client=address)  # not entered: no second startup
-    try:
-        yield c
-    finally:
-        c.close()
 
 
 def _fail_until_blocked(c: TestClient, xff: str | None) -> None:

@@ -7,8 +7,6 @@ and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +19,7 @@ from backend.config import Settings, load_settings
 from backend.db import session_scope
 from backend.sharing.models import Share, ShareSession
 from tests.family import helpers as h
-from tests.sharing.world import ShareWorld, build, token_of
-
-PROXY = ("10.20.0.5", 40000)  # our nginx, trusted
-OUTSIDE = ("203.0.113.50", 40000)
+from tests.sharing.world import OUTSIDE, PROXY, ShareWorld, build, peer, token_of
 
 
 @pytest.fixture
@@ -36,15 +31,6 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 @pytest.fixture
 def world(client: Any, engine: Any, settings: Settings) -> ShareWorld:
     return build(client, engine, settings)
-
-
-@contextmanager
-def peer(app: Any, address: tuple[str, int]) -> Iterator[TestClient]:
-    c = TestClient(app, base_url="http://testserver", client=address)  # not entered: no second startup
-    try:
-        yield c
-    finally:
-        c.close()
 
 
 def _post(c: TestClient, token: str, code: str, request_id: str) -> Any:

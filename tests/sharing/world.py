@@ -4,10 +4,13 @@ second study), a second patient with one, and the accounts around them — for t
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import pydicom
+from fastapi.testclient import TestClient
 from pydicom.uid import generate_uid
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
@@ -122,3 +125,18 @@ def build(client: Any, engine: Engine, settings: Settings) -> ShareWorld:
         world.studies[key] = by_uid[uid][0]
     assert by_uid[world.uids["a"]][1] == world.person_id and by_uid[world.uids["other"]][1] == world.other_person_id
     return world
+
+
+# Peers for the trusted-proxy tests (settings with trusted_proxies="10.20.0.0/16").
+PROXY = ("10.20.0.5", 40000)  # the hospital's nginx, trusted
+OUTSIDE = ("203.0.113.50", 40000)  # anyone on the internet, not trusted
+
+
+@contextmanager
+def peer(app: Any, address: tuple[str, int]) -> Iterator[TestClient]:
+    """A client that connects from ``address``; not entered, so the app does not start a second time."""
+    c = TestClient(app, base_url="http://testserver", client=address)
+    try:
+        yield c
+    finally:
+        c.close()

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from backend.config import Settings, load_settings
+from backend.dicom.mime import encode_multipart, new_boundary, related_content_type
 from backend.storage.service import open_store
 from backend.storage.signed import count_requests
 from tests.family import helpers as h
@@ -28,11 +29,9 @@ def settings(tmp_path: Path, database_url: str, s3_url: str) -> Settings:
 
 
 def _stow(client: TestClient, headers: dict[str, str], paths: list[Path]) -> None:
-    boundary = "yy-ingest-requests"
-    body = b"".join(f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode() + p.read_bytes() + b"\r\n"
-                    for p in paths) + f"--{boundary}--\r\n".encode()
-    res = client.post("/dicomweb/studies", content=body, headers={
-        **headers, "Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}'})
+    boundary = new_boundary()
+    res = client.post("/dicomweb/studies", content=b"".join(encode_multipart(paths, boundary=boundary)),
+                      headers={**headers, "Content-Type": related_content_type(boundary)})
     assert res.status_code == 200, res.text[:500]
 
 

@@ -21,7 +21,7 @@ from backend.access.service import PersonAccess
 from backend.clock import CST, from_hospital, utcnow
 from backend.errors import BadRequest, NotFound
 from backend.ids import new_id
-from backend.institutions.models import Institution
+from backend.institutions import names as institution_cache
 from backend.notify import service as notify
 from backend.people import service as people
 from backend.records import cursor as cursors
@@ -304,10 +304,8 @@ def timeline(
 
 
 def institution_names(*, session: Session, ids: set[str]) -> dict[str, str]:
-    if not ids:
-        return {}
-    rows = session.exec(select(Institution.id, Institution.name).where(col(Institution.id).in_(sorted(ids)))).all()
-    return {row[0]: row[1] for row in rows}
+    """Display names of these hospitals (cached per process for minutes: backend/institutions/names.py)."""
+    return institution_cache.names(session=session, ids=ids) if ids else {}
 
 
 @dataclass(frozen=True, slots=True)

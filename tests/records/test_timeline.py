@@ -138,3 +138,43 @@ def test_other_people_and_strangers_see_nothing(client: httpx.Client, app: FastA
     with session_scope(engine) as s:
         reads = s.exec(select(AuditEvent).where(AuditEvent.event_type == "timeline.read")).all()
     assert [r.person_id for r in reads] == [me]
+
+
+def test_a_timeline_read_asks_no_more_than_it_needs(client: httpx.Client, app: FastAPI, engine: Engine) -> None:
+    """Issue 18: the timeline is the busiest read, and each statement is a round trip and ORM work. An
+    account's access decision proves the person exists (its binding's foreign key), so the person row is
+    not read again; hospital names come from the process's cache after the first page."""
+    from sqlalchemy import event as sa_event
+
+    from backend.institutions import names
+
+    names.forget()
+    inst, key = hospital(engine, "南京市鼓楼医院")
+    person = register(client, key, "P9", ZHANG_WEI, "张伟")
+    _studies(engine, inst, "P9", 3)
+    read_as(app, engine, person)
+    statements: list[str] = []
+
+    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(" ".join(statement.lower().split()))
+
+    sa_event.listen(engine, "before_cursor_execute", record)
+    try:
+        pages = [client.get(f"/api/v1/people/{person}/timeline") for _ in range(2)]
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", record)
+    assert [p.status_code for p in pages] == [200, 200]
+    assert {i["institution"]["name"] for p in pages for i in p.json()["items"]} == {"南京市鼓楼医院"}
+    assert not any("from person " in s or s.endswith("from person") for s in statements), statements
+    assert sum("from institution " in s for s in statements) == 1, statements  # the first page only
+
+
+def test_an_unknown_person_is_still_not_found_for_an_account(
+        client: httpx.Client, app: FastAPI, engine: Engine) -> None:
+    """The person check now rests on the decision's own row for accounts: an id with no binding or grant
+    is 404 exactly as before."""
+    _inst, key = hospital(engine, "南京市第二医院")
+    person = register(client, key, "P8", ZHANG_WEI, "张伟")
+    read_as(app, engine, person)
+    assert client.get("/api/v1/people/00000000000000000000000000000000/timeline").status_code == 404
+    assert client.get(f"/api/v1/people/{person}/timeline").status_code == 200

@@ -10,7 +10,8 @@ machine's PostgreSQL (a database of its own), Redis and RabbitMQ (a vhost of its
 
 Ports: the proxy on BASE, the web nodes on BASE+1 and BASE+2, SeaweedFS on BASE+10…BASE+17. Each node
 has a data directory of its own (only its request spool lives there): nothing a node needs is on
-another node's disk. Settings: CLUSTER_PG_URL (a PostgreSQL server, default the local one as
+another node's disk. Settings: CLUSTER_WORKER_NICE (the worker's
+priority, default 10), CLUSTER_PG_URL (a PostgreSQL server, default the local one as
 postgres), CLUSTER_REDIS_URL (default redis://127.0.0.1:6379/13; `none` for none), CLUSTER_AMQP
 (default guest:guest@127.0.0.1:5672). Tests and the load run's fault script drive the same class.
 """
@@ -37,6 +38,13 @@ from tools.cluster.services import PrivateServices
 ROOT = Path(__file__).resolve().parents[2]
 NGINX_CONF = ROOT / "deploy" / "nginx" / "yunying.conf"
 READY_S = 90.0
+# The worker (pre-rendering, PDFs, notices, sweeps) is background work: on one machine it must not take
+# the CPU from people waiting on a web node, so it runs at a lower priority (nice(1): 0 is the default,
+# 19 the lowest). The kernel's fair scheduler gives a nice-10 task about a tenth of a nice-0 task's share
+# when both want the CPU, and all of it when the web nodes are idle, so the backlog still drains between
+# bursts. In production the worker has machines of its own (docs/load.md). CLUSTER_WORKER_NICE=0 runs it
+# as before (the comparison in docs/load.md).
+WORKER_NICE = int(os.environ.get("CLUSTER_WORKER_NICE", "10"))
 
 
 def _wait(check: Any, timeout: float, what: str) -> None:
@@ -230,8 +238,10 @@ class Cluster:
                    private=tuple(state.get("private", ())))
 
     def start_worker(self) -> int:
-        pid = self._spawn("worker", [sys.executable, "-m", "backend.cli", "worker", "--concurrency", "2"],
-                          self.env(self.root / "worker"))
+        # nice(1) execs the worker in place: the pid (and process group) is the worker's own, and every
+        # process it forks (Celery's pool, the render pool) inherits the priority.
+        pid = self._spawn("worker", ["nice", "-n", str(WORKER_NICE), sys.executable, "-m", "backend.cli", "worker",
+                                     "--concurrency", "2"], self.env(self.root / "worker"))
         state = self._state()
         state.setdefault("pids", {})["worker"] = pid
         self._save(state)

@@ -106,7 +106,9 @@ def write_report(*, out: Path, verdict: dict[str, Any], title: str) -> Path:
     if checks:
         drain = checks.get("backlog_drain_s")
         notices = checks.get("notices", {})
+        waited = checks.get("population_prerender_wait_s", "-")
         lines += ["", "| after the run | result |", "|---|---|",
+                  f"| (before it) the population's pre-rendering drained, Locust started after | {waited} s |",
                   f"| pre-render backlog drained after the uploads stopped | "
                   f"{'not within 10 min' if drain is None else f'{drain} s'} |",
                   f"| WeChat notices: marked sent / possibly sent (sender killed mid-send) / received | "

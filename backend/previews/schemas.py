@@ -11,7 +11,7 @@ from typing_extensions import TypedDict  # pydantic needs this TypedDict on Pyth
 
 
 class SeriesPreviews(TypedDict, total=False):
-    """Named preview URLs of one series in the study detail (urls.series_previews): all four for a
+    """Named preview URLs of one series in the study detail (urls.series_view): all four for a
     series with images, none (``{}``) for one without (an SR, a segmentation)."""
 
     thumbnail: str  # 128 px wide, middle frame, default window; a placeholder image when it cannot render

@@ -18,7 +18,7 @@ from backend.records.schemas import InstitutionRef
 from backend.reports import service as reports
 from backend.reports.schemas import ReportOut
 from backend.studies import record_kind
-from backend.studies.models import Study
+from backend.studies.models import Series, Study
 from backend.studies.schemas import PriorsResponse, PriorStudy, ReportVersionInfo, SeriesOut, StudyDetail
 
 # Radiography is sent as CR, DX or DR depending on the detector: one group for comparison.
@@ -53,15 +53,19 @@ def study_detail(*, session: Session, access: PersonAccess, study_id: str) -> St
         occurred_at=record_kind.occurred_at(study), title=entry.title, description=study.description,
         modalities=record_kind.modalities(study), body_part=study.body_part,
         referring_physician=study.referring_physician, institution=_institution(session, study.institution_id),
-        series=[SeriesOut(
-            id=s.id, series_instance_uid=s.series_instance_uid, number=s.series_number, description=s.description,
-            modality=s.modality, body_part=s.body_part, instance_count=s.instance_count,
-            image_count=preview_urls.series_image_count(series=s),
-            previews=preview_urls.series_previews(person_id=access.person_id, study=study, series=s),
-        ) for s in record_kind.series_of(session, study.id)],
+        series=[_series_out(access.person_id, s) for s in record_kind.series_of(session, study.id)],
         report=ReportOut.model_validate(report, from_attributes=True) if report else None,
         report_history=[ReportVersionInfo(version=r.version, status=r.status, received_at=r.received_at)
                         for r in history],
+    )
+
+
+def _series_out(person_id: str, series: Series) -> SeriesOut:
+    image_count, previews = preview_urls.series_view(person_id=person_id, series=series)
+    return SeriesOut(
+        id=series.id, series_instance_uid=series.series_instance_uid, number=series.series_number,
+        description=series.description, modality=series.modality, body_part=series.body_part,
+        instance_count=series.instance_count, image_count=image_count, previews=previews,
     )
 
 

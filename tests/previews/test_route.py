@@ -116,6 +116,24 @@ def test_monochrome1_cr_renders_bone_white(app: FastAPI, engine: Engine, tmp_pat
         assert spine > lung + 40, (spine, lung)  # mediastinum/spine bright, air-filled lung dark
 
 
+def test_study_detail_names_the_scrub_answers_middle_frame_and_count(app: FastAPI, engine: Engine,
+                                                                    small_ct: list[Path]) -> None:
+    """The detail reads three columns per series (urls.series_view) where it loaded every instance row
+    twice: its count and its middle image must still be exactly the viewer's (the scrub answer's)."""
+    with started(app) as client:
+        person, _ = patient_with_study(client, app, engine, small_ct)
+        study = study_of(engine, person)
+        series = client.get(f"/api/v1/people/{person}/studies/{study.id}").json()["series"][0]
+        layout = client.get(series["previews"]["scrub"]).json()
+        urls = layout["frame_urls"]
+        assert series["image_count"] == len(urls) == 12
+        middle = urls[len(urls) // 2]
+        assert series["previews"]["preview"] == middle.format(window="default", width="512", ext="jpg")
+        assert series["previews"]["preview_webp"] == middle.format(window="default", width="512", ext="webp")
+        assert series["previews"]["thumbnail"] == middle.format(window="default", width="128", ext="jpg") \
+            + "&placeholder=1"
+
+
 def test_scrub_strips_cover_every_frame(app: FastAPI, engine: Engine, small_ct: list[Path]) -> None:
     with started(app) as client:
         person, _ = patient_with_study(client, app, engine, small_ct)

@@ -38,6 +38,7 @@ GENESIS = "0" * 64
 _PENDING = "yunying_audit_pending"
 _DEFERRED = "yunying_audit_deferred"
 _LOCKED = "yunying_audit_chain_locked"
+_AFTER_WORK = "yunying_audit_after_work"
 GROUP_COMMIT = True  # PostgreSQL: reads' events through audit_group (YUNYING_AUDIT_GROUP_COMMIT, set by create_app)
 _PG_LOCK_KEY = 0x59554E59  # "YUNY": the audit chain's advisory lock id
 
@@ -182,23 +183,37 @@ def _write_events(session: Session, pending: list[PendingEvent]) -> None:
     session.add(head)
 
 
+def events_after_work(session: Session) -> None:
+    """This transaction's session-start events (EXECUTE) may be written just after its work commits, by
+    the group writer, when the chain is busy; the caller's ``session_scope`` returns only once they are
+    durable, and fails if they are not. For a login (issue 18: 200 people opening the app at once):
+    each one queued for the chain's lock with its session row written, one after another. Safe there
+    because what the login wrote is of no use before its answer, which carries the session's tokens
+    and is not sent if the event fails. Anything created for the record (an account's CREATE event)
+    keeps being written in the same commit as its work."""
+    session.info[_AFTER_WORK] = True
+
+
 def _may_defer(session: Session) -> bool:
     """Whether this transaction's events may go to the group writer: PostgreSQL, every event a read, no
     pending ORM change — and the chain is busy. When its lock is free the events are written here at
     once (a lone reader pays nothing for the hand-off); when another transaction holds it, a read that
-    wrote nothing (no transaction id assigned) joins the next group write instead of queueing for it."""
+    wrote nothing (no transaction id assigned) joins the next group write instead of queueing for it.
+    A transaction marked with `events_after_work` may have written, if its events are reads or
+    EXECUTE."""
     if not GROUP_COMMIT or session.info.get(audit_group.WRITER):
         return False
     if session.get_bind().dialect.name != "postgresql":
         return False
-    if any(item.action != READ for item in session.info[_PENDING]):
+    after_work = bool(session.info.get(_AFTER_WORK))
+    if any(item.action not in ((READ, EXECUTE) if after_work else (READ,)) for item in session.info[_PENDING]):
         return False
-    if session.new or session.dirty or session.deleted:
+    if session.new or session.dirty or session.deleted:  # flushed work only: the commit's flush comes later
         return False
     if session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY}).scalar():
         session.info[_LOCKED] = True
         return False
-    return session.execute(text("SELECT txid_current_if_assigned()")).scalar() is None
+    return after_work or session.execute(text("SELECT txid_current_if_assigned()")).scalar() is None
 
 
 @event.listens_for(Session, "before_commit")
@@ -209,6 +224,7 @@ def _before_commit(session: Session) -> None:
         else:
             _write_pending(session)
     session.info.pop(_LOCKED, None)
+    session.info.pop(_AFTER_WORK, None)
 
 
 @event.listens_for(Session, "after_commit")
@@ -229,6 +245,7 @@ def discard_pending(session: Session) -> None:
     session.info.pop(_PENDING, None)
     session.info.pop(_DEFERRED, None)
     session.info.pop(_LOCKED, None)
+    session.info.pop(_AFTER_WORK, None)
 
 
 @event.listens_for(Session, "after_rollback")

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
+from backend.access import audit
 from backend.access.service import people_for_account
 from backend.api.deps import (
     CallerOutsideTransaction,
@@ -89,6 +90,9 @@ def _log_in(engine: Engine, settings: Settings, identity: oauth.WeChatIdentity) 
         # Written now, not by the commit's flush: that runs after the audit chain's lock is taken, and
         # every statement under that lock is one more wait for every other login.
         session.flush()
+        # Behind a busy chain, the session.start event joins the next group write instead of queueing
+        # alone; this returns (and the tokens leave) only once it is durable (audit.events_after_work).
+        audit.events_after_work(session)
         return tokens
 
 

@@ -115,3 +115,82 @@ def test_a_transaction_that_wrote_writes_its_own_events(pg: Engine, monkeypatch:
         release.join()
     _read(pg, 2, action=audit.CREATE)  # not a read: written in its own commit
     assert _count(pg) == 2
+
+
+def test_a_session_start_behind_a_busy_chain_commits_its_work_and_returns_once_its_event_is_durable(
+        pg: Engine) -> None:
+    """A login (auth/router.py `_log_in`) marks its transaction with `events_after_work`: behind a busy
+    chain its rows commit without queueing for the chain's lock, its session.start event joins the next
+    group write, and the call returns only once that event is durable. Without the mark the rows would
+    stay uncommitted until the chain's lock was free (one login after another in a rush)."""
+    from backend.auth.models import Account
+
+    audit_group._writers.pop(pg, None)
+    returned: list[bool] = []
+
+    def log_in(n: int) -> None:
+        with session_scope(pg) as session:
+            account = Account(openid=f"o-after-work-{n}")
+            session.add(account)
+            session.flush()
+            audit.record(session, principal=AccountPrincipal(account.id), action=audit.EXECUTE,
+                         event_type="session.start", object_type="session", object_id=f"sess{n}")
+            audit.events_after_work(session)
+        returned.append(True)
+
+    def committed_accounts() -> int:
+        with session_scope(pg, readonly=True) as session:
+            return int(session.execute(text(
+                "SELECT count(*) FROM account WHERE openid LIKE 'o-after-work-%'")).scalar_one())
+
+    with pg.connect() as holder:
+        holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": audit._PG_LOCK_KEY})
+        threads = [threading.Thread(target=log_in, args=(n,)) for n in range(5)]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 10
+        while committed_accounts() < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert committed_accounts() == 5  # the work committed while the chain was still busy
+        time.sleep(0.5)
+        assert returned == []  # but nobody returned before its event was written
+        holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": audit._PG_LOCK_KEY})
+        holder.commit()
+    for thread in threads:
+        thread.join()
+    audit_group._writers.pop(pg, None)
+    assert returned == [True] * 5
+    with session_scope(pg, readonly=True) as session:
+        assert session.execute(text(
+            "SELECT count(*) FROM audit_event WHERE object_id LIKE 'sess%'")).scalar_one() == 5
+        assert audit.verify_chain(session).ok
+
+
+def test_an_account_created_behind_a_busy_chain_still_waits_to_commit_with_its_event(pg: Engine) -> None:
+    """`events_after_work` covers EXECUTE events only: an account's CREATE event commits with the account."""
+    from backend.auth.models import Account
+
+    done: list[bool] = []
+
+    def create() -> None:
+        with session_scope(pg) as session:
+            account = Account(openid="o-created-behind")
+            session.add(account)
+            session.flush()
+            audit.record(session, principal=AccountPrincipal(account.id), action=audit.CREATE,
+                         event_type="account.create", object_type="account", object_id=account.id)
+            audit.events_after_work(session)
+        done.append(True)
+
+    with pg.connect() as holder:
+        holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": audit._PG_LOCK_KEY})
+        thread = threading.Thread(target=create)
+        thread.start()
+        time.sleep(1.0)
+        with session_scope(pg, readonly=True) as session:
+            assert session.execute(text(
+                "SELECT count(*) FROM account WHERE openid = 'o-created-behind'")).scalar_one() == 0
+        holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": audit._PG_LOCK_KEY})
+        holder.commit()
+    thread.join()
+    assert done == [True]

@@ -3044,7 +3044,7 @@ export interface components {
         };
         /**
          * SeriesPreviews
-         * @description Named preview URLs of one series in the study detail (urls.series_previews): all four for a
+         * @description Named preview URLs of one series in the study detail (urls.series_view): all four for a
          *     series with images, none (``{}``) for one without (an SR, a segmentation).
          */
         SeriesPreviews: {

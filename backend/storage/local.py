@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import itertools
 import os
 import tempfile
 import time
@@ -36,6 +37,14 @@ def _fsync(path: Path) -> None:
     finally:
         os.close(fd)
 
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+_TEMP_SEQ = itertools.count()  # next() is atomic under the GIL: no two threads get the same number
 
 SYNC_THREADS = 8
 T = TypeVar("T")
@@ -142,18 +151,31 @@ class LocalObjectStore:
         if sha256 is not None:
             verify(hashlib.sha256(data), sha256)
         with _errors(key):
-            fd, name = tempfile.mkstemp(dir=self.tmp, prefix="blob-")  # 0600
-            tmp_path = Path(name)
+            fd, tmp_path = self._temp_file()
             try:
-                with os.fdopen(fd, "wb") as out:
-                    out.write(data)
+                try:
+                    _write_all(fd, data)
                     if durable:
-                        out.flush()
-                        os.fsync(out.fileno())
+                        os.fsync(fd)
+                finally:
+                    os.close(fd)
                 self._commit(tmp_path, key, durable=durable)
             except BaseException:
                 tmp_path.unlink(missing_ok=True)
                 raise
+
+    def _temp_file(self) -> tuple[int, Path]:
+        """A new owner-only temp file in ``.tmp``, opened for writing. Named by process and a counter
+        rather than by ``tempfile.mkstemp``'s random letters: every cold preview is one of these writes,
+        and mkstemp's name drawing and file object cost ~50-70 µs of CPU per write on this machine
+        (docs/capacity.md). O_EXCL still refuses a leftover of an earlier process with the same pid;
+        then mkstemp picks a name."""
+        name = self.tmp / f"blob-{os.getpid()}-{next(_TEMP_SEQ)}"
+        try:
+            return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), name
+        except FileExistsError:
+            fd, other = tempfile.mkstemp(dir=self.tmp, prefix="blob-")  # 0600
+            return fd, Path(other)
 
     def _link(self, source: Source) -> Path | None:
         """A hard link in .tmp to ``source`` when it is a plain file on this file system (no copy)."""

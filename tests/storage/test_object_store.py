@@ -180,6 +180,26 @@ def test_local_stale_temp_files_are_swept_fresh_ones_kept(tmp_path: Path) -> Non
     assert {i.key for i in store.list()} == {"k"}  # temp files are never listed
 
 
+def test_local_temp_name_left_by_an_earlier_process_is_never_written_into(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Temp names are the pid and a counter (local._temp_file): a leftover of an earlier process that had
+    the same pid must stay untouched (O_EXCL) and the write still lands whole under another name."""
+    import itertools
+
+    from backend.storage import local
+
+    store = LocalObjectStore(tmp_path)
+    monkeypatch.setattr(local, "_TEMP_SEQ", itertools.count(7))
+    leftover = store.tmp / f"blob-{os.getpid()}-7"
+    leftover.write_bytes(b"a killed writer's half")
+    store.put_bytes(key="a/b", data=b"whole", durable=False)
+    assert store.get_bytes(key="a/b") == b"whole"
+    assert leftover.read_bytes() == b"a killed writer's half"
+    assert oct((tmp_path / "a" / "b").stat().st_mode & 0o777) == oct(0o600)
+    store.put_bytes(key="a/c", data=b"next", durable=True)  # the counter moved on: no collision now
+    assert store.get_bytes(key="a/c") == b"next"
+
+
 def test_a_missing_bucket_is_created_an_existing_one_used(s3_server: object) -> None:
     import uuid
 

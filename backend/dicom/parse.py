@@ -52,7 +52,9 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
+from backend.dicom import values as v
 from backend.dicom.errors import DicomRejected, FailureReason
+from backend.dicom.fastheader import NeedMore, read_header
 from backend.dicom.filemeta import (
     infer_transfer_syntax,
     inflate,
@@ -60,6 +62,7 @@ from backend.dicom.filemeta import (
     read_file_meta,
 )
 from backend.dicom.guarded import GuardedFile, HeaderTooLarge, LengthBeyondEnd
+from backend.dicom.jsonview import DicomJsonView
 from backend.dicom.pixels import (
     PIXEL_TAGS,
     EncapsulatedPixels,
@@ -165,7 +168,23 @@ def parse_stored(source: BinaryIO, *, size: int, limits: ParseLimits | None = No
         raise DicomRejected(C000, f"cannot parse DICOM: {type(exc).__name__}: {exc}"[:300]) from exc
 
 
-def _parse(*, guard: GuardedFile, path: Path, size: int, limits: ParseLimits) -> ParsedInstance:
+@dataclass(frozen=True, slots=True)
+class _Prelude:
+    """What comes before the data set: preamble, File Meta Information, transfer syntax."""
+
+    head: bytes
+    has_preamble: bool
+    meta: Dataset
+    meta_end: int
+    has_file_meta: bool
+    ts: UID
+    inferred: bool
+    deflated: bool
+    implicit: bool
+    little: bool
+
+
+def _prelude(guard: GuardedFile) -> _Prelude:
     head = guard.read(132)
     has_preamble = len(head) == 132 and head[128:132] == b"DICM"
     start = 132 if has_preamble else 0
@@ -173,7 +192,6 @@ def _parse(*, guard: GuardedFile, path: Path, size: int, limits: ParseLimits) ->
         raise DicomRejected(C000, "not a DICOM file: no 'DICM' prefix and no DICOM element at byte 0")
 
     meta, meta_end = read_file_meta(guard, start=start)
-    has_file_meta = meta_end > start
     if str(meta.get("MediaStorageSOPClassUID", "")).strip("\x00 ") == _MEDIA_STORAGE_DIRECTORY:
         raise DicomRejected(
             FailureReason.SOP_CLASS_NOT_SUPPORTED,
@@ -187,9 +205,17 @@ def _parse(*, guard: GuardedFile, path: Path, size: int, limits: ParseLimits) ->
         ts = UID(ts_text)
         if ts not in AllTransferSyntaxes and not ts.is_private:
             raise DicomRejected(FailureReason.TRANSFER_SYNTAX_NOT_SUPPORTED, f"unknown transfer syntax {ts_text}")
-    deflated = ts == DeflatedExplicitVRLittleEndian
-    implicit = ts == ImplicitVRLittleEndian
-    little = ts != ExplicitVRBigEndian
+    return _Prelude(head=head, has_preamble=has_preamble, meta=meta, meta_end=meta_end,
+                    has_file_meta=meta_end > start, ts=ts, inferred=inferred,
+                    deflated=ts == DeflatedExplicitVRLittleEndian, implicit=ts == ImplicitVRLittleEndian,
+                    little=ts != ExplicitVRBigEndian)
+
+
+def _parse(*, guard: GuardedFile, path: Path, size: int, limits: ParseLimits) -> ParsedInstance:
+    pre = _prelude(guard)
+    head, has_preamble, meta, meta_end = pre.head, pre.has_preamble, pre.meta, pre.meta_end
+    has_file_meta = pre.has_file_meta
+    ts, inferred, deflated, implicit, little = pre.ts, pre.inferred, pre.deflated, pre.implicit, pre.little
 
     body: GuardedFile = guard
     spool = None
@@ -258,6 +284,72 @@ def _parse(*, guard: GuardedFile, path: Path, size: int, limits: ParseLimits) ->
     )
 
 
+def parse_fast(*, path: Path, limits: ParseLimits | None = None) -> tuple[ParsedInstance, DicomJsonView] | None:
+    """:func:`parse_instance` for ingest, without pydicom's data set: the instance (its ``dataset`` empty)
+    and the DICOM JSON of its header (fastheader.py, as ``dataset_to_json(..., bulk_data_uri=None)``
+    renders it after the character set repair), which :func:`~backend.dicom.metadata.extract_metadata`
+    reads too. None when the file is not for the fast reader — another transfer syntax, anything unusual,
+    and every file :func:`parse_instance` would refuse: the caller then calls :func:`parse_instance`,
+    whose answer stands, so no verdict ever depends on this path."""
+    limits = limits or ParseLimits()
+    try:
+        size = path.stat().st_size
+        if size > limits.max_file_bytes:
+            return None
+        with path.open("rb") as raw:
+            guard = GuardedFile(cast(BinaryIO, raw), size=size, max_read_bytes=limits.max_header_bytes, name=str(path))
+            return _parse_fast(guard=guard, path=path, size=size, limits=limits)
+    except Exception:  # noqa: BLE001 - whatever it is, pydicom's parse decides
+        return None
+
+
+_FAST_FIRST = 64 * 1024  # a CT or MR header is 1–10 KB
+_FAST_MAX = 4 * 1024**2  # headers longer than this (big private blobs, long SRs) are left to pydicom
+
+
+def _parse_fast(*, guard: GuardedFile, path: Path, size: int, limits: ParseLimits) -> tuple[ParsedInstance,
+                                                                                               DicomJsonView] | None:
+    pre = _prelude(guard)
+    if pre.implicit or not pre.little or pre.deflated:
+        return None
+    rest = size - pre.meta_end
+    chunk = min(rest, _FAST_FIRST)
+    while True:
+        guard.seek(pre.meta_end)
+        data = guard.read(chunk)
+        try:
+            header = read_header(data, start=0, complete=len(data) == rest, defer_bytes=limits.defer_bytes)
+            break
+        except NeedMore:
+            if chunk >= min(rest, _FAST_MAX):
+                return None
+            chunk = min(rest, _FAST_MAX, chunk * 8)
+    view = DicomJsonView(header.model, charset_assumed=header.charset_assumed)
+    uids = _check_identity(view, pre.meta, strict=limits.strict_uids)
+    native, encapsulated, has_pixels = locate_pixels(
+        cast(BinaryIO, guard),
+        at=pre.meta_end + header.pixel_offset,
+        shape=_image_shape(view),
+        encapsulated_ts=bool(pre.ts.is_encapsulated),
+        implicit_vr=False,
+        little_endian=True,
+        file_size=size,
+        max_pixels=limits.max_pixels,
+        max_fragments=limits.max_fragments,
+    )
+    if not has_pixels and "Image Storage" in UID(uids[0]).name:
+        return None
+    parsed = ParsedInstance(
+        path=path, size=size, dataset=Dataset(), transfer_syntax_uid=str(pre.ts), transfer_syntax_inferred=pre.inferred,
+        has_preamble=pre.has_preamble, has_file_meta=pre.has_file_meta, is_deflated=False,
+        is_encapsulated=bool(pre.ts.is_encapsulated), sop_class_uid=uids[0], sop_instance_uid=uids[1],
+        study_instance_uid=uids[2], series_instance_uid=uids[3], native_pixels=native,
+        encapsulated_pixels=encapsulated, has_pixel_data=has_pixels,
+        preamble_blank=(pre.head[:128] == bytes(128)) if pre.has_preamble else None,
+    )
+    return parsed, view
+
+
 def require_study(parsed: ParsedInstance, *, study_instance_uid: str) -> None:
     """STOW-RS to /studies/{study} (PS3.18 §10.5): an instance of another study fails with 0xA900
     (an A9xx "does not match" status, PS3.4 B.2.3)."""
@@ -273,11 +365,8 @@ def _at_pixel_data(tag: BaseTag, vr: str | None, length: int) -> bool:
     return int(tag) in PIXEL_TAGS
 
 
-def _uid(ds: Dataset, keyword: str, *, strict: bool) -> str:
-    try:
-        value = ds.get(keyword)
-    except Exception:  # noqa: BLE001 - a malformed value is the same as a missing one here
-        value = None
+def _uid(ds: v.Source, keyword: str, *, strict: bool) -> str:
+    value = v.get(ds, keyword)  # None when absent or malformed: the same as missing here
     text = str(value or "").strip("\x00 ")
     if not text:
         raise DicomRejected(A900, f"missing {keyword}")
@@ -287,7 +376,7 @@ def _uid(ds: Dataset, keyword: str, *, strict: bool) -> str:
     return text
 
 
-def _check_identity(ds: Dataset, meta: Dataset, *, strict: bool) -> tuple[str, str, str, str]:
+def _check_identity(ds: v.Source, meta: Dataset, *, strict: bool) -> tuple[str, str, str, str]:
     sop_class = _uid(ds, "SOPClassUID", strict=strict)
     sop_instance = _uid(ds, "SOPInstanceUID", strict=strict)
     study = _uid(ds, "StudyInstanceUID", strict=strict)
@@ -306,15 +395,15 @@ def _check_identity(ds: Dataset, meta: Dataset, *, strict: bool) -> tuple[str, s
     return sop_class, sop_instance, study, series
 
 
-def _int(ds: Dataset, keyword: str) -> int | None:
+def _int(ds: v.Source, keyword: str) -> int | None:
     try:
-        value = ds.get(keyword)
+        value = v.get(ds, keyword)
         return None if value is None or value == "" else int(value)
     except Exception:  # noqa: BLE001 - invalid IS/US values ("1A") are tolerated as missing
         return None
 
 
-def _image_shape(ds: Dataset) -> ImageShape:
+def _image_shape(ds: v.Source) -> ImageShape:
     return ImageShape(
         rows=_int(ds, "Rows"),
         columns=_int(ds, "Columns"),

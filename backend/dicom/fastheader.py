@@ -114,6 +114,18 @@ def read_header(data: bytes, *, start: int, complete: bool, defer_bytes: int) ->
     return Header(model=dict(sorted(model.items())), pixel_offset=end, charset_assumed=repaired)
 
 
+def read_file_meta(data: bytes, *, start: int, complete: bool) -> tuple[dict[int, str], int]:
+    """The File Meta Information (group 0002, always Explicit VR Little Endian: PS3.10 §7.1) at ``start``:
+    its text values by tag (padding stripped as parse.py strips them), and where the data set begins."""
+    elements, end = _Reader(data, complete=complete).elements(start, len(data), top=True, delimited=False,
+                                                               only_group=0x0002)
+    out = {}
+    for tag, raw in elements.items():
+        if raw.vr in ("UI", "CS", "AE", "SH"):
+            out[tag] = _bytes_of(data, raw).decode("latin-1").strip("\x00 ")
+    return out, end
+
+
 def _bytes_of(data: bytes, raw: _Raw | None) -> bytes:
     if raw is None or raw.items is not None:
         return b""
@@ -142,13 +154,16 @@ class _Reader:
     def short(self) -> Exception:
         return Unusual("the data ends inside an element") if self.complete else NeedMore()
 
-    def elements(self, pos: int, end: int, *, top: bool, delimited: bool) -> tuple[dict[int, _Raw], int]:
+    def elements(self, pos: int, end: int, *, top: bool, delimited: bool,
+                 only_group: int | None = None) -> tuple[dict[int, _Raw], int]:
         data = self.data
         out: dict[int, _Raw] = {}
         while pos < end:
             if pos + 8 > end:
                 raise self.short() if end == len(data) else Unusual("an item ends inside an element header")
             group, element = unpack_from("<HH", data, pos)
+            if only_group is not None and group != only_group:
+                return out, pos
             tag = group << 16 | element
             if tag == _ITEM_END:
                 if not delimited or unpack_from("<I", data, pos + 4)[0] != 0:

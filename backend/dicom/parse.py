@@ -52,6 +52,7 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
+from backend.dicom import fastheader
 from backend.dicom import values as v
 from backend.dicom.errors import DicomRejected, FailureReason
 from backend.dicom.fastheader import NeedMore, read_header
@@ -168,23 +169,7 @@ def parse_stored(source: BinaryIO, *, size: int, limits: ParseLimits | None = No
         raise DicomRejected(C000, f"cannot parse DICOM: {type(exc).__name__}: {exc}"[:300]) from exc
 
 
-@dataclass(frozen=True, slots=True)
-class _Prelude:
-    """What comes before the data set: preamble, File Meta Information, transfer syntax."""
-
-    head: bytes
-    has_preamble: bool
-    meta: Dataset
-    meta_end: int
-    has_file_meta: bool
-    ts: UID
-    inferred: bool
-    deflated: bool
-    implicit: bool
-    little: bool
-
-
-def _prelude(guard: GuardedFile) -> _Prelude:
+def _parse(*, guard: GuardedFile, path: Path, size: int, limits: ParseLimits) -> ParsedInstance:
     head = guard.read(132)
     has_preamble = len(head) == 132 and head[128:132] == b"DICM"
     start = 132 if has_preamble else 0
@@ -192,6 +177,7 @@ def _prelude(guard: GuardedFile) -> _Prelude:
         raise DicomRejected(C000, "not a DICOM file: no 'DICM' prefix and no DICOM element at byte 0")
 
     meta, meta_end = read_file_meta(guard, start=start)
+    has_file_meta = meta_end > start
     if str(meta.get("MediaStorageSOPClassUID", "")).strip("\x00 ") == _MEDIA_STORAGE_DIRECTORY:
         raise DicomRejected(
             FailureReason.SOP_CLASS_NOT_SUPPORTED,
@@ -205,17 +191,9 @@ def _prelude(guard: GuardedFile) -> _Prelude:
         ts = UID(ts_text)
         if ts not in AllTransferSyntaxes and not ts.is_private:
             raise DicomRejected(FailureReason.TRANSFER_SYNTAX_NOT_SUPPORTED, f"unknown transfer syntax {ts_text}")
-    return _Prelude(head=head, has_preamble=has_preamble, meta=meta, meta_end=meta_end,
-                    has_file_meta=meta_end > start, ts=ts, inferred=inferred,
-                    deflated=ts == DeflatedExplicitVRLittleEndian, implicit=ts == ImplicitVRLittleEndian,
-                    little=ts != ExplicitVRBigEndian)
-
-
-def _parse(*, guard: GuardedFile, path: Path, size: int, limits: ParseLimits) -> ParsedInstance:
-    pre = _prelude(guard)
-    head, has_preamble, meta, meta_end = pre.head, pre.has_preamble, pre.meta, pre.meta_end
-    has_file_meta = pre.has_file_meta
-    ts, inferred, deflated, implicit, little = pre.ts, pre.inferred, pre.deflated, pre.implicit, pre.little
+    deflated = ts == DeflatedExplicitVRLittleEndian
+    implicit = ts == ImplicitVRLittleEndian
+    little = ts != ExplicitVRBigEndian
 
     body: GuardedFile = guard
     spool = None
@@ -243,7 +221,9 @@ def _parse(*, guard: GuardedFile, path: Path, size: int, limits: ParseLimits) ->
             raise DicomRejected(C000, "no data set after the File Meta Information")
         ds.file_meta = FileMetaDataset(meta)
         ds.set_original_encoding(implicit, little, ds._character_set)
-        uids = _check_identity(ds, meta, strict=limits.strict_uids)
+        uids = _check_identity(ds, meta_instance=str(meta.get("MediaStorageSOPInstanceUID", "") or "").strip("\x00 "),
+                               meta_class=str(meta.get("MediaStorageSOPClassUID", "") or "").strip("\x00 "),
+                               strict=limits.strict_uids)
         pixel_position = body.tell()
         native, encapsulated, has_pixels = locate_pixels(
             cast(BinaryIO, body),
@@ -305,32 +285,41 @@ def parse_fast(*, path: Path, limits: ParseLimits | None = None) -> tuple[Parsed
 
 _FAST_FIRST = 64 * 1024  # a CT or MR header is 1–10 KB
 _FAST_MAX = 4 * 1024**2  # headers longer than this (big private blobs, long SRs) are left to pydicom
+# Explicit VR Little Endian and the encapsulated syntaxes, whose data sets are encoded alike (PS3.5 §A.4)
+_FAST_SYNTAXES = frozenset(ts for ts in AllTransferSyntaxes if ts not in (
+    ImplicitVRLittleEndian, ExplicitVRBigEndian, DeflatedExplicitVRLittleEndian))
 
 
 def _parse_fast(*, guard: GuardedFile, path: Path, size: int, limits: ParseLimits) -> tuple[ParsedInstance,
                                                                                                DicomJsonView] | None:
-    pre = _prelude(guard)
-    if pre.implicit or not pre.little or pre.deflated:
-        return None
-    rest = size - pre.meta_end
-    chunk = min(rest, _FAST_FIRST)
+    # One read for preamble, File Meta and header (a CT or MR header is 1–10 KB); more only if needed.
+    chunk = min(size, _FAST_FIRST)
     while True:
-        guard.seek(pre.meta_end)
+        guard.seek(0)
         data = guard.read(chunk)
+        complete = len(data) == size
         try:
-            header = read_header(data, start=0, complete=len(data) == rest, defer_bytes=limits.defer_bytes)
+            if data[128:132] != b"DICM":
+                return None  # no preamble: parse_instance's sniffing decides
+            meta, meta_end = fastheader.read_file_meta(data, start=132, complete=complete)
+            ts = UID(meta.get(0x00020010, ""))
+            if (ts not in _FAST_SYNTAXES or meta.get(0x00020002, "") == _MEDIA_STORAGE_DIRECTORY
+                    or meta_end == 132):
+                return None
+            header = read_header(data, start=meta_end, complete=complete, defer_bytes=limits.defer_bytes)
             break
         except NeedMore:
-            if chunk >= min(rest, _FAST_MAX):
+            if chunk >= min(size, _FAST_MAX):
                 return None
-            chunk = min(rest, _FAST_MAX, chunk * 8)
+            chunk = min(size, _FAST_MAX, chunk * 8)
     view = DicomJsonView(header.model, charset_assumed=header.charset_assumed)
-    uids = _check_identity(view, pre.meta, strict=limits.strict_uids)
+    uids = _check_identity(view, meta_instance=meta.get(0x00020003, ""), meta_class=meta.get(0x00020002, ""),
+                           strict=limits.strict_uids)
     native, encapsulated, has_pixels = locate_pixels(
         cast(BinaryIO, guard),
-        at=pre.meta_end + header.pixel_offset,
+        at=header.pixel_offset,
         shape=_image_shape(view),
-        encapsulated_ts=bool(pre.ts.is_encapsulated),
+        encapsulated_ts=bool(ts.is_encapsulated),
         implicit_vr=False,
         little_endian=True,
         file_size=size,
@@ -340,12 +329,12 @@ def _parse_fast(*, guard: GuardedFile, path: Path, size: int, limits: ParseLimit
     if not has_pixels and "Image Storage" in UID(uids[0]).name:
         return None
     parsed = ParsedInstance(
-        path=path, size=size, dataset=Dataset(), transfer_syntax_uid=str(pre.ts), transfer_syntax_inferred=pre.inferred,
-        has_preamble=pre.has_preamble, has_file_meta=pre.has_file_meta, is_deflated=False,
-        is_encapsulated=bool(pre.ts.is_encapsulated), sop_class_uid=uids[0], sop_instance_uid=uids[1],
+        path=path, size=size, dataset=Dataset(), transfer_syntax_uid=str(ts), transfer_syntax_inferred=False,
+        has_preamble=True, has_file_meta=True, is_deflated=False,
+        is_encapsulated=bool(ts.is_encapsulated), sop_class_uid=uids[0], sop_instance_uid=uids[1],
         study_instance_uid=uids[2], series_instance_uid=uids[3], native_pixels=native,
         encapsulated_pixels=encapsulated, has_pixel_data=has_pixels,
-        preamble_blank=(pre.head[:128] == bytes(128)) if pre.has_preamble else None,
+        preamble_blank=data[:128] == bytes(128),
     )
     return parsed, view
 
@@ -376,18 +365,16 @@ def _uid(ds: v.Source, keyword: str, *, strict: bool) -> str:
     return text
 
 
-def _check_identity(ds: v.Source, meta: Dataset, *, strict: bool) -> tuple[str, str, str, str]:
+def _check_identity(ds: v.Source, *, meta_instance: str, meta_class: str, strict: bool) -> tuple[str, str, str, str]:
     sop_class = _uid(ds, "SOPClassUID", strict=strict)
     sop_instance = _uid(ds, "SOPInstanceUID", strict=strict)
     study = _uid(ds, "StudyInstanceUID", strict=strict)
     series = _uid(ds, "SeriesInstanceUID", strict=strict)
-    meta_instance = str(meta.get("MediaStorageSOPInstanceUID", "") or "").strip("\x00 ")
     if meta_instance and meta_instance != sop_instance:
         raise DicomRejected(
             A900,
             f"File Meta MediaStorageSOPInstanceUID {meta_instance} differs from SOPInstanceUID {sop_instance}",
         )
-    meta_class = str(meta.get("MediaStorageSOPClassUID", "") or "").strip("\x00 ")
     if meta_class and meta_class != sop_class:
         raise DicomRejected(
             A900, f"File Meta MediaStorageSOPClassUID {meta_class} differs from SOPClassUID {sop_class}"

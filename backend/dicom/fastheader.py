@@ -198,6 +198,8 @@ class _Reader:
             out[tag] = _Raw(vr, at, 0 if length == _UNDEFINED else length, items)
         if delimited:
             raise self.short() if end == len(data) else Unusual("no item delimiter")
+        if top and only_group is None and not self.complete:
+            raise NeedMore()  # the bytes given ended between two elements: the data set may go on
         if pos != end:
             raise Unusual("elements run past their container")
         return out, pos

@@ -5,6 +5,7 @@ parse refuses (issue 21)."""
 from __future__ import annotations
 
 import dataclasses
+import struct
 import warnings
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
+from backend.dicom import fastheader
 from backend.dicom.dicomjson import dataset_to_json
 from backend.dicom.errors import DicomRejected
 from backend.dicom.metadata import extract_metadata
@@ -92,3 +94,17 @@ def test_synthetic_ct_takes_the_fast_path(tmp_path: Path) -> None:
     result = parse_file(path, ParseLimits())
     assert result.meta is not None and result.meta.patient.resident_id == "320106196203150013"
     assert result.dicom_json is not None and result.dicom_json["00081030"]["Value"] == ["胸部CT增强"]
+
+
+def test_bytes_ending_between_two_elements_ask_for_more() -> None:
+    # parse_fast reads the first 64 KiB; a header that goes on past them must not end there silently
+    data = fixture("pydicom/CT_small.dcm").read_bytes()
+    _, meta_end = fastheader.read_file_meta(data, start=132, complete=True)
+    whole = fastheader.read_header(data, start=meta_end, complete=True, defer_bytes=256 * 1024)
+    (length,) = struct.unpack_from("<H", data, meta_end + 6)  # the data set's first element, short form
+    boundary = meta_end + 8 + length
+    with pytest.raises(fastheader.NeedMore):
+        fastheader.read_header(data[:boundary], start=meta_end, complete=False, defer_bytes=256 * 1024)
+    with pytest.raises(fastheader.NeedMore):
+        fastheader.read_header(data[:boundary + 3], start=meta_end, complete=False, defer_bytes=256 * 1024)
+    assert whole.pixel_offset > boundary

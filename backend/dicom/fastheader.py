@@ -102,10 +102,10 @@ def read_header(data: bytes, *, start: int, complete: bool, defer_bytes: int) ->
     model: dict[str, Any] = {}
     convert = _Converter(data, codec=codec)
     for tag, raw in elements.items():
-        if raw.length > defer_bytes and raw.items is None:
+        if raw.length > defer_bytes:
             if raw.vr in _BINARY:
                 continue  # pydicom defers it; dataset_to_json without bulk URIs leaves it out
-            raise Unusual("a long non-binary value")
+            raise Unusual("a long non-binary value or sequence")
         if raw.vr in _BINARY and raw.length > _INLINE_MAX:
             continue
         model[f"{tag:08X}"] = convert.element(raw)

@@ -40,9 +40,11 @@ from benchmarks.ingest_servers import measure_server, settle, stage_costs, yunyi
 STAGES = [
     ("receive: multipart reader (hash + temp file write)", "multipart.py"),
     ("receive: ASGI body stream (uvicorn/starlette)", "h11_impl.py"),
+    ("parse: fast header reader (DICOM JSON from the bytes)", "fastheader.py"),
     ("parse: pydicom header", "parse_instance"),
     ("parse: index fields", "extract_metadata"),
     ("parse: DICOM JSON for the series document", "dataset_to_json"),
+    ("parse: file read, pixel location (fast path)", "parse_fast"),
     ("store: fsync of the blobs' directories", "_fsync (backend/storage/local.py"),
     ("store: blob write (link, re-hash, fsync)", "_stage (backend/storage/local.py"),
     ("store: exists check", "exists (backend/storage/local.py"),
@@ -77,7 +79,7 @@ THREADS = [  # (label, substring of py-spy's "thread (id): name" or child "proce
 
 def _thread_kind(roots: list[str]) -> str:
     if len(roots) > 2 or (roots and roots[-1].startswith("process ")):
-        return "child processes (render pool)"
+        return "child processes (parse pool, render pool)"
     name = roots[-1] if roots else ""
     return next((label for label, needle in THREADS if needle in name), "other threads")
 

@@ -36,10 +36,11 @@ from pydicom.dataset import Dataset
 from pydicom.valuerep import PersonName
 
 from backend.dicom import values as v
+from backend.dicom.jsonview import DicomJsonView
 
 CHINA = ZoneInfo("Asia/Shanghai")
 RESIDENT_ID_ISSUER = "CN-RID"
-_GB_ALIASES = {"GB2312", "GB 2312", "GB_2312", "CHINESE", "EUC-CN", "CP936"}
+_GB_ALIASES = frozenset({"GB2312", "GB 2312", "GB_2312", "CHINESE", "EUC-CN", "CP936"})
 
 
 class InstanceKind(StrEnum):
@@ -182,10 +183,11 @@ def classify(sop_class_uid: str | None, *, has_pixels: bool) -> InstanceKind:
 
 
 def extract_metadata(
-    ds: Dataset, *, transfer_syntax_uid: str | None = None, default_zone: tzinfo = CHINA
+    ds: Dataset | DicomJsonView, *, transfer_syntax_uid: str | None = None, default_zone: tzinfo = CHINA
 ) -> InstanceMetadata:
-    """Read the index fields from ``ds`` (a header without Pixel Data is fine)."""
-    assumed = _fix_character_set(ds)
+    """Read the index fields from ``ds`` (a header without Pixel Data is fine), or from the DICOM JSON of
+    one (fastheader.py, whose reader already applied the character set repair)."""
+    assumed = ds.charset_assumed if isinstance(ds, DicomJsonView) else _fix_character_set(ds)
     zone = v.parse_tz(v.text(ds, "TimezoneOffsetFromUTC")) or default_zone
     has_pixels = bool(v.integer(ds, "Rows")) or any(t in ds for t in (0x7FE00010, 0x7FE00008, 0x7FE00009))
     sop_class = v.text(ds, "SOPClassUID")
@@ -231,22 +233,29 @@ def extract_metadata(
 
 def _fix_character_set(ds: Dataset) -> str | None:
     """Map non-standard Chinese charset names; guess one when absent and names are not ASCII."""
-    declared = v.text(ds, "SpecificCharacterSet") or ""
-    terms = [t.strip().upper() for t in declared.split("\\") if t.strip()]
+    declared = v.text(ds, "SpecificCharacterSet")
+    term = charset_repair(declared, _raw_bytes(ds, 0x00100010) + _raw_bytes(ds, 0x00081030)
+                          + _raw_bytes(ds, 0x00080080))
+    if term is not None:
+        _set_charset(ds, term)
+    return term
+
+
+def charset_repair(declared: str | None, names: bytes) -> str | None:
+    """The Specific Character Set to assume instead of ``declared`` (the (0008,0005) text), or None to keep
+    it: GB18030 for the "GB2312"-like names; with none declared, ISO_IR 192 or GB18030 when ``names`` (the
+    raw bytes of PatientName, StudyDescription and InstitutionName) are not ASCII and decode as such.
+    Shared with the fast header reader (fastheader.py), so both paths repair alike."""
+    terms = [t.strip().upper() for t in (declared or "").split("\\") if t.strip()]
     if any(t in _GB_ALIASES for t in terms):
-        _set_charset(ds, "GB18030")
         return "GB18030"
-    if terms:
-        return None
-    raw = _raw_bytes(ds, 0x00100010) + _raw_bytes(ds, 0x00081030) + _raw_bytes(ds, 0x00080080)
-    if not raw or raw.isascii():
+    if terms or not names or names.isascii():
         return None
     for name, codec in (("ISO_IR 192", "utf-8"), ("GB18030", "gb18030")):
         try:
-            raw.decode(codec)
+            names.decode(codec)
         except UnicodeDecodeError:
             continue
-        _set_charset(ds, name)
         return name
     return None
 
@@ -269,7 +278,7 @@ def _raw_bytes(ds: Dataset, tag: int) -> bytes:
     return b""
 
 
-def _person_name(ds: Dataset, keyword: str) -> PersonName | None:
+def _person_name(ds: v.Source, keyword: str) -> PersonName | None:
     value = v.get(ds, keyword)
     if isinstance(value, PersonName):
         return value
@@ -286,7 +295,7 @@ def _pn_group(name: PersonName | None, group: str) -> str | None:
     return text.strip() or None
 
 
-def _patient(ds: Dataset) -> PatientInfo:
+def _patient(ds: v.Source) -> PatientInfo:
     others: list[OtherPatientId] = []
     sequence = v.get(ds, "OtherPatientIDsSequence") or []
     try:
@@ -330,7 +339,7 @@ def _pn_text(name: PersonName | None) -> str | None:
         return None
 
 
-def _study(ds: Dataset, zone: tzinfo) -> StudyInfo:
+def _study(ds: v.Source, zone: tzinfo) -> StudyInfo:
     study_date = v.parse_da(v.text(ds, "StudyDate"))
     modalities = v.text(ds, "ModalitiesInStudy")
     acquisition = v.parse_dt(v.text(ds, "AcquisitionDateTime"), zone) or v.combine(
@@ -351,7 +360,7 @@ def _study(ds: Dataset, zone: tzinfo) -> StudyInfo:
     )
 
 
-def _series(ds: Dataset, zone: tzinfo) -> SeriesInfo:
+def _series(ds: v.Source, zone: tzinfo) -> SeriesInfo:
     return SeriesInfo(
         series_instance_uid=v.text(ds, "SeriesInstanceUID"),
         series_number=v.integer(ds, "SeriesNumber"),

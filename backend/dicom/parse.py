@@ -52,7 +52,10 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
+from backend.dicom import fastheader
+from backend.dicom import values as v
 from backend.dicom.errors import DicomRejected, FailureReason
+from backend.dicom.fastheader import NeedMore, read_header
 from backend.dicom.filemeta import (
     infer_transfer_syntax,
     inflate,
@@ -60,6 +63,7 @@ from backend.dicom.filemeta import (
     read_file_meta,
 )
 from backend.dicom.guarded import GuardedFile, HeaderTooLarge, LengthBeyondEnd
+from backend.dicom.jsonview import DicomJsonView
 from backend.dicom.pixels import (
     PIXEL_TAGS,
     EncapsulatedPixels,
@@ -217,7 +221,9 @@ def _parse(*, guard: GuardedFile, path: Path, size: int, limits: ParseLimits) ->
             raise DicomRejected(C000, "no data set after the File Meta Information")
         ds.file_meta = FileMetaDataset(meta)
         ds.set_original_encoding(implicit, little, ds._character_set)
-        uids = _check_identity(ds, meta, strict=limits.strict_uids)
+        uids = _check_identity(ds, meta_instance=str(meta.get("MediaStorageSOPInstanceUID", "") or "").strip("\x00 "),
+                               meta_class=str(meta.get("MediaStorageSOPClassUID", "") or "").strip("\x00 "),
+                               strict=limits.strict_uids)
         pixel_position = body.tell()
         native, encapsulated, has_pixels = locate_pixels(
             cast(BinaryIO, body),
@@ -258,6 +264,81 @@ def _parse(*, guard: GuardedFile, path: Path, size: int, limits: ParseLimits) ->
     )
 
 
+def parse_fast(*, path: Path, limits: ParseLimits | None = None) -> tuple[ParsedInstance, DicomJsonView] | None:
+    """:func:`parse_instance` for ingest, without pydicom's data set: the instance (its ``dataset`` empty)
+    and the DICOM JSON of its header (fastheader.py, as ``dataset_to_json(..., bulk_data_uri=None)``
+    renders it after the character set repair), which :func:`~backend.dicom.metadata.extract_metadata`
+    reads too. None when the file is not for the fast reader — another transfer syntax, anything unusual,
+    and every file :func:`parse_instance` would refuse: the caller then calls :func:`parse_instance`,
+    whose answer stands, so no verdict ever depends on this path."""
+    limits = limits or ParseLimits()
+    try:
+        size = path.stat().st_size
+        if size > limits.max_file_bytes:
+            return None
+        with path.open("rb") as raw:
+            guard = GuardedFile(cast(BinaryIO, raw), size=size, max_read_bytes=limits.max_header_bytes, name=str(path))
+            return _parse_fast(guard=guard, path=path, size=size, limits=limits)
+    except Exception:  # noqa: BLE001 - whatever it is, pydicom's parse decides
+        return None
+
+
+_FAST_FIRST = 64 * 1024  # a CT or MR header is 1–10 KB
+_FAST_MAX = 4 * 1024**2  # headers longer than this (big private blobs, long SRs) are left to pydicom
+# Explicit VR Little Endian and the encapsulated syntaxes, whose data sets are encoded alike (PS3.5 §A.4)
+_FAST_SYNTAXES = frozenset(ts for ts in AllTransferSyntaxes if ts not in (
+    ImplicitVRLittleEndian, ExplicitVRBigEndian, DeflatedExplicitVRLittleEndian))
+
+
+def _parse_fast(*, guard: GuardedFile, path: Path, size: int, limits: ParseLimits) -> tuple[ParsedInstance,
+                                                                                               DicomJsonView] | None:
+    # One read for preamble, File Meta and header (a CT or MR header is 1–10 KB); more only if needed.
+    chunk = min(size, _FAST_FIRST)
+    while True:
+        guard.seek(0)
+        data = guard.read(chunk)
+        complete = len(data) == size
+        try:
+            if data[128:132] != b"DICM":
+                return None  # no preamble: parse_instance's sniffing decides
+            meta, meta_end = fastheader.read_file_meta(data, start=132, complete=complete)
+            ts = UID(meta.get(0x00020010, ""))
+            if (ts not in _FAST_SYNTAXES or meta.get(0x00020002, "") == _MEDIA_STORAGE_DIRECTORY
+                    or meta_end == 132):
+                return None
+            header = read_header(data, start=meta_end, complete=complete, defer_bytes=limits.defer_bytes)
+            break
+        except NeedMore:
+            if chunk >= min(size, _FAST_MAX):
+                return None
+            chunk = min(size, _FAST_MAX, chunk * 8)
+    view = DicomJsonView(header.model, charset_assumed=header.charset_assumed)
+    uids = _check_identity(view, meta_instance=meta.get(0x00020003, ""), meta_class=meta.get(0x00020002, ""),
+                           strict=limits.strict_uids)
+    native, encapsulated, has_pixels = locate_pixels(
+        cast(BinaryIO, guard),
+        at=header.pixel_offset,
+        shape=_image_shape(view),
+        encapsulated_ts=bool(ts.is_encapsulated),
+        implicit_vr=False,
+        little_endian=True,
+        file_size=size,
+        max_pixels=limits.max_pixels,
+        max_fragments=limits.max_fragments,
+    )
+    if not has_pixels and "Image Storage" in UID(uids[0]).name:
+        return None
+    parsed = ParsedInstance(
+        path=path, size=size, dataset=Dataset(), transfer_syntax_uid=str(ts), transfer_syntax_inferred=False,
+        has_preamble=True, has_file_meta=True, is_deflated=False,
+        is_encapsulated=bool(ts.is_encapsulated), sop_class_uid=uids[0], sop_instance_uid=uids[1],
+        study_instance_uid=uids[2], series_instance_uid=uids[3], native_pixels=native,
+        encapsulated_pixels=encapsulated, has_pixel_data=has_pixels,
+        preamble_blank=data[:128] == bytes(128),
+    )
+    return parsed, view
+
+
 def require_study(parsed: ParsedInstance, *, study_instance_uid: str) -> None:
     """STOW-RS to /studies/{study} (PS3.18 §10.5): an instance of another study fails with 0xA900
     (an A9xx "does not match" status, PS3.4 B.2.3)."""
@@ -273,11 +354,8 @@ def _at_pixel_data(tag: BaseTag, vr: str | None, length: int) -> bool:
     return int(tag) in PIXEL_TAGS
 
 
-def _uid(ds: Dataset, keyword: str, *, strict: bool) -> str:
-    try:
-        value = ds.get(keyword)
-    except Exception:  # noqa: BLE001 - a malformed value is the same as a missing one here
-        value = None
+def _uid(ds: v.Source, keyword: str, *, strict: bool) -> str:
+    value = v.get(ds, keyword)  # None when absent or malformed: the same as missing here
     text = str(value or "").strip("\x00 ")
     if not text:
         raise DicomRejected(A900, f"missing {keyword}")
@@ -287,18 +365,16 @@ def _uid(ds: Dataset, keyword: str, *, strict: bool) -> str:
     return text
 
 
-def _check_identity(ds: Dataset, meta: Dataset, *, strict: bool) -> tuple[str, str, str, str]:
+def _check_identity(ds: v.Source, *, meta_instance: str, meta_class: str, strict: bool) -> tuple[str, str, str, str]:
     sop_class = _uid(ds, "SOPClassUID", strict=strict)
     sop_instance = _uid(ds, "SOPInstanceUID", strict=strict)
     study = _uid(ds, "StudyInstanceUID", strict=strict)
     series = _uid(ds, "SeriesInstanceUID", strict=strict)
-    meta_instance = str(meta.get("MediaStorageSOPInstanceUID", "") or "").strip("\x00 ")
     if meta_instance and meta_instance != sop_instance:
         raise DicomRejected(
             A900,
             f"File Meta MediaStorageSOPInstanceUID {meta_instance} differs from SOPInstanceUID {sop_instance}",
         )
-    meta_class = str(meta.get("MediaStorageSOPClassUID", "") or "").strip("\x00 ")
     if meta_class and meta_class != sop_class:
         raise DicomRejected(
             A900, f"File Meta MediaStorageSOPClassUID {meta_class} differs from SOPClassUID {sop_class}"
@@ -306,15 +382,15 @@ def _check_identity(ds: Dataset, meta: Dataset, *, strict: bool) -> tuple[str, s
     return sop_class, sop_instance, study, series
 
 
-def _int(ds: Dataset, keyword: str) -> int | None:
+def _int(ds: v.Source, keyword: str) -> int | None:
     try:
-        value = ds.get(keyword)
+        value = v.get(ds, keyword)
         return None if value is None or value == "" else int(value)
     except Exception:  # noqa: BLE001 - invalid IS/US values ("1A") are tolerated as missing
         return None
 
 
-def _image_shape(ds: Dataset) -> ImageShape:
+def _image_shape(ds: v.Source) -> ImageShape:
     return ImageShape(
         rows=_int(ds, "Rows"),
         columns=_int(ds, "Columns"),

@@ -17,6 +17,8 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag
 
+from backend.dicom.jsonview import DicomJsonView
+
 # ISO 2022 escape sequences (ESC, intermediates 0x20-0x2F, final 0x30-0x7E), PS3.5 §6.1.2.5.3.
 # pydicom decodes GB 2312 (ISO 2022 IR 58) fragments but leaves the "ESC $ ) A" designators in.
 _ESCAPES = re.compile("\x1b[\x20-\x2f]+[\x30-\x7e]")
@@ -26,9 +28,10 @@ _DT = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.(\d{1,6}
 
 
 _TAGS: dict[str, BaseTag | None] = {}
+Source = Dataset | DicomJsonView  # a parsed header, or the DICOM JSON the fast reader made of one
 
 
-def get(ds: Dataset, keyword: str) -> Any:
+def get(ds: Source, keyword: str) -> Any:
     """The element's value, or None if absent or undecodable. By tag, not ``ds.get(keyword)``: that goes
     through ``__getattr__`` and an AttributeError for every absent keyword, and the index asks for ~70
     keywords per instance at ingest, most of them absent (issue 21: the parse stage's CPU)."""
@@ -38,6 +41,8 @@ def get(ds: Dataset, keyword: str) -> Any:
         if number is None:
             return None
         tag = _TAGS[keyword] = BaseTag(number)
+    if isinstance(ds, DicomJsonView):
+        return ds.value(tag)
     try:
         return ds[tag].value if tag in ds else None
     except Exception:  # noqa: BLE001 - any conversion error means "unknown"
@@ -48,7 +53,7 @@ def strip_escapes(value: str) -> str:
     return _ESCAPES.sub("", value) if "\x1b" in value else value
 
 
-def text(ds: Dataset, keyword: str) -> str | None:
+def text(ds: Source, keyword: str) -> str | None:
     value = get(ds, keyword)
     if value is None:
         return None
@@ -58,7 +63,7 @@ def text(ds: Dataset, keyword: str) -> str | None:
     return result or None
 
 
-def integer(ds: Dataset, keyword: str) -> int | None:
+def integer(ds: Source, keyword: str) -> int | None:
     value = get(ds, keyword)
     try:
         if value is None or value == "":
@@ -70,7 +75,7 @@ def integer(ds: Dataset, keyword: str) -> int | None:
         return None
 
 
-def floats(ds: Dataset, keyword: str) -> tuple[float, ...] | None:
+def floats(ds: Source, keyword: str) -> tuple[float, ...] | None:
     value = get(ds, keyword)
     if value is None or value == "":
         return None
@@ -84,12 +89,12 @@ def floats(ds: Dataset, keyword: str) -> tuple[float, ...] | None:
     return result or None
 
 
-def number(ds: Dataset, keyword: str) -> float | None:
+def number(ds: Source, keyword: str) -> float | None:
     values = floats(ds, keyword)
     return values[0] if values else None
 
 
-def vector(ds: Dataset, keyword: str, size: int) -> tuple[float, ...] | None:
+def vector(ds: Source, keyword: str, size: int) -> tuple[float, ...] | None:
     values = floats(ds, keyword)
     return values if values is not None and len(values) == size else None
 

@@ -34,7 +34,7 @@ from pydicom.dataset import Dataset
 from backend.dicom.dicomjson import dataset_to_json
 from backend.dicom.errors import DicomRejected, FailureReason
 from backend.dicom.metadata import InstanceMetadata, extract_metadata
-from backend.dicom.parse import ParsedInstance, ParseLimits, parse_instance
+from backend.dicom.parse import ParsedInstance, ParseLimits, parse_fast, parse_instance
 from backend.ingest.stages import StageClock
 
 log = logging.getLogger("yunying.ingest")
@@ -55,7 +55,17 @@ class ParseResult:
 
 
 def parse_file(path: Path, limits: ParseLimits) -> ParseResult:
-    """Runs in a worker process (or inline). Never raises."""
+    """Runs in a worker process (or inline). Never raises. Explicit VR Little Endian files take the fast
+    header reader (parse.parse_fast: one pass over the bytes to DICOM JSON, the index fields read from
+    that; docs/ingest.md round 3); anything else, and any file that reader is unsure of, pydicom."""
+    fast = parse_fast(path=path, limits=limits)
+    if fast is not None:
+        parsed, view = fast
+        try:
+            meta = extract_metadata(view, transfer_syntax_uid=parsed.transfer_syntax_uid)
+        except Exception as exc:  # noqa: BLE001 - as below
+            return ParseResult(parsed=parsed, code=FailureReason.CANNOT_UNDERSTAND, reason=str(exc)[:200])
+        return ParseResult(parsed=parsed, meta=meta, dicom_json=view.model)
     try:
         parsed = parse_instance(path=path, limits=limits)
     except DicomRejected as exc:

@@ -1,0 +1,110 @@
+"""The fast header reader (fastheader.py, parse.parse_fast) against pydicom's parse: the same instance,
+the same DICOM JSON and the same index fields for every file it takes, and it takes none that pydicom's
+parse refuses (issue 21)."""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+import warnings
+from pathlib import Path
+
+import pytest
+from pydicom import dcmread
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+
+from backend.dicom import fastheader
+from backend.dicom.dicomjson import dataset_to_json
+from backend.dicom.errors import DicomRejected
+from backend.dicom.metadata import extract_metadata
+from backend.dicom.parse import ParseLimits, parse_fast, parse_instance
+from backend.ingest.parsepool import parse_file
+from tools import synthetic
+
+from .test_fixtures import MANIFEST, fixture
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:pydicom")
+
+
+def _same_as_pydicom(path: Path) -> bool:
+    """Asserts the fast reader's answer equals pydicom's; True when the fast reader took the file."""
+    fast = parse_fast(path=path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            reference = parse_instance(path=path)
+        except DicomRejected:
+            assert fast is None, f"{path}: the fast reader took a file pydicom's parse refuses"
+            return False
+        if fast is None:
+            return False
+        parsed, view = fast
+        assert parsed == dataclasses.replace(reference, dataset=parsed.dataset), path
+        meta = extract_metadata(reference.dataset, transfer_syntax_uid=reference.transfer_syntax_uid)
+        model = dataset_to_json(reference.dataset, bulk_data_uri=None)
+    assert view.model == model, path
+    assert list(view.model) == list(model), path  # same order: the series document's bytes
+    assert extract_metadata(view, transfer_syntax_uid=parsed.transfer_syntax_uid) == meta, path
+    return True
+
+
+def test_every_fixture_reads_as_pydicom_reads_it() -> None:
+    taken = [item["file"] for item in MANIFEST if _same_as_pydicom(fixture(item["file"]))]
+    # most of the set is Explicit VR Little Endian or encapsulated: the comparison above is not vacuous
+    assert len(taken) >= 120
+    assert "pydicom/charset/chrX1.dcm" in taken and "pydicom/charset/chrX2.dcm" in taken  # UTF-8, GB18030
+
+
+def test_unusual_files_are_left_to_pydicom() -> None:
+    for name in ("pydicom/MR_small_implicit.dcm", "pydicom/ExplVR_BigEnd.dcm", "pydicom/image_dfl.dcm",
+                 "pydicom/charset/chrH32.dcm", "pydicom-data/explicit_VR-UN.dcm", "pydicom/MR_truncated.dcm"):
+        assert parse_fast(path=fixture(name)) is None, name
+
+
+@pytest.mark.parametrize(("codec", "declared"), [("gb18030", None), ("utf-8", None), ("gb18030", "GB2312"),
+                                                 ("utf-8", "ISO_IR 192"), ("gbk", "GBK"), ("latin-1", None)])
+def test_character_sets_and_their_repair(tmp_path: Path, codec: str, declared: str | None) -> None:
+    ds = dcmread(fixture("pydicom/CT_small.dcm"))
+    del ds.SpecificCharacterSet
+    if declared:
+        ds.SpecificCharacterSet = declared
+    name = "Müller^Jörg" if codec == "latin-1" else "张伟"
+    ds["PatientName"] = DataElement(0x00100010, "PN", f"Zhang^Wei={name}".encode(codec))
+    ds["StudyDescription"] = DataElement(0x00081030, "LO", "胸部 CT \\ 增强".encode(codec) if codec != "latin-1"
+                                         else b"Thorax")
+    other = Dataset()
+    other.PatientID = "320106196203150013"
+    other.IssuerOfPatientID = "CN-RID"
+    local = Dataset()  # text in an item: decoded in the data set's (repaired) character set
+    local.PatientID = "MRN-77"
+    issuer = "南京鼓楼" if codec != "latin-1" else "Zürich"
+    local["IssuerOfPatientID"] = DataElement(0x00100021, "LO", issuer.encode(codec))
+    ds.OtherPatientIDsSequence = Sequence([other, local])
+    path = tmp_path / "charset.dcm"
+    ds.save_as(path)
+    assert _same_as_pydicom(path)
+
+
+def test_synthetic_ct_takes_the_fast_path(tmp_path: Path) -> None:
+    # the benchmark's series (ISO_IR 192, Chinese descriptions, a sequence): what ingest must make fast
+    path = synthetic.write_ct_series(out_dir=tmp_path, seed=3, slices=1, size=64)[0]
+    assert _same_as_pydicom(path)
+    result = parse_file(path, ParseLimits())
+    assert result.meta is not None and result.meta.patient.resident_id == "320106196203150013"
+    assert result.dicom_json is not None and result.dicom_json["00081030"]["Value"] == ["胸部CT增强"]
+
+
+def test_bytes_ending_between_two_elements_ask_for_more() -> None:
+    # parse_fast reads the first 64 KiB; a header that goes on past them must not end there silently
+    data = fixture("pydicom/CT_small.dcm").read_bytes()
+    _, meta_end = fastheader.read_file_meta(data, start=132, complete=True)
+    whole = fastheader.read_header(data, start=meta_end, complete=True, defer_bytes=256 * 1024)
+    (length,) = struct.unpack_from("<H", data, meta_end + 6)  # the data set's first element, short form
+    boundary = meta_end + 8 + length
+    with pytest.raises(fastheader.NeedMore):
+        fastheader.read_header(data[:boundary], start=meta_end, complete=False, defer_bytes=256 * 1024)
+    with pytest.raises(fastheader.NeedMore):
+        fastheader.read_header(data[:boundary + 3], start=meta_end, complete=False, defer_bytes=256 * 1024)
+    assert whole.pixel_offset > boundary

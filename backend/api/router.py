@@ -17,6 +17,7 @@ from backend.dicomweb import rendered as imaging_rendered
 from backend.dicomweb import router as imaging_router
 from backend.family import router as family_router
 from backend.fhir import router as fhir_router
+from backend.ingest import parsepool
 from backend.institutions.deps import principal_from_api_key
 from backend.jobs import relay as jobs_relay
 from backend.labs import router as labs_router
@@ -48,6 +49,7 @@ def include_routers(app: FastAPI, settings: Settings) -> None:
     app.include_router(imaging_frames.router)  # WADO-RS frames (a new module: see its docstring)
     app.include_router(imaging_router.router)
     previews_worker.install(app)  # render worker pool for interactive renders (startup/shutdown)
+    parsepool.install(app)  # STOW's parse processes, when configured: stopped with the app
     app.include_router(pdf_router.public_router)  # GET /v/{code}: PDF verification (public)
     pdf_router.install(app)  # PDF renderer warm-up in a background thread at startup
     _include_wechat(app, settings)

@@ -14,6 +14,11 @@ quiet 2-core machine one process measured better than threads (docs/ingest.md, r
 Orthanc at one client, 0.46 -> 0.57x at four, 1.5 cores instead of 1.2: the parse threads no longer
 fight the event loop for the GIL), so an ingest node sets it to 1 per ``yunying serve`` worker. The pool
 uses the ``forkserver`` start method: forking a multi-threaded web server is unsafe.
+
+No worker outlives its web process: the app's shutdown stops the pool and waits for it (``install``), and
+each worker watches the process that started it (:func:`_watch_parent`), so a ``kill -9`` of the server
+does not leave the workers, and the resource tracker they hold open, behind as orphans (issue 21: 171 of
+them after a day of benchmarks).
 """
 
 from __future__ import annotations
@@ -22,13 +27,17 @@ import asyncio
 import dataclasses
 import logging
 import multiprocessing
+import os
+import select
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fastapi import FastAPI
 from pydicom.dataset import Dataset
 
 from backend.dicom.dicomjson import dataset_to_json
@@ -88,7 +97,8 @@ def _executor(processes: int) -> ProcessPoolExecutor | None:
         return None
     with _lock:
         if _pool is None:
-            _pool = ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("forkserver"))
+            _pool = ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("forkserver"),
+                                        initializer=_watch_parent, initargs=(os.getpid(),))
         return _pool
 
 
@@ -123,9 +133,45 @@ async def parse_async(path: Path, limits: ParseLimits, clock: StageClock | None 
         return ParseResult(code=FailureReason.PROCESSING_FAILURE, reason="the parser failed on this file")
 
 
-def shutdown() -> None:
+def shutdown(*, wait: bool = False) -> None:
     global _pool
     with _lock:
         pool, _pool = _pool, None
     if pool is not None:
-        pool.shutdown(wait=False, cancel_futures=True)
+        pool.shutdown(wait=wait, cancel_futures=True)
+
+
+def install(app: FastAPI) -> None:
+    """Stop the pool, and wait for its workers to exit, when the app shuts down (SIGTERM, Ctrl-C)."""
+    app.router.on_shutdown.append(lambda: shutdown(wait=True))
+
+
+def _watch_parent(server_pid: int) -> None:
+    """Worker initializer: exit when the web process that started the pool is gone, however it ended.
+
+    A forkserver worker's parent is the fork server, not the web process, and the call queue's pipe it
+    blocks on stays open in the worker itself, so nothing else would tell it (PR_SET_PDEATHSIG watches the
+    wrong process). A pidfd becomes readable when its process exits (pidfd_open(2)); without one the
+    thread looks once a second."""
+    threading.Thread(target=_await_exit, args=(server_pid,), name="yunying-parse-parent", daemon=True).start()
+
+
+def _await_exit(server_pid: int) -> None:
+    try:
+        fd = os.pidfd_open(server_pid)
+    except (AttributeError, OSError):  # no pidfd (an old kernel), or the server is already gone
+        while _alive(server_pid):
+            time.sleep(1.0)
+    else:
+        select.select([fd], [], [])
+    os._exit(0)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

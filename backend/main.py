@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 
 from backend import __version__, plugins
 from backend.access import audit
+from backend.api.db_retry import DatabaseRetry
 from backend.api.problems import install_handlers
 from backend.api.router import PRINCIPAL_RESOLVERS, include_routers
 from backend.config import Settings, get_settings
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     install_handlers(app)
     include_routers(app, settings)
     _mount_pwa(app)
+    app.add_middleware(DatabaseRetry)  # innermost: replays a read the database restart cut off (db_retry.py)
     app.add_middleware(PreviewFastPath)  # inside RequestContextMiddleware: same headers, same request meta
     app.add_middleware(RequestContextMiddleware, secure=settings.public_url.startswith("https://"))
     return app

@@ -19,6 +19,7 @@ from backend.db import make_engine
 from backend.errors import NotFound
 from backend.middleware import RequestContextMiddleware
 from backend.previews.fastpath import PreviewFastPath
+from backend.storage import nodecache
 from backend.web.static import static_file
 
 log = logging.getLogger("yunying")
@@ -49,6 +50,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.settings = settings
     app.state.engine = engine or make_engine(settings.effective_database_url)
     app.state.blobs = settings.storage.originals
+    remote = (settings.storage_url or "").startswith("s3://")  # a local store is a disk already
+    local_copy = settings.derived_cache_dir or (settings.data_dir / "derived-cache" if remote else None)
+    nodecache.configure(directory=local_copy, megabytes=settings.derived_cache_mb)
     app.state.principal_resolvers = list(PRINCIPAL_RESOLVERS)
     audit.GROUP_COMMIT = settings.audit_group_commit  # one setting per process: every app of it shares it
     install_handlers(app)

@@ -29,12 +29,11 @@ KINDS = ("timeline", "preview", "login", "share", "stow")
 
 @dataclass(frozen=True)
 class Seen:
-    at: float  # time.monotonic() when the answer came
+    at: float  # time.monotonic()
     kind: str
     status: int  # 0: no answer at all (connection refused or reset, timeout)
     retry_after: str | None
     code: str | None
-    sent: float | None = None  # time.monotonic() when the request went out
 
 
 @dataclass
@@ -88,11 +87,10 @@ class Probes:
 
     # -- one request of each kind ----------------------------------------------------------------------
     def once(self, kind: str, *, url: str | None = None) -> Seen:
-        sent = time.monotonic()
         try:
             res = getattr(self, f"_{kind}")(url or self.url)
         except requests.RequestException:
-            return Seen(time.monotonic(), kind, 0, None, None, sent)
+            return Seen(time.monotonic(), kind, 0, None, None)
         code = None
         if res.headers.get("content-type", "").startswith("application/problem+json"):
             code = res.json().get("code")
@@ -100,7 +98,7 @@ class Probes:
             code = res.text.split('data-problem="', 1)[1].split('"', 1)[0]
         elif res.status_code >= 400 and "<h1>" in res.text:  # the share pages: the heading says what is wrong
             code = "page:" + res.text.split("<h1>", 1)[1].split("</h1>", 1)[0]
-        return Seen(time.monotonic(), kind, res.status_code, res.headers.get("retry-after"), code, sent)
+        return Seen(time.monotonic(), kind, res.status_code, res.headers.get("retry-after"), code)
 
     def _timeline(self, url: str) -> requests.Response:
         return self.http.get(f"{url}/api/v1/people/{self.patient.person_id}/timeline?limit=20", timeout=30)

@@ -157,13 +157,11 @@ def test_postgresql_restarted_answers_503_and_recovers(private_cluster: Cluster,
     # A read sent while the database was down waits (a new connection is retried for 3 s, a read cut off
     # is run again for up to 5 s: db.py, api/db_retry.py) and is answered once it is back; what waits
     # longer answers 503 + Retry-After as before.
-    assert window.down is not None and window.starting is not None
-    # Requests that need the database on every call, sent before it was back and answered well after it
-    # had stopped: before these changes each was a 503 at once; now at least one waited and got its answer.
-    waited = [(s.kind, s.status) for s in window.seen
-              if s.kind in ("timeline", "login", "share", "stow") and s.sent is not None
-              and s.sent <= window.starting and s.at >= window.down + 0.5]
-    assert any(status == 200 for _, status in waited), (waited, window.summary())
+    # The probe loop is sequential: a request that waits holds back the next, so what can fail is the one
+    # or two in flight when the outage outlasted the bound — before this round every request sent during
+    # the outage failed at once (13 of each kind in 3 s).
+    failed = [s for s in window.seen if not ok(s)]
+    assert len(failed) <= 2, window.summary()
     assert _codes(window, "timeline") <= {"database-unavailable"}
     probes.resend_refused()
     acknowledged, lost = probes.lost()

@@ -13,8 +13,8 @@ layer sits below them and changes nothing of who may see what.
 
 - Where and how much: ``YUNYING_DERIVED_CACHE_DIR`` (default ``<data dir>/derived-cache`` when the store
   is S3; a local store is a disk already and gets none) and ``YUNYING_DERIVED_CACHE_MB`` (default 1024;
-  0 turns it off). The web process publishes them in its environment, so the render processes it
-  spawns use the same directory (one directory per node, shared by its processes).
+  0 turns it off). The web process publishes the resolved values in its environment (ENV_DIR, ENV_MB),
+  so the render processes it spawns use the same directory (one directory per node, shared by them).
 - Writes are atomic (a temp file in the same directory, then rename): a reader sees a whole copy or
   none. No fsync — a copy cut short by a power loss is caught by ``keep`` on read and removed.
 - Bounded: each process adds what it writes to the size it last measured; past the budget it walks the
@@ -41,8 +41,10 @@ from backend.storage.errors import ObjectMissing
 from backend.storage.local import LocalObjectStore
 from backend.storage.private import private_dir
 
-ENV_DIR = "YUNYING_DERIVED_CACHE_DIR"
-ENV_MB = "YUNYING_DERIVED_CACHE_MB"
+# Where the web process publishes its resolved settings for the render processes it spawns — names of
+# their own, so a later Settings load in the same process (tests) never reads them back as configuration.
+ENV_DIR = "YY_NODE_COPY_DIR"
+ENV_MB = "YY_NODE_COPY_MB"
 DEFAULT_MB = 1024
 TOUCH_EVERY_S = 60.0
 LOW_WATER = 0.8

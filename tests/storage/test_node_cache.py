@@ -5,6 +5,7 @@ bounded, holds whole images only, and a failed store write leaves no copy."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from backend.previews.cache import ERROR_MARK, DerivedCache, _whole_image, settl
 from backend.storage.errors import ObjectMissing
 from backend.storage.local import LocalObjectStore
 from backend.storage.nodecache import NodeCache, NodeCachedStore
+from backend.storage.service import open_store
 from backend.studies.models import Instance
 from tests.family import helpers as h
 from tests.sharing.world import build
@@ -33,7 +35,7 @@ def settings(tmp_path: Path, database_url: str, s3_url: str) -> Settings:
 
 
 def test_a_viewed_preview_is_served_while_the_store_is_down(client: TestClient, engine: Any, settings: Settings,
-                                                            s3_server: S3Server) -> None:
+                                                            s3_server: S3Server, s3_url: str) -> None:
     if s3_server.seaweed is None:
         pytest.skip("an external S3 server: the test does not stop it")
     world = build(client, engine, settings)
@@ -45,7 +47,14 @@ def test_a_viewed_preview_is_served_while_the_store_is_down(client: TestClient, 
     owner = world.owner_headers()
     first = client.get(viewed, headers=owner)
     assert first.status_code == 200 and first.content[:2] == b"\xff\xd8"
-    settle()  # its write to the store (behind the answer) is done: the node's copy follows it
+    settle()
+    # The render may have run in a render process, whose write behind the answer `settle` does not wait
+    # for: wait until the store holds the image, then view it again (a read: the node copies it).
+    derived = open_store(s3_url).sub("derived")
+    deadline = time.monotonic() + 20
+    while not any(i.key.endswith("-256-q85.jpg") for i in derived.list()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert client.get(viewed, headers=owner).content == first.content
     stranger = h.cookie_headers(engine, settings, h.account(engine, "o-stranger"))
 
     s3_server.seaweed.kill()  # kill -9, as a crash does

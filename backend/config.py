@@ -86,6 +86,11 @@ class Settings(BaseSettings):
     # with endpoint and credentials from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
     # AWS_DEFAULT_REGION.
     storage_url: str | None = None
+    # A node-local copy of derived objects (previews, strips) read from or written to an S3 store
+    # (storage/nodecache.py): its directory (unset: <data dir>/derived-cache) and size; 0 turns it off.
+    # A local store gets none (it is a disk already).
+    derived_cache_dir: Path | None = None
+    derived_cache_mb: int = Field(default=1024, ge=0)
 
     # Set by load_settings(): which secrets were generated rather than configured.
     generated_secrets: tuple[str, ...] = ()

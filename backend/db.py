@@ -9,6 +9,8 @@ readers never queue behind writers. PostgreSQL is reached through psycopg 3.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,12 +18,51 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import QueuePool
 from sqlmodel import Session, create_engine
 
 from backend.storage.private import private_sqlite
 
 READONLY = "yunying_readonly"
+# A PostgreSQL restart refuses connections for a moment (issue 18): a new connection is retried for up to
+# CONNECT_PATIENCE_S counted from the first refusal of the outage — not per request, so while the database
+# stays down every request fails at once after that instead of each waiting its own few seconds.
+CONNECT_PATIENCE_S = 3.0
+CONNECT_RETRY_S = 0.25
+AT_COMMIT = "yunying_at_commit"  # attribute on an error raised by a commit: it may have committed
+CONNECT_FAILED = "yunying_connect_failed"  # attribute on a DBAPI error: no connection was ever made
+
+
+class _Outage:
+    """When connecting first failed in the current outage (None: connecting works)."""
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+        self.lock = threading.Lock()
+
+
+def _patient_connect(outage: _Outage) -> Callable[..., Any]:
+    def connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        while True:
+            try:
+                made = dialect.loaded_dbapi.connect(*cargs, **cparams)
+            except dialect.loaded_dbapi.OperationalError as exc:
+                now = time.monotonic()
+                with outage.lock:
+                    if outage.since is None:
+                        outage.since = now
+                    waited = now - outage.since
+                if waited >= CONNECT_PATIENCE_S:
+                    setattr(exc, CONNECT_FAILED, True)
+                    raise
+                time.sleep(CONNECT_RETRY_S)
+                continue
+            with outage.lock:
+                outage.since = None
+            return made
+
+    return connect
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -58,7 +99,19 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    event.listen(engine, "do_connect", _patient_connect(_Outage()))
+    return engine
+
+
+def retryable(exc: OperationalError) -> bool:
+    """True when ``exc`` cut the request off before anything of it can have been committed: the
+    connection failed to open, or died (a restart, pg_terminate_backend) on a statement before the
+    commit. A failure of the commit itself (or of the wait for a read's audit batch after it) is not:
+    the server may have committed before the connection died."""
+    if getattr(exc, AT_COMMIT, False):
+        return False
+    return bool(exc.connection_invalidated) or bool(getattr(exc.orig, CONNECT_FAILED, False))
 
 
 SCOPED = "yunying_scoped"  # session.info: made by session_scope, which runs AFTER_RELEASE callbacks
@@ -76,13 +129,25 @@ def session_scope(engine: Engine, *, readonly: bool = False) -> Iterator[Session
             mark_readonly(session)
         try:
             yield session
+        except BaseException:
+            session.rollback()
+            raise
+        try:
             session.commit()
+        except OperationalError as exc:
+            setattr(exc, AT_COMMIT, True)
+            session.rollback()
+            raise
         except BaseException:
             session.rollback()
             raise
         after: list[Callable[[], None]] = session.info.pop(AFTER_RELEASE, [])
-    for callback in after:
-        callback()
+    try:
+        for callback in after:
+            callback()
+    except OperationalError as exc:  # a read's audit batch failed: it may have committed (audit_group.py)
+        setattr(exc, AT_COMMIT, True)
+        raise
 
 
 def _insert(session: Session, model: Any) -> Any:

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 
 from backend import __version__, plugins
 from backend.access import audit
+from backend.api.db_retry import DatabaseRetry
 from backend.api.problems import install_handlers
 from backend.api.router import PRINCIPAL_RESOLVERS, include_routers
 from backend.config import Settings, get_settings
@@ -18,6 +19,7 @@ from backend.db import make_engine
 from backend.errors import NotFound
 from backend.middleware import RequestContextMiddleware
 from backend.previews.fastpath import PreviewFastPath
+from backend.storage import nodecache
 from backend.web.static import static_file
 
 log = logging.getLogger("yunying")
@@ -48,11 +50,15 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.settings = settings
     app.state.engine = engine or make_engine(settings.effective_database_url)
     app.state.blobs = settings.storage.originals
+    remote = (settings.storage_url or "").startswith("s3://")  # a local store is a disk already
+    local_copy = settings.derived_cache_dir or (settings.data_dir / "derived-cache" if remote else None)
+    nodecache.configure(directory=local_copy, megabytes=settings.derived_cache_mb)
     app.state.principal_resolvers = list(PRINCIPAL_RESOLVERS)
     audit.GROUP_COMMIT = settings.audit_group_commit  # one setting per process: every app of it shares it
     install_handlers(app)
     include_routers(app, settings)
     _mount_pwa(app)
+    app.add_middleware(DatabaseRetry)  # innermost: replays a read the database restart cut off (db_retry.py)
     app.add_middleware(PreviewFastPath)  # inside RequestContextMiddleware: same headers, same request meta
     app.add_middleware(RequestContextMiddleware, secure=settings.public_url.startswith("https://"))
     return app

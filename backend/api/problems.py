@@ -16,6 +16,8 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from backend.api.db_retry import RETRYABLE
+from backend.db import retryable
 from backend.errors import (
     PROBLEM_JSON,
     AppError,
@@ -119,6 +121,8 @@ def install_handlers(app: FastAPI) -> None:
         # The connection failed or was cut (a restart, a failover): nothing was committed for this request,
         # so the client's retry is whole. Serialization failures and deadlocks are transient the same way.
         log.warning("database unavailable (%s) on %s %s", type(exc.orig).__name__, request.method, request.url.path)
+        if retryable(exc):  # nothing of it committed: a read may run again on a fresh connection (db_retry.py)
+            setattr(request.state, RETRYABLE, True)
         error = ServiceUnavailable("The database is briefly unavailable; retry shortly.",
                                    zh="数据库暂时不可用，请稍后再试", code="database-unavailable")
         error.headers = {"Retry-After": str(DATABASE_RETRY_S)}

@@ -29,6 +29,7 @@ from backend.rendering import RenderError
 from backend.storage.base import ObjectStore
 from backend.storage.errors import ObjectMissing, StorageUnavailable
 from backend.storage.local import LocalObjectStore
+from backend.storage.nodecache import node_cached
 from backend.storage.service import DERIVED, area_beside, open_store
 
 ERROR_SUFFIX = ".err"  # where earlier versions kept a remembered failure (the sweep still removes them)
@@ -118,6 +119,13 @@ def _suffix(relpath: str) -> str:
     return "." + name.rsplit(".", 1)[-1] if "." in name else ""
 
 
+def _whole_image(relpath: str, data: bytes) -> bool:
+    """What the node's copy may hold: a whole image or document, never a remembered failure (a later
+    render replaces it at the same key) nor an object cut short."""
+    return not data.startswith(ERROR_MARK) and _ends_right(_suffix(relpath), head=data[:8], tail=data[-2:],
+                                                          size=len(data))
+
+
 _MISSING, _LARGE = b"", b"\0"  # what a recent lookup found besides an image or a failure
 
 
@@ -125,7 +133,10 @@ class DerivedCache:
     def __init__(self, root: ObjectStore | str | Path) -> None:
         if isinstance(root, Path):
             root = str(root).replace("s3:/", "s3://", 1) if str(root).startswith("s3:/") else str(root)
-        self.store: ObjectStore = open_store(root) if isinstance(root, str) else root
+        store = open_store(root) if isinstance(root, str) else root
+        # A network store's whole images are also kept on this node's disk (storage/nodecache.py): hot
+        # previews skip a round trip, and what was read or written here is served while the store is down.
+        self.store: ObjectStore = node_cached(store, keep=_whole_image)
         # relpath -> (when, _MISSING | _LARGE | a failure's JSON): see RECENT_S
         self._recent: dict[str, tuple[float, bytes]] = {}
         self._lock = threading.Lock()

@@ -6,8 +6,9 @@ waits for another: the shared-state counters open their own on the database fall
 - Brute force: 5 wrong codes lock one share for 15 minutes — each attempt is reserved atomically
   before its code is verified, so 100 simultaneous guesses still check at most 5; 20 failures (wrong
   codes, unknown tokens) from one address within 15 minutes block that address for 15 minutes across
-  every share. Both are counted in the shared state (Redis when configured, else the database), so
-  every worker sees them.
+  every share. Both are counted in the database (pages.py hands the entry the database's shared state
+  even when Redis is configured), so every worker sees them and a Redis outage neither refuses a
+  doctor nor resets a count (issue 18).
 - Opens: ``UPDATE share SET opens = opens + 1 WHERE … AND (max_opens IS NULL OR opens < max_opens)``
   — the database decides; of 50 simultaneous opens of a ``max_opens=1`` share exactly one matches.
 - A resend is not a second try: the front proxy sends a POST again to another node when the node it
@@ -119,7 +120,7 @@ def check_code(*, engine: Engine, state: SharedState, share_id: str, code: str |
     the right code until the lock ends.
 
     Every attempt is reserved in the shared state *before* the code is verified (an atomic count:
-    Redis INCR, or the database under a lock — see shared_state.hit), so however many attempts arrive
+    the database under a lock — see shared_state.hit), so however many attempts arrive
     at once, at most CODE_FAILURES codes are verified per lock window. A right code gives its
     reservation back; a wrong one keeps it. A resend of a request (the same ``request_id``: the module
     docstring) verifies the code again but reserves and counts nothing a second time."""

@@ -22,12 +22,12 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.engine import Engine
 
-from backend.api.deps import EngineDep, SettingsDep, SharedStateDep
+from backend.api.deps import EngineDep, SettingsDep
 from backend.config import Settings
 from backend.db import session_scope
 from backend.errors import AppError, BadRequest, NotFound
 from backend.proxies import client_address, proxy_request_id
-from backend.shared_state import SharedState
+from backend.shared_state import DatabaseState, SharedState
 from backend.sharing import entry, rules
 from backend.sharing.schemas import SessionCreate, SessionCreated
 from backend.sharing.web import DOCTOR_HOME, current_share, set_share_cookie
@@ -99,9 +99,13 @@ class _Entry:
     request_id: str | None = None
 
 
-def _entry(request: Request, engine: EngineDep, settings: SettingsDep, state: SharedStateDep) -> _Entry:
-    return _Entry(engine=engine, settings=settings, state=state, address=client_address(request.scope),
-                  request_id=proxy_request_id(request.scope))
+def _entry(request: Request, engine: EngineDep, settings: SettingsDep) -> _Entry:
+    # The entry's counters and markers live in the database even when Redis is configured (issue 18):
+    # with Redis stopped a doctor's link still opens, and the code lock and address block neither
+    # reset nor split between two stores. They are rare (a page view reads one marker by key; only a
+    # code attempt or a failure counts), so the database carries them at no cost that matters.
+    return _Entry(engine=engine, settings=settings, state=DatabaseState(engine),
+                  address=client_address(request.scope), request_id=proxy_request_id(request.scope))
 
 
 EntryDep = Annotated[_Entry, Depends(_entry)]

@@ -81,9 +81,15 @@ def _codes(window: Window, kind: str) -> set[str | None]:
 
 def test_the_object_store_stopped_answers_503_and_recovers_without_a_restart(private_cluster: Cluster,
                                                                               probes: Probes) -> None:
+    for _ in range(2):  # the probe's preview viewed on each web node before the stop (the second: a read)
+        for n in range(len(private_cluster.web_ports)):
+            assert probes.once("preview", url=private_cluster.node_url(n)).status == 200
+        time.sleep(1)
     window = probes.watch("object store stopped", down=lambda: private_cluster.stop_service("s3"),
                           up=lambda: private_cluster.start_service("s3"), hold_s=10)
     _check(window)
+    # each web node serves its own copy of what it served before (storage/nodecache.py)
+    assert set(_during(window, "preview")) == {200}, window.summary()
     assert 503 in _during(window, "stow"), window.summary()  # a hospital's upload needs the store
     assert _codes(window, "stow") == {"storage-unavailable"}
     assert set(_during(window, "timeline")) == {200}  # the timeline is the database's alone
@@ -148,8 +154,15 @@ def test_postgresql_restarted_answers_503_and_recovers(private_cluster: Cluster,
     window = probes.watch("PostgreSQL restarted", down=lambda: private_cluster.stop_service("postgres"),
                           up=lambda: private_cluster.start_service("postgres"), hold_s=3)
     _check(window)
-    assert 503 in _during(window, "timeline"), window.summary()
-    assert _codes(window, "timeline") == {"database-unavailable"}
+    # A read sent while the database was down waits (a new connection is retried for 3 s, a read cut off
+    # is run again for up to 5 s: db.py, api/db_retry.py) and is answered once it is back; what waits
+    # longer answers 503 + Retry-After as before.
+    # The probe loop is sequential: a request that waits holds back the next, so what can fail is the one
+    # or two in flight when the outage outlasted the bound — before this round every request sent during
+    # the outage failed at once (13 of each kind in 3 s).
+    failed = [s for s in window.seen if not ok(s)]
+    assert len(failed) <= 2, window.summary()
+    assert _codes(window, "timeline") <= {"database-unavailable"}
     probes.resend_refused()
     acknowledged, lost = probes.lost()
     assert acknowledged > 0 and lost == []
@@ -162,10 +175,8 @@ def test_redis_stopped_logins_and_limits_answer_clearly_and_images_keep_flowing(
     _check(window)
     assert set(_during(window, "login")) == {503}, window.summary()  # the page says: sign-in briefly unavailable
     assert _codes(window, "login") == {"busy"}
-    assert set(_during(window, "share")) == {503}  # the access code's attempts are counted in Redis
-    # the share page says so; a POST of the code met mid-way answers the same as problem+json
-    assert _codes(window, "share") <= {"page:登录与验证服务暂时不可用，请稍后再试", "shared-state-unavailable"}
-    for kind in ("timeline", "preview", "stow"):  # images keep flowing, in and out
+    # a doctor's share opens: its access-code attempts are counted in the database (sharing/pages.py)
+    for kind in ("share", "timeline", "preview", "stow"):  # images keep flowing, in and out
         assert set(_during(window, kind)) == {200}, (kind, window.summary())
     probes.resend_refused()
 

@@ -51,7 +51,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -69,6 +69,10 @@ ROOT = Path(__file__).resolve().parents[1]
 WINDOW = "c40w400"  # window 40/400 as a preview URL segment
 VARIANTS = {"uncompressed": "1.2.840.10008.1.2.1", "rle": "1.2.840.10008.1.2.5", "j2k": "1.2.840.10008.1.2.4.90"}
 GOAL = 1.2  # ours / Orthanc+GDCM, cold 512 previews, every transfer syntax (issue 17)
+# Connections per side, e.g. BENCH_PREVIEWS_CLIENTS=2,4. 2 is the issue's comparison. With 2 web workers on
+# one listening socket both connections land in one worker in about half the runs (docs/capacity.md); 4
+# makes that rare, but measured no better (4 client processes, 2 cores: docs/capacity.md, round 3).
+CLIENTS = [int(n) for n in os.environ.get("BENCH_PREVIEWS_CLIENTS", "2").split(",") if n.strip()]
 # What issue 17 quotes when no reference can be measured here (Orthanc 1.10 + GDCM on this kind of machine).
 QUOTED = "issue 17: Orthanc 1.10 + GDCM ~280 images/s JPEG-lossless, ~62 JPEG 2000 (ours ~272, ~60)"
 
@@ -259,10 +263,10 @@ def measure(series: dict[str, list[Path]], runs: int, work: Path) -> None:
     with yunying_server(data_dir) as (url, env), orthanc_server(work) as orthanc:
         cookies, layouts = setup_ours(url, env, data_dir, series)
 
-        def get_ours(urls: list[str]) -> LoadResult:
+        def get_ours(urls: list[str], clients: int = 2) -> LoadResult:
             # the login cookies a browser would send for these URLs (all share one path prefix)
             cookie = cookie_header(jar=cookies.jar, path=urlsplit(urls[0]).path)
-            return concurrent_get(base_url=url, urls=urls, clients=2, headers={"Cookie": cookie})
+            return concurrent_get(base_url=url, urls=urls, clients=clients, headers={"Cookie": cookie})
 
         theirs_urls: dict[str, list[str]] = {}
         version, plugins = None, []
@@ -290,49 +294,18 @@ def measure(series: dict[str, list[Path]], runs: int, work: Path) -> None:
                 emit(f"orthanc_cold_{name}", 0, "images/s", reference=QUOTED,
                      skipped="Orthanc + GDCM not installed or no network namespace")
 
-        def get_theirs(urls: list[str]) -> LoadResult:
-            return concurrent_get(base_url=str(orthanc), urls=urls, clients=2, headers={"Accept": "image/jpeg"})
+        def get_theirs(urls: list[str], clients: int = 2) -> LoadResult:
+            return concurrent_get(base_url=str(orthanc), urls=urls, clients=clients, headers={"Accept": "image/jpeg"})
 
         hit_rate = None
         for name, layout in layouts.items():
             urls = [t.format(window=WINDOW, width="512", ext="jpg") for t in layout["frame_urls"]]
-            ours_rates, their_rates, ours_cpu, their_cpu, first_rates = [], [], [], [], []
             kept = name != "uncompressed"  # compressed frames pre-rendering decoded are kept (previews/decoded.py)
             shas = {hashlib.sha256(p.read_bytes()).hexdigest() for p in series[name]} if kept else set()
-            for _ in range(runs):  # interleaved, so both see the same machine noise
-                for f in (data_dir / "derived").rglob(f"*-{WINDOW}-512-*"):
-                    f.unlink()
-                result = get_ours(urls)
-                ours_rates.append(result.rate)
-                ours_cpu.append(result.client_cpu)
-                if kept:  # and frames never decoded before: the decoder's own speed, as Orthanc has it
-                    derived = data_dir / "derived"
-                    # this series' kept frames only (keys r<v>/px/<sha[:2]>/<sha>/…): the other series keep theirs
-                    for f in [*derived.rglob(f"*-{WINDOW}-512-*"),
-                              *(g for sha in shas for g in derived.glob(f"r*/px/{sha[:2]}/{sha}/*.zst"))]:
-                        f.unlink()
-                    first_rates.append(get_ours(urls).rate)
-                if name in theirs_urls:
-                    result = get_theirs(theirs_urls[name])
-                    their_rates.append(result.rate)
-                    their_cpu.append(result.client_cpu)
-            mine = statistics.median(ours_rates)
-            emit(f"cold_{name}", mine, "images/s", clients=2, width=512, window="40/400", **_spread(ours_rates),
-                 client_cpu_s=round(statistics.median(ours_cpu), 3))
-            if their_rates:
-                theirs = statistics.median(their_rates)
-                emit(f"orthanc_cold_{name}", theirs, "images/s", clients=2, orthanc=version, **_spread(their_rates),
-                     client_cpu_s=round(statistics.median(their_cpu), 3), plugins=plugins)
-                ratios = [a / b for a, b in zip(ours_rates, their_rates, strict=True)]
-                emit(f"ratio_cold_{name}_vs_orthanc", statistics.median(ratios), "x", goal=GOAL,
-                     reference="Orthanc + GDCM", per_run=[round(r, 2) for r in ratios])
-            if first_rates:
-                emit(f"cold_never_decoded_{name}", statistics.median(first_rates), "images/s", clients=2,
-                     **_spread(first_rates), note="kept decoded frames deleted too: every frame decoded now")
-            if first_rates and their_rates:
-                ratios = [a / b for a, b in zip(first_rates, their_rates, strict=True)]
-                emit(f"ratio_cold_never_decoded_{name}_vs_orthanc", statistics.median(ratios), "x", goal=GOAL,
-                     reference="Orthanc + GDCM", per_run=[round(r, 2) for r in ratios])
+            for clients in CLIENTS:
+                _measure_cold(name, urls, clients, get_ours=get_ours, get_theirs=get_theirs,
+                              theirs_urls=theirs_urls.get(name), runs=runs, data_dir=data_dir, shas=shas,
+                              kept=kept, version=version, plugins=plugins)
             if name != "uncompressed":
                 continue
             emit("scrub_strip_bytes", layout["total_bytes"], "bytes", frames=layout["frame_count"],
@@ -353,6 +326,53 @@ def measure(series: dict[str, list[Path]], runs: int, work: Path) -> None:
             if "uncompressed" in theirs_urls:
                 again = [get_theirs(theirs_urls[name]).rate for _ in range(runs)]
                 emit("ratio_hit_vs_orthanc_cold", hit_rate / statistics.median(again), "x", goal=3.0)
+
+
+def _measure_cold(name: str, urls: list[str], clients: int, *, get_ours: Callable[[list[str], int], LoadResult],
+                  get_theirs: Callable[[list[str], int], LoadResult], theirs_urls: list[str] | None, runs: int,
+                  data_dir: Path, shas: set[str], kept: bool, version: str | None, plugins: list[str]) -> None:
+    """Cold renders of one series with ``clients`` connections each side, runs interleaved ours/Orthanc.
+    Figures for 2 clients keep their names; other counts get a ``_c<N>`` suffix."""
+    suffix = "" if clients == 2 else f"_c{clients}"
+    ours_rates: list[float] = []
+    their_rates: list[float] = []
+    ours_cpu: list[float] = []
+    their_cpu: list[float] = []
+    first_rates: list[float] = []
+    for _ in range(runs):  # interleaved, so both see the same machine noise
+        for f in (data_dir / "derived").rglob(f"*-{WINDOW}-512-*"):
+            f.unlink()
+        result = get_ours(urls, clients)
+        ours_rates.append(result.rate)
+        ours_cpu.append(result.client_cpu)
+        if kept:  # and frames never decoded before: the decoder's own speed, as Orthanc has it
+            derived = data_dir / "derived"
+            # this series' kept frames only (keys r<v>/px/<sha[:2]>/<sha>/…): the other series keep theirs
+            for f in [*derived.rglob(f"*-{WINDOW}-512-*"),
+                      *(g for sha in shas for g in derived.glob(f"r*/px/{sha[:2]}/{sha}/*.zst"))]:
+                f.unlink()
+            first_rates.append(get_ours(urls, clients).rate)
+        if theirs_urls is not None:
+            result = get_theirs(theirs_urls, clients)
+            their_rates.append(result.rate)
+            their_cpu.append(result.client_cpu)
+    mine = statistics.median(ours_rates)
+    emit(f"cold_{name}{suffix}", mine, "images/s", clients=clients, width=512, window="40/400",
+         **_spread(ours_rates), client_cpu_s=round(statistics.median(ours_cpu), 3))
+    if their_rates:
+        theirs = statistics.median(their_rates)
+        emit(f"orthanc_cold_{name}{suffix}", theirs, "images/s", clients=clients, orthanc=version,
+             **_spread(their_rates), client_cpu_s=round(statistics.median(their_cpu), 3), plugins=plugins)
+        ratios = [a / b for a, b in zip(ours_rates, their_rates, strict=True)]
+        emit(f"ratio_cold_{name}{suffix}_vs_orthanc", statistics.median(ratios), "x", goal=GOAL,
+             reference="Orthanc + GDCM", per_run=[round(r, 2) for r in ratios])
+    if first_rates:
+        emit(f"cold_never_decoded_{name}{suffix}", statistics.median(first_rates), "images/s", clients=clients,
+             **_spread(first_rates), note="kept decoded frames deleted too: every frame decoded now")
+    if first_rates and their_rates:
+        ratios = [a / b for a, b in zip(first_rates, their_rates, strict=True)]
+        emit(f"ratio_cold_never_decoded_{name}{suffix}_vs_orthanc", statistics.median(ratios), "x", goal=GOAL,
+             reference="Orthanc + GDCM", per_run=[round(r, 2) for r in ratios])
 
 
 def _match_layouts(layouts: dict[str, dict[str, Any]], series: dict[str, list[Path]]) -> dict[str, dict[str, Any]]:

@@ -69,18 +69,25 @@ def serve(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if settings.generated_secrets:
         logging.getLogger("yunying").info("development secrets in use (%s)", settings.data_dir / "secrets.json")
-    uvicorn.run(
-        "backend.main:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        proxy_headers=False,
-        server_header=False,
+    options: dict[str, Any] = {
+        "app": "backend.main:create_app",
+        "factory": True,
+        "host": host,
+        "port": port,
+        "proxy_headers": False,
+        "server_header": False,
         # Access logs carry URLs, and share tokens travel in URLs: the app logs requests itself.
-        access_log=False,
-        log_config=_log_config(),
-    )
+        "access_log": False,
+        "log_config": _log_config(),
+    }
+    if workers == 1:
+        uvicorn.run(**options)
+        return
+    # Not uvicorn's --workers: one accepting parent deals connections to the workers in turn, so two
+    # keep-alive connections never share one worker while another idles (backend/web/workers.py).
+    from backend.web import workers as web_workers
+
+    web_workers.serve(options, workers=workers)
 
 
 def _log_config() -> dict[str, Any]:

@@ -29,7 +29,7 @@
   they are summed per instance and printed beside our figures (``stages_cpu_wall_ms_per_instance``).
 
     python -m benchmarks.bench_ingest        (env: BENCH_INGEST_SLICES=300, BENCH_INGEST_RUNS=3,
-        BENCH_INGEST_CLIENTS=1,2,4, BENCH_INGEST_SETUPS=sqlite,postgresql,s3, BENCH_INGEST_WORKERS=1,
+        BENCH_INGEST_CLIENTS=1,2,4, BENCH_INGEST_SETUPS=sqlite,postgresql,s3, BENCH_INGEST_WORKERS=2,
         BENCH_INGEST_PARSE_PROCESSES=1,
         BENCH_INGEST_PG=postgresql+psycopg://postgres@/postgres?host=/var/run/postgresql ("off": none),
         BENCH_INGEST_PG_PREFIX=bench_ingest)
@@ -72,7 +72,7 @@ BENCH = "ingest"
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = 25
 NETNS = "BENCH_INGEST_NETNS"
-WORKERS = 1  # `yunying serve --workers` (BENCH_INGEST_WORKERS)
+WORKERS = 2  # `yunying serve --workers` (BENCH_INGEST_WORKERS): connections dealt in turn (docs/ingest.md)
 PARSE_PROCESSES = 1  # YUNYING_PARSE_PROCESSES of our server (BENCH_INGEST_PARSE_PROCESSES); docs/ingest.md round 2
 
 

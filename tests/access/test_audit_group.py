@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -35,6 +37,16 @@ def _read(engine: Engine, n: int, *, action: str = audit.READ) -> None:
                      object_type="study", object_id=f"s{n}")
 
 
+@contextmanager
+def _chain_busy(engine: Engine) -> Iterator[None]:
+    """Another transaction holds the chain's advisory lock until the block ends: the chain is busy."""
+    with engine.connect() as holder:
+        holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": audit._PG_LOCK_KEY})
+        yield
+        holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": audit._PG_LOCK_KEY})
+        holder.commit()
+
+
 def _count(engine: Engine) -> int:
     with session_scope(engine, readonly=True) as session:
         return int(session.execute(text("SELECT count(*) FROM audit_event")).scalar_one())
@@ -60,15 +72,12 @@ def test_reads_behind_a_busy_chain_share_one_write_each_durable_before_its_commi
             seen_after_commit.append(session.execute(
                 text("SELECT count(*) FROM audit_event WHERE object_id = :o"), {"o": f"s{n}"}).scalar_one() == 1)
 
-    with pg.connect() as holder:  # another transaction holds the chain's lock: the chain is busy
-        holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": audit._PG_LOCK_KEY})
+    with _chain_busy(pg):  # another transaction holds the chain's lock
         threads = [threading.Thread(target=reader, args=(n,)) for n in range(40)]
         for thread in threads:
             thread.start()
         time.sleep(1.5)
         assert seen_after_commit == []  # nobody answered before its audit event was written
-        holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": audit._PG_LOCK_KEY})
-        holder.commit()
     for thread in threads:
         thread.join()
     audit_group._writers.pop(pg, None)
@@ -143,8 +152,7 @@ def test_a_session_start_behind_a_busy_chain_commits_its_work_and_returns_once_i
             return int(session.execute(text(
                 "SELECT count(*) FROM account WHERE openid LIKE 'o-after-work-%'")).scalar_one())
 
-    with pg.connect() as holder:
-        holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": audit._PG_LOCK_KEY})
+    with _chain_busy(pg):
         threads = [threading.Thread(target=log_in, args=(n,)) for n in range(5)]
         for thread in threads:
             thread.start()
@@ -154,8 +162,6 @@ def test_a_session_start_behind_a_busy_chain_commits_its_work_and_returns_once_i
         assert committed_accounts() == 5  # the work committed while the chain was still busy
         time.sleep(0.5)
         assert returned == []  # but nobody returned before its event was written
-        holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": audit._PG_LOCK_KEY})
-        holder.commit()
     for thread in threads:
         thread.join()
     audit_group._writers.pop(pg, None)
@@ -182,15 +188,12 @@ def test_an_account_created_behind_a_busy_chain_still_waits_to_commit_with_its_e
             audit.events_after_work(session)
         done.append(True)
 
-    with pg.connect() as holder:
-        holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": audit._PG_LOCK_KEY})
+    with _chain_busy(pg):
         thread = threading.Thread(target=create)
         thread.start()
         time.sleep(1.0)
         with session_scope(pg, readonly=True) as session:
             assert session.execute(text(
                 "SELECT count(*) FROM account WHERE openid = 'o-created-behind'")).scalar_one() == 0
-        holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": audit._PG_LOCK_KEY})
-        holder.commit()
     thread.join()
     assert done == [True]

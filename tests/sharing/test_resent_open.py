@@ -15,22 +15,16 @@ from fastapi.testclient import TestClient
 from sqlmodel import col, func, select
 
 from backend.access.models import AuditEvent
-from backend.config import Settings, load_settings
+from backend.config import Settings
 from backend.db import session_scope
 from backend.sharing.models import Share, ShareSession
 from tests.family import helpers as h
-from tests.sharing.world import OUTSIDE, PROXY, ShareWorld, build, peer, token_of
+from tests.sharing.world import OUTSIDE, PROXY, ShareWorld, peer, proxied_settings, token_of
 
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
-    return load_settings(env="test", data_dir=tmp_path / "data", database_url=database_url, redis_url=None,
-                         public_url="http://testserver", trusted_proxies="10.20.0.0/16")
-
-
-@pytest.fixture
-def world(client: Any, engine: Any, settings: Settings) -> ShareWorld:
-    return build(client, engine, settings)
+    return proxied_settings(tmp_path, database_url)  # the `world` fixture (conftest.py) builds on these
 
 
 def _post(c: TestClient, token: str, code: str, request_id: str) -> Any:

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pydicom
@@ -15,7 +16,7 @@ from pydicom.uid import generate_uid
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
-from backend.config import Settings
+from backend.config import Settings, load_settings
 from backend.db import session_scope
 from backend.studies.models import Study
 from tests.conftest import DICOM
@@ -127,9 +128,15 @@ def build(client: Any, engine: Engine, settings: Settings) -> ShareWorld:
     return world
 
 
-# Peers for the trusted-proxy tests (settings with trusted_proxies="10.20.0.0/16").
+# Peers for the trusted-proxy tests (settings from proxied_settings: trusted_proxies="10.20.0.0/16").
 PROXY = ("10.20.0.5", 40000)  # the hospital's nginx, trusted
 OUTSIDE = ("203.0.113.50", 40000)  # anyone on the internet, not trusted
+
+
+def proxied_settings(tmp_path: Path, database_url: str) -> Settings:
+    """Test settings behind the hospital's proxy (PROXY trusted, OUTSIDE not), without Redis."""
+    return load_settings(env="test", data_dir=tmp_path / "data", database_url=database_url, redis_url=None,
+                         public_url="http://testserver", trusted_proxies="10.20.0.0/16")
 
 
 @contextmanager

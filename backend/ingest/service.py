@@ -41,7 +41,7 @@ from backend.ingest.index import ALREADY_STORED, CONFLICT, Accepted, Indexer
 from backend.ingest.parsepool import ParseResult, parse_file
 from backend.ingest.stages import StageClock
 from backend.previews import worker as previews_worker
-from backend.storage.base import ObjectStore
+from backend.storage.base import ObjectStore, Spooled
 from backend.storage.keys import original_key
 from backend.storage.service import META, area_beside
 from backend.studies import seriesdoc
@@ -159,7 +159,8 @@ class StowBatch:
                 # (S3), they are simply written again (storage/base.py probe_before_put)
                 todo = [item for item in batch
                         if not (self.blobs.probe_before_put and self.blobs.exists(key=item.key))]
-                stored = self.blobs.put_files(files=[(item.key, item.temp, item.sha256) for item in todo])
+                stored = self.blobs.put_files(files=[Spooled(key=item.key, path=item.temp, sha256=item.sha256,
+                                                                size=item.size) for item in todo])
             finally:
                 for item in batch:
                     item.temp.unlink(missing_ok=True)

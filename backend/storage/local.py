@@ -14,9 +14,10 @@ import hashlib
 import itertools
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, TypeVar
@@ -46,17 +47,34 @@ def _write_all(fd: int, data: bytes) -> None:
 
 _TEMP_SEQ = itertools.count()  # next() is atomic under the GIL: no two threads get the same number
 
-SYNC_THREADS = 8
+SYNC_THREADS = 16  # per process: 8 for each of two batches storing at once (before round 4: 8 per batch)
 T = TypeVar("T")
 R = TypeVar("R")
 
+_pool: tuple[int, ThreadPoolExecutor] | None = None  # (pid, pool): a forked child starts its own
+_pool_lock = threading.Lock()
+
+
+def _sync_pool() -> ThreadPoolExecutor:
+    """The process's threads for the batches' links and fsyncs, started on first use and kept: a pool
+    started and joined for every call (twice per STOW batch) spent ~5 % of ingest's samples starting
+    threads (docs/ingest.md, round 4)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool[0] != os.getpid():
+            _pool = (os.getpid(), ThreadPoolExecutor(max_workers=SYNC_THREADS, thread_name_prefix="yunying-sync"))
+        return _pool[1]
+
 
 def _each(action: Callable[[T], R], items: list[T]) -> list[R]:
-    """``action`` on every item, from up to SYNC_THREADS threads at once; the first error is raised."""
+    """``action`` on every item from the process's pool; when every item has run, the first error is raised
+    (as a pool's ``map`` inside its ``with`` did: the items' own cleanup has happened by then)."""
     if len(items) <= 1:
         return [action(item) for item in items]
-    with ThreadPoolExecutor(max_workers=min(SYNC_THREADS, len(items))) as pool:
-        return list(pool.map(action, items))
+    pool = _sync_pool()
+    futures = [pool.submit(action, item) for item in items]
+    wait(futures)
+    return [future.result() for future in futures]
 
 
 class _FromSource(Exception):

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -286,14 +287,14 @@ class StowBatch:
 
 
 def _document_entries(outcomes: list[tuple[Accepted, str | None]],
-                      rows: dict[str, Instance]) -> dict[str, list[seriesdoc.Entry]]:
+                      rows: dict[str, dict[str, Any]]) -> dict[str, list[seriesdoc.Entry]]:
     """Series id -> the series metadata entries of the instances stored now (studies/seriesdoc.py)."""
     out: dict[str, list[seriesdoc.Entry]] = {}
     for item, note in outcomes:
         row = rows.get(item.parsed.sop_instance_uid)
         if note is not None or row is None or item.dicom_json is None:
             continue
-        out.setdefault(row.series_id, []).append(seriesdoc.Entry(
-            sop_instance_uid=row.sop_instance_uid, sha256=row.sha256, dicom_json=item.dicom_json,
-            facts=seriesdoc.facts_of(row)))
+        out.setdefault(row["series_id"], []).append(seriesdoc.Entry(
+            sop_instance_uid=row["sop_instance_uid"], sha256=row["sha256"], dicom_json=item.dicom_json,
+            facts=seriesdoc.facts_of_values(row)))
     return out

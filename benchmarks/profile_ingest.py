@@ -41,6 +41,8 @@ from benchmarks.ingest_servers import measure_server, settle, stage_costs, yunyi
 STAGES = [
     ("receive: multipart reader (hash + temp file write)", "multipart.py"),
     ("receive: ASGI body stream (uvicorn/starlette)", "h11_impl.py"),
+    ("receive: ASGI body stream (uvicorn/starlette)", "httptools_impl.py"),
+    ("receive: ASGI body stream (uvicorn/starlette)", "starlette/requests.py"),
     ("parse: fast header reader (DICOM JSON from the bytes)", "fastheader.py"),
     ("parse: pydicom header", "parse_instance"),
     ("parse: index fields", "extract_metadata"),
@@ -48,6 +50,7 @@ STAGES = [
     ("parse: file read, pixel location (fast path)", "parse_fast"),
     ("store: fsync of the blobs' directories", "_fsync (backend/storage/local.py"),
     ("store: blob write (link, re-hash, fsync)", "_stage (backend/storage/local.py"),
+    ("store: blob write (link, size check, fsync; round 4)", "_stage_spooled (backend/storage/local.py"),
     ("store: exists check", "exists (backend/storage/local.py"),
     ("index: duplicate lookup", "_existing_shas"),
     ("index: MPI (patient matching)", "_match"),
@@ -58,6 +61,10 @@ STAGES = [
     ("series document", "seriesdoc.py"),
     ("audit", "_audit_stow"),
     ("response", "stow_response_json"),
+    ("parse hand-over (process pool: pickling, queues, pipes)", "multiprocessing/"),
+    ("parse hand-over (process pool: pickling, queues, pipes)", "concurrent/futures/process.py"),
+    ("thread pools: waiting for and taking work", "concurrent/futures/thread.py"),
+    ("thread pools: waiting for and taking work", "anyio/_backends/_asyncio.py"),
 ]
 
 

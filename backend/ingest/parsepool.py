@@ -31,10 +31,8 @@ import os
 import select
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,7 +50,6 @@ log = logging.getLogger("yunying.ingest")
 
 _pool: ProcessPoolExecutor | None = None
 _lock = threading.Lock()
-_uploads = 0  # STOW-RS requests this process is receiving now (changed on the event loop only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,25 +115,11 @@ def _timed(path: Path, limits: ParseLimits, clock: StageClock) -> ParseResult:
         return parse_file(path, limits)
 
 
-@contextmanager
-def receiving() -> Iterator[None]:
-    """Counts the STOW-RS requests this process receives at once (dicomweb/router.py), for :func:`parse_async`."""
-    global _uploads
-    _uploads += 1
-    try:
-        yield
-    finally:
-        _uploads -= 1
-
-
 async def parse_async(path: Path, limits: ParseLimits, clock: StageClock | None = None, *,
                       processes: int = 0) -> ParseResult:
     """Parse in the web process's threads (``processes`` 0: the setting ``parse_processes``) or in a pool of
-    that many processes, started on first use. The pool only while this process receives one upload: the
-    hand-over to a process (pickling both ways, the pool's queue and manager threads) cost more CPU than
-    the parse itself once the fast header reader made it 0.3 ms; it pays while it puts an idle core to
-    work, not when every ``serve`` worker is busy with uploads of its own (docs/ingest.md, round 4)."""
-    executor = _executor(processes if _uploads <= 1 else 0)
+    that many processes, started on first use."""
+    executor = _executor(processes)
     loop = asyncio.get_running_loop()
     if executor is None:
         if clock is not None:

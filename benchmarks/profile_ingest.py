@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,8 @@ from benchmarks.ingest_servers import measure_server, settle, stage_costs, yunyi
 STAGES = [
     ("receive: multipart reader (hash + temp file write)", "multipart.py"),
     ("receive: ASGI body stream (uvicorn/starlette)", "h11_impl.py"),
+    ("receive: ASGI body stream (uvicorn/starlette)", "httptools_impl.py"),
+    ("receive: ASGI body stream (uvicorn/starlette)", "starlette/requests.py"),
     ("parse: fast header reader (DICOM JSON from the bytes)", "fastheader.py"),
     ("parse: pydicom header", "parse_instance"),
     ("parse: index fields", "extract_metadata"),
@@ -47,6 +50,7 @@ STAGES = [
     ("parse: file read, pixel location (fast path)", "parse_fast"),
     ("store: fsync of the blobs' directories", "_fsync (backend/storage/local.py"),
     ("store: blob write (link, re-hash, fsync)", "_stage (backend/storage/local.py"),
+    ("store: blob write (link, size check, fsync; round 4)", "_stage_spooled (backend/storage/local.py"),
     ("store: exists check", "exists (backend/storage/local.py"),
     ("index: duplicate lookup", "_existing_shas"),
     ("index: MPI (patient matching)", "_match"),
@@ -57,6 +61,10 @@ STAGES = [
     ("series document", "seriesdoc.py"),
     ("audit", "_audit_stow"),
     ("response", "stow_response_json"),
+    ("parse hand-over (process pool: pickling, queues, pipes)", "multiprocessing/"),
+    ("parse hand-over (process pool: pickling, queues, pipes)", "concurrent/futures/process.py"),
+    ("thread pools: waiting for and taking work", "concurrent/futures/thread.py"),
+    ("thread pools: waiting for and taking work", "anyio/_backends/_asyncio.py"),
 ]
 
 
@@ -72,24 +80,38 @@ THREADS = [  # (label, substring of py-spy's "thread (id): name" or child "proce
     ("event loop (ASGI receive, multipart reader)", "MainThread"),
     ("parse threads (loop.run_in_executor)", "uvloop_"),
     ("flush threads (anyio: store + index)", "AnyIO worker"),
-    ("fsync threads (one pool per flush)", "ThreadPoolExecutor"),
+    ("fsync threads (the store's pool)", "yunying-sync"),
+    ("fsync threads (one pool per flush, before round 4)", "ThreadPoolExecutor"),
     ("pre-render jobs thread (in-process)", "yunying-jobs"),
 ]
 
 
-def _thread_kind(roots: list[str]) -> str:
-    if len(roots) > 2 or (roots and roots[-1].startswith("process ")):
+def _thread_kind(roots: list[str], workers: int) -> str:
+    # process roots: the server (and with --workers N > 1 the worker under it), then a pool's child
+    processes = sum(1 for r in roots if r.startswith("process "))
+    if processes > (2 if workers > 1 else 1) or (roots and roots[-1].startswith("process ")):
         return "child processes (parse pool, render pool)"
     name = roots[-1] if roots else ""
     return next((label for label, needle in THREADS if needle in name), "other threads")
 
 
-def summarize(raw: Path, seconds: float, rate: int) -> dict[str, Any]:
+def _records(raw: Path) -> Iterator[str]:
+    """py-spy's raw lines, a stack and its count each; a process's command line may hold a newline (the
+    multiprocessing children's ``-c`` code), which continues the same record on the next line."""
+    pending = ""
+    for line in raw.read_text(errors="replace").splitlines():
+        pending += line
+        if pending.rpartition(" ")[2].isdigit():
+            yield pending
+            pending = ""
+
+
+def summarize(raw: Path, seconds: float, rate: int, workers: int = 1) -> dict[str, Any]:
     stages: Counter[str] = Counter()
     threads: Counter[str] = Counter()
     leaves: Counter[str] = Counter()
     total = 0
-    for line in raw.read_text(errors="replace").splitlines():
+    for line in _records(raw):
         stack, _, count = line.rpartition(" ")
         if not count.isdigit():
             continue
@@ -101,7 +123,7 @@ def summarize(raw: Path, seconds: float, rate: int) -> dict[str, Any]:
             continue
         total += n
         stages[_stage(frames)] += n
-        threads[_thread_kind(roots)] += n
+        threads[_thread_kind(roots, workers)] += n
         leaves[frames[-1]] += n
 
     def share(counter: Counter[str], top: int) -> list[list[Any]]:
@@ -137,7 +159,7 @@ def profile(*, clients: int, files: list[Path], warmup: list[Path], work: Path, 
             "server_cores": round(measured.server_cores, 2), "client_cpu_s": round(measured.client_cpu, 3),
             "cpu_ms_per_instance": round(1000 * measured.server_cores * seconds / len(files), 2),
             "instances": len(files), "batch": BATCH, "database": "postgresql" if database_url else "sqlite",
-            "workers": workers, "stages_cpu_wall_ms_per_instance": stages, **summarize(raw, seconds, rate)}
+            "workers": workers, "stages_cpu_wall_ms_per_instance": stages, **summarize(raw, seconds, rate, workers)}
 
 
 def main() -> None:

@@ -3,7 +3,9 @@
 PS3.18 §10.5.1 (Store Instances request) sends each instance as one body part of a
 ``multipart/related`` message (RFC 2387) whose framing is MIME multipart (RFC 2046 §5.1.1).
 Bodies can be gigabytes, so nothing here holds a whole part: each part's bytes go straight to a
-temp file while its SHA-256 is computed; memory stays O(chunk size + boundary).
+temp file while its SHA-256 is computed; memory stays O(chunk size + boundary). That SHA-256, taken
+over the bytes as they are written into a file only this reader writes, is the one the original is
+stored and verified under: the blob store does not hash the file a second time (storage/base.py).
 
 Usage (Starlette/FastAPI route; the service owns what follows)::
 
@@ -265,6 +267,8 @@ class MultipartReader:
         if self._accept and media not in self._accept:
             self._rejected = f"part Content-Type {media or '(none)'} is not one of {', '.join(sorted(self._accept))}"
             return
+        # O_EXCL and 0600 (mkstemp): no other writer can have this file open, which is what lets the blob
+        # store take this reader's SHA-256 as the file's (storage/base.py Spooled) without reading it again
         fd, name = tempfile.mkstemp(prefix="stow-", suffix=".part", dir=self._dir)
         self._fd, self._path = fd, Path(name)
 

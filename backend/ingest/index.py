@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -21,7 +21,7 @@ from backend.clock import utcnow
 from backend.config import Settings
 from backend.dicom.metadata import InstanceMetadata
 from backend.dicom.parse import ParsedInstance
-from backend.ingest.rows import instance_row, series_row, study_row
+from backend.ingest.rows import instance_values, series_row, study_row
 from backend.ingest.stages import StageClock
 from backend.people import service as people
 from backend.studies import record_kind
@@ -52,7 +52,7 @@ class Indexer:
     touched: dict[str, list[int]] = field(default_factory=dict)  # study id -> [instances, bytes, new series]
     study_uids: set[str] = field(default_factory=set)
     matched: list[tuple[str, str]] = field(default_factory=list)  # (person id, study id) joined in this batch
-    rows: dict[str, Instance] = field(default_factory=dict)  # SOP Instance UID -> the row inserted now
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)  # SOP Instance UID -> the row inserted now
     clock: StageClock = field(default_factory=StageClock)  # the request's (ingest/stages.py): MPI measured apart
 
     def index(self, batch: list[Accepted]) -> list[tuple[Accepted, str | None]]:
@@ -78,10 +78,9 @@ class Indexer:
         rows = [self._row(item, study, series) for item, study, series, _ in placed]
         try:
             with self.session.begin_nested():
-                self.session.add_all(rows)
+                self.session.execute(insert(Instance), rows)  # one INSERT … VALUES for the batch
             verdicts: list[str | None] = [None] * len(placed)
-        except IntegrityError:
-            rows = [self._row(item, study, series) for item, study, series, _ in placed]
+        except IntegrityError:  # the savepoint rolled the batch back: row by row, each in its own
             verdicts = [self._insert_one(row, item) for row, (item, _, _, _) in zip(rows, placed, strict=True)]
         self.rows.update({item.parsed.sop_instance_uid: row for row, (item, _, _, _), verdict
                           in zip(rows, placed, verdicts, strict=True) if verdict is None})
@@ -116,16 +115,16 @@ class Indexer:
             _refresh_modalities(self.session, study_id)
             _announce_to_timeline(self.session, study_id)
 
-    def _row(self, item: Accepted, study: Study, series: Series) -> Instance:
-        return instance_row(
+    def _row(self, item: Accepted, study: Study, series: Series) -> dict[str, Any]:
+        return instance_values(
             item.parsed, item.meta, institution_id=self.institution_id, study_id=study.id,
             series_id=series.id, sha256=item.sha256, size=item.size,
         )
 
-    def _insert_one(self, row: Instance, item: Accepted) -> str | None:
+    def _insert_one(self, row: dict[str, Any], item: Accepted) -> str | None:
         try:
             with self.session.begin_nested():
-                self.session.add(row)
+                self.session.execute(insert(Instance), [row])
         except IntegrityError:
             existing = self.session.exec(
                 select(Instance.sha256).where(

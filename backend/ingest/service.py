@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -41,7 +42,7 @@ from backend.ingest.index import ALREADY_STORED, CONFLICT, Accepted, Indexer
 from backend.ingest.parsepool import ParseResult, parse_file
 from backend.ingest.stages import StageClock
 from backend.previews import worker as previews_worker
-from backend.storage.base import ObjectStore
+from backend.storage.base import ObjectStore, Spooled
 from backend.storage.keys import original_key
 from backend.storage.service import META, area_beside
 from backend.studies import seriesdoc
@@ -159,7 +160,8 @@ class StowBatch:
                 # (S3), they are simply written again (storage/base.py probe_before_put)
                 todo = [item for item in batch
                         if not (self.blobs.probe_before_put and self.blobs.exists(key=item.key))]
-                stored = self.blobs.put_files(files=[(item.key, item.temp, item.sha256) for item in todo])
+                stored = self.blobs.put_files(files=[Spooled(key=item.key, path=item.temp, sha256=item.sha256,
+                                                                size=item.size) for item in todo])
             finally:
                 for item in batch:
                     item.temp.unlink(missing_ok=True)
@@ -285,14 +287,14 @@ class StowBatch:
 
 
 def _document_entries(outcomes: list[tuple[Accepted, str | None]],
-                      rows: dict[str, Instance]) -> dict[str, list[seriesdoc.Entry]]:
+                      rows: dict[str, dict[str, Any]]) -> dict[str, list[seriesdoc.Entry]]:
     """Series id -> the series metadata entries of the instances stored now (studies/seriesdoc.py)."""
     out: dict[str, list[seriesdoc.Entry]] = {}
     for item, note in outcomes:
         row = rows.get(item.parsed.sop_instance_uid)
         if note is not None or row is None or item.dicom_json is None:
             continue
-        out.setdefault(row.series_id, []).append(seriesdoc.Entry(
-            sop_instance_uid=row.sop_instance_uid, sha256=row.sha256, dicom_json=item.dicom_json,
-            facts=seriesdoc.facts_of(row)))
+        out.setdefault(row["series_id"], []).append(seriesdoc.Entry(
+            sop_instance_uid=row["sop_instance_uid"], sha256=row["sha256"], dicom_json=item.dicom_json,
+            facts=seriesdoc.facts_of_values(row)))
     return out

@@ -28,6 +28,18 @@ class ObjectInfo:
     modified: float  # seconds since the epoch (UTC)
 
 
+@dataclass(frozen=True, slots=True)
+class Spooled:
+    """A file the caller wrote and hashed itself, as it wrote it, for :meth:`ObjectStore.put_files`:
+    ingest's spooled parts (dicom/multipart.py), each created O_EXCL and 0600 in a private directory
+    that nothing else writes. ``sha256`` and ``size`` are of the bytes written."""
+
+    key: str
+    path: Path
+    sha256: str
+    size: int
+
+
 class ObjectStore(Protocol):
     #: Reopens the same store in another process: ``service.open_store(locator)``.
     locator: str
@@ -38,7 +50,7 @@ class ObjectStore(Protocol):
 
     def put_bytes(self, *, key: str, data: bytes, sha256: str | None = None, durable: bool = True) -> None: ...
     def put_stream(self, *, key: str, source: Source, sha256: str | None = None) -> int: ...
-    def put_files(self, *, files: Sequence[tuple[str, Path, str]]) -> list[bool]: ...
+    def put_files(self, *, files: Sequence[Spooled]) -> list[bool]: ...
     def get_bytes(self, *, key: str, max_bytes: int | None = None) -> bytes | None: ...
     def iter_bytes(self, *, key: str, chunk: int = CHUNK) -> Iterator[bytes]: ...
     def read_range(self, *, key: str, offset: int, length: int) -> bytes: ...

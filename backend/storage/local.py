@@ -14,14 +14,15 @@ import hashlib
 import itertools
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
-from backend.storage.base import CHUNK, ObjectInfo, Source, check_key, chunks_of, verify
+from backend.storage.base import CHUNK, ObjectInfo, Source, Spooled, check_key, chunks_of, verify
 from backend.storage.errors import ChecksumMismatch, ObjectMissing, StorageUnavailable
 from backend.storage.private import make_dirs, private_dir
 
@@ -46,17 +47,34 @@ def _write_all(fd: int, data: bytes) -> None:
 
 _TEMP_SEQ = itertools.count()  # next() is atomic under the GIL: no two threads get the same number
 
-SYNC_THREADS = 8
+SYNC_THREADS = 16  # per process: 8 for each of two batches storing at once (before round 4: 8 per batch)
 T = TypeVar("T")
 R = TypeVar("R")
 
+_pool: tuple[int, ThreadPoolExecutor] | None = None  # (pid, pool): a forked child starts its own
+_pool_lock = threading.Lock()
+
+
+def _sync_pool() -> ThreadPoolExecutor:
+    """The process's threads for the batches' links and fsyncs, started on first use and kept: a pool
+    started and joined for every call (twice per STOW batch) spent ~5 % of ingest's samples starting
+    threads (docs/ingest.md, round 4)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool[0] != os.getpid():
+            _pool = (os.getpid(), ThreadPoolExecutor(max_workers=SYNC_THREADS, thread_name_prefix="yunying-sync"))
+        return _pool[1]
+
 
 def _each(action: Callable[[T], R], items: list[T]) -> list[R]:
-    """``action`` on every item, from up to SYNC_THREADS threads at once; the first error is raised."""
+    """``action`` on every item from the process's pool; when every item has run, the first error is raised
+    (as a pool's ``map`` inside its ``with`` did: the items' own cleanup has happened by then)."""
     if len(items) <= 1:
         return [action(item) for item in items]
-    with ThreadPoolExecutor(max_workers=min(SYNC_THREADS, len(items))) as pool:
-        return list(pool.map(action, items))
+    pool = _sync_pool()
+    futures = [pool.submit(action, item) for item in items]
+    wait(futures)
+    return [future.result() for future in futures]
 
 
 class _FromSource(Exception):
@@ -200,37 +218,43 @@ class LocalObjectStore:
                 raise
             return size
 
-    def put_files(self, *, files: Sequence[tuple[str, Path, str]]) -> list[bool]:
-        """Store several files of this file system at once (ingest's spooled parts): ``(key, path,
-        sha256)`` each. Returns per file True (durable under its key) or False (its bytes no longer
-        match ``sha256``: not stored). Each file goes the way of :meth:`put_stream` — verified temp →
-        fsync → rename → fsync(directory) — but phased over the batch: the files are linked, re-hashed
-        and fsynced from a few threads at once (hashlib and fsync release the GIL; concurrent fsyncs
-        share the journal's commits on ext4/XFS), then renamed, then every directory is fsynced once,
-        again from a few threads (one journal commit covers all the renames made before it)."""
-        for key, _, _ in files:
-            self._path(key)
+    def put_files(self, *, files: Sequence[Spooled]) -> list[bool]:
+        """Store several spooled files of this file system at once (ingest's parts). Returns per file True
+        (durable under its key) or False (its size is no longer the one hashed: not stored).
 
-        def stage(item: tuple[str, Path, str]) -> Path | BaseException | None:
+        The SHA-256 is the caller's, taken over the bytes as it wrote them into a file that only it
+        writes (:class:`Spooled`). The file is not read again to hash it a second time: that would hash
+        the same page-cache pages the write left behind and prove nothing the first hash did not, for a
+        third of the store's CPU (docs/ingest.md, round 4). What is checked here is the size, by an fstat
+        of the linked file (a file cut short or grown since it was hashed is refused). A file that is not
+        on this file system is copied and its copy hashed and verified, as :meth:`put_stream` does.
+
+        Each file goes temp → fsync → rename → fsync(directory), phased over the batch: the files are
+        linked into ``.tmp`` and fsynced from a few threads at once (fsync releases the GIL; concurrent
+        fsyncs share the journal's commits on ext4/XFS), then renamed, then every directory is fsynced
+        once, again from a few threads (one journal commit covers all the renames made before it)."""
+        for item in files:
+            self._path(item.key)
+
+        def stage(item: Spooled) -> Path | BaseException | None:
             try:
-                with open(item[1], "rb") as source:
-                    return self._stage(source, item[2])[0]
+                return self._stage_spooled(item)
             except ChecksumMismatch:
                 return None
             except Exception as exc:  # noqa: BLE001 - every staged file is removed, then it is raised
                 return exc
 
-        with _errors(files[0][0] if files else ""):
+        with _errors(files[0].key if files else ""):
             staged = _each(stage, list(files))
             try:
                 failed = next((r for r in staged if isinstance(r, BaseException)), None)
                 if failed is not None:
                     raise failed
                 directories: dict[Path, None] = {}
-                for (key, _, _), temp in zip(files, staged, strict=True):
+                for item, temp in zip(files, staged, strict=True):
                     if isinstance(temp, Path):
-                        self._commit(temp, key, durable=False)
-                        directories[self._path(key).parent] = None
+                        self._commit(temp, item.key, durable=False)
+                        directories[self._path(item.key).parent] = None
                 _each(_fsync, list(directories))
             except BaseException:
                 for temp in staged:
@@ -238,6 +262,28 @@ class LocalObjectStore:
                         temp.unlink(missing_ok=True)  # those already renamed are not in .tmp any more
                 raise
         return [isinstance(temp, Path) for temp in staged]
+
+    def _stage_spooled(self, item: Spooled) -> Path:
+        """A fsynced hard link in ``.tmp`` to the spooled file, refused (ChecksumMismatch) when its size is
+        not the one hashed; a verified copy when the file is on another file system."""
+        link = self.tmp / f"link-{os.getpid()}-{next(_TEMP_SEQ)}"
+        try:
+            os.link(item.path, link)
+        except OSError:
+            with open(item.path, "rb") as source:
+                return self._stage(source, item.sha256)[0]
+        try:
+            fd = os.open(link, os.O_RDONLY)
+            try:
+                if os.fstat(fd).st_size != item.size:
+                    raise ChecksumMismatch("the spooled file changed size after it was hashed; nothing was stored")
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except BaseException:
+            link.unlink(missing_ok=True)
+            raise
+        return link
 
     def _stage(self, source: Source, sha256: str | None) -> tuple[Path, int]:
         """The source's bytes in a fsynced temp file of ``.tmp`` whose SHA-256 was checked: a hard link

@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from backend.storage.base import CHUNK, ObjectInfo, ObjectStore, Source
+from backend.storage.base import CHUNK, ObjectInfo, ObjectStore, Source, Spooled
 from backend.storage.errors import ObjectMissing
 from backend.storage.local import LocalObjectStore
 from backend.storage.private import private_dir
@@ -167,9 +167,9 @@ class NodeCachedStore:
         self.cache.drop(self.locator, key)
         return self.inner.put_stream(key=key, source=source, sha256=sha256)
 
-    def put_files(self, *, files: Sequence[tuple[str, Path, str]]) -> list[bool]:
-        for key, _, _ in files:
-            self.cache.drop(self.locator, key)
+    def put_files(self, *, files: Sequence[Spooled]) -> list[bool]:
+        for item in files:
+            self.cache.drop(self.locator, item.key)
         return self.inner.put_files(files=files)
 
     def iter_bytes(self, *, key: str, chunk: int = CHUNK) -> Iterator[bytes]:

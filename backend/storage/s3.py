@@ -20,7 +20,6 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 import boto3
@@ -28,8 +27,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from backend.storage import signed
-from backend.storage.base import CHUNK, ObjectInfo, Source, check_key, chunks_of, verify
-from backend.storage.errors import ChecksumMismatch, ObjectMissing, StorageUnavailable
+from backend.storage.base import CHUNK, ObjectInfo, Source, Spooled, check_key, chunks_of, verify
+from backend.storage.errors import ObjectMissing, StorageUnavailable
 from backend.storage.memo import WHOLE, ObjectMemo
 from backend.storage.reader import RangedReader
 
@@ -173,16 +172,19 @@ class S3ObjectStore:
 
     def put_stream(self, *, key: str, source: Source, sha256: str | None = None) -> int:
         full = self._k(key)
-        digest, pending, size = hashlib.sha256(), bytearray(), 0
+        # no SHA-256 stated (put_files: the caller hashed the bytes as it wrote them): none taken
+        digest, pending, size = hashlib.sha256() if sha256 is not None else None, bytearray(), 0
         chunks = chunks_of(source)
         for data in chunks:  # small objects: one PUT after the hash was checked
-            digest.update(data)
+            if digest is not None:
+                digest.update(data)
             pending += data
             size += len(data)
             if len(pending) >= PART:
                 break
         else:
-            verify(digest, sha256)
+            if digest is not None:
+                verify(digest, sha256)
             self._put(key, full, bytes(pending))
             return size
         upload = self._call(key, lambda c: c.create_multipart_upload(Bucket=self.bucket, Key=full,
@@ -196,7 +198,8 @@ class S3ObjectStore:
                 parts.append({"PartNumber": number, "ETag": answer["ETag"]})
 
             for data in chunks:
-                digest.update(data)
+                if digest is not None:
+                    digest.update(data)
                 pending += data
                 size += len(data)
                 while len(pending) >= PART:
@@ -204,7 +207,8 @@ class S3ObjectStore:
                     del pending[:PART]
             if pending:
                 send(bytes(pending))
-            verify(digest, sha256)  # before completing: a wrong upload never becomes visible
+            if digest is not None:
+                verify(digest, sha256)  # before completing: a wrong upload never becomes visible
             self._call(key, lambda c: c.complete_multipart_upload(Bucket=self.bucket, Key=full, UploadId=upload,
                                                                   MultipartUpload={"Parts": parts}))
         except BaseException:
@@ -215,18 +219,18 @@ class S3ObjectStore:
             raise
         return size
 
-    def put_files(self, *, files: Sequence[tuple[str, Path, str]]) -> list[bool]:
-        """Several files at once (ingest's spooled parts), each one verified PUT as in :meth:`put_stream`,
-        from a few threads (each PUT waits on the network, not on the GIL). True per stored file, False
-        when its bytes no longer match its SHA-256 (not stored)."""
+    def put_files(self, *, files: Sequence[Spooled]) -> list[bool]:
+        """Several spooled files at once (ingest's parts), from a few threads (each PUT waits on the network,
+        not on the GIL). True per stored file, False when its size is no longer the one hashed (not stored).
+        The SHA-256 is the caller's, taken as it wrote the file (storage/base.py ``Spooled``): not taken a
+        second time here. What arrives is checked by the server: every PUT carries the Content-MD5 of the
+        bytes sent (RFC 1864), and a file whose length is not the one hashed is never sent."""
 
-        def put(item: tuple[str, Path, str]) -> bool:
-            key, path, sha256 = item
-            try:
-                with open(path, "rb") as source:
-                    self.put_stream(key=key, source=source, sha256=sha256)
-            except ChecksumMismatch:
-                return False
+        def put(item: Spooled) -> bool:
+            with open(item.path, "rb") as source:
+                if os.fstat(source.fileno()).st_size != item.size:
+                    return False
+                self.put_stream(key=item.key, source=source, sha256=None)
             return True
 
         if len(files) <= 1:

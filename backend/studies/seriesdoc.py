@@ -23,7 +23,7 @@ import gzip
 import json
 import logging
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +32,7 @@ from backend.dicom.errors import DicomRejected
 from backend.dicom.parse import ParseLimits, parse_stored
 from backend.storage.base import ObjectStore
 from backend.storage.errors import ObjectMissing, StorageUnavailable
+from backend.storage.keys import original_key
 from backend.studies.models import Instance
 
 log = logging.getLogger("yunying.seriesdoc")
@@ -52,10 +53,19 @@ def key(series_id: str) -> str:
 
 def facts_of(instance: Instance) -> dict[str, Any]:
     """What rendering and frame retrieval need without the database row (cold paths, other nodes)."""
-    return {"blob_key": instance.blob_key, "size": instance.size, "ts": instance.transfer_syntax_uid,
-            "frames": instance.frames, "rows": instance.rows, "columns": instance.columns,
-            "pixel_data_offset": instance.pixel_data_offset, "encapsulated": instance.pixel_encapsulated,
-            "fragments": instance.pixel_fragments, "basic_offsets": instance.pixel_basic_offsets}
+    return facts_of_values({name: getattr(instance, name) for name in _FACT_COLUMNS})
+
+
+_FACT_COLUMNS = ("sha256", "size", "transfer_syntax_uid", "frames", "rows", "columns", "pixel_data_offset",
+                 "pixel_encapsulated", "pixel_fragments", "pixel_basic_offsets")
+
+
+def facts_of_values(row: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`facts_of` from the row's column values (ingest inserts dicts: ingest/rows.py)."""
+    return {"blob_key": original_key(row["sha256"]), "size": row["size"], "ts": row["transfer_syntax_uid"],
+            "frames": row["frames"], "rows": row["rows"], "columns": row["columns"],
+            "pixel_data_offset": row["pixel_data_offset"], "encapsulated": row["pixel_encapsulated"],
+            "fragments": row["pixel_fragments"], "basic_offsets": row["pixel_basic_offsets"]}
 
 
 def read(meta: ObjectStore, series_id: str) -> dict[str, dict[str, Any]]:

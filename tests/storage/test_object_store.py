@@ -3,6 +3,7 @@ configured): whole objects or none, checksums checked before anything is visible
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.storage.base import ObjectStore
+from backend.storage.base import ObjectStore, Spooled
 from backend.storage.errors import ChecksumMismatch, ObjectMissing, StorageUnavailable
 from backend.storage.local import LocalObjectStore
 
@@ -58,28 +59,51 @@ def test_a_file_source(store: ObjectStore, tmp_path: Path) -> None:
     assert store.get_bytes(key="f") == b"x" * 70_000
 
 
-def test_a_batch_of_files_each_verified(store: ObjectStore, tmp_path: Path) -> None:
-    """put_files (ingest's batches): every file stored whole under its key, a file whose bytes no longer
-    match its SHA-256 refused alone (nothing visible), no temp file left, the spool files the caller's."""
+def test_a_batch_of_spooled_files(store: ObjectStore, tmp_path: Path) -> None:
+    """put_files (ingest's batches): every file stored whole under its key, a file whose size is no longer
+    the one hashed (cut short or grown after the caller hashed it) refused alone (nothing visible), no
+    temp file left, the spool files the caller's. The SHA-256 is the caller's, taken as it wrote the file
+    (storage/base.py Spooled): the store does not read the file to take it again."""
     files, expected = [], {}
     for n in range(5):
         data = os.urandom(3_000 + n)
         spooled = tmp_path / f"part-{n}.dcm"
         spooled.write_bytes(data)
         key = f"dicom/{n % 2}/{hashlib.sha256(data).hexdigest()}"
-        files.append((key, spooled, hashlib.sha256(data).hexdigest()))
+        files.append(Spooled(key=key, path=spooled, sha256=hashlib.sha256(data).hexdigest(), size=len(data)))
         expected[key] = data
     changed = files[3]
-    changed[1].write_bytes(b"changed after the hash was taken")
+    changed.path.write_bytes(b"changed after the hash was taken")
     assert store.put_files(files=files) == [True, True, True, False, True]
-    assert not store.exists(key=changed[0])
-    for key, _, _ in files[:3] + files[4:]:
-        assert store.get_bytes(key=key) == expected[key]
-    assert {i.key for i in store.list()} == {k for k, _, _ in files} - {changed[0]}
-    assert all(path.exists() for _, path, _ in files)
+    assert not store.exists(key=changed.key)
+    for item in files[:3] + files[4:]:
+        assert store.get_bytes(key=item.key) == expected[item.key]
+    assert {i.key for i in store.list()} == {item.key for item in files} - {changed.key}
+    assert all(item.path.exists() for item in files)
     if isinstance(store, LocalObjectStore):
         assert not any((store.root / ".tmp").iterdir())
     assert store.put_files(files=[]) == []
+
+
+def test_a_spooled_file_on_another_file_system_is_copied_and_verified(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the spool is not on the store's file system (no hard link), put_files copies the file and
+    hashes the copy: bytes that no longer match the caller's SHA-256 are refused even at the same size."""
+    store = LocalObjectStore(tmp_path / "store")
+
+    def cross_device(src: object, dst: object) -> None:
+        raise OSError(errno.EXDEV, "cross-device link")
+
+    monkeypatch.setattr("backend.storage.local.os.link", cross_device)
+    good, bad = tmp_path / "good.dcm", tmp_path / "bad.dcm"
+    good.write_bytes(b"g" * 5_000)
+    bad.write_bytes(b"b" * 5_000)
+    files = [Spooled(key="dicom/g", path=good, sha256=hashlib.sha256(b"g" * 5_000).hexdigest(), size=5_000),
+             Spooled(key="dicom/b", path=bad, sha256=hashlib.sha256(b"x" * 5_000).hexdigest(), size=5_000)]
+    assert store.put_files(files=files) == [True, False]
+    assert store.get_bytes(key="dicom/g") == b"g" * 5_000
+    assert not store.exists(key="dicom/b")
+    assert not any((store.root / ".tmp").iterdir())
 
 
 @pytest.mark.parametrize("size", [5_000, BIG])

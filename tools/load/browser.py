@@ -9,6 +9,8 @@ from urllib.parse import urlencode
 
 import requests
 
+from backend.studies.record_kind import KIND as STUDY_KIND
+
 CSRF_COOKIE = "yy_csrf"  # CONTRACT.md: double-submit cookie, echoed in X-CSRF-Token
 
 
@@ -37,3 +39,10 @@ def csrf(http: requests.Session) -> dict[str, str]:
 
 def hospital(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+def timeline_studies(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The imaging studies among a timeline page's items (their ``ref_id`` is the study's id), by the
+    kind the timeline names them with (backend/studies/record_kind.py). The load model once looked for
+    ``"study"``, which no item has: patients and relatives never opened a study (issue 18)."""
+    return [item for item in items if item.get("kind") == STUDY_KIND]

@@ -25,7 +25,7 @@ from locust.exception import StopUser
 from pydicom import dcmread
 
 from backend.clock import utcnow
-from tools.load.browser import csrf, hospital, login
+from tools.load.browser import csrf, hospital, login, timeline_studies
 from tools.load.population import Patient, Population, lab_body, report_body, seed_of, stow_request, study_files
 
 POPULATION = Population.load(Path(os.environ["LOAD_POPULATION"]))
@@ -114,7 +114,7 @@ class PatientUser(_Viewer):
         pid = self.me.person_id
         self.client.get("/api/v1/me", name="me")
         items = _answer(self.client.get(f"/api/v1/people/{pid}/timeline?limit=20", name="timeline")).get("items", [])
-        studies = [i for i in items if i.get("kind") == "study"]
+        studies = timeline_studies(items)
         if studies:
             study = random.choice(studies)
             self.open_study(pid, study["ref_id"], frames=SCROLL_LIMIT)
@@ -140,7 +140,7 @@ class RelativeUser(_Viewer):
             return
         pid = others[0]
         items = _answer(self.client.get(f"/api/v1/people/{pid}/timeline?limit=20", name="timeline")).get("items", [])
-        studies = [i for i in items if i.get("kind") == "study"]
+        studies = timeline_studies(items)
         if studies:
             self.open_study(pid, studies[0]["ref_id"], frames=min(SCROLL_LIMIT, 40))
 

@@ -70,11 +70,11 @@ class Verdict:
 def run_locust(*, url: str, out: Path, population: Path, users: int, seconds: int, hospitals: int,
                scroll: int, faults: FaultScript | None = None,
                memory: cluster_checks.MemorySampler | None = None,
-               client_cpu: dict[str, object] | None = None) -> int:
+               client_cpu: dict[str, object] | None = None, client: str = "requests") -> int:
     """Locust's exit code: the verdict is still drawn when it is not 0, so what was measured is kept.
     ``client_cpu`` receives Locust's own CPU over the run (client_cpu.py)."""
     env = {**os.environ, "LOAD_POPULATION": str(population), "LOAD_LEDGER": str(out / "ledger.jsonl"),
-           "LOAD_HOSPITALS": str(hospitals), "LOAD_SCROLL_LIMIT": str(scroll)}
+           "LOAD_HOSPITALS": str(hospitals), "LOAD_SCROLL_LIMIT": str(scroll), "LOAD_CLIENT": client}
     locustfile = Path(__file__).with_name("locustfile.py")
     command = [str(Path(sys.executable).with_name("locust")), "-f", str(locustfile), "--headless", "--host", url,
                "-u", str(users + hospitals), "-r", str(max(1, users // 10)), "-t", f"{seconds}s",
@@ -182,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--population", type=Path, help="reuse a population file instead of building one")
     parser.add_argument("--cluster-dir", type=Path, help="the cluster (tools/cluster/) the faults act on")
     parser.add_argument("--fault", action="append", default=[], help="SECONDS:ACTION (tools/load/faults.py)")
+    parser.add_argument("--client", choices=["requests", "fast"], default="requests",
+                        help="Locust's HTTP client: HttpUser (requests) or FastHttpUser (geventhttpclient)")
     args = parser.parse_args(argv)
     if args.fault and not args.cluster_dir:
         parser.error("--fault needs --cluster-dir")
@@ -209,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     client_cpu: dict[str, object] = {}
     code = run_locust(url=url, out=args.out, population=population_file, users=args.users,
                       seconds=int(args.minutes * 60), hospitals=args.hospitals, scroll=args.slices, faults=faults,
-                      memory=memory, client_cpu=client_cpu)
+                      memory=memory, client_cpu=client_cpu, client=args.client)
     if cluster is not None and memory is not None:
         checks["backlog_drain_s"] = cluster_checks.drain_seconds(cluster)  # from the end: the uploads stopped
         checks["notices"] = cluster_checks.notices(cluster)

@@ -76,17 +76,19 @@ def _answer(response: Any) -> dict[str, Any]:
 class _Viewer(CLIENT):  # type: ignore[valid-type,misc]
     abstract = True
 
-    def open_study(self, person_id: str, study_id: str, *, frames: int, width: str = "512") -> None:
+    def open_study(self, person_id: str, study_id: str, *, frames: int, width: str = "512") -> dict[str, Any]:
+        """Opens the study and scrolls it; returns its detail (the app offers the report's PDF only when
+        the detail has a report: a study that just arrived may not have one yet)."""
         started = time.perf_counter()
         detail = _answer(self.client.get(f"/api/v1/people/{person_id}/studies/{study_id}", name="study detail"))
         series = [s for s in detail.get("series", []) if s.get("previews", {}).get("scrub")]
         if not series:
-            return
+            return detail
         main = max(series, key=lambda s: s["instance_count"])
         scrub = _answer(self.client.get(main["previews"]["scrub"], name="scrub answer"))
         urls = scrub.get("frame_urls", [])
         if not urls:
-            return
+            return detail
         ext = scrub["formats"]["jpeg"]
         middle = len(urls) // 2
         self.client.get(urls[middle].format(window="default", width=width, ext=ext), name="preview image")
@@ -99,6 +101,7 @@ class _Viewer(CLIENT):  # type: ignore[valid-type,misc]
             for url in urls[max(0, middle - 10):middle + 10]:
                 self.client.get(url.format(window=windows[0], width=width, ext=ext), name="preview image")
                 time.sleep(0.1)
+        return detail
 
 
 class PatientUser(_Viewer):
@@ -120,8 +123,9 @@ class PatientUser(_Viewer):
         studies = timeline_studies(items)
         if studies:
             study = random.choice(studies)
-            self.open_study(pid, study["ref_id"], frames=SCROLL_LIMIT)
-            self.client.get(f"/api/v1/people/{pid}/studies/{study['ref_id']}/report.pdf", name="report PDF")
+            detail = self.open_study(pid, study["ref_id"], frames=SCROLL_LIMIT)
+            if detail.get("report"):
+                self.client.get(f"/api/v1/people/{pid}/studies/{study['ref_id']}/report.pdf", name="report PDF")
         self.client.get(f"/api/v1/people/{pid}/labs/trends", name="lab trends")
 
 

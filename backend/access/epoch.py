@@ -55,21 +55,43 @@ class EpochReader:
             raw.driver_connection.autocommit = True  # type: ignore[union-attr]
         return raw
 
-    def read(self) -> int | None:
-        with self._lock:
-            try:
-                if self._raw is None:
-                    self._raw = self._connect()
-                cursor = self._raw.cursor()
-                try:
-                    cursor.execute(QUERY)
-                    row = cursor.fetchone()
-                finally:
-                    cursor.close()
-                return int(row[0]) if row else None
-            except Exception:  # noqa: BLE001 - any failure: unknown epoch, the caller recomputes
-                self.close_locked()
+    def read(self, *, connect: bool = True) -> int | None:
+        """The epoch, or None (unknown). ``connect=False`` is for the event loop: it never waits — not
+        for a connection (a new one comes from the engine's pool, which may be empty in a rush for up
+        to its 30 s timeout; and the connections it waits for may be held by requests whose clean-up
+        the blocked loop would run: every request on the node stalled, issue 18), nor for another
+        thread's read. Without the connection, or while another thread is reading, it says None, and
+        the caller takes its ordinary path (a worker thread, which may connect)."""
+        if not connect:
+            if self._raw is None or not self._lock.acquire(blocking=False):
                 return None
+            try:
+                return self._read_locked(connect=False)
+            finally:
+                self._lock.release()
+        with self._lock:
+            return self._read_locked(connect=True)
+
+    @property
+    def connected(self) -> bool:
+        return self._raw is not None
+
+    def _read_locked(self, *, connect: bool) -> int | None:
+        try:
+            if self._raw is None:
+                if not connect:
+                    return None
+                self._raw = self._connect()
+            cursor = self._raw.cursor()
+            try:
+                cursor.execute(QUERY)
+                row = cursor.fetchone()
+            finally:
+                cursor.close()
+            return int(row[0]) if row else None
+        except Exception:  # noqa: BLE001 - any failure: unknown epoch, the caller recomputes
+            self.close_locked()
+            return None
 
     def close_locked(self) -> None:
         if self._raw is not None:

@@ -10,9 +10,11 @@ SQLite a deferred BEGIN: it never queues behind a writer).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Annotated
 
+from anyio import CapacityLimiter
+from anyio.lowlevel import RunVar
 from fastapi import Depends, Path, Request
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -45,13 +47,42 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 
 
-def get_session(engine: EngineDep) -> Iterator[Session]:
+# Requests holding a request-scoped session at once, per worker process (issue 18, the login rush). Such
+# a request hops between threads — the session, the principal, the endpoint each run in a thread of the
+# shared pool — and holds its connection between the hops without a thread. With many of them in flight,
+# all the pool's connections were held by requests waiting for a thread, while every thread waited for a
+# connection: the node stood still until the pool's 30 s timeout, again and again. Admitted here first,
+# waiting in the event loop holding nothing, at most this many hold a connection between hops; the rest
+# of the pool (db.py: 20 on PostgreSQL, 24 on SQLite) serves the work that takes a connection and a
+# thread together and gives both back (the preview hot path, session_scope in one thread).
+REQUEST_SESSIONS = 8
+_admission: RunVar[CapacityLimiter] = RunVar("yunying_request_sessions")
+
+
+def _limiter() -> CapacityLimiter:
+    try:
+        return _admission.get()
+    except LookupError:
+        limiter = CapacityLimiter(REQUEST_SESSIONS)
+        _admission.set(limiter)
+        return limiter
+
+
+async def admitted() -> AsyncIterator[None]:
+    """Held from before the request's session opens until after it closes (FastAPI exits dependencies
+    in the reverse order it entered them)."""
+    async with _limiter():
+        yield
+
+
+def get_session(engine: EngineDep, _: Annotated[None, Depends(admitted, scope="function")]) -> Iterator[Session]:
     """Session per request: one transaction, committed once before the response is sent."""
     with session_scope(engine) as session:
         yield session
 
 
-def get_read_session(engine: EngineDep) -> Iterator[Session]:
+def get_read_session(engine: EngineDep,
+                     _: Annotated[None, Depends(admitted, scope="function")]) -> Iterator[Session]:
     with session_scope(engine, readonly=True) as session:
         yield session
 

@@ -143,7 +143,10 @@ class PreviewFastPath:
         """(the image, None) on a hit; else (None, the still-valid decision and facts, if both are)."""
         if self._epoch is None:
             self._epoch = EpochReader(owner.state.engine)
-        epoch = self._epoch.read()
+        # Never connects here: a connection from an empty pool would stall this node's event loop (epoch.py).
+        epoch = self._epoch.read(connect=False)
+        if epoch is None:
+            return None, None
         access = self.decisions.get(ask.key, epoch=epoch)
         facts = self.facts.get(ask.instance_id, epoch=epoch)
         if access is None or facts is None or not self._servable(access, facts, ask):
@@ -169,6 +172,8 @@ class PreviewFastPath:
         """`known`: a decision and facts the event loop found valid an instant ago (its epoch read is as
         fresh as one here would be), so only the missing work remains."""
         owner = scope["app"]
+        if self._epoch is not None and not self._epoch.connected:
+            self._epoch.read()  # (re)connect the event loop's reader here, on a thread that may wait
         found = known or self._decide(scope, owner, runtime, ask)
         if found is None:
             return None

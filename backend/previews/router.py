@@ -122,19 +122,38 @@ def _series(ctx: _Ctx, person_id: str, series_id: str) -> tuple[PersonAccess, An
         return access, series, study, service.series_members(session, series_id)
 
 
+def _scrub_refs(ctx: _Ctx, person_id: str,
+                series_id: str) -> tuple[PersonAccess, Any, list[service.FrameRef], tuple[str | None, str | None]]:
+    with session_scope(ctx.engine, readonly=True) as session:
+        access, series, _ = service.person_series(session=session, principal=ctx.caller(session),
+                                                  person_id=person_id, series_id=series_id)
+        refs = service.series_frame_refs(session, series_id)
+        look = service.series_look(session, refs[0].id) if refs else (None, None)
+        return access, series, refs, look
+
+
 def _scrub(ctx: _Ctx, person_id: str, series_id: str, window: str) -> Response:
     request, runtime = ctx.request, ctx.runtime
     try:
         window = S.parse_window(window)
     except S.SpecError as exc:
         raise BadRequest(str(exc), code="preview-bad-request") from None
-    access, series, study, members = _series(ctx, person_id, series_id)
-    ctx.audit_view(access, series.id, study.id)
-    key = service.scrub_key(members, window)
-    layout = service.scrub_layout(runtime, key) if members else None
-    if layout is None:
+    # Issue 18, the first image of a study: the answer needs each image's id, sha256 and frame count
+    # (its content key and frame URLs) and the first one's kind (its windows) — three columns, where
+    # building a 300-slice CT's whole instance rows was most of its CPU, in the login rush when every
+    # person opens a study at once. The whole rows are read only when the strips must be built.
+    access, series, refs, look = _scrub_refs(ctx, person_id, series_id)
+    ctx.audit_view(access, series.id, series.study_id)
+    key = service.scrub_key_of_refs(refs, window)
+    layout = service.scrub_layout(runtime, key) if refs else None
+    if layout is None:  # built from the rows read now, so the key and the URLs are the layout's own
+        _, _, _, members = _series(ctx, person_id, series_id)
+        refs = [service.FrameRef(id=m.instance.id, sha256=m.instance.sha256, frames=m.frames) for m in members]
+        look = ((members[0].instance.photometric_interpretation, members[0].instance.sop_class_uid) if members
+                else (None, None))
+        key = service.scrub_key(members, window)
         layout = service.build_series(runtime, members, window=window)
-    frames = service.frame_list(members)
+    frames = [(ref, f) for ref in refs for f in range(ref.frames)]
     body = {
         **layout,
         "key": key,
@@ -143,7 +162,7 @@ def _scrub(ctx: _Ctx, person_id: str, series_id: str, window: str) -> Response:
                        for n in range(len(layout["sheets"]))],
         "widths": [*map(str, S.WIDTHS), S.FULL],
         "formats": {"jpeg": "jpg", "webp": "webp"},
-        "windows": _windows(frames[0][0] if frames else None),
+        "windows": _windows(*look),
         "frame_urls": [urls.preview_template(person_id=person_id, instance=i, frame=f) for i, f in frames],
     }
     etag = f'"{key}"'
@@ -153,12 +172,12 @@ def _scrub(ctx: _Ctx, person_id: str, series_id: str, window: str) -> Response:
     return JSONResponse(body, headers=headers)
 
 
-def _windows(instance: Any) -> list[dict[str, str]]:
+def _windows(photometric: str | None, sop_class_uid: str | None) -> list[dict[str, str]]:
     out = [{"id": S.DEFAULT_WINDOW, "name_zh": "默认", "name_en": "Default"}]
-    if instance is not None and (instance.photometric_interpretation or "").startswith("MONOCHROME"):
+    if (photometric or "").startswith("MONOCHROME"):
         from backend.rendering.presets import CT_PRESETS
 
-        if (instance.sop_class_uid or "").startswith("1.2.840.10008.5.1.4.1.1.2"):  # CT Image Storage (+enhanced)
+        if (sop_class_uid or "").startswith("1.2.840.10008.5.1.4.1.1.2"):  # CT Image Storage (+enhanced)
             out += [{"id": p.id, "name_zh": p.name_zh, "name_en": p.name_en} for p in CT_PRESETS]
         out.append({"id": "auto", "name_zh": "自动", "name_en": "Automatic"})
     return out

@@ -287,6 +287,18 @@ def series_frame_refs(session: Session, series_id: str) -> list[FrameRef]:
     return [FrameRef(id=i, sha256=sha, frames=max(1, frames or 1)) for i, sha, frames in rows]
 
 
+def series_look(session: Session, instance_id: str) -> tuple[str | None, str | None]:
+    """An instance's photometric interpretation and SOP class: which windows its series offers."""
+    row = session.exec(select(Instance.photometric_interpretation, Instance.sop_class_uid)
+                       .where(col(Instance.id) == instance_id)).first()
+    return (row[0], row[1]) if row is not None else (None, None)
+
+
+def scrub_key_of_refs(refs: list[FrameRef], window: str) -> str:
+    """`scrub_key` from the three columns of `series_frame_refs` (the same sha256 and frame count)."""
+    return S.scrub_key(members=[(r.sha256, r.frames) for r in refs], window=window, tile_width=S.SCRUB_WIDTH)
+
+
 def frame_list(members: list[Member]) -> list[tuple[Instance, int]]:
     return [(m.instance, f) for m in members for f in range(m.frames)]
 

@@ -112,3 +112,35 @@ def test_cached_decisions_need_the_same_epoch_and_a_young_age() -> None:
     with rules.travel(utcnow() - timedelta(minutes=2)):  # a clock going backwards is no excuse either
         assert cache.get("k", epoch=5) is None
     assert cache.get("k", epoch=5) == "yes"
+
+
+def test_the_event_loops_read_never_waits_for_a_connection_or_another_reader(engine: Engine) -> None:
+    # Issue 18: the preview hot path read the epoch on the event loop, and a reader without its connection
+    # took one from the pool there. In a rush the pool was empty: the loop waited the pool's timeout, and
+    # the requests holding the connections needed that loop to finish — every request on the node stalled.
+    import threading
+    import time
+
+    from sqlalchemy import create_engine
+
+    small = create_engine(engine.url.render_as_string(hide_password=False), pool_size=1, max_overflow=0,
+                          pool_timeout=3)
+    reader = EpochReader(small)
+    try:
+        with small.connect() as held:  # the pool's only connection, busy
+            held.execute(text("SELECT 1"))
+            started = time.monotonic()
+            assert reader.read(connect=False) is None
+            assert time.monotonic() - started < 0.5 and not reader.connected
+        value = reader.read()  # a worker thread's read connects
+        assert reader.connected and reader.read(connect=False) == value
+        with reader._lock:  # another thread in the middle of a read (or of connecting)
+            result: list[int | None] = []
+            thread = threading.Thread(target=lambda: result.append(reader.read(connect=False)))
+            started = time.monotonic()
+            thread.start()
+            thread.join(2)
+            assert result == [None] and time.monotonic() - started < 0.5
+    finally:
+        reader.close()
+        small.dispose()

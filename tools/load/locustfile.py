@@ -20,12 +20,12 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from locust import HttpUser, between, constant, events, task
+from locust import FastHttpUser, HttpUser, between, constant, events, task
 from locust.exception import StopUser
 from pydicom import dcmread
 
 from backend.clock import utcnow
-from tools.load.browser import csrf, hospital, login
+from tools.load.browser import cookies, csrf, hospital, login, timeline_studies
 from tools.load.population import Patient, Population, lab_body, report_body, seed_of, stow_request, study_files
 
 POPULATION = Population.load(Path(os.environ["LOAD_POPULATION"]))
@@ -33,6 +33,9 @@ LEDGER = Path(os.environ.get("LOAD_LEDGER", "load-ledger.jsonl"))
 UPLOAD_SLICES = int(os.environ.get("LOAD_UPLOAD_SLICES", "30"))  # a small CT per upload: the client builds it
 SCROLL_LIMIT = int(os.environ.get("LOAD_SCROLL_LIMIT", "300"))  # a whole CT; the short run scrolls fewer
 STOW_ATTEMPTS = 8  # a PACS gateway keeps a study until it is stored: minutes of retries, not seconds
+# The client library (run.py --client): "requests" (Locust's HttpUser) or "fast" (FastHttpUser, on
+# geventhttpclient: several times less client CPU a request; docs/load.md measures both).
+CLIENT: type[HttpUser] | type[FastHttpUser] = FastHttpUser if os.environ.get("LOAD_CLIENT") == "fast" else HttpUser
 _next_patient = itertools.count()
 _next_hospital = itertools.count()
 
@@ -41,7 +44,7 @@ def _claim() -> Patient:
     return POPULATION.patients[next(_next_patient) % len(POPULATION.patients)]
 
 
-def _log_in(user: HttpUser, openid: str) -> None:
+def _log_in(user: Any, openid: str) -> None:
     """Log in as a person does: when the app says it cannot log in, they tap again a few seconds later
     (three tries). Each failed try stays in the statistics (requests named "login"); a user that cannot
     log in at all stops quietly instead of raising in on_start."""
@@ -54,7 +57,7 @@ def _log_in(user: HttpUser, openid: str) -> None:
     raise StopUser
 
 
-def _journey_time(user: HttpUser, name: str, started: float) -> None:
+def _journey_time(user: Any, name: str, started: float) -> None:
     """A figure no single request has (the first image of a study: detail + strip + first frame)."""
     elapsed_ms = (time.perf_counter() - started) * 1000
     user.environment.events.request.fire(request_type="JOURNEY", name=name, response_time=elapsed_ms,
@@ -70,20 +73,22 @@ def _answer(response: Any) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-class _Viewer(HttpUser):
+class _Viewer(CLIENT):  # type: ignore[valid-type,misc]
     abstract = True
 
-    def open_study(self, person_id: str, study_id: str, *, frames: int, width: str = "512") -> None:
+    def open_study(self, person_id: str, study_id: str, *, frames: int, width: str = "512") -> dict[str, Any]:
+        """Opens the study and scrolls it; returns its detail (the app offers the report's PDF only when
+        the detail has a report: a study that just arrived may not have one yet)."""
         started = time.perf_counter()
         detail = _answer(self.client.get(f"/api/v1/people/{person_id}/studies/{study_id}", name="study detail"))
         series = [s for s in detail.get("series", []) if s.get("previews", {}).get("scrub")]
         if not series:
-            return
+            return detail
         main = max(series, key=lambda s: s["instance_count"])
         scrub = _answer(self.client.get(main["previews"]["scrub"], name="scrub answer"))
         urls = scrub.get("frame_urls", [])
         if not urls:
-            return
+            return detail
         ext = scrub["formats"]["jpeg"]
         middle = len(urls) // 2
         self.client.get(urls[middle].format(window="default", width=width, ext=ext), name="preview image")
@@ -96,6 +101,7 @@ class _Viewer(HttpUser):
             for url in urls[max(0, middle - 10):middle + 10]:
                 self.client.get(url.format(window=windows[0], width=width, ext=ext), name="preview image")
                 time.sleep(0.1)
+        return detail
 
 
 class PatientUser(_Viewer):
@@ -114,11 +120,12 @@ class PatientUser(_Viewer):
         pid = self.me.person_id
         self.client.get("/api/v1/me", name="me")
         items = _answer(self.client.get(f"/api/v1/people/{pid}/timeline?limit=20", name="timeline")).get("items", [])
-        studies = [i for i in items if i.get("kind") == "study"]
+        studies = timeline_studies(items)
         if studies:
             study = random.choice(studies)
-            self.open_study(pid, study["ref_id"], frames=SCROLL_LIMIT)
-            self.client.get(f"/api/v1/people/{pid}/studies/{study['ref_id']}/report.pdf", name="report PDF")
+            detail = self.open_study(pid, study["ref_id"], frames=SCROLL_LIMIT)
+            if detail.get("report"):
+                self.client.get(f"/api/v1/people/{pid}/studies/{study['ref_id']}/report.pdf", name="report PDF")
         self.client.get(f"/api/v1/people/{pid}/labs/trends", name="lab trends")
 
 
@@ -140,7 +147,7 @@ class RelativeUser(_Viewer):
             return
         pid = others[0]
         items = _answer(self.client.get(f"/api/v1/people/{pid}/timeline?limit=20", name="timeline")).get("items", [])
-        studies = [i for i in items if i.get("kind") == "study"]
+        studies = timeline_studies(items)
         if studies:
             self.open_study(pid, studies[0]["ref_id"], frames=min(SCROLL_LIMIT, 40))
 
@@ -155,7 +162,7 @@ class DoctorUser(_Viewer):
     @task
     def read_share(self) -> None:
         share = _claim()
-        self.client.cookies.clear()
+        cookies(self.client).clear()
         token_path = "/" + share.share_url.split("/", 3)[3]
         self.client.get(token_path, name="share page")
         opened = self.client.post(f"{token_path}/session", json={"access_code": share.share_code},
@@ -177,10 +184,11 @@ class DoctorUser(_Viewer):
                         res.success()
 
 
-class HospitalUser(HttpUser):
+class HospitalUser(CLIENT):  # type: ignore[valid-type,misc]
     """A hospital's PACS gateway sending studies all day: a study, then its report and a lab panel."""
 
     fixed_count = int(os.environ.get("LOAD_HOSPITALS", "4"))
+    network_timeout = 120.0  # FastHttpUser's (60 s by default): the STOW's 120 s of the requests client
     wait_time = between(5, 15)
 
     def on_start(self) -> None:
@@ -199,8 +207,9 @@ class HospitalUser(HttpUser):
         status = 0
         for attempt in range(STOW_ATTEMPTS):
             name = "STOW" if attempt == 0 else "STOW (retry)"
-            with self.client.post("/dicomweb/studies", data=body, headers=headers, name=name, timeout=120,
-                                  catch_response=True) as res:
+            timeout = {} if CLIENT is FastHttpUser else {"timeout": 120}  # FastHttpUser: network_timeout
+            with self.client.post("/dicomweb/studies", data=body, headers=headers, name=name, catch_response=True,
+                                  **timeout) as res:
                 status = res.status_code
                 if status in (0, 502, 503, 504) and attempt < STOW_ATTEMPTS - 1:
                     res.success()
@@ -244,7 +253,7 @@ class HospitalUser(HttpUser):
                         name="hospital lab")
 
 
-class WeChatUser(HttpUser):
+class WeChatUser(CLIENT):  # type: ignore[valid-type,misc]
     """WeChat's servers pushing events (follows, menu clicks, messages) to the callback."""
 
     weight = 5

@@ -68,6 +68,18 @@ def plot(*, history: Path, lines: list[tuple[str, str]], unit: str, target: Path
     image.save(target)
 
 
+def client_cpu_rows(cpu: dict[str, Any]) -> list[str]:
+    """The load client's own CPU (a core = 1.0): at a full core its figures are its own queueing."""
+    if not cpu:
+        return []
+    return [f"| load client (Locust) CPU, whole run | {cpu['cpu_s']} s in {cpu['run_s']} s = "
+            f"{cpu['mean_cores']} core |",
+            f"| load client CPU, first {cpu['rush_s']} s (the login rush) | {cpu['rush_cpu_s']} s = "
+            f"{cpu['rush_mean_cores']} core |",
+            f"| load client CPU, busiest 2-s sample / time at ≥ 0.9 core | {cpu['peak_cores']} core / "
+            f"{cpu['saturated_s']} s |"]
+
+
 def write_report(*, out: Path, verdict: dict[str, Any], title: str) -> Path:
     history = out / "locust_stats_history.csv"
     if history.exists():
@@ -79,7 +91,8 @@ def write_report(*, out: Path, verdict: dict[str, Any], title: str) -> Path:
              f"| server errors (5xx, refused) | {verdict['server_errors']} |",
              f"| instances acknowledged / lost | {verdict['acknowledged']} / {len(verdict['lost'])} |",
              f"| audit chain | {'verifies' if verdict['audit_ok'] else 'BROKEN'} |",
-             f"| Locust's exit code (0: it ran to the end) | {verdict.get('locust_exit', 0)} |", "",
+             f"| Locust's exit code (0: it ran to the end) | {verdict.get('locust_exit', 0)} |",
+             *client_cpu_rows(verdict.get("client_cpu") or {}), "",
              "| service level | limit | measured | met |", "|---|---|---|---|"]
     for level in verdict["levels"]:
         lines.append(f"| {level['name']} p{level['percentile'].rstrip('%')} | {level['limit_ms']} ms | "

@@ -36,6 +36,7 @@ from tools.cluster import Cluster
 from tools.load import cluster_checks
 from tools.load import population as populations
 from tools.load.browser import hospital
+from tools.load.client_cpu import ClientCpuSampler
 from tools.load.faults import FaultScript, script
 from tools.load.report import write_report
 
@@ -58,6 +59,7 @@ class Verdict:
     errors: dict[str, int]
     cluster: dict[str, object]  # on the cluster: memory, backlog drain, notices (cluster_checks.py)
     locust_exit: int = 0  # not 0: Locust itself failed (its output says why)
+    client_cpu: dict[str, object] | None = None  # the load client's own CPU (client_cpu.py)
 
     @property
     def passed(self) -> bool:
@@ -67,10 +69,12 @@ class Verdict:
 
 def run_locust(*, url: str, out: Path, population: Path, users: int, seconds: int, hospitals: int,
                scroll: int, faults: FaultScript | None = None,
-               memory: cluster_checks.MemorySampler | None = None) -> int:
-    """Locust's exit code: the verdict is still drawn when it is not 0, so what was measured is kept."""
+               memory: cluster_checks.MemorySampler | None = None,
+               client_cpu: dict[str, object] | None = None, client: str = "requests") -> int:
+    """Locust's exit code: the verdict is still drawn when it is not 0, so what was measured is kept.
+    ``client_cpu`` receives Locust's own CPU over the run (client_cpu.py)."""
     env = {**os.environ, "LOAD_POPULATION": str(population), "LOAD_LEDGER": str(out / "ledger.jsonl"),
-           "LOAD_HOSPITALS": str(hospitals), "LOAD_SCROLL_LIMIT": str(scroll)}
+           "LOAD_HOSPITALS": str(hospitals), "LOAD_SCROLL_LIMIT": str(scroll), "LOAD_CLIENT": client}
     locustfile = Path(__file__).with_name("locustfile.py")
     command = [str(Path(sys.executable).with_name("locust")), "-f", str(locustfile), "--headless", "--host", url,
                "-u", str(users + hospitals), "-r", str(max(1, users // 10)), "-t", f"{seconds}s",
@@ -81,6 +85,8 @@ def run_locust(*, url: str, out: Path, population: Path, users: int, seconds: in
     started = time.monotonic()
     threads = [threading.Thread(target=faults.run, args=(started, stop))] if faults else []
     threads += [threading.Thread(target=memory.run, args=(started, stop))] if memory else []
+    cpu = ClientCpuSampler(locust.pid, out)
+    threads.append(threading.Thread(target=cpu.run, args=(started, stop)))
     for thread in threads:
         thread.start()
     try:
@@ -89,6 +95,8 @@ def run_locust(*, url: str, out: Path, population: Path, users: int, seconds: in
         stop.set()
         for thread in threads:
             thread.join()
+        if client_cpu is not None:
+            client_cpu.update(cpu.summary())
 
 
 def _parts(body: bytes, content_type: str) -> list[bytes]:
@@ -139,7 +147,8 @@ def read_stats(out: Path) -> tuple[int, int, int, dict[str, dict[str, str]], dic
 
 
 def verdict(*, url: str, out: Path, keys: list[str], yunying: Path, faults: FaultScript | None = None,
-            cluster: dict[str, object] | None = None, locust_exit: int = 0) -> Verdict:
+            cluster: dict[str, object] | None = None, locust_exit: int = 0,
+            client_cpu: dict[str, object] | None = None) -> Verdict:
     count, failures, server_errors, rows, errors = read_stats(out)
     acknowledged, lost = lost_instances(url=url, ledger=out / "ledger.jsonl", keys=keys)
     audit = subprocess.run([str(yunying), "audit", "verify"], capture_output=True, text=True)  # noqa: S603
@@ -158,7 +167,7 @@ def verdict(*, url: str, out: Path, keys: list[str], yunying: Path, faults: Faul
     windows += [{"error": error} for error in (faults.errors if faults else [])]
     return Verdict(requests=count, failures=failures, server_errors=server_errors, acknowledged=acknowledged,
                    lost=lost, audit_ok=audit.returncode == 0, levels=levels, faults=windows, errors=errors,
-                   cluster=cluster or {}, locust_exit=locust_exit)
+                   cluster=cluster or {}, locust_exit=locust_exit, client_cpu=client_cpu or {})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -173,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--population", type=Path, help="reuse a population file instead of building one")
     parser.add_argument("--cluster-dir", type=Path, help="the cluster (tools/cluster/) the faults act on")
     parser.add_argument("--fault", action="append", default=[], help="SECONDS:ACTION (tools/load/faults.py)")
+    parser.add_argument("--client", choices=["requests", "fast"], default="requests",
+                        help="Locust's HTTP client: HttpUser (requests) or FastHttpUser (geventhttpclient)")
     args = parser.parse_args(argv)
     if args.fault and not args.cluster_dir:
         parser.error("--fault needs --cluster-dir")
@@ -197,15 +208,16 @@ def main(argv: list[str] | None = None) -> int:
         # harness made (every first open of a study would build its whole series on a web node).
         checks["population_prerender_wait_s"] = cluster_checks.drain_seconds(cluster)
         print(f"population pre-rendered after {checks['population_prerender_wait_s']} s more", flush=True)
+    client_cpu: dict[str, object] = {}
     code = run_locust(url=url, out=args.out, population=population_file, users=args.users,
                       seconds=int(args.minutes * 60), hospitals=args.hospitals, scroll=args.slices, faults=faults,
-                      memory=memory)
+                      memory=memory, client_cpu=client_cpu, client=args.client)
     if cluster is not None and memory is not None:
         checks["backlog_drain_s"] = cluster_checks.drain_seconds(cluster)  # from the end: the uploads stopped
         checks["notices"] = cluster_checks.notices(cluster)
         checks["memory"] = memory.verdict(warmup_s=min(60.0, args.minutes * 60 / 4))
     result = verdict(url=url, out=args.out, keys=[h.key for h in people.hospitals], yunying=yunying, faults=faults,
-                     cluster=checks, locust_exit=code)
+                     cluster=checks, locust_exit=code, client_cpu=client_cpu)
     write_report(out=args.out, verdict=result.__dict__, title=f"{args.users} users, {args.hospitals} hospitals, "
                  f"{args.minutes:g} min against {url}")
     print(json.dumps({**result.__dict__, "lost": len(result.lost), "passed": result.passed}, ensure_ascii=False))

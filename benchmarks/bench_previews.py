@@ -68,6 +68,7 @@ BENCH = "previews"
 ROOT = Path(__file__).resolve().parents[1]
 WINDOW = "c40w400"  # window 40/400 as a preview URL segment
 VARIANTS = {"uncompressed": "1.2.840.10008.1.2.1", "rle": "1.2.840.10008.1.2.5", "j2k": "1.2.840.10008.1.2.4.90"}
+KEPT = "*.v[0-9].*"  # kept decoded frames: <frame>.v1.zst (16-bit), <frame>.v2.lz4 (8-bit), previews/decoded.py
 GOAL = 1.2  # ours / Orthanc+GDCM, cold 512 previews, every transfer syntax (issue 17)
 # Connections per side, e.g. BENCH_PREVIEWS_CLIENTS=2,4. 2 is the issue's comparison. With 2 web workers on
 # one listening socket both connections land in one worker in about half the runs (docs/capacity.md); 4
@@ -237,7 +238,7 @@ def setup_ours(url: str, env: dict[str, str], data_dir: Path, series: dict[str, 
 
     compressed = sum(len(paths) for name, paths in series.items() if name != "uncompressed")
     if decoded.enabled():
-        prerender += wait_files(data_dir / "derived", "*.zst", compressed, timeout=900)
+        prerender += wait_files(data_dir / "derived", KEPT, compressed, timeout=900)
     emit("prerender_after_upload", prerender, "s", frames=sum(len(p) for p in series.values()),
          upload_s=round(upload_s, 1),
          note="end of upload until every series is pre-rendered (default window) and its frames kept")
@@ -349,7 +350,7 @@ def _measure_cold(name: str, urls: list[str], clients: int, *, get_ours: Callabl
             derived = data_dir / "derived"
             # this series' kept frames only (keys r<v>/px/<sha[:2]>/<sha>/…): the other series keep theirs
             for f in [*derived.rglob(f"*-{WINDOW}-512-*"),
-                      *(g for sha in shas for g in derived.glob(f"r*/px/{sha[:2]}/{sha}/*.zst"))]:
+                      *(g for sha in shas for g in derived.glob(f"r*/px/{sha[:2]}/{sha}/{KEPT}"))]:
                 f.unlink()
             first_rates.append(get_ours(urls, clients).rate)
         if theirs_urls is not None:

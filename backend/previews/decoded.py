@@ -8,12 +8,20 @@ pay less, but still more than reading back what was decoded. The samples are sto
 decoder returned them — dtype, shape, values — so a render from them is byte-identical to a render
 from the original (tests/previews/test_decoded_frames.py).
 
-Format (version 1): a 16-byte header ``YYPX`` + version byte + dtype code (numpy ``str``, 3 bytes) +
-rows, columns (little-endian uint32) + 0 padding to 16 bytes, then the samples byte-shuffled (high
-bytes together, low bytes together: CT's high bytes are nearly constant) and compressed with zstd
-level 1. Measured on a 512x512 16-bit CT slice: 225 kB (J2K lossless of the same slice: ~200 kB,
-raw 524 kB), 1.2 ms to write, 0.5 ms to read back. Only grey frames with one sample of 8 or 16 bits
-are kept (colour goes through pydicom's photometric bookkeeping each time).
+Format: a 16-byte header ``YYPX`` + version byte + dtype code (numpy ``str``, 3 bytes) + rows, columns
+(little-endian uint32) + 0 padding to 16 bytes, then the samples, compressed according to the version:
+- version 1 (16-bit samples, ``<frame>.v1.zst``): byte-shuffled (high bytes together, low bytes
+  together: CT's high bytes are nearly constant) and zstd level 1. Measured on a 512x512 16-bit CT
+  slice: 225 kB (J2K lossless of the same slice: ~200 kB, raw 524 kB), 1.2 ms to write, 0.5 ms to read.
+- version 2 (8-bit samples, ``<frame>.v2.lz4``): LZ4 (block format, no shuffle). 8-bit frames are the
+  grey JPEG baseline ones, whose whole render is cheap, so the read-back is a large share of it:
+  measured on the benchmark's 512x512 8-bit CT slice (docs/capacity.md, round 4), zstd level 1 took
+  ~300 us to read back (95 kB), LZ4 ~100 us (150 kB), a plain 256 kB read ~20 us; LZ4 keeps the object
+  below the 16-bit frames' size (the capacity model's 225 kB per kept slice still holds).
+8-bit frames kept as version 1 before version 2 existed are under the old key, never asked for again:
+the frame is decoded once more (in the render pool) and the old object ages out with the sweep.
+Only grey frames with one sample of 8 or 16 bits are kept (colour goes through pydicom's photometric
+bookkeeping each time).
 
 Keys live under the renderer version (``r<RENDERER_VERSION>/px/…``), so the derived-cache sweep
 (storage/sweep.py) ages them out and drops them with an old renderer like any preview. Anything
@@ -35,7 +43,8 @@ from backend.rendering.errors import FrameOutOfRange
 from .cache import DerivedCache
 
 MAGIC = b"YYPX"
-VERSION = 1
+VERSION = 1  # 16-bit samples: byte shuffle + zstd
+VERSION_8BIT = 2  # 8-bit samples: LZ4
 _HEADER = struct.Struct("<4sB3sII")  # magic, version, dtype code, rows, columns
 HEADER_SIZE = 16
 GREY = {"MONOCHROME1", "MONOCHROME2"}
@@ -46,7 +55,7 @@ def _load() -> ModuleType | None:
         import imagecodecs  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         return None
-    ready = imagecodecs.ZSTD.available and hasattr(imagecodecs, "byteshuffle_encode")
+    ready = imagecodecs.ZSTD.available and imagecodecs.LZ4.available and hasattr(imagecodecs, "byteshuffle_encode")
     return imagecodecs if ready else None
 
 
@@ -57,8 +66,9 @@ def enabled() -> bool:
     return _codecs is not None
 
 
-def relpath(sha256: str, frame: int) -> str:
-    return f"r{RENDERER_VERSION}/px/{sha256[:2]}/{sha256}/{frame}.v{VERSION}.zst"
+def relpath(sha256: str, frame: int, *, bits_allocated: int = 16) -> str:
+    name = f"{frame}.v{VERSION_8BIT}.lz4" if bits_allocated == 8 else f"{frame}.v{VERSION}.zst"
+    return f"r{RENDERER_VERSION}/px/{sha256[:2]}/{sha256}/{name}"
 
 
 def eligible(info: FrameInfo) -> bool:
@@ -73,8 +83,11 @@ def pack(arr: np.ndarray) -> bytes | None:
         return None
     a = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<"))
     code = a.dtype.str.encode()
-    header = _HEADER.pack(MAGIC, VERSION, code, a.shape[0], a.shape[1]).ljust(HEADER_SIZE, b"\0")
-    body = _codecs.byteshuffle_encode(a) if a.dtype.itemsize > 1 else a
+    version = VERSION_8BIT if a.dtype.itemsize == 1 else VERSION
+    header = _HEADER.pack(MAGIC, version, code, a.shape[0], a.shape[1]).ljust(HEADER_SIZE, b"\0")
+    if version == VERSION_8BIT:
+        return header + bytes(_codecs.lz4_encode(a.tobytes()))
+    body = _codecs.byteshuffle_encode(a)
     return header + bytes(_codecs.zstd_encode(np.ascontiguousarray(body).tobytes(), level=1))
 
 
@@ -83,13 +96,15 @@ def unpack(data: bytes, *, rows: int, columns: int) -> np.ndarray | None:
     if _codecs is None or len(data) < HEADER_SIZE:
         return None
     magic, version, code, r, c = _HEADER.unpack_from(data)
-    if magic != MAGIC or version != VERSION or (r, c) != (rows, columns):
+    if magic != MAGIC or version not in (VERSION, VERSION_8BIT) or (r, c) != (rows, columns):
         return None
     try:
         dtype = np.dtype(code.decode("ascii"))
         if dtype.kind not in "iu" or dtype.itemsize not in (1, 2):
             return None
-        raw = _codecs.zstd_decode(data[HEADER_SIZE:], out=rows * columns * dtype.itemsize)
+        size = rows * columns * dtype.itemsize
+        body = memoryview(data)[HEADER_SIZE:]
+        raw = _codecs.lz4_decode(body, out=size) if version == VERSION_8BIT else _codecs.zstd_decode(body, out=size)
     except Exception:  # noqa: BLE001 - a damaged object is a miss, never an error
         return None
     if len(raw) != rows * columns * dtype.itemsize:
@@ -136,7 +151,7 @@ class CachedFrames:
 
     def frame(self, index: int) -> tuple[np.ndarray, FrameInfo]:
         info = self.info(index)
-        key = relpath(self._sha, index)
+        key = relpath(self._sha, index, bits_allocated=info.fmt.bits_allocated)
         data = self._cache.get(key)
         if data is not None:
             arr = unpack(data, rows=info.fmt.rows, columns=info.fmt.columns)

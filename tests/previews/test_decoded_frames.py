@@ -81,3 +81,43 @@ def test_damaged_kept_frame_is_decoded_again(tmp_path: Path, j2k: Path) -> None:
     assert _render(ref, cache, "c40w400", inline=True) is None
     assert _render(ref, cache, "c40w400") == _reference(j2k, "c40w400")
     assert cache.get(key) == whole  # rewritten whole
+
+
+def test_8bit_frame_kept_as_lz4_renders_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Grey JPEG baseline (8-bit) frames are kept in version 2 (LZ4) under their own key; previews from it
+    equal those rendered by decoding the original, and a damaged one is decoded again."""
+    from benchmarks.ct_variants import jpeg_baseline_copy
+
+    [path] = jpeg_baseline_copy(write_ct_series(out_dir=tmp_path / "native", seed=5, slices=1, size=128),
+                                tmp_path / "jpeg")
+    ref = _ref(path)
+    assert ref is not None
+    cache = DerivedCache(tmp_path / "derived")
+    first = _render(ref, cache, "default")
+    key = decoded.relpath(ref.sha256, 0, bits_allocated=8)
+    assert key.endswith(".v2.lz4") and cache.get(decoded.relpath(ref.sha256, 0)) is None
+    kept = cache.get(key)
+    assert kept is not None and kept[4] == decoded.VERSION_8BIT
+    fresh = DerivedCache(tmp_path / "again")  # no kept frame there: the original is decoded
+    for window in WINDOWS[1:]:
+        want = _render(ref, fresh, window)
+        assert _render(ref, cache, window, inline=True) == want
+    assert first == _render(ref, fresh, "default")
+    cache.write(key, kept[: len(kept) - 7])  # cut short
+    assert _render(ref, cache, "c50w350", inline=True) is None
+    assert _render(ref, cache, "c50w350") == _render(ref, fresh, "c50w350")
+    assert cache.get(key) == kept  # rewritten whole
+
+
+@pytest.mark.parametrize("dtype", ["u1", "<u2", "<i2"])
+def test_pack_unpack_round_trip(dtype: str) -> None:
+    import numpy as np
+
+    arr = np.random.default_rng(3).integers(-300 if "i" in dtype else 0, 250, size=(37, 51)).astype(dtype)
+    data = decoded.pack(arr)
+    assert data is not None
+    assert data[4] == (decoded.VERSION_8BIT if arr.dtype.itemsize == 1 else decoded.VERSION)
+    back = decoded.unpack(data, rows=37, columns=51)
+    assert back is not None and back.dtype == arr.dtype and np.array_equal(back, arr)
+    assert decoded.unpack(data[:-3], rows=37, columns=51) is None
+    assert decoded.unpack(data, rows=37, columns=50) is None

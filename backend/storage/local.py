@@ -200,9 +200,13 @@ class LocalObjectStore:
         name = getattr(source, "name", None)
         if not isinstance(name, str) or not hasattr(source, "fileno"):
             return None
-        link = self.tmp / f"link-{os.getpid()}-{time.monotonic_ns()}"
+        return self._hard_link(Path(name))
+
+    def _hard_link(self, path: Path) -> Path | None:
+        """A hard link in .tmp to ``path``, or None when the file system refuses one (another device)."""
+        link = self.tmp / f"link-{os.getpid()}-{next(_TEMP_SEQ)}"
         try:
-            os.link(name, link)
+            os.link(path, link)
         except OSError:
             return None
         return link
@@ -266,10 +270,8 @@ class LocalObjectStore:
     def _stage_spooled(self, item: Spooled) -> Path:
         """A fsynced hard link in ``.tmp`` to the spooled file, refused (ChecksumMismatch) when its size is
         not the one hashed; a verified copy when the file is on another file system."""
-        link = self.tmp / f"link-{os.getpid()}-{next(_TEMP_SEQ)}"
-        try:
-            os.link(item.path, link)
-        except OSError:
+        link = self._hard_link(item.path)
+        if link is None:
             with open(item.path, "rb") as source:
                 return self._stage(source, item.sha256)[0]
         try:
@@ -287,8 +289,8 @@ class LocalObjectStore:
 
     def _stage(self, source: Source, sha256: str | None) -> tuple[Path, int]:
         """The source's bytes in a fsynced temp file of ``.tmp`` whose SHA-256 was checked: a hard link
-        when the source is a file here (its bytes re-read for the hash: what refuses a spooled file that
-        changed), else a copy. The caller commits or unlinks it."""
+        when the source is a file here (its bytes re-read for the hash: a caller's file it did not write
+        itself; ingest's spooled parts take :meth:`_stage_spooled`), else a copy. The caller commits or unlinks it."""
         linked = self._link(source)
         out: BinaryIO
         chunks: Iterator[bytes] | None

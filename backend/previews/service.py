@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +26,10 @@ from backend.rendering import Limits, RenderError
 from backend.storage.base import ObjectStore
 from backend.storage.errors import StorageUnavailable
 from backend.storage.keys import original_key
+from backend.storage.service import open_store
 from backend.studies.models import Instance, Series, Study
 
-from . import decoded, jobs
+from . import decoded, jobs, streaks
 from . import spec as S
 from .cache import STORE_DOWN, DerivedCache, derived_beside
 from .pool import INTERACTIVE, RenderPool
@@ -49,6 +50,7 @@ class Runtime:
     blobs: ObjectStore
     pool: RenderPool | None
     limits: Limits
+    misses: streaks.MissStreaks = field(default_factory=streaks.MissStreaks)
 
     def close(self) -> None:
         if self.pool is not None:
@@ -212,6 +214,20 @@ def problem(*, reason: str, en: str, zh: str) -> AppError:
         error.headers = {"Retry-After": str(BUSY_RETRY_S)}
         return error
     return Unprocessable(en, code=f"preview-{reason.replace('_', '-')}", zh=zh, reason=reason)
+
+
+def cached_image(runtime: Runtime, spec: S.PreviewSpec, *, series_id: str, ref: jobs.InstanceRef, renders_here: bool,
+                 read: Callable[[], bytes | None]) -> bytes | None:
+    """``read()``, the cache lookup of ``spec``'s image; on a network store, when this series' previews
+    in the same window and size missed a moment ago, the original is fetched at the same time
+    (streaks.py) — only when its render will run in this process (``renders_here``: a render worker is
+    another process, with its own memory) and reads the original (native pixels, not a kept frame)."""
+    if runtime.cache.local:
+        return read()
+    here = renders_here and jobs.raw_ok(ref)
+    # the store the render reads through (jobs.py): the same object, so the same memo of originals
+    return streaks.look_up(runtime.misses, group=(series_id, spec.window, spec.width, spec.fmt, spec.quality),
+                           read=read, prefetch=(lambda: open_store(ref.store).prefetch(key=ref.key)) if here else None)
 
 
 def cached_error(runtime: Runtime, spec: S.PreviewSpec) -> dict[str, Any] | None:

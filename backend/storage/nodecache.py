@@ -184,6 +184,9 @@ class NodeCachedStore:
     def size(self, *, key: str) -> int:
         return self.inner.size(key=key)
 
+    def prefetch(self, *, key: str) -> None:
+        self.inner.prefetch(key=key)
+
     def exists(self, *, key: str) -> bool:
         return self.inner.exists(key=key)
 

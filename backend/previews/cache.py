@@ -29,7 +29,7 @@ from backend.rendering import RenderError
 from backend.storage.base import ObjectStore
 from backend.storage.errors import ObjectMissing, StorageUnavailable
 from backend.storage.local import LocalObjectStore
-from backend.storage.nodecache import node_cached
+from backend.storage.nodecache import NodeCachedStore, node_cached
 from backend.storage.service import DERIVED, area_beside, open_store
 
 ERROR_SUFFIX = ".err"  # where earlier versions kept a remembered failure (the sweep still removes them)
@@ -207,6 +207,24 @@ class DerivedCache:
         path of a cache hit). None otherwise, as in `get`; `exists` then answers without a request."""
         try:
             data = self.store.get_bytes(key=self.key(relpath), max_bytes=max_bytes)
+        except ObjectMissing:
+            self._note(relpath, _MISSING)
+            return None
+        return self._image(relpath, data)
+
+    @property
+    def near(self) -> bool:
+        """This node keeps a copy of what it reads and writes (storage/nodecache.py): `read_near` works."""
+        return isinstance(self.store, NodeCachedStore)
+
+    def read_near(self, relpath: str, *, max_bytes: int | None = None) -> bytes | None:
+        """`read`, from this node's copy only: no request to the store. For a lookup that will most likely
+        miss (previews/streaks.py). A miss here is noted as a miss (RECENT_S), so the caller's next
+        questions about the key — "too large?", "remembered failure?" — send no request either."""
+        if not isinstance(self.store, NodeCachedStore):
+            raise TypeError("no node copy to read from")
+        try:
+            data = self.store.get_near(key=self.key(relpath), max_bytes=max_bytes)
         except ObjectMissing:
             self._note(relpath, _MISSING)
             return None

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -217,17 +218,20 @@ def problem(*, reason: str, en: str, zh: str) -> AppError:
 
 
 def cached_image(runtime: Runtime, spec: S.PreviewSpec, *, series_id: str, ref: jobs.InstanceRef, renders_here: bool,
-                 read: Callable[[], bytes | None]) -> bytes | None:
-    """``read()``, the cache lookup of ``spec``'s image; on a network store, when this series' previews
-    in the same window and size missed a moment ago, the original is fetched at the same time
-    (streaks.py) — only when its render will run in this process (``renders_here``: a render worker is
-    another process, with its own memory) and reads the original (native pixels, not a kept frame)."""
+                 read: Callable[[], bytes | None], max_bytes: int | None = None) -> bytes | None:
+    """``read()``, the cache lookup of ``spec``'s image. On a network store, while this series' previews in
+    the same window and size keep missing (streaks.py), and only when the render will run in this process
+    (``renders_here``: a render worker is another process) from native pixels (bounded, no decoder): the
+    node's own copy alone is read, else the original is fetched beside the lookup."""
     if runtime.cache.local:
         return read()
     here = renders_here and jobs.raw_ok(ref)
+    cache = runtime.cache
+    near = partial(cache.read_near, spec.relpath, max_bytes=max_bytes) if here and cache.near else None
     # the store the render reads through (jobs.py): the same object, so the same memo of originals
+    prefetch = partial(open_store(ref.store).prefetch, key=ref.key) if here else None
     return streaks.look_up(runtime.misses, group=(series_id, spec.window, spec.width, spec.fmt, spec.quality),
-                           read=read, prefetch=(lambda: open_store(ref.store).prefetch(key=ref.key)) if here else None)
+                           read=read, read_near=near, prefetch=prefetch)
 
 
 def cached_error(runtime: Runtime, spec: S.PreviewSpec) -> dict[str, Any] | None:

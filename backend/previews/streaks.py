@@ -1,13 +1,22 @@
 """Which preview lookups will probably miss: the derived cache asked about a run of images.
 
 A viewer scrolling a series in a window nobody rendered before (a custom window, a new width) asks for
-one missing preview after another; on an object store each of them costs a lookup (a GET answered 404)
+one missing preview after another; on an object store each of them cost a lookup (a GET answered 404)
 and then, in turn, the GET of the original to render from. When the last lookup of the same series,
-window, width, format and quality missed a moment ago, the next one probably misses too: the caller then
-starts fetching the original (ObjectStore.prefetch) while it asks for the preview, so the two round trips
-overlap. A wrong guess costs one GET whose bytes stay in the originals' memo (storage/memo.py); nothing
-is skipped — the lookup still happens, so an image another node rendered is still served, not rendered
-again. Per process, in memory, bounded.
+window, width, format and quality missed a moment ago, the next one will most likely miss too. Then:
+
+* with a node copy of derived objects (storage/nodecache.py), the lookup reads only that copy, and a miss
+  there is rendered without asking the store. This node's own earlier renders are in its copy, so a
+  viewer scrolling back finds them (and the streak ends); a wrong guess is an image only another node or
+  the pre-render worker made in the last seconds: rendered again here (the same content-addressed key,
+  the same bytes, PUT again), never a wrong image;
+* without one, the original is fetched (ObjectStore.prefetch) while the store is asked for the preview,
+  so the two round trips overlap; a wrong guess costs one GET whose bytes stay in the originals' memo
+  (storage/memo.py).
+
+Callers use it only where the render runs in their own process from the original's native pixels
+(previews/service.py ``cached_image``): bounded in time, no decoder, so a remembered failure that the
+node-only lookup does not see costs at most one such render. Per process, in memory, bounded.
 """
 
 from __future__ import annotations
@@ -42,11 +51,17 @@ class MissStreaks:
 
 
 def look_up(streaks: MissStreaks, *, group: Hashable, read: Callable[[], bytes | None],
-            prefetch: Callable[[], None] | None) -> bytes | None:
-    """``read()`` (the cache lookup), with ``prefetch()`` started first when ``group``'s last lookup
-    missed a moment ago (module docstring); None when nothing usable is cached."""
-    if prefetch is not None and streaks.expect_miss(group):
-        prefetch()
+            read_near: Callable[[], bytes | None] | None, prefetch: Callable[[], None] | None) -> bytes | None:
+    """``read()`` (the cache lookup); None when nothing usable is cached. When ``group``'s last lookup
+    missed a moment ago (module docstring): ``read_near()`` instead when given — this node's copy only, no
+    request to the store — else ``prefetch()`` first, then ``read()``."""
+    if streaks.expect_miss(group):
+        if read_near is not None:
+            data = read_near()
+            streaks.note(group, missed=data is None)
+            return data
+        if prefetch is not None:
+            prefetch()
     data = read()
     streaks.note(group, missed=data is None)
     return data

@@ -152,6 +152,11 @@ class NodeCachedStore:
             self.cache.put(self.locator, key, data)
         return data
 
+    def get_near(self, *, key: str, max_bytes: int | None = None) -> bytes | None:
+        """This node's copy only, never a request to the store: ObjectMissing when the node holds none
+        (the store may still have the object), None when the copy is larger than ``max_bytes``."""
+        return self.cache.get(self.locator, key, max_bytes=max_bytes)
+
     def put_bytes(self, *, key: str, data: bytes, sha256: str | None = None, durable: bool = True) -> None:
         self.inner.put_bytes(key=key, data=data, sha256=sha256, durable=durable)
         if self.keep(key, data):  # only once the store holds it: the copy never has what the store lacks

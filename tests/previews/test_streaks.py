@@ -32,11 +32,25 @@ def test_look_up_prefetches_before_the_lookup_only_within_a_miss_streak() -> Non
     def prefetch() -> None:
         calls.append("prefetch")
 
-    assert look_up(streaks, group=group, read=lambda: read(None), prefetch=prefetch) is None
-    assert look_up(streaks, group=group, read=lambda: read(None), prefetch=prefetch) is None
-    assert look_up(streaks, group=group, read=lambda: read(b"jpeg"), prefetch=prefetch) == b"jpeg"
-    assert look_up(streaks, group=group, read=lambda: read(b"jpeg"), prefetch=prefetch) == b"jpeg"
+    def near(found: bytes | None) -> bytes | None:
+        calls.append("near")
+        return found
+
+    def ask(found: bytes | None, *, nearby: bool = False) -> bytes | None:
+        return look_up(streaks, group=group, read=lambda: read(found),
+                       read_near=(lambda: near(found)) if nearby else None, prefetch=prefetch)
+
+    assert ask(None) is None
+    assert ask(None) is None
+    assert ask(b"jpeg") == b"jpeg"
+    assert ask(b"jpeg") == b"jpeg"
     assert calls == ["read", "prefetch", "read", "prefetch", "read", "read"]
+    calls.clear()
+    assert ask(None, nearby=True) is None  # no streak: the store is asked
+    assert ask(None, nearby=True) is None  # a streak: this node's copy only, nothing fetched
+    assert ask(b"jpeg", nearby=True) == b"jpeg"  # found in the copy: the streak ends
+    assert ask(b"jpeg", nearby=True) == b"jpeg"
+    assert calls == ["read", "near", "near", "read"]
 
 
 def test_the_groups_kept_are_bounded() -> None:

@@ -120,14 +120,18 @@ def test_a_local_directory_prefetches_nothing(tmp_path: Path) -> None:
 
 
 # -- the previews that use it ----------------------------------------------------------------------------
+def _settings(tmp_path: Path, database_url: str, s3_url: str, **extra: Any) -> Settings:
+    return load_settings(env="test", data_dir=tmp_path / "data", database_url=database_url, redis_url=None,
+                         public_url="http://testserver", storage_url=s3_url, **extra)
+
+
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str, s3_url: str) -> Settings:
-    return load_settings(env="test", data_dir=tmp_path / "data", database_url=database_url, redis_url=None,
-                         public_url="http://testserver", storage_url=s3_url)
+    return _settings(tmp_path, database_url, s3_url)  # with the node's copy of derived objects (the default)
 
 
-def test_a_scroll_in_a_new_window_fetches_each_next_original_beside_its_lookup(
-        client: TestClient, engine: Any, settings: Settings, gets: list[tuple[str, str]]) -> None:
+def _scroll(client: TestClient, engine: Any, settings: Settings) -> tuple[list[str], dict[str, str]]:
+    """The study's slices in a window nobody rendered, with the originals' memo emptied."""
     world = build(client, engine, settings)
     with session_scope(engine, readonly=True) as s:
         ids = [i.id for i in s.exec(select(Instance).where(col(Instance.study_id) == world.studies["a"])
@@ -137,16 +141,62 @@ def test_a_scroll_in_a_new_window_fetches_each_next_original_beside_its_lookup(
     blobs = settings.storage.originals
     assert isinstance(blobs, S3ObjectStore)
     blobs.remember_objects()  # forget what pre-rendering read: each original is fetched again
+    return [f"/api/v1/people/{world.person_id}/previews/{i}/0/c40w400/256.jpg" for i in ids], world.owner_headers()
+
+
+def _split(gets: list[tuple[str, str]]) -> tuple[list[str], list[tuple[str, str]]]:
+    """(the previews looked up in the store, the originals fetched with their threads)."""
+    return ([key for key, _ in gets if key.endswith(".jpg")],
+            [(key, thread) for key, thread in gets if key.startswith("dicom/")])
+
+
+def test_a_scroll_in_a_new_window_asks_the_store_for_its_first_preview_only(
+        client: TestClient, engine: Any, settings: Settings, s3_url: str, gets: list[tuple[str, str]],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    urls, owner = _scroll(client, engine, settings)
     gets.clear()
-    urls = [f"/api/v1/people/{world.person_id}/previews/{i}/0/c40w400/256.jpg" for i in ids]
-    first = [client.get(u, headers=world.owner_headers()) for u in urls]
+    first = [client.get(u, headers=owner) for u in urls]
     settle()
     assert all(r.status_code == 200 and r.content[:2] == b"\xff\xd8" for r in first)
-    originals = [(key, thread) for key, thread in gets if key.startswith("dicom/")]
-    assert len(originals) == len(ids)  # one GET per original, never two
-    assert not originals[0][1].startswith("yy-s3-prefetch")  # the first miss: nothing to go by yet
-    assert all(thread.startswith("yy-s3-prefetch") for _, thread in originals[1:])  # then beside each lookup
+    looked_up, originals = _split(gets)
+    assert len(looked_up) == 1  # the first miss; then this node's copy only (it has none of them)
+    assert len(originals) == len(urls)  # each rendered from its original, one GET each
+    derived = open_store(s3_url).sub("derived")
+    bodies = {derived.get_bytes(key=i.key) for i in derived.list() if i.key.endswith(".jpg")}
+    assert all(r.content in bodies for r in first)  # each written to the store whole, as served
     gets.clear()
-    again = [client.get(u, headers=world.owner_headers()) for u in urls]
-    assert [r.content for r in again] == [r.content for r in first]  # hits, the same bytes
-    assert not [key for key, _ in gets if key.startswith("dicom/")]  # a hit after a hit fetches no original
+    puts: list[str] = []
+    real_put = signed.put
+
+    def counting_put(bucket: Any, *, key: str, **kwargs: Any) -> None:
+        puts.append(key)
+        real_put(bucket, key=key, **kwargs)
+
+    monkeypatch.setattr(signed, "put", counting_put)
+    back = [client.get(u, headers=owner) for u in reversed(urls)]  # scrolling back: this node's copies
+    settle()
+    assert [r.content for r in back] == [r.content for r in reversed(first)]
+    assert not gets and not puts  # nothing asked of the store, nothing rendered again
+
+
+def test_without_a_node_copy_each_next_original_is_fetched_beside_its_lookup(
+        client: TestClient, engine: Any, tmp_path: Path, database_url: str, s3_url: str,
+        gets: list[tuple[str, str]]) -> None:
+    settings = _settings(tmp_path / "bare", database_url, s3_url, derived_cache_mb=0)
+    from backend.main import create_app
+
+    with TestClient(create_app(settings, engine=engine), base_url="http://testserver") as bare:
+        urls, owner = _scroll(bare, engine, settings)
+        gets.clear()
+        first = [bare.get(u, headers=owner) for u in urls]
+        settle()
+        assert all(r.status_code == 200 and r.content[:2] == b"\xff\xd8" for r in first)
+        looked_up, originals = _split(gets)
+        assert len(looked_up) == len(urls)  # every preview is looked up in the store
+        assert len(originals) == len(urls)  # one GET per original, never two
+        assert not originals[0][1].startswith("yy-s3-prefetch")  # the first miss: nothing to go by yet
+        assert all(thread.startswith("yy-s3-prefetch") for _, thread in originals[1:])  # then beside each lookup
+        gets.clear()
+        again = [bare.get(u, headers=owner) for u in urls]
+        assert [r.content for r in again] == [r.content for r in first]  # cache hits, the same bytes
+        assert not [key for key, _ in gets if key.startswith("dicom/")]  # nothing rendered again

@@ -47,9 +47,8 @@ class ObjectMemo:
 
     def settle(self, key: str, future: Future[bytes | None], *, data: bytes | None = None,
                error: BaseException | None = None) -> None:
-        """The claimed fetch's outcome: the whole object (kept), None (large: not kept) or its error."""
-        if error is None and data is not None:
-            self.put(key, data)
+        """The claimed fetch's outcome (the whole object, None for a large one, or its error) to whoever
+        waits for it; the fetch itself keeps what it read (``put``, ``note_large``)."""
         with self._lock:
             if self._fetching.get(key) is future:
                 del self._fetching[key]

@@ -307,7 +307,14 @@ def shutdown(*, wait: bool = False) -> None:
         pool.close(kill=not wait)
 
 
-def install(app: FastAPI) -> None:
-    """Stop the parse processes, and wait for them to exit, when the app shuts down (SIGTERM, Ctrl-C)."""
+def install(app: FastAPI, *, processes: int) -> None:
+    """Start ``processes`` parse processes with the app (the first upload after a restart then does not
+    wait for one to import the parser), and stop them, waiting for them to exit, when it shuts down."""
+
+    async def started() -> None:
+        if processes > 0:
+            await start(processes)
+
+    app.router.on_startup.append(started)
     app.router.on_shutdown.append(lambda: shutdown(wait=True))
 

@@ -117,8 +117,11 @@ def test_bad_files_through_a_parse_process_fail_as_inline_and_the_good_ones_are_
     h = hospital(engine)
     bad_parts = [data if data is not None else CT_3SLICE[0].read_bytes()[:200_000] for data, _ in BAD_INPUTS.values()]
     with TestClient(create_app(with_processes, engine=engine)) as c:
+        assert parsepool._pool is not None
+        started = [child.pid for child in parsepool._pool.children]  # with the app, before any upload
         status, body = stow(c, h.api_key, [*bad_parts, *(p.read_bytes() for p in CT_3SLICE)])
         pids = c.portal.call(parsepool.start, 1)  # type: ignore[union-attr]
+    assert len(started) == 1 and pids == started  # the bad files did not cost the process
     assert status == 202, body
     assert sorted(code for _, code, _ in failures(body)) == sorted(code for _, code in BAD_INPUTS.values())
     assert len(body["00081199"]["Value"]) == len(CT_3SLICE)  # type: ignore[index]

@@ -49,7 +49,7 @@ def include_routers(app: FastAPI, settings: Settings) -> None:
     app.include_router(imaging_frames.router)  # WADO-RS frames (a new module: see its docstring)
     app.include_router(imaging_router.router)
     previews_worker.install(app)  # render worker pool for interactive renders (startup/shutdown)
-    parsepool.install(app)  # STOW's parse processes, when configured: stopped with the app
+    parsepool.install(app, processes=settings.parse_processes)  # STOW parse processes: with the app
     app.include_router(pdf_router.public_router)  # GET /v/{code}: PDF verification (public)
     pdf_router.install(app)  # PDF renderer warm-up in a background thread at startup
     _include_wechat(app, settings)

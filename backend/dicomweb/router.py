@@ -44,7 +44,7 @@ from backend.errors import (
     UnsupportedMediaType,
 )
 from backend.ingest import parsepool
-from backend.ingest.parsepool import ParseResult
+from backend.ingest.parsing import ParseResult
 from backend.ingest.service import StowBatch
 from backend.storage.base import ObjectStore
 from backend.storage.errors import StorageUnavailable

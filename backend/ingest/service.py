@@ -39,7 +39,7 @@ from backend.dicom.multipart import Part
 from backend.dicom.parse import ParsedInstance, ParseLimits
 from backend.ingest import matching
 from backend.ingest.index import ALREADY_STORED, CONFLICT, Accepted, Indexer
-from backend.ingest.parsepool import ParseResult, parse_file
+from backend.ingest.parsing import ParseResult, parse_file
 from backend.ingest.stages import StageClock
 from backend.previews import worker as previews_worker
 from backend.storage.base import ObjectStore, Spooled

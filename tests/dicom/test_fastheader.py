@@ -20,7 +20,7 @@ from backend.dicom.dicomjson import dataset_to_json
 from backend.dicom.errors import DicomRejected
 from backend.dicom.metadata import extract_metadata
 from backend.dicom.parse import ParseLimits, parse_fast, parse_instance
-from backend.ingest.parsepool import parse_file
+from backend.ingest.parsing import parse_file
 from tools import synthetic
 
 from .test_fixtures import MANIFEST, fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from backend.dicom.parse import ParseLimits
-from backend.ingest.parsepool import parse_file
+from backend.ingest.parsing import parse_file
 from backend.ingest.rows import instance_row, instance_values
 from backend.studies.models import Instance
 from backend.studies.seriesdoc import facts_of, facts_of_values

@@ -25,7 +25,7 @@ import urllib3
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.httpsession import get_cert_path
 
-from backend.storage.errors import ObjectMissing, StorageUnavailable
+from backend.storage.errors import ChecksumMismatch, ObjectMissing, StorageUnavailable
 
 PRESIGN_S = 300
 POOL_CONNECTIONS = 32  # as the boto3 client's pool (s3.py)
@@ -99,10 +99,21 @@ def head(bucket: Any, *, key: str, full: str) -> int:
     return int(answer.headers["Content-Length"])
 
 
+# The checksum headers a PUT may carry, and the presign parameters that put them in the signature.
+CHECKSUMS = {"Content-MD5": "ContentMD5", "x-amz-checksum-sha256": "ChecksumSHA256"}
+# What the server answers (400) when the body does not match its checksum: SeaweedFS says BadDigest for
+# both headers (tests/storage/test_s3_checksums.py). Any other refusal stays a 503: nothing was stored.
+BAD_DIGEST = b"<Code>BadDigest</Code>"
+
+
 def put(bucket: Any, *, key: str, full: str, body: bytes, headers: dict[str, str]) -> None:
-    """One PUT of whole bytes with ``headers`` (Content-MD5, Content-Type) signed."""
-    answer = _send(bucket, "PutObject", "PUT", {"Key": full, "ContentMD5": headers["Content-MD5"],
-                                                "ContentType": headers["Content-Type"]}, body=body, headers=headers)
+    """One PUT of whole bytes with ``headers`` (one checksum of CHECKSUMS, Content-Type) signed. A body the
+    server found not to match its checksum raises ChecksumMismatch (nothing was stored)."""
+    params = {"Key": full, "ContentType": headers["Content-Type"]}
+    params.update({CHECKSUMS[name]: value for name, value in headers.items() if name in CHECKSUMS})
+    answer = _send(bucket, "PutObject", "PUT", params, body=body, headers=headers)
+    if answer.status == 400 and BAD_DIGEST in answer.data:
+        raise ChecksumMismatch("the image store found the bytes not matching their checksum; nothing was stored")
     if answer.status != 200:
         raise StorageUnavailable(f"the image store refused the request (HTTP {answer.status})")
 

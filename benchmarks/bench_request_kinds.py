@@ -8,10 +8,14 @@ from ``--clients`` forked keep-alive clients (benchmarks/httpload.py), and reads
 (psutil, user + system) before and after: CPU-ms per request for each web node, nginx, SeaweedFS,
 PostgreSQL, Redis, RabbitMQ and the worker, with the client's own CPU printed beside.
 
-Two preview kinds: ``preview`` is served from the web node's own copy of derived objects (every frame
+Three preview kinds: ``preview`` is served from the web node's own copy of derived objects (every frame
 viewed on both nodes before: storage/nodecache.py), ``preview_store`` from SeaweedFS (the nodes' copies
-removed first, every frame asked once — the first view of a slice on a node, as most of the load run's
-previews are).
+removed first, every frame asked once — the first view of a slice on a node), ``preview_render`` rendered
+on the web node (a custom window no one asked for before, every frame once). Three more kinds count per
+unit of work, not per HTTP request: ``login`` per whole WeChat login (start, the simulator's authorize,
+the callback), ``stow`` per instance (STOW-RS of new 30-slice 256-px CTs, one request per study; the
+worker's pre-rendering of them is in its ``worker`` column, and the next kind waits until it is done),
+``share_open`` per open (a doctor's access code: one argon2 verification each).
 
     python -m tools.cluster up --dir var/cluster-load --port-base 8800 --private   # a cluster to attach to
     python -m benchmarks.bench_request_kinds --cluster-dir var/cluster-load [--requests 400] [--clients 4]
@@ -49,8 +53,9 @@ import requests
 from benchmarks.httpload import LoadResult, build_request, concurrent_requests
 
 BENCH = "request_kinds"
-KINDS = ("preview", "preview_store", "timeline", "study_detail", "scrub", "me", "lab_trends", "report_pdf",
-         "share_open")
+KINDS = ("preview", "preview_store", "preview_render", "timeline", "study_detail", "scrub", "me", "lab_trends",
+         "report_pdf", "share_open", "login", "stow")
+STOW_SLICES = 30  # a hospital's upload in the load model (tools/load/locustfile.py LOAD_UPLOAD_SLICES)
 POPULATION_FILE = "bench-kinds.json"
 Request = tuple[str, bytes]
 
@@ -162,8 +167,10 @@ def plan(cluster: Any, *, patients: int, slices: int) -> dict[str, Any]:
         previews = [u.format(window="default", width="512", ext=scrub["formats"]["jpeg"]) for u in scrub["frame_urls"]]
         people.append({"cookie": _cookie(http), "person": pid, "study": study, "scrub": scrub_url,
                        "previews": previews, "share": "/" + patient.share_url.split("/", 3)[3],
-                       "share_code": patient.share_code})
-    made = {"patients": patients, "slices": slices, "people": people}
+                       "share_code": patient.share_code, "openid": patient.openid, "local_id": patient.local_id,
+                       "key": population.hospitals[patient.hospital].key,
+                       "hospital": population.hospitals[patient.hospital].name})
+    made = {"patients": patients, "slices": slices, "people": people, "run": population.run}
     saved.write_text(json.dumps(made, ensure_ascii=False), encoding="utf-8")
     return made
 
@@ -174,6 +181,13 @@ def requests_of(kind: str, made: dict[str, Any], *, host: str, count: int) -> li
         return path, build_request(target=path, host=host, headers={"Cookie": person["cookie"], "Accept": accept})
 
     people = made["people"]
+    if kind == "preview_render":  # a window no one asked for before (a custom one, as a dragged window
+        # makes): rendered on the web node from the original, every frame once
+        window = f"c{uuid.uuid4().int % 900 + 50}w{uuid.uuid4().int % 900 + 300}"
+        frames = [(p, url.replace("/default/", f"/{window}/")) for p in people for url in p["previews"]]
+        return [get(p, url, "image/jpeg") for p, url in frames[:count]]
+    if kind == "stow":
+        return stow_requests(made, host=host, studies=max(1, count // STOW_SLICES))
     if kind in ("preview", "preview_store"):
         frames = [(p, url) for p in people for url in p["previews"]]
         if kind == "preview_store":
@@ -197,6 +211,48 @@ def requests_of(kind: str, made: dict[str, Any], *, host: str, count: int) -> li
     return out
 
 
+def stow_requests(made: dict[str, Any], *, host: str, studies: int) -> list[Request]:
+    """STOW-RS of ``studies`` new CTs of STOW_SLICES 256-px slices (new instances each run), one request
+    per study, from the people's home hospitals in turn."""
+    from datetime import date, datetime
+
+    from backend.clock import CST
+    from tools.load.population import seed_of, stow_request, study_files
+
+    out: list[Request] = []
+    tag = uuid.uuid4().hex[:8]
+    with tempfile.TemporaryDirectory(prefix="yy-bench-kinds-stow-") as tmp:
+        for i in range(studies):
+            p = made["people"][i % len(made["people"])]
+            paths = study_files(out_dir=Path(tmp) / str(i), seed=seed_of(made["run"], "bench-stow", tag, i),
+                                local_id=p["local_id"], name="负载患者", resident_id=None, sex="M",
+                                birth=date(1970, 1, 1), hospital_name=p["hospital"],
+                                when=datetime(2026, 1, 1, 9, tzinfo=CST), slices=STOW_SLICES, size=256)
+            body, headers = stow_request(key=p["key"], paths=paths)
+            out.append(("/dicomweb/studies", build_request(method="POST", target="/dicomweb/studies", host=host,
+                                                           headers=headers, body=body)))
+    return out
+
+
+def _logins(base_url: str, made: dict[str, Any], *, count: int, clients: int) -> tuple[list[float], float]:
+    """``count`` whole WeChat logins (start, the simulator's authorize, the callback: 3 requests each) from
+    ``clients`` threads; (latencies, this process's CPU seconds)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tools.load.browser import login
+
+    def one(i: int) -> float:
+        started = time.perf_counter()
+        login(requests.Session(), base_url=base_url, openid=made["people"][i % len(made["people"])]["openid"],
+              timeout=60)
+        return time.perf_counter() - started
+
+    cpu = time.process_time()
+    with ThreadPoolExecutor(clients) as pool:
+        latencies = list(pool.map(one, range(count)))
+    return latencies, time.process_time() - cpu
+
+
 def _drop_node_copies(cluster: Any) -> None:
     for n in range(len(cluster.web_ports)):
         shutil.rmtree(cluster.root / f"web{n + 1}" / "derived-cache", ignore_errors=True)
@@ -216,14 +272,24 @@ def _warm(cluster: Any, kind: str, made: dict[str, Any], clients: int) -> None:
 def measure(cluster: Any, kind: str, made: dict[str, Any], *, count: int, clients: int) -> dict[str, Any]:
     if kind == "preview_store":
         _drop_node_copies(cluster)
-    else:
+    elif kind in ("preview", "timeline", "study_detail", "scrub", "me", "lab_trends", "report_pdf", "share_open"):
         _warm(cluster, kind, made, clients)
-    reqs = requests_of(kind, made, host=urlsplit(cluster.url).netloc, count=count)
-    procs = components(cluster)
-    before = cpu_snapshot(procs)
-    result: LoadResult = concurrent_requests(base_url=cluster.url, requests=reqs, clients=clients)
+    if kind == "login":
+        count = min(count, 100)  # each login is three requests
+        before = cpu_snapshot(components(cluster))
+        started = time.perf_counter()
+        latencies, client_cpu = _logins(cluster.url, made, count=count, clients=clients)
+        wall = time.perf_counter() - started
+        result = LoadResult(count / wall, latencies, 0, wall, client_cpu)
+    else:
+        reqs = requests_of(kind, made, host=urlsplit(cluster.url).netloc, count=count)
+        before = cpu_snapshot(components(cluster))
+        result = concurrent_requests(base_url=cluster.url, requests=reqs, clients=clients)
     used = cpu_by_component(before, cpu_snapshot(components(cluster)))
-    n = len(reqs)
+    if kind == "stow":  # the worker pre-renders what arrived: not the web node's cost, and not the next kind's
+        _wait_idle(cluster)
+    # per request; a login per whole login, a STOW per instance
+    n = len(result.latencies) * (STOW_SLICES if kind == "stow" else 1)
     per = {name: round(seconds * 1000 / n, 3) for name, seconds in sorted(used.items())}
     web = sum(v for k, v in per.items() if k.startswith("web"))
     return {"web": web, "all": sum(per.values()), "by_component": per, "client_cpu_ms": result.client_cpu * 1000 / n,

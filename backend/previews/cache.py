@@ -29,7 +29,7 @@ from backend.rendering import RenderError
 from backend.storage.base import ObjectStore
 from backend.storage.errors import ObjectMissing, StorageUnavailable
 from backend.storage.local import LocalObjectStore
-from backend.storage.nodecache import node_cached
+from backend.storage.nodecache import NodeCachedStore, node_cached
 from backend.storage.service import DERIVED, area_beside, open_store
 
 ERROR_SUFFIX = ".err"  # where earlier versions kept a remembered failure (the sweep still removes them)
@@ -211,6 +211,18 @@ class DerivedCache:
             self._note(relpath, _MISSING)
             return None
         return self._image(relpath, data)
+
+    def read_nearby(self, relpath: str, *, max_bytes: int) -> bytes | None:
+        """`read` where it is a file read: the local store, or this node's own copy of a network store's
+        object (storage/nodecache.py). Never a network request, so the event loop may call it; None
+        means "not here": `read` it on a thread."""
+        if self.local:
+            return self.read(relpath, max_bytes=max_bytes)
+        if not isinstance(self.store, NodeCachedStore):
+            return None
+        data = self.store.get_copy(key=self.key(relpath), max_bytes=max_bytes)
+        # A copy cut short (a power loss) is left to `read`, which removes it.
+        return data if data is not None and _whole_image(relpath, data) else None
 
     def exists(self, relpath: str) -> bool:
         """Whether anything is stored under the key: an image (of any size) or a remembered failure."""

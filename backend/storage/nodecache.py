@@ -152,6 +152,14 @@ class NodeCachedStore:
             self.cache.put(self.locator, key, data)
         return data
 
+    def get_copy(self, *, key: str, max_bytes: int | None = None) -> bytes | None:
+        """This node's copy only — a file read, never the network (what an event loop may do); None when
+        there is none or it is larger than ``max_bytes``."""
+        try:
+            return self.cache.get(self.locator, key, max_bytes=max_bytes)
+        except ObjectMissing:
+            return None
+
     def put_bytes(self, *, key: str, data: bytes, sha256: str | None = None, durable: bool = True) -> None:
         self.inner.put_bytes(key=key, data=data, sha256=sha256, durable=durable)
         if self.keep(key, data):  # only once the store holds it: the copy never has what the store lacks

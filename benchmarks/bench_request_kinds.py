@@ -92,6 +92,16 @@ def components(cluster: Any) -> dict[str, list[psutil.Process]]:
     return found
 
 
+def access_epoch(cluster: Any) -> int:
+    """The access epoch (access/epoch.py): every write that could narrow an access decision bumps it, and
+    every node's cached decisions and image facts are then computed again on their next use."""
+    import psycopg
+
+    with psycopg.connect(cluster.database_url.replace("+psycopg", ""), connect_timeout=5) as conn:
+        row = conn.execute("SELECT value FROM access_epoch WHERE id = 1").fetchone()
+    return int(row[0]) if row else 0
+
+
 def cpu_snapshot(procs: dict[str, list[psutil.Process]]) -> dict[tuple[str, int], float]:
     snap = {}
     for name, group in procs.items():
@@ -276,16 +286,17 @@ def measure(cluster: Any, kind: str, made: dict[str, Any], *, count: int, client
         _warm(cluster, kind, made, clients)
     if kind == "login":
         count = min(count, 100)  # each login is three requests
-        before = cpu_snapshot(components(cluster))
+        epoch, before = access_epoch(cluster), cpu_snapshot(components(cluster))
         started = time.perf_counter()
         latencies, client_cpu = _logins(cluster.url, made, count=count, clients=clients)
         wall = time.perf_counter() - started
         result = LoadResult(count / wall, latencies, 0, wall, client_cpu)
     else:
         reqs = requests_of(kind, made, host=urlsplit(cluster.url).netloc, count=count)
-        before = cpu_snapshot(components(cluster))
+        epoch, before = access_epoch(cluster), cpu_snapshot(components(cluster))
         result = concurrent_requests(base_url=cluster.url, requests=reqs, clients=clients)
     used = cpu_by_component(before, cpu_snapshot(components(cluster)))
+    bumps = access_epoch(cluster) - epoch
     if kind == "stow":  # the worker pre-renders what arrived: not the web node's cost, and not the next kind's
         _wait_idle(cluster)
     # per request; a login per whole login, a STOW per instance
@@ -293,7 +304,8 @@ def measure(cluster: Any, kind: str, made: dict[str, Any], *, count: int, client
     per = {name: round(seconds * 1000 / n, 3) for name, seconds in sorted(used.items())}
     web = sum(v for k, v in per.items() if k.startswith("web"))
     return {"web": web, "all": sum(per.values()), "by_component": per, "client_cpu_ms": result.client_cpu * 1000 / n,
-            "rate": result.rate, "p50_ms": statistics.median(result.latencies) * 1000, "requests": n}
+            "rate": result.rate, "p50_ms": statistics.median(result.latencies) * 1000, "requests": n,
+            "epoch_bumps": bumps / n}
 
 
 def idle(cluster: Any, *, seconds: float = 5.0) -> None:
@@ -320,7 +332,8 @@ def run_kinds(cluster: Any, *, kinds: list[str], count: int, clients: int, round
         emit(f"{kind}_web_cpu_ms", med("web"), "CPU-ms/request", all_cpu_ms=round(med("all"), 2),
              by_component=by_component, client_cpu_ms=round(med("client_cpu_ms"), 3), rate=round(med("rate"), 1),
              p50_ms=round(med("p50_ms"), 2), requests=results[0]["requests"], clients=clients, rounds=rounds,
-             per_round_web=[round(r["web"], 2) for r in results], **({"label": label} if label else {}))
+             per_round_web=[round(r["web"], 2) for r in results],
+             epoch_bumps=round(med("epoch_bumps"), 3), **({"label": label} if label else {}))
     return done
 
 

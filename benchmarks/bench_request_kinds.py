@@ -15,7 +15,9 @@ on the web node (a custom window no one asked for before, every frame once). Thr
 unit of work, not per HTTP request: ``login`` per whole WeChat login (start, the simulator's authorize,
 the callback), ``stow`` per instance (STOW-RS of new 30-slice 256-px CTs, one request per study; the
 worker's pre-rendering of them is in its ``worker`` column, and the next kind waits until it is done),
-``share_open`` per open (a doctor's access code: one argon2 verification each).
+``share_open`` per open (a doctor's access code: one argon2 verification each). ``preview_after_bump``:
+node-copy previews, each the first one a node serves for its viewer and series after the access epoch
+moved (access/epoch.py): the cost of computing a cached decision and a series' image facts again.
 
     python -m tools.cluster up --dir var/cluster-load --port-base 8800 --private   # a cluster to attach to
     python -m benchmarks.bench_request_kinds --cluster-dir var/cluster-load [--requests 400] [--clients 4]
@@ -54,7 +56,7 @@ from benchmarks.httpload import LoadResult, build_request, concurrent_requests
 
 BENCH = "request_kinds"
 KINDS = ("preview", "preview_store", "preview_render", "timeline", "study_detail", "scrub", "me", "lab_trends",
-         "report_pdf", "share_open", "login", "stow")
+         "report_pdf", "share_open", "login", "stow", "preview_after_bump")
 STOW_SLICES = 30  # a hospital's upload in the load model (tools/load/locustfile.py LOAD_UPLOAD_SLICES)
 POPULATION_FILE = "bench-kinds.json"
 Request = tuple[str, bytes]
@@ -100,6 +102,33 @@ def access_epoch(cluster: Any) -> int:
     with psycopg.connect(cluster.database_url.replace("+psycopg", ""), connect_timeout=5) as conn:
         row = conn.execute("SELECT value FROM access_epoch WHERE id = 1").fetchone()
     return int(row[0]) if row else 0
+
+
+def bump_epoch(cluster: Any) -> None:
+    """What any watched write does to the counter (a revocation, a share's change: migration 0012)."""
+    import psycopg
+
+    with psycopg.connect(cluster.database_url.replace("+psycopg", ""), connect_timeout=5, autocommit=True) as conn:
+        conn.execute("UPDATE access_epoch SET value = value + 1 WHERE id = 1")
+
+
+def _after_bumps(cluster: Any, made: dict[str, Any], *, count: int, clients: int) -> LoadResult:
+    """``count`` previews, each the first a node serves for its viewer and series after an epoch bump:
+    the bump, then one preview of each person's series from each node (straight to the node), again."""
+    people, nodes = made["people"], range(len(cluster.web_ports))
+    latencies: list[float] = []
+    client_cpu = wall = 0.0
+    for i in range(max(1, count // (len(people) * len(nodes)))):
+        bump_epoch(cluster)
+        for n in nodes:
+            host = urlsplit(cluster.node_url(n)).netloc
+            reqs = [(url, build_request(target=url, host=host, headers={"Cookie": p["cookie"], "Accept": "image/jpeg"}))
+                    for p in people for url in [p["previews"][i % len(p["previews"])]]]
+            done = concurrent_requests(base_url=cluster.node_url(n), requests=reqs, clients=clients)
+            latencies += done.latencies
+            client_cpu += done.client_cpu
+            wall += done.wall
+    return LoadResult(len(latencies) / wall if wall else 0.0, latencies, 0, wall, client_cpu)
 
 
 def cpu_snapshot(procs: dict[str, list[psutil.Process]]) -> dict[tuple[str, int], float]:
@@ -154,8 +183,13 @@ def plan(cluster: Any, *, patients: int, slices: int) -> dict[str, Any]:
     from tools.load.population import Population, build
 
     saved = cluster.root / POPULATION_FILE
-    if saved.exists():
-        return dict(json.loads(saved.read_text(encoding="utf-8")))
+    if saved.exists():  # logged in again: a session's access token lives minutes (auth/sessions.py)
+        made: dict[str, Any] = json.loads(saved.read_text(encoding="utf-8"))
+        for person in made["people"]:
+            http = requests.Session()
+            login(http, base_url=cluster.url, openid=person["openid"])
+            person["cookie"] = _cookie(http)
+        return made
     env = cluster.env(cluster.root / "admin")
     with _environment({k: v for k, v in env.items() if k.startswith(("YUNYING_", "AWS_"))}):
         population: Population = build(base_url=cluster.url, yunying=Path(sys.executable).with_name("yunying"),
@@ -291,6 +325,10 @@ def measure(cluster: Any, kind: str, made: dict[str, Any], *, count: int, client
         latencies, client_cpu = _logins(cluster.url, made, count=count, clients=clients)
         wall = time.perf_counter() - started
         result = LoadResult(count / wall, latencies, 0, wall, client_cpu)
+    elif kind == "preview_after_bump":
+        _warm(cluster, "preview", made, clients)
+        epoch, before = access_epoch(cluster), cpu_snapshot(components(cluster))
+        result = _after_bumps(cluster, made, count=count, clients=clients)
     else:
         reqs = requests_of(kind, made, host=urlsplit(cluster.url).netloc, count=count)
         epoch, before = access_epoch(cluster), cpu_snapshot(components(cluster))

@@ -22,6 +22,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from concurrent.futures import Future
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -137,7 +138,9 @@ def _render_all(runtime: service.Runtime, specs: Sequence[tuple[Instance, S.Prev
     pending: list[tuple[int, Future[Any]]] = []
     out: list[bytes | None] = []
     for n, (instance, spec) in enumerate(specs):
-        hit = runtime.cache.get(spec.relpath)
+        ref = service.instance_ref(runtime.blobs, instance)
+        hit = service.cached_image(runtime, spec, series_id=instance.series_id, ref=ref,
+                                   renders_here=runtime.pool is None, read=partial(runtime.cache.get, spec.relpath))
         if hit is not None:
             out.append(hit)
             continue
@@ -145,7 +148,7 @@ def _render_all(runtime: service.Runtime, specs: Sequence[tuple[Instance, S.Prev
         if error is not None:
             raise service.problem(reason=str(error.get("reason")), en=str(error.get("en")), zh=str(error.get("zh")))
         out.append(None)
-        pending.append((n, runtime.run(jobs.render_preview, service.instance_ref(runtime.blobs, instance), spec.frame,
+        pending.append((n, runtime.run(jobs.render_preview, ref, spec.frame,
                                        spec.window, spec.width, spec.fmt, spec.quality, str(runtime.cache.root),
                                        runtime.limits)))
     for n, future in pending:

@@ -14,6 +14,7 @@ from its locator (``DerivedCache.root``).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -212,16 +213,35 @@ class DerivedCache:
             return None
         return self._image(relpath, data)
 
+    @property
+    def near(self) -> bool:
+        """This node keeps a copy of what it reads and writes (storage/nodecache.py): `read_near` works."""
+        return isinstance(self.store, NodeCachedStore)
+
+    def read_near(self, relpath: str, *, max_bytes: int | None = None) -> bytes | None:
+        """`read`, from this node's copy only: no request to the store. For a lookup that will most likely
+        miss (previews/streaks.py). A miss here is noted as a miss (RECENT_S), so the caller's next
+        questions about the key — "too large?", "remembered failure?" — send no request either."""
+        if not isinstance(self.store, NodeCachedStore):
+            raise TypeError("no node copy to read from")
+        try:
+            data = self.store.get_near(key=self.key(relpath), max_bytes=max_bytes)
+        except ObjectMissing:
+            self._note(relpath, _MISSING)
+            return None
+        return self._image(relpath, data)
+
     def read_nearby(self, relpath: str, *, max_bytes: int) -> bytes | None:
         """`read` where it is a file read: the local store, or this node's own copy of a network store's
-        object (storage/nodecache.py). Never a network request, so the event loop may call it; None
-        means "not here": `read` it on a thread."""
+        object. Never a network request, so the event loop may call it (previews/fastpath.py); None means
+        "not here": `read` it on a thread. Unlike `read_near` it notes nothing and leaves a copy cut short
+        (a power loss) to `read`, whose removal of it is a request to the store."""
         if self.local:
             return self.read(relpath, max_bytes=max_bytes)
-        if not isinstance(self.store, NodeCachedStore):
-            return None
-        data = self.store.get_copy(key=self.key(relpath), max_bytes=max_bytes)
-        # A copy cut short (a power loss) is left to `read`, which removes it.
+        data = None
+        if isinstance(self.store, NodeCachedStore):
+            with contextlib.suppress(ObjectMissing):  # no copy here
+                data = self.store.get_near(key=self.key(relpath), max_bytes=max_bytes)
         return data if data is not None and _whole_image(relpath, data) else None
 
     def exists(self, relpath: str) -> bool:

@@ -184,7 +184,9 @@ class PreviewFastPath:
         views.record_view(engine=owner.state.engine, access=access, series_id=facts.series_id,
                           study_id=facts.study_id)
         spec = _spec_for(ask, facts)
-        data = runtime.cache.read(spec.relpath, max_bytes=MAX_INLINE_BYTES)
+        data = service.cached_image(runtime, spec, series_id=facts.series_id, ref=facts.ref, renders_here=facts.inline,
+                                    read=lambda: runtime.cache.read(spec.relpath, max_bytes=MAX_INLINE_BYTES),
+                                    max_bytes=MAX_INLINE_BYTES)
         if data is None:
             if runtime.cache.exists(spec.relpath) or service.cached_error(runtime, spec) is not None:
                 return None  # a large cached file, or a known failure: the route answers

@@ -12,7 +12,8 @@ import os
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +27,10 @@ from backend.rendering import Limits, RenderError
 from backend.storage.base import ObjectStore
 from backend.storage.errors import StorageUnavailable
 from backend.storage.keys import original_key
+from backend.storage.service import open_store
 from backend.studies.models import Instance, Series, Study
 
-from . import decoded, jobs
+from . import decoded, jobs, streaks
 from . import spec as S
 from .cache import STORE_DOWN, DerivedCache, derived_beside
 from .pool import INTERACTIVE, RenderPool
@@ -49,6 +51,7 @@ class Runtime:
     blobs: ObjectStore
     pool: RenderPool | None
     limits: Limits
+    misses: streaks.MissStreaks = field(default_factory=streaks.MissStreaks)
 
     def close(self) -> None:
         if self.pool is not None:
@@ -212,6 +215,23 @@ def problem(*, reason: str, en: str, zh: str) -> AppError:
         error.headers = {"Retry-After": str(BUSY_RETRY_S)}
         return error
     return Unprocessable(en, code=f"preview-{reason.replace('_', '-')}", zh=zh, reason=reason)
+
+
+def cached_image(runtime: Runtime, spec: S.PreviewSpec, *, series_id: str, ref: jobs.InstanceRef, renders_here: bool,
+                 read: Callable[[], bytes | None], max_bytes: int | None = None) -> bytes | None:
+    """``read()``, the cache lookup of ``spec``'s image. On a network store, while this series' previews in
+    the same window and size keep missing (streaks.py), and only when the render will run in this process
+    (``renders_here``: a render worker is another process) from native pixels (bounded, no decoder): the
+    node's own copy alone is read, else the original is fetched beside the lookup."""
+    if runtime.cache.local:
+        return read()
+    here = renders_here and jobs.raw_ok(ref)
+    cache = runtime.cache
+    near = partial(cache.read_near, spec.relpath, max_bytes=max_bytes) if here and cache.near else None
+    # the store the render reads through (jobs.py): the same object, so the same memo of originals
+    prefetch = partial(open_store(ref.store).prefetch, key=ref.key) if here else None
+    return streaks.look_up(runtime.misses, group=(series_id, spec.window, spec.width, spec.fmt, spec.quality),
+                           read=read, read_near=near, prefetch=prefetch)
 
 
 def cached_error(runtime: Runtime, spec: S.PreviewSpec) -> dict[str, Any] | None:

@@ -152,13 +152,10 @@ class NodeCachedStore:
             self.cache.put(self.locator, key, data)
         return data
 
-    def get_copy(self, *, key: str, max_bytes: int | None = None) -> bytes | None:
-        """This node's copy only — a file read, never the network (what an event loop may do); None when
-        there is none or it is larger than ``max_bytes``."""
-        try:
-            return self.cache.get(self.locator, key, max_bytes=max_bytes)
-        except ObjectMissing:
-            return None
+    def get_near(self, *, key: str, max_bytes: int | None = None) -> bytes | None:
+        """This node's copy only, never a request to the store: ObjectMissing when the node holds none
+        (the store may still have the object), None when the copy is larger than ``max_bytes``."""
+        return self.cache.get(self.locator, key, max_bytes=max_bytes)
 
     def put_bytes(self, *, key: str, data: bytes, sha256: str | None = None, durable: bool = True) -> None:
         self.inner.put_bytes(key=key, data=data, sha256=sha256, durable=durable)
@@ -191,6 +188,9 @@ class NodeCachedStore:
 
     def size(self, *, key: str) -> int:
         return self.inner.size(key=key)
+
+    def prefetch(self, *, key: str) -> None:
+        self.inner.prefetch(key=key)
 
     def exists(self, *, key: str) -> bool:
         return self.inner.exists(key=key)

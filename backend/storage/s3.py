@@ -19,7 +19,7 @@ import io
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, BinaryIO, TypeVar
 
 import boto3
@@ -35,7 +35,30 @@ from backend.storage.reader import RangedReader
 PART = 8 * 1024 * 1024  # multipart above this (S3: parts ≥ 5 MiB but the last)
 MISSING = {"NoSuchKey", "404", "NotFound"}
 PUT_THREADS = 8  # put_files: PUTs in flight at once
+# Prefetches (S3ObjectStore.prefetch) in flight at once per process, and how long a read waits for one
+# before it asks the store itself (a GET's own read timeout is 30 s: signed.http_pool).
+PREFETCH_THREADS = 4
+FETCH_WAIT_S = 35.0
 T = TypeVar("T")
+_prefetch_pool: ThreadPoolExecutor | None = None
+_prefetch_lock = threading.Lock()
+
+
+def _prefetcher() -> ThreadPoolExecutor:
+    """Made on first use, so a render worker forked from the web process starts its own threads."""
+    global _prefetch_pool
+    with _prefetch_lock:
+        if _prefetch_pool is None:
+            _prefetch_pool = ThreadPoolExecutor(max_workers=PREFETCH_THREADS, thread_name_prefix="yy-s3-prefetch")
+        return _prefetch_pool
+
+
+def _forget_prefetcher_in_child() -> None:
+    global _prefetch_pool, _prefetch_lock
+    _prefetch_pool, _prefetch_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_prefetcher_in_child)
 
 
 def _md5(data: bytes) -> str:
@@ -263,18 +286,58 @@ class S3ObjectStore:
         return self
 
     def _whole(self, key: str) -> bytes | None:
-        """The object from memory, or fetched whole with one ranged GET when it is small (the answer's
-        Content-Range says the total: RFC 9110 §14.4); None when it is large."""
+        """The object from memory, or fetched whole with one ranged GET when it is small; None when it
+        is large. A fetch of the key already under way (a prefetch) is waited for, not repeated."""
         assert self._memo is not None
         found = self._memo.get(key)
         if found is not None or self._memo.large(key) is not None:
             return found
+        future, mine = self._memo.claim(key)
+        if mine:
+            return self._fill(key, future)
+        try:
+            return future.result(timeout=FETCH_WAIT_S)
+        except Exception:  # noqa: BLE001 - that fetch failed or hangs: this read asks the store itself
+            return self._fetch_whole(key)
+
+    def _fetch_whole(self, key: str) -> bytes | None:
+        """One ranged GET of the first WHOLE bytes; the answer's Content-Range says the total (RFC 9110
+        §14.4), so a small object comes back whole and a large one is noted as large."""
+        assert self._memo is not None
         data, total = signed.get(self._bucket, key=key, full=self._k(key), span=f"bytes=0-{WHOLE - 1}")
         if data is None or total is None or total > WHOLE:
             self._memo.note_large(key, total or WHOLE + 1)
             return None
         self._memo.put(key, data)
         return data
+
+    def _fill(self, key: str, future: Future[bytes | None]) -> bytes | None:
+        assert self._memo is not None
+        try:
+            data = self._fetch_whole(key)
+        except BaseException as exc:
+            self._memo.settle(key, future, error=exc)
+            raise
+        self._memo.settle(key, future, data=data)
+        return data
+
+    def prefetch(self, *, key: str) -> None:
+        """Start fetching a small original whole on a thread of this process (base.py): a cold preview
+        asks the derived cache for its image while this GET is under way, so its path waits for one
+        round trip instead of two. Only for an area that remembers objects (the originals); a read that
+        comes meanwhile waits for this fetch; its failure is the read's to meet again, never raised here."""
+        memo = self._memo
+        if memo is None or memo.get(key) is not None or memo.large(key) is not None:
+            return
+        future, mine = memo.claim(key)
+        if mine:
+            _prefetcher().submit(self._fill_quietly, key, future)
+
+    def _fill_quietly(self, key: str, future: Future[bytes | None]) -> None:
+        try:
+            self._fill(key, future)
+        except Exception:  # noqa: BLE001, S110 - kept on the future; the read that needs the bytes retries
+            pass
 
     def read_range(self, *, key: str, offset: int, length: int) -> bytes:
         if offset < 0 or length < 0:

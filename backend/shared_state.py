@@ -132,6 +132,10 @@ class DatabaseState:
 
     def unhit(self, key: str) -> None:
         with session_scope(self.engine) as session:
+            # Under the key's lock, as a hit: two give-backs at once (doctors opening one share with the
+            # right code) must not both pick the same newest row — one delete would be lost and the
+            # reservation kept, and five such collisions lock the share against the right code.
+            _lock_key(session, key)
             newest = session.exec(select(RateEvent.id).where(RateEvent.key == key)
                                   .order_by(col(RateEvent.at).desc()).limit(1)).first()
             if newest is not None:
@@ -143,8 +147,7 @@ class DatabaseState:
         # transaction holds the database's write lock from BEGIN IMMEDIATE (db.py). PostgreSQL (READ
         # COMMITTED): a transaction-scoped advisory lock on the key serialises the hits, and the count
         # after it sees every hit committed before it.
-        if session.get_bind().dialect.name == "postgresql":
-            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_id(key)})
+        _lock_key(session, key)
         now = utcnow()
         count = session.exec(
             select(func.count()).select_from(RateEvent).where(RateEvent.key == key, RateEvent.at > now - window)
@@ -217,6 +220,14 @@ class RedisState:
     @_reachable
     def unhit(self, key: str) -> None:
         self.redis.eval(_UNHIT_LUA, 1, _PREFIX + "rate:" + key)
+
+
+def _lock_key(session: Session, key: str) -> None:
+    """Serialise the writers of one rate-limit key until the transaction ends: PostgreSQL (READ
+    COMMITTED) takes a transaction-scoped advisory lock; SQLite's write transactions hold the database's
+    write lock from BEGIN IMMEDIATE already (db.py)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_id(key)})
 
 
 def _lock_id(key: str) -> int:

@@ -14,6 +14,7 @@ from its locator (``DerivedCache.root``).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -229,6 +230,19 @@ class DerivedCache:
             self._note(relpath, _MISSING)
             return None
         return self._image(relpath, data)
+
+    def read_nearby(self, relpath: str, *, max_bytes: int) -> bytes | None:
+        """`read` where it is a file read: the local store, or this node's own copy of a network store's
+        object. Never a network request, so the event loop may call it (previews/fastpath.py); None means
+        "not here": `read` it on a thread. Unlike `read_near` it notes nothing and leaves a copy cut short
+        (a power loss) to `read`, whose removal of it is a request to the store."""
+        if self.local:
+            return self.read(relpath, max_bytes=max_bytes)
+        data = None
+        if isinstance(self.store, NodeCachedStore):
+            with contextlib.suppress(ObjectMissing):  # no copy here
+                data = self.store.get_near(key=self.key(relpath), max_bytes=max_bytes)
+        return data if data is not None and _whole_image(relpath, data) else None
 
     def exists(self, relpath: str) -> bool:
         """Whether anything is stored under the key: an image (of any size) or a remembered failure."""

@@ -144,3 +144,39 @@ def test_the_event_loops_read_never_waits_for_a_connection_or_another_reader(eng
     finally:
         reader.close()
         small.dispose()
+
+
+def test_counting_a_share_open_or_linking_a_new_study_leaves_the_epoch(engine: Engine, settings: Settings) -> None:
+    """Migration 0021 (issue 18): a bump rebuilds every node's cached decisions and image facts. A share's
+    open count and a new study joining its person cannot narrow access; every other share column, and
+    a study moving from one person to another, still move the epoch."""
+    from backend.sharing.models import Share
+
+    counters = {"opens", "first_opened_at", "updated_at"}
+    inst = h.hospital(engine)
+    person = h.person(engine, settings, inst, local_id="P1", resident_id="320106196203150013", name="张伟")
+    other = h.person(engine, settings, inst, local_id="P2", resident_id="320102198503120020", name="王芳")
+    owner = h.account(engine, "o-owner", bind_to=person)
+    with session_scope(engine) as s:
+        share = Share(person_id=person, created_by_account_id=owner, token_digest="d" * 64, scope="studies",
+                      expires_at=utcnow() + timedelta(days=1))
+        s.add(share)
+        s.flush()
+        share_id = share.id
+    columns = [c.name for c in Share.__table__.columns]  # type: ignore[attr-defined]
+    assert counters < set(columns)
+    for column in columns:
+        before = _epoch(engine)
+        with engine.begin() as conn:
+            conn.execute(text(f'UPDATE share SET "{column}" = "{column}" WHERE id = :id'), {"id": share_id})
+        moved = _epoch(engine) > before
+        assert moved == (column not in counters), column
+
+    study = h.study(engine, inst, local_id="P9", uid="1.2.826.0.9.2")  # no such patient yet: no person
+    before = _epoch(engine)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE imaging_study SET person_id = :p WHERE id = :s"), {"p": person, "s": study})
+    assert _epoch(engine) == before  # joining its person: only widens
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE imaging_study SET person_id = :p WHERE id = :s"), {"p": other, "s": study})
+    assert _epoch(engine) > before  # moved away from a person: narrows theirs

@@ -113,3 +113,20 @@ def test_a_copy_cut_short_is_not_kept(tmp_path: Path) -> None:
                                          keep=_whole_image))
     assert cache.get("p.jpg") is None  # short: removed from the store, never copied
     assert _copies(tmp_path) == []
+
+
+def test_read_nearby_answers_from_the_node_copy_only(tmp_path: Path) -> None:
+    """The preview hot path asks this on the event loop (previews/fastpath.py): a file read of this
+    node's copy, never a request to the store; whatever it cannot answer goes to `read` on a thread."""
+    inner, store = _local(tmp_path, budget=1 << 20)
+    cache = DerivedCache(store)
+    key = "derived-v1/ab/image-256-q85.jpg"
+    inner.put_bytes(key=key, data=JPEG, durable=False)  # in the store, not yet on this node
+    assert cache.read_nearby(key, max_bytes=1 << 20) is None
+    assert not _copies(tmp_path)
+    assert cache.read(key, max_bytes=1 << 20) == JPEG  # the read copies it here
+    assert cache.read_nearby(key, max_bytes=1 << 20) == JPEG
+    assert cache.read_nearby(key, max_bytes=100) is None  # larger than asked: the route's business
+    (copy,) = _copies(tmp_path)
+    copy.write_bytes(JPEG[:-2])  # cut short by a power loss
+    assert cache.read_nearby(key, max_bytes=1 << 20) is None

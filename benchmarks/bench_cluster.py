@@ -56,7 +56,7 @@ def _pct(values: list[float], p: float) -> float:
 
 
 @contextmanager
-def _environment(env: dict[str, str]) -> Iterator[None]:
+def environment(env: dict[str, str]) -> Iterator[None]:
     """The cluster's settings for the `yunying` commands the population builder runs (hospitals)."""
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
@@ -93,13 +93,14 @@ def _urls(http: requests.Session, base: str, person_id: str) -> tuple[str, list[
     return timeline, previews
 
 
-def _wait_idle(cluster: Any, timeout: float = 600) -> None:
-    """Until the worker's queues are empty twice in a row (pre-rendering done: no job competes)."""
+def wait_idle(cluster: Any, *, timeout: float = 600, polls: int = 2) -> None:
+    """Until the worker's queues are empty `polls` times in a row, a second apart (pre-rendering done:
+    no job competes)."""
     deadline, quiet = time.monotonic() + timeout, 0
     while time.monotonic() < deadline:
         depths = cluster.queue_depths()
         quiet = quiet + 1 if depths and not any(r or u for r, u in depths.values()) else 0
-        if quiet >= 2:
+        if quiet >= polls:
             return
         time.sleep(1.0)
     raise TimeoutError("the worker's queues did not drain")
@@ -129,10 +130,10 @@ def run() -> None:
         cluster.up()
         up_s = time.monotonic() - started
         env = cluster.env(cluster.root / "admin")
-        with _environment({k: v for k, v in env.items() if k.startswith(("YUNYING_", "AWS_"))}):
+        with environment({k: v for k, v in env.items() if k.startswith(("YUNYING_", "AWS_"))}):
             population = build(base_url=cluster.url, yunying=Path(sys.executable).with_name("yunying"), run=tag,
                                patients=patients, slices=slices, size=512, threads=2)
-        _wait_idle(cluster)
+        wait_idle(cluster)
         patient = population.patients[0]
         http = requests.Session()
         login(http, base_url=cluster.url, openid=patient.openid)

@@ -43,8 +43,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -52,6 +52,7 @@ from urllib.parse import urlsplit
 import psutil
 import requests
 
+from benchmarks.bench_cluster import environment, wait_idle
 from benchmarks.httpload import LoadResult, build_request, concurrent_requests
 
 BENCH = "request_kinds"
@@ -151,28 +152,6 @@ def cpu_by_component(before: dict[tuple[str, int], float], after: dict[tuple[str
 
 
 # -- the population and the requests of each kind -------------------------------------------------------------
-@contextmanager
-def _environment(env: dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
-
-
-def _wait_idle(cluster: Any, timeout: float = 900) -> None:
-    deadline, quiet = time.monotonic() + timeout, 0
-    while time.monotonic() < deadline:
-        depths = cluster.queue_depths()
-        quiet = quiet + 1 if depths and not any(r or u for r, u in depths.values()) else 0
-        if quiet >= 3:
-            return
-        time.sleep(1.0)
-    raise TimeoutError("the worker's queues did not drain")
-
-
 def _cookie(http: requests.Session) -> str:
     return "; ".join(f"{c.name}={c.value}" for c in http.cookies)
 
@@ -191,11 +170,11 @@ def plan(cluster: Any, *, patients: int, slices: int) -> dict[str, Any]:
             person["cookie"] = _cookie(http)
         return made
     env = cluster.env(cluster.root / "admin")
-    with _environment({k: v for k, v in env.items() if k.startswith(("YUNYING_", "AWS_"))}):
+    with environment({k: v for k, v in env.items() if k.startswith(("YUNYING_", "AWS_"))}):
         population: Population = build(base_url=cluster.url, yunying=Path(sys.executable).with_name("yunying"),
                                        run=uuid.uuid4().hex[:6], patients=patients, slices=slices, size=256,
                                        threads=2)
-    _wait_idle(cluster)
+    wait_idle(cluster, timeout=900, polls=3)
     people = []
     for patient in population.patients:
         http = requests.Session()
@@ -336,7 +315,7 @@ def measure(cluster: Any, kind: str, made: dict[str, Any], *, count: int, client
     used = cpu_by_component(before, cpu_snapshot(components(cluster)))
     bumps = access_epoch(cluster) - epoch
     if kind == "stow":  # the worker pre-renders what arrived: not the web node's cost, and not the next kind's
-        _wait_idle(cluster)
+        wait_idle(cluster, timeout=900, polls=3)
     # per request; a login per whole login, a STOW per instance
     n = len(result.latencies) * (STOW_SLICES if kind == "stow" else 1)
     per = {name: round(seconds * 1000 / n, 3) for name, seconds in sorted(used.items())}

@@ -196,22 +196,12 @@ class DerivedCache:
     def get(self, relpath: str) -> bytes | None:
         """The cached object's bytes, if present and complete (see `_ends_right`); None for nothing, a
         short object (removed) or a remembered failure (`get_error` then answers without a request)."""
-        try:
-            data = self.store.get_bytes(key=self.key(relpath))
-        except ObjectMissing:
-            self._note(relpath, _MISSING)
-            return None
-        return self._image(relpath, data if data is not None else b"")
+        return self._looked_up(relpath, lambda key: self.store.get_bytes(key=key) or b"")
 
     def read(self, relpath: str, *, max_bytes: int) -> bytes | None:
         """The cached bytes when present, complete and at most `max_bytes` (one open, one read: the hot
         path of a cache hit). None otherwise, as in `get`; `exists` then answers without a request."""
-        try:
-            data = self.store.get_bytes(key=self.key(relpath), max_bytes=max_bytes)
-        except ObjectMissing:
-            self._note(relpath, _MISSING)
-            return None
-        return self._image(relpath, data)
+        return self._looked_up(relpath, lambda key: self.store.get_bytes(key=key, max_bytes=max_bytes))
 
     @property
     def near(self) -> bool:
@@ -222,10 +212,16 @@ class DerivedCache:
         """`read`, from this node's copy only: no request to the store. For a lookup that will most likely
         miss (previews/streaks.py). A miss here is noted as a miss (RECENT_S), so the caller's next
         questions about the key — "too large?", "remembered failure?" — send no request either."""
-        if not isinstance(self.store, NodeCachedStore):
+        store = self.store
+        if not isinstance(store, NodeCachedStore):
             raise TypeError("no node copy to read from")
+        return self._looked_up(relpath, lambda key: store.get_near(key=key, max_bytes=max_bytes))
+
+    def _looked_up(self, relpath: str, fetch: Callable[[str], bytes | None]) -> bytes | None:
+        """`fetch(key)`'s bytes when they are a whole image (`_image`); a missing object is noted as
+        missing (RECENT_S), so the caller's next questions about the key send no request."""
         try:
-            data = self.store.get_near(key=self.key(relpath), max_bytes=max_bytes)
+            data = fetch(self.key(relpath))
         except ObjectMissing:
             self._note(relpath, _MISSING)
             return None

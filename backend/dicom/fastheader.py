@@ -16,6 +16,7 @@ pydicom does raises :class:`Unusual`, and the caller parses the file with pydico
 * transfer syntaxes other than Explicit VR Little Endian (PS3.5 §A.2) and the encapsulated ones, which
   share its data set encoding (implicit VR needs the dictionary's VRs, some ambiguous; big endian and
   deflate are rare);
+* elements out of ascending tag order, or repeated (PS3.5 §7.1);
 * VR UN, an unknown VR, an undefined length outside SQ, a value that runs past the data, an item that
   does not end where its length says (PS3.5 §7.5);
 * text in a character set named in a way pydicom corrects (a misspelt term), ISO 2022 escape sequences
@@ -29,7 +30,7 @@ from __future__ import annotations
 import base64
 import re
 from dataclasses import dataclass
-from struct import unpack_from
+from struct import Struct, unpack_from
 from typing import Any
 
 from pydicom.charset import python_encoding
@@ -42,20 +43,47 @@ _ITEM_END = 0xFFFEE00D
 _SEQUENCE_END = 0xFFFEE0DD
 _UNDEFINED = 0xFFFFFFFF
 _CHARSET = 0x00080005
-# PS3.5 Table 7.1-1: these VRs have a reserved field and a 4-byte length in explicit VR.
-_LONG = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UR", "UT", "UV"})
-_BINARY = frozenset({"OB", "OD", "OF", "OL", "OV", "OW"})
+# What the character set repair reads (metadata.charset_repair), in its order: PatientName,
+# StudyDescription, InstitutionName.
+_NAMES = (0x00100010, 0x00081030, 0x00080080)
+
+# How each VR's value turns into DICOM JSON (pydicom's values.py converters, PS3.5 Table 6.2-1: which
+# padding is significant). Small ints, tested in the order of how often they occur in a CT or MR header.
+_DS, _SPLIT, _ASCII, _NUMBER, _IS, _PN, _SINGLE, _AE, _UR, _AT, _BINARY, _SQ = range(12)
+_TEXT_KINDS = (_SPLIT, _PN, _SINGLE)  # decoded in the data set's character set (PS3.5 §6.1.2.3)
+# The VR as it stands in the file -> (VR, a 4-byte length with a reserved field before it (PS3.5 Table
+# 7.1-1), kind). Keyed by the two bytes so an element's header is one struct unpack and one lookup;
+# UN and any other VR are not here: they go to pydicom.
+_VRS: dict[bytes, tuple[str, bool, int]] = {
+    b"AE": ("AE", False, _AE), b"AS": ("AS", False, _ASCII), b"AT": ("AT", False, _AT),
+    b"CS": ("CS", False, _ASCII), b"DA": ("DA", False, _ASCII), b"DS": ("DS", False, _DS),
+    b"DT": ("DT", False, _ASCII), b"FL": ("FL", False, _NUMBER), b"FD": ("FD", False, _NUMBER),
+    b"IS": ("IS", False, _IS), b"LO": ("LO", False, _SPLIT), b"LT": ("LT", False, _SINGLE),
+    b"OB": ("OB", True, _BINARY), b"OD": ("OD", True, _BINARY), b"OF": ("OF", True, _BINARY),
+    b"OL": ("OL", True, _BINARY), b"OV": ("OV", True, _BINARY), b"OW": ("OW", True, _BINARY),
+    b"PN": ("PN", False, _PN), b"SH": ("SH", False, _SPLIT), b"SL": ("SL", False, _NUMBER),
+    b"SQ": ("SQ", True, _SQ), b"SS": ("SS", False, _NUMBER), b"ST": ("ST", False, _SINGLE),
+    b"SV": ("SV", True, _NUMBER), b"TM": ("TM", False, _ASCII), b"UC": ("UC", True, _SPLIT),
+    b"UI": ("UI", False, _ASCII), b"UL": ("UL", False, _NUMBER), b"UR": ("UR", True, _UR),
+    b"US": ("US", False, _NUMBER), b"UT": ("UT", True, _SINGLE), b"UV": ("UV", True, _NUMBER),
+}
 _NUMBERS = {"US": ("H", 2), "SS": ("h", 2), "UL": ("I", 4), "SL": ("i", 4), "FL": ("f", 4), "FD": ("d", 8),
             "UV": ("Q", 8), "SV": ("q", 8)}
-_SPLIT_TEXT = frozenset({"SH", "LO", "UC"})  # in the character set, several values (PS3.5 §6.1.2.3)
-_SINGLE_TEXT = frozenset({"ST", "LT", "UT"})  # in the character set, one value, backslash allowed
-_ASCII_SPLIT = frozenset({"AS", "CS", "DA", "DT", "TM", "UI"})
-_KNOWN = _LONG | frozenset({"AE", "AS", "AT", "CS", "DA", "DS", "DT", "FL", "FD", "IS", "LO", "LT", "PN", "SH",
-                            "SL", "SS", "ST", "TM", "UI", "UL", "US"})
-_IS = re.compile(r"\s*[+-]?\d+\s*\Z")
-_DS = re.compile(r" *[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)? *\Z")
+_ONE_NUMBER = {vr: Struct(f"<{code}") for vr, (code, _) in _NUMBERS.items()}  # the usual VM 1, precompiled
+_HEAD = Struct("<HH2sH")  # tag, VR, 2-byte length (PS3.5 §7.1.2)
+_LONG_LENGTH = Struct("<I")
+_ITEM_HEAD = Struct("<HHI")  # an item's tag and length (PS3.5 §7.5)
+# One match over the whole value instead of one per backslash-separated item: the same items, as the
+# separators are outside the item pattern (PS3.5 Table 6.2-1, and what pydicom's IS and DS accept).
+_IS_ITEM = r"\s*[+-]?\d+\s*"
+_DS_ITEM = r" *[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)? *"
+_IS_VALUE = re.compile(rf"{_IS_ITEM}(?:\\{_IS_ITEM})*\Z")
+_DS_VALUE = re.compile(rf"{_DS_ITEM}(?:\\{_DS_ITEM})*\Z")
 _DEFAULT = "iso8859"  # pydicom's default for data sets without (0008,0005); Latin-1
 _INLINE_MAX = 1024  # dataset_to_json's bulk_threshold: larger binary values are left out at the top level
+_META_TEXT = frozenset({"UI", "CS", "AE", "SH"})
+_KEYS: dict[int, str] = {}  # tag -> its DICOM JSON key, for the tags met so far (bounded below)
+_KEYS_MAX = 8192
 
 
 class Unusual(Exception):
@@ -64,14 +92,6 @@ class Unusual(Exception):
 
 class NeedMore(Exception):
     """The header goes on past the bytes given: call again with more."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Raw:
-    vr: str
-    at: int
-    length: int
-    items: list[dict[int, _Raw]] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,135 +107,194 @@ def read_header(data: bytes, *, start: int, complete: bool, defer_bytes: int) ->
     ``complete``: ``data`` runs to the end of the file (else running out of it raises :class:`NeedMore`).
     The Specific Character Set is repaired by metadata.py's rule (:func:`charset_repair`). Raises
     :class:`Unusual` for anything this reader leaves to pydicom (module docstring)."""
-    reader = _Reader(data, complete=complete)
-    elements, end = reader.elements(start, len(data), top=True, delimited=False)
-    if not elements:
+    reader = _Reader(data, complete=complete, defer_bytes=defer_bytes)
+    model, end = reader.elements(start, len(data), top=True, delimited=False)
+    if not reader.seen:
         raise Unusual("no elements")
-    declared = _text_of(data, elements.get(_CHARSET))
-    names = b"".join(_bytes_of(data, elements.get(tag)) for tag in (0x00100010, 0x00081030, 0x00080080))
+    declared = _charset_text(reader.charset)
+    names = b"".join(reader.names.get(tag, b"") for tag in _NAMES)
     repaired = charset_repair(declared, names)
     # Without escape sequences pydicom decodes with the first term's codec (charset.decode_bytes), items
     # too (they read their parent's). An unknown or misspelt name only matters for non-ASCII text, where
     # decode() gives up.
     term = repaired or (declared or "").split("\\")[0]
     codec = python_encoding.get(term) if term else _DEFAULT
-    model: dict[str, Any] = {}
-    convert = _Converter(data, codec=codec)
-    for tag, raw in elements.items():
-        if raw.length > defer_bytes:
-            if raw.vr in _BINARY:
-                continue  # pydicom defers it; dataset_to_json without bulk URIs leaves it out
-            raise Unusual("a long non-binary value or sequence")
-        if raw.vr in _BINARY and raw.length > _INLINE_MAX:
-            continue
-        model[f"{tag:08X}"] = convert.element(raw)
+    for container, key, kind, vr, value in reader.pending:
+        if kind == _PN:  # pydicom strips PN's padding before decoding it
+            value = value.rstrip(b"\x00 ")
+        container[key] = _text_element(kind, vr, _decode(value, codec))
     if repaired is not None:
+        if "00080005" not in model:  # the tags are in ascending order (checked): keep them so
+            model["00080005"] = {"vr": "CS", "Value": [repaired]}
+            return Header(model=dict(sorted(model.items())), pixel_offset=end, charset_assumed=repaired)
         model["00080005"] = {"vr": "CS", "Value": [repaired]}
-    return Header(model=dict(sorted(model.items())), pixel_offset=end, charset_assumed=repaired)
+    return Header(model=model, pixel_offset=end, charset_assumed=repaired)
 
 
 def read_file_meta(data: bytes, *, start: int, complete: bool) -> tuple[dict[int, str], int]:
     """The File Meta Information (group 0002, always Explicit VR Little Endian: PS3.10 §7.1) at ``start``:
-    its text values by tag (padding stripped as parse.py strips them), and where the data set begins."""
-    elements, end = _Reader(data, complete=complete).elements(start, len(data), top=True, delimited=False,
-                                                               only_group=0x0002)
-    out = {}
-    for tag, raw in elements.items():
-        if raw.vr in ("UI", "CS", "AE", "SH"):
-            out[tag] = _bytes_of(data, raw).decode("latin-1").strip("\x00 ")
-    return out, end
+    its text values by tag (padding stripped as parse.py strips them), and where the data set begins.
+    PS3.10 Table 7.1-1 has no sequence in it: one is left to pydicom."""
+    out: dict[int, str] = {}
+    pos, end = start, len(data)
+    while pos < end:
+        if pos + 8 > end:
+            raise Unusual("the data ends inside an element") if complete else NeedMore()
+        group, element, vr_bytes, length = _HEAD.unpack_from(data, pos)
+        if group != 0x0002:
+            break
+        known = _VRS.get(vr_bytes)
+        if known is None or known[2] == _SQ:
+            raise Unusual(f"VR {vr_bytes!r} in the File Meta Information")
+        vr, long, _ = known
+        at = pos + 8
+        if long:
+            if pos + 12 > end:
+                raise Unusual("the data ends inside an element") if complete else NeedMore()
+            (length,) = _LONG_LENGTH.unpack_from(data, pos + 8)
+            if length == _UNDEFINED:
+                raise Unusual("undefined length outside a sequence")
+            at = pos + 12
+        pos = at + length
+        if pos > end:
+            raise Unusual("the data ends inside an element") if complete else NeedMore()
+        if vr in _META_TEXT:
+            out[group << 16 | element] = data[at:pos].decode("latin-1").strip("\x00 ")
+    return out, pos
 
 
-def _bytes_of(data: bytes, raw: _Raw | None) -> bytes:
-    if raw is None or raw.items is not None:
-        return b""
-    return data[raw.at:raw.at + raw.length]
-
-
-def _text_of(data: bytes, raw: _Raw | None) -> str | None:
+def _charset_text(raw: tuple[str, bytes] | None) -> str | None:
     """(0008,0005) as metadata.py's ``v.text`` reads it: values joined, padding stripped."""
-    if raw is None or raw.vr != "CS":
-        if raw is not None:
-            raise Unusual("(0008,0005) with a VR other than CS")
+    if raw is None:
         return None
-    value = _bytes_of(data, raw).decode("latin-1")
-    if "\x1b" in value:
+    vr, value = raw
+    if vr != "CS":
+        raise Unusual("(0008,0005) with a VR other than CS")
+    text = value.decode("latin-1")
+    if "\x1b" in text:
         raise Unusual("escape sequence in (0008,0005)")
-    return value.rstrip(" \x00").strip("\x00 ") or None
+    return text.rstrip(" \x00").strip("\x00 ") or None
 
 
 class _Reader:
-    """Pass 1: where each element is (PS3.5 §7.1.2, §7.5), sequences walked, nothing converted."""
+    """One pass over the bytes (PS3.5 §7.1.2, §7.5): each element's DICOM JSON as pydicom's
+    ``DataElement.to_json_dict`` renders it, made as the element is met.
 
-    def __init__(self, data: bytes, *, complete: bool) -> None:
+    Why one pass and no intermediate record per element (round 6 of docs/ingest.md): the reader ran at
+    ~6 µs per element, most of it Python overhead per element — a dataclass per element, a second loop,
+    a method call per value. The one thing a value cannot be converted without is the character set,
+    which its repair (metadata.charset_repair) decides only once PatientName is read: text that is not
+    ASCII (the only text whose decoding depends on it) is kept in ``pending`` and decoded at the end.
+    """
+
+    def __init__(self, data: bytes, *, complete: bool, defer_bytes: int) -> None:
         self.data = data
         self.complete = complete
+        self.defer_bytes = defer_bytes
+        self.seen = False  # any top-level element at all
+        self.charset: tuple[str, bytes] | None = None  # (0008,0005): its VR and bytes
+        self.names: dict[int, bytes] = {}  # the top-level _NAMES' bytes
+        # non-ASCII text: where its JSON goes, its kind, VR and bytes
+        self.pending: list[tuple[dict[str, Any], str, int, str, bytes]] = []
 
-    def short(self) -> Exception:
+    def short(self, end: int, inner: str) -> Exception:
+        """Running out of bytes: the end of the data (more may follow), or of an item (a broken file)."""
+        if end != len(self.data):
+            return Unusual(inner)
         return Unusual("the data ends inside an element") if self.complete else NeedMore()
 
-    def elements(self, pos: int, end: int, *, top: bool, delimited: bool,
-                 only_group: int | None = None) -> tuple[dict[int, _Raw], int]:
+    def elements(self, pos: int, end: int, *, top: bool, delimited: bool) -> tuple[dict[str, Any], int]:
         data = self.data
-        out: dict[int, _Raw] = {}
+        defer_bytes = self.defer_bytes
+        out: dict[str, Any] = {}
+        previous = -1
         while pos < end:
             if pos + 8 > end:
-                raise self.short() if end == len(data) else Unusual("an item ends inside an element header")
-            group, element = unpack_from("<HH", data, pos)
-            if only_group is not None and group != only_group:
-                return out, pos
+                raise self.short(end, "an item ends inside an element header")
+            group, element, vr_bytes, length = _HEAD.unpack_from(data, pos)
             tag = group << 16 | element
-            if tag == _ITEM_END:
-                if not delimited or unpack_from("<I", data, pos + 4)[0] != 0:
-                    raise Unusual("unexpected item delimiter")
+            if group == 0xFFFE:
+                if tag != _ITEM_END or not delimited or _LONG_LENGTH.unpack_from(data, pos + 4)[0] != 0:
+                    raise Unusual("an item tag among elements, or an unexpected item delimiter")
                 return out, pos + 8
             if top and tag in PIXEL_TAGS:
                 return out, pos
-            if group == 0xFFFE:
-                raise Unusual("item tag among elements")
-            vr = data[pos + 4:pos + 6].decode("latin-1")
-            if vr not in _KNOWN:
-                raise Unusual(f"VR {vr!r}")
-            if vr in _LONG:
+            # PS3.5 §7.1: ascending order, each tag once. pydicom sorts and drops duplicates; a file
+            # that needs either is not for this reader.
+            if tag <= previous:
+                raise Unusual("elements out of order, or repeated")
+            previous = tag
+            known = _VRS.get(vr_bytes)
+            if known is None:
+                raise Unusual(f"VR {vr_bytes!r}")
+            vr, long, kind = known
+            at = pos + 8
+            if long:
                 if pos + 12 > end:
-                    raise self.short() if end == len(data) else Unusual("an item ends inside an element header")
-                (length,) = unpack_from("<I", data, pos + 8)
+                    raise self.short(end, "an item ends inside an element header")
+                (length,) = _LONG_LENGTH.unpack_from(data, pos + 8)
                 at = pos + 12
-            else:
-                (length,) = unpack_from("<H", data, pos + 6)
-                at = pos + 8
-            items = None
-            if vr == "SQ":
+            key = _KEYS.get(tag) or _key(tag)
+            if kind == _SQ:
+                if tag == _CHARSET:
+                    raise Unusual("(0008,0005) with a VR other than CS")
+                if top and defer_bytes < length != _UNDEFINED:
+                    raise Unusual("a long sequence")
                 items, pos = self.sequence(at, None if length == _UNDEFINED else at + length, end)
-            elif length == _UNDEFINED:
+                self.seen = True
+                out[key] = {"vr": "SQ", "Value": items}
+                continue
+            if length == _UNDEFINED:
                 raise Unusual("undefined length outside a sequence")
-            else:
-                pos = at + length
-                if pos > end:
-                    raise self.short() if end == len(data) else Unusual("a value runs past its item")
-            if tag == _CHARSET and not top:
+            pos = at + length
+            if pos > end:
+                raise self.short(end, "a value runs past its item")
+            if top:
+                self.seen = True
+                if tag == _CHARSET:
+                    self.charset = (vr, data[at:pos])
+                elif tag in _NAMES:
+                    self.names[tag] = data[at:pos]
+                if kind == _BINARY:
+                    if length > _INLINE_MAX or length > defer_bytes:
+                        continue  # dataset_to_json leaves it out (pydicom deferred it if over defer_bytes)
+                elif length > defer_bytes:
+                    raise Unusual("a long non-binary value")
+            elif tag == _CHARSET:
                 raise Unusual("a Specific Character Set inside an item")
-            out[tag] = _Raw(vr, at, 0 if length == _UNDEFINED else length, items)
+            if not length:
+                out[key] = {"vr": vr}  # pydicom: an empty value has VM 0, no "Value"
+            elif kind in _TEXT_KINDS:
+                value = data[at:pos]
+                if b"\x1b" in value:
+                    raise Unusual("ISO 2022 escape sequence")
+                if value.isascii():
+                    out[key] = _text_element(kind, vr, value.decode("ascii"))
+                else:
+                    out[key] = None  # keeps its place; decoded once the character set is known
+                    self.pending.append((out, key, kind, vr, value))
+            else:
+                out[key] = _value(kind, vr, data, at, length)
         if delimited:
-            raise self.short() if end == len(data) else Unusual("no item delimiter")
-        if top and only_group is None and not self.complete:
+            raise self.short(end, "no item delimiter")
+        if top and not self.complete:
             raise NeedMore()  # the bytes given ended between two elements: the data set may go on
         if pos != end:
             raise Unusual("elements run past their container")
         return out, pos
 
-    def sequence(self, pos: int, stop: int | None, end: int) -> tuple[list[dict[int, _Raw]], int]:
+    def sequence(self, pos: int, stop: int | None, end: int) -> tuple[list[dict[str, Any]], int]:
         data = self.data
         if stop is not None and stop > end:
-            raise self.short() if end == len(data) else Unusual("a sequence runs past its item")
+            raise self.short(end, "a sequence runs past its item")
         limit = end if stop is None else stop
-        items: list[dict[int, _Raw]] = []
+        items: list[dict[str, Any]] = []
         while True:
             if stop is not None and pos == stop:
                 return items, pos
             if pos + 8 > limit:
-                raise self.short() if limit == len(data) else Unusual("a sequence ends inside an item header")
-            group, element, length = unpack_from("<HHI", data, pos)
+                raise self.short(limit, "a sequence ends inside an item header")
+            group, element, length = _ITEM_HEAD.unpack_from(data, pos)
             tag = group << 16 | element
             if tag == _SEQUENCE_END and stop is None:
                 return items, pos + 8
@@ -225,88 +304,88 @@ class _Reader:
                 item, pos = self.elements(pos + 8, limit, top=False, delimited=True)
             else:
                 if pos + 8 + length > limit:
-                    raise self.short() if limit == len(data) else Unusual("an item runs past its sequence")
+                    raise self.short(limit, "an item runs past its sequence")
                 item, pos = self.elements(pos + 8, pos + 8 + length, top=False, delimited=False)
             items.append(item)
 
 
-class _Converter:
-    """Pass 2: each element's DICOM JSON, as pydicom's ``DataElement.to_json_dict`` renders its value."""
+def _key(tag: int) -> str:
+    """The DICOM JSON key of ``tag`` ("0020000D"); remembered, as a header repeats the same few dozen."""
+    key = _KEYS.get(tag)
+    if key is None:
+        key = f"{tag:08X}"
+        if len(_KEYS) < _KEYS_MAX:  # a hostile file's private tags must not grow it without bound
+            _KEYS[tag] = key
+    return key
 
-    def __init__(self, data: bytes, *, codec: str | None) -> None:
-        self.data = data
-        self.codec = codec
 
-    def element(self, raw: _Raw) -> dict[str, Any]:
-        vr = raw.vr
-        if raw.items is not None:
-            return {"vr": "SQ", "Value": [self.item(item) for item in raw.items]}
-        if raw.length == 0:
+def _value(kind: int, vr: str, data: bytes, at: int, length: int) -> dict[str, Any]:
+    """The DICOM JSON of a value that is not text in the character set, ``length`` > 0 bytes at ``at``."""
+    if kind == _DS:
+        text = data[at:at + length].decode("latin-1").strip().rstrip(" \x00")
+        if not text:
             return {"vr": vr}
-        value = self.data[raw.at:raw.at + raw.length]
-        if vr in _BINARY:
-            return {"vr": vr, "InlineBinary": base64.b64encode(value).decode("ascii")}
-        number = _NUMBERS.get(vr)
-        if number is not None:
-            code, size = number
-            if raw.length % size:
-                raise Unusual("a number of the wrong length")
-            return {"vr": vr, "Value": list(unpack_from(f"<{raw.length // size}{code}", value))}
-        if vr == "AT":
-            if raw.length % 4:
-                raise Unusual("AT of the wrong length")
-            pairs = unpack_from(f"<{raw.length // 2}H", value)
-            return {"vr": vr, "Value": [f"{pairs[i] << 16 | pairs[i + 1]:08X}" for i in range(0, len(pairs), 2)]}
-        values = self.strings(vr, value)
-        if len(values) == 1 and not values[0]:
-            return {"vr": vr}  # pydicom: an empty value has VM 0, no "Value"
-        if vr == "PN":
-            return {"vr": vr, "Value": [_person_name(name) for name in values]}
-        if vr == "IS":
-            if not all(_IS.match(item) for item in values):
-                raise Unusual("IS not an integer")
-            return {"vr": vr, "Value": [int(item) for item in values]}
-        if vr == "DS":
-            if not all(_DS.match(item) for item in values):
-                raise Unusual("DS not a decimal")
-            return {"vr": vr, "Value": [float(item) for item in values]}
-        return {"vr": vr, "Value": values}
+        if not _DS_VALUE.match(text):
+            raise Unusual("DS not a decimal")
+        return {"vr": vr, "Value": [float(item) for item in text.split("\\")]}
+    if kind == _ASCII:
+        text = data[at:at + length].decode("latin-1").rstrip(" \x00")
+        return {"vr": vr, "Value": text.split("\\")} if text else {"vr": vr}
+    if kind == _NUMBER:
+        code, size = _NUMBERS[vr]
+        if length == size:
+            return {"vr": vr, "Value": list(_ONE_NUMBER[vr].unpack_from(data, at))}
+        if length % size:
+            raise Unusual("a number of the wrong length")
+        return {"vr": vr, "Value": list(unpack_from(f"<{length // size}{code}", data, at))}
+    if kind == _IS:
+        text = data[at:at + length].decode("latin-1").rstrip(" \x00")
+        if not text:
+            return {"vr": vr}
+        if not _IS_VALUE.match(text):
+            raise Unusual("IS not an integer")
+        return {"vr": vr, "Value": [int(item) for item in text.split("\\")]}
+    if kind == _BINARY:
+        return {"vr": vr, "InlineBinary": base64.b64encode(data[at:at + length]).decode("ascii")}
+    if kind == _AE:
+        values = [item.strip() for item in data[at:at + length].decode("latin-1").split("\\")]
+    elif kind == _UR:
+        values = [data[at:at + length].decode("latin-1").rstrip()]
+    elif kind == _AT:
+        if length % 4:
+            raise Unusual("AT of the wrong length")
+        pairs = unpack_from(f"<{length // 2}H", data, at)
+        return {"vr": vr, "Value": [f"{pairs[i] << 16 | pairs[i + 1]:08X}" for i in range(0, len(pairs), 2)]}
+    else:  # pragma: no cover - every kind of _VRS is handled above or is text (the caller's)
+        raise AssertionError(kind)
+    if len(values) == 1 and not values[0]:
+        return {"vr": vr}
+    return {"vr": vr, "Value": values}
 
-    def item(self, item: dict[int, _Raw]) -> dict[str, Any]:
-        return {f"{tag:08X}": self.element(raw) for tag, raw in item.items()}
 
-    def strings(self, vr: str, value: bytes) -> list[str]:
-        """pydicom's values.py converters, by VR (PS3.5 Table 6.2-1: which padding is significant)."""
-        if vr in _ASCII_SPLIT:
-            return value.decode("latin-1").rstrip(" \x00").split("\\")
-        if vr == "DS":
-            return value.decode("latin-1").strip().rstrip(" \x00").split("\\")
-        if vr == "IS":
-            return value.decode("latin-1").rstrip(" \x00").split("\\")
-        if vr == "AE":
-            return [item.strip() for item in value.decode("latin-1").split("\\")]
-        if vr == "UR":
-            return [value.decode("latin-1").rstrip()]
-        if vr == "PN":
-            value = value.rstrip(b"\x00 ")
-        text = self.decode(value)
-        if vr in _SINGLE_TEXT:
-            return [text.rstrip("\x00 ")]
-        if vr == "PN":
-            return text.split("\\")
-        return [item.rstrip("\x00 ") for item in text.split("\\")]  # SH, LO, UC
+def _text_element(kind: int, vr: str, text: str) -> dict[str, Any]:
+    """The DICOM JSON of text in the character set (SH LO UC; ST LT UT; PN), decoded."""
+    if kind == _SPLIT:
+        values = [item.rstrip("\x00 ") for item in text.split("\\")]
+    elif kind == _SINGLE:
+        values = [text.rstrip("\x00 ")]
+    else:  # PN: pydicom strips trailing NULs and spaces from the bytes, then splits
+        values = text.rstrip("\x00 ").split("\\")
+    if len(values) == 1 and not values[0]:
+        return {"vr": vr}  # pydicom: an empty value has VM 0, no "Value"
+    if kind == _PN:
+        return {"vr": vr, "Value": [_person_name(name) for name in values]}
+    return {"vr": vr, "Value": values}
 
-    def decode(self, value: bytes) -> str:
-        if b"\x1b" in value:
-            raise Unusual("ISO 2022 escape sequence")
-        if value.isascii():
-            return value.decode("ascii")
-        if self.codec is None:
-            raise Unusual("non-ASCII text in a character set pydicom would correct or does not know")
-        try:
-            return value.decode(self.codec)
-        except (UnicodeError, LookupError) as exc:
-            raise Unusual("text the character set cannot decode") from exc
+
+def _decode(value: bytes, codec: str | None) -> str:
+    """Non-ASCII text (escape sequences were refused when it was read)."""
+    if codec is None:
+        raise Unusual("non-ASCII text in a character set pydicom would correct or does not know")
+    try:
+        return value.decode(codec)
+    except (UnicodeError, LookupError) as exc:
+        raise Unusual("text the character set cannot decode") from exc
 
 
 def _person_name(name: str) -> dict[str, str]:

@@ -25,15 +25,20 @@ class DicomJsonView:
         return f"{int(tag):08X}" in self.model
 
     def value(self, tag: int) -> Any:
-        attr = self.model.get(f"{int(tag):08X}")
+        return self.at(f"{int(tag):08X}")
+
+    def at(self, key: str) -> Any:
+        """:meth:`value` by the element's DICOM JSON key ("00100010"): values.get keeps the key of each
+        keyword it reads, the index reads ~70 per instance (issue 21)."""
+        attr = self.model.get(key)
         if attr is None:
             return None
         values = attr.get("Value")
         vr = attr.get("vr")
-        if vr == "SQ":
-            return [DicomJsonView(item) for item in values or ()]
         if not values:
-            return None
+            return [] if vr == "SQ" else None
+        if vr == "SQ":
+            return [DicomJsonView(item) for item in values]
         if vr == "PN":
             values = [PersonName("=".join(name.get(group, "") for group in ("Alphabetic", "Ideographic", "Phonetic")
                                           if group in name)) for name in values]

@@ -189,7 +189,8 @@ def extract_metadata(
     one (fastheader.py, whose reader already applied the character set repair)."""
     assumed = ds.charset_assumed if isinstance(ds, DicomJsonView) else _fix_character_set(ds)
     zone = v.parse_tz(v.text(ds, "TimezoneOffsetFromUTC")) or default_zone
-    has_pixels = bool(v.integer(ds, "Rows")) or any(t in ds for t in (0x7FE00010, 0x7FE00008, 0x7FE00009))
+    rows = v.integer(ds, "Rows")
+    has_pixels = bool(rows) or any(t in ds for t in (0x7FE00010, 0x7FE00008, 0x7FE00009))
     sop_class = v.text(ds, "SOPClassUID")
     ts = transfer_syntax_uid
     if ts is None:
@@ -208,7 +209,7 @@ def extract_metadata(
             image_orientation_patient=v.vector(ds, "ImageOrientationPatient", 6),
             slice_location=v.number(ds, "SliceLocation"),
             slice_thickness=v.number(ds, "SliceThickness"),
-            rows=v.integer(ds, "Rows"),
+            rows=rows,
             columns=v.integer(ds, "Columns"),
             number_of_frames=v.integer(ds, "NumberOfFrames"),
             bits_allocated=v.integer(ds, "BitsAllocated"),

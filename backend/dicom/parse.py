@@ -276,7 +276,9 @@ def parse_fast(*, path: Path, limits: ParseLimits | None = None) -> tuple[Parsed
         size = path.stat().st_size
         if size > limits.max_file_bytes:
             return None
-        with path.open("rb") as raw:
+        # Unbuffered: the fast path reads the header in one call and then a few bytes at Pixel Data; a
+        # BufferedReader would only add its own allocation and an 8 KiB read there (issue 21).
+        with path.open("rb", buffering=0) as raw:
             guard = GuardedFile(cast(BinaryIO, raw), size=size, max_read_bytes=limits.max_header_bytes, name=str(path))
             return _parse_fast(guard=guard, path=path, size=size, limits=limits)
     except Exception:  # noqa: BLE001 - whatever it is, pydicom's parse decides
@@ -285,9 +287,11 @@ def parse_fast(*, path: Path, limits: ParseLimits | None = None) -> tuple[Parsed
 
 _FAST_FIRST = 64 * 1024  # a CT or MR header is 1–10 KB
 _FAST_MAX = 4 * 1024**2  # headers longer than this (big private blobs, long SRs) are left to pydicom
-# Explicit VR Little Endian and the encapsulated syntaxes, whose data sets are encoded alike (PS3.5 §A.4)
-_FAST_SYNTAXES = frozenset(ts for ts in AllTransferSyntaxes if ts not in (
-    ImplicitVRLittleEndian, ExplicitVRBigEndian, DeflatedExplicitVRLittleEndian))
+# Explicit VR Little Endian and the encapsulated syntaxes, whose data sets are encoded alike (PS3.5 §A.4),
+# by UID text -> encapsulated or not: looked up as text, as making a pydicom UID of the File Meta's value
+# (validation included) costs about as much as reading the whole File Meta.
+_FAST_SYNTAXES = {str(ts): bool(ts.is_encapsulated) for ts in AllTransferSyntaxes if ts not in (
+    ImplicitVRLittleEndian, ExplicitVRBigEndian, DeflatedExplicitVRLittleEndian)}
 
 
 def _parse_fast(*, guard: GuardedFile, path: Path, size: int, limits: ParseLimits) -> tuple[ParsedInstance,
@@ -302,9 +306,9 @@ def _parse_fast(*, guard: GuardedFile, path: Path, size: int, limits: ParseLimit
             if data[128:132] != b"DICM":
                 return None  # no preamble: parse_instance's sniffing decides
             meta, meta_end = fastheader.read_file_meta(data, start=132, complete=complete)
-            ts = UID(meta.get(0x00020010, ""))
-            if (ts not in _FAST_SYNTAXES or meta.get(0x00020002, "") == _MEDIA_STORAGE_DIRECTORY
-                    or meta_end == 132):
+            ts = meta.get(0x00020010, "").strip()  # as UID() strips it
+            encapsulated_ts = _FAST_SYNTAXES.get(ts)
+            if encapsulated_ts is None or meta.get(0x00020002, "") == _MEDIA_STORAGE_DIRECTORY or meta_end == 132:
                 return None
             header = read_header(data, start=meta_end, complete=complete, defer_bytes=limits.defer_bytes)
             break
@@ -319,7 +323,7 @@ def _parse_fast(*, guard: GuardedFile, path: Path, size: int, limits: ParseLimit
         cast(BinaryIO, guard),
         at=header.pixel_offset,
         shape=_image_shape(view),
-        encapsulated_ts=bool(ts.is_encapsulated),
+        encapsulated_ts=encapsulated_ts,
         implicit_vr=False,
         little_endian=True,
         file_size=size,
@@ -329,9 +333,9 @@ def _parse_fast(*, guard: GuardedFile, path: Path, size: int, limits: ParseLimit
     if not has_pixels and "Image Storage" in UID(uids[0]).name:
         return None
     parsed = ParsedInstance(
-        path=path, size=size, dataset=Dataset(), transfer_syntax_uid=str(ts), transfer_syntax_inferred=False,
+        path=path, size=size, dataset=Dataset(), transfer_syntax_uid=ts, transfer_syntax_inferred=False,
         has_preamble=True, has_file_meta=True, is_deflated=False,
-        is_encapsulated=bool(ts.is_encapsulated), sop_class_uid=uids[0], sop_instance_uid=uids[1],
+        is_encapsulated=encapsulated_ts, sop_class_uid=uids[0], sop_instance_uid=uids[1],
         study_instance_uid=uids[2], series_instance_uid=uids[3], native_pixels=native,
         encapsulated_pixels=encapsulated, has_pixel_data=has_pixels,
         preamble_blank=data[:128] == bytes(128),

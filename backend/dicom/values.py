@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from math import isfinite
 from typing import Any
 
 from pydicom.datadict import tag_for_keyword
@@ -27,22 +28,24 @@ _TM = re.compile(r"^(\d{2})(\d{2})?(\d{2})?(?:\.(\d{1,6}))?$")
 _DT = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.(\d{1,6}))?([+-]\d{4})?$")
 
 
-_TAGS: dict[str, BaseTag | None] = {}
+_TAGS: dict[str, tuple[BaseTag, str]] = {}  # keyword -> its tag and DICOM JSON key
 Source = Dataset | DicomJsonView  # a parsed header, or the DICOM JSON the fast reader made of one
+_LISTS = (list, tuple, MultiValue)
 
 
 def get(ds: Source, keyword: str) -> Any:
     """The element's value, or None if absent or undecodable. By tag, not ``ds.get(keyword)``: that goes
     through ``__getattr__`` and an AttributeError for every absent keyword, and the index asks for ~70
     keywords per instance at ingest, most of them absent (issue 21: the parse stage's CPU)."""
-    tag = _TAGS.get(keyword)
-    if tag is None:
+    known = _TAGS.get(keyword)
+    if known is None:
         number = tag_for_keyword(keyword)
         if number is None:
             return None
-        tag = _TAGS[keyword] = BaseTag(number)
+        known = _TAGS[keyword] = (BaseTag(number), f"{number:08X}")
     if isinstance(ds, DicomJsonView):
-        return ds.value(tag)
+        return ds.at(known[1])
+    tag = known[0]
     try:
         return ds[tag].value if tag in ds else None
     except Exception:  # noqa: BLE001 - any conversion error means "unknown"
@@ -53,22 +56,34 @@ def strip_escapes(value: str) -> str:
     return _ESCAPES.sub("", value) if "\x1b" in value else value
 
 
+# The readers below test for the usual single str / int / float first: ``isinstance`` against
+# MultiValue (an ABC) costs several times a test against a concrete type, and ingest reads ~70 values
+# per instance (issue 21).
+
+
 def text(ds: Source, keyword: str) -> str | None:
     value = get(ds, keyword)
     if value is None:
         return None
-    if isinstance(value, (list, tuple, MultiValue)):
-        value = "\\".join(str(v) for v in value)
-    result = strip_escapes(str(value)).strip("\x00 ")
-    return result or None
+    if isinstance(value, str):
+        result = value
+    elif isinstance(value, _LISTS):
+        result = "\\".join(str(v) for v in value)
+    else:
+        result = str(value)
+    if "\x1b" in result:
+        result = _ESCAPES.sub("", result)
+    return result.strip("\x00 ") or None
 
 
 def integer(ds: Source, keyword: str) -> int | None:
     value = get(ds, keyword)
+    if type(value) is int:
+        return value
     try:
         if value is None or value == "":
             return None
-        if isinstance(value, (list, tuple, MultiValue)):
+        if isinstance(value, _LISTS):
             value = value[0]
         return int(str(value).strip()) if isinstance(value, (str, bytes)) else int(value)
     except (TypeError, ValueError, IndexError):
@@ -79,12 +94,13 @@ def floats(ds: Source, keyword: str) -> tuple[float, ...] | None:
     value = get(ds, keyword)
     if value is None or value == "":
         return None
-    items: Sequence[Any] = value if isinstance(value, (list, tuple, MultiValue)) else [value]
+    items: Sequence[Any] = (value if not isinstance(value, (str, int, float)) and isinstance(value, _LISTS)
+                            else [value])
     try:
         result = tuple(float(v) for v in items)
     except (TypeError, ValueError):
         return None
-    if any(v != v or v in (float("inf"), float("-inf")) for v in result):
+    if not all(map(isfinite, result)):  # NaN or ±infinity
         return None
     return result or None
 
@@ -103,6 +119,11 @@ def parse_da(raw: str | None) -> date | None:
     """DA: YYYYMMDD (PS3.5 Table 6.2-1); tolerate the ACR-NEMA 'YYYY.MM.DD'."""
     if not raw:
         return None
+    if len(raw) == 8 and raw.isascii() and raw.isdigit():  # the usual YYYYMMDD, without the regex
+        try:
+            return date(int(raw[:4]), int(raw[4:6]), int(raw[6:]))
+        except ValueError:
+            return None
     match = _DA.match(raw.strip().replace(".", "").replace("-", ""))
     if not match:
         return None
@@ -116,6 +137,11 @@ def parse_tm(raw: str | None) -> time | None:
     """TM: HH[MM[SS[.FFFFFF]]]; tolerate 'HH:MM:SS'."""
     if not raw:
         return None
+    if len(raw) == 6 and raw.isascii() and raw.isdigit():  # the usual HHMMSS, without the regex
+        try:
+            return time(int(raw[:2]), int(raw[2:4]), min(int(raw[4:]), 59))
+        except ValueError:
+            return None
     match = _TM.match(raw.strip().replace(":", ""))
     if not match:
         return None

@@ -108,3 +108,67 @@ def test_bytes_ending_between_two_elements_ask_for_more() -> None:
     with pytest.raises(fastheader.NeedMore):
         fastheader.read_header(data[:boundary + 3], start=meta_end, complete=False, defer_bytes=256 * 1024)
     assert whole.pixel_offset > boundary
+
+
+def _element(group: int, element: int, vr: bytes, value: bytes) -> bytes:
+    """One Explicit VR Little Endian element with a 2-byte length (PS3.5 §7.1.2)."""
+    return struct.pack("<HH2sH", group, element, vr, len(value)) + value
+
+
+def _read(*elements: bytes) -> dict:
+    return fastheader.read_header(b"".join(elements), start=0, complete=True, defer_bytes=256 * 1024).model
+
+
+def test_elements_out_of_order_or_repeated_are_left_to_pydicom() -> None:
+    # pydicom sorts the elements and keeps the last of two with one tag; the reader, which converts each
+    # element as it meets it, leaves both cases to it (PS3.5 §7.1: ascending order, each tag once)
+    modality, patient_id = _element(0x0008, 0x0060, b"CS", b"CT"), _element(0x0010, 0x0020, b"LO", b"P1")
+    assert list(_read(modality, patient_id)) == ["00080060", "00100020"]
+    for elements in ((patient_id, modality), (modality, modality), (modality, _element(0x0008, 0x0060, b"CS", b"MR"))):
+        with pytest.raises(fastheader.Unusual):
+            _read(*elements)
+
+
+@pytest.mark.parametrize(("vr", "raw", "expected"), [
+    (b"DS", b"-178.85\\0.0\\1e3 ", [-178.85, 0.0, 1000.0]),
+    (b"DS", b" .5\\+2.\\-1E-2", [0.5, 2.0, -0.01]),
+    (b"DS", b"1.5\\2\\x ", None),  # one item that is not a decimal: the whole value is pydicom's
+    (b"DS", b"1.5\\\\2 ", None),  # an empty item between two
+    (b"DS", b"nan ", None),
+    (b"DS", b"1_000 ", None),
+    (b"IS", b" 12\\-3\\+4 ", [12, -3, 4]),
+    (b"IS", b"12\\3.0 ", None),
+    (b"IS", b"1\\ ", None),
+])
+def test_numbers_as_text_convert_only_when_every_value_is_plain(vr: bytes, raw: bytes, expected: list | None) -> None:
+    element = _element(0x0018, 0x0050, vr, raw)
+    if expected is None:
+        with pytest.raises(fastheader.Unusual):
+            _read(element)
+    else:
+        assert _read(element)["00180050"] == {"vr": vr.decode(), "Value": expected}
+
+
+def test_non_ascii_text_before_the_character_set_is_known() -> None:
+    # No (0008,0005): InstitutionName (0008,0080) is read before PatientName, which decides the repair
+    # (metadata.charset_repair guesses UTF-8 from the names); the text waits, in its place, until then.
+    header = fastheader.read_header(b"".join((
+        _element(0x0008, 0x0080, b"LO", "南京鼓楼医院".encode() + b" "),
+        _element(0x0008, 0x0090, b"PN", "Li^Ming=李^明".encode()),
+        _element(0x0010, 0x0010, b"PN", "Zhang^Wei=张^伟 ".encode()),
+        _element(0x0010, 0x0020, b"LO", b"P1"),
+    )), start=0, complete=True, defer_bytes=256 * 1024)
+    assert header.charset_assumed == "ISO_IR 192"
+    assert list(header.model) == ["00080005", "00080080", "00080090", "00100010", "00100020"]
+    assert header.model["00080080"] == {"vr": "LO", "Value": ["南京鼓楼医院"]}
+    assert header.model["00100010"] == {"vr": "PN", "Value": [{"Alphabetic": "Zhang^Wei", "Ideographic": "张^伟"}]}
+
+
+def test_file_meta_with_a_sequence_is_left_to_pydicom() -> None:
+    # PS3.10 Table 7.1-1 has none; the File Meta reader does not walk one
+    syntax = _element(0x0002, 0x0010, b"UI", b"1.2.840.10008.1.2.1\0")
+    data = struct.pack("<HH2s2sI", 0x0002, 0x0001, b"SQ", b"\0\0", 0) + syntax
+    with pytest.raises(fastheader.Unusual):
+        fastheader.read_file_meta(data, start=0, complete=True)
+    meta, end = fastheader.read_file_meta(data[12:] + _element(0x0008, 0x0060, b"CS", b"CT"), start=0, complete=True)
+    assert meta == {0x00020010: "1.2.840.10008.1.2.1"} and end == 28

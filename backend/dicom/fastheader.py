@@ -109,7 +109,7 @@ def read_header(data: bytes, *, start: int, complete: bool, defer_bytes: int) ->
     :class:`Unusual` for anything this reader leaves to pydicom (module docstring)."""
     reader = _Reader(data, complete=complete, defer_bytes=defer_bytes)
     model, end = reader.elements(start, len(data), top=True, delimited=False)
-    if not reader.seen:
+    if end == start:  # each element read moves past it, a skipped one too
         raise Unusual("no elements")
     declared = _charset_text(reader.charset)
     names = b"".join(reader.names.get(tag, b"") for tag in _NAMES)
@@ -191,7 +191,6 @@ class _Reader:
         self.data = data
         self.complete = complete
         self.defer_bytes = defer_bytes
-        self.seen = False  # any top-level element at all
         self.charset: tuple[str, bytes] | None = None  # (0008,0005): its VR and bytes
         self.names: dict[int, bytes] = {}  # the top-level _NAMES' bytes
         # non-ASCII text: where its JSON goes, its kind, VR and bytes
@@ -241,7 +240,6 @@ class _Reader:
                 if top and defer_bytes < length != _UNDEFINED:
                     raise Unusual("a long sequence")
                 items, pos = self.sequence(at, None if length == _UNDEFINED else at + length, end)
-                self.seen = True
                 out[key] = {"vr": "SQ", "Value": items}
                 continue
             if length == _UNDEFINED:
@@ -250,7 +248,6 @@ class _Reader:
             if pos > end:
                 raise self.short(end, "a value runs past its item")
             if top:
-                self.seen = True
                 if tag == _CHARSET:
                     self.charset = (vr, data[at:pos])
                 elif tag in _NAMES:

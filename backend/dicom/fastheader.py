@@ -91,7 +91,24 @@ class Unusual(Exception):
 
 
 class NeedMore(Exception):
-    """The header goes on past the bytes given: call again with more."""
+    """The header goes on past the bytes given: call again with more, and with ``resume`` to carry on
+    from the first top-level element not read whole instead of reading the others again."""
+
+    def __init__(self, resume: _Progress | None = None) -> None:
+        super().__init__()
+        self.resume = resume
+
+
+class _Progress:
+    """What :class:`_Reader` had read of a data set when its bytes ran out (see :class:`NeedMore`)."""
+
+    __slots__ = ("charset", "model", "names", "pending", "pos", "previous")
+
+    def __init__(self, reader: _Reader, *, pos: int, previous: int, model: dict[str, Any]) -> None:
+        self.pos = pos  # where the first top-level element not read whole starts
+        self.previous = previous  # the tag before it
+        self.model = model  # the top-level elements before it
+        self.charset, self.names, self.pending = reader.charset, reader.names, reader.pending
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,14 +118,21 @@ class Header:
     charset_assumed: str | None  # as InstanceMetadata.charset_assumed
 
 
-def read_header(data: bytes, *, start: int, complete: bool, defer_bytes: int) -> Header:
+def read_header(data: bytes, *, start: int, complete: bool, defer_bytes: int,
+                resume: _Progress | None = None) -> Header:
     """DICOM JSON of the data set in ``data[start:]`` (Explicit VR Little Endian), up to Pixel Data.
 
     ``complete``: ``data`` runs to the end of the file (else running out of it raises :class:`NeedMore`).
-    The Specific Character Set is repaired by metadata.py's rule (:func:`charset_repair`). Raises
-    :class:`Unusual` for anything this reader leaves to pydicom (module docstring)."""
+    ``resume``: the :class:`NeedMore` of the previous call, on a prefix of this ``data``. The Specific
+    Character Set is repaired by metadata.py's rule (:func:`charset_repair`). Raises :class:`Unusual` for
+    anything this reader leaves to pydicom (module docstring)."""
     reader = _Reader(data, complete=complete, defer_bytes=defer_bytes)
-    model, end = reader.elements(start, len(data), top=True, delimited=False)
+    if resume is None:
+        model, end = reader.elements(start, len(data), top=True, delimited=False)
+    else:  # a header over the first read's 64 KiB (MR with private headers): its start is not read twice
+        reader.charset, reader.names, reader.pending = resume.charset, resume.names, resume.pending
+        model, end = reader.elements(resume.pos, len(data), top=True, delimited=False, model=resume.model,
+                                     previous=resume.previous)
     if end == start:  # each element read moves past it, a skipped one too
         raise Unusual("no elements")
     declared = _charset_text(reader.charset)
@@ -202,80 +226,92 @@ class _Reader:
             return Unusual(inner)
         return Unusual("the data ends inside an element") if self.complete else NeedMore()
 
-    def elements(self, pos: int, end: int, *, top: bool, delimited: bool) -> tuple[dict[str, Any], int]:
+    def elements(self, pos: int, end: int, *, top: bool, delimited: bool, model: dict[str, Any] | None = None,
+                 previous: int = -1) -> tuple[dict[str, Any], int]:
+        """The elements from ``pos`` to ``end`` (an item's, or the data set's when ``top``) as DICOM JSON, and
+        where they end; ``model`` and ``previous``: the top-level elements read before ``pos``, the last tag."""
         data = self.data
         defer_bytes = self.defer_bytes
-        out: dict[str, Any] = {}
-        previous = -1
-        while pos < end:
-            if pos + 8 > end:
-                raise self.short(end, "an item ends inside an element header")
-            group, element, vr_bytes, length = _HEAD.unpack_from(data, pos)
-            tag = group << 16 | element
-            if group == 0xFFFE:
-                if tag != _ITEM_END or not delimited or _LONG_LENGTH.unpack_from(data, pos + 4)[0] != 0:
-                    raise Unusual("an item tag among elements, or an unexpected item delimiter")
-                return out, pos + 8
-            if top and tag in PIXEL_TAGS:
-                return out, pos
-            # PS3.5 §7.1: ascending order, each tag once. pydicom sorts and drops duplicates; a file
-            # that needs either is not for this reader.
-            if tag <= previous:
-                raise Unusual("elements out of order, or repeated")
-            previous = tag
-            known = _VRS.get(vr_bytes)
-            if known is None:
-                raise Unusual(f"VR {vr_bytes!r}")
-            vr, long, kind = known
-            at = pos + 8
-            if long:
-                if pos + 12 > end:
+        out: dict[str, Any] = {} if model is None else model
+        start, before, pending_mark = pos, previous, -1
+        try:
+            while pos < end:
+                start, before, pending_mark = pos, previous, -1  # locals: free next to the element's work
+                if pos + 8 > end:
                     raise self.short(end, "an item ends inside an element header")
-                (length,) = _LONG_LENGTH.unpack_from(data, pos + 8)
-                at = pos + 12
-            key = _KEYS.get(tag) or _key(tag)
-            if kind == _SQ:
-                if tag == _CHARSET:
-                    raise Unusual("(0008,0005) with a VR other than CS")
-                if top and defer_bytes < length != _UNDEFINED:
-                    raise Unusual("a long sequence")
-                items, pos = self.sequence(at, None if length == _UNDEFINED else at + length, end)
-                out[key] = {"vr": "SQ", "Value": items}
-                continue
-            if length == _UNDEFINED:
-                raise Unusual("undefined length outside a sequence")
-            pos = at + length
-            if pos > end:
-                raise self.short(end, "a value runs past its item")
-            if top:
-                if tag == _CHARSET:
-                    self.charset = (vr, data[at:pos])
-                elif tag in _NAMES:
-                    self.names[tag] = data[at:pos]
-                if kind == _BINARY:
-                    if length > _INLINE_MAX or length > defer_bytes:
-                        continue  # dataset_to_json leaves it out (pydicom deferred it if over defer_bytes)
-                elif length > defer_bytes:
-                    raise Unusual("a long non-binary value")
-            elif tag == _CHARSET:
-                raise Unusual("a Specific Character Set inside an item")
-            if not length:
-                out[key] = {"vr": vr}  # pydicom: an empty value has VM 0, no "Value"
-            elif kind in _TEXT_KINDS:
-                value = data[at:pos]
-                if b"\x1b" in value:
-                    raise Unusual("ISO 2022 escape sequence")
-                if value.isascii():
-                    out[key] = _text_element(kind, vr, value.decode("ascii"))
+                group, element, vr_bytes, length = _HEAD.unpack_from(data, pos)
+                tag = group << 16 | element
+                if group == 0xFFFE:
+                    if tag != _ITEM_END or not delimited or _LONG_LENGTH.unpack_from(data, pos + 4)[0] != 0:
+                        raise Unusual("an item tag among elements, or an unexpected item delimiter")
+                    return out, pos + 8
+                if top and tag in PIXEL_TAGS:
+                    return out, pos
+                # PS3.5 §7.1: ascending order, each tag once. pydicom sorts and drops duplicates; a file
+                # that needs either is not for this reader.
+                if tag <= previous:
+                    raise Unusual("elements out of order, or repeated")
+                previous = tag
+                known = _VRS.get(vr_bytes)
+                if known is None:
+                    raise Unusual(f"VR {vr_bytes!r}")
+                vr, long, kind = known
+                at = pos + 8
+                if long:
+                    if pos + 12 > end:
+                        raise self.short(end, "an item ends inside an element header")
+                    (length,) = _LONG_LENGTH.unpack_from(data, pos + 8)
+                    at = pos + 12
+                key = _KEYS.get(tag) or _key(tag)
+                if kind == _SQ:
+                    if tag == _CHARSET:
+                        raise Unusual("(0008,0005) with a VR other than CS")
+                    if top and defer_bytes < length != _UNDEFINED:
+                        raise Unusual("a long sequence")
+                    pending_mark = len(self.pending)  # what a half-read sequence's items add goes
+                    items, pos = self.sequence(at, None if length == _UNDEFINED else at + length, end)
+                    out[key] = {"vr": "SQ", "Value": items}
+                    continue
+                if length == _UNDEFINED:
+                    raise Unusual("undefined length outside a sequence")
+                pos = at + length
+                if pos > end:
+                    raise self.short(end, "a value runs past its item")
+                if top:
+                    if tag == _CHARSET:
+                        self.charset = (vr, data[at:pos])
+                    elif tag in _NAMES:
+                        self.names[tag] = data[at:pos]
+                    if kind == _BINARY:
+                        if length > _INLINE_MAX or length > defer_bytes:
+                            continue  # dataset_to_json leaves it out (pydicom deferred it if over defer_bytes)
+                    elif length > defer_bytes:
+                        raise Unusual("a long non-binary value")
+                elif tag == _CHARSET:
+                    raise Unusual("a Specific Character Set inside an item")
+                if not length:
+                    out[key] = {"vr": vr}  # pydicom: an empty value has VM 0, no "Value"
+                elif kind in _TEXT_KINDS:
+                    value = data[at:pos]
+                    if b"\x1b" in value:
+                        raise Unusual("ISO 2022 escape sequence")
+                    if value.isascii():
+                        out[key] = _text_element(kind, vr, value.decode("ascii"))
+                    else:
+                        out[key] = None  # keeps its place; decoded once the character set is known
+                        self.pending.append((out, key, kind, vr, value))
                 else:
-                    out[key] = None  # keeps its place; decoded once the character set is known
-                    self.pending.append((out, key, kind, vr, value))
-            else:
-                out[key] = _value(kind, vr, data, at, length)
+                    out[key] = _value(kind, vr, data, at, length)
+        except NeedMore as exc:
+            if top and exc.resume is None:  # carry on from the element that ran out of bytes, next time
+                if pending_mark >= 0:
+                    del self.pending[pending_mark:]
+                exc.resume = _Progress(self, pos=start, previous=before, model=out)
+            raise
         if delimited:
             raise self.short(end, "no item delimiter")
-        if top and not self.complete:
-            raise NeedMore()  # the bytes given ended between two elements: the data set may go on
+        if top and not self.complete:  # the bytes given ended between two elements: the data set may go on
+            raise NeedMore(_Progress(self, pos=pos, previous=previous, model=out))
         if pos != end:
             raise Unusual("elements run past their container")
         return out, pos

@@ -297,8 +297,10 @@ _FAST_SYNTAXES = {str(ts): bool(ts.is_encapsulated) for ts in AllTransferSyntaxe
 
 def _parse_fast(*, guard: GuardedFile, path: Path, size: int, limits: ParseLimits) -> tuple[ParsedInstance,
                                                                                                DicomJsonView] | None:
-    # One read for preamble, File Meta and header (a CT or MR header is 1–10 KB); more only if needed.
+    # One read for preamble, File Meta and header (a CT or MR header is 1–10 KB); more only if needed, and
+    # then the reader carries on where it stopped.
     chunk = min(size, _FAST_FIRST)
+    progress = None
     while True:
         guard.seek(0)
         data = guard.read(chunk)
@@ -311,9 +313,11 @@ def _parse_fast(*, guard: GuardedFile, path: Path, size: int, limits: ParseLimit
             encapsulated_ts = _FAST_SYNTAXES.get(ts)
             if encapsulated_ts is None or meta.get(0x00020002, "") == _MEDIA_STORAGE_DIRECTORY or meta_end == 132:
                 return None
-            header = read_header(data, start=meta_end, complete=complete, defer_bytes=limits.defer_bytes)
+            header = read_header(data, start=meta_end, complete=complete, defer_bytes=limits.defer_bytes,
+                                 resume=progress)
             break
-        except NeedMore:
+        except NeedMore as more:
+            progress = more.resume
             if chunk >= min(size, _FAST_MAX):
                 return None
             chunk = min(size, _FAST_MAX, chunk * 8)

@@ -172,3 +172,48 @@ def test_file_meta_with_a_sequence_is_left_to_pydicom() -> None:
         fastheader.read_file_meta(data, start=0, complete=True)
     meta, end = fastheader.read_file_meta(data[12:] + _element(0x0008, 0x0060, b"CS", b"CT"), start=0, complete=True)
     assert meta == {0x00020010: "1.2.840.10008.1.2.1"} and end == 28
+
+
+def _resumed(data: bytes, start: int, cuts: list[int]) -> fastheader.Header:
+    """read_header on growing prefixes of ``data``, each call carrying on from the last one's NeedMore."""
+    progress = None
+    for cut in cuts:
+        try:
+            return fastheader.read_header(data[:cut], start=start, complete=False, defer_bytes=256 * 1024,
+                                          resume=progress)
+        except fastheader.NeedMore as more:
+            progress = more.resume
+        assert progress is not None
+        # text waiting for the character set goes only into what is kept, not the items of a sequence that
+        # ran out of bytes (they are read again)
+        kept = [id(progress.model)] + [id(item) for element in progress.model.values()
+                                       if element and element["vr"] == "SQ" for item in element["Value"]]
+        assert all(id(container) in kept for container, *_ in progress.pending)
+    return fastheader.read_header(data, start=start, complete=True, defer_bytes=256 * 1024, resume=progress)
+
+
+def test_a_header_read_in_pieces_is_the_header_read_at_once(tmp_path: Path) -> None:
+    # parse_fast reads 64 KiB, then more: the reader carries on from the element the bytes ran out in,
+    # wherever that is (inside a sequence's item, a value, an element's header, between two elements)
+    ct = synthetic.write_ct_series(out_dir=tmp_path, seed=3, slices=1, size=64)[0].read_bytes()
+    siemens = fixture("dcm_qa_agfa/Siemens/011-0001.img").read_bytes()  # 145 KB of header, ~2,100 elements
+    ds = dcmread(fixture("pydicom/CT_small.dcm"))  # no character set, GB18030 text, some in an item
+    del ds.SpecificCharacterSet
+    ds["PatientName"] = DataElement(0x00100010, "PN", "Zhang^Wei=张伟".encode("gb18030"))
+    local = Dataset()
+    local.PatientID = "MRN-77"
+    local["IssuerOfPatientID"] = DataElement(0x00100021, "LO", "南京鼓楼".encode("gb18030"))
+    local.TypeOfPatientID = "TEXT"
+    local.is_undefined_length_sequence_item = True  # read item by item, not skipped when cut (PS3.5 §7.5)
+    ds.OtherPatientIDsSequence = Sequence([local])
+    ds["OtherPatientIDsSequence"].is_undefined_length = True
+    ds.save_as(tmp_path / "gb.dcm")
+    for data, step in ((ct, 5), (siemens, 997), ((tmp_path / "gb.dcm").read_bytes(), 3)):
+        _, start = fastheader.read_file_meta(data, start=132, complete=True)
+        whole = fastheader.read_header(data, start=start, complete=True, defer_bytes=256 * 1024)
+        assert whole.pixel_offset > start + 1000
+        for cut in range(start, whole.pixel_offset + 12, step):
+            for cuts in ([cut], [start + (cut - start) // 3, cut]):
+                pieced = _resumed(data, start, cuts)
+                assert pieced == whole, cuts
+                assert list(pieced.model) == list(whole.model)

@@ -41,7 +41,7 @@ class Accepted:
     size: int
     key: str
     temp: Path
-    dicom_json: dict[str, Any] | None = None
+    dicom_json: bytes | None = None  # encoded (ingest/parsing.py ParseResult)
 
 
 @dataclass

@@ -22,9 +22,11 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import QueuePool
 from sqlmodel import Session, create_engine
 
+from backend.sqlite_writers import WriterQueue
 from backend.storage.private import private_sqlite
 
 READONLY = "yunying_readonly"
+SQLITE_BUSY_TIMEOUT_S = 15
 # A PostgreSQL restart refuses connections for a moment (issue 18): a new connection is retried for up to
 # CONNECT_PATIENCE_S counted from the first refusal of the outage — not per request, so while the database
 # stays down every request fails at once after that instead of each waiting its own few seconds.
@@ -70,15 +72,22 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=15000")
+    cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 
-def _sqlite_begin(conn: Any) -> None:
-    readonly = conn.get_execution_options().get(READONLY, False)
-    conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+def _sqlite_begin(writers: WriterQueue | None) -> Callable[[Any], None]:
+    def begin(conn: Any) -> None:
+        if conn.get_execution_options().get(READONLY, False):
+            conn.exec_driver_sql("BEGIN")
+            return
+        if writers is not None:
+            writers.wait_turn(conn.connection.dbapi_connection)
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return begin
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
@@ -89,7 +98,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         engine = create_engine(
             url,
             echo=echo,
-            connect_args={"check_same_thread": False, "timeout": 15},
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S},
             # Pooled: opening a connection and re-running the PRAGMAs cost ~1 ms (p50) per request.
             # Each pooled connection is its own WAL reader or the single writer.
             poolclass=QueuePool if ":memory:" not in url else None,
@@ -97,7 +106,10 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             max_overflow=16,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin)
+        writers = None
+        if database and database != ":memory:" and not database.startswith("file:"):
+            writers = WriterQueue(engine, database=Path(database), patience_s=SQLITE_BUSY_TIMEOUT_S)
+        event.listen(engine, "begin", _sqlite_begin(writers))
         return engine
     engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
     event.listen(engine, "do_connect", _patient_connect(_Outage()))

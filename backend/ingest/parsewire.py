@@ -2,8 +2,9 @@
 
 Each message is a frame: a 4-byte little-endian length, then that many bytes of JSON. A request is
 ``[path, [limit, …]]`` (the :class:`ParseLimits` fields in declaration order); a reply is
-``[code, reason, parsed, meta, dicom_json]``, each dataclass as the list of its field values in
-declaration order, so no field name crosses.
+``[code, reason, parsed, meta]``, each dataclass as the list of its field values in declaration order, so
+no field name crosses, then — when there is one — a newline and the instance's DICOM JSON as the parse
+process encoded it (:func:`decode_result` says why it is not decoded here).
 
 Why JSON and not pickle (what ``ProcessPoolExecutor`` used): the parse process reads hostile input;
 should a crafted file ever take it over, a pickle it sends back would run code in the web process
@@ -179,25 +180,32 @@ _encode_meta, _decode_meta = _dataclass_codec(InstanceMetadata)
 
 
 def encode_result(result: ParseResult) -> bytes:
-    return frame(_dumps([
+    head = _dumps([
         result.code,
         result.reason,
         None if result.parsed is None else _encode_parsed(result.parsed),
         None if result.meta is None else _encode_meta(result.meta),
-        result.dicom_json,
-    ]).encode())
+    ]).encode()
+    return frame(head if result.dicom_json is None else head + b"\n" + result.dicom_json)
 
 
 def decode_result(payload: bytes) -> ParseResult:
-    """Raises WireError (or the ValueError/TypeError of a value of the wrong shape) on a bad reply."""
+    """Raises WireError (or the ValueError/TypeError of a value of the wrong shape) on a bad reply.
+
+    The DICOM JSON after the newline is taken as it is, not decoded: the web process only splices it
+    into a series document line, as that line's FIRST member (studies/seriesdoc.py), so that whatever
+    a process taken over by a crafted file put there cannot stand in for the line's own keys (JSON
+    decoders keep the last of duplicate keys). It must look like one JSON object on one line; a wrong
+    one makes the document unreadable, which is rebuilt from the originals on its next read."""
     try:
-        code, reason, parsed, meta, dicom_json = _loads(payload.decode())
+        head, newline, dicom_json = payload.partition(b"\n")
+        code, reason, parsed, meta = _loads(head.decode())
         if not (code is None or type(code) is int) or not (reason is None or isinstance(reason, str)):
             raise WireError("bad failure code or reason")
-        if not (dicom_json is None or isinstance(dicom_json, dict)):
+        if newline and not (dicom_json[:1] == b"{" and dicom_json[-1:] == b"}" and b"\n" not in dicom_json):
             raise WireError("bad DICOM JSON")
         return ParseResult(parsed=None if parsed is None else _decode_parsed(parsed),
                            meta=None if meta is None else _decode_meta(meta),
-                           code=code, reason=reason, dicom_json=dicom_json)
+                           code=code, reason=reason, dicom_json=dicom_json if newline else None)
     except (KeyError, IndexError, AttributeError) as exc:
         raise WireError(str(exc)) from exc

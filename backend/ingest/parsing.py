@@ -9,6 +9,7 @@ crosses the process boundary through :mod:`backend.ingest.parsewire`.
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,15 @@ class ParseResult:
     meta: InstanceMetadata | None = None
     code: int | None = None
     reason: str | None = None
-    dicom_json: dict[str, Any] | None = None  # for the series metadata document (studies/seriesdoc.py)
+    # The DICOM JSON object as encoded JSON text (UTF-8), for the series metadata document
+    # (studies/seriesdoc.py): encoded once here and never decoded by the web process, which only splices
+    # it into the document's line (docs/ingest.md round 6).
+    dicom_json: bytes | None = None
+
+
+def encode_dicom_json(model: dict[str, Any]) -> bytes:
+    """One line of JSON: json.dumps escapes every control character, so the text holds no newline."""
+    return json.dumps(model, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def parse_file(path: Path, limits: ParseLimits) -> ParseResult:
@@ -43,7 +52,7 @@ def parse_file(path: Path, limits: ParseLimits) -> ParseResult:
             meta = extract_metadata(view, transfer_syntax_uid=parsed.transfer_syntax_uid)
         except Exception as exc:  # noqa: BLE001 - as below
             return ParseResult(parsed=parsed, code=FailureReason.CANNOT_UNDERSTAND, reason=str(exc)[:200])
-        return ParseResult(parsed=parsed, meta=meta, dicom_json=view.model)
+        return ParseResult(parsed=parsed, meta=meta, dicom_json=encode_dicom_json(view.model))
     try:
         parsed = parse_instance(path=path, limits=limits)
     except DicomRejected as exc:
@@ -54,7 +63,7 @@ def parse_file(path: Path, limits: ParseLimits) -> ParseResult:
     except Exception as exc:  # noqa: BLE001 - metadata extraction is tolerant; belt and braces
         return ParseResult(parsed=slim, code=FailureReason.CANNOT_UNDERSTAND, reason=str(exc)[:200])
     try:  # made here, while the data set is at hand: WADO-RS metadata then never re-reads the original
-        dicom_json = dataset_to_json(parsed.dataset, bulk_data_uri=None)
+        dicom_json = encode_dicom_json(dataset_to_json(parsed.dataset, bulk_data_uri=None))
     except Exception:  # noqa: BLE001 - the document is completed from the original on first read instead
         dicom_json = None
     return ParseResult(parsed=slim, meta=meta, dicom_json=dicom_json)

@@ -27,18 +27,18 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from backend.access import audit
 from backend.access.principals import InstitutionPrincipal
 from backend.config import Settings
-from backend.db import session_scope
+from backend.db import READONLY, session_scope
 from backend.dicom.dicomjson import FailedInstance, StoredInstance, StoreResponse, instance_url, study_url
 from backend.dicom.errors import FailureReason
 from backend.dicom.multipart import Part
 from backend.dicom.parse import ParsedInstance, ParseLimits
 from backend.ingest import matching
-from backend.ingest.index import ALREADY_STORED, CONFLICT, Accepted, Indexer
+from backend.ingest.index import ALREADY_STORED, CONFLICT, Accepted, Indexer, known_shas
 from backend.ingest.parsing import ParseResult, parse_file
 from backend.ingest.stages import StageClock
 from backend.previews import worker as previews_worker
@@ -46,7 +46,6 @@ from backend.storage.base import ObjectStore, Spooled
 from backend.storage.keys import original_key
 from backend.storage.service import META, area_beside
 from backend.studies import seriesdoc
-from backend.studies.models import Instance
 
 log = logging.getLogger("yunying.ingest")
 
@@ -139,14 +138,9 @@ class StowBatch:
         return True
 
     def _existing_shas(self, uids: list[str]) -> dict[str, str]:
-        with session_scope(self.engine, readonly=True) as session:
-            rows = session.exec(
-                select(Instance.sop_instance_uid, Instance.sha256).where(
-                    Instance.institution_id == self.principal.institution_id,
-                    col(Instance.sop_instance_uid).in_(uids),
-                )
-            ).all()
-        return dict(rows)
+        # A bare connection, not a session: one SELECT in a read transaction (plain BEGIN on SQLite).
+        with self.engine.connect().execution_options(**{READONLY: True}) as connection:
+            return known_shas(connection=connection, institution_id=self.principal.institution_id, uids=uids)
 
     def _make_durable(self, batch: list[Accepted]) -> list[Accepted]:
         """Every new blob durable under its content address, the whole batch in one call of the store

@@ -13,15 +13,18 @@ Kinds of work and their queues (one queue each, so a burst of pre-rendering neve
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, or_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
+from sqlalchemy.sql.expression import Executable
 from sqlmodel import Session, col, select
 
 from backend.clock import utcnow
-from backend.db import insert_missing, session_scope, upsert
+from backend.db import insert_missing, session_scope
 from backend.ids import new_id
 
 from .models import JobOutbox
@@ -45,13 +48,38 @@ def enqueue(session: Session, *, kind: str, key: str, delay: timedelta = timedel
     """Ask for `kind` work on `key` once the caller's transaction commits. Enqueuing a (kind, key) that
     is still waiting moves it to `now + delay` (debounce: a study arriving in many STOW batches is
     pre-rendered once) and bumps its generation (a runner busy with it runs it again afterwards)."""
+    enqueue_many(session, kind=kind, keys=[key], delay=delay)
+
+
+def enqueue_many(session: Session, *, kind: str, keys: Iterable[str], delay: timedelta = timedelta(0)) -> None:
+    """:func:`enqueue` of several keys in one statement (ingest's batch: every series of the studies
+    that grew)."""
     if kind not in KINDS:
         raise ValueError(f"unknown job kind {kind!r}")
-    due = utcnow() + delay
-    upsert(session, JobOutbox, keys=["kind", "key"],
-           values={"id": new_id(), "kind": kind, "key": key[:128], "generation": 1, "due_at": due,
-                   "claimed_until": None, "attempts": 0, "created_at": utcnow()},
-           update={"generation": JobOutbox.generation + 1, "due_at": due, "attempts": 0})
+    unique = list(dict.fromkeys(key[:128] for key in keys))  # one statement may touch a row only once
+    if not unique:
+        return
+    due, now = utcnow() + delay, utcnow()
+    session.connection().execute(_upsert(session.get_bind().dialect.name), [
+        {"id": new_id(), "kind": kind, "key": key, "generation": 1, "due_at": due, "claimed_until": None,
+         "attempts": 0, "created_at": now} for key in unique])
+
+
+_UPSERTS: dict[str, Executable] = {}
+
+
+def _upsert(dialect: str) -> Executable:
+    """INSERT … ON CONFLICT (kind, key) DO UPDATE (both dialects know it), built once per dialect and on
+    the table: building the statement, and the ORM's path for a statement on the class, cost more than
+    running it (0.8 → 0.3 CPU-ms for one row on SQLite)."""
+    statement = _UPSERTS.get(dialect)
+    if statement is None:
+        table = JobOutbox.__table__  # type: ignore[attr-defined]
+        insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+        statement = _UPSERTS[dialect] = insert.on_conflict_do_update(
+            index_elements=["kind", "key"],
+            set_={"generation": table.c.generation + 1, "due_at": insert.excluded.due_at, "attempts": 0})
+    return statement
 
 
 def enqueue_absent(session: Session, *, kind: str, key: str, delay: timedelta = timedelta(0)) -> bool:

@@ -19,8 +19,9 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from fastapi import FastAPI
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from backend.db import session_scope
 from backend.jobs import service as outbox
@@ -34,6 +35,9 @@ from .pool import BACKGROUND
 log = logging.getLogger("yunying.previews")
 
 DEBOUNCE = timedelta(seconds=3)
+_series: Table = Series.__table__  # type: ignore[attr-defined]
+# Built once, on the table (Core): ingest runs it in every batch's transaction.
+_SERIES_OF = select(_series.c.id).where(_series.c.study_id.in_(bindparam("studies", expanding=True)))
 
 
 def enqueue_studies(*, session: Session, study_ids: Iterable[str]) -> int:
@@ -41,9 +45,8 @@ def enqueue_studies(*, session: Session, study_ids: Iterable[str]) -> int:
     ids = list(study_ids)
     if not ids:
         return 0
-    series_ids = session.exec(select(Series.id).where(col(Series.study_id).in_(ids))).all()
-    for series_id in series_ids:
-        outbox.enqueue(session, kind=outbox.PRERENDER, key=series_id, delay=DEBOUNCE)
+    series_ids = list(session.connection().execute(_SERIES_OF, {"studies": ids}).scalars())
+    outbox.enqueue_many(session, kind=outbox.PRERENDER, keys=series_ids, delay=DEBOUNCE)
     return len(series_ids)
 
 

@@ -141,6 +141,33 @@ def sync(*, session: Session, kind: str, ref_id: str) -> TimelineEntry | None:
     return entry
 
 
+def set_counts(*, session: Session, kind: str, ref_id: str, person_id: str, counts: dict[str, int]) -> bool:
+    """What :func:`sync` writes when only counts in the record's ``data`` changed (an instance more): those
+    values, and ``updated_at``. Nothing else of the entry is derived from them, and no hook runs for them
+    (``_meaning``; registry.EntriesChanged). Core statements on the table: an ORM object of the entry
+    already in the session is not updated. Returns False, having written nothing, when more than the
+    counts may need writing — the entry is missing, is not on ``person_id``'s timeline, or its data lacks
+    one of the counts: then the kind calls :func:`sync`."""
+    connection = session.connection()
+    entry = connection.execute(_ENTRY_DATA, {"kind": kind, "ref": ref_id}).first()
+    if entry is None or entry.person_id is None or entry.person_id != person_id:
+        return False
+    data = entry.data
+    if not isinstance(data, dict) or not counts.keys() <= data.keys():
+        return False
+    connection.execute(_SET_DATA, {"entry": entry.id, "data": {**data, **counts}, "now": utcnow()})
+    return True
+
+
+# set_counts's statements, built once (ingest runs them in every batch): building them cost more than running.
+_entries: sa.Table = TimelineEntry.__table__  # type: ignore[attr-defined]
+_ENTRY_DATA = select(_entries.c.id, _entries.c.person_id, _entries.c.data).where(
+    _entries.c.kind == sa.bindparam("kind"), _entries.c.ref_id == sa.bindparam("ref"))
+_SET_DATA = sa.update(_entries).where(_entries.c.id == sa.bindparam("entry")).values(
+    data=sa.bindparam("data", type_=_entries.c.data.type),
+    updated_at=sa.bindparam("now", type_=_entries.c.updated_at.type))
+
+
 def content_sha256(content: dict[str, Any]) -> str:
     canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()

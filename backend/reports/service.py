@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import or_
+from sqlalchemy import ColumnElement, and_, bindparam, or_
 from sqlmodel import Session, col, select
 
 from backend.access.principals import InstitutionPrincipal
@@ -151,24 +151,42 @@ def _person_of(session: Session, report: DiagnosticReport) -> str | None:
     return study.person_id if study else None
 
 
+def _waiting_for(*, by_accession: bool) -> ColumnElement[bool]:
+    """Reports of an institution that wait for a study (no study yet) with its UID or, ``by_accession``,
+    its accession number. Parameters: institution, uid, accession. Built once for both cases: ingest asks
+    in every batch, and building the criteria cost more than running the query."""
+    keys = [col(DiagnosticReport.study_instance_uid) == bindparam("uid")]
+    if by_accession:
+        keys.append(col(DiagnosticReport.accession_number) == bindparam("accession"))
+    return and_(col(DiagnosticReport.institution_id) == bindparam("institution"),
+                col(DiagnosticReport.study_id).is_(None), or_(*keys))
+
+
+_WAITING = {by_accession: _waiting_for(by_accession=by_accession) for by_accession in (False, True)}
+_ANY_WAITING = {by_accession: select(col(DiagnosticReport.id)).where(waiting).limit(1)
+                for by_accession, waiting in _WAITING.items()}
+
+
 def attach(*, session: Session, study: Study) -> list[DiagnosticReport]:
     """A study was stored: reports that were waiting for it (same institution, accession or UID)
     point at it from now on. Returns the study's reports."""
-    keys = [col(DiagnosticReport.study_instance_uid) == study.study_instance_uid]
-    if study.accession_number:
-        keys.append(col(DiagnosticReport.accession_number) == study.accession_number)
     waiting = session.exec(
-        select(DiagnosticReport).where(
-            DiagnosticReport.institution_id == study.institution_id,
-            col(DiagnosticReport.study_id).is_(None),
-            or_(*keys),
-        )
+        select(DiagnosticReport).where(_WAITING[bool(study.accession_number)]),
+        params={"institution": study.institution_id, "uid": study.study_instance_uid,
+                "accession": study.accession_number},
     ).all()
     for report in waiting:
         report.study_id = study.id
         session.add(report)
     session.flush()
     return reports_for_study(session=session, study_id=study.id)
+
+
+def any_waiting(*, session: Session, institution_id: str, study_instance_uid: str,
+                accession_number: str | None) -> bool:
+    """Whether :func:`attach` would find a report for this study: one row looked for, none loaded."""
+    parameters = {"institution": institution_id, "uid": study_instance_uid, "accession": accession_number}
+    return session.connection().execute(_ANY_WAITING[bool(accession_number)], parameters).first() is not None
 
 
 def reports_for_study(*, session: Session, study_id: str) -> list[DiagnosticReport]:

@@ -22,7 +22,7 @@ from pathlib import Path
 DIR_MODE = 0o700
 FILE_MODE = 0o600
 UMASK = 0o077
-SQLITE_SIDECARS = ("-wal", "-shm", "-journal")
+SQLITE_SIDECARS = ("-wal", "-shm", "-journal", "-writer")  # -writer: db.py's writer queue (empty)
 
 
 def restrict_umask() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from typing import Any
 
@@ -95,6 +96,34 @@ def study_changed(*, session: Session, study: Study) -> None:
     """Ingest's hook: a study was stored or changed."""
     reports.attach(session=session, study=study)
     records.sync(session=session, kind=KIND, ref_id=study.id)
+
+
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """A study's row as ingest's UPDATE of its counters returned it."""
+
+    id: str
+    institution_id: str
+    study_instance_uid: str
+    accession_number: str | None
+    person_id: str | None
+    series_count: int
+    instance_count: int
+
+
+def study_counted(*, session: Session, study: Counted) -> bool:
+    """Ingest's hook for a batch that only added instances to series the study had: of what
+    :func:`summarize` derives, only the counts changed, so the entry's counts are set without loading
+    the study, its reports and the entry (records.set_counts). Returns False, having written nothing,
+    when more may change — a report waits for the study (:func:`study_changed` attaches it), the study
+    is on nobody's timeline yet (``sync`` looks its person up again), or the entry is not the study's
+    person's — and :func:`study_changed` must run instead."""
+    if study.person_id is None or reports.any_waiting(
+            session=session, institution_id=study.institution_id, study_instance_uid=study.study_instance_uid,
+            accession_number=study.accession_number):
+        return False
+    return records.set_counts(session=session, kind=KIND, ref_id=study.id, person_id=study.person_id,
+                              counts={"series_count": study.series_count, "instance_count": study.instance_count})
 
 
 def detail_path(person_id: str, study_id: str) -> str:

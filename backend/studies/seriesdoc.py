@@ -41,9 +41,12 @@ VERSION = 2
 
 @dataclass(frozen=True, slots=True)
 class Entry:
+    """An instance stored now. ``dicom_json`` is encoded JSON text, as the parse process made it
+    (ingest/parsing.py): spliced into the line, not decoded and encoded again (docs/ingest.md round 6)."""
+
     sop_instance_uid: str
     sha256: str
-    dicom_json: dict[str, Any]
+    dicom_json: bytes
     facts: dict[str, Any]
 
 
@@ -103,6 +106,16 @@ def _lines(instances: dict[str, dict[str, Any]]) -> bytes:
                     for uid, entry in instances.items())
 
 
+def _entry_line(entry: Entry) -> bytes:
+    """A line of :func:`_lines`' shape with the encoded DICOM JSON spliced in. "json" comes first: should
+    the parse process that encoded it have been taken over by a crafted file and have put more members
+    after its object, the line's own "uid", "sha256" and "facts" come later and win (the decoder keeps the
+    last of duplicate keys), so the entry still counts only for its own instance and bytes."""
+    rest = json.dumps({"uid": entry.sop_instance_uid, "sha256": entry.sha256, "facts": entry.facts},
+                      separators=(",", ":"), ensure_ascii=False).encode()
+    return b'{"json":' + entry.dicom_json + b"," + rest[1:] + b"\n"
+
+
 def _header(series_id: str) -> bytes:
     return json.dumps({"v": VERSION, "series_id": series_id}, separators=(",", ":")).encode() + b"\n"
 
@@ -116,16 +129,19 @@ def add(meta: ObjectStore, series_id: str, entries: Iterable[Entry]) -> None:
     """Append new instances to the series' document (ingest, after the rows committed): the stored bytes
     are copied, not decoded. A failure is logged, not raised: the rows are the truth and the next read
     completes the document. A version 1 document is rewritten whole, once."""
-    new = {e.sop_instance_uid: {"sha256": e.sha256, "json": e.dicom_json, "facts": e.facts} for e in entries}
+    entries = list(entries)
     try:
         try:
             current = meta.get_bytes(key=key(series_id)) or b""
         except ObjectMissing:
             current = b""
         if current and not _appendable(current):
+            new = {e.sop_instance_uid: {"sha256": e.sha256, "json": json.loads(e.dicom_json), "facts": e.facts}
+                   for e in entries}
             write(meta, series_id, {**read(meta, series_id), **new})
             return
-        member = gzip.compress((b"" if current else _header(series_id)) + _lines(new), compresslevel=6)
+        lines = b"".join(_entry_line(e) for e in entries)
+        member = gzip.compress((b"" if current else _header(series_id)) + lines, compresslevel=6)
         # Atomic (rename) but not fsynced: the document is a cache of the rows and the originals, which
         # are durable. After a crash an unsynced document is the old one, or unreadable (read() gives {}),
         # or a member short (gzip's EOFError, the same): the next read rebuilds it. The fsync of the file

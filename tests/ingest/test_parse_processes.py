@@ -5,6 +5,7 @@ files queued behind it are parsed by a fresh one; bad files through the processe
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 from pathlib import Path
@@ -32,6 +33,8 @@ def test_every_fixture_crosses_the_wire_unchanged() -> None:
         result = parse_file(path, ParseLimits())
         back = parsewire.decode_result(parsewire.encode_result(result)[parsewire.HEADER.size:])
         assert back == result, path
+        if back.dicom_json is not None:
+            assert isinstance(json.loads(back.dicom_json), dict), path
         kinds.add("failed" if result.code else "parsed")
     assert kinds == {"failed", "parsed"}
 
@@ -47,9 +50,12 @@ def test_zoned_and_fixed_offset_datetimes_keep_their_zone() -> None:
         assert back == value and back.utcoffset() == value.utcoffset() and back.tzname() == value.tzname()
 
 
-@pytest.mark.parametrize("reply", [b"", b"not json", b"[1, 2]", b'[null, null, [1, 2, 3], null, null]',
-                                   b'["0110", null, null, null, null]', b'[null, null, null, null, [1]]'])
+@pytest.mark.parametrize("reply", [b"", b"not json", b"[1, 2]", b'[null, null, [1, 2, 3], null]',
+                                   b'["0110", null, null, null]', b'[null, null, null, null, null]',
+                                   b'[null, null, null, null]\n[1]', b'[null, null, null, null]\n"text"',
+                                   b'[null, null, null, null]\n{"a":1}\n{"b":2}', b'[null, null, null, null]\n'])
 def test_a_reply_of_the_wrong_shape_is_refused(reply: bytes) -> None:
+    # The DICOM JSON after the newline is not decoded (parsewire.decode_result): one object on one line.
     with pytest.raises((ValueError, TypeError)):
         parsewire.decode_result(reply)
 

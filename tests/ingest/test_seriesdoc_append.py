@@ -16,8 +16,8 @@ from backend.studies import seriesdoc
 
 
 def _entry(uid: str, sha: str) -> seriesdoc.Entry:
-    return seriesdoc.Entry(sop_instance_uid=uid, sha256=sha, dicom_json={"00080018": {"vr": "UI", "Value": [uid]}},
-                           facts={"size": 1})
+    return seriesdoc.Entry(sop_instance_uid=uid, sha256=sha, dicom_json=json.dumps(
+        {"00080018": {"vr": "UI", "Value": [uid]}}).encode(), facts={"size": 1})
 
 
 def test_batches_are_appended_and_the_last_line_wins(tmp_path: Path) -> None:
@@ -69,3 +69,17 @@ def test_the_append_is_not_fsynced_and_a_torn_one_reads_as_missing(tmp_path: Pat
     assert data is not None and sorted(seriesdoc.read(meta, "s1")) == ["1.1", "1.2"]
     meta.put_bytes(key=seriesdoc.key("s1"), data=data[:-7])  # the second member cut short
     assert seriesdoc.read(meta, "s1") == {}
+
+
+def test_members_added_after_the_dicom_json_cannot_stand_in_for_the_lines_own(tmp_path: Path) -> None:
+    """The DICOM JSON is spliced in as the parse process encoded it (not decoded by the web process). A
+    parse process taken over by a crafted file could close its object early and add members; they come
+    before the line's own uid, sha256 and facts, which win, so the entry never claims another instance."""
+    meta = LocalObjectStore(tmp_path)
+    forged = b'{"00080018":{"vr":"UI","Value":["1.1"]}},"uid":"1.9","sha256":"victim","facts":{"size":9}'
+    assert forged[:1] == b"{" and forged[-1:] == b"}"  # what the wire lets through (parsewire.decode_result)
+    seriesdoc.add(meta, "s1", [seriesdoc.Entry(sop_instance_uid="1.1", sha256="a", dicom_json=forged,
+                                               facts={"size": 1})])
+    doc = seriesdoc.read(meta, "s1")
+    assert sorted(doc) == ["1.1"]
+    assert doc["1.1"]["sha256"] == "a" and doc["1.1"]["facts"] == {"size": 1}

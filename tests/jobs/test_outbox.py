@@ -56,6 +56,23 @@ def test_enqueued_again_while_claimed_it_is_handed_over_again(engine: Engine) ->
     assert _rows(engine) == []
 
 
+def test_enqueue_many_is_enqueue_of_each_key_once(engine: Engine) -> None:
+    """Ingest's batch enqueues every series of a study in one statement: a key given twice counts once (one
+    statement may not touch a row twice on PostgreSQL), a waiting key is moved and bumped as enqueue does."""
+    with session_scope(engine) as session:
+        outbox.enqueue(session, kind=outbox.PRERENDER, key="a", delay=timedelta(seconds=1))
+    with session_scope(engine) as session:
+        outbox.enqueue_many(session, kind=outbox.PRERENDER, keys=["a", "b", "b", "c" * 200],
+                            delay=timedelta(seconds=3))
+        outbox.enqueue_many(session, kind=outbox.PRERENDER, keys=[], delay=timedelta(seconds=3))
+    rows = {r.key: r for r in _rows(engine)}
+    assert {key: (r.kind, r.generation, r.attempts) for key, r in rows.items()} == {
+        "a": ("prerender", 2, 0), "b": ("prerender", 1, 0), "c" * 128: ("prerender", 1, 0)}
+    assert rows["a"].due_at == rows["b"].due_at > utcnow() + timedelta(seconds=2)
+    with pytest.raises(ValueError, match="unknown job kind"), session_scope(engine) as session:
+        outbox.enqueue_many(session, kind="nope", keys=["x"])
+
+
 def test_an_unreachable_broker_leaves_every_job_in_the_outbox(settings: Settings, engine: Engine) -> None:
     with session_scope(engine) as session:
         for n in range(3):

@@ -1,0 +1,121 @@
+"""One SQLite writer at a time, handed on the moment the last one commits (issue 21).
+
+SQLite lets one connection write at a time. A second ``BEGIN IMMEDIATE`` meets SQLITE_BUSY and its busy
+handler SLEEPS: 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100 ms and so on (``sqliteDefaultBusyCallback``,
+sqlite3 main.c), whether or not the lock came free meanwhile. With two ingest workers flushing STOW
+batches that hold the lock ~15 ms each, a flush that arrives during another's slept 20–50 ms past its
+end, and the request behind it waited: the index stage's wall time at four clients was 4× its CPU
+(docs/ingest.md round 6).
+
+So writers queue on an advisory lock of their own first: ``flock(2)`` on ``<database>-writer``, one
+open file description per connection (so that two threads of one process exclude each other too),
+taken before ``BEGIN IMMEDIATE`` and given back right after the COMMIT or ROLLBACK. Taking it is
+polled every 0.2–1 ms (``LOCK_NB``), so a waiter starts within a millisecond of the commit; the SQLite
+busy handler then rarely runs. Nothing depends on it for correctness: SQLite's own lock still decides,
+a writer that is not ours (the CLI of an older version, ``sqlite3`` by hand) simply does not queue, and
+a writer that cannot get its turn within the busy timeout goes on to ``BEGIN IMMEDIATE`` as before. The
+kernel drops the lock of a process that dies (``kill -9`` of a worker holding it).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+_POLL_S = (0.0002, 0.0002, 0.0005, 0.0005)  # then every _POLL_MAX_S
+_POLL_MAX_S = 0.001
+
+
+class _Turn:
+    """A connection's descriptor of the lock file, and whether it holds the lock."""
+
+    __slots__ = ("fd", "held")
+
+    def __init__(self, fd: int) -> None:
+        self.fd, self.held = fd, False
+
+    def take(self, *, patience_s: float) -> None:
+        if self.held:
+            return
+        deadline = time.monotonic() + patience_s
+        tries = 0
+        while True:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    return  # SQLite's own busy timeout decides from here
+                time.sleep(_POLL_S[tries] if tries < len(_POLL_S) else _POLL_MAX_S)
+                tries += 1
+                continue
+            self.held = True
+            return
+
+    def give_back(self) -> None:
+        if self.held:
+            self.held = False
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+
+
+class WriterQueue:
+    """The turns of one engine's connections (see module docstring)."""
+
+    def __init__(self, engine: Engine, *, database: Path, patience_s: float) -> None:
+        self._lock_path = database.with_name(database.name + "-writer")
+        self._patience_s = patience_s
+        self._turns: dict[int, _Turn] = {}  # id(DBAPI connection) -> its turn
+        event.listen(engine, "connect", self._open)
+        event.listen(engine, "close", self._close)
+        event.listen(engine, "close_detached", self._close_detached)
+        event.listen(engine, "checkin", self._checkin)
+        # The events "commit" and "rollback" fire BEFORE the DBAPI call; the turn must pass only after it,
+        # when SQLite has let go of its own lock: so the dialect's two calls are wrapped, for this engine.
+        dialect = engine.dialect
+        commit, rollback = dialect.do_commit, dialect.do_rollback
+
+        def do_commit(dbapi_connection: Any) -> None:
+            try:
+                commit(dbapi_connection)
+            finally:
+                self._give_back(dbapi_connection)
+
+        def do_rollback(dbapi_connection: Any) -> None:
+            try:
+                rollback(dbapi_connection)
+            finally:
+                self._give_back(dbapi_connection)
+
+        dialect.do_commit = do_commit  # type: ignore[method-assign]
+        dialect.do_rollback = do_rollback  # type: ignore[method-assign]
+
+    def wait_turn(self, dbapi_connection: Any) -> None:
+        """Before a ``BEGIN IMMEDIATE`` on this connection."""
+        turn = self._turns.get(id(dbapi_connection))
+        if turn is not None:
+            turn.take(patience_s=self._patience_s)
+
+    def _open(self, dbapi_connection: Any, _record: Any) -> None:
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self._turns[id(dbapi_connection)] = _Turn(fd)
+
+    def _close(self, dbapi_connection: Any, _record: Any) -> None:
+        turn = self._turns.pop(id(dbapi_connection), None)
+        if turn is not None:
+            os.close(turn.fd)  # closing the description drops a lock still held
+
+    def _close_detached(self, dbapi_connection: Any) -> None:
+        self._close(dbapi_connection, None)
+
+    def _checkin(self, dbapi_connection: Any, _record: Any) -> None:
+        self._give_back(dbapi_connection)  # belt and braces: given back without COMMIT or ROLLBACK
+
+    def _give_back(self, dbapi_connection: Any) -> None:
+        turn = self._turns.get(id(dbapi_connection))
+        if turn is not None:
+            turn.give_back()

@@ -1,0 +1,178 @@
+"""SQLite writers queue on ``<database>-writer`` (backend/sqlite_writers.py): the turn is taken before
+BEGIN IMMEDIATE and handed on right after COMMIT or ROLLBACK, so a waiting writer starts when the last
+one ends instead of sleeping through SQLite's busy handler (issue 21)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from backend import db
+from backend.db import make_engine, session_scope
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _turn_is_free(database: Path) -> bool:
+    """Can another writer take the turn right now? (a probe of its own open file description)"""
+    fd = os.open(f"{database}-writer", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)  # also drops the probe's lock
+    return True
+
+
+@contextmanager
+def _held_by_another(database: Path) -> Iterator[None]:
+    fd = os.open(f"{database}-writer", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        os.close(fd)
+
+
+def _table(database: Path) -> None:
+    with session_scope(make_engine(f"sqlite:///{database}")) as s:
+        s.execute(text("CREATE TABLE counter (n INTEGER)"))
+        s.execute(text("INSERT INTO counter VALUES (0)"))
+
+
+def test_a_write_transaction_holds_the_turn_until_its_commit(tmp_path: Path) -> None:
+    database = tmp_path / "x.db"
+    _table(database)
+    engine = make_engine(f"sqlite:///{database}")
+    assert _turn_is_free(database)
+    with session_scope(engine) as s:
+        s.execute(text("UPDATE counter SET n = n + 1"))
+        assert not _turn_is_free(database)
+    assert _turn_is_free(database)
+
+
+def test_a_rollback_hands_the_turn_on(tmp_path: Path) -> None:
+    database = tmp_path / "x.db"
+    _table(database)
+    engine = make_engine(f"sqlite:///{database}")
+    with pytest.raises(RuntimeError), session_scope(engine) as s:
+        s.execute(text("UPDATE counter SET n = n + 1"))
+        raise RuntimeError("the request failed")
+    assert _turn_is_free(database)
+    with session_scope(engine, readonly=True) as s:
+        assert s.execute(text("SELECT n FROM counter")).scalar_one() == 0
+
+
+def test_readers_do_not_queue(tmp_path: Path) -> None:
+    database = tmp_path / "x.db"
+    _table(database)
+    engine = make_engine(f"sqlite:///{database}")
+    with _held_by_another(database), session_scope(engine, readonly=True) as s:  # would wait 15 s if it queued
+        assert s.execute(text("SELECT n FROM counter")).scalar_one() == 0
+
+
+def test_a_writer_that_cannot_get_its_turn_goes_on_to_sqlite_after_its_patience(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A holder of the turn that is not a SQLite writer (a stuck process of ours, a tool) never blocks
+    # writes for longer than the busy timeout: SQLite's own lock decides then.
+    monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT_S", 0.3)
+    database = tmp_path / "x.db"
+    _table(database)
+    engine = make_engine(f"sqlite:///{database}")
+    with _held_by_another(database):
+        started = time.monotonic()
+        with session_scope(engine) as s:
+            s.execute(text("UPDATE counter SET n = n + 1"))
+        assert time.monotonic() - started >= 0.3  # it did wait for the turn first
+    with session_scope(engine, readonly=True) as s:
+        assert s.execute(text("SELECT n FROM counter")).scalar_one() == 1
+
+
+_HOLDER = """
+import sys, time
+from sqlalchemy import text
+from backend.db import make_engine
+engine = make_engine(f"sqlite:///{sys.argv[1]}")
+conn = engine.connect()
+conn.begin()
+conn.execute(text("UPDATE counter SET n = n + 100"))
+print("holding", flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_writer_killed_in_its_transaction_does_not_block_the_next(tmp_path: Path) -> None:
+    # kill -9 of a worker in the middle of a write: the kernel drops its turn with its descriptors,
+    # SQLite rolls its transaction back, and the next writer goes ahead at once.
+    database = tmp_path / "x.db"
+    _table(database)
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(database)], cwd=ROOT, stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        assert not _turn_is_free(database)
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait(timeout=10)
+        engine = make_engine(f"sqlite:///{database}")
+        started = time.monotonic()
+        with session_scope(engine) as s:
+            s.execute(text("UPDATE counter SET n = n + 1"))
+        assert time.monotonic() - started < 5  # not the 15 s busy timeout
+        with session_scope(engine, readonly=True) as s:
+            assert s.execute(text("SELECT n FROM counter")).scalar_one() == 1  # the killed +100 never landed
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+
+
+_WRITER = """
+import sys
+from sqlalchemy import text
+from backend.db import make_engine, session_scope
+engine = make_engine(f"sqlite:///{sys.argv[1]}")
+for _ in range(int(sys.argv[2])):
+    with session_scope(engine) as s:
+        n = s.execute(text("SELECT n FROM counter")).scalar_one()
+        s.execute(text("UPDATE counter SET n = :n"), {"n": n + 1})
+"""
+
+
+def test_writers_of_two_processes_and_several_threads_all_land(tmp_path: Path) -> None:
+    database = tmp_path / "x.db"
+    _table(database)
+    engine = make_engine(f"sqlite:///{database}")
+    other = subprocess.Popen([sys.executable, "-c", _WRITER, str(database), "60"], cwd=ROOT)
+    errors: list[BaseException] = []
+
+    def bump() -> None:
+        try:
+            for _ in range(20):
+                with session_scope(engine) as s:  # read, then write: lost updates if two overlapped
+                    n = s.execute(text("SELECT n FROM counter")).scalar_one()
+                    s.execute(text("UPDATE counter SET n = :n"), {"n": n + 1})
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=bump) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert other.wait(timeout=120) == 0
+    assert errors == []
+    with session_scope(engine, readonly=True) as s:
+        assert s.execute(text("SELECT n FROM counter")).scalar_one() == 120
+    assert _turn_is_free(database)

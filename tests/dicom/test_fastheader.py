@@ -5,6 +5,7 @@ parse refuses (issue 21)."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import struct
 import warnings
 from pathlib import Path
@@ -93,7 +94,7 @@ def test_synthetic_ct_takes_the_fast_path(tmp_path: Path) -> None:
     assert _same_as_pydicom(path)
     result = parse_file(path, ParseLimits())
     assert result.meta is not None and result.meta.patient.resident_id == "320106196203150013"
-    assert result.dicom_json is not None and result.dicom_json["00081030"]["Value"] == ["胸部CT增强"]
+    assert result.dicom_json is not None and json.loads(result.dicom_json)["00081030"]["Value"] == ["胸部CT增强"]
 
 
 def test_bytes_ending_between_two_elements_ask_for_more() -> None:

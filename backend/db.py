@@ -93,8 +93,9 @@ def _sqlite_begin(writers: WriterQueue | None) -> Callable[[Any], None]:
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     if url.startswith("sqlite"):
         database = make_url(url).database
-        if database and database != ":memory:" and not database.startswith("file:"):
-            private_sqlite(Path(database))  # 0600 before SQLite creates it (its -wal/-shm copy the mode)
+        on_disk = database if database and database != ":memory:" and not database.startswith("file:") else None
+        if on_disk:
+            private_sqlite(Path(on_disk))  # 0600 before SQLite creates it (its -wal/-shm copy the mode)
         engine = create_engine(
             url,
             echo=echo,
@@ -106,9 +107,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             max_overflow=16,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
-        writers = None
-        if database and database != ":memory:" and not database.startswith("file:"):
-            writers = WriterQueue(engine, database=Path(database), patience_s=SQLITE_BUSY_TIMEOUT_S)
+        writers = WriterQueue(engine, database=Path(on_disk), patience_s=SQLITE_BUSY_TIMEOUT_S) if on_disk else None
         event.listen(engine, "begin", _sqlite_begin(writers))
         return engine
     engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
@@ -162,12 +161,16 @@ def session_scope(engine: Engine, *, readonly: bool = False) -> Iterator[Session
         raise
 
 
-def _insert(session: Session, model: Any) -> Any:
-    """INSERT … for ``model`` in the session's dialect (both know ON CONFLICT)."""
+def dialect_insert(dialect: str, model: Any) -> Any:
+    """INSERT … for ``model`` (a class or a table) in ``dialect`` (both know ON CONFLICT)."""
     from sqlalchemy.dialects.postgresql import insert as pg_insert
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-    return (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(model)
+    return (pg_insert if dialect == "postgresql" else sqlite_insert)(model)
+
+
+def _insert(session: Session, model: Any) -> Any:
+    return dialect_insert(session.get_bind().dialect.name, model)
 
 
 def insert_missing(session: Session, model: Any, *, values: dict[str, Any], keys: list[str]) -> bool:

@@ -20,6 +20,7 @@ from sqlalchemy import text
 
 from backend import db
 from backend.db import make_engine, session_scope
+from backend.sqlite_writers import WriterQueue
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,12 +76,19 @@ def test_a_rollback_hands_the_turn_on(tmp_path: Path) -> None:
         assert s.execute(text("SELECT n FROM counter")).scalar_one() == 0
 
 
-def test_readers_do_not_queue(tmp_path: Path) -> None:
+def test_readers_do_not_queue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     database = tmp_path / "x.db"
     _table(database)
     engine = make_engine(f"sqlite:///{database}")
-    with _held_by_another(database), session_scope(engine, readonly=True) as s:  # would wait 15 s if it queued
+    waited: list[object] = []
+    real_wait = WriterQueue.wait_turn
+    monkeypatch.setattr(WriterQueue, "wait_turn", lambda self, conn: (waited.append(conn), real_wait(self, conn)))
+    with _held_by_another(database), session_scope(engine, readonly=True) as s:
         assert s.execute(text("SELECT n FROM counter")).scalar_one() == 0
+    assert waited == []
+    with session_scope(engine) as s:  # the spy sees a writer
+        s.execute(text("UPDATE counter SET n = n + 1"))
+    assert len(waited) == 1
 
 
 def test_a_writer_that_cannot_get_its_turn_goes_on_to_sqlite_after_its_patience(
@@ -142,6 +150,7 @@ _WRITER = """
 import sys
 from sqlalchemy import text
 from backend.db import make_engine, session_scope
+from backend.sqlite_writers import WriterQueue
 engine = make_engine(f"sqlite:///{sys.argv[1]}")
 for _ in range(int(sys.argv[2])):
     with session_scope(engine) as s:

@@ -18,13 +18,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, or_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.expression import Executable
 from sqlmodel import Session, col, select
 
 from backend.clock import utcnow
-from backend.db import insert_missing, session_scope
+from backend.db import dialect_insert, insert_missing, session_scope
 from backend.ids import new_id
 
 from .models import JobOutbox
@@ -75,7 +74,7 @@ def _upsert(dialect: str) -> Executable:
     statement = _UPSERTS.get(dialect)
     if statement is None:
         table = JobOutbox.__table__  # type: ignore[attr-defined]
-        insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+        insert = dialect_insert(dialect, table)
         statement = _UPSERTS[dialect] = insert.on_conflict_do_update(
             index_elements=["kind", "key"],
             set_={"generation": table.c.generation + 1, "due_at": insert.excluded.due_at, "attempts": 0})

@@ -9,6 +9,7 @@ object become :class:`StorageUnavailable` (503 + Retry-After), like an S3 outage
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import hashlib
 import itertools
@@ -37,6 +38,19 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+_libc = ctypes.CDLL(None, use_errno=True)  # ctypes releases the GIL around the call
+SYNCFS_FILES = 8  # batches of at least this many spooled files are made durable by syncfs(2) (put_files)
+
+
+def _syncfs(fd: int) -> None:
+    """syncfs(2) of the file system holding ``fd``: every dirty page and inode of it written and the disk's
+    cache flushed before it returns. Since Linux 5.8 it reports a writeback error of that file system seen
+    since ``fd`` was opened (errseq), so open ``fd`` before writing what it is to make durable."""
+    if _libc.syncfs(fd) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -239,9 +253,15 @@ class LocalObjectStore:
         Each file goes temp → fsync → rename → fsync(directory), phased over the batch: the files are
         linked into ``.tmp`` and fsynced from a few threads at once (fsync releases the GIL; concurrent
         fsyncs share the journal's commits on ext4/XFS), then renamed, then every directory is fsynced
-        once, again from a few threads (one journal commit covers all the renames made before it)."""
+        once, again from a few threads (one journal commit covers all the renames made before it). A batch
+        of ``SYNCFS_FILES`` or more takes the same steps with one syncfs(2) for each phase instead
+        (:meth:`_put_files_together`)."""
         for item in files:
             self._path(item.key)
+        if len(files) >= SYNCFS_FILES:
+            together = self._put_files_together(files)
+            if together is not None:
+                return together
 
         def stage(item: Spooled) -> Path | BaseException | None:
             try:
@@ -269,6 +289,43 @@ class LocalObjectStore:
                         temp.unlink(missing_ok=True)  # those already renamed are not in .tmp any more
                 raise
         return [isinstance(temp, Path) for temp in staged]
+
+    def _put_files_together(self, files: Sequence[Spooled]) -> list[bool] | None:
+        """:meth:`put_files` of a large batch with two syncfs(2) calls instead of two fsyncs per file: the
+        files are hard-linked into ``.tmp`` (size checked), one syncfs makes their bytes durable, then they
+        are renamed, and a second syncfs makes the renames durable — the same order as one file's temp →
+        fsync → rename → fsync(directory), for the whole batch at once. Measured on a 2-core machine with
+        two workers and four clients: 50 fsyncs per 25 files, each a disk cache flush and a thread's
+        hand-over of the GIL, cost more CPU and waited longer than two syncfs (docs/ingest.md round 7).
+        The price: a syncfs also writes whatever else is dirty on that file system (an ingest node keeps its
+        data directory on a volume of its own; other uploads' spooled parts are written out a little early).
+        Returns None, having left nothing behind, when a file cannot be hard-linked (the spool is on another
+        file system): the per-file path copies and verifies it."""
+        staged: list[Path | None] = []
+        with _errors(files[0].key):
+            # opened before the writes it is to report on; .tmp (made on first use) is on the same file system
+            root = os.open(self.tmp, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                for item in files:
+                    link = self._hard_link(item.path)
+                    if link is None:
+                        _unlink_all(staged)
+                        return None
+                    if os.stat(link).st_size != item.size:  # cut short or grown since it was hashed: refused
+                        link.unlink(missing_ok=True)
+                        link = None
+                    staged.append(link)
+                _syncfs(root)
+                for item, temp in zip(files, staged, strict=True):
+                    if temp is not None:
+                        self._commit(temp, item.key, durable=False)
+                _syncfs(root)
+            except BaseException:
+                _unlink_all(staged)  # those already renamed are not in .tmp any more
+                raise
+            finally:
+                os.close(root)
+        return [temp is not None for temp in staged]
 
     def _stage_spooled(self, item: Spooled) -> Path:
         """A fsynced hard link in ``.tmp`` to the spooled file, refused (ChecksumMismatch) when its size is
@@ -399,6 +456,12 @@ class LocalObjectStore:
             os.replace(name, target)
             if target.read_bytes() != b"ok":
                 raise OSError(errno.EIO, "read back different bytes")
+
+
+def _unlink_all(paths: list[Path | None]) -> None:
+    for path in paths:
+        if path is not None:
+            path.unlink(missing_ok=True)
 
 
 def _iter_file(fh: BinaryIO, chunk: int) -> Iterator[bytes]:

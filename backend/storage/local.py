@@ -3,8 +3,10 @@
 A write goes to a temp file in ``<root>/.tmp`` → (fsync) → rename → fsync(directory), so a crash leaves
 the whole object or none of it (POSIX rename is atomic within a file system). A stream that is already a
 file on the same file system is hard-linked into ``.tmp`` instead of copied (ingest's spooled parts: the
-commit stays a rename). Everything is owner-only (storage/private.py). Disk errors other than a missing
-object become :class:`StorageUnavailable` (503 + Retry-After), like an S3 outage.
+commit stays a rename); a large batch of them takes the same steps with one syncfs(2) per step instead of
+an fsync per file and per directory (``put_files``). Everything is owner-only (storage/private.py). Disk
+errors other than a missing object become :class:`StorageUnavailable` (503 + Retry-After), like an S3
+outage.
 """
 
 from __future__ import annotations

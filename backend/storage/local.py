@@ -286,9 +286,7 @@ class LocalObjectStore:
                         directories[self._path(item.key).parent] = None
                 _each(_fsync, list(directories))
             except BaseException:
-                for temp in staged:
-                    if isinstance(temp, Path):
-                        temp.unlink(missing_ok=True)  # those already renamed are not in .tmp any more
+                _unlink_all(staged)  # those already renamed are not in .tmp any more
                 raise
         return [isinstance(temp, Path) for temp in staged]
 
@@ -460,10 +458,11 @@ class LocalObjectStore:
                 raise OSError(errno.EIO, "read back different bytes")
 
 
-def _unlink_all(paths: list[Path | None]) -> None:
-    for path in paths:
-        if path is not None:
-            path.unlink(missing_ok=True)
+def _unlink_all(staged: Sequence[object]) -> None:
+    """Remove the temp files among ``staged`` (the paths; a refused file's None or a stage's error is skipped)."""
+    for temp in staged:
+        if isinstance(temp, Path):
+            temp.unlink(missing_ok=True)
 
 
 def _iter_file(fh: BinaryIO, chunk: int) -> Iterator[bytes]:

@@ -265,13 +265,18 @@ def _parse(*, guard: GuardedFile, path: Path, size: int, limits: ParseLimits) ->
     )
 
 
-def parse_fast(*, path: Path, limits: ParseLimits | None = None) -> tuple[ParsedInstance, DicomJsonView] | None:
+def parse_fast(*, path: Path, limits: ParseLimits | None = None,
+               bounded: bool = False) -> tuple[ParsedInstance, DicomJsonView] | None:
     """:func:`parse_instance` for ingest, without pydicom's data set: the instance (its ``dataset`` empty)
     and the DICOM JSON of its header (fastheader.py, as ``dataset_to_json(..., bulk_data_uri=None)``
     renders it after the character set repair), which :func:`~backend.dicom.metadata.extract_metadata`
     reads too. None when the file is not for the fast reader — another transfer syntax, anything unusual,
     and every file :func:`parse_instance` would refuse: the caller then calls :func:`parse_instance`,
-    whose answer stands, so no verdict ever depends on this path."""
+    whose answer stands, so no verdict ever depends on this path.
+
+    ``bounded``: one read of at most 64 KiB and nothing more — None also when the header, or Pixel Data's
+    element header, lies beyond it, or when the pixels are encapsulated (their fragments are walked in the
+    file). Its work is then bounded whatever the file, which lets the event loop run it (ingest/parsepool.py)."""
     limits = limits or ParseLimits()
     try:
         size = path.stat().st_size
@@ -281,7 +286,7 @@ def parse_fast(*, path: Path, limits: ParseLimits | None = None) -> tuple[Parsed
         # BufferedReader would only add its own allocation and an 8 KiB read there (issue 21).
         with path.open("rb", buffering=0) as raw:
             guard = GuardedFile(cast(BinaryIO, raw), size=size, max_read_bytes=limits.max_header_bytes, name=str(path))
-            return _parse_fast(guard=guard, path=path, size=size, limits=limits)
+            return _parse_fast(guard=guard, path=path, size=size, limits=limits, bounded=bounded)
     except Exception:  # noqa: BLE001 - whatever it is, pydicom's parse decides
         return None
 
@@ -295,8 +300,8 @@ _FAST_SYNTAXES = {str(ts): bool(ts.is_encapsulated) for ts in AllTransferSyntaxe
     ImplicitVRLittleEndian, ExplicitVRBigEndian, DeflatedExplicitVRLittleEndian)}
 
 
-def _parse_fast(*, guard: GuardedFile, path: Path, size: int, limits: ParseLimits) -> tuple[ParsedInstance,
-                                                                                               DicomJsonView] | None:
+def _parse_fast(*, guard: GuardedFile, path: Path, size: int, limits: ParseLimits,
+                bounded: bool) -> tuple[ParsedInstance, DicomJsonView] | None:
     # One read for preamble, File Meta and header (a CT or MR header is 1–10 KB); more only if needed, and
     # then the reader carries on where it stopped.
     chunk = min(size, _FAST_FIRST)
@@ -318,7 +323,7 @@ def _parse_fast(*, guard: GuardedFile, path: Path, size: int, limits: ParseLimit
             break
         except NeedMore as more:
             progress = more.resume
-            if chunk >= min(size, _FAST_MAX):
+            if bounded or chunk >= min(size, _FAST_MAX):
                 return None
             chunk = min(size, _FAST_MAX, chunk * 8)
     view = DicomJsonView(header.model, charset_assumed=header.charset_assumed)
@@ -327,7 +332,10 @@ def _parse_fast(*, guard: GuardedFile, path: Path, size: int, limits: ParseLimit
     # Native Pixel Data needs only its element header, nearly always among the bytes already read: read
     # it there rather than with four more system calls on the file. Encapsulated fragments are walked
     # in the file.
-    source = guard if encapsulated_ts or header.pixel_offset + 12 > len(data) else io.BytesIO(data)
+    beyond = encapsulated_ts or header.pixel_offset + 12 > len(data)
+    if beyond and bounded:
+        return None
+    source = guard if beyond else io.BytesIO(data)
     native, encapsulated, has_pixels = locate_pixels(
         cast(BinaryIO, source),
         at=header.pixel_offset,

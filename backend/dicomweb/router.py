@@ -101,10 +101,11 @@ async def _stow(request: Request, principal: Principal, settings: Settings, engi
     limits = MultipartLimits(max_part_bytes=settings.max_instance_bytes, max_total_bytes=settings.max_request_bytes)
     try:
         spool = scratch_dir(data_dir=settings.data_dir)
-        problem = await _receive(request, batch, boundary=content_type.boundary, directory=spool, limits=limits)
-        # Whole instances received before a framing error are kept: they are complete, re-uploads are idempotent.
-        await run_in_threadpool(batch.flush)
-        await run_in_threadpool(_audit_stow, engine, principal, batch)
+        with parsepool.uploading():
+            problem = await _receive(request, batch, boundary=content_type.boundary, directory=spool, limits=limits)
+            # Whole instances received before a framing error are kept: they are complete, re-uploads are idempotent.
+            await run_in_threadpool(batch.flush)
+            await run_in_threadpool(_audit_stow, engine, principal, batch)
     except StorageUnavailable:
         # Instances indexed by earlier batches are whole (blob first, then row) and stay; the rest is
         # dropped. The client's retry completes the study: re-uploads of stored instances are no-ops.

@@ -21,6 +21,12 @@ from the page cache) and reads the replies when its pipe is readable; no thread,
 - a file that takes longer than ``time_limit`` (``PARSE_TIME_LIMIT``) has its process killed and fails
   the same way.
 
+While a web process has two uploads or more in progress (:func:`uploading`), a header that lies within
+the file's first 64 KiB, with native pixels, is parsed on the event loop instead: the hand-over costs
+more CPU than that parse, and the cores are busy anyway (docs/ingest.md round 9). Its work is bounded
+whatever the file (parse.parse_fast ``bounded``: one read, pure Python, no pydicom); anything longer or
+unusual still goes to a process, where a crash or a hang costs only that process.
+
 No parse process outlives its web process: the app's shutdown closes their pipes and waits for them
 (:func:`install`); the end of its input ends a parse process, and a thread in it watches the web
 process, so a ``kill -9`` of the server does not leave it behind (issue 21: ProcessPoolExecutor's
@@ -35,6 +41,8 @@ import os
 import subprocess
 import sys
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,10 +51,10 @@ from fastapi import FastAPI
 from backend.dicom.errors import FailureReason
 from backend.dicom.parse import ParseLimits
 from backend.ingest.parsewire import HEADER, MAX_FRAME, decode_result, encode_request
-from backend.ingest.parsing import ParseResult, parse_file
+from backend.ingest.parsing import ParseResult, parse_file, parse_small
 from backend.ingest.stages import StageClock
 
-__all__ = ["PARSE_TIME_LIMIT", "ParseResult", "install", "parse_async", "parse_file", "shutdown", "start"]
+__all__ = ["PARSE_TIME_LIMIT", "ParseResult", "install", "parse_async", "parse_file", "shutdown", "start", "uploading"]
 
 log = logging.getLogger("yunying.ingest")
 
@@ -57,6 +65,8 @@ PARSE_TIME_LIMIT = 60.0
 _READ_SIZE = 256 * 1024
 
 _pool: _Pool | None = None
+INLINE_FROM = 2  # uploads in progress in a web process from which small headers are parsed inline (uploading())
+_uploads = 0  # uploads in progress in this web process (uploading())
 
 
 @dataclass(slots=True)
@@ -279,8 +289,15 @@ def _timed(path: Path, limits: ParseLimits, clock: StageClock) -> ParseResult:
 async def parse_async(path: Path, limits: ParseLimits, clock: StageClock | None = None, *,
                       processes: int = 0, time_limit: float = PARSE_TIME_LIMIT) -> ParseResult:
     """Parse in the web process's threads (``processes`` 0: the setting ``parse_processes``) or in up to
-    that many parse processes, started on first use. Never raises for a bad file."""
+    that many parse processes, started on first use — or, while this process has ``INLINE_FROM`` uploads
+    or more in progress, on the event loop when the header is small (:func:`uploading`). Never raises
+    for a bad file."""
     loop = asyncio.get_running_loop()
+    if processes > 0 and _uploads >= INLINE_FROM:
+        with clock.stage("parse") if clock is not None else nullcontext():
+            inline = parse_small(path, limits)
+        if inline is not None:
+            return inline
     if processes <= 0:
         if clock is not None:
             return await loop.run_in_executor(None, _timed, path, limits, clock)
@@ -288,6 +305,25 @@ async def parse_async(path: Path, limits: ParseLimits, clock: StageClock | None 
     request = _Request(path=path, limits=limits, time_limit=time_limit, future=loop.create_future())
     _pool_for(loop, processes).submit(request)
     return await request.future
+
+
+@contextmanager
+def uploading() -> Iterator[None]:
+    """Counts an upload in progress in this web process (its event loop: no lock), from its first byte
+    to its response, flushes included.
+
+    With one upload, its parses go to the parse process: the event loop receives while another core
+    parses. With two or more, both cores are already busy with this process's uploads and the other
+    workers', and handing a part over costs more than parsing it here: a request frame, the file's
+    header read again, the reply encoded and decoded, two wake-ups — so a small header (the first
+    64 KiB, native pixels: parse.parse_fast ``bounded``) is parsed on the event loop, and only the rest
+    goes to the process. Measured on two cores with two workers (docs/ingest.md round 9)."""
+    global _uploads
+    _uploads += 1
+    try:
+        yield
+    finally:
+        _uploads -= 1
 
 
 async def start(processes: int) -> list[int]:

@@ -45,14 +45,9 @@ def parse_file(path: Path, limits: ParseLimits) -> ParseResult:
     """Runs in a worker process (or inline). Never raises. Explicit VR Little Endian files take the fast
     header reader (parse.parse_fast: one pass over the bytes to DICOM JSON, the index fields read from
     that; docs/ingest.md round 3); anything else, and any file that reader is unsure of, pydicom."""
-    fast = parse_fast(path=path, limits=limits)
+    fast = parse_small(path, limits, bounded=False)
     if fast is not None:
-        parsed, view = fast
-        try:
-            meta = extract_metadata(view, transfer_syntax_uid=parsed.transfer_syntax_uid)
-        except Exception as exc:  # noqa: BLE001 - as below
-            return ParseResult(parsed=parsed, code=FailureReason.CANNOT_UNDERSTAND, reason=str(exc)[:200])
-        return ParseResult(parsed=parsed, meta=meta, dicom_json=encode_dicom_json(view.model))
+        return fast
     try:
         parsed = parse_instance(path=path, limits=limits)
     except DicomRejected as exc:
@@ -67,3 +62,19 @@ def parse_file(path: Path, limits: ParseLimits) -> ParseResult:
     except Exception:  # noqa: BLE001 - the document is completed from the original on first read instead
         dicom_json = None
     return ParseResult(parsed=slim, meta=meta, dicom_json=dicom_json)
+
+
+def parse_small(path: Path, limits: ParseLimits, *, bounded: bool = True) -> ParseResult | None:
+    """The fast header reader's result, or None when the file is not for it (then :func:`parse_file`,
+    whose pydicom path decides). ``bounded`` (parse.parse_fast): only a header and native Pixel Data
+    within the file's first 64 KiB, so that the work is small and bounded whatever the file — what the
+    event loop may run itself (ingest/parsepool.py). Never raises."""
+    fast = parse_fast(path=path, limits=limits, bounded=bounded)
+    if fast is None:
+        return None
+    parsed, view = fast
+    try:
+        meta = extract_metadata(view, transfer_syntax_uid=parsed.transfer_syntax_uid)
+    except Exception as exc:  # noqa: BLE001 - as in parse_file
+        return ParseResult(parsed=parsed, code=FailureReason.CANNOT_UNDERSTAND, reason=str(exc)[:200])
+    return ParseResult(parsed=parsed, meta=meta, dicom_json=encode_dicom_json(view.model))

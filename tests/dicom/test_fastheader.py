@@ -218,3 +218,23 @@ def test_a_header_read_in_pieces_is_the_header_read_at_once(tmp_path: Path) -> N
                 pieced = _resumed(data, start, cuts)
                 assert pieced == whole, cuts
                 assert list(pieced.model) == list(whole.model)
+
+
+def test_a_bounded_read_takes_only_what_lies_in_the_first_64_kib(tmp_path: Path) -> None:
+    # What the event loop may parse itself (ingest/parsepool.py): for a header and native Pixel Data within
+    # the first 64 KiB, the whole read's answer; for anything that needs more of the file, None
+    ct = synthetic.write_ct_series(out_dir=tmp_path, seed=3, slices=1, size=512)[0]
+    long_header = fixture("dcm_qa_agfa/Siemens/011-0001.img")  # 145 KB of header
+    taken, declined = [], []
+    for path in [ct, long_header, *(fixture(item["file"]) for item in MANIFEST)]:
+        whole, bounded = parse_fast(path=path), parse_fast(path=path, bounded=True)
+        if bounded is None:
+            declined.append(path)
+            continue
+        assert whole is not None, path
+        assert bounded[0] == whole[0] and bounded[1].model == whole[1].model, path
+        taken.append(path)
+    assert ct in taken and parse_fast(path=long_header) is not None and long_header in declined
+    encapsulated = [p for p in declined if (fast := parse_fast(path=p)) is not None and fast[0].is_encapsulated]
+    assert encapsulated, "no encapsulated file the whole read takes was declined: the sweep is vacuous"
+    assert len(taken) >= 60

@@ -21,6 +21,7 @@ from backend.ingest import parsepool, parsewire
 from backend.ingest.parsing import parse_file
 from tests.conftest import DICOM
 from tests.ingest.test_stow import BAD_INPUTS, CT_3SLICE, failures, hospital, stow
+from tools import synthetic
 
 ALL_FILES = sorted(p for p in DICOM.rglob("*") if p.is_file() and p.stat().st_size < 20_000_000)
 
@@ -133,3 +134,39 @@ def test_bad_files_through_a_parse_process_fail_as_inline_and_the_good_ones_are_
     assert sorted(code for _, code, _ in failures(body)) == sorted(code for _, code in BAD_INPUTS.values())
     assert len(body["00081199"]["Value"]) == len(CT_3SLICE)  # type: ignore[index]
     assert not any(_alive(pid) for pid in pids), "the app's shutdown left its parse process running"
+
+
+LONG_HEADER = DICOM / "dcm_qa_agfa" / "Siemens" / "011-0001.img"  # 145 KB of header: past the bounded read
+
+
+def test_with_two_uploads_in_progress_a_small_header_is_parsed_on_the_event_loop(tmp_path: Path) -> None:
+    # One upload: its parses go to the parse process. Two or more: a header within the first 64 KiB is
+    # parsed on the event loop (no process started for it), a longer one still goes to the process.
+    small = synthetic.write_ct_series(out_dir=tmp_path, seed=5, slices=2, size=512)  # the fast reader's kind
+
+    def children() -> list[int]:
+        return [child.pid for child in parsepool._pool.children] if parsepool._pool is not None else []
+
+    async def run() -> dict[str, tuple[parsepool.ParseResult, list[int]]]:
+        seen = {}
+        with parsepool.uploading(), parsepool.uploading():
+            seen["small, two uploads"] = (await parsepool.parse_async(small[0], ParseLimits(), processes=1),
+                                          children())
+            seen["long, two uploads"] = (await parsepool.parse_async(LONG_HEADER, ParseLimits(), processes=1),
+                                         children())
+        parsepool.shutdown()
+        with parsepool.uploading():
+            seen["small, one upload"] = (await parsepool.parse_async(small[1], ParseLimits(), processes=1),
+                                         children())
+        return seen
+
+    try:
+        seen = asyncio.run(run())
+    finally:
+        parsepool.shutdown()
+    assert parsepool._uploads == 0
+    for (label, (result, _pids)), path in zip(seen.items(), (small[0], LONG_HEADER, small[1]), strict=True):
+        assert result == parse_file(path, ParseLimits()) and result.code is None, label
+    assert seen["small, two uploads"][1] == []
+    assert len(seen["long, two uploads"][1]) == 1
+    assert len(seen["small, one upload"][1]) == 1

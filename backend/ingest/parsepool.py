@@ -51,7 +51,7 @@ from fastapi import FastAPI
 from backend.dicom.errors import FailureReason
 from backend.dicom.parse import ParseLimits
 from backend.ingest.parsewire import HEADER, MAX_FRAME, decode_result, encode_request
-from backend.ingest.parsing import ParseResult, parse_file, parse_small
+from backend.ingest.parsing import ParseResult, parse_fast_only, parse_file
 from backend.ingest.stages import StageClock
 
 __all__ = ["PARSE_TIME_LIMIT", "ParseResult", "install", "parse_async", "parse_file", "shutdown", "start", "uploading"]
@@ -295,7 +295,7 @@ async def parse_async(path: Path, limits: ParseLimits, clock: StageClock | None 
     loop = asyncio.get_running_loop()
     if processes > 0 and _uploads >= INLINE_FROM:
         with clock.stage("parse") if clock is not None else nullcontext():
-            inline = parse_small(path, limits)
+            inline = parse_fast_only(path, limits, bounded=True)
         if inline is not None:
             return inline
     if processes <= 0:

@@ -45,7 +45,7 @@ def parse_file(path: Path, limits: ParseLimits) -> ParseResult:
     """Runs in a worker process (or inline). Never raises. Explicit VR Little Endian files take the fast
     header reader (parse.parse_fast: one pass over the bytes to DICOM JSON, the index fields read from
     that; docs/ingest.md round 3); anything else, and any file that reader is unsure of, pydicom."""
-    fast = parse_small(path, limits, bounded=False)
+    fast = parse_fast_only(path, limits, bounded=False)
     if fast is not None:
         return fast
     try:
@@ -64,7 +64,7 @@ def parse_file(path: Path, limits: ParseLimits) -> ParseResult:
     return ParseResult(parsed=slim, meta=meta, dicom_json=dicom_json)
 
 
-def parse_small(path: Path, limits: ParseLimits, *, bounded: bool = True) -> ParseResult | None:
+def parse_fast_only(path: Path, limits: ParseLimits, *, bounded: bool) -> ParseResult | None:
     """The fast header reader's result, or None when the file is not for it (then :func:`parse_file`,
     whose pydicom path decides). ``bounded`` (parse.parse_fast): only a header and native Pixel Data
     within the file's first 64 KiB, so that the work is small and bounded whatever the file — what the

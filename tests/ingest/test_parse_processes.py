@@ -170,3 +170,28 @@ def test_with_two_uploads_in_progress_a_small_header_is_parsed_on_the_event_loop
     assert seen["small, two uploads"][1] == []
     assert len(seen["long, two uploads"][1]) == 1
     assert len(seen["small, one upload"][1]) == 1
+
+
+def test_with_two_uploads_in_progress_bad_files_fail_as_they_do_in_the_process(tmp_path: Path) -> None:
+    # The event loop's bounded read must not take, or mis-answer, what the process would refuse: the bad
+    # inputs of the STOW tests, and a fast-reader file cut inside its header or just after it
+    ct = synthetic.write_ct_series(out_dir=tmp_path / "ct", seed=6, slices=1, size=512)[0].read_bytes()
+    inputs = {name: data if data is not None else CT_3SLICE[0].read_bytes()[:200_000]
+              for name, (data, _) in BAD_INPUTS.items()}
+    inputs |= {"cut in the header": ct[:1500], "cut after the header": ct[:ct.index(b"\xe0\x7f\x10\x00") + 20]}
+    paths = {}
+    for name, data in inputs.items():
+        paths[name] = tmp_path / f"{name}.dcm"
+        paths[name].write_bytes(data)
+
+    async def run() -> dict[str, parsepool.ParseResult]:
+        with parsepool.uploading(), parsepool.uploading():
+            return {name: await parsepool.parse_async(path, ParseLimits(), processes=1) for name, path in paths.items()}
+
+    try:
+        results = asyncio.run(run())
+    finally:
+        parsepool.shutdown()
+    for name, result in results.items():
+        assert result.code is not None, name
+        assert result == parse_file(paths[name], ParseLimits()), name

@@ -318,6 +318,8 @@ def _parse_fast(*, guard: GuardedFile, path: Path, size: int, limits: ParseLimit
             encapsulated_ts = _FAST_SYNTAXES.get(ts)
             if encapsulated_ts is None or meta.get(0x00020002, "") == _MEDIA_STORAGE_DIRECTORY or meta_end == 132:
                 return None
+            if bounded and encapsulated_ts:  # declined below anyway: not after reading the whole header
+                return None
             header = read_header(data, start=meta_end, complete=complete, defer_bytes=limits.defer_bytes,
                                  resume=progress)
             break

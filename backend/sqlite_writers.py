@@ -15,12 +15,18 @@ busy handler then rarely runs. Nothing depends on it for correctness: SQLite's o
 a writer that is not ours (the CLI of an older version, ``sqlite3`` by hand) simply does not queue, and
 a writer that cannot get its turn within the busy timeout goes on to ``BEGIN IMMEDIATE`` as before. The
 kernel drops the lock of a process that dies (``kill -9`` of a worker holding it).
+
+A process also knows whether one of its own connections holds the turn (:data:`HELD_HERE`): while it does,
+its STOW-RS receive gives way on the event loop, so that the writer's thread is not kept waiting for the
+GIL with the lock in hand (backend/ingest/giveway.py; docs/ingest.md round 10).
 """
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +36,58 @@ from sqlalchemy.engine import Engine
 
 _POLL_S = (0.0002, 0.0002, 0.0005, 0.0005)  # then every _POLL_MAX_S
 _POLL_MAX_S = 0.001
+
+
+class HeldHere:
+    """How many of this process's connections hold their turn, and the event loops waiting for none.
+
+    Taken and given back in whatever thread runs the transaction; waited for on an event loop. A waiter
+    is woken through its loop (``call_soon_threadsafe``) by the give-back that leaves none held."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count = 0
+        self._waiting: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+
+    @property
+    def held(self) -> bool:
+        return self._count > 0
+
+    def took(self) -> None:
+        with self._lock:
+            self._count += 1
+
+    def gave_back(self) -> None:
+        with self._lock:
+            self._count -= 1
+            if self._count > 0:
+                return
+            waiting, self._waiting = self._waiting, []
+        for loop, future in waiting:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(_settle, future)
+
+    async def released(self, *, within_s: float) -> None:
+        """Return once none of this process's connections holds the turn, or after ``within_s``."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._count == 0:
+                return
+            future: asyncio.Future[None] = loop.create_future()
+            self._waiting.append((loop, future))
+        try:
+            await asyncio.wait_for(future, within_s)
+        except TimeoutError:
+            with self._lock:  # still held: forget this waiter (a give-back may already have taken it)
+                self._waiting = [(lp, f) for lp, f in self._waiting if f is not future]
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():  # a waiter that timed out was cancelled
+        future.set_result(None)
+
+
+HELD_HERE = HeldHere()  # this process's turns (the web workers are spawned, not forked: each starts at none)
 
 
 class _Turn:
@@ -55,12 +113,14 @@ class _Turn:
                 tries += 1
                 continue
             self.held = True
+            HELD_HERE.took()
             return
 
     def give_back(self) -> None:
         if self.held:
             self.held = False
             fcntl.flock(self.fd, fcntl.LOCK_UN)
+            HELD_HERE.gave_back()
 
 
 class WriterQueue:

@@ -4,6 +4,7 @@ one ends instead of sleeping through SQLite's busy handler (issue 21)."""
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import os
 import signal
@@ -17,10 +18,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import Engine
 
 from backend import db
 from backend.db import make_engine, session_scope
-from backend.sqlite_writers import WriterQueue
+from backend.sqlite_writers import HELD_HERE, WriterQueue
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -185,3 +187,84 @@ def test_writers_of_two_processes_and_several_threads_all_land(tmp_path: Path) -
     with session_scope(engine, readonly=True) as s:
         assert s.execute(text("SELECT n FROM counter")).scalar_one() == 120
     assert _turn_is_free(database)
+
+
+# -- the process's own turns, for the STOW-RS receive to give way to (backend/ingest/giveway.py) --------------
+@contextmanager
+def _writer_in_a_thread(engine: Engine) -> Iterator[threading.Event]:
+    """A write transaction in a thread of this process, held until the yielded event is set."""
+    holding, finish = threading.Event(), threading.Event()
+
+    def write() -> None:
+        with session_scope(engine) as s:
+            s.execute(text("UPDATE counter SET n = n + 1"))
+            holding.set()
+            finish.wait(30)
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        yield finish
+    finally:
+        finish.set()
+        thread.join(10)
+
+
+def test_the_process_knows_while_one_of_its_writers_holds_the_turn(tmp_path: Path) -> None:
+    database = tmp_path / "x.db"
+    _table(database)
+    engine = make_engine(f"sqlite:///{database}")
+    assert not HELD_HERE.held
+    with session_scope(engine, readonly=True) as s:  # a reader takes no turn
+        s.execute(text("SELECT n FROM counter"))
+        assert not HELD_HERE.held
+    with session_scope(engine) as s:
+        s.execute(text("UPDATE counter SET n = n + 1"))
+        assert HELD_HERE.held
+    assert not HELD_HERE.held
+    with pytest.raises(RuntimeError), session_scope(engine) as s:
+        s.execute(text("UPDATE counter SET n = n + 1"))
+        raise RuntimeError("rolled back")
+    assert not HELD_HERE.held
+    with _held_by_another(database):  # another process's turn is not this process's
+        assert not HELD_HERE.held
+
+
+def test_a_waiter_on_the_event_loop_is_woken_when_the_writer_commits(tmp_path: Path) -> None:
+    database = tmp_path / "x.db"
+    _table(database)
+    engine = make_engine(f"sqlite:///{database}")
+
+    async def scenario() -> None:
+        with _writer_in_a_thread(engine) as finish:
+            waiter = asyncio.ensure_future(HELD_HERE.released(within_s=30))
+            await asyncio.sleep(0.2)
+            assert not waiter.done()  # the turn is still held
+            finish.set()
+            await asyncio.wait_for(waiter, 10)  # woken by the give-back, long before its 30 s
+            assert not HELD_HERE.held
+
+    asyncio.run(scenario())
+
+
+def test_a_waiter_goes_on_after_its_time_while_the_turn_is_still_held(tmp_path: Path) -> None:
+    database = tmp_path / "x.db"
+    _table(database)
+    engine = make_engine(f"sqlite:///{database}")
+
+    async def scenario() -> None:
+        with _writer_in_a_thread(engine):
+            await asyncio.wait_for(HELD_HERE.released(within_s=0.05), 10)
+            assert HELD_HERE.held  # it went on without the turn given back
+            assert HELD_HERE._waiting == []  # and left no waiter behind
+        assert not HELD_HERE.held
+
+    asyncio.run(scenario())
+
+
+def test_without_a_turn_held_a_waiter_returns_at_once() -> None:
+    async def scenario() -> None:
+        await asyncio.wait_for(HELD_HERE.released(within_s=30), 1)
+
+    asyncio.run(scenario())

@@ -43,7 +43,7 @@ from backend.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
-from backend.ingest import parsepool
+from backend.ingest import giveway, parsepool
 from backend.ingest.parsing import ParseResult
 from backend.ingest.service import StowBatch
 from backend.storage.base import ObjectStore
@@ -164,6 +164,7 @@ async def _receive(
     reader = MultipartReader(boundary=boundary, directory=directory, limits=limits)
     try:
         async for chunk in request.stream():
+            await giveway.give_way()  # to this process's SQLite writer, while it holds the lock (ingest/giveway.py)
             with batch.clock.stage("receive"):  # hash + temp-file write of the parts' bytes
                 parts = reader.feed(chunk)
             for part in parts:

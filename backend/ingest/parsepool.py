@@ -54,7 +54,8 @@ from backend.ingest.parsewire import HEADER, MAX_FRAME, decode_result, encode_re
 from backend.ingest.parsing import ParseResult, parse_fast_only, parse_file
 from backend.ingest.stages import StageClock
 
-__all__ = ["PARSE_TIME_LIMIT", "ParseResult", "install", "parse_async", "parse_file", "shutdown", "start", "uploading"]
+__all__ = ["PARSE_TIME_LIMIT", "ParseResult", "install", "parse_async", "parse_file", "shutdown", "start", "uploading",
+           "uploads_in_progress"]
 
 log = logging.getLogger("yunying.ingest")
 
@@ -324,6 +325,11 @@ def uploading() -> Iterator[None]:
         yield
     finally:
         _uploads -= 1
+
+
+def uploads_in_progress() -> int:
+    """The uploads in progress in this web process (:func:`uploading`)."""
+    return _uploads
 
 
 async def start(processes: int) -> list[int]:

@@ -24,6 +24,7 @@ GIL with the lock in hand (backend/ingest/giveway.py; docs/ingest.md round 10).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import os
 import threading
@@ -64,7 +65,8 @@ class HeldHere:
                 return
             waiting, self._waiting = self._waiting, []
         for loop, future in waiting:
-            if not loop.is_closed():
+            # called from a commit's give-back: nothing here may fail it (a loop closed meanwhile has no waiter)
+            with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_settle, future)
 
     async def released(self, *, within_s: float) -> None:
@@ -119,7 +121,16 @@ class _Turn:
     def give_back(self) -> None:
         if self.held:
             self.held = False
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_UN)
+            finally:
+                HELD_HERE.gave_back()
+
+    def close(self) -> None:
+        """Close the descriptor, which drops a lock still held (a connection closed in its transaction)."""
+        os.close(self.fd)
+        if self.held:
+            self.held = False
             HELD_HERE.gave_back()
 
 
@@ -167,7 +178,7 @@ class WriterQueue:
     def _close(self, dbapi_connection: Any, _record: Any) -> None:
         turn = self._turns.pop(id(dbapi_connection), None)
         if turn is not None:
-            os.close(turn.fd)  # closing the description drops a lock still held
+            turn.close()
 
     def _close_detached(self, dbapi_connection: Any) -> None:
         self._close(dbapi_connection, None)

@@ -268,3 +268,20 @@ def test_without_a_turn_held_a_waiter_returns_at_once() -> None:
         await asyncio.wait_for(HELD_HERE.released(within_s=30), 1)
 
     asyncio.run(scenario())
+
+
+def test_a_connection_closed_in_its_transaction_leaves_no_turn_held_here(tmp_path: Path) -> None:
+    # A connection invalidated mid-transaction (a database error) is closed without COMMIT or ROLLBACK:
+    # its descriptor's lock goes with it, and so must the process's count, or every later upload would
+    # give way for nothing.
+    database = tmp_path / "x.db"
+    _table(database)
+    engine = make_engine(f"sqlite:///{database}")
+    connection = engine.connect()
+    connection.begin()
+    connection.execute(text("UPDATE counter SET n = n + 1"))
+    assert HELD_HERE.held
+    connection.invalidate()
+    assert not HELD_HERE.held
+    assert _turn_is_free(database)
+    connection.close()

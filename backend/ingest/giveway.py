@@ -5,8 +5,8 @@ An upload's flush writes its index rows in a thread, holding SQLite's one write 
 writers' turn, backend/sqlite_writers.py) from BEGIN IMMEDIATE to COMMIT. In a web process that is
 receiving another upload, that thread competes for the GIL with the event loop, which hashes,
 writes and parses the other upload's parts: measured with two workers and four clients, a new
-study's first index transaction (~35 ms of CPU) held the lock for 212 ms, and every other flush
-of both workers waited behind it. So before each chunk the receive waits, off the GIL, until no
+study's first index transaction (about twice a later batch's CPU) held the lock for 212 ms, and
+every other flush of both workers waited behind it. So before each chunk the receive waits, off the GIL, until no
 connection of this process holds the turn — at most ``GIVE_WAY_MAX_S`` per chunk, so a long
 transaction delays an upload by no more than that per chunk, never stops it.
 

@@ -6,9 +6,9 @@ writers' turn, backend/sqlite_writers.py) from BEGIN IMMEDIATE to COMMIT. In a w
 receiving another upload, that thread competes for the GIL with the event loop, which hashes,
 writes and parses the other upload's parts: measured with two workers and four clients, a new
 study's first index transaction (about twice a later batch's CPU) held the lock for 212 ms, and
-every other flush of both workers waited behind it. So before each chunk the receive waits, off the GIL, until no
-connection of this process holds the turn — at most ``GIVE_WAY_MAX_S`` per chunk, so a long
-transaction delays an upload by no more than that per chunk, never stops it.
+every other flush of both workers waited behind it. So before each chunk the receive waits, off the
+GIL, until no connection of this process holds the turn — at most ``GIVE_WAY_MAX_S`` per chunk, so a
+long transaction delays an upload by no more than that per chunk, never stops it.
 
 With one upload in progress nothing waits: its own flush then runs only after its last chunk (or,
 for a large request, behind it: docs/ingest.md round 7), and there is no other upload's writer to

@@ -5,48 +5,22 @@ most GIVE_WAY_MAX_S per chunk; with one upload it never waits."""
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from backend.db import make_engine, session_scope
+from backend.db import make_engine
 from backend.ingest import giveway, parsepool
 from backend.sqlite_writers import HELD_HERE
+from tests.test_sqlite_writers import _table, _writer_in_a_thread  # a write held in a thread (an upload's flush)
 
 
 @pytest.fixture
 def sqlite_engine(tmp_path: Path) -> Engine:
-    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
-    with session_scope(engine) as s:
-        s.execute(text("CREATE TABLE counter (n INTEGER)"))
-    return engine
-
-
-@contextmanager
-def _writer_in_a_thread(engine: Engine) -> Iterator[threading.Event]:
-    """A write transaction in another thread of this process (an upload's flush), held until the yielded
-    event is set."""
-    holding, finish = threading.Event(), threading.Event()
-
-    def write() -> None:
-        with session_scope(engine) as s:
-            s.execute(text("INSERT INTO counter VALUES (1)"))
-            holding.set()
-            finish.wait(30)
-
-    thread = threading.Thread(target=write)
-    thread.start()
-    try:
-        assert holding.wait(10)
-        yield finish
-    finally:
-        finish.set()
-        thread.join(10)
+    database = tmp_path / "x.db"
+    _table(database)
+    return make_engine(f"sqlite:///{database}")
 
 
 def test_with_two_uploads_the_receive_waits_for_the_writer_to_commit(

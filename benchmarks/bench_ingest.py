@@ -11,8 +11,9 @@
   none); **Orthanc**: one file per request, its documented
   way to receive files over HTTP. Clients 1, 2 and 4, each with its share of the requests.
 - **Fresh servers for every measurement** (a re-upload of the same bytes is a cheap "already stored"),
-  warmed with a small series first; runs interleaved ours / Orthanc, medians of ``BENCH_INGEST_RUNS``
-  (≥ 3) with min/max; the ratio is the median of the per-run ratios.
+  warmed with a small series first (ours: one new study per worker process, ``warmup_series``); runs
+  interleaved ours / Orthanc, medians of ``BENCH_INGEST_RUNS`` (≥ 3) with min/max; the ratio is the
+  median of the per-run ratios.
 - **Server CPU** (``server_cores``: CPU seconds of the server and its child processes over the wall
   time) shows whether a server uses the second core.
 - Orthanc 1.10 listens on every interface whatever its configuration: the whole benchmark re-runs itself
@@ -105,15 +106,26 @@ class Ours:
     stages: dict[str, list[float]]
 
 
-def measure_ours(files: list[Path], warmup: list[Path], work: Path, clients: int, mb: float, *,
+def warmup_series(work: Path, *, workers: int) -> list[list[Path]]:
+    """A small series of its own per worker process (seeds 12, 13 …; the measured series is seed 11). The same
+    series sent to each worker warmed only the first: the others found every instance already stored, so the
+    store and index path (and the statements SQLAlchemy compiles once per process) first ran inside the
+    measured upload (docs/ingest.md round 11)."""
+    from tools import synthetic
+
+    return [synthetic.write_ct_series(out_dir=work / f"warmup-{n}", seed=12 + n, slices=4, size=64)
+            for n in range(max(1, workers))]
+
+
+def measure_ours(files: list[Path], warmups: list[list[Path]], work: Path, clients: int, mb: float, *,
                  database_url: str | None = None, storage_url: str | None = None, workers: int = 1,
                  parse_processes: int = 0) -> Ours:
     with yunying(work, database_url=database_url, storage_url=storage_url, workers=workers,
                  extra_env={"YUNYING_PARSE_PROCESSES": str(parse_processes)}) as server:
-        # a long-running server has its imports and parse threads ready: so does this one (one request
-        # per worker process, one client each)
-        for _ in range(workers):
-            concurrent_requests(base_url=server.url, requests=stow_requests(warmup, host=server.host, key=server.key),
+        # a long-running server has its imports, parse threads and compiled statements ready: so does this one
+        # (one new study per worker process, one connection each; connections are dealt to the workers in turn)
+        for series in warmups[:workers]:
+            concurrent_requests(base_url=server.url, requests=stow_requests(series, host=server.host, key=server.key),
                                 clients=1)
         time.sleep(3.5)  # the warm-up series' pre-rendering is due 3 s after its upload
         settle(server.pid)
@@ -121,9 +133,10 @@ def measure_ours(files: list[Path], warmup: list[Path], work: Path, clients: int
         measured = measure_server(server.url, server.pid, requests, clients, mb)
         listed = httpx.get(f"{server.url}/dicomweb/instances", params={"limit": 5000}, timeout=60,
                            headers={"Authorization": f"Bearer {server.key}"}).json()
-        if len(listed) != len(files) + len(warmup):
-            raise RuntimeError(f"expected {len(files) + len(warmup)} instances, QIDO-RS lists {len(listed)}")
-        return Ours(measured, stage_costs(server.log, skip=workers, instances=len(files)))
+        expected = len(files) + sum(len(series) for series in warmups[:workers])
+        if len(listed) != expected:
+            raise RuntimeError(f"expected {expected} instances, QIDO-RS lists {len(listed)}")
+        return Ours(measured, stage_costs(server.log, skip=len(warmups[:workers]), instances=len(files)))
 
 
 def measure_orthanc(files: list[Path], warmup: list[Path], work: Path, clients: int, mb: float, *,
@@ -173,7 +186,7 @@ class Setup:
     storage_url: str | None = None
 
 
-def measure(files: list[Path], warmup: list[Path], work: Path, *, runs: int, clients_list: list[int],
+def measure(files: list[Path], warmups: list[list[Path]], work: Path, *, runs: int, clients_list: list[int],
             with_orthanc: bool, setups: list[Setup], workers: int, parse_processes: int = 0) -> None:
     mb = sum(p.stat().st_size for p in files) / 1e6
     version = None
@@ -182,11 +195,11 @@ def measure(files: list[Path], warmup: list[Path], work: Path, *, runs: int, cli
         theirs: dict[str, list[Measured]] = {s.name: [] for s in setups}
         for _ in range(runs):  # interleaved: every system sees the same machine noise
             for setup in setups:
-                ours[setup.name].append(measure_ours(files, warmup, work, clients, mb, database_url=setup.database_url,
+                ours[setup.name].append(measure_ours(files, warmups, work, clients, mb, database_url=setup.database_url,
                                                      storage_url=setup.storage_url, workers=workers,
                                                      parse_processes=parse_processes))
                 if with_orthanc and setup.name != "s3":
-                    theirs[setup.name].append(measure_orthanc(files, warmup, work, clients, mb,
+                    theirs[setup.name].append(measure_orthanc(files, warmups[0], work, clients, mb,
                                                               database_url=setup.orthanc_database_url))
         for setup in setups:
             mine = [o.measured for o in ours[setup.name]]
@@ -280,11 +293,11 @@ def run() -> None:
         with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
             work = Path(tmp)
             files = synthetic.write_ct_series(out_dir=work / "ct", seed=11, slices=slices, size=512)
-            warmup = synthetic.write_ct_series(out_dir=work / "warmup", seed=12, slices=4, size=64)
+            warmups = warmup_series(work, workers=workers)
             with _object_store(work, "s3" in wanted) as s3_url:
                 if s3_url:
                     setups.append(Setup("s3", storage_url=s3_url))
-                measure(files, warmup, work, runs=runs, clients_list=clients_list, setups=setups, workers=workers,
+                measure(files, warmups, work, runs=runs, clients_list=clients_list, setups=setups, workers=workers,
                         parse_processes=parse_processes,
                         with_orthanc=has_orthanc and os.environ.get(NETNS) == "1")
 

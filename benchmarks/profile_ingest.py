@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from benchmarks.bench_ingest import BATCH, stow_requests
+from benchmarks.bench_ingest import BATCH, stow_requests, warmup_series
 from benchmarks.httpload import concurrent_requests
 from benchmarks.ingest_servers import measure_server, settle, stage_costs, yunying
 
@@ -137,12 +137,12 @@ def summarize(raw: Path, seconds: float, rate: int, workers: int = 1) -> dict[st
             "threads": share(threads, 8), "stages": share(stages, 20), "leaves": share(leaves, 15)}
 
 
-def profile(*, clients: int, files: list[Path], warmup: list[Path], work: Path, rate: int, workers: int,
+def profile(*, clients: int, files: list[Path], warmups: list[list[Path]], work: Path, rate: int, workers: int,
             database_url: str | None, keep: Path | None = None) -> dict[str, Any]:
     mb = sum(p.stat().st_size for p in files) / 1e6
     with yunying(work, database_url=database_url, workers=workers) as server:
-        for _ in range(workers):
-            concurrent_requests(base_url=server.url, requests=stow_requests(warmup, host=server.host, key=server.key),
+        for series in warmups[:workers]:  # a new study per worker, as in bench_ingest
+            concurrent_requests(base_url=server.url, requests=stow_requests(series, host=server.host, key=server.key),
                                 clients=1)
         time.sleep(3.5)  # as in bench_ingest: the warm-up's pre-rendering is over before the clock starts
         settle(server.pid)
@@ -180,9 +180,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="profile-ingest-") as tmp:
         work = Path(tmp)
         files = synthetic.write_ct_series(out_dir=work / "ct", seed=11, slices=args.slices, size=512)
-        warmup = synthetic.write_ct_series(out_dir=work / "warmup", seed=12, slices=4, size=64)
+        warmups = warmup_series(work, workers=args.workers)
         for clients in [int(c) for c in args.clients.split(",")]:
-            print(json.dumps(profile(clients=clients, files=files, warmup=warmup, work=work, rate=args.rate,
+            print(json.dumps(profile(clients=clients, files=files, warmups=warmups, work=work, rate=args.rate,
                                      workers=args.workers, database_url=args.database_url, keep=args.keep),
                              ensure_ascii=False), flush=True)
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from backend.ingest.stages import STAGES
 import httpx
 
+from backend.ingest.stages import STAGES
 from benchmarks.bench_ingest import stow_requests, warmup_series
 from benchmarks.httpload import concurrent_requests
 from benchmarks.ingest_servers import measure_server, stage_costs, yunying

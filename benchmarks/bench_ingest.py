@@ -62,6 +62,7 @@ from benchmarks.httpload import HTTPLoadError, build_request, concurrent_request
 from benchmarks.ingest_servers import (
     ORTHANC_PG_PLUGIN,
     Measured,
+    Server,
     measure_server,
     orthanc,
     settle,
@@ -109,12 +110,20 @@ class Ours:
 def warmup_series(work: Path, *, workers: int) -> list[list[Path]]:
     """A small series of its own per worker process (seeds 12, 13 …; the measured series is seed 11). The same
     series sent to each worker warmed only the first: the others found every instance already stored, so the
-    store and index path (and the statements SQLAlchemy compiles once per process) first ran inside the
+    store and index path (and the statements SQLAlchemy compiles once per engine) first ran inside the
     measured upload (docs/ingest.md round 11)."""
     from tools import synthetic
 
     return [synthetic.write_ct_series(out_dir=work / f"warmup-{n}", seed=12 + n, slices=4, size=64)
             for n in range(max(1, workers))]
+
+
+def warm_up(server: Server, warmups: list[list[Path]]) -> None:
+    """Each warm-up series on a connection of its own: connections are dealt to the workers in turn, so
+    series n reaches worker n."""
+    for series in warmups:
+        concurrent_requests(base_url=server.url, requests=stow_requests(series, host=server.host, key=server.key),
+                            clients=1)
 
 
 def measure_ours(files: list[Path], warmups: list[list[Path]], work: Path, clients: int, mb: float, *,
@@ -123,10 +132,7 @@ def measure_ours(files: list[Path], warmups: list[list[Path]], work: Path, clien
     with yunying(work, database_url=database_url, storage_url=storage_url, workers=workers,
                  extra_env={"YUNYING_PARSE_PROCESSES": str(parse_processes)}) as server:
         # a long-running server has its imports, parse threads and compiled statements ready: so does this one
-        # (one new study per worker process, one connection each; connections are dealt to the workers in turn)
-        for series in warmups[:workers]:
-            concurrent_requests(base_url=server.url, requests=stow_requests(series, host=server.host, key=server.key),
-                                clients=1)
+        warm_up(server, warmups[:workers])
         time.sleep(3.5)  # the warm-up series' pre-rendering is due 3 s after its upload
         settle(server.pid)
         requests = stow_requests(files, host=server.host, key=server.key)

@@ -32,8 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from benchmarks.bench_ingest import BATCH, stow_requests, warmup_series
-from benchmarks.httpload import concurrent_requests
+from benchmarks.bench_ingest import BATCH, stow_requests, warm_up, warmup_series
 from benchmarks.ingest_servers import measure_server, settle, stage_costs, yunying
 
 # (label, substring of a frame "function (file:line)"): a sample counts for a stage when a frame of its
@@ -141,9 +140,7 @@ def profile(*, clients: int, files: list[Path], warmups: list[list[Path]], work:
             database_url: str | None, keep: Path | None = None) -> dict[str, Any]:
     mb = sum(p.stat().st_size for p in files) / 1e6
     with yunying(work, database_url=database_url, workers=workers) as server:
-        for series in warmups[:workers]:  # a new study per worker, as in bench_ingest
-            concurrent_requests(base_url=server.url, requests=stow_requests(series, host=server.host, key=server.key),
-                                clients=1)
+        warm_up(server, warmups[:workers])  # a new study per worker, as in bench_ingest
         time.sleep(3.5)  # as in bench_ingest: the warm-up's pre-rendering is over before the clock starts
         settle(server.pid)
         requests = stow_requests(files, host=server.host, key=server.key)

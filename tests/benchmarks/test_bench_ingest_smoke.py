@@ -9,8 +9,7 @@ from pathlib import Path
 import httpx
 
 from backend.ingest.stages import STAGES
-from benchmarks.bench_ingest import stow_requests, warmup_series
-from benchmarks.httpload import concurrent_requests
+from benchmarks.bench_ingest import stow_requests, warm_up, warmup_series
 from benchmarks.ingest_servers import measure_server, stage_costs, yunying
 from tools.synthetic import write_ct_series
 
@@ -20,9 +19,7 @@ def test_the_benchmark_reads_stage_costs_from_a_two_worker_server(tmp_path: Path
     warmups = warmup_series(tmp_path, workers=2)
     mb = sum(p.stat().st_size for p in files) / 1e6
     with yunying(tmp_path, workers=2) as server:
-        for series in warmups:  # as measure_ours warms the workers: one connection each
-            concurrent_requests(base_url=server.url, requests=stow_requests(series, host=server.host, key=server.key),
-                                clients=1)
+        warm_up(server, warmups)  # as measure_ours warms the workers
         # every warm-up stored a new study: none found its instances already stored (round 11's fix)
         studies = httpx.get(f"{server.url}/dicomweb/studies", headers={"Authorization": f"Bearer {server.key}"},
                             timeout=30).json()

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request
+from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
@@ -107,3 +111,21 @@ def report_body(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+@contextmanager
+def sent_statements(engine: Engine) -> Iterator[list[str]]:
+    """The SQL the engine sends while the block runs, lower-cased and on one line each, leaving out what
+    this process's job threads send meanwhile: their lanes poll the outbox every second (jobs/relay.py),
+    so a count of a request's or a job's own queries would otherwise depend on when the poll fell."""
+    statements: list[str] = []
+
+    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if not threading.current_thread().name.startswith(("yunying-jobs-", "yunying-relay")):
+            statements.append(" ".join(statement.lower().split()))
+
+    sa_event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", record)

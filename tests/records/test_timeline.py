@@ -14,7 +14,7 @@ from sqlmodel import select
 from backend.access.models import AuditEvent
 from backend.db import session_scope
 from backend.records.models import TimelineEntry
-from tests.records.helpers import WANG_FANG, ZHANG_WEI, hospital, make_study, read_as, register
+from tests.records.helpers import WANG_FANG, ZHANG_WEI, hospital, make_study, read_as, register, sent_statements
 
 CST = timezone(timedelta(hours=8))
 
@@ -144,8 +144,6 @@ def test_a_timeline_read_asks_no_more_than_it_needs(client: httpx.Client, app: F
     """Issue 18: the timeline is the busiest read, and each statement is a round trip and ORM work. An
     account's access decision proves the person exists (its binding's foreign key), so the person row is
     not read again; hospital names come from the process's cache after the first page."""
-    from sqlalchemy import event as sa_event
-
     from backend.institutions import names
 
     names.forget()
@@ -153,16 +151,8 @@ def test_a_timeline_read_asks_no_more_than_it_needs(client: httpx.Client, app: F
     person = register(client, key, "P9", ZHANG_WEI, "张伟")
     _studies(engine, inst, "P9", 3)
     read_as(app, engine, person)
-    statements: list[str] = []
-
-    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
-        statements.append(" ".join(statement.lower().split()))
-
-    sa_event.listen(engine, "before_cursor_execute", record)
-    try:
+    with sent_statements(engine) as statements:
         pages = [client.get(f"/api/v1/people/{person}/timeline") for _ in range(2)]
-    finally:
-        sa_event.remove(engine, "before_cursor_execute", record)
     assert [p.status_code for p in pages] == [200, 200]
     assert {i["institution"]["name"] for p in pages for i in p.json()["items"]} == {"南京市鼓楼医院"}
     assert not any("from person " in s or s.endswith("from person") for s in statements), statements

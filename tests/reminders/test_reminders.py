@@ -8,7 +8,6 @@ from datetime import date, datetime
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import delete as sa_delete
-from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
@@ -21,7 +20,7 @@ from backend.notify.models import Notification
 from backend.people.models import Person
 from backend.reminders.models import FollowupReminder
 from backend.reminders.service import rebuild, send_due
-from tests.records.helpers import make_study, read_as
+from tests.records.helpers import make_study, read_as, sent_statements
 
 
 def test_reminders_from_reports_due_notice_and_done_by_a_new_study(client: httpx.Client, app: FastAPI,
@@ -70,19 +69,11 @@ def test_the_due_job_reads_only_due_reminder_rows_never_the_timelines(client: ht
     assert all(rows[k].due.isoformat() == v["due"] and (rows[k].done_by is not None) == (v["status"] == "done")
                for k, v in derived.items())
 
-    statements: list[str] = []
-
-    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
-        statements.append(statement.lower())
-
-    sa_event.listen(engine, "before_cursor_execute", record)
-    try:
+    with sent_statements(engine) as statements:
         assert send_due(engine=engine, today=date(2031, 1, 1)) == 0  # nothing due: one indexed query
         quiet = list(statements)
         statements.clear()
         assert send_due(engine=engine, today=date(2025, 5, 15), batch=1) == 1  # the CT's day, batches of one
-    finally:
-        sa_event.remove(engine, "before_cursor_execute", record)
     touched = [s for s in quiet if s.lstrip().startswith(("select", "update", "insert", "delete"))]
     assert len(touched) == 1 and "from followup_reminder" in touched[0], touched
     for table in ("timeline_entry", "imaging_study", "diagnostic_report", "person "):

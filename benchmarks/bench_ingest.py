@@ -131,18 +131,19 @@ def measure_ours(files: list[Path], warmups: list[list[Path]], work: Path, clien
                  parse_processes: int = 0) -> Ours:
     with yunying(work, database_url=database_url, storage_url=storage_url, workers=workers,
                  extra_env={"YUNYING_PARSE_PROCESSES": str(parse_processes)}) as server:
+        warmed = warmups[:workers]
         # a long-running server has its imports, parse threads and compiled statements ready: so does this one
-        warm_up(server, warmups[:workers])
+        warm_up(server, warmed)
         time.sleep(3.5)  # the warm-up series' pre-rendering is due 3 s after its upload
         settle(server.pid)
         requests = stow_requests(files, host=server.host, key=server.key)
         measured = measure_server(server.url, server.pid, requests, clients, mb)
         listed = httpx.get(f"{server.url}/dicomweb/instances", params={"limit": 5000}, timeout=60,
                            headers={"Authorization": f"Bearer {server.key}"}).json()
-        expected = len(files) + sum(len(series) for series in warmups[:workers])
+        expected = len(files) + sum(len(series) for series in warmed)
         if len(listed) != expected:
             raise RuntimeError(f"expected {expected} instances, QIDO-RS lists {len(listed)}")
-        return Ours(measured, stage_costs(server.log, skip=len(warmups[:workers]), instances=len(files)))
+        return Ours(measured, stage_costs(server.log, skip=len(warmed), instances=len(files)))
 
 
 def measure_orthanc(files: list[Path], warmup: list[Path], work: Path, clients: int, mb: float, *,

@@ -39,6 +39,9 @@ BROKER_RETRY = timedelta(seconds=2)
 FAILED_RETRY = timedelta(seconds=30)
 SWEEP_EVERY = timedelta(minutes=10)
 CLOCK_S = 60.0
+RELAY_THREAD = "yunying-relay"
+LANE_THREAD_PREFIX = "yunying-jobs-"  # one lane per queue, and the clock
+THREAD_NAME_PREFIXES = (RELAY_THREAD, LANE_THREAD_PREFIX)  # every thread Jobs starts (tests tell their SQL apart)
 
 
 class Jobs:
@@ -56,11 +59,12 @@ class Jobs:
     def start(self) -> None:
         targets: list[tuple[str, Callable[[], None]]] = []
         if self.publisher is not None:
-            targets.append(("yunying-relay", self._relay_loop))
+            targets.append((RELAY_THREAD, self._relay_loop))
         else:
-            targets += [(f"yunying-jobs-{kind}", functools.partial(self._lane_loop, kind)) for kind in self.lanes]
+            targets += [(f"{LANE_THREAD_PREFIX}{kind}", functools.partial(self._lane_loop, kind))
+                        for kind in self.lanes]
         if self._clock:
-            targets.append(("yunying-jobs-clock", self._clock_loop))
+            targets.append((f"{LANE_THREAD_PREFIX}clock", self._clock_loop))
         for name, target in targets:
             thread = threading.Thread(target=target, name=name, daemon=True)
             self._threads.append(thread)

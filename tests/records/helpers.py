@@ -20,6 +20,7 @@ from backend.auth.models import Account, Binding
 from backend.db import session_scope
 from backend.institutions.deps import principal_from_api_key
 from backend.institutions.service import create_institution
+from backend.jobs import relay
 from backend.people.models import Person
 from backend.people.service import resident_id_index
 from backend.studies import record_kind
@@ -121,7 +122,7 @@ def sent_statements(engine: Engine) -> Iterator[list[str]]:
     statements: list[str] = []
 
     def record(conn: object, cursor: object, statement: str, *args: object) -> None:
-        if not threading.current_thread().name.startswith(("yunying-jobs-", "yunying-relay")):
+        if not threading.current_thread().name.startswith(relay.THREAD_NAME_PREFIXES):
             statements.append(" ".join(statement.lower().split()))
 
     sa_event.listen(engine, "before_cursor_execute", record)

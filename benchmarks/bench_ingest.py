@@ -12,8 +12,8 @@
   way to receive files over HTTP. Clients 1, 2 and 4, each with its share of the requests.
 - **Fresh servers for every measurement** (a re-upload of the same bytes is a cheap "already stored"),
   warmed with a small series first (ours: one new study per worker process, ``warmup_series``); runs
-  interleaved ours / Orthanc, medians of ``BENCH_INGEST_RUNS`` (≥ 3) with min/max; the ratio is the
-  median of the per-run ratios.
+  interleaved ours / Orthanc, Orthanc first in every second run; medians of ``BENCH_INGEST_RUNS`` (≥ 3)
+  with min/max; the ratio is the median of the per-run ratios.
 - **Server CPU** (``server_cores``: CPU seconds of the server and its child processes over the wall
   time) shows whether a server uses the second core.
 - Orthanc 1.10 listens on every interface whatever its configuration: the whole benchmark re-runs itself
@@ -200,14 +200,19 @@ def measure(files: list[Path], warmups: list[list[Path]], work: Path, *, runs: i
     for clients in clients_list:
         ours: dict[str, list[Ours]] = {s.name: [] for s in setups}
         theirs: dict[str, list[Measured]] = {s.name: [] for s in setups}
-        for _ in range(runs):  # interleaved: every system sees the same machine noise
+        for run in range(runs):  # interleaved: every system sees the same machine noise
             for setup in setups:
-                ours[setup.name].append(measure_ours(files, warmups, work, clients, mb, database_url=setup.database_url,
-                                                     storage_url=setup.storage_url, workers=workers,
-                                                     parse_processes=parse_processes))
-                if with_orthanc and setup.name != "s3":
-                    theirs[setup.name].append(measure_orthanc(files, warmups[0], work, clients, mb,
-                                                              database_url=setup.orthanc_database_url))
+                # who goes first alternates run by run: the first of a pair also meets what the server before
+                # it left behind (its freed page cache, the writeback of its deleted files)
+                order = ("ours", "orthanc") if run % 2 == 0 else ("orthanc", "ours")
+                for system in order:
+                    if system == "ours":
+                        ours[setup.name].append(measure_ours(
+                            files, warmups, work, clients, mb, database_url=setup.database_url,
+                            storage_url=setup.storage_url, workers=workers, parse_processes=parse_processes))
+                    elif with_orthanc and setup.name != "s3":
+                        theirs[setup.name].append(measure_orthanc(files, warmups[0], work, clients, mb,
+                                                                  database_url=setup.orthanc_database_url))
         for setup in setups:
             mine = [o.measured for o in ours[setup.name]]
             database = "postgresql" if setup.database_url else "sqlite"
